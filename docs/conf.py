@@ -1,0 +1,32 @@
+"""Sphinx configuration for avl."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+project = "avl"
+author = "The avl developers"
+copyright = "2026, The avl developers"
+release = "0.1.0"
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.viewcode",
+    "sphinx.ext.intersphinx",
+]
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_typehints_format = "short"
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+nitpicky = False
+intersphinx_mapping: dict[str, tuple[str, None]] = {}
+html_theme = "alabaster"
+html_static_path: list[str] = []
+exclude_patterns = ["_build"]
+suppress_warnings = ["ref.python", "autodoc.import_object"]

