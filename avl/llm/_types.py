@@ -1,0 +1,163 @@
+"""Values and Protocols shared by every chat model (pure, no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+import attrs
+
+__all__ = [
+    "AsyncChatModel",
+    "ChatModel",
+    "Completion",
+    "Delta",
+    "Message",
+    "Role",
+    "Usage",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@attrs.frozen(kw_only=True)
+class Message:
+    """One chat message.
+
+    Attributes:
+        role: ``"system"``, ``"user"``, ``"assistant"`` or ``"tool"``.
+        content: the text.
+    """
+
+    role: Role = attrs.field(
+        validator=attrs.validators.in_(("system", "user", "assistant", "tool"))
+    )
+    content: str = attrs.field(validator=attrs.validators.instance_of(str))
+
+
+@attrs.frozen(kw_only=True)
+class Usage:
+    """Token usage of one call.
+
+    Attributes:
+        input_tokens: prompt tokens billed (including cached ones).
+        output_tokens: completion tokens.
+        cached_tokens: prompt tokens served from the provider's cache.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """``input_tokens + output_tokens``."""
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Completion:
+    """A chat model's answer.
+
+    Attributes:
+        text: the generated text.
+        model: the model that answered (as the provider names it).
+        provider: ``"openai"``, ``"anthropic"``, ``"gemini"``, ``"offline"``...
+        usage: token usage.
+        cost_usd: the cost from the cost table, or ``None`` if the model is unknown.
+        stop_reason: why generation stopped (``"stop"``, ``"length"``, ``"tool_use"``...).
+        request_id: the provider's request id, if any.
+    """
+
+    text: str
+    model: str = ""
+    provider: str = ""
+    usage: Usage = attrs.field(factory=Usage)
+    cost_usd: float | None = None
+    stop_reason: str | None = None
+    request_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Delta:
+    """One streamed piece of a completion.
+
+    The last delta of a stream has ``done=True`` and carries ``usage`` and
+    ``stop_reason`` when the provider sends them.
+    """
+
+    text: str = ""
+    done: bool = False
+    usage: Usage | None = None
+    stop_reason: str | None = None
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A synchronous chat model."""
+
+    @property
+    def name(self) -> str:
+        """The model's name, for metrics, cost and cache keys."""
+        ...
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Completion:
+        """Return the whole completion for ``messages``."""
+        ...
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[Delta]:
+        """Yield the completion as it is generated; the last delta has ``done=True``."""
+        ...
+
+
+@runtime_checkable
+class AsyncChatModel(Protocol):
+    """The asyncio twin of :class:`ChatModel` (same method names)."""
+
+    @property
+    def name(self) -> str:
+        """The model's name."""
+        ...
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Completion:
+        """Return the whole completion for ``messages``."""
+        ...
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> AsyncIterator[Delta]:
+        """Yield the completion as it is generated."""
+        ...
