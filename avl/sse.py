@@ -88,7 +88,7 @@ def encode(
     data: str,
     *,
     event: str | None = None,
-    id: str | None = None,  # noqa: A002 - the field's name in the spec
+    id: str | None = None,
     retry: int | None = None,
 ) -> bytes:
     """Encode one event as ``text/event-stream`` bytes.
@@ -255,10 +255,9 @@ class SSEParser:
         elif name == "id":
             if "\0" not in value:
                 self.last_event_id = value
-        elif name == "retry":
-            if value and value.isascii() and value.isdigit():
-                self.retry = int(value)
-                self._block_retry = self.retry
+        elif name == "retry" and value and value.isascii() and value.isdigit():
+            self.retry = int(value)
+            self._block_retry = self.retry
         return None
 
     def _dispatch(self) -> Event | None:
