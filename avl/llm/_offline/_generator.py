@@ -1,0 +1,864 @@
+"""The offline NL-to-SQL generator (pure: no I/O, no model).
+
+Two strategies, tried in order:
+
+1. Reuse: the most similar trained question (IDF-weighted word overlap) gives its
+   SQL, whose literals are adapted to the new question (numbers and stored values
+   that appear in the new question but not in the trained one replace the literals
+   that the trained question spelled out).
+2. Compose: question words are linked to tables, columns and stored values, and a
+   query is built for the common shapes: list, filter, count, aggregate per group,
+   min/max/avg/sum, top-N and ordering, with joins along foreign keys.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, deque
+from collections.abc import Sequence
+
+import attrs
+
+from avl.llm._offline._context import ColumnSpec, ExamplePair, GenerationContext, TableSpec
+from avl.llm._offline._text import STOPWORDS, ident_words, stem, words
+
+__all__ = ["OfflineGenerator", "similarity"]
+
+_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+_QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'|“([^”]+)”")
+_SQL_STRING = re.compile(r"'((?:[^']|'')*)'|\"((?:[^\"]|\"\")*)\"")
+_SQL_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)(?![\w.])")
+_NUMBER_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+}
+
+_COUNT_WORDS = ("how many", "number of", "count", "total number")
+_AVG = {"average", "avg", "mean"}
+_SUM = {"total", "sum", "combined"}
+_MAX = {"maximum", "max", "highest", "largest", "biggest", "greatest", "most", "longest", "latest"}
+_MIN = {"minimum", "min", "lowest", "smallest", "least", "fewest", "shortest", "earliest"}
+_GT = (
+    "more than",
+    "greater than",
+    "larger than",
+    "bigger than",
+    "higher than",
+    "older than",
+    "over",
+    "above",
+    "after",
+    "exceeds",
+    "exceeding",
+    "longer than",
+    "heavier than",
+    "taller than",
+)
+_LT = (
+    "less than",
+    "fewer than",
+    "smaller than",
+    "lower than",
+    "younger than",
+    "under",
+    "below",
+    "before",
+    "shorter than",
+    "lighter than",
+)
+_GE = ("at least", "no less than", "not less than", "or more", "minimum of")
+_LE = ("at most", "no more than", "not more than", "or less", "or fewer", "maximum of")
+
+
+def _key_words(text: str) -> list[str]:
+    return [stem(w) for w in words(text) if w.lower() not in STOPWORDS]
+
+
+def similarity(a: str, b: str, idf: dict[str, float] | None = None) -> float:
+    """IDF-weighted cosine of the content-word stems of two questions (0..1)."""
+    ca, cb = Counter(_key_words(a)), Counter(_key_words(b))
+    if not ca or not cb:
+        return 0.0
+
+    def w(t: str) -> float:
+        return (idf or {}).get(t, 1.0)
+
+    dot = sum(min(ca[t], cb[t]) * w(t) ** 2 for t in ca if t in cb)
+    na = math.sqrt(sum((c * w(t)) ** 2 for t, c in ca.items()))
+    nb = math.sqrt(sum((c * w(t)) ** 2 for t, c in cb.items()))
+    return dot / (na * nb) if na and nb else 0.0
+
+
+@attrs.frozen
+class _Mention:
+    start: int
+    end: int
+    table: str
+    column: str | None  # None: a table mention
+    score: float
+
+
+@attrs.frozen
+class _Value:
+    start: int
+    end: int
+    table: str
+    column: str
+    value: str
+
+
+def _quote_ident(name: str) -> str:
+    if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) and name.lower() not in _RESERVED:
+        return name
+    return '"' + name.replace('"', '""') + '"'
+
+
+_RESERVED = frozenset(
+    "select from where group order by limit join on as and or not in is null table index "
+    "key primary foreign references check default user date time year name".split()
+) - {"name", "year", "date", "time"}
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+@attrs.frozen(kw_only=True)
+class OfflineGenerator:
+    """Deterministic NL-to-SQL over a :class:`GenerationContext`.
+
+    Attributes:
+        reuse_threshold: minimum similarity for reusing a trained pair's SQL.
+    """
+
+    reuse_threshold: float = 0.5
+
+    # ----------------------------------------------------------------- public
+    def generate(self, question: str, context: GenerationContext) -> str:
+        """Return one SQL statement answering ``question`` (never raises on text)."""
+        reused = self._reuse(question, context)
+        if reused is not None:
+            return reused
+        return self._compose(question, context)
+
+    # ------------------------------------------------------------------ reuse
+    def _reuse(self, question: str, context: GenerationContext) -> str | None:
+        if not context.examples:
+            return None
+        idf = _idf([e.question for e in context.examples])
+        want = _shape(question)
+        best: ExamplePair | None = None
+        best_score = 0.0
+        for ex in context.examples:
+            s = similarity(question, ex.question, idf)
+            if s <= 0.0:
+                continue
+            # the same question shape (count, average, order, negation...) in the SQL
+            got = _sql_shape(ex.sql)
+            agree = sum(1 for k in want if k in got) + sum(1 for k in got if k in want)
+            clash = len(want ^ got)
+            s = s * (1.0 + 0.05 * agree) - 0.06 * clash
+            if s > best_score:
+                best, best_score = ex, s
+        if best is None or best_score < self.reuse_threshold:
+            return None
+        return adapt_literals(best, question, context)
+
+    # ---------------------------------------------------------------- compose
+    def _compose(self, question: str, context: GenerationContext) -> str:
+        if not context.tables:
+            return "SELECT 1"
+        return _Composer(question, context).build()
+
+
+_SHAPE_WORDS = {
+    "count": (" how many ", " number of ", " count "),
+    "avg": (" average ", " mean ", " avg "),
+    "sum": (" total ", " sum "),
+    "order": (
+        " order ",
+        " ordered ",
+        " sorted ",
+        " sort ",
+        " descending ",
+        " ascending ",
+        " alphabetical ",
+        " alphabetically ",
+    ),
+    "desc": (" descending ", " decreasing ", " reverse ", " from highest ", " from the highest "),
+    "negation": (" not ", " no ", " without ", " never ", " n't ", " except "),
+    "both": (" both ",),
+    "limit1": (
+        " most ",
+        " least ",
+        " highest ",
+        " lowest ",
+        " largest ",
+        " smallest ",
+        " oldest ",
+        " youngest ",
+        " fewest ",
+        " greatest ",
+        " best ",
+        " top ",
+    ),
+    "distinct": (" distinct ", " different ", " unique "),
+}
+
+_SQL_SHAPE = {
+    "count": re.compile(r"count\s*\(", re.I),
+    "avg": re.compile(r"avg\s*\(", re.I),
+    "sum": re.compile(r"sum\s*\(", re.I),
+    "order": re.compile(r"order\s+by", re.I),
+    "desc": re.compile(r"\bdesc\b", re.I),
+    "negation": re.compile(r"\bnot\b|\bexcept\b|!=|<>", re.I),
+    "both": re.compile(r"\bintersect\b", re.I),
+    "limit1": re.compile(r"\blimit\s+\d+", re.I),
+    "distinct": re.compile(r"\bdistinct\b", re.I),
+}
+
+
+def _shape(question: str) -> set[str]:
+    text = " " + " ".join(w.lower() for w in re.findall(r"[A-Za-z']+|\d+", question)) + " "
+    text = text.replace("n't", " n't")
+    return {k for k, ps in _SHAPE_WORDS.items() if any(p in text for p in ps)}
+
+
+def _sql_shape(sql: str) -> set[str]:
+    return {k for k, rx in _SQL_SHAPE.items() if rx.search(sql)}
+
+
+def _idf(texts: Sequence[str]) -> dict[str, float]:
+    df: Counter[str] = Counter()
+    for t in texts:
+        df.update(set(_key_words(t)))
+    n = len(texts)
+    return {t: math.log((n + 1) / (c + 0.5)) + 1.0 for t, c in df.items()}
+
+
+def _question_literals(question: str, context: GenerationContext) -> tuple[list[str], list[str]]:
+    """Numbers and string values spelled out in ``question``."""
+    nums: list[str] = []
+    for w in words(question):
+        if _NUMBER.match(w):
+            nums.append(w)
+        elif w.lower() in _NUMBER_WORDS:
+            nums.append(_NUMBER_WORDS[w.lower()])
+    strings = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(question)]
+    low = " " + " ".join(w.lower() for w in words(question)) + " "
+    for vals in context.values.values():
+        for v in vals:
+            vl = " " + " ".join(x.lower() for x in words(v)) + " "
+            if len(vl.strip()) >= 2 and vl in low and not _NUMBER.match(v.strip()):
+                strings.append(v)
+    # Capitalised words in the middle of the question are likely names.
+    ws = question.split()
+    for i, w in enumerate(ws):
+        clean = w.strip("?.,!;:()")
+        if i > 0 and clean[:1].isupper() and clean.isalpha() and clean.lower() not in STOPWORDS:
+            strings.append(clean)
+    return nums, strings
+
+
+def adapt_literals(example: ExamplePair, question: str, context: GenerationContext) -> str:
+    """Replace the literals of ``example.sql`` that the new ``question`` changes."""
+    sql = example.sql
+    old_nums, old_strs = _question_literals(example.question, context)
+    new_nums, new_strs = _question_literals(question, context)
+    # numbers, position by position among those that differ
+    gone = [n for n in old_nums if n not in new_nums]
+    fresh = [n for n in new_nums if n not in old_nums]
+    for old, new in zip(gone, fresh):
+        sql = _SQL_NUMBER.sub(lambda m, o=old, n=new: n if m.group(1) == o else m.group(1), sql)
+    old_low = {s.lower() for s in old_strs}
+    new_low = {s.lower() for s in new_strs}
+    gone_s = [s for s in old_strs if s.lower() not in new_low]
+    fresh_s = [s for s in new_strs if s.lower() not in old_low]
+    seen: set[str] = set()
+    fresh_s = [s for s in fresh_s if not (s.lower() in seen or seen.add(s.lower()))]
+    if gone_s and fresh_s:
+        lits = [m for m in _SQL_STRING.finditer(sql)]
+        replacements: dict[str, str] = {}
+        for old in gone_s:
+            for m in lits:
+                body = m.group(1) if m.group(1) is not None else m.group(2)
+                if body is not None and body.strip("%").lower() == old.lower() and fresh_s:
+                    new = fresh_s.pop(0)
+                    replacements[m.group(0)] = m.group(0).replace(body.strip("%"), new)
+        for a, b in replacements.items():
+            sql = sql.replace(a, b)
+    return sql
+
+
+class _Composer:
+    """Builds one query for one question (a short-lived helper)."""
+
+    def __init__(self, question: str, context: GenerationContext) -> None:
+        self.q = question
+        self.ctx = context
+        self.raw = words(question)
+        self.low = [w.lower() for w in self.raw]
+        self.st = [stem(w) for w in self.raw]
+        self.text = " " + " ".join(self.low) + " "
+        self.mentions = self._link_schema()
+        self.values = self._link_values()
+
+    # -------------------------------------------------------------- linking
+    def _link_schema(self) -> list[_Mention]:
+        out: list[_Mention] = []
+        n = len(self.st)
+        for t in self.ctx.tables:
+            tw = ident_words(t.name)
+            out.extend(self._find(tw, t.name, None, 1.0))
+            for c in t.columns:
+                cw = ident_words(c.name)
+                found = self._find(cw, t.name, c.name, 1.0)
+                if not found and len(cw) > 1:
+                    rest = [w for w in cw if w not in tw and w != "id"]
+                    if rest and rest != cw:
+                        found = self._find(rest, t.name, c.name, 0.8)
+                if not found and len(cw) > 1:
+                    # all words of the column within a small window
+                    for i in range(n):
+                        window = set(self.st[i : i + len(cw) + 2])
+                        if all(w in window for w in cw) and self.st[i] in cw:
+                            found = [_Mention(i, i + len(cw) + 2, t.name, c.name, 0.7)]
+                            break
+                out.extend(found)
+        return out
+
+    def _find(self, target: list[str], table: str, column: str | None, w: float) -> list[_Mention]:
+        if not target:
+            return []
+        k = len(target)
+        res = []
+        for i in range(len(self.st) - k + 1):
+            if self.st[i : i + k] == target:
+                res.append(_Mention(i, i + k, table, column, w * (1 + 0.2 * (k - 1))))
+        return res
+
+    def _link_values(self) -> list[_Value]:
+        found: list[_Value] = []
+        for (table, column), vals in self.ctx.values.items():
+            for v in vals:
+                vw = [x.lower() for x in words(v)]
+                if not vw or (len(vw) == 1 and (len(vw[0]) < 2 or vw[0] in STOPWORDS)):
+                    continue
+                k = len(vw)
+                for i in range(len(self.low) - k + 1):
+                    if self.low[i : i + k] == vw:
+                        found.append(_Value(i, i + k, table, column, v))
+        for m in _QUOTED.finditer(self.q):
+            body = next(g for g in m.groups() if g)
+            bw = [x.lower() for x in words(body)]
+            for i in range(len(self.low) - len(bw) + 1):
+                if bw and self.low[i : i + len(bw)] == bw and not any(v.start == i for v in found):
+                    found.append(_Value(i, i + len(bw), "", "", body))
+        # keep the longest match at each position; prefer a column named in the question
+        found.sort(key=lambda v: (-(v.end - v.start), v.start))
+        kept: list[_Value] = []
+        for v in found:
+            if any(not (v.end <= k.start or v.start >= k.end) for k in kept):
+                same = [k for k in kept if k.start == v.start and k.end == v.end]
+                if same and self._column_named(v) and not self._column_named(same[0]):
+                    kept[kept.index(same[0])] = v
+                continue
+            kept.append(v)
+        return sorted(kept, key=lambda v: v.start)
+
+    def _column_named(self, v: _Value) -> bool:
+        return any(m.column == v.column and m.table == v.table for m in self.mentions)
+
+    def _has(self, *phrases: str) -> bool:
+        return any(f" {p} " in self.text for p in phrases)
+
+    def _pos(self, phrase: str) -> int:
+        idx = self.text.find(f" {phrase} ")
+        return -1 if idx < 0 else self.text[:idx].count(" ")
+
+    # -------------------------------------------------------------- building
+    def build(self) -> str:
+        ctx = self.ctx
+        tscore: Counter[str] = Counter()
+        for m in self.mentions:
+            tscore[m.table] += (2.0 if m.column is None else 0.6) * m.score
+        for v in self.values:
+            if v.table:
+                tscore[v.table] += 1.0
+        if tscore:
+            main = max(ctx.tables, key=lambda t: (tscore[t.name], -ctx.tables.index(t))).name
+        else:
+            main = ctx.tables[0].name
+        main_t = ctx.table(main)
+        assert main_t is not None
+
+        is_count = self._has(*_COUNT_WORDS)
+        distinct = self._has("distinct", "different", "unique")
+        used_tables = {main}
+
+        # filters from stored values
+        where: list[tuple[str, str, str]] = []  # (table, expr-col, sql)
+        value_spans: set[int] = set()
+        for v in self.values:
+            if not v.table:
+                col = self._guess_text_column(main_t)
+                if col is None:
+                    continue
+                where.append((main, col.name, f"= {_sql_string(v.value)}"))
+            else:
+                where.append((v.table, v.column, f"= {_sql_string(v.value)}"))
+                used_tables.add(v.table)
+            value_spans.update(range(v.start, v.end))
+
+        # filters from numbers with comparators
+        num_positions = [
+            i for i, w in enumerate(self.low) if _NUMBER.match(w) and i not in value_spans
+        ]
+        limit_n: int | None = None
+        top = re.search(r" (?:top|first) (\d+) ", self.text) or re.search(
+            r" (\d+) (?:most|highest|largest|biggest|best|top|oldest|youngest|lowest|least) ",
+            self.text,
+        )
+        top_pos = -1
+        if top:
+            limit_n = int(top.group(1))
+            top_pos = self.text[: top.start(1)].count(" ") - 1
+        having: str | None = None
+        for i in num_positions:
+            if i == top_pos:
+                continue
+            op = self._comparator_before(i)
+            col = self._numeric_column_near(i, main_t)
+            if op is not None and col is None and is_count is False and self._group_intent():
+                having = f"COUNT(*) {op} {self.low[i]}"
+                continue
+            if col is None:
+                continue
+            table, cname = col
+            if op is None:
+                op = "="
+            if op in (">", "<") and self._counts_after(i):
+                having = f"COUNT(*) {op} {self.low[i]}"
+                continue
+            where.append((table, cname, f"{op} {self.low[i]}"))
+            used_tables.add(table)
+
+        # aggregate / superlative
+        agg_fn: str | None = None
+        agg_pos = -1
+        for i, w in enumerate(self.low):
+            fn = None
+            if w in _AVG:
+                fn = "AVG"
+            elif w in _SUM and not (w == "total" and self._has("total number")):
+                fn = "SUM"
+            elif w in _MAX:
+                fn = "MAX"
+            elif w in _MIN:
+                fn = "MIN"
+            if fn:
+                agg_fn, agg_pos = fn, i
+                break
+        age_super = next(
+            (i for i, w in enumerate(self.low) if w in ("oldest", "youngest", "eldest")), -1
+        )
+
+        # columns mentioned, best per position, preferring used tables
+        cols = self._column_mentions(used_tables, main)
+        filter_cols = {(t, c) for t, c, _ in where}
+
+        # group by
+        group: tuple[str, str] | None = None
+        gi = self._group_position()
+        if gi >= 0:
+            after = [m for m in cols if m.start >= gi and m.start <= gi + 4]
+            if after:
+                group = (after[0].table, after[0].column or "")
+            else:
+                tm = [m for m in self.mentions if m.column is None and gi <= m.start <= gi + 4]
+                if tm:
+                    t = ctx.table(tm[0].table)
+                    if t is not None:
+                        nc = self._name_column(t)
+                        if nc is not None:
+                            group = (t.name, nc.name)
+            if group is not None:
+                used_tables.add(group[0])
+
+        # ordering
+        order: tuple[str, str, str] | None = None  # (table, col, dir)
+        desc = self._has(
+            "descending",
+            "decreasing",
+            "desc",
+            "highest to lowest",
+            "largest to smallest",
+            "most to least",
+            "reverse",
+            "from the oldest",
+            "from oldest",
+            "from the largest",
+            "from the highest",
+            "from large",
+            "from high",
+        )
+        if self._has(
+            "order",
+            "ordered",
+            "sorted",
+            "sort",
+            "ascending",
+            "descending",
+            "alphabetical",
+            "alphabetically",
+            "decreasing",
+            "increasing",
+        ):
+            oi = max(self._pos("by"), self._pos("order"), self._pos("sorted"), self._pos("of"))
+            cand = [m for m in cols if m.start > oi] or cols
+            if self._has("alphabetical", "alphabetically"):
+                nc = self._name_column(main_t)
+                if nc is not None:
+                    cand = [_Mention(0, 0, main, nc.name, 1.0)]
+            if cand:
+                m = cand[-1] if self._pos("by") >= 0 else cand[-1]
+                order = (m.table, m.column or "", "DESC" if desc else "ASC")
+        select: list[str] = []
+        agg_target: tuple[str, str] | None = None
+        superlative = False
+        if agg_fn is not None and not (
+            agg_fn in ("MAX", "MIN") and self._low_at(agg_pos) in ("most", "least") and is_count
+        ):
+            target = self._numeric_after(agg_pos, cols, ctx)
+            if target is not None:
+                others = [
+                    m
+                    for m in cols
+                    if (m.table, m.column) != target
+                    and (m.table, m.column) not in filter_cols
+                    and m.start < agg_pos
+                ]
+                explicit = self._low_at(agg_pos) in ("maximum", "minimum", "max", "min")
+                if (
+                    agg_fn in ("MAX", "MIN")
+                    and (others or self._low_at(0) in ("which", "who"))
+                    and not explicit
+                ):
+                    superlative = True
+                    order = (target[0], target[1], "DESC" if agg_fn == "MAX" else "ASC")
+                    limit_n = limit_n or 1
+                else:
+                    agg_target = target
+                used_tables.add(target[0])
+            elif (
+                agg_fn in ("MAX", "MIN")
+                and group is not None
+                or (self._low_at(agg_pos) in ("most", "fewest", "least") and self._group_intent())
+            ):
+                # "the X with the most Y": group and order by the count
+                if group is None:
+                    nc = self._name_column(main_t)
+                    if nc is not None:
+                        group = (main, nc.name)
+                order = ("", "COUNT(*)", "DESC" if agg_fn == "MAX" else "ASC")
+                limit_n = limit_n or 1
+                superlative = True
+        if age_super >= 0 and order is None and agg_target is None:
+            age = self._column_by_words(main_t, "age")
+            if age is not None:
+                asc = self.low[age_super] == "youngest"
+                order = (main, age.name, "ASC" if asc else "DESC")
+                limit_n = limit_n or 1
+                superlative = True
+        if limit_n is not None and order is None:
+            num = [m for m in cols if self._is_numeric(m)]
+            if num:
+                order = (
+                    num[-1].table,
+                    num[-1].column or "",
+                    "ASC" if self._has("lowest", "least", "smallest", "youngest") else "DESC",
+                )
+
+        skip = set(filter_cols)
+        if agg_target:
+            skip.add(agg_target)
+        if order and order[1] != "COUNT(*)" and superlative:
+            skip.add((order[0], order[1]))
+        proj: list[tuple[str, str]] = []
+        for m in cols:
+            key = (m.table, m.column or "")
+            if key in skip or key in proj:
+                continue
+            if group is not None and key == group:
+                continue
+            if (
+                order is not None
+                and (m.table, m.column) == (order[0], order[1])
+                and not superlative
+                and m.start > max(self._pos("by"), 0)
+                and self._pos("by") >= 0
+            ):
+                continue
+            proj.append(key)
+
+        if group is not None:
+            used_tables.add(group[0])
+        for t, _ in proj:
+            used_tables.add(t)
+        if order and order[0]:
+            used_tables.add(order[0])
+
+        joins, alias = self._join_plan(main, used_tables)
+
+        def ref(table: str, col: str) -> str:
+            if col == "COUNT(*)" or col == "*":
+                return col
+            q = _quote_ident(col)
+            return f"{alias[table]}.{q}" if len(alias) > 1 and table in alias else q
+
+        if group is not None:
+            select.append(ref(*group))
+            if agg_target is not None:
+                select.append(f"{agg_fn}({ref(*agg_target)})")
+            elif not superlative or is_count:
+                select.append("COUNT(*)")
+            else:
+                select = [ref(*p) for p in proj] or [ref(*group)]
+        elif is_count and not superlative:
+            select.append(
+                "COUNT(DISTINCT " + ref(*proj[0]) + ")" if distinct and proj else "COUNT(*)"
+            )
+        elif agg_target is not None:
+            select.extend(ref(*p) for p in proj if False)
+            select.append(f"{agg_fn}({ref(*agg_target)})")
+            # several aggregates: "average, minimum and maximum age"
+            extra = self._extra_aggs(agg_pos, agg_target)
+            select.extend(f"{fn}({ref(*agg_target)})" for fn in extra)
+        else:
+            select.extend(ref(*p) for p in proj)
+            if not select:
+                nc = self._name_column(main_t)
+                select.append(ref(main, nc.name) if nc is not None else "*")
+        sql = "SELECT " + ("DISTINCT " if distinct and not is_count and group is None else "")
+        sql += ", ".join(select)
+        sql += " FROM " + joins
+        if where:
+            sql += " WHERE " + " AND ".join(
+                f"{ref(t, c)} {cond}" for t, c, cond in where if t in alias
+            )
+            if sql.endswith(" WHERE "):
+                sql = sql[: -len(" WHERE ")]
+        if group is not None:
+            sql += " GROUP BY " + ref(*group)
+            if having:
+                sql += " HAVING " + having
+        if order is not None:
+            sql += f" ORDER BY {ref(order[0], order[1])} {order[2]}"
+        if limit_n is not None and order is not None:
+            sql += f" LIMIT {limit_n}"
+        return sql
+
+    # -------------------------------------------------------------- helpers
+    def _low_at(self, i: int) -> str:
+        return self.low[i] if 0 <= i < len(self.low) else ""
+
+    def _extra_aggs(self, pos: int, target: tuple[str, str]) -> list[str]:
+        out = []
+        for w in self.low[pos + 1 : pos + 6]:
+            if w in _AVG:
+                out.append("AVG")
+            elif w in ("maximum", "max"):
+                out.append("MAX")
+            elif w in ("minimum", "min"):
+                out.append("MIN")
+            elif w in ("sum", "total"):
+                out.append("SUM")
+        return out
+
+    def _group_intent(self) -> bool:
+        return self._group_position() >= 0
+
+    def _group_position(self) -> int:
+        for p in ("for each", "for every", "per", "each", "by each", "in each", "of each"):
+            i = self._pos(p)
+            if i >= 0:
+                return i + len(p.split())
+        if self._has(*_COUNT_WORDS) or self._has("average", "total"):
+            i = self._pos("by")
+            if i >= 0 and not self._has("order by", "sorted by", "ordered by"):
+                return i + 1
+        return -1
+
+    def _counts_after(self, i: int) -> bool:
+        nxt = self.st[i + 1 : i + 3]
+        tables = {w for t in self.ctx.tables for w in ident_words(t.name)}
+        return bool(nxt) and nxt[0] in tables and self._group_intent()
+
+    def _comparator_before(self, i: int) -> str | None:
+        before = " " + " ".join(self.low[max(0, i - 4) : i]) + " "
+        after = " " + " ".join(self.low[i + 1 : i + 3]) + " "
+        for p in _GE:
+            if f" {p} " in before or f" {p} " in after:
+                return ">="
+        for p in _LE:
+            if f" {p} " in before or f" {p} " in after:
+                return "<="
+        for p in _GT:
+            if f" {p} " in before:
+                return ">"
+        for p in _LT:
+            if f" {p} " in before:
+                return "<"
+        return None
+
+    def _numeric_column_near(self, i: int, main: TableSpec) -> tuple[str, str] | None:
+        best: tuple[int, _Mention] | None = None
+        for m in self.mentions:
+            if m.column is None or not self._is_numeric(m):
+                continue
+            d = abs(m.start - i)
+            if best is None or d < best[0] or (d == best[0] and m.table == main.name):
+                best = (d, m)
+        if best is not None and best[0] <= 6:
+            return best[1].table, best[1].column or ""
+        word = " ".join(self.low[max(0, i - 3) : i])
+        if "old" in word or "young" in word or " age" in f" {word}":
+            c = self._column_by_words(main, "age")
+            if c is not None:
+                return main.name, c.name
+        w = self.low[i]
+        if len(w) == 4 and w.isdigit() and 1800 <= int(w) <= 2100:
+            for c in main.columns:
+                if "year" in ident_words(c.name):
+                    return main.name, c.name
+        return None
+
+    def _numeric_after(
+        self, pos: int, cols: list[_Mention], ctx: GenerationContext
+    ) -> tuple[str, str] | None:
+        after = [m for m in cols if m.start > pos and self._is_numeric(m)]
+        if after:
+            return after[0].table, after[0].column or ""
+        before = [m for m in cols if m.start < pos and self._is_numeric(m)]
+        if before:
+            return before[-1].table, before[-1].column or ""
+        w = self._low_at(pos)
+        return None if w else None
+
+    def _is_numeric(self, m: _Mention) -> bool:
+        t = self.ctx.table(m.table)
+        c = t.column(m.column) if t is not None and m.column else None
+        return bool(c is not None and c.is_numeric and not c.primary_key)
+
+    def _column_mentions(self, used: set[str], main: str) -> list[_Mention]:
+        by_pos: dict[int, list[_Mention]] = {}
+        for m in self.mentions:
+            if m.column is None:
+                continue
+            by_pos.setdefault(m.start, []).append(m)
+        out = []
+        covered: set[int] = set()
+        for start in sorted(by_pos):
+            if start in covered:
+                continue
+            ms = by_pos[start]
+            ms.sort(
+                key=lambda m: (
+                    -(m.end - m.start),
+                    -m.score,
+                    0 if m.table == main else 1 if m.table in used else 2,
+                )
+            )
+            best = ms[0]
+            if self._table_word_only(best):
+                continue
+            out.append(best)
+            covered.update(range(best.start, best.end))
+        return out
+
+    def _table_word_only(self, m: _Mention) -> bool:
+        # "singer" matching a column singer_id is really a table mention
+        tw = ident_words(m.table)
+        cw = ident_words(m.column or "")
+        return "id" in cw and self.st[m.start : m.end] == tw
+
+    def _join_plan(self, main: str, tables: set[str]) -> tuple[str, dict[str, str]]:
+        ctx = self.ctx
+        graph: dict[str, list[tuple[str, str]]] = {}
+        for fk in ctx.foreign_keys:
+            on = " AND ".join(
+                f"{{{fk.table}}}.{_quote_ident(a)} = {{{fk.ref_table}}}.{_quote_ident(b)}"
+                for a, b in zip(fk.columns, fk.ref_columns)
+            )
+            graph.setdefault(fk.table, []).append((fk.ref_table, on))
+            graph.setdefault(fk.ref_table, []).append((fk.table, on))
+        order = [main]
+        conds: dict[str, str] = {}
+        for target in sorted(tables - {main}):
+            if target in order:
+                continue
+            prev: dict[str, tuple[str, str] | None] = {}
+            queue = deque(order)
+            for s in order:
+                prev[s] = None
+            found = False
+            while queue:
+                cur = queue.popleft()
+                if cur == target:
+                    found = True
+                    break
+                for nxt, on in graph.get(cur, []):
+                    if nxt not in prev and ctx.table(nxt) is not None:
+                        prev[nxt] = (cur, on)
+                        queue.append(nxt)
+            if not found:
+                continue
+            path = []
+            cur2: str = target
+            while prev[cur2] is not None:
+                p = prev[cur2]
+                assert p is not None
+                path.append((cur2, p[1]))
+                cur2 = p[0]
+            for t, on in reversed(path):
+                if t not in order:
+                    order.append(t)
+                    conds[t] = on
+        if len(order) == 1:
+            return _quote_ident(main), {main: main}
+        alias = {t: f"T{i + 1}" for i, t in enumerate(order)}
+        sql = f"{_quote_ident(main)} AS T1"
+        for t in order[1:]:
+            on = conds[t]
+            for name, a in alias.items():
+                on = on.replace(f"{{{name}}}", a)
+            sql += f" JOIN {_quote_ident(t)} AS {alias[t]} ON {on}"
+        return sql, alias
+
+    def _name_column(self, t: TableSpec) -> ColumnSpec | None:
+        named = [c for c in t.columns if "name" in ident_words(c.name)]
+        if named:
+            return named[0]
+        titled = [c for c in t.columns if "title" in ident_words(c.name)]
+        if titled:
+            return titled[0]
+        texts = [c for c in t.columns if not c.is_numeric and not c.primary_key]
+        return texts[0] if texts else None
+
+    def _guess_text_column(self, t: TableSpec) -> ColumnSpec | None:
+        return self._name_column(t)
+
+    def _column_by_words(self, t: TableSpec, word: str) -> ColumnSpec | None:
+        for c in t.columns:
+            if word in ident_words(c.name):
+                return c
+        return None

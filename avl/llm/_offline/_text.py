@@ -1,0 +1,142 @@
+"""Text helpers of the offline generator: tokens, stems, synonyms (pure)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["STOPWORDS", "ident_words", "stem", "stems", "words"]
+
+_WORD = re.compile(r"\d+(?:\.\d+)?|[A-Za-z]+")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+_IRREGULAR = {
+    "people": "person",
+    "persons": "person",
+    "children": "child",
+    "men": "man",
+    "women": "woman",
+    "feet": "foot",
+    "teeth": "tooth",
+    "mice": "mouse",
+    "data": "data",
+    "series": "series",
+    "species": "species",
+    "status": "status",
+    "address": "address",
+    "business": "business",
+}
+
+# Words that name the same concept; each maps to a canonical stem.
+_SYNONYMS = {
+    "nation": "country",
+    "nationality": "country",
+    "old": "age",
+    "older": "age",
+    "oldest": "age",
+    "young": "age",
+    "younger": "age",
+    "youngest": "age",
+    "eldest": "age",
+    "elder": "age",
+    "aged": "age",
+    "weigh": "weight",
+    "heavy": "weight",
+    "heavier": "weight",
+    "heaviest": "weight",
+    "lighter": "weight",
+    "lightest": "weight",
+    "hp": "horsepower",
+    "titled": "title",
+    "called": "name",
+    "named": "name",
+    "lang": "language",
+    "amount": "amount",
+    "cost": "price",
+    "costs": "price",
+    "expensive": "price",
+    "cheapest": "price",
+    "cheaper": "price",
+    "tall": "height",
+    "taller": "height",
+    "tallest": "height",
+    "shorter": "height",
+    "shortest": "height",
+    "populous": "population",
+    "big": "size",
+    "phone": "phone",
+    "telephone": "phone",
+    "mail": "email",
+    "e": "e",
+    "birthday": "birth",
+    "born": "birth",
+    "dob": "birth",
+    "surname": "last",
+    "firstname": "first",
+    "lastname": "last",
+    "id": "id",
+    "identifier": "id",
+    "ids": "id",
+    "employees": "employee",
+    "staff": "employee",
+    "num": "number",
+    "no": "number",
+    "yr": "year",
+    "qty": "quantity",
+    "desc": "description",
+    "descriptions": "description",
+    "cars": "car",
+    "automobile": "car",
+    "artists": "artist",
+    "musician": "artist",
+    "song": "song",
+    "track": "track",
+    "film": "movie",
+    "films": "movie",
+    "gdp": "gdp",
+    "continent": "continent",
+}
+
+STOPWORDS = frozenset(
+    """a an the of in on at to for from by with and or is are was were be been being do does
+    did what which who whom whose where when how list show give find return tell display
+    me all each every any some this that these those there their its it his her they them
+    as than then also please i we you our your have has had not no yes only just into
+    out up down over about whether if else but both either neither same other such very
+    much many more most less least per across among between get name names""".split()
+)
+
+
+def stem(word: str) -> str:
+    """Reduce ``word`` to a crude stem (plural and case folded, synonyms mapped)."""
+    w = word.lower()
+    if w in _SYNONYMS:
+        return _SYNONYMS[w]
+    if w in _IRREGULAR:
+        w = _IRREGULAR[w]
+    elif len(w) > 4 and w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif len(w) > 4 and w.endswith(("sses", "shes", "ches", "xes", "zes")):
+        w = w[:-2]
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    return _SYNONYMS.get(w, w)
+
+
+def words(text: str) -> list[str]:
+    """The words and numbers of ``text`` in order (original case)."""
+    return _WORD.findall(text)
+
+
+def stems(text: str) -> list[str]:
+    """The stems of the words of ``text``."""
+    return [stem(w) for w in words(text)]
+
+
+def ident_words(name: str) -> list[str]:
+    """Split an identifier (``Song_release_year``, ``InvoiceLine``) into lower stems."""
+    out: list[str] = []
+    for part in re.split(r"[^A-Za-z0-9]+", name):
+        if not part:
+            continue
+        out.extend(stem(p) for p in _CAMEL.findall(part))
+    return out

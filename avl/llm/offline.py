@@ -1,0 +1,319 @@
+"""The offline generator: deterministic NL-to-SQL with no model at all (``offline://``).
+
+:class:`OfflineChatModel` is a :class:`~avl.llm.ChatModel` that needs no key and no
+network. It is the default model of the Assistant, the README demo and the CLI.
+
+It has two entry points:
+
+- :meth:`OfflineChatModel.generate` takes the question and a structured
+  :class:`GenerationContext` (tables, columns, types, foreign keys, stored values,
+  trained question->SQL pairs). The Assistant uses this side channel when its model
+  is offline, so nothing is lost in a text round trip.
+- :meth:`OfflineChatModel.complete` takes chat messages like any model. It reads the
+  prompt back: ``CREATE TABLE`` statements become tables and foreign keys, lines
+  ``Q: ...`` followed by ``SQL: ...`` become trained pairs, and the last line starting
+  with ``Question:`` (or else the last user message) is the question. The answer is
+  a fenced ``sql`` block.
+
+How it answers: the closest trained question (IDF-weighted word overlap, with a bonus
+when the trained SQL has the question's shape: count, average, ordering, negation...)
+gives its SQL, with the literals the new question changes swapped in (numbers and
+stored values). With no close pair it composes a query: words are linked to tables,
+columns and stored values (stems, plurals, synonyms, identifiers split on ``_`` and
+camel case), and the common shapes are built: list, filter, count, aggregate per
+group, min/max/avg/sum, top-N and ordering, with joins along foreign keys.
+
+Example:
+    >>> from avl.llm.offline import ColumnSpec, GenerationContext, OfflineChatModel, TableSpec
+    >>> ctx = GenerationContext(tables=[TableSpec(name="singer", columns=[
+    ...     ColumnSpec(name="name", type="TEXT"), ColumnSpec(name="age", type="INT")])])
+    >>> OfflineChatModel().generate("How many singers are there?", ctx)
+    'SELECT COUNT(*) FROM singer'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+from avl.errors import InvalidInputError
+from avl.llm._offline._context import (
+    ColumnSpec,
+    ExamplePair,
+    ForeignKeySpec,
+    GenerationContext,
+    TableSpec,
+)
+from avl.llm._offline._generator import OfflineGenerator
+from avl.llm._types import Completion, Delta, Message, Usage
+
+__all__ = [
+    "AsyncOfflineChatModel",
+    "ColumnSpec",
+    "ExamplePair",
+    "ForeignKeySpec",
+    "GenerationContext",
+    "OfflineChatModel",
+    "TableSpec",
+    "create",
+    "estimate_tokens",
+    "parse_prompt",
+]
+
+_CREATE = re.compile(r"CREATE\s+TABLE\b.*?\)\s*;", re.I | re.S)
+_PAIR = re.compile(r"^\s*(?:--\s*)?Q:\s*(.+?)\s*$\n^\s*(?:--\s*)?SQL:\s*(.+?)\s*$", re.M)
+_QUESTION = re.compile(r"^\s*Question:\s*(.+?)\s*$", re.M)
+
+
+def estimate_tokens(text: str) -> int:
+    """Estimate the number of tokens of ``text`` without an encoding.
+
+    About four characters per token for English and SQL, never less than the number
+    of words; this is the documented estimator used where no tiktoken encoding is
+    available.
+
+    Args:
+        text: any text.
+
+    Returns:
+        The estimated token count (0 for an empty text).
+    """
+    if not text:
+        return 0
+    return max(len(text.split()), (len(text) + 3) // 4)
+
+
+def parse_prompt(
+    messages: Sequence[Message], *, dialect: str = "sqlite"
+) -> tuple[str, GenerationContext]:
+    """Read a question and a :class:`GenerationContext` back from prompt messages.
+
+    Args:
+        messages: chat messages as the Assistant builds them (any text works: the
+            parts that are not recognised are ignored).
+        dialect: the SQL dialect used to parse ``CREATE TABLE`` statements.
+
+    Returns:
+        ``(question, context)``.
+
+    Raises:
+        InvalidInputError: there is no user message.
+    """
+    import sqlglot
+    from sqlglot import expressions as exp
+
+    text = "\n".join(m.content for m in messages)
+    users = [m.content for m in messages if m.role == "user"]
+    if not users:
+        raise InvalidInputError("the offline model needs at least one user message")
+    found = _QUESTION.findall(users[-1]) or _QUESTION.findall(text)
+    question = found[-1] if found else users[-1].strip().splitlines()[-1]
+    tables: list[TableSpec] = []
+    fks: list[ForeignKeySpec] = []
+    for block in _CREATE.findall(re.sub(r"--[^\n]*", "", text)):
+        try:
+            tree = sqlglot.parse_one(block, read=dialect)
+        except sqlglot.errors.SqlglotError:
+            continue
+        schema = tree.this if isinstance(tree.this, exp.Schema) else None
+        if schema is None or not isinstance(schema.this, exp.Table):
+            continue
+        tname = schema.this.name
+        cols: list[ColumnSpec] = []
+        for node in schema.expressions:
+            if isinstance(node, exp.ColumnDef):
+                kind = node.args.get("kind")
+                pk = any(
+                    isinstance(c.kind, exp.PrimaryKeyColumnConstraint) for c in node.constraints
+                )
+                cols.append(
+                    ColumnSpec(name=node.name, type=kind.sql() if kind else "", primary_key=pk)
+                )
+            elif isinstance(node, exp.ForeignKey):
+                ref = node.args.get("reference")
+                if ref is not None and isinstance(ref.this, exp.Schema):
+                    fks.append(
+                        ForeignKeySpec(
+                            table=tname,
+                            columns=[e.name for e in node.expressions],
+                            ref_table=ref.this.this.name,
+                            ref_columns=[e.name for e in ref.this.expressions],
+                        )
+                    )
+        tables.append(TableSpec(name=tname, columns=cols))
+    pairs = [ExamplePair(question=q, sql=s.rstrip(";")) for q, s in _PAIR.findall(text)]
+    return question, GenerationContext(
+        tables=tables, foreign_keys=fks, examples=pairs, dialect=dialect
+    )
+
+
+class OfflineChatModel:
+    """A chat model that writes SQL from the question and schema, with no model.
+
+    Args:
+        reuse_threshold: minimum similarity (0..1) for reusing a trained pair's SQL.
+        dialect: the dialect used to read ``CREATE TABLE`` statements in prompts.
+
+    Example:
+        >>> from avl.llm import Message
+        >>> model = OfflineChatModel()
+        >>> prompt = "CREATE TABLE t (id INT, city TEXT);\\nQuestion: how many t are there?"
+        >>> model.complete([Message(role="user", content=prompt)]).text
+        '```sql\\nSELECT COUNT(*) FROM t\\n```'
+    """
+
+    def __init__(self, *, reuse_threshold: float = 0.5, dialect: str = "sqlite") -> None:
+        if not 0.0 <= reuse_threshold <= 1.0:
+            raise InvalidInputError(f"reuse_threshold must be in [0, 1], got {reuse_threshold!r}")
+        self._gen = OfflineGenerator(reuse_threshold=reuse_threshold)
+        self.dialect = dialect
+
+    @property
+    def name(self) -> str:
+        """``"offline"``."""
+        return "offline"
+
+    def generate(self, question: str, context: GenerationContext) -> str:
+        """Write one SQL statement for ``question`` from structured ``context``.
+
+        Args:
+            question: the user's question.
+            context: tables, foreign keys, stored values and trained pairs.
+
+        Returns:
+            The SQL (not yet validated: the Assistant runs it through SafeQuery).
+
+        Raises:
+            InvalidInputError: ``question`` is not a non-empty string.
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidInputError("the question must be a non-empty string")
+        return self._gen.generate(question, context)
+
+    def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Completion:
+        """Answer prompt messages with a fenced SQL block (see the module docs).
+
+        Raises:
+            InvalidInputError: there is no user message.
+        """
+        question, context = parse_prompt(messages, dialect=self.dialect)
+        sql = self.generate(question, context)
+        text = f"```sql\n{sql}\n```"
+        prompt = "\n".join(m.content for m in messages)
+        usage = Usage(input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text))
+        return Completion(
+            text=text,
+            model="offline",
+            provider="offline",
+            usage=usage,
+            cost_usd=0.0,
+            stop_reason="stop",
+        )
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[Delta]:
+        """Yield the completion word by word; the last delta has ``done=True``.
+
+        Raises:
+            InvalidInputError: there is no user message.
+        """
+        done = self.complete(messages)
+        for piece in re.findall(r"\S+\s*|\s+", done.text):
+            yield Delta(text=piece)
+        yield Delta(done=True, usage=done.usage, stop_reason="stop")
+
+    def __repr__(self) -> str:
+        return f"OfflineChatModel(reuse_threshold={self._gen.reuse_threshold!r})"
+
+
+class AsyncOfflineChatModel:
+    """The asyncio twin of :class:`OfflineChatModel` (same method names).
+
+    Args:
+        reuse_threshold: minimum similarity for reusing a trained pair's SQL.
+        dialect: the dialect used to read ``CREATE TABLE`` statements in prompts.
+    """
+
+    def __init__(self, *, reuse_threshold: float = 0.5, dialect: str = "sqlite") -> None:
+        self._sync = OfflineChatModel(reuse_threshold=reuse_threshold, dialect=dialect)
+
+    @property
+    def name(self) -> str:
+        """``"offline"``."""
+        return "offline"
+
+    def generate(self, question: str, context: GenerationContext) -> str:
+        """Same as :meth:`OfflineChatModel.generate` (pure CPU, no await needed)."""
+        return self._sync.generate(question, context)
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Completion:
+        """Same as :meth:`OfflineChatModel.complete`."""
+        return self._sync.complete(messages)
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> AsyncIterator[Delta]:
+        """Same as :meth:`OfflineChatModel.stream`."""
+        for d in self._sync.stream(messages):
+            yield d
+
+
+def create(url: str = "offline://", **kwargs: object) -> OfflineChatModel:
+    """Build the offline model for ``offline://`` (registry factory).
+
+    ``offline://?threshold=0.6`` sets the reuse threshold.
+
+    Args:
+        url: ``offline://`` with optional query ``threshold``.
+        **kwargs: ``reuse_threshold`` and ``dialect``.
+
+    Returns:
+        The model.
+
+    Raises:
+        ConfigError: the URL is not ``offline://`` or the threshold is not a number.
+    """
+    from urllib.parse import parse_qs, urlsplit
+
+    from avl.errors import ConfigError
+
+    parts = urlsplit(url)
+    if parts.scheme != "offline":
+        raise ConfigError(f"expected an offline:// URL, got {url!r}")
+    q = parse_qs(parts.query)
+    threshold: float = 0.5
+    if "threshold" in q:
+        try:
+            threshold = float(q["threshold"][-1])
+        except ValueError as exc:
+            raise ConfigError(f"threshold in {url!r} is not a number") from exc
+    rt = kwargs.get("reuse_threshold", threshold)
+    dialect = kwargs.get("dialect", "sqlite")
+    if not isinstance(rt, (int, float)) or not isinstance(dialect, str):
+        raise ConfigError("reuse_threshold must be a number and dialect a string")
+    return OfflineChatModel(reuse_threshold=float(rt), dialect=dialect)
