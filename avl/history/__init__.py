@@ -1,0 +1,42 @@
+"""Tamper-evident, searchable history of questions, SQL, verdicts and outcomes.
+
+Example:
+    >>> from avl.history import History, Entry
+    >>> h = History("memory://")
+    >>> e = h.record(Entry(user="ann", question="top customers", sql="SELECT 1"))
+    >>> h.verify().ok
+    True
+    >>> h.close()
+"""
+
+from __future__ import annotations
+
+from avl.history._chain import Sealer
+from avl.history._entry import (
+    Entry,
+    GroupStats,
+    Outcome,
+    Page,
+    ProblemKind,
+    Stats,
+    VerifyReport,
+)
+from avl.history._history import BACKENDS, AsyncHistory, History
+from avl.history._types import HistoryBackend, Query, SimilarityStore
+
+__all__ = [
+    "BACKENDS",
+    "AsyncHistory",
+    "Entry",
+    "GroupStats",
+    "History",
+    "HistoryBackend",
+    "Outcome",
+    "Page",
+    "ProblemKind",
+    "Query",
+    "Sealer",
+    "SimilarityStore",
+    "Stats",
+    "VerifyReport",
+]

@@ -1,0 +1,347 @@
+"""History values: entries, outcomes, pages, statistics and verification reports (pure)."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from avl.errors import InvalidInputError
+
+__all__ = [
+    "Entry",
+    "GroupStats",
+    "Outcome",
+    "Page",
+    "ProblemKind",
+    "Stats",
+    "VerifyReport",
+]
+
+
+class Outcome(str, enum.Enum):
+    """How a question ended. Stored as its string value.
+
+    Plain strings are accepted wherever an outcome is expected: ``"ok"`` is
+    :attr:`Outcome.OK`.
+    """
+
+    OK = "ok"
+    REJECTED = "rejected"
+    DB_ERROR = "db_error"
+    LLM_ERROR = "llm_error"
+    RATE_LIMITED = "rate_limited"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _to_outcome(value: Outcome | str) -> Outcome:
+    if isinstance(value, Outcome):
+        return value
+    try:
+        return Outcome(str(value))
+    except ValueError:
+        known = ", ".join(o.value for o in Outcome)
+        raise InvalidInputError(f"unknown outcome {value!r} (known: {known})") from None
+
+
+def _opt_str(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInputError(f"expected a string or None, got {type(value).__name__}")
+    return value
+
+
+def _str(value: object) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _finite(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise InvalidInputError(f"{name} must be finite, got {value!r}")
+    return out
+
+
+def _opt_time(value: float | None) -> float | None:
+    return None if value is None else _finite("time", value)
+
+
+def _opt_cost(value: float | None) -> float | None:
+    return None if value is None else _finite("cost_usd", value)
+
+
+def _opt_int(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"expected an integer or None, got {value!r}")
+    return value
+
+
+def _int(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInputError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _opt_bool(value: bool | None) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise InvalidInputError(f"allowed must be True, False or None, got {value!r}")
+
+
+def _codes(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    out = []
+    for code in value:
+        code = getattr(code, "value", code)
+        if not isinstance(code, str):
+            raise InvalidInputError(f"violation codes must be strings, got {code!r}")
+        out.append(code)
+    return tuple(out)
+
+
+def _tags(value: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = (value,)
+    tags = set()
+    for tag in value:
+        if not isinstance(tag, str) or not tag:
+            raise InvalidInputError(f"tags must be non-empty strings, got {tag!r}")
+        tags.add(tag)
+    return tuple(sorted(tags))
+
+
+def _timings(value: Mapping[str, float] | None) -> Mapping[str, float]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"timings must be a mapping stage -> seconds, got {value!r}")
+    out: dict[str, float] = {}
+    for stage, seconds in value.items():
+        if not isinstance(stage, str):
+            raise InvalidInputError(f"timing stage names must be strings, got {stage!r}")
+        out[stage] = _finite(f"timings[{stage!r}]", seconds)
+    return MappingProxyType(dict(sorted(out.items())))
+
+
+@attrs.frozen(kw_only=True)
+class Entry:
+    """One recorded question: who asked what, the SQL, the verdict, the outcome, the cost.
+
+    Every field has a default, so ``Entry(user="ann", question="...", sql="...",
+    outcome="ok")`` is a complete entry. The store fills ``id`` (when ``None``),
+    ``seq``, ``time`` (when ``None``), ``prev_hash`` and ``hash``.
+
+    Attributes:
+        id: a unique string id; when ``None`` the store assigns a 32-character
+            hexadecimal id whose first 12 digits are the millisecond timestamp (so ids
+            sort roughly by time) followed by 80 random bits.
+        seq: the position in the hash chain (1, 2, 3...), assigned by the store; it
+            also orders entries ("newest first" means highest ``seq`` first).
+        time: seconds since the Unix epoch; defaults to the store clock's ``now()``.
+        user: who asked.
+        role: the role the user acted in.
+        session: a session or conversation id.
+        question: the natural-language question.
+        sql: the SQL that was generated or run.
+        allowed: SafeQuery's verdict (``None`` when not checked).
+        violations: the SafeQuery violation codes, in order.
+        outcome: how it ended (:class:`Outcome`; plain strings such as ``"ok"`` work).
+        error: the error message, if any.
+        row_count: rows returned, if the query ran.
+        timings: seconds per stage (``{"generate": 0.8, "execute": 0.01}``); a
+            ``"total"`` key, when present, is the entry's latency in :meth:`History.stats`.
+        model: the chat model used (``"openai/gpt-4o-mini"``).
+        tokens_in: input tokens.
+        tokens_out: output tokens.
+        cost_usd: cost in US dollars, if known.
+        tags: free-form labels, stored sorted and without duplicates.
+        prev_hash: the hash of the previous entry in the chain (store-filled).
+        hash: this entry's hash (store-filled).
+    """
+
+    id: str | None = attrs.field(default=None, converter=_opt_str)
+    seq: int | None = attrs.field(default=None, converter=_opt_int)
+    time: float | None = attrs.field(default=None, converter=_opt_time)
+    user: str = attrs.field(default="", converter=_str)
+    role: str = attrs.field(default="", converter=_str)
+    session: str = attrs.field(default="", converter=_str)
+    question: str = attrs.field(default="", converter=_str)
+    sql: str = attrs.field(default="", converter=_str)
+    allowed: bool | None = attrs.field(default=None, converter=_opt_bool)
+    violations: tuple[str, ...] = attrs.field(default=(), converter=_codes)
+    outcome: Outcome = attrs.field(default=Outcome.OK, converter=_to_outcome)
+    error: str = attrs.field(default="", converter=_str)
+    row_count: int | None = attrs.field(default=None, converter=_opt_int)
+    timings: Mapping[str, float] = attrs.field(factory=dict, converter=_timings, hash=False)
+    model: str = attrs.field(default="", converter=_str)
+    tokens_in: int = attrs.field(default=0, converter=_int)
+    tokens_out: int = attrs.field(default=0, converter=_int)
+    cost_usd: float | None = attrs.field(default=None, converter=_opt_cost)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
+    prev_hash: str | None = attrs.field(default=None, converter=_opt_str)
+    hash: str | None = attrs.field(default=None, converter=_opt_str)
+
+    @property
+    def latency_s(self) -> float | None:
+        """``timings["total"]`` when present, else the sum of the stages (``None`` if none)."""
+        if "total" in self.timings:
+            return self.timings["total"]
+        if not self.timings:
+            return None
+        return float(sum(self.timings.values()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (``outcome`` as its string)."""
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "time": self.time,
+            "user": self.user,
+            "role": self.role,
+            "session": self.session,
+            "question": self.question,
+            "sql": self.sql,
+            "allowed": self.allowed,
+            "violations": list(self.violations),
+            "outcome": self.outcome.value,
+            "error": self.error,
+            "row_count": self.row_count,
+            "timings": dict(self.timings),
+            "model": self.model,
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "cost_usd": self.cost_usd,
+            "tags": list(self.tags),
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
+
+
+class Page(list[Entry]):
+    """A list of entries with the cursor for the next page.
+
+    Attributes:
+        next_cursor: pass it as ``cursor=`` to get the next page; ``None`` on the
+            last page.
+    """
+
+    next_cursor: str | None
+
+    def __init__(self, entries: Iterable[Entry] = (), next_cursor: str | None = None) -> None:
+        super().__init__(entries)
+        self.next_cursor = next_cursor
+
+    @property
+    def entries(self) -> list[Entry]:
+        """The entries as a plain list."""
+        return list(self)
+
+    def __repr__(self) -> str:
+        return f"Page({len(self)} entries, next_cursor={self.next_cursor!r})"
+
+
+class ProblemKind(str, enum.Enum):
+    """What :meth:`History.verify` found wrong with the chain."""
+
+    ALTERED = "altered"
+    INSERTED = "inserted"
+    DELETED = "deleted"
+    REORDERED = "reordered"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class VerifyReport:
+    """The result of checking the hash chain.
+
+    Attributes:
+        ok: ``True`` when every entry verified.
+        checked: how many entries were checked.
+        problem: the first problem found, or ``None``.
+        entry_id: the id of the entry where the problem shows (for ``deleted``, the
+            first entry after the gap; ``None`` when the gap is at the end).
+        seq: the chain position where the problem shows.
+        message: a sentence describing the problem (empty when ``ok``).
+        head_seq: the chain position of the last entry (0 when empty).
+        head_hash: the hash at the head of the chain.
+    """
+
+    ok: bool
+    checked: int
+    problem: ProblemKind | None = None
+    entry_id: str | None = None
+    seq: int | None = None
+    message: str = ""
+    head_seq: int = 0
+    head_hash: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@attrs.frozen(kw_only=True)
+class GroupStats:
+    """Counts and latency percentiles of a group of entries.
+
+    Percentiles use linear interpolation between closest ranks (NumPy's default
+    ``method="linear"``) over entries that have a latency; ``None`` when none has.
+
+    Attributes:
+        count: number of entries.
+        p50: median latency in seconds.
+        p95: 95th percentile latency in seconds.
+        p99: 99th percentile latency in seconds.
+        tokens_in: total input tokens.
+        tokens_out: total output tokens.
+        cost_usd: total known cost.
+    """
+
+    count: int
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+
+
+def _groups(value: Mapping[str, GroupStats]) -> Mapping[str, GroupStats]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen(kw_only=True)
+class Stats:
+    """Statistics over the entries selected by :meth:`History.stats`.
+
+    Attributes:
+        total: all selected entries.
+        by_user: per user.
+        by_outcome: per outcome value (``"ok"``, ``"rejected"``...).
+        by_model: per model (``""`` for entries without a model).
+    """
+
+    total: GroupStats
+    by_user: Mapping[str, GroupStats] = attrs.field(factory=dict, converter=_groups)
+    by_outcome: Mapping[str, GroupStats] = attrs.field(factory=dict, converter=_groups)
+    by_model: Mapping[str, GroupStats] = attrs.field(factory=dict, converter=_groups)

@@ -1,0 +1,1 @@
+"""History backends: memory, SQLite, PostgreSQL (one module each, loaded lazily)."""
