@@ -1,0 +1,1449 @@
+"""The pure checker: one tokenisation, one parse, one walk of the tree.
+
+``Checker`` is built once per policy (it pre-parses row filters and normalises
+names) and then checks SQL texts without any shared mutable state, so one
+instance can serve many threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokenizer_core import Token
+
+from avl.errors import ConfigError
+from avl.safety import _rules as R
+from avl.safety._policy import Policy
+from avl.safety._verdict import Position, StatementKind, Verdict, Violation, ViolationCode
+
+__all__ = ["Checker"]
+
+C = ViolationCode
+
+_QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
+_SETOPS = (exp.Union, exp.Intersect, exp.Except)
+_KIND_BY_CLASS: dict[type[exp.Expr], StatementKind] = {
+    exp.Select: StatementKind.SELECT,
+    exp.Union: StatementKind.SELECT,
+    exp.Intersect: StatementKind.SELECT,
+    exp.Except: StatementKind.SELECT,
+    exp.Subquery: StatementKind.SELECT,
+    exp.Insert: StatementKind.INSERT,
+    exp.Update: StatementKind.UPDATE,
+    exp.Delete: StatementKind.DELETE,
+    exp.Merge: StatementKind.MERGE,
+    exp.Create: StatementKind.CREATE,
+    exp.Drop: StatementKind.DROP,
+    exp.Alter: StatementKind.ALTER,
+    exp.TruncateTable: StatementKind.TRUNCATE,
+    exp.Copy: StatementKind.COPY,
+    exp.Set: StatementKind.SET,
+    exp.Pragma: StatementKind.PRAGMA,
+    exp.Attach: StatementKind.ATTACH,
+    exp.Detach: StatementKind.ATTACH,
+    exp.Transaction: StatementKind.TRANSACTION,
+    exp.Commit: StatementKind.TRANSACTION,
+    exp.Rollback: StatementKind.TRANSACTION,
+    exp.Grant: StatementKind.GRANT,
+    exp.Revoke: StatementKind.GRANT,
+    exp.Describe: StatementKind.DESCRIBE,
+    exp.Use: StatementKind.USE,
+    exp.Command: StatementKind.COMMAND,
+}
+_WRITE_NODES = (
+    exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Drop, exp.Alter,
+    exp.TruncateTable, exp.Copy, exp.Set, exp.Pragma, exp.Attach, exp.Detach, exp.Command,
+    exp.Grant, exp.Revoke, exp.Transaction, exp.Commit, exp.Rollback, exp.Use,
+)  # fmt: skip
+_CONST_LEAVES = (exp.Literal, exp.Null, exp.Boolean, exp.HexString, exp.BitString, exp.ByteString)
+_NOT_CONSTANT = (exp.Column, exp.Subquery, exp.Select, exp.Placeholder, exp.Parameter, exp.Star)
+_SELECT_HANDLED = frozenset(
+    {"with_", "expressions", "from_", "joins", "where", "group", "having", "qualify", "order",
+     "limit", "offset", "into", "locks", "hint", "distinct", "windows", "kind", "laterals", "pivots"}
+)  # fmt: skip
+_SETOP_HANDLED = frozenset(
+    {
+        "with_",
+        "this",
+        "expression",
+        "distinct",
+        "by_name",
+        "side",
+        "kind",
+        "order",
+        "limit",
+        "offset",
+        "locks",
+    }
+)
+
+
+class _Source:
+    """Something a FROM clause reads: a table, a CTE, a derived table, a function."""
+
+    __slots__ = ("columns", "denied", "key", "name")
+
+    def __init__(
+        self, name: str, columns: frozenset[str] | None, key: str | None, denied: frozenset[str]
+    ) -> None:
+        self.name = name  # display / record name (the table's name when real)
+        self.columns = columns  # lower-cased column names, None when unknown
+        self.key = key  # normalised real-table name (for the record), None otherwise
+        self.denied = denied  # denied column names (lower-case) of this table
+
+
+class _Scope:
+    __slots__ = ("aliases", "ctes", "parent", "sources")
+
+    def __init__(self, parent: _Scope | None) -> None:
+        self.parent = parent
+        self.sources: dict[str, _Source] = {}
+        self.ctes: dict[str, frozenset[str] | None] = {}
+        self.aliases: frozenset[str] = frozenset()
+
+    def cte(self, name: str) -> tuple[bool, frozenset[str] | None]:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.ctes:
+                return True, scope.ctes[name]
+            scope = scope.parent
+        return False, None
+
+
+def _lower(name: str) -> str:
+    return name.lower()
+
+
+class Checker:
+    """Checks SQL texts against one policy (pure; thread-safe).
+
+    Args:
+        policy: the policy to enforce.
+
+    Raises:
+        ConfigError: a row filter or a name in the policy does not parse.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.dialect = Dialect.get_or_raise(policy.dialect)
+        d = self.dialect
+        self.allowed = (
+            None
+            if policy.allowed_tables is None
+            else [self._table_parts(t) for t in policy.allowed_tables]
+        )
+        self.denied = [self._table_parts(t) for t in policy.denied_tables]
+        # denied columns: column -> list of table-name tuples (() = any table)
+        denied_cols: dict[str, list[tuple[str, ...]]] = {}
+        for item in policy.denied_columns:
+            table, _, column = item.rpartition(".")
+            parts = self._table_parts(table) if table else ()
+            denied_cols.setdefault(column.strip('"`[]').lower(), []).append(parts)
+        self.denied_cols = denied_cols
+        self.schema: dict[tuple[str, ...], frozenset[str]] | None = None
+        self.schema_by_name: dict[str, list[tuple[tuple[str, ...], frozenset[str]]]] = {}
+        if policy.schema is not None:
+            self.schema = {}
+            for table, columns in policy.schema:
+                parts = self._table_parts(table)
+                cols = frozenset(c.lower() for c in columns)
+                self.schema[parts] = self.schema.get(parts, frozenset()) | cols
+                self.schema_by_name.setdefault(parts[-1], []).append((parts, cols))
+        self.row_filters: list[tuple[tuple[str, ...], exp.Expr, tuple[str, ...]]] = []
+        for table, predicate in policy.row_filters:
+            try:
+                cond = sqlglot.condition(predicate, dialect=d)
+            except (sqlglot.errors.SqlglotError, RecursionError) as exc:
+                raise ConfigError(
+                    f"row_filters[{table!r}]: the predicate does not parse: {exc}"
+                ) from exc
+            names = tuple(sorted({p.name for p in cond.find_all(exp.Placeholder) if p.name}))
+            self.row_filters.append((self._table_parts(table), cond, names))
+        self.denied_functions = R.DENIED_FUNCTIONS | {f.lower() for f in policy.denied_functions}
+        self.allowed_functions = frozenset(f.lower() for f in policy.allowed_functions)
+        self.sqlite_strings = policy.dialect == "sqlite"
+
+    # ------------------------------------------------------------------ names
+    def _table_parts(self, name: str) -> tuple[str, ...]:
+        try:
+            table = exp.to_table(name, dialect=self.dialect)
+        except (sqlglot.errors.SqlglotError, RecursionError, ValueError) as exc:
+            raise ConfigError(f"policy: {name!r} is not a valid table name: {exc}") from exc
+        return self._parts_of(table)
+
+    def _norm(self, ident: exp.Expr | None) -> str:
+        if ident is None:
+            return ""
+        if isinstance(ident, exp.Identifier):
+            return str(self.dialect.normalize_identifier(ident.copy()).this)
+        return ident.name
+
+    def _parts_of(self, table: exp.Table) -> tuple[str, ...]:
+        parts: list[str] = []
+        for key in ("catalog", "db", "this"):
+            node = table.args.get(key)
+            if node is not None and not (isinstance(node, exp.Identifier) and not node.this):
+                if isinstance(node, exp.Dot):  # deeper qualification (a.b.c.d)
+                    parts.extend(self._norm(p) for p in node.flatten())
+                else:
+                    parts.append(self._norm(node))
+        return tuple(parts)
+
+    @staticmethod
+    def _matches(ref: tuple[str, ...], entry: tuple[str, ...]) -> bool:
+        """A reference matches a policy entry when the entry names it at least as precisely."""
+        return len(ref) <= len(entry) and entry[len(entry) - len(ref) :] == ref
+
+    @staticmethod
+    def _denied_match(ref: tuple[str, ...], entry: tuple[str, ...]) -> bool:
+        n = min(len(ref), len(entry))
+        return ref[len(ref) - n :] == entry[len(entry) - n :]
+
+    # ------------------------------------------------------------------ entry
+    def check(self, sql: str, params: Mapping[str, object] | None = None) -> Verdict:
+        """Check one SQL text. Never raises for any input string."""
+        run = _Run(self, sql, params or {})
+        return run.execute()
+
+
+class _Run:
+    """State of one check (private to one call)."""
+
+    def __init__(self, checker: Checker, sql: str, params: Mapping[str, object]) -> None:
+        self.c = checker
+        self.p = checker.policy
+        self.sql = sql
+        self.params = params
+        self.violations: list[Violation] = []
+        self.seen: set[tuple[ViolationCode, str]] = set()
+        self.tables: set[str] = set()
+        self.columns: set[str] = set()
+        self.wraps: list[tuple[exp.Table, exp.Expr]] = []
+        self.rewritten = False
+        self.depth = 0
+        self.too_deep = False
+        self.width: int | None = None
+        self.anchor: exp.Expr | None = None
+
+    # ---------------------------------------------------------------- helpers
+    def flag(
+        self,
+        code: ViolationCode,
+        message: str,
+        node: exp.Expr | None = None,
+        offset: int | None = None,
+    ) -> None:
+        key = (code, message)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        self.violations.append(
+            Violation(code=code, message=message, position=self.position(node, offset))
+        )
+
+    def position(self, node: exp.Expr | None, offset: int | None = None) -> Position | None:
+        if offset is None and node is not None:
+            best: int | None = None
+            for sub in node.walk():
+                meta = getattr(sub, "_meta", None)
+                if meta and "start" in meta:
+                    start = meta["start"]
+                    if isinstance(start, int) and (best is None or start < best):
+                        best = start
+            offset = best
+            if offset is None and node.parent is not None:
+                return self.position(node.parent)
+        if offset is None:
+            return None
+        line = self.sql.count("\n", 0, offset) + 1
+        col = offset - (self.sql.rfind("\n", 0, offset) + 1) + 1
+        return Position(line=line, col=col, offset=offset)
+
+    # ------------------------------------------------------------------- main
+    def execute(self) -> Verdict:
+        sql: object = self.sql
+        if not isinstance(sql, str):
+            self.flag(C.PARSE_ERROR, f"expected SQL text, got {type(sql).__name__}")
+            return self.verdict(None, None)
+        if len(sql) > self.p.max_length:
+            self.flag(
+                C.TOO_LONG,
+                f"the statement is {len(sql)} characters long; the limit is {self.p.max_length}",
+            )
+            return self.verdict(None, None)
+        try:
+            tokens = self.c.dialect.tokenize(sql)
+            trees = self.c.dialect.parser().parse(tokens, sql)
+        except sqlglot.errors.ParseError as exc:
+            err = exc.errors[0] if exc.errors else {}
+            line, col = err.get("line"), err.get("col")
+            pos = (
+                Position(line=line, col=col)
+                if isinstance(line, int) and isinstance(col, int)
+                else None
+            )
+            desc = str(err.get("description") or exc).splitlines()[0]
+            self.violations.append(
+                Violation(
+                    code=C.PARSE_ERROR,
+                    message=f"does not parse as {self.p.dialect}: {desc}",
+                    position=pos,
+                )
+            )
+            return self.verdict(None, None)
+        except RecursionError:
+            self.flag(C.TOO_DEEP, "the statement is nested too deeply to parse")
+            return self.verdict(None, None)
+        except Exception as exc:
+            self.flag(
+                C.PARSE_ERROR,
+                f"does not parse as {self.p.dialect}: {type(exc).__name__}: {str(exc)[:200]}",
+            )
+            return self.verdict(None, None)
+        self.scan_comments(tokens)
+        statements = [t for t in trees if t is not None and not isinstance(t, exp.Semicolon)]
+        if not statements:
+            self.flag(C.EMPTY, "there is no SQL statement")
+            return self.verdict(None, None)
+        if len(statements) > self.p.max_statements:
+            self.flag(
+                C.MULTIPLE_STATEMENTS,
+                f"{len(statements)} statements; at most {self.p.max_statements} allowed",
+                statements[1],
+            )
+        kind = _KIND_BY_CLASS.get(type(statements[0]), StatementKind.OTHER)
+        try:
+            for tree in statements:
+                self.statement(tree)
+            if self.violations:
+                return self.verdict(None, kind)
+            out = self.rewrite(statements)
+        except RecursionError:
+            self.flag(C.TOO_DEEP, "the statement is nested too deeply to check")
+            return self.verdict(None, kind)
+        if self.violations:
+            return self.verdict(None, kind)
+        return self.verdict(out, kind)
+
+    def verdict(self, sql: str | None, kind: StatementKind | None) -> Verdict:
+        allowed = not self.violations and sql is not None
+        return Verdict(
+            allowed=allowed,
+            violations=tuple(self.violations),
+            sql=sql if allowed else None,
+            kind=kind,
+            tables=tuple(sorted(self.tables)),
+            columns=tuple(sorted(self.columns)),
+        )
+
+    # --------------------------------------------------------------- comments
+    def scan_comments(self, tokens: list[Token]) -> None:
+        sql = self.sql
+        if "--" not in sql and "/*" not in sql and "#" not in sql:
+            return
+        last = len(tokens) - 1
+        for i, token in enumerate(tokens):
+            for comment in token.comments:
+                text = comment.strip()
+                if text.startswith(("!", "+")) and ("/*!" in sql or "/*+" in sql):
+                    # MySQL runs /*! ... */ as code; /*+ ... */ is an optimizer hint
+                    self.flag(
+                        C.COMMENT_HIDDEN_CODE,
+                        f"executable comment or hint: /*{text[:40]}*/",
+                        offset=token.start,
+                    )
+                elif _looks_like_code(text, trailing=i >= last - 1):
+                    self.flag(
+                        C.COMMENT_HIDDEN_CODE,
+                        f"a comment hides SQL code: {text[:60]!r}",
+                        offset=token.start,
+                    )
+
+    # ------------------------------------------------------------- statements
+    def statement(self, tree: exp.Expr) -> None:
+        kind = _KIND_BY_CLASS.get(type(tree), StatementKind.OTHER)
+        if kind not in self.p.allowed_kinds:
+            what = tree.name.upper() if isinstance(tree, exp.Command) else kind.value.upper()
+            self.flag(
+                C.STATEMENT_KIND,
+                f"{what} statements are not allowed (allowed: "
+                f"{', '.join(sorted(k.value for k in self.p.allowed_kinds))})",
+                tree,
+            )
+            return
+        if kind is StatementKind.SELECT:
+            self.query(tree, None)
+        else:
+            self.generic(tree, _Scope(None))
+
+    def query(self, node: exp.Expr, outer: _Scope | None) -> frozenset[str] | tuple[()] | None:
+        """Visit a query node; return its output column names (None if unknown)."""
+        if isinstance(node, exp.Select):
+            return self.select(node, outer)
+        if isinstance(node, _SETOPS):
+            return self.setop(node, outer)
+        if isinstance(node, exp.Subquery):
+            return self.subquery(node, outer)
+        if isinstance(node, exp.Values):
+            self.generic(node, outer or _Scope(None))
+            return None
+        if isinstance(node, _WRITE_NODES):
+            self.flag(
+                C.DATA_MODIFYING_CTE,
+                f"a {type(node).__name__.upper()} inside a query changes data",
+                node,
+            )
+            return None
+        self.unknown(node)
+        return None
+
+    def enter(self, node: exp.Expr) -> None:
+        self.depth += 1
+        if self.depth > self.p.max_depth and not self.too_deep:
+            self.too_deep = True
+            self.flag(C.TOO_DEEP, f"queries nested more than {self.p.max_depth} deep", node)
+
+    def subquery(self, node: exp.Subquery, outer: _Scope | None) -> frozenset[str] | None:
+        for key, value in node.args.items():
+            if value is None or key in ("this", "alias"):
+                continue
+            if key in ("order", "limit", "offset"):
+                self.generic(value, outer or _Scope(None))
+            elif key == "locks":
+                self.flag(
+                    C.LOCKING_CLAUSE, "locking clauses (FOR UPDATE/SHARE) are not allowed", node
+                )
+            elif key == "with_":
+                self.unknown(value)
+            else:
+                self.unknown(value if isinstance(value, exp.Expr) else node)
+        inner = node.this
+        if not isinstance(inner, exp.Expr):
+            self.unknown(node)
+            return None
+        out = self.query(inner, outer)
+        return out if isinstance(out, frozenset) else None
+
+    def with_(self, node: exp.Expr, scope: _Scope) -> None:
+        if not isinstance(node, exp.With):
+            self.unknown(node)
+            return
+        recursive = bool(node.args.get("recursive"))
+        for key in ("search", "cycle", "udfs"):
+            if node.args.get(key):
+                self.unknown(node.args[key])
+        for cte in node.expressions:
+            if not isinstance(cte, exp.CTE):
+                self.unknown(cte)
+                continue
+            name = _lower(cte.alias_or_name)
+            alias = cte.args.get("alias")
+            declared = None
+            if isinstance(alias, exp.TableAlias) and alias.columns:
+                declared = frozenset(_lower(c.name) for c in alias.columns)
+            body = cte.this
+            if isinstance(body, _WRITE_NODES):
+                self.flag(
+                    C.DATA_MODIFYING_CTE,
+                    f"CTE {cte.alias_or_name!r} runs a {type(body).__name__.upper()}",
+                    body,
+                )
+                scope.ctes[name] = None
+                continue
+            if recursive:
+                scope.ctes[name] = declared
+                if (
+                    isinstance(body, _SETOPS)
+                    and self.references(body.expression, name)
+                    and not _has_stop(body.expression)
+                ):
+                    self.flag(
+                        C.UNBOUNDED_RECURSION,
+                        f"recursive CTE {cte.alias_or_name!r} has no stopping condition",
+                        cte,
+                    )
+            self.enter(cte)
+            if recursive and isinstance(body, _SETOPS):
+                self.anchor = body  # the anchor of a recursive CTE may select constants
+            out = self.query(body, scope) if isinstance(body, exp.Expr) else None
+            self.depth -= 1
+            scope.ctes[name] = (
+                declared if declared is not None else (out if isinstance(out, frozenset) else None)
+            )
+
+    @staticmethod
+    def references(node: exp.Expr, name: str) -> bool:
+        return any(
+            not t.args.get("db") and _lower(t.name) == name for t in node.find_all(exp.Table)
+        )
+
+    # ----------------------------------------------------------------- setops
+    def setop(self, node: exp.Expr, outer: _Scope | None) -> frozenset[str] | None:
+        scope = _Scope(outer)
+        args = node.args
+        for key, value in args.items():
+            if value is None or value is False or value == [] or key in _SETOP_HANDLED:
+                continue
+            self.unknown(
+                value[0]
+                if isinstance(value, list)
+                else value
+                if isinstance(value, exp.Expr)
+                else node
+            )
+        if args.get("locks"):
+            self.flag(
+                C.LOCKING_CLAUSE,
+                "locking clauses (FOR UPDATE/SHARE) are not allowed",
+                args["locks"][0],
+            )
+        if args.get("with_") is not None:
+            self.with_(args["with_"], scope)
+        self.enter(node)
+        outs: list[frozenset[str] | None] = []
+        widths: list[int | None] = []
+        for side in (args.get("this"), args.get("expression")):
+            if not isinstance(side, exp.Expr):
+                self.unknown(node)
+                continue
+            self.width = None
+            out = self.query(side, scope)
+            outs.append(out if isinstance(out, frozenset) else None)
+            widths.append(self.width)
+            branch = side.this if isinstance(side, exp.Subquery) else side
+            if (
+                isinstance(branch, exp.Select)
+                and node is not self.anchor
+                and _constant_branch(branch)
+            ):
+                self.flag(C.CONSTANT_UNION, "a set-operation branch selects only constants", branch)
+        if (
+            len(widths) == 2
+            and widths[0] is not None
+            and widths[1] is not None
+            and widths[0] != widths[1]
+        ):
+            self.flag(
+                C.SET_OPERATION_MISMATCH,
+                f"the sides of {type(node).__name__.upper()} select {widths[0]} and {widths[1]} columns",
+                node,
+            )
+        order = args.get("order")
+        if order is not None:
+            if widths and widths[0] is not None:
+                self.positions(order, widths[0], "ORDER BY")
+            result = _Scope(outer)
+            result.sources["<setop>"] = _Source(
+                "<setop>", outs[0] if outs else None, None, frozenset()
+            )
+            self.generic(order, result)
+        for key in ("limit", "offset"):
+            if args.get(key) is not None:
+                self.generic(args[key], scope)
+        self.depth -= 1
+        self.width = widths[0] if widths else None
+        return outs[0] if outs else None
+
+    # ----------------------------------------------------------------- select
+    def select(self, node: exp.Select, outer: _Scope | None) -> frozenset[str] | None:
+        scope = _Scope(outer)
+        self.enter(node)
+        args = node.args
+        for key, value in args.items():
+            if value is None or value is False or value == [] or key in _SELECT_HANDLED:
+                continue
+            if key in ("operation_modifiers", "exclude"):
+                continue  # MySQL SQL_CALC_FOUND_ROWS etc. / Snowflake EXCLUDE: no side effects
+            self.unknown(
+                value[0]
+                if isinstance(value, list)
+                else value
+                if isinstance(value, exp.Expr)
+                else node
+            )
+        if args.get("into") is not None:
+            self.flag(C.INTO, "SELECT ... INTO writes a table, variable or file", args["into"])
+        if args.get("locks"):
+            self.flag(
+                C.LOCKING_CLAUSE,
+                "locking clauses (FOR UPDATE/SHARE) are not allowed",
+                args["locks"][0],
+            )
+        if args.get("hint") is not None:
+            self.flag(C.COMMENT_HIDDEN_CODE, "optimizer hints are not allowed", args["hint"])
+        if args.get("with_") is not None:
+            self.with_(args["with_"], scope)
+        joins = args.get("joins") or []
+        if len(joins) > self.p.max_joins:
+            self.flag(
+                C.TOO_MANY_JOINS,
+                f"{len(joins)} joins; at most {self.p.max_joins} allowed",
+                joins[0],
+            )
+        from_ = args.get("from_")
+        sources: list[exp.Expr] = []
+        if from_ is not None:
+            if isinstance(from_, exp.From) and isinstance(from_.this, exp.Expr):
+                sources.append(from_.this)
+                for extra in from_.expressions:
+                    sources.append(extra)
+            else:
+                self.unknown(from_)
+        for join in joins:
+            if isinstance(join, exp.Join) and isinstance(join.this, exp.Expr):
+                sources.append(join.this)
+            else:
+                self.unknown(join)
+        for lateral in args.get("laterals") or []:
+            sources.append(lateral)
+        for pivot in args.get("pivots") or []:
+            self.generic(pivot, scope)
+        for src in sources:
+            self.source(src, scope)
+        # joins' conditions, once every source is known
+        links: list[set[str]] = []
+        for join in joins:
+            if not isinstance(join, exp.Join):
+                continue
+            for key, value in join.args.items():
+                if (
+                    value is None
+                    or value is False
+                    or value == []
+                    or key in ("this", "side", "kind", "method", "global_", "natural")
+                ):
+                    continue
+                if key == "on":
+                    self.condition(value, scope, "ON")
+                    links.append(self.qualifiers(value, scope))
+                elif key == "using":
+                    names = {_lower(i.name) for i in value}
+                    for n in names:
+                        self.column_name(n, None, scope, join)
+                    links.append({"*using*"})
+                elif key in ("match_condition",):
+                    self.generic(value, scope)
+                else:
+                    self.unknown(
+                        value[0]
+                        if isinstance(value, list) and value
+                        else value
+                        if isinstance(value, exp.Expr)
+                        else join
+                    )
+        # select list
+        projections = node.expressions
+        aliases: set[str] = set()
+        outputs: list[str] = []
+        star_cols: set[str] | None = set()
+        for proj in projections:
+            if isinstance(proj, exp.Alias):
+                aliases.add(_lower(proj.alias))
+            if isinstance(proj, exp.Star) or (
+                isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star)
+            ):
+                cols = self.star(proj, scope)
+                if cols is None or star_cols is None:
+                    star_cols = None
+                else:
+                    star_cols |= cols
+                continue
+            outputs.append(_lower(proj.alias_or_name))
+            self.expr(proj, scope)
+        scope.aliases = frozenset(aliases)
+        distinct = args.get("distinct")
+        if distinct is not None:
+            self.generic(distinct, scope)
+        where = args.get("where")
+        if where is not None:
+            self.condition(where.this, scope, "WHERE")
+            self.cartesian(node, sources, links, where.this, scope)
+        elif len(sources) > self.p.max_cartesian:
+            self.cartesian(node, sources, links, None, scope)
+        for key in ("group", "having", "qualify", "windows"):
+            value = args.get(key)
+            if value is None:
+                continue
+            if key == "having":
+                self.condition(value.this, scope, "HAVING")
+            elif key == "qualify":
+                self.condition(value.this, scope, "QUALIFY")
+            elif key == "windows":
+                for w in value:
+                    self.generic(w, scope)
+            else:
+                self.positions(value, len(projections), "GROUP BY")
+                self.generic(value, scope)
+        order = args.get("order")
+        if order is not None:
+            self.positions(order, len(projections), "ORDER BY")
+            self.generic(order, scope)
+        for key in ("limit", "offset"):
+            if args.get(key) is not None:
+                self.generic(args[key], scope)
+        self.depth -= 1
+        if star_cols is None:
+            self.width = None
+            return None
+        has_star = len(outputs) != len(projections)
+        self.width = len(outputs) + len(star_cols) if has_star else len(projections)
+        return frozenset(outputs) | frozenset(star_cols)
+
+    def positions(self, node: exp.Expr, count: int, clause: str) -> None:
+        for item in node.expressions:
+            target = item.this if isinstance(item, exp.Ordered) else item
+            if isinstance(target, exp.Literal) and not target.is_string:
+                try:
+                    pos = int(target.this)
+                except ValueError:
+                    continue
+                if pos < 1 or pos > count:
+                    self.flag(
+                        C.ORDER_BY_POSITION,
+                        f"{clause} {pos} is past the {count} selected columns",
+                        target,
+                    )
+
+    def cartesian(
+        self,
+        node: exp.Select,
+        sources: list[exp.Expr],
+        links: list[set[str]],
+        where: exp.Expr | None,
+        scope: _Scope,
+    ) -> None:
+        if len(sources) <= self.p.max_cartesian:
+            return
+        names = [_lower(s.alias_or_name) for s in sources]
+        groups: list[set[str]] = list(links)
+        if where is not None:
+            for conj in where.flatten() if isinstance(where, exp.And) else [where]:
+                groups.append(self.qualifiers(conj, scope))
+        if any("*using*" in g or "*unknown*" in g for g in groups):
+            return
+        parent = {n: n for n in names}
+
+        def find(x: str) -> str:
+            while parent[x] != x:
+                x = parent[x]
+            return x
+
+        for g in groups:
+            members = [n for n in g if n in parent]
+            for other in members[1:]:
+                parent[find(other)] = find(members[0])
+        components = len({find(n) for n in names})
+        if components > self.p.max_cartesian:
+            self.flag(
+                C.TOO_MANY_JOINS, f"a cartesian product of {components} unrelated sources", node
+            )
+
+    def qualifiers(self, node: exp.Expr, scope: _Scope) -> set[str]:
+        out: set[str] = set()
+        for col in node.find_all(exp.Column):
+            if col.table:
+                out.add(_lower(col.table))
+            else:
+                owner = self.owner(_lower(col.name), scope)
+                out.add(owner if owner else "*unknown*")
+        return out
+
+    def owner(self, name: str, scope: _Scope) -> str | None:
+        found = [
+            alias
+            for alias, src in scope.sources.items()
+            if src.columns is not None and name in src.columns
+        ]
+        if len(found) == 1:
+            return found[0]
+        if len(scope.sources) == 1:
+            return next(iter(scope.sources))
+        return None
+
+    # ---------------------------------------------------------------- sources
+    def source(self, node: exp.Expr, scope: _Scope) -> None:
+        if isinstance(node, exp.Table):
+            self.table(node, scope)
+        elif isinstance(node, exp.Subquery):
+            self.enter(node)
+            out = (
+                self.subquery(node, scope.parent if scope.parent else None)
+                if not isinstance(node.this, exp.Values)
+                else None
+            )
+            if isinstance(node.this, exp.Values):
+                self.generic(node.this, scope)
+            self.depth -= 1
+            alias = node.args.get("alias")
+            cols: frozenset[str] | None = out if isinstance(out, frozenset) else None
+            if isinstance(alias, exp.TableAlias) and alias.columns:
+                cols = frozenset(_lower(c.name) for c in alias.columns)
+            name = _lower(node.alias) or f"<subquery{len(scope.sources)}>"
+            scope.sources[name] = _Source(name, cols, None, frozenset())
+        elif isinstance(node, (exp.Unnest, exp.Lateral)):
+            self.generic(node, scope)
+            alias = node.args.get("alias")
+            name = _lower(node.alias) or f"<{type(node).__name__.lower()}{len(scope.sources)}>"
+            cols = None
+            if isinstance(alias, exp.TableAlias) and alias.columns:
+                cols = frozenset(_lower(c.name) for c in alias.columns)
+            scope.sources[name] = _Source(name, cols, None, frozenset())
+        elif isinstance(node, exp.Values):
+            self.generic(node, scope)
+            name = _lower(node.alias) or f"<values{len(scope.sources)}>"
+            scope.sources[name] = _Source(name, None, None, frozenset())
+        else:
+            self.unknown(node)
+
+    def table(self, node: exp.Table, scope: _Scope) -> None:
+        for key, value in node.args.items():
+            if value is None or value is False or key in ("this", "db", "catalog", "alias"):
+                continue
+            if key in (
+                "joins",
+                "laterals",
+                "pivots",
+                "hints",
+                "sample",
+                "version",
+                "only",
+                "ordinality",
+            ):
+                if isinstance(value, list):
+                    for v in value:
+                        self.generic(v, scope)
+                elif isinstance(value, exp.Expr):
+                    self.generic(value, scope)
+                continue
+            self.unknown(
+                value[0]
+                if isinstance(value, list) and value
+                else value
+                if isinstance(value, exp.Expr)
+                else node
+            )
+        this = node.this
+        alias_node = node.args.get("alias")
+        alias = _lower(node.alias) if node.alias else ""
+        declared = None
+        if isinstance(alias_node, exp.TableAlias) and alias_node.columns:
+            declared = frozenset(
+                _lower(c.name) for c in alias_node.columns if isinstance(c, exp.Expr)
+            )
+        if isinstance(this, (exp.Func, exp.Anonymous)):
+            # a table function: read_csv(...), generate_series(...), dblink(...)
+            self.expr(this, scope)
+            name = alias or f"<function{len(scope.sources)}>"
+            scope.sources[name] = _Source(name, declared, None, frozenset())
+            return
+        if not isinstance(this, exp.Identifier):
+            self.unknown(this if isinstance(this, exp.Expr) else node)
+            return
+        parts = self.c._parts_of(node)
+        if len(parts) == 1:
+            is_cte, cte_cols = scope.cte(_lower(this.name))
+            if is_cte:
+                name = alias or _lower(this.name)
+                scope.sources[name] = _Source(
+                    name, declared if declared is not None else cte_cols, None, frozenset()
+                )
+                return
+        display = ".".join(parts)
+        self.tables.add(display)
+        ok = self.check_table(parts, node)
+        columns: frozenset[str] | None = None
+        if self.c.schema is not None:
+            columns = self.c.schema.get(parts)
+            if columns is None:
+                candidates = [
+                    cols
+                    for p, cols in self.c.schema_by_name.get(parts[-1], [])
+                    if self.c._matches(parts, p)
+                ]
+                if len(candidates) >= 1:
+                    columns = frozenset().union(*candidates)
+            if columns is None and ok:
+                self.flag(C.UNKNOWN_TABLE, f"table {display!r} is not in the schema", node)
+        if declared is not None:
+            columns = declared
+        denied = frozenset(
+            col
+            for col, tables in self.c.denied_cols.items()
+            if any(not t or self.c._denied_match(parts, t) for t in tables)
+        )
+        name = alias or _lower(parts[-1])
+        scope.sources[name] = _Source(parts[-1], columns, display, denied)
+        if not alias and len(parts) > 1:
+            scope.sources.setdefault(_lower(".".join(parts)), scope.sources[name])
+        for fparts, cond, _names in self.c.row_filters:
+            if self.c._matches(parts, fparts) and not self.already_filtered(node, cond):
+                self.wraps.append((node, cond))
+
+    def already_filtered(self, node: exp.Table, cond: exp.Expr) -> bool:
+        from_ = node.parent
+        select = from_.parent if from_ is not None else None
+        if not (isinstance(from_, exp.From) and isinstance(select, exp.Select)):
+            return False
+        if not isinstance(select.parent, exp.Subquery) or select.args.get("joins"):
+            return False
+        exprs = select.expressions
+        where = select.args.get("where")
+        if len(exprs) != 1 or not isinstance(exprs[0], exp.Star) or where is None:
+            return False
+        bound = self.bind(cond)
+        return bound is not None and where.this == bound
+
+    def check_table(self, parts: tuple[str, ...], node: exp.Expr) -> bool:
+        display = ".".join(parts)
+        lowered = tuple(p.lower() for p in parts)
+        if not self.p.allow_system_catalogs and _is_catalog(lowered):
+            self.flag(C.SYSTEM_CATALOG, f"{display!r} is a system catalogue", node)
+            return False
+        for entry in self.c.denied:
+            if self.c._denied_match(parts, entry):
+                self.flag(C.TABLE_DENIED, f"table {display!r} is denied", node)
+                return False
+        if self.c.allowed is not None and not any(
+            self.c._matches(parts, e) for e in self.c.allowed
+        ):
+            self.flag(C.TABLE_NOT_ALLOWED, f"table {display!r} is not in the allowed tables", node)
+            return False
+        return True
+
+    # ---------------------------------------------------------------- columns
+    def star(self, node: exp.Expr, scope: _Scope) -> set[str] | None:
+        qualifier = _lower(node.table) if isinstance(node, exp.Column) else ""
+        if isinstance(node, exp.Column):
+            for key in ("db", "catalog"):
+                if node.args.get(key) is not None:
+                    qualifier = ""
+        star = node.this if isinstance(node, exp.Column) else node
+        if isinstance(star, exp.Star):
+            for value in star.args.values():
+                if value:
+                    self.generic(value[0] if isinstance(value, list) else value, scope)
+        if qualifier:
+            src = self.lookup(qualifier, scope)
+            if src is None:
+                if self.c.schema is not None:
+                    self.flag(C.UNKNOWN_TABLE, f"{qualifier!r} is not a table in scope", node)
+                return None
+            srcs = [src]
+        else:
+            srcs = list(scope.sources.values())
+        out: set[str] | None = set()
+        for src in srcs:
+            if src.denied:
+                for col in sorted(src.denied):
+                    if src.columns is None or col in src.columns:
+                        self.flag(
+                            C.COLUMN_DENIED,
+                            f"SELECT * reads the denied column {src.name}.{col}",
+                            node,
+                        )
+            if src.columns is None:
+                out = None
+            else:
+                if src.key:
+                    self.columns.update(f"{src.key}.{c}" for c in src.columns)
+                if out is not None:
+                    out |= src.columns
+        return out
+
+    def lookup(self, qualifier: str, scope: _Scope) -> _Source | None:
+        s: _Scope | None = scope
+        while s is not None:
+            src = s.sources.get(qualifier)
+            if src is not None:
+                return src
+            s = s.parent
+        return None
+
+    def column(self, node: exp.Column, scope: _Scope) -> None:
+        if isinstance(node.this, exp.Star):
+            self.star(node, scope)
+            return
+        name = _lower(node.name)
+        qualifier = node.args.get("table")
+        if node.args.get("db") is not None or node.args.get("catalog") is not None:
+            # db.table.column: match the table part against the sources
+            qualifier = node.args.get("table")
+        self.column_name(
+            name,
+            _lower(qualifier.name) if isinstance(qualifier, exp.Expr) else None,
+            scope,
+            node,
+        )
+
+    def column_name(self, name: str, qualifier: str | None, scope: _Scope, node: exp.Expr) -> None:
+        if qualifier:
+            src = self.lookup(qualifier, scope)
+            if src is None:
+                if self.c.schema is not None:
+                    self.flag(
+                        C.UNKNOWN_TABLE,
+                        f"{qualifier!r} is not a table in scope (column {qualifier}.{name})",
+                        node,
+                    )
+                else:
+                    self.denied_any(name, node)
+                return
+            self.use(src, name, node)
+            return
+        s: _Scope | None = scope
+        all_known = True
+        while s is not None:
+            hits = [
+                src for src in s.sources.values() if src.columns is not None and name in src.columns
+            ]
+            unknown = [src for src in s.sources.values() if src.columns is None]
+            if hits:
+                for src in hits:
+                    self.use(src, name, node)
+                for src in unknown:
+                    if name in src.denied:
+                        self.flag(C.COLUMN_DENIED, f"column {src.name}.{name} is denied", node)
+                return
+            if unknown:
+                all_known = False
+                for src in unknown:
+                    self.use(src, name, node)
+                return
+            if name in s.aliases:
+                return
+            s = s.parent
+        if self.c.schema is not None and all_known:
+            if self.sqlite_string(node):
+                return
+            self.flag(C.UNKNOWN_COLUMN, f"column {name!r} is not in any table in scope", node)
+        else:
+            self.denied_any(name, node)
+
+    def sqlite_string(self, node: exp.Expr) -> bool:
+        # SQLite reads an unresolvable "double-quoted" identifier as a string
+        if not self.c.sqlite_strings or not isinstance(node, exp.Column):
+            return False
+        ident = node.this
+        return (
+            isinstance(ident, exp.Identifier) and bool(ident.args.get("quoted")) and not node.table
+        )
+
+    def denied_any(self, name: str, node: exp.Expr) -> None:
+        if name in self.c.denied_cols:
+            self.flag(C.COLUMN_DENIED, f"column {name!r} may be a denied column", node)
+
+    def use(self, src: _Source, name: str, node: exp.Expr) -> None:
+        if src.columns is not None and name not in src.columns:
+            if self.c.schema is not None:
+                self.flag(C.UNKNOWN_COLUMN, f"{src.name} has no column {name!r}", node)
+            return
+        if name in src.denied:
+            self.flag(C.COLUMN_DENIED, f"column {src.name}.{name} is denied", node)
+        if src.key:
+            self.columns.add(f"{src.key}.{name}")
+
+    # ------------------------------------------------------------- conditions
+    def condition(self, node: exp.Expr, scope: _Scope, clause: str) -> None:
+        if self.p.flag_constant_predicates:
+            self.constants(node, clause, top=True)
+        self.expr(node, scope)
+
+    def constants(self, node: exp.Expr, clause: str, top: bool) -> None:
+        while isinstance(node, exp.Paren):
+            node = node.this
+        if isinstance(node, exp.And):
+            for part in node.flatten():
+                self.constants(part, clause, top)
+            return
+        if _is_constant(node):
+            if top and _trivially_true(node):
+                return
+            self.flag(
+                C.CONSTANT_PREDICATE,
+                f"constant condition in {clause}: {node.sql(self.c.dialect)[:60]}",
+                node,
+            )
+            return
+        if isinstance(node, exp.Or):
+            for part in node.flatten():
+                self.constants(part, clause, False)
+        elif isinstance(node, exp.Not):
+            self.constants(node.this, clause, False)
+        elif isinstance(node, exp.Xor):
+            self.flag(C.CONSTANT_PREDICATE, f"XOR in {clause} is not allowed as a condition", node)
+
+    # ------------------------------------------------------------ expressions
+    def expr(self, node: exp.Expr, scope: _Scope) -> None:
+        self.generic(node, scope)
+
+    def generic(self, node: exp.Expr, scope: _Scope | None) -> None:
+        scope = scope or _Scope(None)
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            cls = type(n)
+            if cls is exp.Column:
+                self.column(n, scope)  # type: ignore[arg-type]
+                continue
+            if cls in _QUERY_ROOTS:
+                if cls is exp.Subquery or cls is exp.Select or cls in _SETOPS:
+                    self.enter(n)
+                    self.query(n, scope)
+                    self.depth -= 1
+                continue
+            if cls is exp.Table:
+                self.source(n, _Scope(scope))
+                continue
+            if cls in R.FUNCTION_CLASSES:
+                self.function(n)
+            elif cls not in R.KNOWN_NODES:
+                if cls in _WRITE_NODES or isinstance(n, _WRITE_NODES):
+                    self.flag(
+                        C.DATA_MODIFYING_CTE,
+                        f"a {cls.__name__.upper()} inside a query changes data",
+                        n,
+                    )
+                else:
+                    self.unknown(n)
+                continue
+            elif cls is exp.SessionParameter or (
+                cls is exp.Parameter and self.p.dialect in ("mysql", "tsql")
+            ):
+                self.flag(
+                    C.SYSTEM_CATALOG, f"system variable {n.sql(self.c.dialect)} is not allowed", n
+                )
+                continue
+            elif cls is exp.PropertyEQ:
+                self.flag(C.VARIABLE_ASSIGNMENT, "assignments (:=) are not allowed", n)
+            elif cls is exp.Into:
+                self.flag(C.INTO, "INTO writes a table, variable or file", n)
+            elif cls is exp.Lock:
+                self.flag(C.LOCKING_CLAUSE, "locking clauses (FOR UPDATE/SHARE) are not allowed", n)
+            elif cls is exp.Hint:
+                self.flag(C.COMMENT_HIDDEN_CODE, "optimizer hints are not allowed", n)
+            elif cls is exp.Star and isinstance(n.parent, exp.Select):
+                self.star(n, scope)
+                continue
+            for child in n.iter_expressions(reverse=True):
+                stack.append(child)
+
+    def function(self, node: exp.Expr) -> None:
+        if isinstance(node, exp.Anonymous):
+            name = node.name.lower()
+        else:
+            name = (
+                node.sql_name().lower()
+                if hasattr(node, "sql_name")
+                else type(node).__name__.lower()
+            )
+        full = name
+        parent = node.parent
+        if isinstance(parent, exp.Dot) and parent.expression is node:
+            qual = parent.this.sql(self.c.dialect).lower().replace('"', "").replace("`", "")
+            full = f"{qual}.{name}"
+            root = qual.split(".")[0]
+            if (
+                root in R.DENIED_PACKAGES or qual.startswith(("dbms_", "utl_"))
+            ) and full not in self.c.allowed_functions:
+                self.flag(C.FUNCTION_DENIED, f"function {full}() is not allowed", node)
+                return
+        if name in self.c.allowed_functions or full in self.c.allowed_functions:
+            return
+        if (
+            name in self.c.denied_functions
+            or full in self.c.denied_functions
+            or name.startswith(R.DENIED_FUNCTION_PREFIXES)
+        ):
+            self.flag(C.FUNCTION_DENIED, f"function {full}() is not allowed", node)
+            return
+        if (
+            name in R.INFO_FUNCTIONS
+            and not self.p.allow_system_catalogs
+            and (
+                not (
+                    isinstance(node, exp.Anonymous)
+                    and not node.expressions
+                    and name in ("user", "schema")
+                )
+                or True
+            )
+        ):
+            self.flag(
+                C.SYSTEM_CATALOG, f"server information function {name}() is not allowed", node
+            )
+            return
+        if name in R.GENERATOR_FUNCTIONS or name in R.SIZE_FUNCTIONS:
+            limit = self.p.max_generated_rows
+            for arg in node.iter_expressions():
+                value = _number(arg)
+                if value is not None and abs(value) > limit:
+                    self.flag(
+                        C.RESOURCE_EXHAUSTION,
+                        f"{name}() asked for {value:g}; the limit is {limit}",
+                        node,
+                    )
+                    return
+
+    def unknown(self, node: exp.Expr | Any) -> None:
+        if isinstance(node, exp.Expr):
+            self.flag(
+                C.UNKNOWN_NODE,
+                f"{type(node).__name__} is not something the checker knows; refusing",
+                node,
+            )
+        else:
+            self.flag(C.UNKNOWN_NODE, f"unexpected syntax {node!r}; refusing")
+
+    # ---------------------------------------------------------------- rewrite
+    def bind(self, cond: exp.Expr) -> exp.Expr | None:
+        bound = cond.copy()
+        ok = True
+
+        def sub(n: exp.Expr) -> exp.Expr:
+            nonlocal ok
+            if isinstance(n, exp.Placeholder):
+                key = n.name
+                if key not in self.params:
+                    ok = False
+                    return n
+                lit = _literal(self.params[key])
+                if lit is None:
+                    ok = False
+                    return n
+                return lit
+            return n
+
+        bound = bound.transform(sub, copy=False)
+        return bound if ok else None
+
+    def rewrite(self, statements: list[exp.Expr]) -> str:
+        changed = False
+        for table, cond in self.wraps:
+            missing = [p.name for p in cond.find_all(exp.Placeholder) if p.name not in self.params]
+            if missing:
+                self.flag(
+                    C.MISSING_PARAMETER,
+                    f"the row filter on {table.name!r} needs the parameter(s) {', '.join(sorted(set(missing)))}",
+                    table,
+                )
+                continue
+            bound = self.bind(cond)
+            if bound is None:
+                self.flag(
+                    C.INVALID_PARAMETER,
+                    f"a parameter of the row filter on {table.name!r} is not a str, int, float, bool or None",
+                    table,
+                )
+                continue
+            alias = table.alias or table.name
+            inner = table.copy()
+            inner.set("alias", None)
+            wrapped = (
+                exp.select("*").from_(inner).where(bound).subquery(alias=exp.to_identifier(alias))
+            )
+            table.replace(wrapped)
+            changed = True
+        if self.violations:
+            return ""
+        if self.p.max_rows is not None and len(statements) == 1:
+            changed = self.limit(statements[0]) or changed
+        if not changed:
+            return (
+                self.sql.strip().rstrip(";").rstrip()
+                if self.sql.strip().endswith(";") and not self._ends_in_comment()
+                else self.sql
+            )
+        try:
+            return ";\n".join(s.sql(dialect=self.c.dialect) for s in statements)
+        except Exception as exc:
+            self.flag(
+                C.UNKNOWN_NODE,
+                f"the rewritten statement cannot be written in {self.p.dialect}: {exc}",
+            )
+            return ""
+
+    def _ends_in_comment(self) -> bool:
+        tail = self.sql.rstrip().rstrip(";")
+        return "--" in tail.rsplit("\n", 1)[-1] or tail.endswith("*/")
+
+    def limit(self, root: exp.Expr) -> bool:
+        max_rows = self.p.max_rows
+        assert max_rows is not None
+        if not isinstance(root, (exp.Select, *_SETOPS)):
+            if isinstance(root, exp.Subquery):
+                return self.limit(root.this) if isinstance(root.this, exp.Expr) else False
+            return False
+        current = root.args.get("limit")
+        if current is None:
+            root.set("limit", exp.Limit(expression=exp.Literal.number(max_rows)))
+            return True
+        value_node = (
+            current.args.get("expression")
+            if isinstance(current, exp.Limit)
+            else current.args.get("count")
+        )
+        if isinstance(current, exp.Fetch) and value_node is None:
+            value_node = exp.Literal.number(1)
+        if isinstance(current, exp.Fetch):
+            opts = current.args.get("limit_options")
+            if opts is not None and (opts.args.get("percent") or opts.args.get("with_ties")):
+                self.flag(
+                    C.LIMIT_TOO_LARGE, "FETCH ... PERCENT / WITH TIES cannot be bounded", current
+                )
+                return False
+        value = _number(value_node) if isinstance(value_node, exp.Expr) else None
+        if value is None or value != int(value) or value < 0:
+            self.flag(C.LIMIT_TOO_LARGE, "the row limit is not a constant number", current)
+            return False
+        if value <= max_rows:
+            return False
+        if not self.p.clamp_limit:
+            self.flag(
+                C.LIMIT_TOO_LARGE, f"LIMIT {int(value)} is above max_rows={max_rows}", current
+            )
+            return False
+        key = "expression" if isinstance(current, exp.Limit) else "count"
+        current.set(key, exp.Literal.number(max_rows))
+        return True
+
+
+# -------------------------------------------------------------------- helpers
+def _is_catalog(parts: tuple[str, ...]) -> bool:
+    name = parts[-1]
+    if any(p in R.CATALOG_SCHEMAS for p in parts[:-1]):
+        return True
+    if name in R.CATALOG_TABLES or name == "information_schema":
+        return True
+    return name.startswith(R.CATALOG_PREFIXES)
+
+
+def _constant_branch(node: exp.Select) -> bool:
+    """A SELECT whose every projection is a constant (``SELECT NULL, 2, 'x'``)."""
+    projections = node.expressions
+    if not projections:
+        return False
+    for proj in projections:
+        if isinstance(proj, exp.Alias):
+            proj = proj.this
+        if not _is_constant(proj):
+            return False
+    return True
+
+
+def _is_constant(node: exp.Expr) -> bool:
+    if isinstance(node, _CONST_LEAVES):
+        return True
+    if isinstance(node, _NOT_CONSTANT):
+        return False
+    for sub in node.walk():
+        if isinstance(sub, _NOT_CONSTANT):
+            return False
+        if isinstance(sub, exp.Func) and type(sub) in _VOLATILE:
+            return False
+    return True
+
+
+_VOLATILE = frozenset({exp.Rand, exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime})
+
+
+def _trivially_true(node: exp.Expr) -> bool:
+    """``TRUE``, ``1`` or ``1 = 1``: the query-builder idiom ``WHERE 1=1 AND ...``."""
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return bool(node.this == "1")
+    if isinstance(node, exp.EQ):
+        left, right = node.this, node.expression
+        return (
+            isinstance(left, exp.Literal)
+            and isinstance(right, exp.Literal)
+            and not left.is_string
+            and not right.is_string
+            and left.this == "1"
+            and right.this == "1"
+        )
+    return False
+
+
+def _has_stop(node: exp.Expr) -> bool:
+    """Whether a recursive step has a WHERE, LIMIT or join condition that can end it."""
+    if not isinstance(node, exp.Select):
+        return True
+    return any(
+        node.args.get(k) is not None for k in ("where", "limit", "having", "qualify")
+    ) or any(
+        isinstance(j, exp.Join) and j.args.get("on") is not None
+        for j in node.args.get("joins") or []
+    )
+
+
+def _number(node: exp.Expr | None) -> float | None:
+    negative = False
+    while isinstance(node, (exp.Paren, exp.Neg)):
+        if isinstance(node, exp.Neg):
+            negative = not negative
+        node = node.this
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            value = float(node.this)
+        except ValueError:
+            return None
+        return -value if negative else value
+    if isinstance(node, (exp.Mul, exp.Pow)):
+        a, b = _number(node.this), _number(node.expression)
+        if a is None or b is None:
+            return None
+        try:
+            return a * b if isinstance(node, exp.Mul) else float(a**b)
+        except OverflowError:
+            return float("inf")
+    return None
+
+
+def _literal(value: object) -> exp.Expr | None:
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int):
+        return exp.Literal.number(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        return exp.Literal.number(repr(value))
+    if isinstance(value, str):
+        if "\x00" in value:
+            return None
+        return exp.Literal.string(value)
+    return None
+
+
+_CODE_WORDS = frozenset(
+    {"and", "or", "union", "select", "from", "where", "order", "limit", "group", "having",
+     "sleep", "waitfor", "drop", "insert", "update", "delete", "exec", "like", "into", "null"}
+)  # fmt: skip
+
+
+def _looks_like_code(text: str, trailing: bool) -> bool:
+    """A comment holding SQL that it swallowed: quotes/parens that close a literal or clause.
+
+    Comments written by people or models are prose (``-- top customers``); a
+    comment that starts by closing a string or parenthesis, or that holds a
+    comparison with a quote, is the tail of a query that an injection cut off.
+    """
+    if not text:
+        return False
+    head = text[0]
+    if head in "'\")`":
+        return True
+    if not trailing:
+        return False
+    if ("'" in text or '"' in text) and ("=" in text or "<" in text or ">" in text):
+        return True
+    words = text.lower().replace("(", " ").replace(")", " ").split()
+    return bool(words and words[0] in _CODE_WORDS and any(ch in text for ch in "='\"(<>"))

@@ -1,0 +1,208 @@
+"""Policy: the rules one SafeQuery enforces, as a frozen, hashable value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from avl.errors import ConfigError
+from avl.safety._verdict import StatementKind
+
+__all__ = ["Policy"]
+
+SchemaSpec = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _dialect_name(value: object) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"Policy.dialect must be a string, got {type(value).__name__}")
+    name = value.strip().lower()
+    aliases = {"postgresql": "postgres", "mariadb": "mysql", "mssql": "tsql", "sqlserver": "tsql"}
+    name = aliases.get(name, name)
+    from sqlglot.dialects.dialect import Dialect
+
+    try:
+        Dialect.get_or_raise(name)
+    except ValueError as exc:
+        raise ConfigError(f"Policy.dialect: {exc}") from exc
+    return name
+
+
+def _names(value: object) -> frozenset[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return frozenset([value])
+    if not isinstance(value, Iterable):
+        raise ConfigError(f"expected a list of names, got {type(value).__name__}")
+    out = []
+    for item in value:
+        if not isinstance(item, str) or not item.strip():
+            raise ConfigError(f"expected non-empty name strings, got {item!r}")
+        out.append(item.strip())
+    return frozenset(out)
+
+
+def _names_required(value: object) -> frozenset[str]:
+    return _names(value) or frozenset()
+
+
+def _kinds(value: object) -> frozenset[StatementKind]:
+    if isinstance(value, (str, StatementKind)):
+        value = [value]
+    if not isinstance(value, Iterable):
+        raise ConfigError(f"allowed_kinds: expected statement kinds, got {type(value).__name__}")
+    out = []
+    for item in value:
+        try:
+            out.append(StatementKind(str(getattr(item, "value", item)).lower()))
+        except ValueError as exc:
+            known = ", ".join(k.value for k in StatementKind)
+            raise ConfigError(f"allowed_kinds: unknown kind {item!r} (known: {known})") from exc
+    return frozenset(out)
+
+
+def _schema(value: object) -> SchemaSpec | None:
+    if value is None:
+        return None
+    if isinstance(value, tuple) and all(
+        isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], tuple) for x in value
+    ):
+        items: Iterable[Any] = value
+    elif isinstance(value, Mapping):
+        items = value.items()
+    else:
+        raise ConfigError(
+            f"schema: expected a mapping of table -> columns, got {type(value).__name__}"
+        )
+    out = []
+    for table, columns in items:
+        if not isinstance(table, str) or not table.strip():
+            raise ConfigError(f"schema: table names must be non-empty strings, got {table!r}")
+        if isinstance(columns, Mapping):  # {column: type}
+            columns = list(columns)
+        if isinstance(columns, str) or not isinstance(columns, Iterable):
+            raise ConfigError(f"schema[{table!r}]: expected a list of column names")
+        cols = []
+        for col in columns:
+            if not isinstance(col, str) or not col:
+                raise ConfigError(f"schema[{table!r}]: column names must be strings, got {col!r}")
+            cols.append(col)
+        out.append((table.strip(), tuple(cols)))
+    return tuple(sorted(out))
+
+
+def _row_filters(value: object) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, tuple) and all(isinstance(x, tuple) and len(x) == 2 for x in value):
+        items: Iterable[Any] = value
+    elif isinstance(value, Mapping):
+        items = value.items()
+    else:
+        raise ConfigError("row_filters: expected a mapping of table -> predicate")
+    out = []
+    for table, predicate in items:
+        if not isinstance(table, str) or not isinstance(predicate, str) or not predicate.strip():
+            raise ConfigError(
+                f"row_filters: expected table -> predicate strings, got {table!r}: {predicate!r}"
+            )
+        out.append((table.strip(), predicate.strip()))
+    return tuple(sorted(out))
+
+
+def _positive(instance: Any, attribute: Any, value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"Policy.{attribute.name} must be a positive integer or None, got {value!r}"
+        )
+
+
+def _positive_int(instance: Any, attribute: Any, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"Policy.{attribute.name} must be a positive integer, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Policy:
+    """The rules a :class:`~avl.safety.SafeQuery` enforces.
+
+    A policy is a frozen, hashable value: lists given to it are stored as
+    frozensets or tuples, so it can key a cache. Change one with
+    ``attrs.evolve(policy, max_rows=50)`` (the validators run again).
+
+    Table and column names follow the dialect's identifier rules: unquoted names
+    fold to the dialect's case (lower in PostgreSQL, upper in Snowflake/Oracle,
+    case-insensitive in SQLite/T-SQL/BigQuery), names written in the dialect's
+    quotes keep their case. A name may be qualified (``"public.orders"``,
+    ``"otherdb.public.orders"``); an unqualified name in the allow-list only
+    matches unqualified references and references whose qualifiers it omits, so
+    ``otherdb.public.orders`` is never ``orders``.
+
+    Attributes:
+        dialect: any sqlglot dialect name (``"sqlite"``, ``"postgres"``,
+            ``"mysql"``, ``"tsql"``, ``"snowflake"``...); a typo gets a
+            "did you mean".
+        allowed_kinds: statement kinds that may run; default read-only queries
+            (``SELECT`` with CTEs, set operations and window functions).
+        allowed_tables: if given, the only tables that may be read.
+        denied_tables: tables that may never be read.
+        denied_columns: ``table.column`` names that may never be read (a bare
+            ``column`` is denied in every table); a ``SELECT *`` over such a
+            table is a violation too. Column names compare case-insensitively.
+        schema: optional ``{table: [columns]}``; unknown tables and columns then
+            become violations.
+        max_rows: if set, a ``LIMIT`` (``TOP``, ``FETCH FIRST``) is added to the
+            outermost query when it has none, and a larger one is clamped (or
+            reported, when ``clamp_limit`` is false).
+        clamp_limit: clamp a too-large constant ``LIMIT`` instead of rejecting it.
+        max_statements: how many statements one text may hold (default 1).
+        denied_functions: extra function names to refuse (case-insensitive).
+        allowed_functions: built-in dangerous functions to allow after all.
+        allow_system_catalogs: allow ``information_schema``, ``pg_catalog``,
+            ``sqlite_master``, ``mysql.*`` and the like (default: refused).
+        flag_constant_predicates: refuse conditions that do not depend on any row
+            (``OR 1=1``); ``WHERE 1=1 AND ...`` stays allowed.
+        max_joins: joins per ``SELECT``.
+        max_cartesian: independent (unconnected) sources per ``SELECT``; a
+            cross join of more is a row bomb.
+        max_depth: nesting depth of subqueries.
+        max_length: characters in the SQL text.
+        max_generated_rows: the largest constant size a row generator
+            (``generate_series``, ``range``) or blob function may be asked for.
+        row_filters: ``{table: predicate}``; the predicate (with ``:name``
+            parameters bound from ``check(params=...)``) is applied to every
+            reference of the table, in joins, subqueries, CTEs and set
+            operations alike.
+
+    Example:
+        >>> policy = Policy(dialect="postgres", allowed_tables=["orders"], max_rows=100)
+        >>> policy.max_rows
+        100
+    """
+
+    dialect: str = attrs.field(default="sqlite", converter=_dialect_name)
+    allowed_kinds: frozenset[StatementKind] = attrs.field(
+        default=frozenset([StatementKind.SELECT]), converter=_kinds
+    )
+    allowed_tables: frozenset[str] | None = attrs.field(default=None, converter=_names)
+    denied_tables: frozenset[str] = attrs.field(default=frozenset(), converter=_names_required)
+    denied_columns: frozenset[str] = attrs.field(default=frozenset(), converter=_names_required)
+    schema: SchemaSpec | None = attrs.field(default=None, converter=_schema)
+    max_rows: int | None = attrs.field(default=None, validator=_positive)
+    clamp_limit: bool = True
+    max_statements: int = attrs.field(default=1, validator=_positive_int)
+    denied_functions: frozenset[str] = attrs.field(default=frozenset(), converter=_names_required)
+    allowed_functions: frozenset[str] = attrs.field(default=frozenset(), converter=_names_required)
+    allow_system_catalogs: bool = False
+    flag_constant_predicates: bool = True
+    max_joins: int = attrs.field(default=16, validator=_positive_int)
+    max_cartesian: int = attrs.field(default=3, validator=_positive_int)
+    max_depth: int = attrs.field(default=12, validator=_positive_int)
+    max_length: int = attrs.field(default=100_000, validator=_positive_int)
+    max_generated_rows: int = attrs.field(default=10_000_000, validator=_positive_int)
+    row_filters: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_row_filters)

@@ -1,0 +1,165 @@
+"""Verdict values: what SafeQuery decided about one SQL text, and why."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+__all__ = ["Position", "StatementKind", "Verdict", "Violation", "ViolationCode"]
+
+
+class ViolationCode(str, enum.Enum):
+    """Stable codes for every rule SafeQuery enforces.
+
+    The values are part of the public contract: they never change between
+    releases, so logs and tests can match on them (``v.code == "into"``).
+    """
+
+    PARSE_ERROR = "parse_error"
+    """The text does not parse in the policy's dialect."""
+    EMPTY = "empty"
+    """There is no statement at all."""
+    STATEMENT_KIND = "statement_kind"
+    """A statement of a kind the policy does not allow (DML, DDL, opaque command...)."""
+    MULTIPLE_STATEMENTS = "multiple_statements"
+    """More statements than ``max_statements``."""
+    TABLE_NOT_ALLOWED = "table_not_allowed"
+    """A table outside the allow-list."""
+    TABLE_DENIED = "table_denied"
+    """A table on the deny-list."""
+    COLUMN_DENIED = "column_denied"
+    """A denied column is read (directly or through ``SELECT *``)."""
+    UNKNOWN_TABLE = "unknown_table"
+    """A table (or qualifier) that the schema does not have."""
+    UNKNOWN_COLUMN = "unknown_column"
+    """A column that no table in scope has."""
+    FUNCTION_DENIED = "function_denied"
+    """A dangerous function (sleep, file or program access, session changes...)."""
+    SYSTEM_CATALOG = "system_catalog"
+    """A system catalogue, system variable or server-information function."""
+    CONSTANT_PREDICATE = "constant_predicate"
+    """A condition that does not depend on any row (``OR 1=1``, ``'a'='a'``)."""
+    CONSTANT_UNION = "constant_union"
+    """A set-operation branch that selects only constants (``UNION SELECT NULL, 2``)."""
+    TOO_MANY_JOINS = "too_many_joins"
+    """More joins than ``max_joins``, or a cartesian product of too many sources."""
+    TOO_DEEP = "too_deep"
+    """Subqueries nested deeper than ``max_depth``."""
+    TOO_LONG = "too_long"
+    """The text is longer than ``max_length``."""
+    LIMIT_TOO_LARGE = "limit_too_large"
+    """A ``LIMIT`` above ``max_rows`` (when not clamped) or one that is not a constant."""
+    RESOURCE_EXHAUSTION = "resource_exhaustion"
+    """A row generator or blob function asked for an absurd size."""
+    UNBOUNDED_RECURSION = "unbounded_recursion"
+    """A recursive CTE whose recursive step has no stopping condition."""
+    UNKNOWN_NODE = "unknown_node"
+    """A syntax node the checker does not know (fail closed)."""
+    COMMENT_HIDDEN_CODE = "comment_hidden_code"
+    """An executable comment (``/*! ... */``), an optimizer hint, or a comment that
+    swallows the rest of a query."""
+    INTO = "into"
+    """``SELECT ... INTO`` (a table, variable or file)."""
+    LOCKING_CLAUSE = "locking_clause"
+    """``FOR UPDATE`` / ``FOR SHARE`` and other locking clauses."""
+    DATA_MODIFYING_CTE = "data_modifying_cte"
+    """A CTE or subquery that inserts, updates or deletes."""
+    SET_OPERATION_MISMATCH = "set_operation_mismatch"
+    """The sides of a set operation have different column counts."""
+    ORDER_BY_POSITION = "order_by_position"
+    """``ORDER BY n`` (or ``GROUP BY n``) past the end of the select list."""
+    MISSING_PARAMETER = "missing_parameter"
+    """A row filter needs a parameter that ``check`` did not get."""
+    INVALID_PARAMETER = "invalid_parameter"
+    """A row-filter parameter has a type that cannot be written as a literal."""
+    VARIABLE_ASSIGNMENT = "variable_assignment"
+    """A session or user variable is assigned (``@a := ...``)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class StatementKind(str, enum.Enum):
+    """What a statement does, as decided from its parse tree's root."""
+
+    SELECT = "select"
+    INSERT = "insert"
+    UPDATE = "update"
+    DELETE = "delete"
+    MERGE = "merge"
+    CREATE = "create"
+    DROP = "drop"
+    ALTER = "alter"
+    TRUNCATE = "truncate"
+    COPY = "copy"
+    SET = "set"
+    PRAGMA = "pragma"
+    ATTACH = "attach"
+    TRANSACTION = "transaction"
+    GRANT = "grant"
+    DESCRIBE = "describe"
+    USE = "use"
+    COMMAND = "command"
+    OTHER = "other"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class Position:
+    """Where in the SQL text a violation was found.
+
+    Attributes:
+        line: 1-based line number.
+        col: 1-based column of the start of the token on that line.
+        offset: 0-based character offset of the start of the token, when known.
+    """
+
+    line: int
+    col: int
+    offset: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Violation:
+    """One broken rule.
+
+    Attributes:
+        code: the stable code of the rule.
+        message: an explanation for people.
+        position: where in the SQL text, when known.
+    """
+
+    code: ViolationCode
+    message: str
+    position: Position | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Verdict:
+    """What SafeQuery decided about one SQL text.
+
+    Attributes:
+        allowed: whether the statement may run.
+        violations: every broken rule (empty when allowed).
+        sql: the SQL to run, rewritten where the policy asks (``LIMIT``, row
+            filters), in the policy's dialect; ``None`` when not allowed.
+        kind: the kind of the (first) statement, ``None`` when it did not parse.
+        tables: the tables read, as written (normalised to the dialect's case
+            rules), sorted.
+        columns: the columns read as ``table.column`` where resolved, sorted.
+    """
+
+    allowed: bool
+    violations: tuple[Violation, ...] = ()
+    sql: str | None = None
+    kind: StatementKind | None = None
+    tables: tuple[str, ...] = ()
+    columns: tuple[str, ...] = ()
+
+    @property
+    def codes(self) -> tuple[ViolationCode, ...]:
+        """The codes of the violations, in order."""
+        return tuple(v.code for v in self.violations)
