@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from avl.history import History
 from avl.testing import FakeClock
 
+ROOT_DIR = Path(__file__).resolve().parents[2]
 BACKENDS = ["memory", "sqlite", "postgresql"]
 
 
@@ -55,9 +57,9 @@ class Target:
             return cur.fetchall() if cur.description else []
 
 
-@pytest.fixture(params=BACKENDS)
-def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
-    kind = request.param
+@contextlib.contextmanager
+def make_target(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    """A fresh store of ``kind`` (PostgreSQL tables are dropped afterwards)."""
     prefix = unique_prefix()
     if kind == "memory":
         yield Target(kind, "memory://", prefix, None, None)
@@ -68,6 +70,12 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         dsn = request.getfixturevalue("postgres_dsn")
         yield Target(kind, f"{dsn}?table={prefix}", prefix, dsn, None)
         drop_pg(dsn, prefix)
+
+
+@pytest.fixture(params=BACKENDS)
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    with make_target(request.param, request, tmp_path) as t:
+        yield t
 
 
 @pytest.fixture
