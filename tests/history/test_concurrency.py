@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import random
@@ -39,7 +40,7 @@ def test_four_processes_one_chain(target: Target) -> None:
         assert {u: g.count for u, g in stats.by_user.items()} == {f"w{w}": 1000 for w in range(4)}
         # Writers interleaved: the chain is not four consecutive runs.
         users = [e.user for e in h.iter_entries()]
-        switches = sum(1 for a, b in zip(users, users[1:], strict=False) if a != b)
+        switches = sum(1 for a, b in itertools.pairwise(users) if a != b)
         assert switches > 3
 
 

@@ -142,7 +142,7 @@ def test_rehashed_edit_is_caught_only_with_hmac(target: Target) -> None:
     """An attacker who recomputes plain SHA-256 hashes defeats a keyless chain, not HMAC."""
     h = History(target.url, clock=FakeClock(), hmac_key=b"k" * 32)
     stored = h.record_many(Entry(question=f"q{i}", sql=f"SELECT {i}") for i in range(3))
-    rows = [e for e in stored]
+    rows = list(stored)
     # Rewrite entry 2's SQL and recompute the whole chain with plain SHA-256.
     forged = Sealer()
     prev = "0" * 64
