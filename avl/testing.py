@@ -21,7 +21,20 @@ from __future__ import annotations
 
 import threading
 
-__all__ = ["FakeClock", "ManualClock"]
+from avl.llm._fake import AsyncFakeChatModel, FakeCall, FakeChatModel
+from avl.llm._replay import RecordedTransport, Recording, load_recording, recorded_transport
+
+__all__ = [
+    "AsyncFakeChatModel",
+    "FakeCall",
+    "FakeChatModel",
+    "FakeClock",
+    "ManualClock",
+    "RecordedTransport",
+    "Recording",
+    "load_recording",
+    "recorded_transport",
+]
 
 
 class FakeClock:
