@@ -1,0 +1,425 @@
+"""VectorStore: validation and the public API over a :class:`VectorBackend`."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from avl._registry import Registry
+from avl.errors import ConfigError, InvalidInputError, NotFoundError
+from avl.vectors._filters import Filter, parse_where
+from avl.vectors._types import FloatMatrix, Hit, Metric, Record, VectorBackend, Where
+
+__all__ = ["BACKENDS", "VectorStore", "open_backend"]
+
+BACKENDS = Registry(
+    kind="vector-store backend",
+    entries={
+        "memory": "avl.vectors.backends.memory:open_backend",
+        "file": "avl.vectors.backends.file:open_backend",
+        "annoy": "avl.vectors.backends.annoy:open_backend",
+        "postgresql": "avl.vectors.backends.postgresql:open_backend",
+    },
+    extras={"postgresql": "postgres"},
+)
+
+IdLike = str | int
+Ids = IdLike | Sequence[IdLike]
+Metadata = Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None
+
+
+def _metric(value: str | Metric) -> Metric:
+    try:
+        return Metric(value)
+    except ValueError:
+        known = ", ".join(repr(m.value) for m in Metric)
+        raise ConfigError(f"unknown metric {value!r} (known: {known})") from None
+
+
+def open_backend(url: str, *, dim: int, metric: str | Metric = "cosine") -> VectorBackend:
+    """Open the backend for ``url``.
+
+    Args:
+        url: ``memory://``, ``file:///path``, ``annoy:///path`` or ``postgresql://...``
+            (options go in the query string, see each backend).
+        dim: the vector dimension.
+        metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
+
+    Returns:
+        The backend.
+
+    Raises:
+        ConfigError: unknown scheme or bad option.
+        MissingDependencyError: the backend's extra is not installed.
+        BackendError: the backend could not be opened.
+    """
+    backend: VectorBackend = BACKENDS.create(url, dim=dim, metric=_metric(metric))
+    return backend
+
+
+def _one_id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
+        raise InvalidInputError(f"ids must be str or int, got {type(value).__name__}: {value!r}")
+    s = str(value)
+    if not s:
+        raise InvalidInputError("ids must not be empty strings")
+    return s
+
+
+class VectorStore:
+    """Vectors with string ids and metadata, searched by similarity.
+
+    Ids are strings; ints are accepted and converted with ``str()`` (so ``7`` and
+    ``"7"`` are the same id and hits carry ``"7"``). Scores: cosine similarity for
+    ``cosine``, inner product for ``ip`` (higher is better), Euclidean distance for
+    ``l2`` (lower is better); hits are always sorted best first. For ``cosine``
+    vectors are normalised once when added (``get`` returns the normalised vector).
+
+    Metadata filters (``where``) are applied before ranking, so a search returns
+    ``min(k, number of matching vectors)`` hits. See :mod:`avl.vectors._filters`
+    for the filter language.
+
+    The store is thread-safe (one lock around the backend).
+
+    Args:
+        dim: the vector dimension (positive).
+        metric: ``"cosine"`` (default), ``"ip"`` or ``"l2"``.
+        backend: a URL (``"memory://"`` default, ``"file:///path"``,
+            ``"annoy:///path"``, ``"postgresql://..."``) or a backend object that
+            implements :class:`VectorBackend` with the same ``dim`` and ``metric``.
+
+    Raises:
+        ConfigError: bad dimension, metric or backend URL.
+        MissingDependencyError: the backend's extra is not installed.
+        BackendError: the backend could not be opened (``LockedError`` when another
+            process holds a file store, ``CorruptionError`` when stored data fails
+            verification).
+
+    Example:
+        >>> import numpy as np
+        >>> store = VectorStore(dim=3)
+        >>> store.add(["a", "b"], np.eye(3, dtype=np.float32)[:2], metadata=[{"t": 1}, {"t": 2}])
+        >>> [h.id for h in store.search([1.0, 0.1, 0.0], k=1)]
+        ['a']
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        metric: str | Metric = "cosine",
+        backend: str | VectorBackend = "memory://",
+    ) -> None:
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim <= 0:
+            raise ConfigError(f"dim must be a positive int, got {dim!r}")
+        self._dim = int(dim)
+        self._metric = _metric(metric)
+        if isinstance(backend, str):
+            self._backend = open_backend(backend, dim=self._dim, metric=self._metric)
+        else:
+            if not isinstance(backend, VectorBackend):
+                raise ConfigError(
+                    f"backend must be a URL or a VectorBackend, got {type(backend).__name__}"
+                )
+            if backend.dim != self._dim or Metric(backend.metric) is not self._metric:
+                raise ConfigError(
+                    f"backend has dim={backend.dim}, metric={Metric(backend.metric).value!r}; "
+                    f"the store was given dim={self._dim}, metric={self._metric.value!r}"
+                )
+            self._backend = backend
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- properties ----------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """The vector dimension."""
+        return self._dim
+
+    @property
+    def metric(self) -> Metric:
+        """The metric."""
+        return self._metric
+
+    @property
+    def backend(self) -> VectorBackend:
+        """The backend object."""
+        return self._backend
+
+    # -- validation ----------------------------------------------------------
+    def _ids(self, ids: object) -> list[str]:
+        if isinstance(ids, (str, int, np.integer)) and not isinstance(ids, bool):
+            return [_one_id(ids)]
+        if isinstance(ids, np.ndarray):
+            ids = ids.tolist()
+        if not isinstance(ids, (list, tuple, Sequence)):
+            raise InvalidInputError(
+                f"ids must be a str, an int or a sequence, got {type(ids).__name__}"
+            )
+        return [_one_id(v) for v in ids]
+
+    def _matrix(self, vectors: Any, n: int | None, what: str) -> FloatMatrix:
+        try:
+            arr = np.asarray(vectors, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"{what} must be numeric arrays: {exc}") from exc
+        if arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.ndim != 2 or arr.shape[1] != self._dim:
+            got = arr.shape[-1] if arr.ndim >= 1 else "a scalar"
+            raise InvalidInputError(
+                f"{what} must have dimension {self._dim}, got shape {arr.shape} (dimension {got})"
+            )
+        if n is not None and arr.shape[0] != n:
+            raise InvalidInputError(f"got {n} ids but {arr.shape[0]} vectors")
+        if arr.size and not np.isfinite(arr).all():
+            bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
+            raise InvalidInputError(f"{what} row {bad} contains NaN or infinity")
+        if self._metric is Metric.COSINE and arr.shape[0]:
+            norms = np.linalg.norm(arr, axis=1)
+            if (norms == 0).any():
+                bad = int(np.flatnonzero(norms == 0)[0])
+                raise InvalidInputError(
+                    f"{what} row {bad} is a zero vector, which has no cosine similarity"
+                )
+            arr = arr / norms[:, None]
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def _metadata(self, metadata: object, n: int, single: bool) -> list[dict[str, Any]]:
+        if metadata is None:
+            return [{} for _ in range(n)]
+        if isinstance(metadata, Mapping):
+            if n != 1:
+                raise InvalidInputError(f"got one metadata mapping for {n} ids; pass a list")
+            items: Sequence[object] = [metadata]
+        elif isinstance(metadata, Sequence) and not isinstance(metadata, (str, bytes)):
+            items = metadata
+        else:
+            raise InvalidInputError(
+                f"metadata must be a mapping or a list of mappings, got {type(metadata).__name__}"
+            )
+        if len(items) != n:
+            raise InvalidInputError(f"got {n} ids but {len(items)} metadata entries")
+        out: list[dict[str, Any]] = []
+        for i, md in enumerate(items):
+            if md is None:
+                out.append({})
+                continue
+            if not isinstance(md, Mapping):
+                raise InvalidInputError(f"metadata[{i}] must be a mapping, got {type(md).__name__}")
+            d = dict(md)
+            for key in d:
+                if not isinstance(key, str):
+                    raise InvalidInputError(f"metadata[{i}] key {key!r} is not a string")
+            try:
+                json.dumps(d, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInputError(f"metadata[{i}] is not JSON-serialisable: {exc}") from exc
+            out.append(d)
+        return out
+
+    def _prepare(
+        self, ids: Ids, vectors: Any, metadata: Metadata
+    ) -> tuple[list[str], FloatMatrix, list[dict[str, Any]]]:
+        single = isinstance(ids, (str, int, np.integer))
+        id_list = self._ids(ids)
+        dupes = [i for i, c in Counter(id_list).items() if c > 1]
+        if dupes:
+            raise InvalidInputError(f"duplicate ids in one call: {sorted(dupes)[:10]}")
+        if single and np.ndim(vectors) == 2 and np.shape(vectors)[0] != 1:
+            raise InvalidInputError("one id given with several vectors")
+        mat = self._matrix(vectors, len(id_list), "vectors")
+        return id_list, mat, self._metadata(metadata, len(id_list), single)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidInputError("the vector store is closed")
+
+    # -- writes --------------------------------------------------------------
+    def add(self, ids: Ids, vectors: Any, metadata: Metadata = None) -> None:
+        """Add new vectors.
+
+        Args:
+            ids: one id or a sequence of ids (str, or int converted to str).
+            vectors: one vector (``dim`` floats) or a matrix ``(len(ids), dim)``.
+            metadata: ``None``, one mapping (for one id) or one mapping (or
+                ``None``) per id; JSON-serialisable.
+
+        Raises:
+            InvalidInputError: an id already exists or repeats, wrong dimension or
+                count, NaN/infinite values, a zero vector with ``cosine``, bad
+                metadata. Nothing is stored when this is raised.
+            BackendError: the backend failed.
+
+        Example:
+            >>> store = VectorStore(dim=2)
+            >>> store.add("a", [1.0, 0.0], metadata={"kind": "doc"})
+            >>> len(store)
+            1
+        """
+        id_list, mat, meta = self._prepare(ids, vectors, metadata)
+        if not id_list:
+            return
+        with self._lock:
+            self._check_open()
+            self._backend.add(id_list, mat, meta)
+
+    def upsert(self, ids: Ids, vectors: Any, metadata: Metadata = None) -> None:
+        """Add vectors, replacing the vector and metadata of ids that exist.
+
+        Args:
+            ids: as for :meth:`add`.
+            vectors: as for :meth:`add`.
+            metadata: as for :meth:`add` (replaces, does not merge).
+
+        Raises:
+            InvalidInputError: as for :meth:`add`, except that existing ids are fine.
+            BackendError: the backend failed.
+        """
+        id_list, mat, meta = self._prepare(ids, vectors, metadata)
+        if not id_list:
+            return
+        with self._lock:
+            self._check_open()
+            self._backend.upsert(id_list, mat, meta)
+
+    def delete(self, ids: Ids) -> int:
+        """Delete ids; unknown ids are ignored.
+
+        Args:
+            ids: one id or a sequence of ids.
+
+        Returns:
+            How many vectors were deleted.
+
+        Raises:
+            InvalidInputError: an id is not a str or int.
+            BackendError: the backend failed.
+        """
+        id_list = list(dict.fromkeys(self._ids(ids)))
+        with self._lock:
+            self._check_open()
+            return self._backend.delete(id_list) if id_list else 0
+
+    # -- reads ---------------------------------------------------------------
+    def get(self, ids: Ids) -> list[Record]:
+        """The stored records for ``ids``, in order.
+
+        Args:
+            ids: one id or a sequence of ids.
+
+        Returns:
+            One :class:`Record` per id.
+
+        Raises:
+            NotFoundError: an id is not stored (the message lists the missing ids).
+            InvalidInputError: an id is not a str or int.
+        """
+        id_list = self._ids(ids)
+        with self._lock:
+            self._check_open()
+            got = self._backend.get(id_list)
+        missing = [i for i, r in zip(id_list, got, strict=True) if r is None]
+        if missing:
+            raise NotFoundError(f"no vectors with ids {missing[:10]}")
+        return [r for r in got if r is not None]
+
+    def __contains__(self, id_: object) -> bool:
+        if isinstance(id_, bool) or not isinstance(id_, (str, int)):
+            return False
+        with self._lock:
+            self._check_open()
+            return self._backend.get([str(id_)])[0] is not None
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._check_open()
+            return self._backend.count()
+
+    def _k(self, k: int) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+            raise InvalidInputError(f"k must be a positive int, got {k!r}")
+        return int(k)
+
+    def search(self, query: Any, k: int = 10, where: Where | Filter | None = None) -> list[Hit]:
+        """The ``k`` stored vectors closest to ``query`` (best first).
+
+        Args:
+            query: one vector of ``dim`` floats.
+            k: how many hits at most; fewer come back when fewer vectors match.
+            where: a metadata filter, applied before ranking.
+
+        Returns:
+            Up to ``k`` :class:`Hit` objects, best first (empty on an empty store).
+
+        Raises:
+            InvalidInputError: wrong dimension, NaN, zero vector with ``cosine``,
+                ``k`` not a positive int, or a bad filter.
+            BackendError: the backend failed.
+
+        Example:
+            >>> store = VectorStore(dim=2, metric="l2")
+            >>> store.add([1, 2], [[0.0, 0.0], [3.0, 4.0]])
+            >>> [(h.id, h.score) for h in store.search([0.0, 0.0], k=2)]
+            [('1', 0.0), ('2', 5.0)]
+        """
+        if np.ndim(query) != 1:
+            raise InvalidInputError(
+                f"query must be one vector of dimension {self._dim}, got shape {np.shape(query)}"
+            )
+        return self.search_many([query], k=k, where=where)[0]
+
+    def search_many(
+        self, queries: Any, k: int = 10, where: Where | Filter | None = None
+    ) -> list[list[Hit]]:
+        """Search many queries at once (faster than a loop of :meth:`search`).
+
+        Args:
+            queries: a matrix ``(m, dim)``.
+            k: hits per query.
+            where: one filter for all queries, applied before ranking.
+
+        Returns:
+            ``m`` lists of hits, best first.
+
+        Raises:
+            InvalidInputError: as for :meth:`search`.
+            BackendError: the backend failed.
+        """
+        k = self._k(k)
+        flt = parse_where(where)
+        if np.ndim(queries) != 2:
+            raise InvalidInputError(
+                f"queries must be a matrix (m, {self._dim}), got shape {np.shape(queries)}"
+            )
+        mat = self._matrix(queries, None, "query")
+        with self._lock:
+            self._check_open()
+            return self._backend.search_many(mat, k, flt)
+
+    # -- lifecycle -----------------------------------------------------------
+    def close(self) -> None:
+        """Close the backend (idempotent)."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._backend.close()
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"VectorStore(dim={self._dim}, metric={self._metric.value!r}, backend={type(self._backend).__name__})"

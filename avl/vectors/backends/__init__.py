@@ -1,0 +1,1 @@
+"""Vector-store backends, one module each, loaded lazily by URL scheme."""
