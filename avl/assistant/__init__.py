@@ -1,0 +1,31 @@
+"""The Assistant: ask a database in plain language, safely, with any model or none.
+
+Example:
+    >>> from avl.assistant import Assistant
+    >>> assistant = Assistant(db="sqlite:///shop.db")  # doctest: +SKIP
+    >>> assistant.train_from_database()  # doctest: +SKIP
+    >>> answer = assistant.ask("how many orders are there?")  # doctest: +SKIP
+    >>> answer.sql, answer.rows, answer.verdict.allowed  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from avl.assistant._answer import Answer, Event, EventKind, Explanation, TrainingItem
+from avl.assistant._assistant import Assistant, AsyncAssistant
+from avl.assistant._db import Database, QueryResult, SchemaSnapshot
+from avl.assistant._prompt import build_messages, extract_sql
+
+__all__ = [
+    "Answer",
+    "Assistant",
+    "AsyncAssistant",
+    "Database",
+    "Event",
+    "EventKind",
+    "Explanation",
+    "QueryResult",
+    "SchemaSnapshot",
+    "TrainingItem",
+    "build_messages",
+    "extract_sql",
+]

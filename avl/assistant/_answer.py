@@ -1,0 +1,286 @@
+"""Values the Assistant returns: answers, events, training items, query reviews."""
+
+from __future__ import annotations
+
+import enum
+import html
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from avl._optional import require
+from avl.llm._types import Usage
+
+__all__ = ["Answer", "Event", "EventKind", "Explanation", "TrainingItem"]
+
+
+def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+def _rows(value: Any) -> tuple[tuple[Any, ...], ...]:
+    return tuple(tuple(r) for r in value)
+
+
+@attrs.frozen(kw_only=True)
+class TrainingItem:
+    """One thing the Assistant was trained on.
+
+    Attributes:
+        id: a stable id (``kind:`` + a hash of the content and source).
+        kind: ``"ddl"``, ``"documentation"``, ``"sql"`` (a question->SQL pair) or
+            ``"schema"`` (one table read by :meth:`Assistant.train_from_database`).
+        text: the text that is embedded and shown to the model.
+        question: the question of a pair.
+        sql: the SQL of a pair.
+        table: the table a ``schema``/``ddl`` item describes.
+        added_by: who added it (provenance).
+        source: the data source it belongs to.
+    """
+
+    id: str
+    kind: str
+    text: str
+    question: str = ""
+    sql: str = ""
+    table: str = ""
+    added_by: str = ""
+    source: str = "default"
+
+
+class EventKind(str, enum.Enum):
+    """The kinds of :class:`Event`, in the order a stream sends them."""
+
+    RETRIEVED = "retrieved"
+    PROMPT = "prompt"
+    TOKEN = "token"
+    SQL = "sql"
+    VERDICT = "verdict"
+    ROWS = "rows"
+    ANSWER = "answer"
+    ERROR = "error"
+    DONE = "done"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """One step of a streamed answer.
+
+    ``data`` is JSON-serialisable, so an SSE adapter sends ``event: <kind>`` and
+    ``data: <json>`` as they are. ``answer`` events also carry the
+    :class:`Answer` object in ``answer``.
+
+    Attributes:
+        kind: what happened.
+        data: the details (``retrieved``: items; ``prompt``: tokens; ``token``:
+            text; ``sql``: sql and attempt; ``verdict``: allowed, violations, sql;
+            ``rows``: columns, rows, truncated; ``answer``: the answer as a dict;
+            ``error``: type, message, retryable; ``done``: outcome).
+        answer: the final answer on ``answer`` events.
+    """
+
+    kind: EventKind
+    data: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze)
+    answer: Answer | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"event": kind, "data": {...}}`` with plain JSON types."""
+        return {"event": self.kind.value, "data": _jsonable(dict(self.data))}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)
+
+
+@attrs.frozen(kw_only=True)
+class Answer:
+    """The answer to one question.
+
+    Attributes:
+        question: the question asked.
+        sql: the SQL that ran (after SafeQuery's rewrites), or the last SQL tried.
+        verdict: SafeQuery's verdict on the last SQL (``None`` if no SQL was made).
+        columns: the column names of the result.
+        rows: the rows (at most the row cap).
+        attempts: how many SQL attempts were made (0 when served from the cache).
+        usage: tokens used by the model over all attempts.
+        cost_usd: cost of the model calls (``None`` when the model has no price).
+        timings: seconds per stage (``retrieve``, ``model``, ``check``, ``execute``,
+            ``total``).
+        history_id: the id of the History entry, when a History is attached.
+        error: why there is no result (empty on success).
+        cached: whether the SQL came from the semantic cache.
+        truncated: whether the row cap cut the result.
+        source: the data source that was asked.
+    """
+
+    question: str
+    sql: str = ""
+    verdict: Any = None
+    columns: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    rows: tuple[tuple[Any, ...], ...] = attrs.field(default=(), converter=_rows)
+    attempts: int = 0
+    usage: Usage = attrs.field(factory=Usage)
+    cost_usd: float | None = None
+    timings: Mapping[str, float] = attrs.field(factory=dict, converter=_freeze)
+    history_id: str | None = None
+    error: str = ""
+    cached: bool = False
+    truncated: bool = False
+    source: str = "default"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the SQL was allowed and ran."""
+        return not self.error and self.verdict is not None and bool(self.verdict.allowed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict of the answer."""
+        v = self.verdict
+        verdict = None
+        if v is not None:
+            verdict = {
+                "allowed": bool(v.allowed),
+                "violations": [
+                    {"code": str(getattr(x.code, "value", x.code)), "message": str(x.message)}
+                    for x in v.violations
+                ],
+                "sql": v.sql,
+            }
+        out: dict[str, Any] = _jsonable(
+            {
+                "question": self.question,
+                "sql": self.sql,
+                "verdict": verdict,
+                "columns": list(self.columns),
+                "rows": [list(r) for r in self.rows],
+                "attempts": self.attempts,
+                "usage": {
+                    "input_tokens": self.usage.input_tokens,
+                    "output_tokens": self.usage.output_tokens,
+                    "cached_tokens": self.usage.cached_tokens,
+                },
+                "cost_usd": self.cost_usd,
+                "timings": dict(self.timings),
+                "history_id": self.history_id,
+                "error": self.error,
+                "cached": self.cached,
+                "truncated": self.truncated,
+                "source": self.source,
+            }
+        )
+        return out
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame``.
+
+        Raises:
+            MissingDependencyError: pandas is not installed (``pip install 'avl[pandas]'``).
+        """
+        pd = require("pandas", extra="pandas")
+        return pd.DataFrame(list(self.rows), columns=list(self.columns))
+
+    def chart(self) -> dict[str, Any] | None:
+        """A suggested chart as a Vega-Lite spec (a plain dict), or ``None``.
+
+        Two columns, one of them numeric, give a bar chart (a line chart when the
+        other column looks like a date or year). Never code: only a declarative spec.
+        """
+        if len(self.columns) != 2 or not self.rows:
+            return None
+        kinds = []
+        for i in range(2):
+            vals = [r[i] for r in self.rows if r[i] is not None]
+            num = bool(vals) and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in vals
+            )
+            kinds.append("quantitative" if num else "nominal")
+        if "quantitative" not in kinds:
+            return None
+        y = kinds.index("quantitative")
+        if kinds == ["quantitative", "quantitative"]:
+            y = 1
+        x = 1 - y
+        xname, yname = self.columns[x], self.columns[y]
+        temporal = any(w in xname.lower() for w in ("date", "year", "month", "day", "time"))
+        return {
+            "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+            "description": self.question,
+            "data": {"values": [{xname: _jsonable(r[x]), yname: _jsonable(r[y])} for r in self.rows]},
+            "mark": "line" if temporal else "bar",
+            "encoding": {
+                "x": {"field": xname, "type": "ordinal" if temporal else kinds[x]},
+                "y": {"field": yname, "type": "quantitative"},
+            },
+        }
+
+    def __repr__(self) -> str:
+        status = "ok" if self.ok else ("rejected" if self.verdict is not None and not self.verdict.allowed else "error")
+        lines = [f"Answer({status}, {len(self.rows)} row(s), attempts={self.attempts})"]
+        lines.append(f"  question: {self.question}")
+        if self.sql:
+            lines.append(f"  sql: {self.sql}")
+        if self.verdict is not None and not self.verdict.allowed:
+            codes = ", ".join(str(getattr(v.code, "value", v.code)) for v in self.verdict.violations)
+            lines.append(f"  violations: {codes}")
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        if self.columns:
+            lines.append("  " + " | ".join(self.columns))
+            for r in self.rows[:10]:
+                lines.append("  " + " | ".join(str(x) for x in r))
+            if len(self.rows) > 10:
+                lines.append(f"  ... {len(self.rows) - 10} more")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        parts = [f"<div><p><b>{e(self.question)}</b></p>"]
+        if self.sql:
+            parts.append(f"<pre><code>{e(self.sql)}</code></pre>")
+        if self.error:
+            parts.append(f"<p style='color:#b00'>{e(self.error)}</p>")
+        if self.columns:
+            head = "".join(f"<th>{e(str(c))}</th>" for c in self.columns)
+            body = "".join(
+                "<tr>" + "".join(f"<td>{e(str(x))}</td>" for x in r) + "</tr>"
+                for r in self.rows[:50]
+            )
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            if len(self.rows) > 50:
+                parts.append(f"<p>... {len(self.rows) - 50} more rows</p>")
+        parts.append("</div>")
+        return "".join(parts)
+
+
+@attrs.frozen(kw_only=True)
+class Explanation:
+    """A query review from :meth:`Assistant.explain`.
+
+    Attributes:
+        sql: the statement that was explained (after SafeQuery).
+        plan: the plan lines as the database printed them.
+        full_scans: tables read by a full scan.
+        suggestions: ``CREATE INDEX`` statements for filter and join columns of
+            scanned tables that have no index.
+    """
+
+    sql: str
+    plan: tuple[str, ...] = attrs.field(converter=tuple)
+    full_scans: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    suggestions: tuple[str, ...] = attrs.field(default=(), converter=tuple)
