@@ -1,0 +1,840 @@
+"""``RateLimiter`` and ``AsyncRateLimiter`` over a storage, plus app helpers."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import functools
+import hashlib
+import inspect
+import logging
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
+from typing import Any, Protocol, TypeVar, Union, cast, runtime_checkable
+
+import attrs
+
+from avl._clock import Clock
+from avl._registry import Registry
+from avl.errors import (
+    BackendUnavailableError,
+    ConfigError,
+    InvalidInputError,
+    RateLimitedError,
+)
+from avl.ratelimit._decision import Decision, make_decision
+from avl.ratelimit._rates import Rate, parse_rates
+from avl.ratelimit._strategies import Op, Plan, Strategy
+
+__all__ = [
+    "AsyncRateLimiter",
+    "AsyncStorage",
+    "Key",
+    "OnUnavailable",
+    "RateLimiter",
+    "Reservation",
+    "Storage",
+    "apply_headers",
+    "key_from_request",
+    "make_key",
+]
+
+log = logging.getLogger("avl.ratelimit")
+
+#: A rate-limit key: a string, or a tuple of parts such as ``("user-1", "/v1/ask")``.
+Key = Union[str, tuple[Union[str, int], ...]]  # noqa: UP007 - a runtime alias on 3.10
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_STORAGES = Registry(
+    kind="rate-limit storage",
+    entries={
+        "memory": "avl.ratelimit.backends.memory:MemoryStorage",
+        "redis": "avl.ratelimit.backends.redis:RedisStorage",
+    },
+    extras={"redis": "redis"},
+)
+_ASYNC_STORAGES = Registry(
+    kind="rate-limit storage",
+    entries={
+        "memory": "avl.ratelimit.backends.memory:MemoryStorage",
+        "redis": "avl.ratelimit.backends.redis:AsyncRedisStorage",
+    },
+    extras={"redis": "redis"},
+)
+
+
+class OnUnavailable(str, enum.Enum):
+    """What a limiter does when its storage cannot be reached."""
+
+    RAISE = "raise"
+    """Raise :class:`~avl.errors.BackendUnavailableError` (the default)."""
+    ALLOW = "allow"
+    """Fail open: allow the request and log a warning."""
+    DENY = "deny"
+    """Fail closed: refuse the request and log a warning."""
+
+
+class Binding(Protocol):
+    """A storage bound to one limiter's rates and strategy (see :class:`Storage`)."""
+
+    def hit(self, key: str, cost: int) -> Decision:
+        """Consume ``cost`` from ``key`` if every rate allows it."""
+        ...
+
+    def apply(self, key: str, cost: int, op: Op) -> Decision:
+        """Run one operation for ``key``."""
+        ...
+
+    def apply_many(self, keys: Sequence[str], cost: int, op: Op) -> list[Decision]:
+        """Run one operation for each key, in order."""
+        ...
+
+    def reset(self, key: str) -> None:
+        """Forget ``key``."""
+        ...
+
+
+class AsyncBinding(Protocol):
+    """The asyncio twin of :class:`Binding`."""
+
+    async def hit(self, key: str, cost: int) -> Decision:
+        """Consume ``cost`` from ``key`` if every rate allows it."""
+        ...
+
+    async def apply(self, key: str, cost: int, op: Op) -> Decision:
+        """Run one operation for ``key``."""
+        ...
+
+    async def apply_many(self, keys: Sequence[str], cost: int, op: Op) -> list[Decision]:
+        """Run one operation for each key, in order."""
+        ...
+
+    async def reset(self, key: str) -> None:
+        """Forget ``key``."""
+        ...
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Where a :class:`RateLimiter` keeps its state.
+
+    ``bind(plan)`` returns an object with ``hit``, ``apply``, ``apply_many`` and
+    ``reset`` for one limiter's rates and strategy. ``MemoryStorage`` and
+    ``RedisStorage`` implement it.
+    """
+
+    def bind(self, plan: Plan) -> Binding:
+        """Return the storage's view for one limiter."""
+        ...
+
+
+@runtime_checkable
+class AsyncStorage(Protocol):
+    """Where an :class:`AsyncRateLimiter` keeps its state (``AsyncRedisStorage``)."""
+
+    def bind_async(self, plan: Plan) -> AsyncBinding:
+        """Return the storage's asyncio view for one limiter."""
+        ...
+
+
+def _escape(part: str | int) -> str:
+    if isinstance(part, bool) or not isinstance(part, (str, int)):
+        raise InvalidInputError(
+            f"key parts must be strings or integers, got {type(part).__name__}: {part!r}"
+        )
+    s = str(part)
+    if "\\" in s or ":" in s:
+        s = s.replace("\\", "\\\\").replace(":", "\\:")
+    return s
+
+
+def make_key(key: Key) -> str:
+    """Turn a key into the stable string a storage uses.
+
+    A string is used as is. A tuple's parts are joined with ``:`` after escaping
+    ``\\`` and ``:``, so ``("a:b", "c")`` and ``("a", "b:c")`` differ, and
+    ``("user-1", "/v1/ask")`` is ``"user-1:/v1/ask"``.
+
+    Args:
+        key: a string or a tuple of strings and integers.
+
+    Returns:
+        The string key.
+
+    Raises:
+        InvalidInputError: the key is neither a string nor a non-empty tuple of
+            strings and integers.
+
+    Example:
+        >>> make_key(("user-1", "/v1/ask"))
+        'user-1:/v1/ask'
+    """
+    if isinstance(key, str):
+        return key
+    if isinstance(key, tuple) and key:
+        return ":".join(_escape(p) for p in key)
+    raise InvalidInputError(
+        f"a rate-limit key must be a string or a non-empty tuple, got {type(key).__name__}: {key!r}"
+    )
+
+
+def _check_cost(cost: object, name: str = "cost") -> int:
+    if type(cost) is not int or cost < 0:
+        raise InvalidInputError(f"{name} must be a non-negative integer, got {cost!r}")
+    return cost
+
+
+def key_from_request(
+    headers: Mapping[str, str],
+    client: str | None = None,
+    *,
+    header: str = "x-api-key",
+    trust_forwarded: bool = False,
+    route: str | None = None,
+) -> str:
+    """Derive a rate-limit key from an HTTP request (pure; for web adapters).
+
+    The key is ``"key:<digest>"`` when the ``header`` (an API key, compared
+    case-insensitively by name) is present, so secrets are never stored; otherwise
+    ``"ip:<address>"`` from ``X-Forwarded-For`` (only when ``trust_forwarded``) or
+    from ``client``; otherwise ``"anonymous"``. With ``route`` the key becomes the
+    composite ``(key, route)``.
+
+    Args:
+        headers: the request headers (any mapping; names matched case-insensitively).
+        client: the peer address, e.g. ``"203.0.113.5"``.
+        header: the header holding the caller's API key.
+        trust_forwarded: read the first ``X-Forwarded-For`` address (only behind a
+            proxy you control).
+        route: an optional route or endpoint to limit separately.
+
+    Returns:
+        The string key.
+
+    Example:
+        >>> key_from_request({"X-Api-Key": "secret"})[:4]
+        'key:'
+        >>> key_from_request({}, "203.0.113.5", route="/v1/ask")
+        'ip\\\\:203.0.113.5:/v1/ask'
+    """
+    lower = {str(k).lower(): v for k, v in headers.items()}
+    api_key = lower.get(header.lower())
+    if api_key:
+        base = "key:" + hashlib.sha256(str(api_key).encode()).hexdigest()[:32]
+    else:
+        addr = None
+        if trust_forwarded:
+            fwd = lower.get("x-forwarded-for")
+            if fwd:
+                addr = fwd.split(",")[0].strip() or None
+        addr = addr or client
+        base = f"ip:{addr}" if addr else "anonymous"
+    return base if route is None else make_key((base, route))
+
+
+def apply_headers(
+    decision: Decision, headers: MutableMapping[str, str]
+) -> MutableMapping[str, str]:
+    """Merge :meth:`Decision.headers` into a response's headers and return them.
+
+    Args:
+        decision: the limiter's decision for this request.
+        headers: a mutable mapping of response headers (a dict, Starlette's
+            ``MutableHeaders``...).
+
+    Returns:
+        ``headers``, updated in place.
+
+    Example:
+        >>> from avl.ratelimit import RateLimiter
+        >>> apply_headers(RateLimiter("5/minute").hit("k"), {})["X-RateLimit-Remaining"]
+        '4'
+    """
+    for name, value in decision.headers().items():
+        headers[name] = value
+    return headers
+
+
+@attrs.frozen(kw_only=True)
+class Reservation:
+    """Units taken ahead of a call whose real cost is known only afterwards.
+
+    Attributes:
+        key: the storage key.
+        cost: the units reserved.
+        decision: the decision of the reservation.
+    """
+
+    key: str
+    cost: int
+    decision: Decision
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the units were reserved."""
+        return self.decision.allowed
+
+
+def _refused(decision: Decision, key: str) -> RateLimitedError:
+    return RateLimitedError(
+        f"rate limit exceeded for {key!r}: {decision.limit} per "
+        f"{decision.rate.period_s if decision.rate else '?'}s; retry after "
+        f"{decision.retry_after:.3f}s",
+        retry_after_s=decision.retry_after,
+        decision=decision,
+    )
+
+
+class _BaseLimiter:
+    """The I/O-free part shared by the twins."""
+
+    def __init__(
+        self,
+        rates: str | Rate | Iterable[str | Rate],
+        strategy: str | Strategy,
+        on_unavailable: str | OnUnavailable,
+        timeout_s: float,
+    ) -> None:
+        self._rates = parse_rates(rates)
+        try:
+            self._strategy = Strategy(strategy)
+        except ValueError:
+            known = ", ".join(s.value for s in Strategy)
+            raise ConfigError(f"unknown strategy {strategy!r} (known: {known})") from None
+        try:
+            self._on_unavailable = OnUnavailable(on_unavailable)
+        except ValueError:
+            known = ", ".join(s.value for s in OnUnavailable)
+            raise ConfigError(
+                f"unknown on_unavailable {on_unavailable!r} (known: {known})"
+            ) from None
+        if (
+            isinstance(timeout_s, bool)
+            or not isinstance(timeout_s, (int, float))
+            or not (0 < timeout_s < 3600)
+        ):
+            raise ConfigError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+        self._timeout_s = float(timeout_s)
+        self._plan = Plan(self._rates, self._strategy)
+
+    @property
+    def rates(self) -> tuple[Rate, ...]:
+        """The limiter's rates."""
+        return self._rates
+
+    @property
+    def strategy(self) -> Strategy:
+        """The limiter's algorithm."""
+        return self._strategy
+
+    def _fallback(self, exc: BackendUnavailableError, key: str) -> Decision:
+        mode = self._on_unavailable
+        if mode is OnUnavailable.RAISE:
+            raise exc
+        allow = mode is OnUnavailable.ALLOW
+        log.warning(
+            "rate-limit storage unavailable; failing %s for key %r: %s",
+            "open" if allow else "closed",
+            key,
+            exc,
+        )
+        rate = self._rates[0]
+        return make_decision(allow, 0, rate.limit, 0.0, 0.0 if allow else 1.0, rate, self._rates)
+
+    def __repr__(self) -> str:
+        rates = "; ".join(str(r) for r in self._rates)
+        return f"{type(self).__name__}({rates!r}, strategy={self._strategy.value!r})"
+
+
+class RateLimiter(_BaseLimiter):
+    """Per-key rate limits and budgets (requests, tokens) over a storage.
+
+    Every rate must allow a hit, and a hit consumes from all rates or from none
+    (atomically, also on Redis). The :class:`Decision` reports the most restrictive
+    rate.
+
+    Args:
+        rates: ``"10/second; 1000/day"``, a :class:`Rate`, or a list of them.
+        storage: ``"memory://"`` (default), ``"redis://host:6379/0"``, or a storage
+            object (``MemoryStorage``, ``RedisStorage``).
+        strategy: ``"gcra"`` (default), ``"sliding_window"`` or ``"fixed_window"``.
+        clock: the clock of a ``memory://`` storage built from a URL (Redis uses the
+            server's ``TIME``).
+        on_unavailable: ``"raise"`` (default), ``"allow"`` (fail open) or ``"deny"``
+            (fail closed) when the storage cannot be reached; the last two log a
+            warning.
+        timeout_s: socket timeout of a network storage built from a URL.
+
+    Raises:
+        ConfigError: a bad rate string, strategy, option or storage URL.
+        MissingDependencyError: the storage's driver is not installed.
+
+    Example:
+        >>> limiter = RateLimiter("2/second; 100/day")
+        >>> [limiter.hit("user-1").allowed for _ in range(3)]
+        [True, True, False]
+    """
+
+    def __init__(
+        self,
+        rates: str | Rate | Iterable[str | Rate],
+        storage: str | Storage = "memory://",
+        *,
+        strategy: str | Strategy = Strategy.GCRA,
+        clock: Clock | None = None,
+        on_unavailable: str | OnUnavailable = OnUnavailable.RAISE,
+        timeout_s: float = 0.5,
+    ) -> None:
+        super().__init__(rates, strategy, on_unavailable, timeout_s)
+        if isinstance(storage, str):
+            scheme = _STORAGES.scheme_of(storage)
+            factory = _STORAGES.factory(storage)
+            if scheme == "memory":
+                storage = cast(Storage, factory(storage, clock=clock))
+            else:
+                storage = cast(Storage, factory(storage, timeout_s=self._timeout_s))
+        if not hasattr(storage, "bind"):
+            raise ConfigError(
+                f"storage must be a URL or a storage object with bind(), got "
+                f"{type(storage).__name__}"
+            )
+        self._storage = storage
+        self._binding: Binding = storage.bind(self._plan)
+        self._hit = self._binding.hit
+
+    @property
+    def storage(self) -> Storage:
+        """The storage object."""
+        return self._storage
+
+    def hit(self, key: Key, cost: int = 1) -> Decision:
+        """Consume ``cost`` units for ``key`` if every rate allows it.
+
+        Args:
+            key: a string or a tuple such as ``("user-1", "/v1/ask")``.
+            cost: units to consume (1 per request, or a number of tokens).
+
+        Returns:
+            The decision; nothing is consumed when it is refused.
+
+        Raises:
+            InvalidInputError: a bad key or cost.
+            BackendUnavailableError: the storage is unreachable and
+                ``on_unavailable="raise"``.
+            BackendError: the storage failed otherwise.
+
+        Example:
+            >>> RateLimiter("100/second").hit("user-1", cost=1).allowed
+            True
+        """
+        if key.__class__ is not str:
+            key = make_key(key)
+        if cost.__class__ is not int or cost < 0:
+            _check_cost(cost)
+        try:
+            return self._hit(key, cost)
+        except BackendUnavailableError as exc:
+            return self._fallback(exc, key)
+
+    def _run(self, key: Key, cost: int, op: Op) -> Decision:
+        k = make_key(key)
+        _check_cost(cost)
+        try:
+            return self._binding.apply(k, cost, op)
+        except BackendUnavailableError as exc:
+            return self._fallback(exc, k)
+
+    def test(self, key: Key, cost: int = 1) -> Decision:
+        """Whether :meth:`hit` would allow ``cost`` now, without consuming anything.
+
+        Raises:
+            InvalidInputError: a bad key or cost.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+        """
+        return self._run(key, cost, Op.TEST)
+
+    def peek(self, key: Key) -> Decision:
+        """The current state of ``key`` without consuming anything.
+
+        ``remaining`` is what is left now; ``allowed`` says whether one more unit
+        would pass and ``retry_after`` when it will.
+
+        Raises:
+            InvalidInputError: a bad key.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+        """
+        return self._run(key, 0, Op.PEEK)
+
+    def reset(self, key: Key) -> None:
+        """Give ``key`` its full limits back.
+
+        Raises:
+            InvalidInputError: a bad key.
+            BackendUnavailableError: the storage is unreachable.
+            BackendError: the storage failed otherwise.
+        """
+        self._binding.reset(make_key(key))
+
+    def hit_many(self, keys: Iterable[Key], cost: int = 1) -> list[Decision]:
+        """:meth:`hit` for many keys at once (one lock or one pipelined round trip).
+
+        Each key is decided on its own, in order (a key listed twice is hit twice).
+
+        Args:
+            keys: the keys.
+            cost: units to consume for each key.
+
+        Returns:
+            One decision per key, in order.
+
+        Raises:
+            InvalidInputError: a bad key or cost.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+        """
+        ks = [k if k.__class__ is str else make_key(k) for k in keys]
+        _check_cost(cost)
+        try:
+            return self._binding.apply_many(ks, cost, Op.HIT)
+        except BackendUnavailableError as exc:
+            return [self._fallback(exc, k) for k in ks]
+
+    def reserve(self, key: Key, cost: int) -> Reservation:
+        """Take ``cost`` units now; :meth:`settle` with the real cost later.
+
+        Args:
+            key: the key.
+            cost: the most the call can use (e.g. ``max_tokens`` plus the prompt).
+
+        Returns:
+            A reservation; check ``reservation.allowed`` before doing the work.
+
+        Raises:
+            InvalidInputError: a bad key or cost.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+
+        Example:
+            >>> tokens = RateLimiter("10000/day")
+            >>> r = tokens.reserve("user-1", 2000)
+            >>> tokens.settle(r, 700).remaining
+            9300
+        """
+        k = make_key(key)
+        return Reservation(key=k, cost=cost, decision=self.hit(k, cost))
+
+    def settle(self, reservation: Reservation, actual_cost: int) -> Decision:
+        """Replace a reservation's cost by the real one.
+
+        A lower real cost refunds the difference; a higher one charges the extra
+        even past the limit (the work is already done), so later hits wait longer.
+
+        Args:
+            reservation: what :meth:`reserve` returned (settle it once).
+            actual_cost: the units really used.
+
+        Returns:
+            The state of the key after settling.
+
+        Raises:
+            InvalidInputError: a bad cost, or the reservation was refused.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+        """
+        _check_cost(actual_cost, "actual_cost")
+        if not reservation.allowed:
+            raise InvalidInputError("cannot settle a refused reservation (nothing was taken)")
+        diff = actual_cost - reservation.cost
+        if diff < 0:
+            return self._run(reservation.key, -diff, Op.REFUND)
+        if diff > 0:
+            return self._run(reservation.key, diff, Op.FORCE)
+        return self._run(reservation.key, 0, Op.PEEK)
+
+    @contextlib.contextmanager
+    def acquire(self, key: Key, cost: int = 1) -> Iterator[Decision]:
+        """Context manager: hit ``key`` on entry, raise if refused.
+
+        Raises:
+            RateLimitedError: the hit was refused (``retry_after_s`` tells when to
+                retry; ``decision`` is attached).
+            InvalidInputError: a bad key or cost.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+
+        Example:
+            >>> limiter = RateLimiter("1/minute")
+            >>> with limiter.acquire("user-1") as decision:
+            ...     decision.remaining
+            0
+        """
+        decision = self.hit(key, cost)
+        if not decision.allowed:
+            raise _refused(decision, make_key(key))
+        yield decision
+
+    def limit(self, key: Key | Callable[..., Key], cost: int = 1) -> Callable[[F], F]:
+        """Decorator: hit before each call, raise :class:`RateLimitedError` if refused.
+
+        Args:
+            key: a fixed key, or a function called with the decorated function's
+                arguments that returns the key.
+            cost: units per call.
+
+        Returns:
+            A decorator for plain or ``async`` functions.
+
+        Example:
+            >>> limiter = RateLimiter("1/minute")
+            >>> @limiter.limit(lambda user: ("ask", user))
+            ... def ask(user: str) -> str:
+            ...     return "ok"
+            >>> ask("u1")
+            'ok'
+        """
+
+        def decorate(fn: F) -> F:
+            def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Key:
+                return key(*args, **kwargs) if callable(key) else key
+
+            if inspect.iscoroutinefunction(fn):
+
+                @functools.wraps(fn)
+                async def awrapper(*args: Any, **kwargs: Any) -> Any:
+                    with self.acquire(key_of(args, kwargs), cost):
+                        pass
+                    return await fn(*args, **kwargs)
+
+                return cast(F, awrapper)
+
+            @functools.wraps(fn)
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                with self.acquire(key_of(args, kwargs), cost):
+                    return fn(*args, **kwargs)
+
+            return cast(F, wrapper)
+
+        return decorate
+
+
+class _SyncAsAsync:
+    """An in-process binding seen through the async interface."""
+
+    def __init__(self, binding: Binding) -> None:
+        self._b = binding
+
+    async def hit(self, key: str, cost: int) -> Decision:
+        return self._b.hit(key, cost)
+
+    async def apply(self, key: str, cost: int, op: Op) -> Decision:
+        return self._b.apply(key, cost, op)
+
+    async def apply_many(self, keys: Sequence[str], cost: int, op: Op) -> list[Decision]:
+        return self._b.apply_many(keys, cost, op)
+
+    async def reset(self, key: str) -> None:
+        self._b.reset(key)
+
+
+class AsyncRateLimiter(_BaseLimiter):
+    """The asyncio twin of :class:`RateLimiter`: same arguments, same methods, awaited.
+
+    ``storage`` is ``"memory://"``, ``"redis://..."`` (uses ``redis.asyncio``),
+    ``AsyncRedisStorage`` or ``MemoryStorage``.
+
+    Raises:
+        ConfigError: a bad rate string, strategy, option or storage URL.
+        MissingDependencyError: the storage's driver is not installed.
+
+    Example:
+        >>> import asyncio
+        >>> limiter = AsyncRateLimiter("1/second")
+        >>> asyncio.run(limiter.hit("user-1")).allowed
+        True
+    """
+
+    def __init__(
+        self,
+        rates: str | Rate | Iterable[str | Rate],
+        storage: str | AsyncStorage | Storage = "memory://",
+        *,
+        strategy: str | Strategy = Strategy.GCRA,
+        clock: Clock | None = None,
+        on_unavailable: str | OnUnavailable = OnUnavailable.RAISE,
+        timeout_s: float = 0.5,
+    ) -> None:
+        super().__init__(rates, strategy, on_unavailable, timeout_s)
+        obj: Any = storage
+        if isinstance(storage, str):
+            scheme = _ASYNC_STORAGES.scheme_of(storage)
+            factory = _ASYNC_STORAGES.factory(storage)
+            if scheme == "memory":
+                obj = factory(storage, clock=clock)
+            else:
+                obj = factory(storage, timeout_s=self._timeout_s)
+        if hasattr(obj, "bind_async"):
+            self._binding: AsyncBinding = obj.bind_async(self._plan)
+        elif hasattr(obj, "bind"):
+            self._binding = _SyncAsAsync(obj.bind(self._plan))
+        else:
+            raise ConfigError(
+                f"storage must be a URL or a storage object, got {type(storage).__name__}"
+            )
+        self._storage = obj
+
+    @property
+    def storage(self) -> AsyncStorage | Storage:
+        """The storage object."""
+        return cast(AsyncStorage | Storage, self._storage)
+
+    async def hit(self, key: Key, cost: int = 1) -> Decision:
+        """Async :meth:`RateLimiter.hit`.
+
+        Raises:
+            InvalidInputError: a bad key or cost.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+        """
+        k = key if key.__class__ is str else make_key(key)
+        _check_cost(cost)
+        try:
+            return await self._binding.hit(k, cost)
+        except BackendUnavailableError as exc:
+            return self._fallback(exc, k)
+
+    async def _run(self, key: Key, cost: int, op: Op) -> Decision:
+        k = make_key(key)
+        _check_cost(cost)
+        try:
+            return await self._binding.apply(k, cost, op)
+        except BackendUnavailableError as exc:
+            return self._fallback(exc, k)
+
+    async def test(self, key: Key, cost: int = 1) -> Decision:
+        """Async :meth:`RateLimiter.test`.
+
+        Raises:
+            InvalidInputError: a bad key or cost.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+        """
+        return await self._run(key, cost, Op.TEST)
+
+    async def peek(self, key: Key) -> Decision:
+        """Async :meth:`RateLimiter.peek`.
+
+        Raises:
+            InvalidInputError: a bad key.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+        """
+        return await self._run(key, 0, Op.PEEK)
+
+    async def reset(self, key: Key) -> None:
+        """Async :meth:`RateLimiter.reset`.
+
+        Raises:
+            InvalidInputError: a bad key.
+            BackendUnavailableError: the storage is unreachable.
+            BackendError: the storage failed otherwise.
+        """
+        await self._binding.reset(make_key(key))
+
+    async def hit_many(self, keys: Iterable[Key], cost: int = 1) -> list[Decision]:
+        """Async :meth:`RateLimiter.hit_many`.
+
+        Raises:
+            InvalidInputError: a bad key or cost.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+        """
+        ks = [make_key(k) for k in keys]
+        _check_cost(cost)
+        try:
+            return await self._binding.apply_many(ks, cost, Op.HIT)
+        except BackendUnavailableError as exc:
+            return [self._fallback(exc, k) for k in ks]
+
+    async def reserve(self, key: Key, cost: int) -> Reservation:
+        """Async :meth:`RateLimiter.reserve`.
+
+        Raises:
+            InvalidInputError: a bad key or cost.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+        """
+        k = make_key(key)
+        return Reservation(key=k, cost=cost, decision=await self.hit(k, cost))
+
+    async def settle(self, reservation: Reservation, actual_cost: int) -> Decision:
+        """Async :meth:`RateLimiter.settle`.
+
+        Raises:
+            InvalidInputError: a bad cost, or the reservation was refused.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+            BackendError: the storage failed otherwise.
+        """
+        _check_cost(actual_cost, "actual_cost")
+        if not reservation.allowed:
+            raise InvalidInputError("cannot settle a refused reservation (nothing was taken)")
+        diff = actual_cost - reservation.cost
+        if diff < 0:
+            return await self._run(reservation.key, -diff, Op.REFUND)
+        if diff > 0:
+            return await self._run(reservation.key, diff, Op.FORCE)
+        return await self._run(reservation.key, 0, Op.PEEK)
+
+    @contextlib.asynccontextmanager
+    async def acquire(self, key: Key, cost: int = 1) -> AsyncIterator[Decision]:
+        """Async context manager: hit ``key`` on entry, raise if refused.
+
+        Raises:
+            RateLimitedError: the hit was refused.
+            InvalidInputError: a bad key or cost.
+            BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
+        """
+        decision = await self.hit(key, cost)
+        if not decision.allowed:
+            raise _refused(decision, make_key(key))
+        yield decision
+
+    def limit(
+        self, key: Key | Callable[..., Key], cost: int = 1
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """Decorator for ``async`` functions: hit first, raise if refused.
+
+        Args:
+            key: a fixed key, or a function of the call's arguments returning it.
+            cost: units per call.
+
+        Returns:
+            A decorator.
+
+        Raises:
+            ConfigError: the decorated function is not ``async``.
+        """
+
+        def decorate(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            if not inspect.iscoroutinefunction(fn):
+                raise ConfigError("AsyncRateLimiter.limit decorates async functions only")
+
+            @functools.wraps(fn)
+            async def wrapper(*args: Any, **kwargs: Any) -> Any:
+                k = key(*args, **kwargs) if callable(key) else key
+                async with self.acquire(k, cost):
+                    pass
+                return await fn(*args, **kwargs)
+
+            return wrapper
+
+        return decorate

@@ -1,0 +1,1 @@
+"""Rate-limit storages: ``memory://`` (:mod:`.memory`) and ``redis://`` (:mod:`.redis`)."""

@@ -1,0 +1,386 @@
+"""Redis rate-limit storage: ``redis://host:6379/0`` (sync and asyncio).
+
+Every decision is one atomic Lua script (``lua/*.lua``, shipped as package data)
+covering all rates of the limiter: one ``EVALSHA`` round trip. The script is loaded
+with ``SCRIPT LOAD`` the first time Redis answers ``NOSCRIPT`` (after a restart or
+``SCRIPT FLUSH`` too) and the call is retried once. Time comes from the server's
+``TIME`` inside the script, so clients with skewed clocks agree; keys carry a TTL
+equal to the time until they are back to full capacity.
+
+A limiter's state for a key is one Redis string at ``<prefix><namespace>:<key>``.
+Connection failures and timeouts become
+:class:`~avl.errors.BackendUnavailableError`; any other Redis error becomes
+:class:`~avl.errors.BackendError`. Calls are not retried, so a decision never waits
+longer than ``timeout_s`` (connect or read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from typing import Any
+
+from avl._clock import Clock
+from avl._optional import require
+from avl._registry import redact_url
+from avl.errors import BackendError, BackendUnavailableError, ConfigError
+from avl.ratelimit._decision import Decision, make_decision
+from avl.ratelimit._strategies import Op, Plan, Strategy
+
+__all__ = ["AsyncRedisStorage", "RedisStorage"]
+
+_SCRIPT_FILES = {
+    Strategy.GCRA: "gcra.lua",
+    Strategy.SLIDING_WINDOW: "sliding_window.lua",
+    Strategy.FIXED_WINDOW: "fixed_window.lua",
+}
+_MAX_EXACT = 2**50  # Lua numbers are doubles: keep the integer state well below 2**53
+_INF = float("inf")
+
+
+def _script_text(strategy: Strategy) -> str:
+    return (
+        resources.files("avl.ratelimit.backends")
+        .joinpath("lua")
+        .joinpath(_SCRIPT_FILES[strategy])
+        .read_text(encoding="utf-8")
+    )
+
+
+@contextlib.contextmanager
+def _translate(url: str) -> Iterator[None]:
+    """Re-raise every redis-py error as an avl error (``from exc``)."""
+    try:
+        yield
+    except BackendError:
+        raise
+    except Exception as exc:
+        exceptions = require("redis.exceptions", extra="redis")
+        if isinstance(exc, (exceptions.ConnectionError, exceptions.TimeoutError, OSError)):
+            raise BackendUnavailableError(
+                f"Redis at {redact_url(url)} is unavailable: {exc}"
+            ) from exc
+        if isinstance(exc, exceptions.RedisError):
+            raise BackendError(f"Redis at {redact_url(url)} failed: {exc}") from exc
+        raise
+
+
+class _Compiled:
+    """The per-limiter script arguments and reply decoding (I/O-free)."""
+
+    def __init__(self, plan: Plan, prefix: str) -> None:
+        self.plan = plan
+        self.text = _script_text(plan.strategy)
+        self.sha = hashlib.sha1(self.text.encode("utf-8")).hexdigest()
+        self.key_prefix = f"{prefix}{plan.namespace}:"
+        tail: list[int] = [len(plan.specs)]
+        if plan.strategy is Strategy.GCRA:
+            for s in plan.specs:
+                if s.cap > _MAX_EXACT:
+                    raise ConfigError(
+                        f"rate {s.rate} is too fine-grained for exact Redis arithmetic "
+                        "(limit x period in microseconds must stay below 2**50); "
+                        "use a round limit or period"
+                    )
+                tail += [s.a, s.b, s.cap]
+            self.divisors = tuple(float(s.bm) for s in plan.specs)
+        else:
+            for s in plan.specs:
+                if s.limit * s.period_us > _MAX_EXACT:
+                    raise ConfigError(
+                        f"rate {s.rate} is too large for exact Redis arithmetic "
+                        "(limit x period in microseconds must stay below 2**50)"
+                    )
+                tail += [s.limit, s.period_us]
+            self.divisors = tuple(1_000_000.0 for _ in plan.specs)
+        self.tail = tuple(tail)
+
+    def args(self, key: str, cost: int, op: Op, now: str) -> tuple[Any, ...]:
+        return (
+            "EVALSHA",
+            self.sha,
+            1,
+            self.key_prefix + key,
+            int(op),
+            cost,
+            now,
+            *self.tail,
+        )
+
+    def decode(self, reply: Any) -> Decision:
+        try:
+            ok, idx, remaining, reset_num, retry_num = (int(x) for x in reply)
+            i = idx - 1
+            spec = self.plan.specs[i]
+            div = self.divisors[i]
+        except (TypeError, ValueError, IndexError) as exc:
+            raise BackendError(f"unexpected reply from the rate-limit script: {reply!r}") from exc
+        return make_decision(
+            ok == 1,
+            remaining,
+            spec.limit,
+            reset_num / div,
+            _INF if retry_num < 0 else retry_num / div,
+            spec.rate,
+            self.plan.rates,
+        )
+
+
+def _is_noscript(exc: BaseException) -> bool:
+    exceptions = require("redis.exceptions", extra="redis")
+    return isinstance(exc, exceptions.NoScriptError) or str(exc).startswith("NOSCRIPT")
+
+
+def _client_kwargs(timeout_s: float) -> dict[str, Any]:
+    retry_mod = require("redis.retry", extra="redis")
+    backoff = require("redis.backoff", extra="redis")
+    return {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "retry": retry_mod.Retry(backoff.NoBackoff(), 0),
+        "health_check_interval": 0,
+    }
+
+
+def _check_common(url: str, prefix: str, timeout_s: float) -> None:
+    if not isinstance(url, str) or not url.lower().startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"RedisStorage expects a 'redis://' URL, got {url!r}")
+    if not isinstance(prefix, str):
+        raise ConfigError(f"prefix must be a string, got {prefix!r}")
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or timeout_s <= 0:
+        raise ConfigError(f"timeout_s must be a positive number, got {timeout_s!r}")
+
+
+def _now_arg(clock: Clock | None) -> str:
+    return "" if clock is None else str(round(clock.now() * 1_000_000))
+
+
+class RedisStorage:
+    """Rate-limit state in Redis, shared by every process and machine (redis-py).
+
+    Args:
+        url: ``redis://[:password@]host:6379/0`` (``rediss://`` for TLS).
+        prefix: prepended to every key (use one per application or test).
+        timeout_s: connect and read timeout of each call.
+        clock: ``None`` (default) takes the time from the server's ``TIME``; a
+            clock passes its ``now()`` instead (deterministic tests).
+
+    Raises:
+        ConfigError: a bad URL, prefix or timeout.
+        MissingDependencyError: ``redis`` is not installed (``pip install 'avl[redis]'``).
+
+    Example:
+        >>> from avl.ratelimit import RateLimiter
+        >>> storage = RedisStorage("redis://127.0.0.1:6379/0", prefix="app:")  # doctest: +SKIP
+        >>> RateLimiter("10/second", storage=storage).hit("user-1").allowed  # doctest: +SKIP
+        True
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "avl:rl:",
+        timeout_s: float = 0.5,
+        clock: Clock | None = None,
+    ) -> None:
+        _check_common(url, prefix, timeout_s)
+        redis = require("redis", extra="redis")
+        self._url = url
+        self._prefix = prefix
+        self._clock = clock
+        try:
+            self._client: Any = redis.Redis.from_url(url, **_client_kwargs(float(timeout_s)))
+        except ValueError as exc:
+            raise ConfigError(f"bad Redis URL {redact_url(url)!r}: {exc}") from exc
+
+    @property
+    def client(self) -> Any:
+        """The underlying ``redis.Redis`` client."""
+        return self._client
+
+    def bind(self, plan: Plan) -> _RedisBinding:
+        """Return the storage's view for one limiter.
+
+        Raises:
+            ConfigError: a rate too large for exact arithmetic in Lua.
+        """
+        return _RedisBinding(self, _Compiled(plan, self._prefix))
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    def __repr__(self) -> str:
+        return f"RedisStorage({redact_url(self._url)!r}, prefix={self._prefix!r})"
+
+
+class _RedisBinding:
+    def __init__(self, storage: RedisStorage, compiled: _Compiled) -> None:
+        self._url = storage._url
+        self._client = storage._client
+        self._clock = storage._clock
+        self._c = compiled
+        self._execute = storage._client.execute_command
+
+    def _load(self) -> None:
+        with _translate(self._url):
+            self._client.execute_command("SCRIPT", "LOAD", self._c.text)
+
+    def apply(self, key: str, cost: int, op: Op) -> Decision:
+        args = self._c.args(key, cost, op, _now_arg(self._clock))
+        with _translate(self._url):
+            try:
+                reply = self._execute(*args)
+            except Exception as exc:
+                if not _is_noscript(exc):
+                    raise
+                self._load()
+                reply = self._execute(*args)
+        return self._c.decode(reply)
+
+    def hit(self, key: str, cost: int) -> Decision:
+        return self.apply(key, cost, Op.HIT)
+
+    def apply_many(self, keys: Sequence[str], cost: int, op: Op) -> list[Decision]:
+        if not keys:
+            return []
+        c = self._c
+        calls = [c.args(k, cost, op, _now_arg(self._clock)) for k in keys]
+        with _translate(self._url):
+            replies = self._pipeline(calls)
+            missing = [i for i, r in enumerate(replies) if isinstance(r, Exception)]
+            if missing:
+                if not all(_is_noscript(replies[i]) for i in missing):
+                    raise next(replies[i] for i in missing if not _is_noscript(replies[i]))
+                self._load()
+                again = self._pipeline([calls[i] for i in missing])
+                for i, r in zip(missing, again, strict=True):
+                    if isinstance(r, Exception):
+                        raise r
+                    replies[i] = r
+        return [c.decode(r) for r in replies]
+
+    def _pipeline(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for args in calls:
+            pipe.execute_command(*args)
+        return list(pipe.execute(raise_on_error=False))
+
+    def reset(self, key: str) -> None:
+        with _translate(self._url):
+            self._client.delete(self._c.key_prefix + key)
+
+
+class AsyncRedisStorage:
+    """The asyncio twin of :class:`RedisStorage` (``redis.asyncio``).
+
+    Args:
+        url: ``redis://[:password@]host:6379/0``.
+        prefix: prepended to every key.
+        timeout_s: connect and read timeout of each call.
+        clock: ``None`` (default) uses the server's ``TIME``; a clock passes its
+            ``now()`` instead.
+
+    Raises:
+        ConfigError: a bad URL, prefix or timeout.
+        MissingDependencyError: ``redis`` is not installed.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "avl:rl:",
+        timeout_s: float = 0.5,
+        clock: Clock | None = None,
+    ) -> None:
+        _check_common(url, prefix, timeout_s)
+        aredis = require("redis.asyncio", extra="redis")
+        self._url = url
+        self._prefix = prefix
+        self._clock = clock
+        try:
+            self._client: Any = aredis.Redis.from_url(url, **_client_kwargs(float(timeout_s)))
+        except ValueError as exc:
+            raise ConfigError(f"bad Redis URL {redact_url(url)!r}: {exc}") from exc
+
+    @property
+    def client(self) -> Any:
+        """The underlying ``redis.asyncio.Redis`` client."""
+        return self._client
+
+    def bind_async(self, plan: Plan) -> _AsyncRedisBinding:
+        """Return the storage's asyncio view for one limiter.
+
+        Raises:
+            ConfigError: a rate too large for exact arithmetic in Lua.
+        """
+        return _AsyncRedisBinding(self, _Compiled(plan, self._prefix))
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        with contextlib.suppress(Exception):
+            await self._client.aclose()
+
+    def __repr__(self) -> str:
+        return f"AsyncRedisStorage({redact_url(self._url)!r}, prefix={self._prefix!r})"
+
+
+class _AsyncRedisBinding:
+    def __init__(self, storage: AsyncRedisStorage, compiled: _Compiled) -> None:
+        self._url = storage._url
+        self._client = storage._client
+        self._clock = storage._clock
+        self._c = compiled
+
+    async def _load(self) -> None:
+        with _translate(self._url):
+            await self._client.execute_command("SCRIPT", "LOAD", self._c.text)
+
+    async def apply(self, key: str, cost: int, op: Op) -> Decision:
+        args = self._c.args(key, cost, op, _now_arg(self._clock))
+        with _translate(self._url):
+            try:
+                reply = await self._client.execute_command(*args)
+            except Exception as exc:
+                if not _is_noscript(exc):
+                    raise
+                await self._load()
+                reply = await self._client.execute_command(*args)
+        return self._c.decode(reply)
+
+    async def hit(self, key: str, cost: int) -> Decision:
+        return await self.apply(key, cost, Op.HIT)
+
+    async def apply_many(self, keys: Sequence[str], cost: int, op: Op) -> list[Decision]:
+        if not keys:
+            return []
+        c = self._c
+        calls = [c.args(k, cost, op, _now_arg(self._clock)) for k in keys]
+        with _translate(self._url):
+            replies = await self._pipeline(calls)
+            missing = [i for i, r in enumerate(replies) if isinstance(r, Exception)]
+            if missing:
+                if not all(_is_noscript(replies[i]) for i in missing):
+                    raise next(replies[i] for i in missing if not _is_noscript(replies[i]))
+                await self._load()
+                again = await self._pipeline([calls[i] for i in missing])
+                for i, r in zip(missing, again, strict=True):
+                    if isinstance(r, Exception):
+                        raise r
+                    replies[i] = r
+        return [c.decode(r) for r in replies]
+
+    async def _pipeline(self, calls: list[tuple[Any, ...]]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for args in calls:
+            pipe.execute_command(*args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def reset(self, key: str) -> None:
+        with _translate(self._url):
+            await self._client.delete(self._c.key_prefix + key)
