@@ -3,5 +3,25 @@
 from __future__ import annotations
 
 from avl.metrics._cost import DEFAULT_PRICES, CostTable, ModelPrice
+from avl.metrics._metrics import (
+    DEFAULT_BUCKETS,
+    Metrics,
+    MetricsSnapshot,
+    ModelUsage,
+    Percentiles,
+    StageSnapshot,
+)
+from avl.metrics._otel import otel_tracer
 
-__all__ = ["DEFAULT_PRICES", "CostTable", "ModelPrice"]
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "DEFAULT_PRICES",
+    "CostTable",
+    "Metrics",
+    "MetricsSnapshot",
+    "ModelPrice",
+    "ModelUsage",
+    "Percentiles",
+    "StageSnapshot",
+    "otel_tracer",
+]

@@ -1,0 +1,623 @@
+"""In-process AI metrics: counters, stage latency histograms, sliding-window percentiles."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+import attrs
+
+from avl._clock import Clock, SystemClock
+from avl._optional import require
+from avl.errors import InvalidInputError
+from avl.metrics._cost import CostTable
+
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "Metrics",
+    "MetricsSnapshot",
+    "ModelUsage",
+    "Percentiles",
+    "StageSnapshot",
+]
+
+#: Upper bounds (seconds) of the Prometheus latency histogram buckets.
+DEFAULT_BUCKETS: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+)
+
+_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+StageKey = tuple[str, str, str, str]  # stage, model, user, outcome
+
+
+class Percentiles(NamedTuple):
+    """p50, p95 and p99 in seconds (unpacks as a 3-tuple)."""
+
+    p50: float
+    p95: float
+    p99: float
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    # Linear interpolation between closest ranks: numpy.percentile(method="linear").
+    pos = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen(kw_only=True)
+class StageSnapshot:
+    """One stage's latency.
+
+    Attributes:
+        count: observations since start.
+        sum_s: total seconds since start.
+        window_count: observations in the sliding window.
+        p50: window median (``None`` when the window is empty).
+        p95: window 95th percentile.
+        p99: window 99th percentile.
+    """
+
+    count: int
+    sum_s: float
+    window_count: int
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ModelUsage:
+    """Tokens and cost of one model since start.
+
+    Attributes:
+        calls: calls recorded.
+        input_tokens: input tokens.
+        output_tokens: output tokens.
+        cost_usd: known cost in USD.
+    """
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
+class MetricsSnapshot:
+    """A frozen copy of every metric (for notebooks and tests).
+
+    Attributes:
+        window_s: the percentile window.
+        stages: per stage.
+        models: tokens and cost per model.
+        cache_hits: cache hits.
+        cache_misses: cache misses.
+        rejections: per violation code.
+        rate_limited: per user.
+        counters: custom counters keyed ``name{label="value",...}`` (labels sorted).
+    """
+
+    window_s: float
+    stages: Mapping[str, StageSnapshot] = attrs.field(factory=dict, converter=_frozen)
+    models: Mapping[str, ModelUsage] = attrs.field(factory=dict, converter=_frozen)
+    cache_hits: int = 0
+    cache_misses: int = 0
+    rejections: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen)
+    rate_limited: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen)
+    counters: Mapping[str, float] = attrs.field(factory=dict, converter=_frozen)
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        """Hits / (hits + misses), or ``None`` before any lookup."""
+        total = self.cache_hits + self.cache_misses
+        return None if total == 0 else self.cache_hits / total
+
+
+class _Hist:
+    __slots__ = ("buckets", "count", "sum")
+
+    def __init__(self, n: int) -> None:
+        self.buckets = [0] * n
+        self.count = 0
+        self.sum = 0.0
+
+
+class _Usage:
+    __slots__ = ("calls", "cost", "inp", "out")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.inp = 0
+        self.out = 0
+        self.cost = 0.0
+
+
+def _label(value: str | None) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInputError(f"metric label values must be strings, got {value!r}")
+    return value
+
+
+def _seconds(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInputError(f"seconds must be a number, got {value!r}")
+    out = float(value)
+    if not math.isfinite(out) or out < 0:
+        raise InvalidInputError(f"seconds must be finite and non-negative, got {value!r}")
+    return out
+
+
+def _count(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInputError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+class Metrics:
+    """Counters and latency histograms for the question pipeline. Thread-safe.
+
+    Latency is labelled by stage (``retrieve``, ``generate``, ``validate``,
+    ``execute``...), model, user and outcome. All-time counts feed the Prometheus
+    histogram; percentiles are exact over the samples of the last ``window_s``
+    seconds (at most ``max_samples`` per stage, the oldest dropped first), computed
+    with linear interpolation between closest ranks (``numpy.percentile``'s default
+    ``method="linear"``).
+
+    Args:
+        clock: time source; its ``monotonic()`` times stages and ages the window.
+        window_s: the sliding window for percentiles, in seconds.
+        max_samples: bound on samples kept per stage.
+        cost_table: prices used by :meth:`record_tokens` when no cost is given.
+        buckets: histogram bucket upper bounds in seconds (ascending).
+        tracer: an OpenTelemetry tracer (anything with ``start_as_current_span``);
+            each :meth:`timer` becomes a span. ``None``: no spans.
+
+    Raises:
+        ConfigError: bad window, bound or buckets.
+
+    Example:
+        >>> from avl.metrics import Metrics
+        >>> from avl.testing import FakeClock
+        >>> clock = FakeClock()
+        >>> m = Metrics(clock=clock)
+        >>> with m.timer("generate", model="openai/gpt-4o-mini"):
+        ...     clock.advance(0.5)
+        >>> m.percentiles("generate")
+        Percentiles(p50=0.5, p95=0.5, p99=0.5)
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        window_s: float = 300.0,
+        max_samples: int = 10_000,
+        cost_table: CostTable | None = None,
+        buckets: tuple[float, ...] = DEFAULT_BUCKETS,
+        tracer: Any = None,
+    ) -> None:
+        from avl.errors import ConfigError
+
+        if not isinstance(window_s, (int, float)) or not window_s > 0:
+            raise ConfigError(f"window_s must be a positive number, got {window_s!r}")
+        if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
+            raise ConfigError(f"max_samples must be a positive integer, got {max_samples!r}")
+        if not buckets or list(buckets) != sorted(set(buckets)):
+            raise ConfigError("buckets must be a non-empty strictly ascending sequence")
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self.window_s = float(window_s)
+        self.max_samples = max_samples
+        self.cost_table = cost_table
+        self.buckets = tuple(float(b) for b in buckets)
+        self._tracer = tracer
+        self._lock = threading.Lock()
+        self._hists: dict[StageKey, _Hist] = {}
+        self._windows: dict[str, deque[tuple[float, float, str, str, str]]] = {}
+        self._usage: dict[str, _Usage] = {}
+        self._cache = [0, 0]
+        self._rejections: dict[str, int] = {}
+        self._rate_limited: dict[str, int] = {}
+        self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._registry: Any = None
+
+    # -- recording -----------------------------------------------------------------
+
+    def observe_stage(
+        self,
+        stage: str,
+        seconds: float,
+        *,
+        model: str | None = None,
+        user: str | None = None,
+        outcome: str | None = None,
+    ) -> None:
+        """Record one stage duration.
+
+        Raises:
+            InvalidInputError: a negative or non-finite duration, or a non-string label.
+        """
+        if not isinstance(stage, str) or not stage:
+            raise InvalidInputError(f"stage must be a non-empty string, got {stage!r}")
+        secs = _seconds(seconds)
+        key = (stage, _label(model), _label(user), _label(getattr(outcome, "value", outcome)))
+        now = self._clock.monotonic()
+        with self._lock:
+            hist = self._hists.get(key)
+            if hist is None:
+                hist = self._hists[key] = _Hist(len(self.buckets))
+            for i, bound in enumerate(self.buckets):
+                if secs <= bound:
+                    hist.buckets[i] += 1
+                    break
+            hist.count += 1
+            hist.sum += secs
+            window = self._windows.get(stage)
+            if window is None:
+                window = self._windows[stage] = deque(maxlen=self.max_samples)
+            window.append((now, secs, key[1], key[2], key[3]))
+            self._expire(window, now)
+
+    def _expire(self, window: deque[tuple[float, float, str, str, str]], now: float) -> None:
+        cutoff = now - self.window_s
+        while window and window[0][0] < cutoff:
+            window.popleft()
+
+    @contextlib.contextmanager
+    def timer(
+        self,
+        stage: str,
+        *,
+        model: str | None = None,
+        user: str | None = None,
+        outcome: str | None = None,
+    ) -> Iterator[None]:
+        """Time a block as ``stage`` (and open a tracing span when a tracer is set).
+
+        When the block raises and no ``outcome`` was given, the observation is
+        labelled ``outcome="error"``; the exception propagates.
+
+        Example:
+            >>> m = Metrics()
+            >>> with m.timer("execute", user="ann"):
+            ...     pass
+            >>> m.snapshot().stages["execute"].count
+            1
+        """
+        start = self._clock.monotonic()
+        span_cm: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+        if self._tracer is not None:
+            attributes = {"avl.stage": stage}
+            if model:
+                attributes["avl.model"] = model
+            if user:
+                attributes["avl.user"] = user
+            span_cm = self._tracer.start_as_current_span(f"avl.{stage}", attributes=attributes)
+        failed = False
+        try:
+            with span_cm:
+                yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            final = outcome if outcome is not None or not failed else "error"
+            self.observe_stage(
+                stage,
+                max(0.0, self._clock.monotonic() - start),
+                model=model,
+                user=user,
+                outcome=final,
+            )
+
+    def record_tokens(
+        self,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cost_usd: float | None = None,
+        *,
+        cached_tokens: int = 0,
+    ) -> float | None:
+        """Add a model call's tokens and cost.
+
+        Args:
+            model: ``"provider/model"`` (``"openai/gpt-4o-mini"``).
+            input_tokens: input tokens, cached ones included.
+            output_tokens: output tokens.
+            cost_usd: the cost; when ``None`` it comes from ``cost_table`` (if the
+                model is in it).
+            cached_tokens: cached input tokens (for the cost table).
+
+        Returns:
+            The cost counted (``None`` when unknown).
+
+        Raises:
+            InvalidInputError: negative token counts or cost.
+        """
+        model = _label(model)
+        inp = _count("input_tokens", input_tokens)
+        out = _count("output_tokens", output_tokens)
+        cached = _count("cached_tokens", cached_tokens)
+        if cost_usd is None and self.cost_table is not None:
+            provider, _, name = model.partition("/")
+            if name:
+                cost_usd = self.cost_table.cost_usd(
+                    provider, name, input_tokens=inp, output_tokens=out, cached_tokens=cached
+                )
+        if cost_usd is not None:
+            cost_usd = _seconds(cost_usd)  # same checks: finite, non-negative
+        with self._lock:
+            usage = self._usage.get(model)
+            if usage is None:
+                usage = self._usage[model] = _Usage()
+            usage.calls += 1
+            usage.inp += inp
+            usage.out += out
+            usage.cost += cost_usd or 0.0
+        return cost_usd
+
+    def record_rejection(self, code: str) -> None:
+        """Count a SafeQuery rejection by violation code (an Enum's value is used)."""
+        code = _label(getattr(code, "value", code))
+        with self._lock:
+            self._rejections[code] = self._rejections.get(code, 0) + 1
+
+    def record_rate_limited(self, user: str | None = None) -> None:
+        """Count a request refused by a rate limit."""
+        user = _label(user)
+        with self._lock:
+            self._rate_limited[user] = self._rate_limited.get(user, 0) + 1
+
+    def record_cache(self, hit: bool) -> None:
+        """Count a cache lookup."""
+        with self._lock:
+            self._cache[0 if hit else 1] += 1
+
+    def count(self, name: str, value: float = 1.0, **labels: str) -> None:
+        """Add ``value`` to the custom counter ``name`` with ``labels``.
+
+        Raises:
+            InvalidInputError: a bad name, label name or negative value.
+        """
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise InvalidInputError(f"counter name must match [a-zA-Z_][a-zA-Z0-9_]*: {name!r}")
+        for label in labels:
+            if not _LABEL.match(label):
+                raise InvalidInputError(f"bad label name {label!r}")
+        amount = _seconds(value)
+        key = (name, tuple(sorted((k, _label(v)) for k, v in labels.items())))
+        with self._lock:
+            self._counters[key] = self._counters.get(key, 0.0) + amount
+
+    # -- reading -------------------------------------------------------------------
+
+    def percentiles(
+        self,
+        stage: str,
+        *,
+        model: str | None = None,
+        user: str | None = None,
+        outcome: str | None = None,
+    ) -> Percentiles | None:
+        """p50, p95, p99 of ``stage`` over the sliding window (``None`` if no samples).
+
+        Optional labels narrow the samples to one model, user or outcome.
+        """
+        samples = self._window_samples(stage, model=model, user=user, outcome=outcome)
+        if not samples:
+            return None
+        samples.sort()
+        return Percentiles(*(_percentile(samples, q) for q in (50.0, 95.0, 99.0)))
+
+    def _window_samples(
+        self,
+        stage: str,
+        *,
+        model: str | None = None,
+        user: str | None = None,
+        outcome: str | None = None,
+    ) -> list[float]:
+        now = self._clock.monotonic()
+        with self._lock:
+            window = self._windows.get(stage)
+            if window is None:
+                return []
+            self._expire(window, now)
+            return [
+                s[1]
+                for s in window
+                if (model is None or s[2] == model)
+                and (user is None or s[3] == user)
+                and (outcome is None or s[4] == outcome)
+            ]
+
+    def snapshot(self) -> MetricsSnapshot:
+        """A frozen copy of every metric now."""
+        stages: dict[str, StageSnapshot] = {}
+        with self._lock:
+            totals: dict[str, list[float]] = {}
+            for (stage, *_), hist in self._hists.items():
+                acc = totals.setdefault(stage, [0, 0.0])
+                acc[0] += hist.count
+                acc[1] += hist.sum
+            models = {
+                m: ModelUsage(
+                    calls=u.calls, input_tokens=u.inp, output_tokens=u.out, cost_usd=u.cost
+                )
+                for m, u in sorted(self._usage.items())
+            }
+            counters = {_series(n, lbl): v for (n, lbl), v in sorted(self._counters.items())}
+            cache = tuple(self._cache)
+            rejections = dict(sorted(self._rejections.items()))
+            limited = dict(sorted(self._rate_limited.items()))
+        for stage in sorted(totals):
+            p = self.percentiles(stage)
+            stages[stage] = StageSnapshot(
+                count=int(totals[stage][0]),
+                sum_s=float(totals[stage][1]),
+                window_count=len(self._window_samples(stage)),
+                p50=None if p is None else p.p50,
+                p95=None if p is None else p.p95,
+                p99=None if p is None else p.p99,
+            )
+        return MetricsSnapshot(
+            window_s=self.window_s,
+            stages=stages,
+            models=models,
+            cache_hits=cache[0],
+            cache_misses=cache[1],
+            rejections=rejections,
+            rate_limited=limited,
+            counters=counters,
+        )
+
+    # -- Prometheus ------------------------------------------------------------------
+
+    @property
+    def registry(self) -> Any:
+        """A ``prometheus_client.CollectorRegistry`` of its own (not the global one).
+
+        Raises:
+            MissingDependencyError: prometheus_client is not installed (``avl[metrics]``).
+        """
+        with self._lock:
+            if self._registry is None:
+                prom = require("prometheus_client", extra="metrics")
+                registry = prom.CollectorRegistry(auto_describe=False)
+                registry.register(_Collector(self))
+                self._registry = registry
+            return self._registry
+
+    def prometheus_text(self) -> bytes:
+        """The Prometheus text exposition of every metric (serve it at ``/metrics``).
+
+        Raises:
+            MissingDependencyError: prometheus_client is not installed (``avl[metrics]``).
+        """
+        prom = require("prometheus_client", extra="metrics")
+        data: bytes = prom.generate_latest(self.registry)
+        return data
+
+    def _collect(self) -> Iterator[Any]:
+        core = require("prometheus_client.core", extra="metrics")
+        with self._lock:
+            hists = {k: (list(h.buckets), h.count, h.sum) for k, h in self._hists.items()}
+            usage = {m: (u.calls, u.inp, u.out, u.cost) for m, u in self._usage.items()}
+            cache = tuple(self._cache)
+            rejections = dict(self._rejections)
+            limited = dict(self._rate_limited)
+            counters = dict(self._counters)
+        h = core.HistogramMetricFamily(
+            "avl_stage_duration_seconds",
+            "Duration of pipeline stages.",
+            labels=["stage", "model", "user", "outcome"],
+        )
+        for key, (buckets, count, total) in sorted(hists.items()):
+            cumulative, running = [], 0
+            for bound, n in zip(self.buckets, buckets, strict=True):
+                running += n
+                cumulative.append((_fmt(bound), running))
+            cumulative.append(("+Inf", count))
+            h.add_metric(list(key), cumulative, total)
+        yield h
+        q = core.GaugeMetricFamily(
+            "avl_stage_duration_window_seconds",
+            f"Stage duration percentiles over the last {self.window_s:g} s.",
+            labels=["stage", "quantile"],
+        )
+        for stage in sorted({k[0] for k in hists}):
+            p = self.percentiles(stage)
+            if p is not None:
+                for name, value in zip(("0.5", "0.95", "0.99"), p, strict=True):
+                    q.add_metric([stage, name], value)
+        yield q
+        tokens = core.CounterMetricFamily(
+            "avl_tokens", "Model tokens.", labels=["model", "direction"]
+        )
+        cost = core.CounterMetricFamily("avl_cost_usd", "Model cost in USD.", labels=["model"])
+        calls = core.CounterMetricFamily("avl_model_calls", "Model calls.", labels=["model"])
+        for model, (n, inp, out, usd) in sorted(usage.items()):
+            tokens.add_metric([model, "input"], inp)
+            tokens.add_metric([model, "output"], out)
+            cost.add_metric([model], usd)
+            calls.add_metric([model], n)
+        yield from (tokens, cost, calls)
+        c = core.CounterMetricFamily("avl_cache_lookups", "Cache lookups.", labels=["result"])
+        c.add_metric(["hit"], cache[0])
+        c.add_metric(["miss"], cache[1])
+        yield c
+        r = core.CounterMetricFamily(
+            "avl_rejections", "SafeQuery rejections by violation code.", labels=["code"]
+        )
+        for code, n in sorted(rejections.items()):
+            r.add_metric([code], n)
+        yield r
+        rl = core.CounterMetricFamily(
+            "avl_rate_limited", "Requests refused by rate limits.", labels=["user"]
+        )
+        for user, n in sorted(limited.items()):
+            rl.add_metric([user], n)
+        yield rl
+        by_name: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = {}
+        for (name, labels), value in sorted(counters.items()):
+            by_name.setdefault(name, []).append((labels, value))
+        for name, series in by_name.items():
+            label_names = sorted({k for labels, _ in series for k, _ in labels})
+            fam = core.CounterMetricFamily(
+                f"avl_{name}", f"Custom counter {name}.", labels=label_names
+            )
+            for labels, value in series:
+                d = dict(labels)
+                fam.add_metric([d.get(k, "") for k in label_names], value)
+            yield fam
+
+
+def _fmt(bound: float) -> str:
+    return repr(bound) if bound != int(bound) else f"{bound:.1f}"
+
+
+def _series(name: str, labels: tuple[tuple[str, str], ...]) -> str:
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{v}"' for k, v in labels)
+    return f"{name}{{{inner}}}"
+
+
+class _Collector:
+    """A prometheus_client custom collector over a :class:`Metrics`."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Any]:
+        return self._metrics._collect()
