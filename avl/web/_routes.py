@@ -1,0 +1,219 @@
+"""The route table: one declaration per endpoint, read by both the ASGI app and the
+OpenAPI generator (so the document cannot drift from what is served). Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from avl.web import _schemas as S
+
+__all__ = ["ROUTES", "Param", "RouteSpec"]
+
+
+@attrs.frozen(kw_only=True)
+class Param:
+    """A query, path or header parameter."""
+
+    name: str
+    where: str = "query"
+    type: Any = str
+    description: str = ""
+    required: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class RouteSpec:
+    """One endpoint.
+
+    Attributes:
+        name: the handler name (also the OpenAPI ``operationId``).
+        method: ``GET`` or ``POST``.
+        path: the path (Starlette syntax, ``{id}`` for path parameters).
+        summary: one line for the document.
+        request: the attrs class of the JSON body, if any.
+        response: the attrs class of the 200 JSON body, or ``None`` for non-JSON.
+        media: the 200 media type when it is not JSON.
+        params: query/path/header parameters.
+        errors: the error statuses this route can answer (besides the ones every
+            authenticated route can: 401, 429).
+        public: served without authentication or rate limiting.
+        stream: can answer ``text/event-stream``.
+        tag: the OpenAPI tag.
+    """
+
+    name: str
+    method: str
+    path: str
+    summary: str
+    request: Any = None
+    response: Any = None
+    media: str = "application/json"
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+    public: bool = False
+    stream: bool = False
+    tag: str = "console"
+
+
+_HISTORY_PARAMS = (
+    Param(name="q", description="Full-text search over questions and SQL."),
+    Param(name="user", description="Only this user's entries (needs `history:all` for others)."),
+    Param(name="outcome", description="Only entries with this outcome (e.g. `ok`, `refused`)."),
+    Param(name="since", type=float, description="Only entries at or after this Unix time."),
+    Param(name="until", type=float, description="Only entries before this Unix time."),
+    Param(name="limit", type=int, description="Page size (1-500, default 50)."),
+    Param(name="cursor", description="The `next_cursor` of the previous page."),
+)
+
+#: Every endpoint, in routing order.
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec(
+        name="ask",
+        method="POST",
+        path="/v1/ask",
+        summary="Ask a question: a JSON answer, or an SSE stream of events with "
+        "`Accept: text/event-stream` (`Last-Event-ID` resumes a stream).",
+        request=S.AskRequest,
+        response=S.AnswerOut,
+        params=(
+            Param(
+                name="Last-Event-ID",
+                where="header",
+                description="Resume a stream after this event id.",
+            ),
+        ),
+        errors=(400, 403, 404, 413, 415, 422, 502, 503, 504),
+        stream=True,
+    ),
+    RouteSpec(
+        name="ask_stream",
+        method="GET",
+        path="/v1/ask/stream",
+        summary="Ask a question as an SSE stream (for EventSource, which can only GET).",
+        media="text/event-stream",
+        params=(
+            Param(name="question", description="The question.", required=True),
+            Param(
+                name="Last-Event-ID",
+                where="header",
+                description="Resume a stream after this event id.",
+            ),
+        ),
+        errors=(400, 403, 404, 422),
+        stream=True,
+    ),
+    RouteSpec(
+        name="sql_check",
+        method="POST",
+        path="/v1/sql/check",
+        summary="Check SQL against the caller's SafeQuery policy (200 whatever the verdict).",
+        request=S.CheckRequest,
+        response=S.VerdictOut,
+        errors=(400, 403, 413, 415, 422),
+        tag="sql",
+    ),
+    RouteSpec(
+        name="sql_run",
+        method="POST",
+        path="/v1/sql/run",
+        summary="Check SQL, then run it read-only on the console's database.",
+        request=S.RunRequest,
+        response=S.RunResult,
+        errors=(400, 403, 404, 413, 415, 422, 503, 504),
+        tag="sql",
+    ),
+    RouteSpec(
+        name="train",
+        method="POST",
+        path="/v1/train",
+        summary="Store training material (needs the `train` permission; SQL must pass SafeQuery).",
+        request=S.TrainRequest,
+        response=S.TrainResult,
+        errors=(400, 403, 404, 413, 415, 422, 503),
+    ),
+    RouteSpec(
+        name="history_search",
+        method="GET",
+        path="/v1/history",
+        summary="Search the history (the caller's own unless the role allows more).",
+        response=S.HistoryPage,
+        params=_HISTORY_PARAMS,
+        errors=(400, 403, 404, 422, 503),
+        tag="history",
+    ),
+    RouteSpec(
+        name="history_verify",
+        method="GET",
+        path="/v1/history/verify",
+        summary="Verify the history's hash chain (needs `history:all`).",
+        response=S.VerifyOut,
+        errors=(403, 404, 503),
+        tag="history",
+    ),
+    RouteSpec(
+        name="history_get",
+        method="GET",
+        path="/v1/history/{entry_id}",
+        summary="One history entry (the caller's own unless the role allows more).",
+        response=S.EntryOut,
+        params=(Param(name="entry_id", where="path", description="The entry id.", required=True),),
+        errors=(403, 404, 503),
+        tag="history",
+    ),
+    RouteSpec(
+        name="ratelimit_status",
+        method="GET",
+        path="/v1/ratelimit",
+        summary="The caller's rate-limit status.",
+        response=S.RateLimitStatus,
+        tag="limits",
+    ),
+    RouteSpec(
+        name="healthz",
+        method="GET",
+        path="/healthz",
+        summary="Liveness.",
+        response=S.Health,
+        public=True,
+        tag="ops",
+    ),
+    RouteSpec(
+        name="readyz",
+        method="GET",
+        path="/readyz",
+        summary="Readiness: the backends answer (503 when one does not).",
+        response=S.Ready,
+        errors=(503,),
+        public=True,
+        tag="ops",
+    ),
+    RouteSpec(
+        name="metrics",
+        method="GET",
+        path="/metrics",
+        summary="Prometheus metrics (text exposition format).",
+        media="text/plain",
+        errors=(404,),
+        tag="ops",
+    ),
+    RouteSpec(
+        name="openapi",
+        method="GET",
+        path="/openapi.json",
+        summary="This document.",
+        media="application/json",
+        public=True,
+        tag="ops",
+    ),
+    RouteSpec(
+        name="page",
+        method="GET",
+        path="/",
+        summary="The console page.",
+        media="text/html",
+        public=True,
+        tag="ops",
+    ),
+)

@@ -1,0 +1,217 @@
+"""A small console built from the real primitives, for the web tests.
+
+The Assistant double is scripted: it maps a question to SQL, checks it with the
+console's real SafeQuery and runs it on a real SQLite file, yielding the same
+event kinds as :class:`avl.assistant.Assistant`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from avl.errors import NotFoundError
+from avl.history import Entry, History
+from avl.ratelimit import RateLimiter
+from avl.safety import Policy, SafeQuery
+from avl.testing import FakeClock
+from avl.web import create_app
+
+
+@attrs.frozen(kw_only=True)
+class Ev:
+    kind: str
+    data: Mapping[str, Any] = attrs.field(factory=dict)
+    answer: Any = None
+
+
+@attrs.frozen(kw_only=True)
+class Ans:
+    question: str
+    sql: str = ""
+    verdict: Any = None
+    columns: tuple[str, ...] = ()
+    rows: tuple[tuple[Any, ...], ...] = ()
+    error: str = ""
+    history_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Result:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+class ScriptedAssistant:
+    """question -> SQL from a script; real SafeQuery; real SQLite."""
+
+    def __init__(self, db: Path, console: TinyConsole, script: Mapping[str, str]) -> None:
+        self.db = db
+        self.console = console
+        self.script = dict(script)
+        self.trained: list[dict[str, str]] = []
+        self.gate: threading.Event | None = None  # when set, stream waits on it before SQL
+        self.closed = threading.Event()
+        self.started = threading.Event()
+
+    def execute(self, sql: str) -> Result:
+        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        try:
+            cur = con.execute(sql)
+            cols = tuple(d[0] for d in cur.description or ())
+            return Result(columns=cols, rows=tuple(cur.fetchall()))
+        finally:
+            con.close()
+
+    def _record(self, user: str, role: str, question: str, sql: str, allowed: bool, n: int) -> str:
+        h = self.console.history
+        entry = h.record(
+            Entry(
+                user=user,
+                role=role,
+                question=question,
+                sql=sql,
+                allowed=allowed,
+                outcome="ok" if allowed else "refused",
+                row_count=n if allowed else None,
+            )
+        )
+        return str(entry.id)
+
+    def stream(self, question: str, *, user: str = "", role: str = "default") -> Iterator[Ev]:
+        self.started.set()
+        try:
+            yield Ev(kind="retrieved", data={"items": []})
+            if self.gate is not None:
+                self.gate.wait(timeout=30)
+            sql = self.script.get(question)
+            if sql is None:
+                raise NotFoundError(f"no scripted SQL for {question!r}")
+            yield Ev(kind="sql", data={"sql": sql, "attempt": 1})
+            verdict = self.console.guard_for(role).check(sql)
+            yield Ev(
+                kind="verdict",
+                data={
+                    "allowed": verdict.allowed,
+                    "violations": [v.code.value for v in verdict.violations],
+                },
+            )
+            result = Result(columns=(), rows=())
+            if verdict.allowed:
+                result = self.execute(verdict.sql)
+                yield Ev(
+                    kind="rows",
+                    data={"columns": list(result.columns), "rows": [list(r) for r in result.rows]},
+                )
+            hid = self._record(user, role, question, sql, verdict.allowed, len(result.rows))
+            answer = Ans(
+                question=question,
+                sql=verdict.sql or sql,
+                verdict=verdict,
+                columns=result.columns,
+                rows=result.rows,
+                history_id=hid,
+                error="" if verdict.allowed else "refused",
+            )
+            yield Ev(kind="answer", data={}, answer=answer)
+            yield Ev(kind="done", data={"outcome": "ok" if verdict.allowed else "refused"})
+        finally:
+            self.closed.set()
+
+    def ask(self, question: str, *, user: str = "", role: str = "default") -> Ans:
+        answer = None
+        for ev in self.stream(question, user=user, role=role):
+            if ev.answer is not None:
+                answer = ev.answer
+        assert answer is not None
+        return answer
+
+    def train(self, **kwargs: str) -> list[str]:
+        self.trained.append(kwargs)
+        return [f"item-{len(self.trained)}"]
+
+
+class TinyConsole:
+    """The Console's shape: assistant, limiter, history, metrics, guard_for."""
+
+    def __init__(self, db: Path, *, limiter: RateLimiter | None = None) -> None:
+        self.policies = {
+            "default": Policy(dialect="sqlite", max_rows=100),
+            "admin": Policy(dialect="sqlite", max_rows=1000),
+            "tenant": Policy(dialect="sqlite", row_filters={"orders": "customer_id = :cid"}),
+        }
+        self.history = History("memory://")
+        self.limiter = limiter
+        self.metrics = None
+        self.assistant = ScriptedAssistant(
+            db,
+            self,
+            {
+                "how many customers": "SELECT count(*) AS n FROM customers",
+                "customer names": "SELECT name FROM customers ORDER BY id",
+                "drop everything": "DROP TABLE customers",
+            },
+        )
+
+    def policy_for(self, role: str) -> Policy:
+        try:
+            return self.policies[role]
+        except KeyError:
+            raise NotFoundError(f"no policy for role {role!r}") from None
+
+    def guard_for(self, role: str) -> SafeQuery:
+        return SafeQuery(self.policy_for(role))
+
+    def close(self) -> None:
+        self.history.close()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    path = tmp_path / "shop.db"
+    con = sqlite3.connect(path)
+    con.executescript(
+        """
+        CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, country TEXT);
+        INSERT INTO customers VALUES (1, 'Ada', 'UK'), (2, 'Bo', 'SE'), (3, 'Cy', 'FR');
+        CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total REAL);
+        INSERT INTO orders VALUES (1, 1, 10.0), (2, 1, 5.5), (3, 2, 7.25);
+        """
+    )
+    con.commit()
+    con.close()
+    return path
+
+
+@pytest.fixture
+def console(db_path: Path) -> Iterator[TinyConsole]:
+    c = TinyConsole(db_path)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def client(app: Any, host: str = "127.0.0.1", **kw: Any) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(host, 4321))
+    return httpx.AsyncClient(transport=transport, base_url="http://test", **kw)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def app(console: TinyConsole) -> Any:
+    return create_app(console)
