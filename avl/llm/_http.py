@@ -169,6 +169,26 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def _body_retry_delay(body: bytes) -> float | None:
+    """Gemini's ``google.rpc.RetryInfo`` ``retryDelay`` (``"31s"``) from an error body."""
+    try:
+        data = json.loads(body.decode("utf-8", "replace"))
+    except ValueError:
+        return None
+    if isinstance(data, list) and data:
+        data = data[0]
+    err = data.get("error") if isinstance(data, dict) else None
+    details = err.get("details") if isinstance(err, dict) else None
+    for item in details if isinstance(details, list) else ():
+        delay = item.get("retryDelay") if isinstance(item, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(0.0, float(delay[:-1]))
+            except ValueError:
+                return None
+    return None
+
+
 def _request_id(headers: Mapping[str, str]) -> str | None:
     for name in ("x-request-id", "request-id", "x-goog-request-id", "apim-request-id"):
         value = headers.get(name)
@@ -222,6 +242,8 @@ def error_from_response(
     request_id = _request_id(headers)
     if status == 429:
         retry_after = parse_retry_after(headers, now)
+        if retry_after is None:
+            retry_after = _body_retry_delay(body)
         return ProviderRateLimitError(
             f"{provider} rate limit: {message}",
             retry_after_s=retry_after,
@@ -300,10 +322,13 @@ def _transport_failure(provider: str, exc: httpx.HTTPError) -> _Failure:
 
 def _status_failure(provider: str, response: httpx.Response, body: bytes, now: float) -> _Failure:
     error = error_from_response(provider, response.status_code, response.headers, body, now)
+    retry_after = parse_retry_after(response.headers, now)
+    if retry_after is None and response.status_code == 429:
+        retry_after = _body_retry_delay(body)
     return _Failure(
         error,
         retryable=RetryPolicy.retryable_status(response.status_code),
-        retry_after_s=parse_retry_after(response.headers, now),
+        retry_after_s=retry_after,
     )
 
 
