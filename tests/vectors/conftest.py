@@ -63,7 +63,7 @@ def make_store(
         elif backend_name == "file":
             url = f"file://{tmp_path}/store{n}"
         elif backend_name == "annoy":
-            url = f"annoy://{tmp_path}/annoy{n}"
+            url = f"annoy://{tmp_path}/annoy{n}?min_index=8&rebuild_delta=4&background=0&exact_below=4"
         else:
             uri = request.getfixturevalue("pgvector_uri")
             table = f"avl_vec_{uuid.uuid4().hex[:12]}"
@@ -75,8 +75,10 @@ def make_store(
 
     yield make
     for store in made:
-        if backend_name == "postgresql":
-            drop = getattr(store.backend, "drop", None)
-            if drop is not None:
-                drop()
         store.close()
+    if tables:
+        import psycopg
+
+        with psycopg.connect(request.getfixturevalue("pgvector_uri"), autocommit=True) as conn:
+            for table in tables:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")

@@ -1,0 +1,383 @@
+"""``annoy:///path``: Annoy trees for large sets, with an exact delta.
+
+The vectors, ids and metadata are kept by a :class:`~.file.FileBackend` in the
+directory (crash-safe, the source of truth). An Annoy index is built over a
+snapshot of them; Annoy cannot add to a built index, so:
+
+- vectors added (or replaced) after the build form the *delta*, searched exactly
+  beside the index;
+- ids deleted or replaced after the build are *tombstones*: Annoy results for them
+  are dropped (Annoy is asked for more results to make up for them);
+- when the delta grows past ``rebuild_delta`` vectors (or ``rebuild_fraction`` of
+  the index), a new index is built from the current vectors, in a background
+  thread by default, and swapped in atomically; searches keep using the old one
+  meanwhile. The index is rebuilt when a store is opened (it is not saved).
+
+Candidates from Annoy are re-scored exactly, so scores mean the same as in the
+exact backends. Metadata filters are applied before ranking: when few vectors
+match (``exact_below``), they are searched exactly; otherwise Annoy is asked for
+more results, filtered, and the search falls back to an exact scan of the matching
+vectors when fewer than ``k`` survive. Below ``min_index`` vectors no index is
+built and everything is exact.
+
+Options (URL query): ``n_trees`` (default 32), ``search_k`` (default 4000, per
+query; Annoy's own default is ``n * n_trees``), ``min_index`` (2048),
+``rebuild_delta`` (10000), ``rebuild_fraction_pct`` (10), ``exact_below`` (2048),
+``background`` (1), ``snapshot_bytes`` and ``fsync`` (as for ``file://``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from avl._optional import require
+from avl.vectors._filters import Filter
+from avl.vectors._types import FloatMatrix, Hit, Metric, Record
+from avl.vectors.backends.file import FileBackend, int_option, path_of
+
+__all__ = ["AnnoyBackend", "open_backend"]
+
+_ANNOY_METRIC = {Metric.COSINE: "angular", Metric.IP: "dot", Metric.L2: "euclidean"}
+
+
+class _Built:
+    """One immutable, built Annoy index and the ids of its items."""
+
+    def __init__(self, index: Any, ids: list[str]) -> None:
+        self.index = index
+        self.ids = ids
+        self.id_set = frozenset(ids)
+
+
+class AnnoyBackend:
+    """Approximate search with Annoy plus an exact delta, persisted like ``file://``.
+
+    Args:
+        path: the store directory.
+        dim: the vector dimension.
+        metric: the metric.
+        n_trees: Annoy trees per build.
+        search_k: nodes Annoy inspects per query.
+        min_index: build no index below this many vectors.
+        rebuild_delta: rebuild once the delta holds this many vectors...
+        rebuild_fraction: ...or this fraction of the indexed vectors, whichever is larger.
+        exact_below: a filter matching at most this many vectors is searched exactly.
+        background: build in a background thread (else inside the write call).
+        snapshot_bytes: as for :class:`~.file.FileBackend`.
+        fsync: as for :class:`~.file.FileBackend`.
+        seed: Annoy's random seed (builds are reproducible).
+
+    Raises:
+        MissingDependencyError: ``annoy`` is not installed.
+        LockedError: another process has the directory open.
+        CorruptionError: committed data failed verification.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        dim: int,
+        metric: Metric | str = Metric.COSINE,
+        *,
+        n_trees: int = 32,
+        search_k: int = 4000,
+        min_index: int = 2048,
+        rebuild_delta: int = 10_000,
+        rebuild_fraction: float = 0.10,
+        exact_below: int = 2048,
+        background: bool = True,
+        snapshot_bytes: int = 64 << 20,
+        fsync: bool = True,
+        seed: int = 42,
+    ) -> None:
+        self._annoy = require("annoy", extra="annoy")
+        self._data = FileBackend(path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync)
+        self._n_trees = n_trees
+        self._search_k = search_k
+        self._min_index = max(1, min_index)
+        self._rebuild_delta = rebuild_delta
+        self._rebuild_fraction = rebuild_fraction
+        self._exact_below = exact_below
+        self._background = background
+        self._seed = seed
+        self._lock = threading.RLock()
+        self._built: _Built | None = None
+        self._tombstones: set[str] = set()
+        self._delta: set[str] = set(self._data.index.ids)
+        self._delta_rows: npt.NDArray[np.intp] | None = None
+        self._dirty: set[str] = set()
+        self._building: threading.Thread | None = None
+        self._build_error: BaseException | None = None
+        self._closed = False
+        self._maybe_rebuild()
+
+    # -- properties ----------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """The vector dimension."""
+        return self._data.dim
+
+    @property
+    def metric(self) -> Metric:
+        """The metric."""
+        return self._data.metric
+
+    @property
+    def indexed(self) -> int:
+        """How many vectors the current Annoy index holds (0 before the first build)."""
+        built = self._built
+        return 0 if built is None else len(built.ids)
+
+    @property
+    def delta(self) -> int:
+        """How many vectors are searched exactly beside the index."""
+        return len(self._delta)
+
+    def disk_bytes(self) -> int:
+        """Bytes on disk (the persisted vectors; the index is not saved)."""
+        return self._data.disk_bytes()
+
+    # -- building ------------------------------------------------------------
+    def _needs_build(self) -> bool:
+        n = len(self._data.index)
+        if n < self._min_index or self._building is not None:
+            return False
+        built = self._built
+        if built is None:
+            return True
+        limit = max(self._rebuild_delta, int(self._rebuild_fraction * len(built.ids)))
+        return len(self._delta) + len(self._tombstones) > limit
+
+    def _maybe_rebuild(self) -> None:
+        with self._lock:
+            if not self._needs_build():
+                return
+            ids = list(self._data.index.ids)
+            vectors = self._data.index.vectors()
+            self._dirty = set()
+            if self._background:
+                thread = threading.Thread(
+                    target=self._build, args=(ids, vectors), name="avl-annoy-build", daemon=True
+                )
+                self._building = thread
+                thread.start()
+                return
+            self._building = threading.current_thread()
+        self._build(ids, vectors)
+
+    def _build(self, ids: list[str], vectors: FloatMatrix) -> None:
+        try:
+            index = self._annoy.AnnoyIndex(self.dim, _ANNOY_METRIC[self.metric])
+            index.set_seed(self._seed)
+            for i in range(vectors.shape[0]):
+                index.add_item(i, vectors[i])
+            index.build(self._n_trees, n_jobs=1)
+            built = _Built(index, ids)
+        except BaseException as exc:  # re-raised by wait()
+            with self._lock:
+                self._build_error = exc
+                self._building = None
+            return
+        with self._lock:
+            live = self._data.index
+            self._tombstones = {i for i in self._dirty if i in built.id_set}
+            self._delta = {i for i in live.ids if i not in built.id_set} | {
+                i for i in self._dirty if i in live
+            }
+            for gone in built.id_set.difference(live.ids):
+                self._tombstones.add(gone)
+            self._delta_rows = None
+            self._built = built
+            self._building = None
+            self._dirty = set()
+
+    def wait(self) -> None:
+        """Wait for a background build to finish (for tests and benchmarks).
+
+        Raises:
+            BackendError: the build failed.
+        """
+        thread = self._building
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        if self._build_error is not None:
+            from avl.errors import BackendError
+
+            exc, self._build_error = self._build_error, None
+            raise BackendError(f"building the Annoy index failed: {exc}") from exc
+
+    def rebuild(self) -> None:
+        """Rebuild the index now (in this thread) over the current vectors."""
+        self.wait()
+        with self._lock:
+            self._building = threading.current_thread()
+            ids = list(self._data.index.ids)
+            vectors = self._data.index.vectors()
+            self._dirty = set()
+        self._build(ids, vectors)
+
+    # -- writes --------------------------------------------------------------
+    def _touched(self, ids: Sequence[str], live: bool) -> None:
+        built = self._built
+        for i in ids:
+            if self._building is not None:
+                self._dirty.add(i)
+            if built is not None and i in built.id_set:
+                self._tombstones.add(i)
+            if live:
+                self._delta.add(i)
+            else:
+                self._delta.discard(i)
+        self._delta_rows = None
+
+    def add(
+        self, ids: Sequence[str], vectors: FloatMatrix, metadata: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert new ids (into the delta)."""
+        with self._lock:
+            self._data.add(ids, vectors, metadata)
+            self._touched(ids, live=True)
+        self._maybe_rebuild()
+
+    def upsert(
+        self, ids: Sequence[str], vectors: FloatMatrix, metadata: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert or replace (replaced ids become tombstones plus delta entries)."""
+        with self._lock:
+            self._data.upsert(ids, vectors, metadata)
+            self._touched(ids, live=True)
+        self._maybe_rebuild()
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Remove ids (tombstoned in the index)."""
+        with self._lock:
+            removed = self._data.delete(ids)
+            self._touched(ids, live=False)
+        self._maybe_rebuild()
+        return removed
+
+    # -- reads ---------------------------------------------------------------
+    def get(self, ids: Sequence[str]) -> list[Record | None]:
+        """Records for ``ids`` (``None`` where unknown)."""
+        return self._data.get(ids)
+
+    def count(self) -> int:
+        """How many vectors are stored."""
+        return self._data.count()
+
+    def _delta_row_array(self) -> npt.NDArray[np.intp]:
+        rows = self._delta_rows
+        if rows is None:
+            index = self._data.index
+            found = (index.row_of(i) for i in self._delta)
+            rows = np.fromiter((r for r in found if r is not None), dtype=np.intp)
+            self._delta_rows = rows
+        return rows
+
+    def search_many(self, queries: FloatMatrix, k: int, where: Filter) -> list[list[Hit]]:
+        """Approximate top-``k`` per query (exact re-scoring of candidates)."""
+        with self._lock:
+            return [self._search_one(q, k, where) for q in queries]
+
+    def _search_one(self, q: FloatMatrix, k: int, where: Filter) -> list[Hit]:
+        index = self._data.index
+        built = self._built
+        if built is None:
+            return index.search_many(q[None, :], k, where)[0]
+        rows_match: npt.NDArray[np.intp] | None = None
+        selectivity = 1.0
+        if where:
+            rows_match = index.matching_rows(where)
+            assert rows_match is not None
+            if rows_match.shape[0] <= max(self._exact_below, k):
+                return index.search_many(q[None, :], k, where, rows=rows_match)[0]
+            selectivity = rows_match.shape[0] / max(len(index), 1)
+        fetch = int((k + len(self._tombstones)) / selectivity) + k
+        fetch = min(fetch, len(built.ids))
+        items = built.index.get_nns_by_vector(q, fetch, search_k=max(self._search_k, fetch))
+        ids = built.ids
+        tomb = self._tombstones
+        row_of = index.row_of
+        cand: list[int] = []
+        for item in items:
+            ident = ids[item]
+            if ident in tomb:
+                continue
+            r = row_of(ident)
+            if r is not None:
+                cand.append(r)
+        rows = np.asarray(cand, dtype=np.intp)
+        if where:
+            meta = index.metadata
+            mask = np.fromiter((where.matches(meta[r]) for r in cand), dtype=bool, count=len(cand))
+            rows = rows[mask]
+        delta_rows = self._delta_row_array()
+        if delta_rows.shape[0]:
+            if where:
+                meta = index.metadata
+                keep = [where.matches(meta[r]) for r in delta_rows.tolist()]
+                delta_rows = delta_rows[np.asarray(keep, dtype=bool)]
+            rows = np.concatenate([rows, delta_rows])
+        if where and rows.shape[0] < k and rows_match is not None:
+            return index.search_many(q[None, :], k, where, rows=rows_match)[0]
+        if rows.shape[0] == 0:
+            return []
+        hits = index.search_many(q[None, :], k, Filter(), rows=rows)[0]
+        return hits
+
+    def close(self) -> None:
+        """Wait for a build, then close the data files (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        thread = self._building
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        self._data.close()
+
+
+def open_backend(url: str, *, dim: int, metric: Metric) -> AnnoyBackend:
+    """Open ``annoy:///path[?n_trees=..&search_k=..&...]`` (see the module docs).
+
+    Raises:
+        ConfigError: bad URL or option.
+        MissingDependencyError: ``annoy`` is not installed.
+        LockedError: another process has the store open.
+        CorruptionError: committed data failed verification.
+    """
+    opts = int_option(
+        url,
+        {
+            "n_trees": 32,
+            "search_k": 4000,
+            "min_index": 2048,
+            "rebuild_delta": 10_000,
+            "rebuild_fraction_pct": 10,
+            "exact_below": 2048,
+            "background": 1,
+            "snapshot_bytes": 64 << 20,
+            "fsync": 1,
+            "seed": 42,
+        },
+    )
+    return AnnoyBackend(
+        path_of(url),
+        dim,
+        metric,
+        n_trees=opts["n_trees"],
+        search_k=opts["search_k"],
+        min_index=opts["min_index"],
+        rebuild_delta=opts["rebuild_delta"],
+        rebuild_fraction=opts["rebuild_fraction_pct"] / 100.0,
+        exact_below=opts["exact_below"],
+        background=bool(opts["background"]),
+        snapshot_bytes=opts["snapshot_bytes"],
+        fsync=bool(opts["fsync"]),
+        seed=opts["seed"],
+    )
