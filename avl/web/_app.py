@@ -220,6 +220,15 @@ class _Api:
             raise BadRequestError("the request body is not valid JSON") from exc
         return decode(cls, data)
 
+    def _executor(self) -> Callable[[str], Any]:
+        """How to run checked SQL read-only: the Assistant's database (``db``)."""
+        assistant = self.need("assistant")
+        database = getattr(assistant, "db", None) or getattr(assistant, "database", None)
+        execute = getattr(database, "execute", None) or getattr(assistant, "execute", None)
+        if not callable(execute):
+            raise E.NotFoundError("this console's assistant has no database to run SQL on")
+        return execute  # type: ignore[no-any-return]  # duck-typed Database.execute
+
     def role_for(self, identity: Identity, role: str | None) -> str:
         if role is None or role == identity.role:
             return identity.role
@@ -268,10 +277,7 @@ class _Api:
                 violations=list(getattr(verdict, "violations", ())),
                 sql=body.sql,
             )
-        assistant = self.need("assistant")
-        run = getattr(assistant, "run_sql", None) or getattr(assistant, "execute", None)
-        if run is None:
-            raise E.NotFoundError("this console's assistant cannot run SQL")
+        run = self._executor()
         sql = out.sql or body.sql
         result = await anyio.to_thread.run_sync(lambda: run(sql))
         columns = [str(c) for c in (getattr(result, "columns", None) or ())]
@@ -290,7 +296,9 @@ class _Api:
             return self.stream_response(request, identity, body.question, None)
         assistant = self.need("assistant")
         answer = await anyio.to_thread.run_sync(
-            lambda: assistant.ask(body.question, user=identity.user, role=identity.role)
+            lambda: assistant.ask(
+                body.question, user=identity.user, role=identity.role, **_context_kw(identity)
+            )
         )
         return _Json(S.answer_out(answer, body.question, identity.role))
 
@@ -459,7 +467,7 @@ class _Api:
         if limiter is not None and callable(getattr(limiter, "peek", None)):
             probes.append(("limiter", lambda: limiter.peek("avl:readyz")))
         assistant = getattr(self.console, "assistant", None)
-        database = getattr(assistant, "database", None)
+        database = getattr(assistant, "db", None) or getattr(assistant, "database", None)
         if database is not None and callable(getattr(database, "execute", None)):
             probes.append(("database", lambda: database.execute("SELECT 1")))
         return probes
@@ -509,6 +517,10 @@ class _Api:
         if not file.is_file():
             raise E.NotFoundError(f"no static file {name!r}")
         return Response(file.read_bytes(), media_type=f"{types[ext]}; charset=utf-8")
+
+
+def _context_kw(identity: Identity) -> dict[str, Any]:
+    return {"context": dict(identity.context)} if identity.context else {}
 
 
 class _AsgiResponse(Response):

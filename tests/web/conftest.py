@@ -53,7 +53,8 @@ class ScriptedAssistant:
     """question -> SQL from a script; real SafeQuery; real SQLite."""
 
     def __init__(self, db: Path, console: TinyConsole, script: Mapping[str, str]) -> None:
-        self.db = db
+        self.db = self  # the Database shape: execute(sql)
+        self.path = db
         self.console = console
         self.script = dict(script)
         self.trained: list[dict[str, str]] = []
@@ -62,7 +63,7 @@ class ScriptedAssistant:
         self.started = threading.Event()
 
     def execute(self, sql: str) -> Result:
-        con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         try:
             cur = con.execute(sql)
             cols = tuple(d[0] for d in cur.description or ())
@@ -85,7 +86,9 @@ class ScriptedAssistant:
         )
         return str(entry.id)
 
-    def stream(self, question: str, *, user: str = "", role: str = "default") -> Iterator[Ev]:
+    def stream(
+        self, question: str, *, user: str = "", role: str = "default", context: Any = None
+    ) -> Iterator[Ev]:
         self.started.set()
         try:
             yield Ev(kind="retrieved", data={"items": []})
@@ -125,7 +128,9 @@ class ScriptedAssistant:
         finally:
             self.closed.set()
 
-    def ask(self, question: str, *, user: str = "", role: str = "default") -> Ans:
+    def ask(
+        self, question: str, *, user: str = "", role: str = "default", context: Any = None
+    ) -> Ans:
         answer = None
         for ev in self.stream(question, user=user, role=role):
             if ev.answer is not None:

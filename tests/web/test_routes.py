@@ -309,7 +309,7 @@ async def test_ops_routes(app: Any) -> None:
         method = await c.get("/v1/sql/check")
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"history": "ok"}}
+    assert ready.json() == {"status": "ok", "checks": {"history": "ok", "database": "ok"}}
     assert metrics.status_code == 404  # no metrics configured on this console
     assert spec.json()["openapi"] == "3.1.0"
     assert page.headers["content-type"] == "text/html; charset=utf-8"
@@ -418,3 +418,25 @@ async def test_unexpected_error_is_opaque(console: TinyConsole) -> None:
     assert r.status_code == 500
     assert "secret" not in r.text
     assert "Traceback" not in r.text
+
+
+class _DownHistory:
+    def search(self, **kw: Any) -> Any:
+        from avl.errors import BackendUnavailableError
+
+        raise BackendUnavailableError("history database unreachable")
+
+
+async def test_readyz_503_when_a_backend_is_down(console: TinyConsole) -> None:
+    real = console.history
+    console.history = _DownHistory()  # type: ignore[assignment]
+    try:
+        async with client(create_app(console)) as c:
+            r = await c.get("/readyz")
+    finally:
+        console.history = real
+    assert r.status_code == 503
+    assert r.json() == {
+        "status": "unavailable",
+        "checks": {"history": "unavailable", "database": "ok"},
+    }

@@ -1,0 +1,261 @@
+"""Authentication, secure defaults and tenancy."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+
+from avl.errors import AuthenticationError, ConfigError
+from avl.history import Entry
+from avl.testing import FakeClock
+from avl.web import (
+    ApiKeyAuthenticator,
+    ChainAuthenticator,
+    Identity,
+    JWTAuthenticator,
+    create_app,
+    hash_api_key,
+    is_loopback,
+    serve,
+)
+
+from .conftest import TinyConsole, client
+
+SECRET = b"0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("127.9.8.7", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("testclient", True),
+        (None, True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.0.1", False),
+        ("0.0.0.0", False),
+        ("192.168.1.2", False),
+        ("example.com", False),
+    ],
+)
+def test_is_loopback(host: str | None, expected: bool) -> None:
+    assert is_loopback(host) is expected
+
+
+def test_api_keys_hashed_and_checked() -> None:
+    ann = Identity(user="ann", role="analyst")
+    auth = ApiKeyAuthenticator({hash_api_key("ann-key-0123456789"): ann})
+    assert auth.authenticate({"x-api-key": "ann-key-0123456789"}, None) == ann
+    assert auth.authenticate({"authorization": "Bearer ann-key-0123456789"}, None) == ann
+    assert auth.authenticate({}, None) is None
+    with pytest.raises(AuthenticationError, match="invalid API key"):
+        auth.authenticate({"x-api-key": "ann-key-0123456780"}, None)
+    assert (
+        hash_api_key("ann-key-0123456789")
+        == "8b166d3af66cd7682b8319627d847cd916324737125f4387fd4c7bd4e8fb8be1"
+    )
+    with pytest.raises(ConfigError, match="at least 16"):
+        hash_api_key("short")
+    with pytest.raises(ConfigError, match="64 hex"):
+        ApiKeyAuthenticator({"abc": ann})
+
+
+def test_identity_validation() -> None:
+    with pytest.raises(ConfigError, match="unknown permission"):
+        Identity(user="x", permissions={"root"})
+    with pytest.raises(ValueError, match="user"):
+        Identity(user="")
+    assert Identity(user="x", permissions={"train"}).can("train") is True
+    assert Identity(user="x").can("train") is False
+
+
+def _tamper(token: str, **claims: Any) -> str:
+    header, payload, sig = token.split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data.update(claims)
+    new = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return f"{header}.{new}.{sig}"
+
+
+def test_jwt_hs256() -> None:
+    clock = FakeClock(start=1_000_000.0)
+    jwt = JWTAuthenticator(SECRET, issuer="avl-test", audience="api", leeway_s=0, clock=clock)
+    token = jwt.issue(
+        {
+            "sub": "ann",
+            "role": "tenant",
+            "ctx": {"cid": 1},
+            "perms": ["train"],
+            "iss": "avl-test",
+            "aud": ["api"],
+            "exp": 1_000_060,
+        }
+    )
+    who = jwt.authenticate({"authorization": f"Bearer {token}"}, None)
+    assert who == Identity(user="ann", role="tenant", context={"cid": 1}, permissions={"train"})
+    assert jwt.authenticate({}, None) is None
+    with pytest.raises(AuthenticationError, match="bad token signature"):
+        jwt.authenticate({"authorization": "Bearer " + _tamper(token, role="admin")}, None)
+    none_alg = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+    _, payload, _ = token.split(".")
+    with pytest.raises(AuthenticationError, match="HS256 only"):
+        jwt.authenticate({"authorization": f"Bearer {none_alg}.{payload}."}, None)
+    with pytest.raises(AuthenticationError, match="malformed"):
+        jwt.authenticate({"authorization": "Bearer a.b.c"}, None)
+    other = JWTAuthenticator(SECRET, clock=clock)
+    with pytest.raises(AuthenticationError, match="wrong token issuer"):
+        jwt.authenticate(
+            {"authorization": "Bearer " + other.issue({"sub": "x", "aud": "api"})}, None
+        )
+    with pytest.raises(AuthenticationError, match="wrong token audience"):
+        jwt.authenticate(
+            {"authorization": "Bearer " + other.issue({"sub": "x", "iss": "avl-test"})}, None
+        )
+    clock.advance(61)
+    with pytest.raises(AuthenticationError, match="token expired"):
+        jwt.authenticate({"authorization": f"Bearer {token}"}, None)
+    later = other.issue({"sub": "x", "nbf": clock.now() + 100})
+    with pytest.raises(AuthenticationError, match="not yet valid"):
+        other.authenticate({"authorization": f"Bearer {later}"}, None)
+    with pytest.raises(ConfigError, match="32 bytes"):
+        JWTAuthenticator(b"short")
+
+
+def test_chain_tries_in_order() -> None:
+    jwt = JWTAuthenticator(SECRET)
+    keys = ApiKeyAuthenticator.from_keys({"key-aaaaaaaaaaaaaaaa": Identity(user="k")})
+    chain = ChainAuthenticator([jwt, keys])
+    assert chain.authenticate({"x-api-key": "key-aaaaaaaaaaaaaaaa"}, None) == Identity(user="k")
+    token = jwt.issue({"sub": "j"})
+    assert chain.authenticate({"authorization": f"Bearer {token}"}, None) == Identity(user="j")
+    assert chain.authenticate({}, None) is None
+
+
+@pytest.mark.anyio
+async def test_no_authenticator_serves_loopback_only(console: TinyConsole) -> None:
+    app = create_app(console)
+    async with client(app, host="10.1.2.3") as c:
+        remote = await c.post("/v1/sql/check", json={"sql": "SELECT 1"})
+        health = await c.get("/healthz")
+    async with client(app, host="::1") as c:
+        local6 = await c.post("/v1/sql/check", json={"sql": "SELECT 1"})
+    assert remote.status_code == 401
+    assert remote.headers["www-authenticate"] == 'Bearer realm="avl"'
+    assert remote.json()["type"] == "urn:avl:problem:unauthenticated"
+    assert health.status_code == 200
+    assert local6.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_starlette_testclient_is_served_as_local(console: TinyConsole) -> None:
+    from starlette.testclient import TestClient
+
+    with TestClient(create_app(console)) as tc:
+        r = tc.post("/v1/sql/check", json={"sql": "SELECT 1"})
+    assert r.status_code == 200
+    assert r.json()["allowed"] is True
+
+
+@pytest.mark.anyio
+async def test_authenticator_required_even_on_loopback(console: TinyConsole) -> None:
+    auth = ApiKeyAuthenticator.from_keys({"ann-key-0123456789": Identity(user="ann")})
+    jwt = JWTAuthenticator(SECRET)
+    app = create_app(console, authenticator=ChainAuthenticator([auth, jwt]))
+    async with client(app) as c:
+        anon = await c.post("/v1/sql/check", json={"sql": "SELECT 1"})
+        bad = await c.post(
+            "/v1/sql/check", json={"sql": "SELECT 1"}, headers={"x-api-key": "x" * 20}
+        )
+        good = await c.post(
+            "/v1/sql/check", json={"sql": "SELECT 1"}, headers={"x-api-key": "ann-key-0123456789"}
+        )
+        token = jwt.issue({"sub": "bob"})
+        bearer = await c.get("/v1/ratelimit", headers={"authorization": f"Bearer {token}"})
+        forged = await c.get(
+            "/v1/ratelimit", headers={"authorization": "Bearer " + _tamper(token, sub="root")}
+        )
+    assert (anon.status_code, bad.status_code, good.status_code) == (401, 401, 200)
+    assert anon.json()["detail"] == "credentials required (X-API-Key or Authorization: Bearer)"
+    assert bad.json()["detail"] == "invalid API key"
+    assert bearer.json()["key"] == "web:bob"
+    assert forged.status_code == 401
+
+
+def test_serve_refuses_open_public_bind(console: TinyConsole) -> None:
+    with pytest.raises(
+        ConfigError, match=r"refusing to serve on '0\.0\.0\.0' without an authenticator"
+    ):
+        serve(console, host="0.0.0.0", port=1)
+
+
+def _seed(console: TinyConsole) -> dict[str, str]:
+    ids = {}
+    for user in ("ann", "bob"):
+        entry = console.history.record(
+            Entry(
+                user=user,
+                role="default",
+                question=f"{user} question",
+                sql="SELECT 1",
+                allowed=True,
+                outcome="ok",
+                row_count=1,
+            )
+        )
+        ids[user] = str(entry.id)
+    return ids
+
+
+@pytest.mark.anyio
+async def test_tenancy_history(console: TinyConsole) -> None:
+    ids = _seed(console)
+    auth = ApiKeyAuthenticator.from_keys(
+        {
+            "ann-key-0123456789": Identity(user="ann"),
+            "bob-key-0123456789": Identity(user="bob"),
+            "aud-key-0123456789": Identity(user="auditor", permissions={"history:all"}),
+        }
+    )
+    app = create_app(console, authenticator=auth)
+    ann = {"x-api-key": "ann-key-0123456789"}
+    aud = {"x-api-key": "aud-key-0123456789"}
+    async with client(app) as c:
+        own = await c.get("/v1/history", headers=ann)
+        others = await c.get("/v1/history", params={"user": "bob"}, headers=ann)
+        get_own = await c.get(f"/v1/history/{ids['ann']}", headers=ann)
+        get_other = await c.get(f"/v1/history/{ids['bob']}", headers=ann)
+        missing = await c.get("/v1/history/nope", headers=ann)
+        verify_denied = await c.get("/v1/history/verify", headers=ann)
+        all_ = await c.get("/v1/history", headers=aud)
+        bob_for_aud = await c.get("/v1/history", params={"user": "bob"}, headers=aud)
+        get_for_aud = await c.get(f"/v1/history/{ids['bob']}", headers=aud)
+        verify = await c.get("/v1/history/verify", headers=aud)
+        search = await c.get("/v1/history", params={"q": "ann"}, headers=aud)
+        bad_limit = await c.get("/v1/history", params={"limit": "0"}, headers=aud)
+        bad_since = await c.get("/v1/history", params={"since": "x"}, headers=aud)
+        bad_param = await c.get("/v1/history", params={"evil": "1"}, headers=aud)
+    assert [e["user"] for e in own.json()["items"]] == ["ann"]
+    assert own.json()["items"][0]["question"] == "ann question"
+    assert others.status_code == 403
+    assert get_own.json()["id"] == ids["ann"]
+    assert get_other.status_code == 404  # indistinguishable from a missing entry
+    assert missing.status_code == 404
+    assert verify_denied.status_code == 403
+    assert [e["user"] for e in all_.json()["items"]] == ["bob", "ann"]
+    assert [e["user"] for e in bob_for_aud.json()["items"]] == ["bob"]
+    assert get_for_aud.json()["user"] == "bob"
+    assert verify.json() == {
+        "ok": True,
+        "checked": 2,
+        "problem": None,
+        "entry_id": None,
+        "message": "",
+    }
+    assert [e["user"] for e in search.json()["items"]] == ["ann"]
+    assert (bad_limit.status_code, bad_since.status_code, bad_param.status_code) == (422, 422, 422)
