@@ -363,3 +363,48 @@ def test_a_spliced_string_verifies_only_as_one_literal(dialect: str, payload: st
     # that verify read gives a statement with the same tree (and the same value).
     assert t.verify(t.render(**values)) == values
     assert isinstance(values["name"], str)
+
+
+# ---------------------------------------------------------------- public API and threads
+
+
+def test_public_api_safequery_template() -> None:
+    from avl.safety import SafeQuery
+    from avl.safety import Template as PublicTemplate
+
+    t = SafeQuery.template("SELECT * FROM users WHERE name = :name", dialect="postgres")
+    assert isinstance(t, PublicTemplate)
+    assert t.render(name="O'Brien") == "SELECT * FROM users WHERE name = 'O''Brien'"
+    assert t.verify("SELECT * FROM users WHERE name = 'x'") == {"name": "x"}
+    with pytest.raises(UnsafeQueryError):
+        t.verify("SELECT * FROM users WHERE name = 'x' OR 'a'='a'")
+
+
+def test_one_template_is_safe_to_share_between_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    t = template("SELECT id FROM users WHERE name = :name AND age > :age", dialect="mysql")
+    names = [f"user'{i}\\" for i in range(400)]
+
+    def work(i: int) -> tuple[str, dict[str, object]]:
+        sql = t.render(name=names[i], age=i)
+        return sql, t.verify(sql)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(work, range(400)))
+    for i, (sql, values) in enumerate(results):
+        assert sql == f"SELECT id FROM users WHERE name = 'user''{i}\\\\' AND age > {i}"
+        assert values == {"name": names[i], "age": i}
+
+
+def test_the_example_runs_and_rejects_the_injections(capsys: pytest.CaptureFixture[str]) -> None:
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "template_login.py"
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "verified: {'name': \"O'Brien\", 'banned': 'locked'}" in out
+    assert out.count("rejected:") == 3
+    assert "rows: [(1, 'admin')]" in out
+    assert out.count("rows: []") == 2
