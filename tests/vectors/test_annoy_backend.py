@@ -1,0 +1,100 @@
+"""Annoy backend specifics: delta, tombstones, rebuilds, filters, recall."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from avl.vectors import VectorStore
+from avl.vectors.backends.annoy import AnnoyBackend
+
+
+def _clustered(n: int, dim: int = 16, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((20, dim)).astype(np.float32)
+    return (centers[rng.integers(0, 20, n)] + 0.4 * rng.standard_normal((n, dim))).astype(
+        np.float32
+    )
+
+
+def _truth(x: np.ndarray, q: np.ndarray, k: int, keep: np.ndarray | None = None) -> list[list[int]]:
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    s = q @ xn.T
+    if keep is not None:
+        s[:, ~keep] = -np.inf
+    return np.argsort(-s, axis=1)[:, :k].tolist()
+
+
+def _recall(got: list[list[str]], want: list[list[int]]) -> float:
+    hits = sum(len({int(i) for i in g} & set(w)) for g, w in zip(got, want, strict=True))
+    return hits / sum(len(w) for w in want)
+
+
+def _store(tmp_path: Path, **opts: int) -> VectorStore:
+    query = "&".join(f"{k}={v}" for k, v in {"min_index": 500, "background": 0, **opts}.items())
+    return VectorStore(dim=16, backend=f"annoy://{tmp_path}/a?{query}")
+
+
+def test_delta_tombstones_and_rebuild(tmp_path: Path) -> None:
+    x = _clustered(3000)
+    q = _clustered(50, seed=1)
+    with _store(tmp_path, rebuild_delta=1500) as store:
+        backend = store.backend
+        assert isinstance(backend, AnnoyBackend)
+        store.add(list(range(400)), x[:400])
+        assert (backend.indexed, backend.delta) == (0, 400)  # below min_index: exact only
+        store.add(list(range(400, 2000)), x[400:2000])
+        assert (backend.indexed, backend.delta) == (2000, 0)
+        store.add(list(range(2000, 2300)), x[2000:2300])
+        assert (backend.indexed, backend.delta) == (2000, 300)
+        got = [[h.id for h in hits] for hits in store.search_many(q, k=10)]
+        assert _recall(got, _truth(x[:2300], q, 10)) >= 0.95
+        # deletes and replacements of indexed vectors are tombstoned
+        store.delete([str(i) for i in range(0, 2000, 2)])
+        store.upsert("1", x[2999])
+        assert (backend.indexed, backend.delta) == (2000, 301)  # not rebuilt yet
+        alive = np.zeros(3000, dtype=bool)
+        alive[1:2300:2] = True
+        alive[2000:2300] = True
+        got = [[h.id for h in hits] for hits in store.search_many(q, k=10)]
+        assert all(int(i) % 2 == 1 or int(i) >= 2000 for hits in got for i in hits)
+        assert store.search(x[2999], k=1)[0].id == "1"
+        assert store.search(x[1], k=1)[0].id != "1"
+        # the next writes push the delta past the threshold: rebuilt, delta emptied
+        store.add(list(range(2300, 2800)), x[2300:2800])
+        assert backend.delta == 0
+        assert backend.indexed == len(store) == 1000 + 800
+
+
+def test_filters_fall_back_to_exact_when_few_survive(tmp_path: Path) -> None:
+    x = _clustered(3000, seed=3)
+    meta = [{"g": i % 10, "rare": i == 1234} for i in range(3000)]
+    with _store(tmp_path, exact_below=50) as store:
+        store.add(list(range(3000)), x, metadata=meta)
+        assert store.backend.indexed == 3000  # type: ignore[attr-defined]
+        q = x[:20]
+        keep = np.array([m["g"] in (3, 7) for m in meta])
+        got = [
+            [h.id for h in hits]
+            for hits in store.search_many(q, k=10, where={"g": {"$in": [3, 7]}})
+        ]
+        assert all(meta[int(i)]["g"] in (3, 7) for hits in got for i in hits)
+        assert all(len(hits) == 10 for hits in got)
+        assert _recall(got, _truth(x, q, 10, keep)) >= 0.9
+        assert [h.id for h in store.search(x[0], k=3, where={"rare": True})] == ["1234"]
+
+
+def test_background_build_then_reopen(tmp_path: Path) -> None:
+    x = _clustered(2500, seed=5)
+    url = f"annoy://{tmp_path}/b?min_index=1000"
+    with VectorStore(dim=16, backend=url) as store:
+        store.add(list(range(2500)), x)
+        store.backend.wait()  # type: ignore[attr-defined]
+        assert store.backend.indexed == 2500  # type: ignore[attr-defined]
+        assert store.search(x[42], k=1)[0].id == "42"
+    with VectorStore(dim=16, backend=url) as again:
+        again.backend.wait()  # type: ignore[attr-defined]
+        assert len(again) == 2500
+        assert again.backend.indexed == 2500  # type: ignore[attr-defined]
+        assert again.search(x[7], k=1)[0].id == "7"
