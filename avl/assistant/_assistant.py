@@ -493,46 +493,56 @@ class Assistant:
     def policy_for(self, role: str | None) -> Any:
         """The SafeQuery policy for ``role`` (the default policy when ``None``).
 
+        Args:
+            role: a role name, or ``None`` for the default.
+
+        Returns:
+            The :class:`~avl.safety.Policy`.
+
         Raises:
             PermissionDeniedError: the role has no policy.
         """
-        p = self._policy
-        if p is None:
-            return self._default_policy()
-        if isinstance(p, Mapping):
-            from avl.errors import PermissionDeniedError
-
-            key = role if role is not None else "default"
-            if key in p:
-                return p[key]
-            if "default" in p:
-                return p["default"]
-            raise PermissionDeniedError(f"no SafeQuery policy for role {role!r}")
-        if hasattr(p, "for_role") and role is not None:
-            return p.for_role(role)
-        if hasattr(p, "default") and not hasattr(p, "dialect"):
-            return p.default if role is None else p.for_role(role)
-        return p
+        return self._guard(role).policy
 
     def _default_policy(self) -> Any:
-        try:
-            from avl.safety import Policy
-        except ImportError as exc:  # pragma: no cover - safety ships with avl
-            raise ConfigError("avl.safety is not available; pass policy=") from exc
+        from avl.safety import Policy
+
         schema = {t.name: [c.name for c in t.columns] for t in self._tables.values()} or None
         return Policy(dialect=self.dialect, schema=schema, max_rows=self.max_rows)
 
     def _guard(self, role: str | None) -> Any:
+        from avl.errors import PermissionDeniedError
+        from avl.safety import Policy, PolicySet, SafeQuery
+
         key = (role, self.schema_version)
         with self._lock:
             g = self._guards.get(key)
-            if g is None:
-                try:
-                    from avl.safety import SafeQuery
-                except ImportError as exc:  # pragma: no cover
-                    raise ConfigError("avl.safety is not available") from exc
-                g = SafeQuery(self.policy_for(role))
-                self._guards[key] = g
+            if g is not None:
+                return g
+            p = self._policy
+            if p is None:
+                g = SafeQuery(self._default_policy())
+            elif isinstance(p, Policy):
+                g = SafeQuery(p)
+            elif isinstance(p, PolicySet):
+                name = role if role is not None else "default"
+                if name not in p.roles:
+                    raise PermissionDeniedError(f"no SafeQuery policy for role {role!r}")
+                g = p.guard(name)
+            elif isinstance(p, Mapping):
+                name = role if role is not None else "default"
+                if name not in p:
+                    name = "default"
+                if name not in p:
+                    raise PermissionDeniedError(f"no SafeQuery policy for role {role!r}")
+                g = SafeQuery(p[name])
+            elif hasattr(p, "check"):
+                g = p  # a guard object (anything with check(sql, params=...))
+            else:
+                raise ConfigError(
+                    f"policy must be a Policy, a PolicySet or a role -> Policy mapping, got {type(p).__name__}"
+                )
+            self._guards[key] = g
             return g
 
     def guard_for(self, role: str | None = None) -> Any:
@@ -667,6 +677,8 @@ class Assistant:
             # ---- semantic cache
             cache_key = (self.name, self.schema_version, str(role), user, json.dumps(ctx, sort_keys=True, default=str))
             cached_sql = self._cache_lookup(question, qvec, cache_key)
+            if self.cache_threshold is not None:
+                self._metric("record_cache", cached_sql is not None)
             feedback: list[tuple[str, str]] = []
             result = None
             if cached_sql is not None:
@@ -909,6 +921,8 @@ class Assistant:
                 outcome: str, error: str, row_count: int | None, timings: Mapping[str, float], usage: Usage,
                 cost: float | None) -> str | None:
         self._metric("record_outcome", outcome)
+        if outcome == "rate_limited":
+            self._metric("record_rate_limited", user)
         if self.history is None:
             return None
         from avl.history import Entry
@@ -934,9 +948,12 @@ class Assistant:
         if method == "observe_stage":
             fn(args[0], args[1], model=model)
         elif method == "record_rejection":
-            fn(args[0], model=model)
+            for code in args[0]:
+                fn(code)
         elif method == "record_outcome":
-            fn(args[0], model=model)
+            count = getattr(self.metrics, "count", None)
+            if count is not None:
+                count("asks", outcome=str(args[0]), model=model)
         else:
             fn(*args)
 
@@ -1101,10 +1118,8 @@ def _make_model(model: Any) -> Any:
             from avl.llm.offline import create
 
             return create(model)
-        try:
-            from avl.llm import create_chat_model  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise ConfigError(f"cannot build a chat model from {model!r}: avl.llm has no registry") from exc
+        from avl.llm import create_chat_model
+
         return create_chat_model(model)
     if not hasattr(model, "complete"):
         raise ConfigError(f"model must be a ChatModel or a URL, got {type(model).__name__}")

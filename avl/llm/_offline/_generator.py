@@ -326,12 +326,15 @@ class _Composer:
                     rest = [w for w in cw if w not in tw and w != "id"]
                     if rest and rest != cw:
                         found = self._find(rest, t.name, c.name, 0.8)
-                if not found and len(cw) > 1:
-                    # all words of the column within a small window
+                content = [w for w in cw if w not in STOPWORDS or w == "name"]
+                if not found and len(content) > 1:
+                    # all content words of the column within a small window
                     for i in range(n):
-                        window = set(self.st[i : i + len(cw) + 2])
-                        if all(w in window for w in cw) and self.st[i] in cw:
-                            found = [_Mention(i, i + len(cw) + 2, t.name, c.name, 0.7)]
+                        span = len(content) + 2
+                        window = self.st[i : i + span]
+                        if all(w in window for w in content) and self.st[i] in content:
+                            last = max(window.index(w) for w in content)
+                            found = [_Mention(i, i + last + 1, t.name, c.name, 0.7)]
                             break
                 out.extend(found)
         return out
@@ -402,6 +405,10 @@ class _Composer:
         assert main_t is not None
 
         is_count = self._has(*_COUNT_WORDS)
+        if is_count and not self._has("how many", "count"):
+            at = self._pos("number")
+            if at > 0 and self.low[at - 1] in (_AVG | _SUM | _MAX | _MIN | {"and"}):
+                is_count = False
         distinct = self._has("distinct", "different", "unique")
         used_tables = {main}
 
@@ -415,7 +422,9 @@ class _Composer:
                     continue
                 where.append((main, col.name, f"= {_sql_string(v.value)}"))
             else:
-                where.append((v.table, v.column, f"= {_sql_string(v.value)}"))
+                before = self.low[max(0, v.start - 3) : v.start]
+                op = "!=" if ("not" in before or "n't" in before or "except" in before) else "="
+                where.append((v.table, v.column, f"{op} {_sql_string(v.value)}"))
                 used_tables.add(v.table)
             value_spans.update(range(v.start, v.end))
 
@@ -437,7 +446,7 @@ class _Composer:
             if i == top_pos:
                 continue
             op = self._comparator_before(i)
-            col = self._numeric_column_near(i, main_t)
+            col = self._numeric_column_near(i, main_t, {(t, c) for t, c, _ in where})
             if op is not None and col is None and is_count is False and self._group_intent():
                 having = f"COUNT(*) {op} {self.low[i]}"
                 continue
@@ -579,6 +588,20 @@ class _Composer:
                 order = (main, age.name, "ASC" if asc else "DESC")
                 limit_n = limit_n or 1
                 superlative = True
+        recent = next(
+            (i for i, w in enumerate(self.low) if w in ("last", "latest", "recent", "newest", "earliest", "first")),
+            -1,
+        )
+        if recent >= 0 and order is None and agg_target is None and not is_count:
+            dated = [
+                m for m in cols
+                if any(k in ident_words(m.column or "") for k in ("date", "year", "time", "created"))
+            ]
+            if dated:
+                asc = self.low[recent] in ("earliest", "first")
+                order = (dated[0].table, dated[0].column or "", "ASC" if asc else "DESC")
+                limit_n = limit_n or 1
+                superlative = False
         if limit_n is not None and order is None:
             num = [m for m in cols if self._is_numeric(m)]
             if num:
@@ -631,6 +654,11 @@ class _Composer:
                 select.append(f"{agg_fn}({ref(*agg_target)})")
             elif not superlative or is_count:
                 select.append("COUNT(*)")
+                first_count = min(
+                    (self._pos(p) for p in _COUNT_WORDS if self._pos(p) >= 0), default=-1
+                )
+                if 0 <= first_count < gi - 1:
+                    select.reverse()
             else:
                 select = [ref(*p) for p in proj] or [ref(*group)]
         elif is_count and not superlative:
@@ -720,10 +748,21 @@ class _Composer:
                 return "<"
         return None
 
-    def _numeric_column_near(self, i: int, main: TableSpec) -> tuple[str, str] | None:
+    def _numeric_column_near(
+        self, i: int, main: TableSpec, taken: set[tuple[str, str]] = frozenset()  # type: ignore[assignment]
+    ) -> tuple[str, str] | None:
+        w = self.low[i]
+        if len(w) == 4 and w.isdigit() and 1800 <= int(w) <= 2100:
+            years = [
+                m for m in self.mentions
+                if m.column is not None and "year" in ident_words(m.column)
+                and (m.table, m.column) not in taken
+            ]
+            if years:
+                return years[0].table, years[0].column or ""
         best: tuple[int, _Mention] | None = None
         for m in self.mentions:
-            if m.column is None or not self._is_numeric(m):
+            if m.column is None or not self._is_numeric(m) or (m.table, m.column) in taken:
                 continue
             d = abs(m.start - i)
             if best is None or d < best[0] or (d == best[0] and m.table == main.name):
@@ -735,7 +774,6 @@ class _Composer:
             c = self._column_by_words(main, "age")
             if c is not None:
                 return main.name, c.name
-        w = self.low[i]
         if len(w) == 4 and w.isdigit() and 1800 <= int(w) <= 2100:
             for c in main.columns:
                 if "year" in ident_words(c.name):
@@ -787,9 +825,11 @@ class _Composer:
 
     def _table_word_only(self, m: _Mention) -> bool:
         # "singer" matching a column singer_id is really a table mention
-        tw = ident_words(m.table)
         cw = ident_words(m.column or "")
-        return "id" in cw and self.st[m.start : m.end] == tw
+        if "id" not in cw:
+            return False
+        said = self.st[m.start : m.end]
+        return any(said == ident_words(t.name) for t in self.ctx.tables)
 
     def _join_plan(self, main: str, tables: set[str]) -> tuple[str, dict[str, str]]:
         ctx = self.ctx
