@@ -113,8 +113,8 @@ def gcra_step(s: Spec, tat: int | None, now_us: int, cost: int, op: Op) -> tuple
             ok,
             tat,
             max(0, (cap - debt) // a),
-            debt / s.b,
-            (0.0 if ok else (INF if a > cap else (debt + a - cap) / s.b)),
+            debt / s.bm,
+            (0.0 if ok else (INF if a > cap else (debt + a - cap) / s.bm)),
         )
     if op == Op.REFUND:
         new = max(0, debt - cost * a)

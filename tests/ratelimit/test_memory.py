@@ -1,0 +1,159 @@
+"""Memory storage: exactness under threads, a reference model, bounded memory."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterator
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from avl.errors import ConfigError
+from avl.ratelimit import MemoryStorage, RateLimiter, parse_rates
+from avl.testing import FakeClock
+
+
+@pytest.fixture
+def fast_switching() -> Iterator[None]:
+    """Switch threads as often as possible so races would show."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(old)
+
+
+@pytest.mark.usefixtures("fast_switching")
+@pytest.mark.parametrize(
+    ("rates", "strategy"),
+    [
+        ("500/hour", "gcra"),
+        ("500/hour; 100000/day", "gcra"),
+        ("500/day", "sliding_window"),
+        ("500/day", "fixed_window"),
+    ],
+)
+def test_threads_allow_exactly_n(rates: str, strategy: str) -> None:
+    limiter = RateLimiter(rates, strategy=strategy)  # real clock; a long window
+    allowed = [0] * 8
+    start = threading.Barrier(8)
+
+    def worker(i: int) -> None:
+        start.wait()
+        for _ in range(150):
+            if limiter.hit("shared").allowed:
+                allowed[i] += 1
+        for d in limiter.hit_many(["shared"] * 20):
+            allowed[i] += d.allowed
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(allowed) == 500
+    assert limiter.peek("shared").remaining == 0
+
+
+class ReferenceGCRA:
+    """GCRA written plainly with exact fractions (seconds)."""
+
+    def __init__(self, limit: int, period_s: Fraction) -> None:
+        self.limit = limit
+        self.period = period_s
+        self.interval = period_s / limit
+        self.tat: dict[str, Fraction] = {}
+
+    def hit(self, key: str, now: Fraction, cost: int) -> tuple[bool, int, float, float]:
+        tat = max(self.tat.get(key, now), now)
+        new_tat = tat + cost * self.interval
+        if new_tat - now <= self.period:
+            self.tat[key] = new_tat
+            left = self.period - (new_tat - now)
+            return True, int(left // self.interval), float(new_tat - now), 0.0
+        left = self.period - (tat - now)
+        retry = float(new_tat - self.period - now) if cost <= self.limit else float("inf")
+        return False, int(left // self.interval), float(tat - now), retry
+
+
+RATES = ["100/second", "3/second", "7/minute", "5 per 2 seconds", "1/second", "60/hour"]
+
+steps = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("hit"), st.sampled_from(["a", "b"]), st.integers(min_value=0, max_value=9)
+        ),
+        st.tuples(st.just("advance"), st.integers(min_value=0, max_value=3_000_000)),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rate_text=st.sampled_from(RATES), script=steps)
+def test_memory_gcra_matches_the_reference_model(
+    rate_text: str, script: list[tuple[object, ...]]
+) -> None:
+    (rate,) = parse_rates(rate_text)
+    clock = FakeClock(start=1000.0)
+    limiter = RateLimiter(rate, storage=MemoryStorage(clock=clock))
+    ref = ReferenceGCRA(rate.limit, Fraction(rate.period_us, 1_000_000))
+    now_us = 1_000_000_000
+    for step in script:
+        if step[0] == "advance":
+            delta = int(step[1])  # type: ignore[call-overload]
+            now_us += delta
+            clock.advance(delta / 1_000_000)
+            continue
+        key, cost = str(step[1]), int(step[2])  # type: ignore[call-overload]
+        got = limiter.hit(key, cost=cost)
+        want = ref.hit(key, Fraction(now_us, 1_000_000), cost)
+        assert (got.allowed, got.remaining, got.reset_after, got.retry_after) == want
+
+
+def test_expired_keys_are_swept() -> None:
+    clock = FakeClock()
+    storage = MemoryStorage(clock=clock)
+    limiter = RateLimiter("1/second", storage=storage)
+    for i in range(50):
+        limiter.hit(f"k{i}")
+    assert len(storage) == 50
+    clock.advance(1.0)  # every key is back to full; the next sweep is due
+    limiter.hit("new")
+    assert len(storage) == 1
+
+
+def test_max_keys_bounds_memory() -> None:
+    clock = FakeClock()
+    storage = MemoryStorage(clock=clock, max_keys=100)
+    limiter = RateLimiter("1/hour; 5/day", storage=storage)
+    sizes = []
+    for i in range(300):
+        limiter.hit(f"k{i}")
+        sizes.append(len(storage))
+    assert max(sizes) == 100
+    assert sizes[-1] <= 100
+    assert limiter.hit("k299").allowed is False  # the newest keys are kept
+    single = RateLimiter("1/hour", storage=MemoryStorage(clock=clock, max_keys=10))
+    for i in range(25):
+        single.hit(f"k{i}")
+    assert len(single.storage) <= 10  # type: ignore[arg-type]
+    assert single.hit("k24").allowed is False
+
+
+def test_bad_options() -> None:
+    with pytest.raises(ConfigError, match="max_keys must be a positive integer"):
+        MemoryStorage(max_keys=0)
+    with pytest.raises(ConfigError, match="expects a 'memory://' URL"):
+        MemoryStorage("redis://x")
+
+
+def test_close_forgets_everything() -> None:
+    storage = MemoryStorage(clock=FakeClock())
+    limiter = RateLimiter("1/hour", storage=storage)
+    limiter.hit("a")
+    storage.close()
+    assert len(storage) == 0
+    assert limiter.hit("a").allowed is True

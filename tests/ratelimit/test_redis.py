@@ -1,0 +1,214 @@
+"""Redis storage against real servers: exactness across processes, failures,
+round trips, script reloads, server time, asyncio, and parity with memory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import random
+from typing import Any
+
+import pytest
+import redis
+
+from avl.errors import BackendError, BackendUnavailableError, ConfigError
+from avl.ratelimit import AsyncRateLimiter, MemoryStorage, RateLimiter
+from avl.ratelimit.backends.redis import AsyncRedisStorage, RedisStorage
+from avl.testing import FakeClock
+from tests.ratelimit._workers import hammer
+from tests.ratelimit.conftest import RedisServer, free_port
+
+pytestmark = pytest.mark.redis
+
+
+def test_evaluation_call(redis_url: str, prefix: str) -> None:
+    key = prefix + "user-1"
+    limiter = RateLimiter("100/second", storage=redis_url)
+    assert limiter.hit(key, cost=1).allowed is True
+    assert limiter.hit(key, cost=99).remaining == 0
+    assert limiter.hit(key, cost=1).allowed is False
+    limiter.reset(key)
+
+
+@pytest.mark.parametrize("strategy", ["gcra", "sliding_window"])
+def test_eight_processes_allow_exactly_n(
+    redis_url: str, cleanup_prefix: str, strategy: str
+) -> None:
+    limit = 300
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(8) as pool:
+        results = pool.starmap(
+            hammer,
+            [(redis_url, cleanup_prefix, f"{limit}/hour", strategy, 80, 20)] * 8,
+        )
+    assert sum(results) == limit  # 800 attempts, never N+1
+    check = RateLimiter(
+        f"{limit}/hour", storage=RedisStorage(redis_url, prefix=cleanup_prefix), strategy=strategy
+    )
+    assert check.peek("shared").remaining == 0
+
+
+def test_one_decision_is_one_round_trip(own_redis: RedisServer) -> None:
+    limiter = RateLimiter("10/second; 1000/day", storage=RedisStorage(own_redis.url, prefix="p:"))
+    limiter.hit("warm-up")  # loads the script (NOSCRIPT, SCRIPT LOAD, EVALSHA)
+    admin = redis.Redis.from_url(own_redis.url)
+    admin.config_resetstat()
+    decision = limiter.hit("user-1")
+    stats = admin.info("commandstats")
+    calls = {name.removeprefix("cmdstat_"): v["calls"] for name, v in stats.items()}
+    calls.pop("config|resetstat", None)  # our own RESETSTAT
+    # One EVALSHA from the client; GET, TIME and SET ran inside the script.
+    assert calls == {"evalsha": 1, "get": 1, "time": 1, "set": 1}
+    assert (decision.allowed, decision.remaining) == (True, 9)
+    admin.config_resetstat()
+    limiter.hit_many([f"k{i}" for i in range(100)])
+    stats = admin.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 100
+    assert "cmdstat_script" not in stats
+    admin.close()
+
+
+def test_noscript_recovery(own_redis: RedisServer) -> None:
+    limiter = RateLimiter("5/hour", storage=RedisStorage(own_redis.url, prefix="p:"))
+    assert limiter.hit("k").remaining == 4
+    admin = redis.Redis.from_url(own_redis.url)
+    admin.script_flush()
+    assert limiter.hit("k").remaining == 3
+    admin.script_flush()
+    assert [d.remaining for d in limiter.hit_many(["k", "k", "other"])] == [2, 1, 4]
+    admin.script_flush()
+    alimiter = AsyncRateLimiter("5/hour", storage=AsyncRedisStorage(own_redis.url, prefix="p:"))
+    assert asyncio.run(alimiter.hit("k")).remaining == 0
+    admin.close()
+
+
+def test_server_down_raises_then_recovers(
+    own_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = own_redis.url
+    strict = RateLimiter("3/hour", storage=url, timeout_s=1.0)
+    fail_open = RateLimiter("3/hour", storage=url, on_unavailable="allow", timeout_s=1.0)
+    fail_closed = RateLimiter("3/hour", storage=url, on_unavailable="deny", timeout_s=1.0)
+    assert strict.hit("k").remaining == 2
+    own_redis.stop()
+    with pytest.raises(
+        BackendUnavailableError, match=r"Redis at redis://127\.0\.0\.1:\d+/0 is unavailable"
+    ) as info:
+        strict.hit("k")
+    assert isinstance(info.value.__cause__, redis.ConnectionError)
+    with pytest.raises(BackendUnavailableError):
+        strict.hit_many(["a", "b"])
+    with pytest.raises(BackendUnavailableError):
+        strict.reset("k")
+    with caplog.at_level(logging.WARNING, logger="avl.ratelimit"):
+        opened = fail_open.hit("k")
+        closed = fail_closed.hit("k")
+    assert (opened.allowed, closed.allowed, closed.retry_after) == (True, False, 1.0)
+    assert [r.getMessage().split(": Redis at")[0] for r in caplog.records] == [
+        "rate-limit storage unavailable; failing open for key 'k'",
+        "rate-limit storage unavailable; failing closed for key 'k'",
+    ]
+    assert [d.allowed for d in fail_closed.hit_many(["a", "b"])] == [False, False]
+    own_redis.start()  # same port; empty (no persistence)
+    assert strict.hit("k").remaining == 2
+    assert fail_open.hit("k").remaining == 1
+    assert fail_closed.hit("k").remaining == 0
+
+
+def test_closed_port_is_a_clear_error() -> None:
+    port = free_port()
+    limiter = RateLimiter("1/second", storage=f"redis://127.0.0.1:{port}/0", timeout_s=0.3)
+    with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}/0 is unavailable"):
+        limiter.hit("k")
+    alimiter = AsyncRateLimiter("1/second", storage=f"redis://127.0.0.1:{port}/0", timeout_s=0.3)
+    with pytest.raises(BackendUnavailableError, match="is unavailable"):
+        asyncio.run(alimiter.hit("k"))
+    open_async = AsyncRateLimiter(
+        "1/second", storage=f"redis://127.0.0.1:{port}/0", timeout_s=0.3, on_unavailable="allow"
+    )
+    assert asyncio.run(open_async.hit("k")).allowed is True
+
+
+def test_redis_errors_are_wrapped(redis_url: str, cleanup_prefix: str) -> None:
+    storage = RedisStorage(redis_url, prefix=cleanup_prefix)
+    limiter = RateLimiter("1/hour", storage=storage)
+    storage.client.lpush(cleanup_prefix + "g1/3600000000:k", "not a limiter state")
+    with pytest.raises(BackendError, match="WRONGTYPE") as info:
+        limiter.hit("k")
+    assert isinstance(info.value.__cause__, redis.ResponseError)
+
+
+def test_bad_urls_and_rates() -> None:
+    with pytest.raises(ConfigError, match="expects a 'redis://' URL"):
+        RedisStorage("http://127.0.0.1")
+    with pytest.raises(ConfigError, match="bad Redis URL"):
+        RedisStorage("redis://127.0.0.1:notaport/0")
+    with pytest.raises(ConfigError, match="did you mean 'redis'"):
+        RateLimiter("1/second", storage="rdis://127.0.0.1")
+    with pytest.raises(ConfigError, match="too fine-grained"):
+        RateLimiter("1000003/day", storage=RedisStorage("redis://127.0.0.1:1/0"))
+
+
+def test_server_time_and_ttl(redis_url: str, cleanup_prefix: str) -> None:
+    # Client clocks play no part: two instances, each with its own wildly skewed
+    # client clock, share one exact budget because time comes from Redis TIME.
+    a = RateLimiter(
+        "3/hour", storage=RedisStorage(redis_url, prefix=cleanup_prefix), clock=FakeClock(start=0.0)
+    )
+    b = RateLimiter(
+        "3/hour",
+        storage=RedisStorage(redis_url, prefix=cleanup_prefix),
+        clock=FakeClock(start=4_000_000_000.0),
+    )
+    assert [a.hit("k").allowed, b.hit("k").allowed, a.hit("k").allowed] == [True] * 3
+    assert (b.hit("k").allowed, a.hit("k").allowed) == (False, False)
+    client = redis.Redis.from_url(redis_url)
+    ttl_ms = client.pttl(cleanup_prefix + "g3/3600000000:k")
+    assert 3_599_000 < ttl_ms <= 3_600_001  # back to full after one hour
+    t = RateLimiter("10/second", storage=RedisStorage(redis_url, prefix=cleanup_prefix))
+    t.hit("short")
+    assert 0 < client.pttl(cleanup_prefix + "g10/1000000:short") <= 101
+    client.close()
+
+
+def test_memory_and_redis_agree(redis_url: str, cleanup_prefix: str) -> None:
+    """The Lua scripts mirror the Python algorithms: same inputs, same decisions."""
+    rng = random.Random(20261125)
+    for strategy in ("gcra", "sliding_window", "fixed_window"):
+        for rates in ("7/minute", "3/second; 10/minute", "5 per 2 seconds; 1000/day"):
+            clock = FakeClock(start=1_700_000_000.0 + rng.randrange(60))
+            mem = RateLimiter(rates, storage=MemoryStorage(clock=clock), strategy=strategy)
+            red = RateLimiter(
+                rates,
+                storage=RedisStorage(redis_url, prefix=cleanup_prefix + strategy, clock=clock),
+                strategy=strategy,
+            )
+            reservations: list[tuple[Any, Any]] = []
+            for _ in range(120):
+                key = rng.choice(["a", "b"])
+                op = rng.random()
+                if op < 0.15:
+                    clock.advance(rng.randrange(0, 3_000_000) / 1_000_000)
+                    continue
+                if op < 0.55:
+                    cost = rng.randrange(0, 4)
+                    got = (mem.hit(key, cost=cost), red.hit(key, cost=cost))
+                elif op < 0.65:
+                    cost = rng.randrange(0, 12)
+                    got = (mem.test(key, cost=cost), red.test(key, cost=cost))
+                elif op < 0.75:
+                    got = (mem.peek(key), red.peek(key))
+                elif op < 0.85:
+                    cost = rng.randrange(1, 5)
+                    r1, r2 = mem.reserve(key, cost), red.reserve(key, cost)
+                    got = (r1.decision, r2.decision)
+                    if r1.allowed:
+                        reservations.append((r1, r2))
+                elif reservations:
+                    r1, r2 = reservations.pop()
+                    actual = rng.randrange(0, 8)
+                    got = (mem.settle(r1, actual), red.settle(r2, actual))
+                else:
+                    got = (mem.peek(key), red.peek(key))
+                assert got[0] == got[1], (strategy, rates)
