@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import re
+
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.tokenizer_core import Token
+from sqlglot.tokenizer_core import Token, TokenType
 
 from avl.errors import ConfigError
 from avl.safety import _rules as R
@@ -176,12 +178,14 @@ class Checker:
             raise ConfigError(f"policy: {name!r} is not a valid table name: {exc}") from exc
         return self._parts_of(table)
 
-    def _norm(self, ident: exp.Expr | None) -> str:
+    def _norm(self, ident: exp.Expr | str | None) -> str:
         if ident is None:
             return ""
         if isinstance(ident, exp.Identifier):
             return str(self.dialect.normalize_identifier(ident.copy()).this)
-        return ident.name
+        if isinstance(ident, str):
+            return ident
+        return str(ident.name)
 
     def _parts_of(self, table: exp.Table) -> tuple[str, ...]:
         parts: list[str] = []
@@ -208,7 +212,17 @@ class Checker:
     def check(self, sql: str, params: Mapping[str, object] | None = None) -> Verdict:
         """Check one SQL text. Never raises for any input string."""
         run = _Run(self, sql, params or {})
-        return run.execute()
+        try:
+            return run.execute()
+        except RecursionError:
+            message = "the statement is nested too deeply to check"
+            code = C.TOO_DEEP
+        except Exception as exc:  # noqa: BLE001 - fail closed: an unexpected tree shape is refused
+            message = (
+                f"the checker does not understand this statement ({type(exc).__name__}); refusing"
+            )
+            code = C.UNKNOWN_NODE
+        return Verdict(allowed=False, violations=(Violation(code=code, message=message),))
 
 
 class _Run:
@@ -228,6 +242,13 @@ class _Run:
         self.depth = 0
         self.too_deep = False
         self.width: int | None = None
+        self.idiom: set[int] = set()
+        self.bool_seen: set[int] = set()
+        self.backslashes = checker.policy.dialect in _MYSQL_FAMILY and bool(
+            checker.dialect.tokenizer_class.STRING_ESCAPES
+            and "\\" in checker.dialect.tokenizer_class.STRING_ESCAPES
+            and "\\" in sql
+        )
         self.anchor: exp.Expr | None = None
 
     # ---------------------------------------------------------------- helpers
@@ -347,6 +368,8 @@ class _Run:
         if "--" not in sql and "/*" not in sql and "#" not in sql:
             return
         last = len(tokens) - 1
+        while last > 0 and tokens[last].token_type == TokenType.SEMICOLON:
+            last -= 1
         for i, token in enumerate(tokens):
             for comment in token.comments:
                 text = comment.strip()
@@ -357,7 +380,7 @@ class _Run:
                         f"executable comment or hint: /*{text[:40]}*/",
                         offset=token.start,
                     )
-                elif _looks_like_code(text, trailing=i >= last - 1):
+                elif _looks_like_code(comment, trailing=i >= last):
                     self.flag(
                         C.COMMENT_HIDDEN_CODE,
                         f"a comment hides SQL code: {text[:60]!r}",
@@ -467,11 +490,9 @@ class _Run:
                         f"recursive CTE {cte.alias_or_name!r} has no stopping condition",
                         cte,
                     )
-            self.enter(cte)
             if recursive and isinstance(body, _SETOPS):
                 self.anchor = body  # the anchor of a recursive CTE may select constants
             out = self.query(body, scope) if isinstance(body, exp.Expr) else None
-            self.depth -= 1
             scope.ctes[name] = (
                 declared if declared is not None else (out if isinstance(out, frozenset) else None)
             )
@@ -504,7 +525,6 @@ class _Run:
             )
         if args.get("with_") is not None:
             self.with_(args["with_"], scope)
-        self.enter(node)
         outs: list[frozenset[str] | None] = []
         widths: list[int | None] = []
         for side in (args.get("this"), args.get("expression")):
@@ -520,6 +540,7 @@ class _Run:
                 isinstance(branch, exp.Select)
                 and node is not self.anchor
                 and _constant_branch(branch)
+                and not _inline_table(node)
             ):
                 self.flag(C.CONSTANT_UNION, "a set-operation branch selects only constants", branch)
         if (
@@ -545,7 +566,6 @@ class _Run:
         for key in ("limit", "offset"):
             if args.get(key) is not None:
                 self.generic(args[key], scope)
-        self.depth -= 1
         self.width = widths[0] if widths else None
         return outs[0] if outs else None
 
@@ -557,7 +577,7 @@ class _Run:
         for key, value in args.items():
             if value is None or value is False or value == [] or key in _SELECT_HANDLED:
                 continue
-            if key in ("operation_modifiers", "exclude"):
+            if key in ("operation_modifiers", "exclude", "options"):
                 continue  # MySQL SQL_CALC_FOUND_ROWS etc. / Snowflake EXCLUDE: no side effects
             self.unknown(
                 value[0]
@@ -719,7 +739,15 @@ class _Run:
     ) -> None:
         if len(sources) <= self.p.max_cartesian:
             return
-        names = [_lower(s.alias_or_name) for s in sources]
+        names = [
+            _lower(s.alias_or_name)
+            for s in sources
+            if isinstance(s, exp.Table)
+            and isinstance(s.this, exp.Identifier)
+            and not (not s.args.get("db") and scope.cte(_lower(s.name))[0])
+        ]
+        if len(names) <= self.p.max_cartesian:
+            return
         groups: list[set[str]] = list(links)
         if where is not None:
             for conj in where.flatten() if isinstance(where, exp.And) else [where]:
@@ -770,7 +798,6 @@ class _Run:
         if isinstance(node, exp.Table):
             self.table(node, scope)
         elif isinstance(node, exp.Subquery):
-            self.enter(node)
             out = (
                 self.subquery(node, scope.parent if scope.parent else None)
                 if not isinstance(node.this, exp.Values)
@@ -778,14 +805,13 @@ class _Run:
             )
             if isinstance(node.this, exp.Values):
                 self.generic(node.this, scope)
-            self.depth -= 1
             alias = node.args.get("alias")
             cols: frozenset[str] | None = out if isinstance(out, frozenset) else None
             if isinstance(alias, exp.TableAlias) and alias.columns:
                 cols = frozenset(_lower(c.name) for c in alias.columns)
             name = _lower(node.alias) or f"<subquery{len(scope.sources)}>"
             scope.sources[name] = _Source(name, cols, None, frozenset())
-        elif isinstance(node, (exp.Unnest, exp.Lateral)):
+        elif isinstance(node, (exp.Unnest, exp.Lateral, exp.TableFromRows)):
             self.generic(node, scope)
             alias = node.args.get("alias")
             name = _lower(node.alias) or f"<{type(node).__name__.lower()}{len(scope.sources)}>"
@@ -1050,32 +1076,55 @@ class _Run:
     # ------------------------------------------------------------- conditions
     def condition(self, node: exp.Expr, scope: _Scope, clause: str) -> None:
         if self.p.flag_constant_predicates:
-            self.constants(node, clause, top=True)
+            self.constants(node, clause, top=clause in ("WHERE", "ON"))
         self.expr(node, scope)
 
-    def constants(self, node: exp.Expr, clause: str, top: bool) -> None:
+    def constants(self, node: exp.Expr, clause: str, top: bool, in_or: bool = False) -> None:
+        """Flag conditions that do not depend on the row.
+
+        ``WHERE 1=1 AND ...`` (a constant TRUE as the first conjunct, the
+        query-builder idiom) and ``... OR 1=0`` (a constant FALSE disjunct) change
+        nothing and pass; ``... OR 1=1`` (makes the whole condition true),
+        ``... AND 1=0`` and every other constant condition are reported.
+        """
         while isinstance(node, exp.Paren):
             node = node.this
         if isinstance(node, exp.And):
-            for part in node.flatten():
-                self.constants(part, clause, top)
+            self.bool_seen.add(id(node))
+            for i, part in enumerate(node.flatten()):
+                if isinstance(part, exp.And):
+                    self.bool_seen.add(id(part))
+                self.constants(part, clause, top and i == 0)
             return
         if _is_constant(node):
-            if top and _trivially_true(node):
+            if (top and _trivially_true(node)) or (
+                in_or and _const_eval(node) is False and not _has_string(node)
+            ):
+                self.mark(node)
                 return
             self.flag(
                 C.CONSTANT_PREDICATE,
                 f"constant condition in {clause}: {node.sql(self.c.dialect)[:60]}",
                 node,
             )
+            self.mark(node)
             return
         if isinstance(node, exp.Or):
+            self.bool_seen.add(id(node))
             for part in node.flatten():
-                self.constants(part, clause, False)
+                if isinstance(part, exp.Or):
+                    self.bool_seen.add(id(part))
+                self.constants(part, clause, False, in_or=True)
         elif isinstance(node, exp.Not):
             self.constants(node.this, clause, False)
         elif isinstance(node, exp.Xor):
             self.flag(C.CONSTANT_PREDICATE, f"XOR in {clause} is not allowed as a condition", node)
+
+    def mark(self, node: exp.Expr) -> None:
+        """Remember an already-reported constant condition so it is reported once."""
+        for sub in node.walk():
+            self.idiom.add(id(sub))
+            self.bool_seen.add(id(sub))
 
     # ------------------------------------------------------------ expressions
     def expr(self, node: exp.Expr, scope: _Scope) -> None:
@@ -1091,16 +1140,15 @@ class _Run:
                 self.column(n, scope)  # type: ignore[arg-type]
                 continue
             if cls in _QUERY_ROOTS:
-                if cls is exp.Subquery or cls is exp.Select or cls in _SETOPS:
-                    self.enter(n)
-                    self.query(n, scope)
-                    self.depth -= 1
+                self.query(n, scope)
                 continue
             if cls is exp.Table:
                 self.source(n, _Scope(scope))
                 continue
             if cls in R.FUNCTION_CLASSES:
                 self.function(n)
+                if cls in _SPECIAL:
+                    self.special(n, cls)
             elif cls not in R.KNOWN_NODES:
                 if cls in _WRITE_NODES or isinstance(n, _WRITE_NODES):
                     self.flag(
@@ -1111,14 +1159,18 @@ class _Run:
                 else:
                     self.unknown(n)
                 continue
-            elif cls is exp.SessionParameter or (
+            elif cls in _SPECIAL:
+                self.special(n, cls)
+            if cls is exp.SessionParameter or (
                 cls is exp.Parameter and self.p.dialect in ("mysql", "tsql")
             ):
                 self.flag(
                     C.SYSTEM_CATALOG, f"system variable {n.sql(self.c.dialect)} is not allowed", n
                 )
                 continue
-            elif cls is exp.PropertyEQ:
+            elif cls is exp.PropertyEQ and isinstance(
+                n.this, (exp.Parameter, exp.SessionParameter)
+            ):
                 self.flag(C.VARIABLE_ASSIGNMENT, "assignments (:=) are not allowed", n)
             elif cls is exp.Into:
                 self.flag(C.INTO, "INTO writes a table, variable or file", n)
@@ -1131,6 +1183,122 @@ class _Run:
                 continue
             for child in n.iter_expressions(reverse=True):
                 stack.append(child)
+
+    def special(self, n: exp.Expr, cls: type[exp.Expr]) -> None:
+        """Rules for operators that injections abuse (cheap: only these classes)."""
+        if cls in _COMPARISONS:
+            this, other = n.args.get("this"), n.args.get("expression")
+            for side in (this, other):
+                if type(side) in _COMPARISONS:
+                    self.flag(
+                        C.SUSPICIOUS_EXPRESSION,
+                        "a comparison compares the result of another comparison",
+                        n,
+                    )
+                    return
+            if (
+                self.p.flag_constant_predicates
+                and id(n) not in self.idiom
+                and isinstance(this, exp.Expr)
+                and (isinstance(other, exp.Expr) or cls is exp.In or cls is exp.Between)
+                and _is_constant(n)
+            ):
+                if cls is exp.In and not n.expressions and n.args.get("query") is None:
+                    self.flag(C.SUSPICIOUS_EXPRESSION, "an empty IN () list", n)
+                    return
+                self.flag(
+                    C.CONSTANT_PREDICATE,
+                    f"a comparison of constants: {n.sql(self.c.dialect)[:60]}",
+                    n,
+                )
+            elif (
+                cls is exp.In
+                and not n.expressions
+                and n.args.get("query") is None
+                and not n.args.get("unnest")
+            ):
+                self.flag(C.SUSPICIOUS_EXPRESSION, "an empty IN () list", n)
+        elif cls in _ARITH:
+            this, other = n.args.get("this"), n.args.get("expression")
+            if cls in _DIVISIONS and isinstance(other, exp.Literal) and not other.is_string:
+                if _number(other) == 0:
+                    self.flag(
+                        C.SUSPICIOUS_EXPRESSION, "division by a zero constant (an error probe)", n
+                    )
+                    return
+            if (
+                isinstance(this, exp.Expr)
+                and isinstance(other, exp.Expr)
+                and (_is_string(this) or _is_string(other))
+                and _is_constant(this)
+                and _is_constant(other)
+            ):
+                self.flag(C.SUSPICIOUS_EXPRESSION, "arithmetic on string constants", n)
+        elif cls in _BOOLEANS:
+            if id(n) not in self.bool_seen and self.p.flag_constant_predicates:
+                self.constants(n, "an expression", top=False)
+        elif cls is exp.Concat:
+            self.concat(n)
+        elif cls is exp.Dot:
+            if isinstance(n.this, exp.Literal):
+                self.flag(C.SUSPICIOUS_EXPRESSION, "a member access on a constant", n)
+        elif cls is exp.Chr:
+            args = list(n.iter_expressions())
+            parent = n.parent
+            hexed = any(isinstance(a, exp.HexString) for a in args)
+            joined = isinstance(parent, (exp.DPipe, exp.Add, exp.Concat)) and any(
+                isinstance(sib, exp.Chr) for sib in parent.iter_expressions() if sib is not n
+            )
+            if hexed or joined:
+                self.flag(C.OBFUSCATION, "a string built from character codes", n)
+        elif cls is exp.HexString:
+            text = str(n.this or "")
+            if len(text) >= 4:
+                try:
+                    raw = bytes.fromhex(text if len(text) % 2 == 0 else "0" + text)
+                except ValueError:
+                    return
+                chars = raw.replace(b"\x00", b"")
+                printable = sum(32 <= b < 127 for b in chars)
+                if len(chars) >= 2 and printable >= 0.8 * len(chars):
+                    self.flag(C.OBFUSCATION, "a hex literal that spells text", n)
+        elif cls is exp.Literal:
+            if self.backslashes and n.is_string:
+                meta = getattr(n, "_meta", None)
+                if meta and "start" in meta and "end" in meta:
+                    raw = self.sql[meta["start"] : meta["end"] + 1]
+                    if "\\'" in raw or '\\"' in raw:
+                        self.flag(
+                            C.AMBIGUOUS_LITERAL,
+                            "a backslash-escaped quote: where this string ends depends on the server's escape mode",
+                            n,
+                        )
+        elif cls is exp.Anonymous:
+            if n.name.lower() in _KEYWORDS:
+                self.flag(
+                    C.SUSPICIOUS_EXPRESSION,
+                    f"a function named like the keyword {n.name.upper()}",
+                    n,
+                )
+            elif any(isinstance(a, exp.Select) for a in n.expressions):
+                self.flag(C.SUSPICIOUS_EXPRESSION, f"a bare query as an argument of {n.name}()", n)
+
+    def concat(self, n: exp.Expr) -> None:
+        args = list(n.iter_expressions())
+        if len(args) < 2 or not all(isinstance(a, exp.Literal) and a.is_string for a in args):
+            return
+        spans = []
+        for a in args:
+            meta = getattr(a, "_meta", None)
+            if not meta or "start" not in meta or "end" not in meta:
+                spans = []  # sqlglot keeps no position for the later pieces of 'a' 'b'
+                break
+            spans.append((meta["start"], meta["end"]))
+        spans.sort()
+        for (_, end), (start, _) in zip(spans, spans[1:]):
+            if self.sql[end + 1 : start].strip():
+                return  # an explicit CONCAT('a', 'b')
+        self.flag(C.OBFUSCATION, "a string literal split into adjacent pieces", n)
 
     def function(self, node: exp.Expr) -> None:
         if isinstance(node, exp.Anonymous):
@@ -1162,22 +1330,19 @@ class _Run:
             self.flag(C.FUNCTION_DENIED, f"function {full}() is not allowed", node)
             return
         if (
-            name in R.INFO_FUNCTIONS
-            and not self.p.allow_system_catalogs
-            and (
-                not (
-                    isinstance(node, exp.Anonymous)
-                    and not node.expressions
-                    and name in ("user", "schema")
-                )
-                or True
-            )
-        ):
+            name in R.INFO_FUNCTIONS or type(node) in _INFO_CLASSES
+        ) and not self.p.allow_system_catalogs:
             self.flag(
                 C.SYSTEM_CATALOG, f"server information function {name}() is not allowed", node
             )
             return
-        if name in R.GENERATOR_FUNCTIONS or name in R.SIZE_FUNCTIONS:
+        if (
+            name in R.GENERATOR_FUNCTIONS
+            or name in R.SIZE_FUNCTIONS
+            or "generate" in name
+            or "series" in name
+            or "range" in name
+        ):
             limit = self.p.max_generated_rows
             for arg in node.iter_expressions():
                 value = _number(arg)
@@ -1322,6 +1487,33 @@ def _is_catalog(parts: tuple[str, ...]) -> bool:
     return name.startswith(R.CATALOG_PREFIXES)
 
 
+def _inline_table(node: exp.Expr) -> bool:
+    """Whether a set operation builds a named inline table (a CTE body or a derived
+    table) or selects only constants on every side: a list of constants, not a
+    UNION appended to a query that reads a table."""
+    branches: list[exp.Expr] = []
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, _SETOPS):
+            stack.extend(x for x in (n.this, n.expression) if isinstance(x, exp.Expr))
+        elif isinstance(n, exp.Subquery) and isinstance(n.this, exp.Expr):
+            stack.append(n.this)
+        else:
+            branches.append(n)
+    if all(
+        isinstance(b, exp.Select) and _constant_branch(b) and not b.args.get("from_")
+        for b in branches
+    ):
+        return True
+    parent = node.parent
+    while isinstance(parent, (*_SETOPS, exp.Subquery)):
+        if isinstance(parent, exp.Subquery) and isinstance(parent.parent, (exp.From, exp.Join)):
+            return True
+        parent = parent.parent
+    return isinstance(parent, (exp.CTE, exp.From, exp.Join))
+
+
 def _constant_branch(node: exp.Select) -> bool:
     """A SELECT whose every projection is a constant (``SELECT NULL, 2, 'x'``)."""
     projections = node.expressions
@@ -1348,7 +1540,81 @@ def _is_constant(node: exp.Expr) -> bool:
     return True
 
 
-_VOLATILE = frozenset({exp.Rand, exp.CurrentDate, exp.CurrentTimestamp, exp.CurrentTime})
+_VOLATILE = frozenset({exp.Rand})
+_MYSQL_FAMILY = frozenset({"mysql", "doris", "starrocks", "singlestore"})
+_INFO_CLASSES = frozenset(
+    cls
+    for cls in R.FUNCTION_CLASSES
+    if cls.__name__.startswith(("Current", "Session"))
+    and cls.__name__
+    not in (
+        "CurrentDate",
+        "CurrentTime",
+        "CurrentTimestamp",
+        "CurrentDatetime",
+        "CurrentTimestampLTZ",
+    )
+)
+_COMPARISONS = frozenset(
+    {exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.NullSafeEQ, exp.NullSafeNEQ, exp.Like,
+     exp.ILike, exp.RegexpLike, exp.RegexpILike, exp.Is, exp.In, exp.Between, exp.Glob, exp.SimilarTo}
+)  # fmt: skip
+_ARITH = frozenset(
+    {exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.IntDiv, exp.Pow, exp.BitwiseAnd, exp.BitwiseOr,
+     exp.BitwiseXor, exp.BitwiseLeftShift, exp.BitwiseRightShift}
+)  # fmt: skip
+_DIVISIONS = frozenset({exp.Div, exp.Mod, exp.IntDiv})
+_BOOLEANS = frozenset({exp.And, exp.Or, exp.Xor})
+_SPECIAL = _COMPARISONS | _ARITH | _BOOLEANS | {
+    exp.Concat, exp.Dot, exp.Chr, exp.HexString, exp.Literal, exp.Anonymous
+}  # fmt: skip
+_KEYWORDS = frozenset(
+    {"union", "select", "from", "where", "and", "or", "not", "having", "order", "group", "limit",
+     "into", "insert", "update", "delete", "drop", "exec", "execute", "waitfor", "declare", "xor"}
+)  # fmt: skip
+
+
+def _has_string(node: exp.Expr) -> bool:
+    """Whether a constant condition compares strings (``'a'='a'``, never an idiom)."""
+    return any(isinstance(n, exp.Literal) and n.is_string for n in node.walk())
+
+
+def _is_string(node: exp.Expr) -> bool:
+    return isinstance(node, exp.Literal) and node.is_string
+
+
+def _const_eval(node: exp.Expr) -> bool | None:
+    """The truth value of a simple constant condition, or None when unsure."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    if isinstance(node, exp.Literal) and not node.is_string:
+        value = _number(node)
+        return None if value is None else value != 0
+    if isinstance(node, exp.Not):
+        inner = _const_eval(node.this)
+        return None if inner is None else not inner
+    ops = {
+        exp.EQ: lambda a, b: a == b,
+        exp.NEQ: lambda a, b: a != b,
+        exp.GT: lambda a, b: a > b,
+        exp.GTE: lambda a, b: a >= b,
+        exp.LT: lambda a, b: a < b,
+        exp.LTE: lambda a, b: a <= b,
+    }
+    op = ops.get(type(node))
+    if op is None:
+        return None
+    left, right = node.args.get("this"), node.args.get("expression")
+    if not (isinstance(left, exp.Literal) and isinstance(right, exp.Literal)):
+        return None
+    if left.is_string and right.is_string:
+        return bool(op(left.this, right.this))
+    if left.is_string or right.is_string:
+        return None
+    a, b = _number(left), _number(right)
+    return None if a is None or b is None else bool(op(a, b))
 
 
 def _trivially_true(node: exp.Expr) -> bool:
@@ -1394,13 +1660,21 @@ def _number(node: exp.Expr | None) -> float | None:
         except ValueError:
             return None
         return -value if negative else value
-    if isinstance(node, (exp.Mul, exp.Pow)):
+    if isinstance(node, (exp.Mul, exp.Pow, exp.Div, exp.Add, exp.Sub)):
         a, b = _number(node.this), _number(node.expression)
         if a is None or b is None:
             return None
         try:
-            return a * b if isinstance(node, exp.Mul) else float(a**b)
-        except OverflowError:
+            if isinstance(node, exp.Mul):
+                return a * b
+            if isinstance(node, exp.Div):
+                return a / b if b else None
+            if isinstance(node, exp.Add):
+                return a + b
+            if isinstance(node, exp.Sub):
+                return a - b
+            return float(a**b) if abs(b) < 400 else float("inf")
+        except (OverflowError, ZeroDivisionError):
             return float("inf")
     return None
 
@@ -1423,27 +1697,32 @@ def _literal(value: object) -> exp.Expr | None:
     return None
 
 
-_CODE_WORDS = frozenset(
-    {"and", "or", "union", "select", "from", "where", "order", "limit", "group", "having",
-     "sleep", "waitfor", "drop", "insert", "update", "delete", "exec", "like", "into", "null"}
-)  # fmt: skip
+_CODE_PATTERN = re.compile(
+    r"\b(order|group)\s+by\b|\blimit\s+\d|\(\s*select\b|\bunion\b.*\bselect\b|"
+    r"\b(and|or)\s+[\w.]+\s*(=|<|>|!=|like\b|in\s*\()|;\s*(drop|delete|insert|update|shutdown|exec|declare)\b|"
+    r"\bsp_password\b",
+    re.IGNORECASE,
+)
+_STRAY_QUOTE = re.compile(r"(?<![A-Za-z])['\"`]|['\"`](?![A-Za-z])")
 
 
 def _looks_like_code(text: str, trailing: bool) -> bool:
-    """A comment holding SQL that it swallowed: quotes/parens that close a literal or clause.
+    """A comment that holds SQL it swallowed, rather than prose.
 
-    Comments written by people or models are prose (``-- top customers``); a
-    comment that starts by closing a string or parenthesis, or that holds a
-    comparison with a quote, is the tail of a query that an injection cut off.
+    Comments written by people or models are prose (``-- top customers``). A
+    comment that is empty (the bare ``--`` that cuts a query short), that starts
+    by closing a string or parenthesis, that holds a quote outside a word (the
+    leftover of the string an injection escaped), or that holds clauses such as
+    ``ORDER BY``/``AND x =``/``(SELECT`` is the tail of a query that an
+    injection cut off.
     """
-    if not text:
-        return False
-    head = text[0]
-    if head in "'\")`":
+    stripped = text.strip()
+    if not stripped:
+        return True
+    if stripped[0] in "'\")`":
         return True
     if not trailing:
         return False
-    if ("'" in text or '"' in text) and ("=" in text or "<" in text or ">" in text):
+    if _STRAY_QUOTE.search(stripped):
         return True
-    words = text.lower().replace("(", " ").replace(")", " ").split()
-    return bool(words and words[0] in _CODE_WORDS and any(ch in text for ch in "='\"(<>"))
+    return bool(_CODE_PATTERN.search(stripped))

@@ -200,9 +200,9 @@ class Policy:
     allowed_functions: frozenset[str] = attrs.field(default=frozenset(), converter=_names_required)
     allow_system_catalogs: bool = False
     flag_constant_predicates: bool = True
-    max_joins: int = attrs.field(default=16, validator=_positive_int)
+    max_joins: int = attrs.field(default=32, validator=_positive_int)
     max_cartesian: int = attrs.field(default=3, validator=_positive_int)
     max_depth: int = attrs.field(default=12, validator=_positive_int)
     max_length: int = attrs.field(default=100_000, validator=_positive_int)
-    max_generated_rows: int = attrs.field(default=10_000_000, validator=_positive_int)
+    max_generated_rows: int = attrs.field(default=1_000_000, validator=_positive_int)
     row_filters: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_row_filters)

@@ -73,6 +73,15 @@ class ViolationCode(str, enum.Enum):
     """A row filter needs a parameter that ``check`` did not get."""
     INVALID_PARAMETER = "invalid_parameter"
     """A row-filter parameter has a type that cannot be written as a literal."""
+    SUSPICIOUS_EXPRESSION = "suspicious_expression"
+    """An expression no real query needs but injections produce: chained
+    comparisons (``a = 'x' = ''``), arithmetic on string constants, division by
+    a zero constant, boolean operators used as values, keyword-named functions."""
+    OBFUSCATION = "obfuscation"
+    """Text hidden from readers: hex literals that spell text, strings built from
+    character codes, a string literal split into adjacent pieces."""
+    AMBIGUOUS_LITERAL = "ambiguous_literal"
+    """A string literal whose end depends on the server's backslash-escape mode."""
     VARIABLE_ASSIGNMENT = "variable_assignment"
     """A session or user variable is assigned (``@a := ...``)."""
 
