@@ -25,6 +25,7 @@ import attrs
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.dialects.mysql import MySQL
+from sqlglot.dialects.postgres import Postgres
 from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.tokenizer_core import Token, TokenType
@@ -58,6 +59,7 @@ class _Syntax:
     quote_doubling: bool
     escape_strings: bool
     blob_literals: bool
+    mode_dependent: bool
 
 
 def _syntax_of(dialect: Dialect) -> _Syntax:
@@ -69,6 +71,7 @@ def _syntax_of(dialect: Dialect) -> _Syntax:
         quote_doubling="'" in escapes,
         escape_strings=("E'", "'") in byte_strings,
         blob_literals=isinstance(dialect, (SQLite, MySQL)),
+        mode_dependent=isinstance(dialect, (MySQL, Postgres)),
     )
 
 
@@ -434,6 +437,8 @@ class Template:
                     "a comment can hide the rest of a statement",
                     sql=sql,
                 )
+            if self._syntax.mode_dependent:
+                self._check_unambiguous(tokens, sql, what)
             statements = dialect.parser().parse(tokens, sql)
         semicolons = _count_semicolons(tokens)
         if semicolons != self._semicolons:
@@ -459,6 +464,32 @@ class Template:
         except RecursionError as exc:
             raise UnsafeQueryError(f"{what} is nested too deeply to compare", sql=sql) from exc
         return found
+
+    def _check_unambiguous(self, tokens: list[Token], sql: str, what: str) -> None:
+        """Refuse string literals whose end depends on a server setting.
+
+        MySQL reads backslash escapes unless ``NO_BACKSLASH_ESCAPES`` is set, and
+        PostgreSQL reads them in plain strings when ``standard_conforming_strings``
+        is off. A literal such as ``'a\\' OR 1=1 --'`` is one string in one mode
+        and an injection in the other, so a string whose closing quote moves
+        between the two readings is refused.
+        """
+        backslash = self._syntax.backslash_escapes
+        for token in tokens:
+            if token.token_type not in _PLAIN_STRINGS:
+                continue
+            raw = sql[token.start : token.end + 1]
+            if "\\" in raw and _ends_elsewhere(raw, other_reads_backslash=not backslash):
+                setting = (
+                    "sql_mode NO_BACKSLASH_ESCAPES"
+                    if backslash
+                    else "standard_conforming_strings = off"
+                )
+                raise UnsafeQueryError(
+                    f"{what} has a string literal whose end depends on the server setting "
+                    f"{setting} ({raw[:40]!r}); write backslashes so both readings agree",
+                    sql=sql,
+                )
 
     def _compare(
         self,
@@ -586,6 +617,29 @@ def _get_dialect(name: str) -> Dialect:
         return Dialect.get_or_raise(name)
     except Exception as exc:  # sqlglot raises ValueError with a "did you mean"
         raise ConfigError(f"unknown SQL dialect {name!r}: {_clean(str(exc))}") from exc
+
+
+_PLAIN_STRINGS = frozenset({TokenType.STRING, TokenType.NATIONAL_STRING})
+
+
+def _ends_elsewhere(raw: str, *, other_reads_backslash: bool) -> bool:
+    """Whether ``raw`` (a quoted literal) ends elsewhere when read in the other mode."""
+    start = next((i for i, ch in enumerate(raw) if ch in "'\""), -1)
+    if start < 0:
+        return False
+    quote, index, last = raw[start], start + 1, len(raw) - 1
+    while index <= last:
+        char = raw[index]
+        if char == "\\" and other_reads_backslash:
+            index += 2
+            continue
+        if char == quote:
+            if index < last and raw[index + 1] == quote:
+                index += 2
+                continue
+            return index != last
+        index += 1
+    return True
 
 
 def _count_semicolons(tokens: list[Token]) -> int:

@@ -227,7 +227,9 @@ def test_verify_returns_typed_values() -> None:
 
 def test_verify_reads_mysql_backslash_escapes_and_double_quoted_strings() -> None:
     t = template(USERS, dialect="mysql")
-    assert t.verify("SELECT id, name FROM users WHERE name = 'a\\'b\\\\c'") == {"name": "a'b\\c"}
+    assert t.verify("SELECT id, name FROM users WHERE name = 'a''b\\\\c\\n'") == {
+        "name": "a'b\\c\n"
+    }
     assert t.verify('SELECT id, name FROM users WHERE name = "x"') == {"name": "x"}
 
 
@@ -408,3 +410,50 @@ def test_the_example_runs_and_rejects_the_injections(capsys: pytest.CaptureFixtu
     assert out.count("rejected:") == 3
     assert "rows: [(1, 'admin')]" in out
     assert out.count("rows: []") == 2
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "setting"),
+    [
+        # One string when backslashes escape (MySQL default); in NO_BACKSLASH_ESCAPES
+        # mode the literal ends at the second quote.
+        (
+            "mysql",
+            "SELECT * FROM u WHERE name = 'x\\'' AND pw = 'y'",
+            "sql_mode NO_BACKSLASH_ESCAPES",
+        ),
+        (
+            "mysql",
+            'SELECT * FROM u WHERE name = "x\\"" AND pw = \'y\'',
+            "sql_mode NO_BACKSLASH_ESCAPES",
+        ),
+        # One string under standard_conforming_strings (the default); an injection
+        # when it is off: 'a\' AND pw = ' is then one string.
+        (
+            "postgres",
+            "SELECT * FROM u WHERE name = 'a\\' AND pw = ' OR 1=1 OR ''='",
+            "standard_conforming_strings = off",
+        ),
+    ],
+)
+def test_verify_refuses_literals_whose_end_depends_on_a_server_setting(
+    dialect: str, sql: str, setting: str
+) -> None:
+    t = template("SELECT * FROM u WHERE name = :n AND pw = :p", dialect=dialect)
+    with pytest.raises(UnsafeQueryError, match=f"depends on the server setting {setting}"):
+        t.verify(sql)
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "expected"),
+    [
+        ("mysql", "SELECT * FROM u WHERE name = 'a\\\\b\\0' AND pw = 'x''y'", "a\\b\x00"),
+        ("postgres", "SELECT * FROM u WHERE name = 'a\\b' AND pw = 'x''y'", "a\\b"),
+        ("postgres", "SELECT * FROM u WHERE name = E'a\\\\b' AND pw = 'x''y'", "a\\b"),
+    ],
+)
+def test_backslashes_that_read_the_same_in_both_modes_are_accepted(
+    dialect: str, sql: str, expected: str
+) -> None:
+    t = template("SELECT * FROM u WHERE name = :n AND pw = :p", dialect=dialect)
+    assert t.verify(sql) == {"n": expected, "p": "x'y"}
