@@ -33,6 +33,7 @@ __all__ = [
     "percentile",
     "record_of",
     "search_tokens",
+    "to_json",
 ]
 
 GENESIS = "0" * 64
@@ -96,11 +97,21 @@ def entry_from_record(record: Mapping[str, Any], *, seq: int, prev_hash: str, ha
     )
 
 
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def to_json(value: Any) -> str:
+    """Compact, sorted-key JSON (used for stored JSON columns)."""
+    if not value:
+        return "[]" if isinstance(value, list) else "{}"
+    return _CANONICAL.encode(value)
+
+
 def _canonical(obj: Mapping[str, Any]) -> bytes:
     try:
-        return json.dumps(
-            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-        ).encode("utf-8")
+        return _CANONICAL.encode(obj).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(f"entry is not serialisable: {exc}") from exc
 

@@ -236,6 +236,21 @@ class Entry:
         }
 
 
+_ENTRY_FIELDS = tuple(a.name for a in attrs.fields(Entry))
+
+
+def replace_checked(entry: Entry, **changes: Any) -> Entry:
+    """A copy of ``entry`` with ``changes`` applied, without re-running converters.
+
+    Internal fast path for the store: the caller guarantees the new values are
+    already valid (``str`` ids and hashes, ``int`` seq, ``float`` time).
+    """
+    new = object.__new__(Entry)
+    for name in _ENTRY_FIELDS:
+        object.__setattr__(new, name, changes[name] if name in changes else getattr(entry, name))
+    return new
+
+
 class Page(list[Entry]):
     """A list of entries with the cursor for the next page.
 

@@ -27,7 +27,15 @@ from avl.history._chain import (
     percentile,
     search_tokens,
 )
-from avl.history._entry import Entry, GroupStats, Outcome, Page, Stats, VerifyReport
+from avl.history._entry import (
+    Entry,
+    GroupStats,
+    Outcome,
+    Page,
+    Stats,
+    VerifyReport,
+    replace_checked,
+)
 from avl.history._types import HistoryBackend, Query, SimilarityStore
 
 __all__ = ["BACKENDS", "AsyncHistory", "History"]
@@ -191,8 +199,10 @@ class History:
     def _prepare(self, entry: Entry) -> Entry:
         if not isinstance(entry, Entry):
             raise InvalidInputError(f"expected an Entry, got {type(entry).__name__}")
-        now = self._clock.now()
-        return attrs.evolve(
+        if entry.id is not None and entry.time is not None:
+            return replace_checked(entry, seq=None, prev_hash=None, hash=None)
+        now = float(self._clock.now())
+        return replace_checked(
             entry,
             id=entry.id if entry.id is not None else new_id(now),
             time=entry.time if entry.time is not None else now,

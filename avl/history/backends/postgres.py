@@ -13,7 +13,6 @@ are passed to libpq.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import zlib
 from collections.abc import Iterator, Sequence
@@ -23,8 +22,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from avl._optional import require
 from avl._registry import redact_url
 from avl.errors import BackendError, BackendUnavailableError, InvalidInputError
-from avl.history._chain import CONTENT_FIELDS, GENESIS, Sealer, check_chain, record_of
-from avl.history._entry import Entry, VerifyReport
+from avl.history._chain import CONTENT_FIELDS, GENESIS, Sealer, check_chain, record_of, to_json
+from avl.history._entry import Entry, VerifyReport, replace_checked
 from avl.history._types import Query
 from avl.history.backends._common import (
     DEFAULT_PREFIX,
@@ -82,7 +81,7 @@ def _row_params(record: dict[str, Any], seq: int, prev: str, digest: str) -> tup
     for field in CONTENT_FIELDS:
         v = record[field]
         if field in ("violations", "timings"):
-            v = json.dumps(v, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            v = to_json(v)
         values.append(v)
     return (seq, *values, prev, digest)
 
@@ -149,11 +148,11 @@ class PostgresBackend:
             ).fetchone()
             rows = []
             out = []
-            for record in records:
+            for entry, record in zip(entries, records, strict=True):
                 seq += 1
                 digest = sealer.seal(record, seq=seq, prev_hash=prev)
                 rows.append(_row_params(record, seq, prev, digest))
-                out.append(entry_of_row(record, seq, prev, digest))
+                out.append(replace_checked(entry, seq=seq, prev_hash=prev, hash=digest))
                 prev = digest
             if len(rows) >= 64:
                 with cur.copy(

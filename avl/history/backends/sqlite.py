@@ -12,7 +12,6 @@ also survives power loss), ``?busy_timeout_s=<seconds>`` (default 30).
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -27,8 +26,16 @@ from avl.errors import (
     InvalidInputError,
     LockedError,
 )
-from avl.history._chain import CONTENT_FIELDS, GENESIS, Sealer, check_chain, fts5_query, record_of
-from avl.history._entry import Entry, VerifyReport
+from avl.history._chain import (
+    CONTENT_FIELDS,
+    GENESIS,
+    Sealer,
+    check_chain,
+    fts5_query,
+    record_of,
+    to_json,
+)
+from avl.history._entry import Entry, VerifyReport, replace_checked
 from avl.history._types import Query
 from avl.history.backends._common import (
     DEFAULT_PREFIX,
@@ -117,7 +124,7 @@ def _row_params(record: dict[str, Any], seq: int, prev: str, digest: str) -> tup
     for field in CONTENT_FIELDS:
         v = record[field]
         if field in ("violations", "timings", "tags"):
-            v = json.dumps(v, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            v = to_json(v)
         elif field == "allowed" and v is not None:
             v = int(v)
         values.append(v)
@@ -201,11 +208,11 @@ class SQLiteBackend:
                 ).fetchone()
                 rows = []
                 out = []
-                for record in records:
+                for entry, record in zip(entries, records, strict=True):
                     seq += 1
                     digest = sealer.seal(record, seq=seq, prev_hash=prev)
                     rows.append(_row_params(record, seq, prev, digest))
-                    out.append(entry_of_row(record, seq, prev, digest))
+                    out.append(replace_checked(entry, seq=seq, prev_hash=prev, hash=digest))
                     prev = digest
                 conn.executemany(
                     f"INSERT INTO {p}_entries(seq, {_COLS}, prev_hash, hash) "
