@@ -18,6 +18,13 @@ SYSTEM = (
 )
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
+_SQL_WORDS = frozenset(
+    "SELECT WITH VALUES TABLE INSERT UPDATE DELETE MERGE UPSERT REPLACE DROP CREATE ALTER "
+    "TRUNCATE RENAME GRANT REVOKE SET RESET PRAGMA ATTACH DETACH VACUUM ANALYZE EXPLAIN "
+    "COPY CALL EXEC EXECUTE DECLARE BEGIN COMMIT ROLLBACK SAVEPOINT LOCK LOAD USE SHOW "
+    "DESCRIBE DESC HANDLER DO PREPARE DEALLOCATE LISTEN NOTIFY UNLISTEN COMMENT REINDEX "
+    "CLUSTER REFRESH SECURITY KILL SHUTDOWN BACKUP RESTORE OPTIMIZE CHECKPOINT".split()
+)
 _START = re.compile(r"\b(SELECT|WITH)\b", re.I)
 
 
@@ -76,8 +83,10 @@ def _one_line(text: str) -> str:
 def extract_sql(text: str) -> str:
     """Pull one SQL statement out of a model's reply.
 
-    Prefers a fenced block tagged ``sql`` (then any fenced block), else the text from
-    the first ``SELECT``/``WITH``; strips a trailing ``;``.
+    Prefers a fenced block tagged ``sql`` (then any fenced block); else the whole
+    reply when it starts like a SQL statement (of any kind: SafeQuery judges it);
+    else the text from the first ``SELECT``/``WITH``; else the whole reply.
+    Strips a trailing ``;``.
 
     Args:
         text: the model's reply.
@@ -94,8 +103,14 @@ def extract_sql(text: str) -> str:
     if not body and blocks:
         body = blocks[0][1]
     if not body:
-        m = _START.search(text)
-        body = text[m.start() :] if m else ""
+        stripped = text.strip()
+        first = stripped.split(None, 1)[0].upper() if stripped else ""
+        if first in _SQL_WORDS or stripped.startswith(("(", "/*", "--", "#")):
+            body = stripped
+        else:
+            m = _START.search(text)
+            # no recognisable start: hand everything to SafeQuery (it fails closed)
+            body = text[m.start() :] if m else stripped
     body = body.strip()
     while body.endswith(";"):
         body = body[:-1].rstrip()

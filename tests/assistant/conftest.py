@@ -1,0 +1,59 @@
+"""Fixtures of the Assistant tests: a small real SQLite database."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+SHOP_DDL = """
+CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, city TEXT, tenant_id INTEGER);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id),
+                     total REAL, status TEXT, tenant_id INTEGER);
+"""
+CUSTOMERS = [
+    (1, "Ann", "Paris", 1),
+    (2, "Bob", "London", 1),
+    (3, "Cid", "Paris", 2),
+    (4, "Dee", "Rome", 2),
+]
+ORDERS = [
+    (1, 1, 10.0, "shipped", 1),
+    (2, 1, 25.5, "pending", 1),
+    (3, 2, 7.25, "shipped", 1),
+    (4, 3, 99.0, "shipped", 2),
+    (5, 4, 12.0, "cancelled", 2),
+]
+
+
+def make_shop(path: Path) -> Path:
+    """Create the shop database at ``path``."""
+    conn = sqlite3.connect(path)
+    conn.executescript(SHOP_DDL)
+    conn.executemany("INSERT INTO customers VALUES (?, ?, ?, ?)", CUSTOMERS)
+    conn.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?)", ORDERS)
+    conn.commit()
+    conn.close()
+    return path
+
+
+def checksum(path: Path) -> str:
+    """A checksum of every table's rows and the schema."""
+    import hashlib
+
+    conn = sqlite3.connect(path)
+    h = hashlib.sha256()
+    for (name, sql) in conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name"):
+        h.update(f"{name}{sql}".encode())
+        if sql and sql.startswith("CREATE TABLE"):
+            for row in conn.execute(f'SELECT * FROM "{name}" ORDER BY 1'):
+                h.update(repr(row).encode())
+    conn.close()
+    return h.hexdigest()
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    """Path of a fresh shop database."""
+    return make_shop(tmp_path / "shop.db")
