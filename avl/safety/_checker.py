@@ -7,10 +7,10 @@ instance can serve many threads.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Mapping
 from typing import Any
-
-import re
 
 import sqlglot
 from sqlglot import exp
@@ -217,7 +217,7 @@ class Checker:
         except RecursionError:
             message = "the statement is nested too deeply to check"
             code = C.TOO_DEEP
-        except Exception as exc:  # noqa: BLE001 - fail closed: an unexpected tree shape is refused
+        except Exception as exc:  # fail closed: an unexpected tree shape is refused
             message = (
                 f"the checker does not understand this statement ({type(exc).__name__}); refusing"
             )
@@ -316,6 +316,7 @@ class _Run:
                     position=pos,
                 )
             )
+            self.into_outfile(sql)
             return self.verdict(None, None)
         except RecursionError:
             self.flag(C.TOO_DEEP, "the statement is nested too deeply to parse")
@@ -361,6 +362,17 @@ class _Run:
             tables=tuple(sorted(self.tables)),
             columns=tuple(sorted(self.columns)),
         )
+
+    def into_outfile(self, sql: str) -> None:
+        """Name the usual reason MySQL's ``INTO OUTFILE``/``DUMPFILE`` does not parse."""
+        try:
+            tokens = self.c.dialect.tokenize(sql)
+        except Exception:  # fail closed: the parse error is already reported
+            return
+        texts = [t.text.upper() for t in tokens]
+        for i, text in enumerate(texts[:-1]):
+            if text == "INTO" and texts[i + 1] in ("OUTFILE", "DUMPFILE"):
+                self.flag(C.INTO, f"INTO {texts[i + 1]} writes a file", offset=tokens[i].start)
 
     # --------------------------------------------------------------- comments
     def scan_comments(self, tokens: list[Token]) -> None:
@@ -1220,12 +1232,16 @@ class _Run:
                 self.flag(C.SUSPICIOUS_EXPRESSION, "an empty IN () list", n)
         elif cls in _ARITH:
             this, other = n.args.get("this"), n.args.get("expression")
-            if cls in _DIVISIONS and isinstance(other, exp.Literal) and not other.is_string:
-                if _number(other) == 0:
-                    self.flag(
-                        C.SUSPICIOUS_EXPRESSION, "division by a zero constant (an error probe)", n
-                    )
-                    return
+            if (
+                cls in _DIVISIONS
+                and isinstance(other, exp.Literal)
+                and not other.is_string
+                and _number(other) == 0
+            ):
+                self.flag(
+                    C.SUSPICIOUS_EXPRESSION, "division by a zero constant (an error probe)", n
+                )
+                return
             if (
                 isinstance(this, exp.Expr)
                 and isinstance(other, exp.Expr)
@@ -1266,8 +1282,8 @@ class _Run:
             if self.backslashes and n.is_string:
                 meta = getattr(n, "_meta", None)
                 if meta and "start" in meta and "end" in meta:
-                    raw = self.sql[meta["start"] : meta["end"] + 1]
-                    if "\\'" in raw or '\\"' in raw:
+                    source = self.sql[meta["start"] : meta["end"] + 1]
+                    if "\\'" in source or '\\"' in source:
                         self.flag(
                             C.AMBIGUOUS_LITERAL,
                             "a backslash-escaped quote: where this string ends depends on the server's escape mode",
@@ -1287,7 +1303,7 @@ class _Run:
         args = list(n.iter_expressions())
         if len(args) < 2 or not all(isinstance(a, exp.Literal) and a.is_string for a in args):
             return
-        spans = []
+        spans: list[tuple[int, int]] = []
         for a in args:
             meta = getattr(a, "_meta", None)
             if not meta or "start" not in meta or "end" not in meta:
@@ -1295,7 +1311,7 @@ class _Run:
                 break
             spans.append((meta["start"], meta["end"]))
         spans.sort()
-        for (_, end), (start, _) in zip(spans, spans[1:]):
+        for (_, end), (start, _) in itertools.pairwise(spans):
             if self.sql[end + 1 : start].strip():
                 return  # an explicit CONCAT('a', 'b')
         self.flag(C.OBFUSCATION, "a string literal split into adjacent pieces", n)
@@ -1595,26 +1611,39 @@ def _const_eval(node: exp.Expr) -> bool | None:
     if isinstance(node, exp.Not):
         inner = _const_eval(node.this)
         return None if inner is None else not inner
-    ops = {
-        exp.EQ: lambda a, b: a == b,
-        exp.NEQ: lambda a, b: a != b,
-        exp.GT: lambda a, b: a > b,
-        exp.GTE: lambda a, b: a >= b,
-        exp.LT: lambda a, b: a < b,
-        exp.LTE: lambda a, b: a <= b,
-    }
-    op = ops.get(type(node))
-    if op is None:
+    if not isinstance(node, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
         return None
     left, right = node.args.get("this"), node.args.get("expression")
     if not (isinstance(left, exp.Literal) and isinstance(right, exp.Literal)):
         return None
+    a: float | str
+    b: float | str
     if left.is_string and right.is_string:
-        return bool(op(left.this, right.this))
-    if left.is_string or right.is_string:
+        a, b = str(left.this), str(right.this)
+    elif left.is_string or right.is_string:
         return None
-    a, b = _number(left), _number(right)
-    return None if a is None or b is None else bool(op(a, b))
+    else:
+        na, nb = _number(left), _number(right)
+        if na is None or nb is None:
+            return None
+        a, b = na, nb
+    return _compare(type(node), a, b)
+
+
+def _compare(op: type[exp.Expr], a: float | str, b: float | str) -> bool:
+    if op is exp.EQ:
+        return a == b
+    if op is exp.NEQ:
+        return a != b
+    if isinstance(a, str) != isinstance(b, str):
+        return False
+    if op is exp.GT:
+        return a > b  # type: ignore[operator]  # same type, checked above
+    if op is exp.GTE:
+        return a >= b  # type: ignore[operator]
+    if op is exp.LT:
+        return a < b  # type: ignore[operator]
+    return a <= b  # type: ignore[operator]
 
 
 def _trivially_true(node: exp.Expr) -> bool:
