@@ -53,7 +53,7 @@ def create_app(console: Any, settings: WebSettings | None = None, **overrides: A
         console: an :class:`avl.console.Console` (or any object with its shape:
             ``assistant``, ``limiter``, ``history``, ``metrics``, ``guard_for``).
         settings: the :class:`WebSettings`; default: no authenticator (loopback
-            callers only), CORS off, 1 MiB body limit.
+            callers only), CORS off, 2 MiB body limit.
         **overrides: fields of :class:`WebSettings` to change
             (``create_app(console, authenticator=auth)``).
 

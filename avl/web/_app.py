@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
@@ -391,9 +392,12 @@ class _Api:
         for name in ("since", "until"):
             if name in q:
                 try:
-                    kwargs[name] = float(q[name])
+                    value = float(q[name])
                 except ValueError as exc:
                     raise E.InvalidInputError(f"{name}: expected a number") from exc
+                if not math.isfinite(value):
+                    raise E.InvalidInputError(f"{name}: expected a finite number")
+                kwargs[name] = value
         limit = 50
         if "limit" in q:
             if not q["limit"].isdigit() or not 1 <= int(q["limit"]) <= 500:
@@ -551,9 +555,13 @@ def _endpoint(handler: Handler) -> Handler:
 async def _http_exception(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     if status == 405:
-        return problem_response(
+        response = problem_response(
             MethodNotAllowedError(f"{request.method} is not allowed here"), request.url.path
         )
+        allow = (getattr(exc, "headers", None) or {}).get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+        return response
     if status == 404:
         return problem_response(E.NotFoundError(f"no route {request.url.path!r}"), request.url.path)
     return problem_response(E.AvlError("request failed"), request.url.path)

@@ -151,7 +151,7 @@ class SchemaBuilder:
             if field.default is attrs.NOTHING:
                 required.append(field.name)
             props[field.name] = sub
-        schema: JSONDict = {"type": "object", "properties": props}
+        schema: JSONDict = {"type": "object", "properties": props, "additionalProperties": False}
         if required:
             schema["required"] = required
         doc = (cls.__doc__ or "").strip().split("\n\n")[0].strip()

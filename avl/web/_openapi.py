@@ -35,6 +35,21 @@ _RATE_HEADERS = {
     "RateLimit-Reset": "Seconds until the window resets.",
 }
 
+#: One server-sent event (each event of the stream matches this).
+_SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "description": "One event: `event` is retrieved, prompt, token, sql, verdict, rows, "
+    "answer, error or done; `data` is JSON; `id` is `<stream>:<n>` (send it back as "
+    "`Last-Event-ID` to resume).",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
+
 _EXAMPLES: dict[str, Any] = {
     "ask": {"question": "How many customers are there in each country?"},
     "sql_check": {"sql": "SELECT name FROM customers WHERE country = 'FR'"},
@@ -62,7 +77,7 @@ def _operation(route: RouteSpec, builder: SchemaBuilder, problem_ref: dict[str, 
             "name": p.name,
             "in": p.where,
             "required": p.required or p.where == "path",
-            "schema": _param_schema(builder, p.type),
+            "schema": {**_param_schema(builder, p.type), **p.constraints},
         }
         if p.description:
             entry["description"] = p.description
@@ -89,14 +104,10 @@ def _operation(route: RouteSpec, builder: SchemaBuilder, problem_ref: dict[str, 
             except TypeError:
                 pass
         content["application/json"] = media
-    else:
+    elif route.media != "text/event-stream":
         content[route.media] = {"schema": {"type": "string"}}
-    if route.stream and "text/event-stream" not in content:
-        content["text/event-stream"] = {
-            "schema": {"type": "string"},
-            "description": "Events: retrieved, prompt, token, sql, verdict, rows, answer, "
-            "error, done; `id` is `<stream>:<n>`.",
-        }
+    if route.stream:
+        content["text/event-stream"] = {"schema": _SSE_EVENT}
     ok["content"] = content
     if not route.public:
         ok["headers"] = {

@@ -21,6 +21,7 @@ class Param:
     type: Any = str
     description: str = ""
     required: bool = False
+    constraints: dict[str, Any] = attrs.field(factory=dict, hash=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -63,7 +64,12 @@ _HISTORY_PARAMS = (
     Param(name="outcome", description="Only entries with this outcome (e.g. `ok`, `refused`)."),
     Param(name="since", type=float, description="Only entries at or after this Unix time."),
     Param(name="until", type=float, description="Only entries before this Unix time."),
-    Param(name="limit", type=int, description="Page size (1-500, default 50)."),
+    Param(
+        name="limit",
+        type=int,
+        description="Page size (1-500, default 50).",
+        constraints={"minimum": 1, "maximum": 500},
+    ),
     Param(name="cursor", description="The `next_cursor` of the previous page."),
 )
 
@@ -94,7 +100,12 @@ ROUTES: tuple[RouteSpec, ...] = (
         summary="Ask a question as an SSE stream (for EventSource, which can only GET).",
         media="text/event-stream",
         params=(
-            Param(name="question", description="The question.", required=True),
+            Param(
+                name="question",
+                description="The question.",
+                required=True,
+                constraints={"minLength": 1, "maxLength": 4000},
+            ),
             Param(
                 name="Last-Event-ID",
                 where="header",

@@ -61,7 +61,7 @@ class CheckRequest:
 
     sql: str = attrs.field(
         metadata=_d(
-            "The SQL text.", min_length=1, max_length=100_000, example="SELECT name FROM customers"
+            "The SQL text.", min_length=1, max_length=16_000, example="SELECT name FROM customers"
         )
     )
     role: str | None = attrs.field(
@@ -86,7 +86,7 @@ class RunRequest:
 
     sql: str = attrs.field(
         metadata=_d(
-            "The SQL text.", min_length=1, max_length=100_000, example="SELECT name FROM customers"
+            "The SQL text.", min_length=1, max_length=16_000, example="SELECT name FROM customers"
         )
     )
     params: dict[str, Scalar] | None = attrs.field(
@@ -103,13 +103,13 @@ class TrainRequest:
     )
     sql: str | None = attrs.field(
         default=None,
-        metadata=_d("An example query; it must pass SafeQuery.", max_length=100_000),
+        metadata=_d("An example query; it must pass SafeQuery.", max_length=16_000),
     )
     ddl: str | None = attrs.field(
-        default=None, metadata=_d("Schema (CREATE TABLE ...).", max_length=100_000)
+        default=None, metadata=_d("Schema (CREATE TABLE ...).", max_length=64_000)
     )
     documentation: str | None = attrs.field(
-        default=None, metadata=_d("Free-text documentation.", max_length=100_000)
+        default=None, metadata=_d("Free-text documentation.", max_length=64_000)
     )
 
 

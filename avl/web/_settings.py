@@ -53,7 +53,7 @@ class WebSettings:
     authenticator: Authenticator | None = None
     local_identity: Identity = attrs.field(factory=_local_identity)
     cors_origins: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    max_body_bytes: int = attrs.field(default=1_048_576, validator=_positive)
+    max_body_bytes: int = attrs.field(default=2_097_152, validator=_positive)
     heartbeat_s: float = attrs.field(default=15.0, validator=_positive)
     resume_events: int = attrs.field(default=512, validator=_positive)
     resume_streams: int = attrs.field(default=256, validator=_positive)
