@@ -60,6 +60,7 @@ class _Syntax:
     escape_strings: bool
     blob_literals: bool
     mode_dependent: bool
+    nul_escape: bool
 
 
 def _syntax_of(dialect: Dialect) -> _Syntax:
@@ -72,6 +73,7 @@ def _syntax_of(dialect: Dialect) -> _Syntax:
         escape_strings=("E'", "'") in byte_strings,
         blob_literals=isinstance(dialect, (SQLite, MySQL)),
         mode_dependent=isinstance(dialect, (MySQL, Postgres)),
+        nul_escape=isinstance(dialect, MySQL) and "\\" in escapes,
     )
 
 
@@ -345,15 +347,15 @@ class Template:
             ) from exc
         syntax = self._syntax
         expected = _Lit(kind="string", text=value)
+        if "\x00" in value and not syntax.nul_escape:
+            raise InvalidInputError(
+                f"the value for :{name} holds a NUL character (index {value.index(chr(0))}); "
+                f"the {self.dialect} dialect cannot hold one in a string"
+            )
         if syntax.backslash_escapes:
             body = value.replace("\\", "\\\\").replace("\x00", "\\0")
             body = body.replace("'", "''") if syntax.quote_doubling else body.replace("'", "\\'")
             return f"'{body}'", expected
-        if "\x00" in value:
-            raise InvalidInputError(
-                f"the value for :{name} holds a NUL character (index {value.index(chr(0))}), "
-                f"which a {self.dialect} string cannot hold"
-            )
         body = value.replace("'", "''")
         if syntax.escape_strings and "\\" in value:
             return "E'" + body.replace("\\", "\\\\") + "'", expected

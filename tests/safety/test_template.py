@@ -175,7 +175,7 @@ def test_nan_and_infinity_are_refused(value: object) -> None:
         t.render(a=value)
 
 
-@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres", "bigquery", "tsql"])
 def test_nul_character_is_refused_where_the_dialect_cannot_hold_it(dialect: str) -> None:
     t = template("SELECT * FROM t WHERE a = :a", dialect=dialect)
     with pytest.raises(InvalidInputError, match=rf"NUL character \(index 2\).*{dialect}"):
@@ -338,7 +338,7 @@ _values = st.one_of(
 )
 
 
-@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("dialect", [*DIALECTS, "tsql", "bigquery", "duckdb", "snowflake"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(a=_values, b=_values)
 def test_verify_accepts_every_rendered_value(dialect: str, a: object, b: object) -> None:
