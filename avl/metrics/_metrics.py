@@ -15,7 +15,7 @@ import attrs
 
 from avl._clock import Clock, SystemClock
 from avl._optional import require
-from avl.errors import InvalidInputError
+from avl.errors import ConfigError, InvalidInputError
 from avl.metrics._cost import CostTable
 
 __all__ = [
@@ -168,12 +168,12 @@ def _label(value: str | None) -> str:
     return value
 
 
-def _seconds(value: float) -> float:
+def _seconds(value: float, name: str = "seconds") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInputError(f"seconds must be a number, got {value!r}")
+        raise InvalidInputError(f"{name} must be a number, got {value!r}")
     out = float(value)
     if not math.isfinite(out) or out < 0:
-        raise InvalidInputError(f"seconds must be finite and non-negative, got {value!r}")
+        raise InvalidInputError(f"{name} must be finite and non-negative, got {value!r}")
     return out
 
 
@@ -226,8 +226,6 @@ class Metrics:
         buckets: tuple[float, ...] = DEFAULT_BUCKETS,
         tracer: Any = None,
     ) -> None:
-        from avl.errors import ConfigError
-
         if not isinstance(window_s, (int, float)) or not window_s > 0:
             raise ConfigError(f"window_s must be a positive number, got {window_s!r}")
         if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 1:
@@ -375,7 +373,7 @@ class Metrics:
                     provider, name, input_tokens=inp, output_tokens=out, cached_tokens=cached
                 )
         if cost_usd is not None:
-            cost_usd = _seconds(cost_usd)  # same checks: finite, non-negative
+            cost_usd = _seconds(cost_usd, "cost_usd")
         with self._lock:
             usage = self._usage.get(model)
             if usage is None:
@@ -414,7 +412,7 @@ class Metrics:
         for label in labels:
             if not _LABEL.match(label):
                 raise InvalidInputError(f"bad label name {label!r}")
-        amount = _seconds(value)
+        amount = _seconds(value, "counter value")
         key = (name, tuple(sorted((k, _label(v)) for k, v in labels.items())))
         with self._lock:
             self._counters[key] = self._counters.get(key, 0.0) + amount

@@ -183,3 +183,10 @@ def test_async_twin(tmp_path: Path) -> None:
                 await h.get("nope")
 
     asyncio.run(main())
+
+
+def test_three_slash_absolute_path_is_understood(tmp_path: Path) -> None:
+    url = f"sqlite:///{str(tmp_path).lstrip('/')}/abs.db"
+    with History(url) as h:
+        h.record(Entry(question="q"))
+    assert (tmp_path / "abs.db").exists()

@@ -4,6 +4,10 @@ Writers serialise the chain head with ``BEGIN IMMEDIATE``, so threads and proces
 appending to the same file keep one chain. The FTS5 index (external content over the
 entries table) is kept in sync by triggers inside the same transaction.
 
+Paths follow the SQLAlchemy convention (``sqlite:///relative.db``,
+``sqlite:////absolute.db``); a relative path whose directory does not exist while the
+same path from ``/`` does is read as absolute.
+
 URL options: ``?table=<prefix>`` (default ``avl_history``), ``?synchronous=normal|full``
 (default ``normal``: with WAL, a committed entry survives a process crash; ``full``
 also survives power loss), ``?busy_timeout_s=<seconds>`` (default 30).
@@ -150,6 +154,11 @@ class SQLiteBackend:
         if not path:
             raise ConfigError("sqlite history URL needs a file path: sqlite:///history.db")
         self.path = Path(path)
+        if not self.path.is_absolute() and not self.path.parent.is_dir():
+            # "sqlite:///tmp/x/h.db" written for an absolute path: use it when only that exists.
+            absolute = Path("/") / self.path
+            if absolute.parent.is_dir():
+                self.path = absolute
         self.prefix = check_prefix(table_prefix or opts.get("table", DEFAULT_PREFIX))
         sync = opts.get("synchronous", "normal").lower()
         if sync not in ("normal", "full"):
