@@ -8,6 +8,7 @@ event stream) plus the I/O cores here, which send through an injected
 from __future__ import annotations
 
 import abc
+import inspect
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
@@ -315,6 +316,25 @@ def url_kwargs(params: Mapping[str, str], kwargs: dict[str, Any]) -> dict[str, A
 
 
 COMMON_URL_PARAMS = ("model", "timeout_s", "max_attempts", "deadline_s")
+
+
+def check_kwargs(cls: type, kwargs: Mapping[str, Any]) -> None:
+    """Reject keyword arguments that ``cls`` does not take, naming the known ones.
+
+    Raises:
+        ConfigError: an unknown argument.
+    """
+    known = [
+        name
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{cls.__name__} got unknown argument(s) {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(known)})"
+        )
 
 
 class _ChatModelCore:

@@ -37,6 +37,7 @@ from avl.llm._base import (
     StreamParser,
     SyncChatModelCore,
     as_int,
+    check_kwargs,
     malformed,
     parse_model_url,
     request_id_of,
@@ -434,15 +435,19 @@ def create(url: str, **kwargs: Any) -> AnthropicChatModel:
         The model.
 
     Raises:
-        ConfigError: bad URL, unknown parameter, no model or no key.
+        ConfigError: bad URL, unknown parameter or argument, no model or no key.
     """
-    return AnthropicChatModel(**_url_kwargs(url, kwargs))
+    merged = _url_kwargs(url, kwargs)
+    check_kwargs(AnthropicChatModel, merged)
+    return AnthropicChatModel(**merged)
 
 
 def create_async(url: str, **kwargs: Any) -> AsyncAnthropicChatModel:
     """Async twin of :func:`create`.
 
     Raises:
-        ConfigError: bad URL, unknown parameter, no model or no key.
+        ConfigError: bad URL, unknown parameter or argument, no model or no key.
     """
-    return AsyncAnthropicChatModel(**_url_kwargs(url, kwargs))
+    merged = _url_kwargs(url, kwargs)
+    check_kwargs(AsyncAnthropicChatModel, merged)
+    return AsyncAnthropicChatModel(**merged)

@@ -35,6 +35,7 @@ from avl.llm._base import (
     StreamParser,
     SyncChatModelCore,
     as_int,
+    check_kwargs,
     malformed,
     parse_model_url,
     request_id_of,
@@ -399,15 +400,19 @@ def create(url: str, **kwargs: Any) -> GeminiChatModel:
         The model.
 
     Raises:
-        ConfigError: bad URL, unknown parameter, no model or no key.
+        ConfigError: bad URL, unknown parameter or argument, no model or no key.
     """
-    return GeminiChatModel(**_url_kwargs(url, kwargs))
+    merged = _url_kwargs(url, kwargs)
+    check_kwargs(GeminiChatModel, merged)
+    return GeminiChatModel(**merged)
 
 
 def create_async(url: str, **kwargs: Any) -> AsyncGeminiChatModel:
     """Async twin of :func:`create`.
 
     Raises:
-        ConfigError: bad URL, unknown parameter, no model or no key.
+        ConfigError: bad URL, unknown parameter or argument, no model or no key.
     """
-    return AsyncGeminiChatModel(**_url_kwargs(url, kwargs))
+    merged = _url_kwargs(url, kwargs)
+    check_kwargs(AsyncGeminiChatModel, merged)
+    return AsyncGeminiChatModel(**merged)

@@ -35,6 +35,7 @@ from avl.llm._base import (
     StreamParser,
     SyncChatModelCore,
     as_int,
+    check_kwargs,
     malformed,
     parse_model_url,
     request_id_of,
@@ -452,15 +453,19 @@ def create(url: str, **kwargs: Any) -> OpenAIChatModel:
         The model.
 
     Raises:
-        ConfigError: bad URL, unknown parameter, no model or no key.
+        ConfigError: bad URL, unknown parameter or argument, no model or no key.
     """
-    return OpenAIChatModel(**_url_kwargs(url, kwargs))
+    merged = _url_kwargs(url, kwargs)
+    check_kwargs(OpenAIChatModel, merged)
+    return OpenAIChatModel(**merged)
 
 
 def create_async(url: str, **kwargs: Any) -> AsyncOpenAIChatModel:
     """Async twin of :func:`create`.
 
     Raises:
-        ConfigError: bad URL, unknown parameter, no model or no key.
+        ConfigError: bad URL, unknown parameter or argument, no model or no key.
     """
-    return AsyncOpenAIChatModel(**_url_kwargs(url, kwargs))
+    merged = _url_kwargs(url, kwargs)
+    check_kwargs(AsyncOpenAIChatModel, merged)
+    return AsyncOpenAIChatModel(**merged)

@@ -228,3 +228,12 @@ def test_import_is_lazy_and_side_effect_free() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+def test_unknown_keyword_argument_is_a_config_error() -> None:
+    with pytest.raises(
+        ConfigError, match=r"OpenAIChatModel got unknown argument\(s\) 'temprature'"
+    ):
+        create_chat_model("openai://?model=m", api_key="k", temprature=0.5)
+    with pytest.raises(ConfigError, match="AsyncGeminiChatModel got unknown argument"):
+        create_async_chat_model("gemini://?model=m", api_key="k", colour="red")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 
 import httpx
 import pytest
@@ -243,3 +244,30 @@ def test_client_and_transport_are_exclusive() -> None:
         OpenAIChatModel("gpt-4o-mini", api_key="k", http_client=object())  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="timeout_s"):
         OpenAIChatModel("gpt-4o-mini", api_key="k", timeout_s=0)
+
+
+class _SlowStream(httpx.SyncByteStream):
+    """A stream whose every line takes 30 fake seconds."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for text in ("Hel", "lo", " there"):
+            self.clock.advance(30.0)
+            chunk = {"model": "m", "choices": [{"index": 0, "delta": {"content": text}}]}
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+
+def test_stream_past_the_deadline_raises_a_timeout(sleeper: Sleeper, clock: FakeClock) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, stream=_SlowStream(clock))
+
+    model = model_for(
+        httpx.MockTransport(handler), sleeper, clock, retry=RetryPolicy(deadline_s=50)
+    )
+    got: list[str] = []
+    with pytest.raises(ProviderTimeoutError, match="stream exceeded its deadline of 50 s"):
+        got.extend(d.text for d in model.stream(HELLO))
+    assert got == ["Hel"]
