@@ -326,7 +326,7 @@ def check_kwargs(cls: type, kwargs: Mapping[str, Any]) -> None:
     """
     known = [
         name
-        for name, p in inspect.signature(cls.__init__).parameters.items()
+        for name, p in inspect.signature(cls).parameters.items()
         if name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     unknown = sorted(set(kwargs) - set(known))
