@@ -258,8 +258,11 @@ class Template:
         parts: list[str] = [segments[0]]
         for index, name in enumerate(self._slots):
             text = written[name][0]
-            if text.startswith("-") and parts[-1].endswith("-"):
-                parts.append(" ")
+            before = parts[-1][-1:]
+            if (text[0] == "-" and before == "-") or (
+                (text[0].isalnum() or text[0] == "_") and (before.isalnum() or before == "_")
+            ):
+                parts.append(" ")  # keep "- -5" from becoming a comment, "THEN:v" apart
             parts.append(text)
             parts.append(segments[index + 1])
         sql = "".join(parts)

@@ -457,3 +457,10 @@ def test_backslashes_that_read_the_same_in_both_modes_are_accepted(
 ) -> None:
     t = template("SELECT * FROM u WHERE name = :n AND pw = :p", dialect=dialect)
     assert t.verify(sql) == {"n": expected, "p": "x'y"}
+
+
+def test_a_literal_never_merges_with_the_word_before_it() -> None:
+    t = template("SELECT CASE WHEN a THEN:v ELSE 0 END FROM t", dialect="postgres")
+    assert t.render(v="a\\b") == "SELECT CASE WHEN a THEN E'a\\\\b' ELSE 0 END FROM t"
+    assert t.render(v=7) == "SELECT CASE WHEN a THEN 7 ELSE 0 END FROM t"
+    assert t.verify(t.render(v=None)) == {"v": None}
