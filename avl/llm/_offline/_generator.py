@@ -589,13 +589,20 @@ class _Composer:
                 limit_n = limit_n or 1
                 superlative = True
         recent = next(
-            (i for i, w in enumerate(self.low) if w in ("last", "latest", "recent", "newest", "earliest", "first")),
+            (
+                i
+                for i, w in enumerate(self.low)
+                if w in ("last", "latest", "recent", "newest", "earliest", "first")
+            ),
             -1,
         )
         if recent >= 0 and order is None and agg_target is None and not is_count:
             dated = [
-                m for m in cols
-                if any(k in ident_words(m.column or "") for k in ("date", "year", "time", "created"))
+                m
+                for m in cols
+                if any(
+                    k in ident_words(m.column or "") for k in ("date", "year", "time", "created")
+                )
             ]
             if dated:
                 asc = self.low[recent] in ("earliest", "first")
@@ -701,7 +708,10 @@ class _Composer:
 
     def _extra_aggs(self, pos: int, target: tuple[str, str]) -> list[str]:
         out = []
-        for w in self.low[pos + 1 : pos + 6]:
+        target_words = set(ident_words(target[1]))
+        for i, w in enumerate(self.low[pos + 1 : pos + 6], start=pos + 1):
+            if self.st[i] in target_words:
+                break
             if w in _AVG:
                 out.append("AVG")
             elif w in ("maximum", "max"):
@@ -749,13 +759,18 @@ class _Composer:
         return None
 
     def _numeric_column_near(
-        self, i: int, main: TableSpec, taken: set[tuple[str, str]] = frozenset()  # type: ignore[assignment]
+        self,
+        i: int,
+        main: TableSpec,
+        taken: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
     ) -> tuple[str, str] | None:
         w = self.low[i]
         if len(w) == 4 and w.isdigit() and 1800 <= int(w) <= 2100:
             years = [
-                m for m in self.mentions
-                if m.column is not None and "year" in ident_words(m.column)
+                m
+                for m in self.mentions
+                if m.column is not None
+                and "year" in ident_words(m.column)
                 and (m.table, m.column) not in taken
             ]
             if years:
@@ -829,7 +844,7 @@ class _Composer:
         if "id" not in cw:
             return False
         said = self.st[m.start : m.end]
-        return any(said == ident_words(t.name) for t in self.ctx.tables)
+        return any(set(said) <= set(ident_words(t.name)) for t in self.ctx.tables)
 
     def _join_plan(self, main: str, tables: set[str]) -> tuple[str, dict[str, str]]:
         ctx = self.ctx

@@ -1,0 +1,145 @@
+"""End to end on the real PostgreSQL and MariaDB servers: train from the database,
+ask, and compare with the gold SQL's rows; queries run read-only."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from avl.assistant import Assistant, EventKind
+from avl.errors import QueryError
+
+
+def _tag() -> str:
+    # letters only: digits in a table name would read as numbers in the question
+    return "".join(chr(97 + int(ch, 16)) for ch in uuid.uuid4().hex[:8])
+
+
+def _questions(c: str, o: str) -> list[tuple[str, str]]:
+    return [
+        (f"How many {c} are there?", f"SELECT COUNT(*) FROM {c}"),
+        (f"Which {c} are from Paris?", f"SELECT name FROM {c} WHERE city = 'Paris'"),
+        (f"What is the average total of {o}?", f"SELECT AVG(total) FROM {o}"),
+        (f"How many {c} are there in each city?", f"SELECT COUNT(*), city FROM {c} GROUP BY city"),
+    ]
+
+
+def _schema(tag: str, o_fk: str) -> tuple[str, str, list[str]]:
+    c, o = f"cust_{tag}", f"ord_{tag}"
+    return c, o, [
+        f"CREATE TABLE {c} (id INTEGER PRIMARY KEY, name VARCHAR(40), city VARCHAR(40))",
+        f"CREATE TABLE {o} (id INTEGER PRIMARY KEY, {c}_id INTEGER {o_fk.format(c=c)}, total NUMERIC(8,2))",
+        f"INSERT INTO {c} VALUES (1, 'Ann', 'Paris'), (2, 'Bob', 'London'), (3, 'Cid', 'Paris')",
+        f"INSERT INTO {o} VALUES (1, 1, 10.00), (2, 1, 20.00), (3, 3, 30.00)",
+    ]
+
+
+def _norm(rows: Any) -> Counter[tuple[Any, ...]]:
+    return Counter(tuple(float(x) if hasattr(x, "as_tuple") else x for x in r) for r in rows)
+
+
+@pytest.fixture
+def pg(postgres_dsn: str) -> Iterator[tuple[str, str, str]]:
+    import psycopg
+
+    tag = _tag()
+    c, o, stmts = _schema(tag, "REFERENCES {c}(id)")
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        for s in stmts:
+            conn.execute(s)
+    yield postgres_dsn, c, o
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {o}")
+        conn.execute(f"DROP TABLE IF EXISTS {c}")
+
+
+@pytest.fixture
+def my(mysql_url: str) -> Iterator[tuple[str, str, str]]:
+    import pymysql
+
+    tag = _tag()
+    c, o, stmts = _schema(tag, ", FOREIGN KEY ({c}_id) REFERENCES {c}(id)")
+    stmts[1] = (
+        f"CREATE TABLE {o} (id INTEGER PRIMARY KEY, {c}_id INTEGER, total NUMERIC(8,2), "
+        f"FOREIGN KEY ({c}_id) REFERENCES {c}(id))"
+    )
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test", autocommit=True)
+    with conn.cursor() as cur:
+        for s in stmts:
+            cur.execute(s)
+    yield mysql_url, c, o
+    with conn.cursor() as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {o}")
+        cur.execute(f"DROP TABLE IF EXISTS {c}")
+    conn.close()
+
+
+def _run(url: str, c: str, o: str, gold_runner: Any) -> Assistant:
+    a = Assistant(db=url, cache_threshold=None)
+    ids = a.train_from_database(tables=[c, o])
+    assert len(ids) == 2
+    (fk,) = a._fks
+    assert (fk.table, fk.ref_table) == (o, c)
+    for q, gold in _questions(c, o):
+        ans = a.ask(q)
+        assert ans.error == "", (q, ans.sql, ans.error)
+        assert _norm(ans.rows) == _norm(gold_runner(gold)), (q, ans.sql)
+    return a
+
+
+@pytest.mark.postgres
+def test_postgres_end_to_end(pg: tuple[str, str, str]) -> None:
+    import psycopg
+
+    url, c, o = pg
+    with psycopg.connect(url) as conn:
+        a = _run(url, c, o, lambda sql: conn.execute(sql).fetchall())
+    # the connection is read-only and has a statement timeout
+    with pytest.raises(QueryError, match="read-only"):
+        a.db.execute(f"DELETE FROM {c}")
+    with pytest.raises(QueryError, match="timeout"):
+        a.db.timeout_s = 0.05
+        a.db.execute("SELECT pg_sleep(1)")
+    assert a.db.in_transaction() is False
+    a.close()
+
+
+@pytest.mark.postgres
+def test_postgres_cancel_mid_stream(pg: tuple[str, str, str]) -> None:
+    url, c, o = pg
+    a = Assistant(db=url, cache_threshold=None)
+    a.train_from_database(tables=[c, o])
+    stream = a.stream(f"How many {c} are there?")
+    for ev in stream:
+        if ev.kind is EventKind.SQL:
+            break
+    stream.close()  # type: ignore[attr-defined]
+    assert a.db.in_transaction() is False
+    a.close()
+
+
+@pytest.mark.mysql
+def test_mariadb_end_to_end(my: tuple[str, str, str]) -> None:
+    import pymysql
+
+    url, c, o = my
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test")
+
+    def gold(sql: str) -> Any:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+
+    a = _run(url, c, o, gold)
+    with pytest.raises(QueryError):
+        a.db.execute(f"DELETE FROM {c}")
+    assert a.db.in_transaction() is False
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT COUNT(*) FROM {c}")
+        assert cur.fetchone() == (3,)
+    conn.close()
+    a.close()
