@@ -1,0 +1,86 @@
+"""The console page in headless Chromium (Debian's package, driven by Playwright)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from avl.console import Console
+from avl.web import create_app
+from tests.conftest import unavailable
+
+from .conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def page_url() -> Iterator[str]:
+    console = Console(ratelimit={"rates": "1000/second"})
+    try:
+        with LiveServer(create_app(console)) as server:
+            yield server.url + "/"
+    finally:
+        console.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    path = shutil.which("chromium")
+    if path is None:
+        unavailable("chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_ask_shows_sql_and_rows(browser: Any, page_url: str) -> None:
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(page_url)
+    page.fill("#question", "How many customers are there?")
+    page.click("#ask-button")
+    page.wait_for_selector("#rows tbody tr td", timeout=15_000)
+    assert page.inner_text("#rows tbody tr td") == "12"
+    assert page.input_value("#sql") == "SELECT COUNT(*) FROM customers LIMIT 1000"
+    assert page.inner_text("#verdict") == "Allowed"
+    # The history panel lists the question once the stream is done.
+    page.wait_for_selector("#history li .q", timeout=15_000)
+    assert page.inner_text("#history li .q") == "How many customers are there?"
+    assert errors == []
+    page.close()
+
+
+def test_rejected_query_shows_violations(browser: Any, page_url: str) -> None:
+    page = browser.new_page()
+    page.goto(page_url)
+    page.fill("#sql", "DELETE FROM customers")
+    page.click("#run-button")
+    page.wait_for_selector("#violations li", timeout=15_000)
+    assert page.inner_text("#verdict") == "Refused"
+    assert page.inner_text("#violations li code") == "statement_kind"
+    assert page.locator("#rows tbody tr").count() == 0
+    page.fill("#sql", "SELECT name FROM customers ORDER BY id LIMIT 2")
+    page.click("#check-button")
+    page.wait_for_selector("#verdict.allowed", timeout=15_000)
+    assert page.locator("#violations li").count() == 0
+    page.close()
