@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.dialects.dialect import Dialect
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+from sqlglot.parser import Parser
+from sqlglot.tokens import Tokenizer
 from sqlglot.tokenizer_core import Token, TokenType
 
 from avl.errors import ConfigError
@@ -133,6 +136,8 @@ class Checker:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.dialect = Dialect.get_or_raise(policy.dialect)
+        self.strategy = self.dialect.normalization_strategy
+        self._local = threading.local()  # per-thread tokenizer and parser (they keep state)
         d = self.dialect
         self.allowed = (
             None
@@ -170,6 +175,15 @@ class Checker:
         self.allowed_functions = frozenset(f.lower() for f in policy.allowed_functions)
         self.sqlite_strings = policy.dialect == "sqlite"
 
+    def tools(self) -> tuple[Tokenizer, Parser]:
+        """This thread's tokenizer and parser for the dialect (built once per thread)."""
+        local = self._local
+        tools: tuple[Tokenizer, Parser] | None = getattr(local, "tools", None)
+        if tools is None:
+            tools = (self.dialect.tokenizer_class(dialect=self.dialect), self.dialect.parser())
+            local.tools = tools
+        return tools
+
     # ------------------------------------------------------------------ names
     def _table_parts(self, name: str) -> tuple[str, ...]:
         try:
@@ -182,7 +196,17 @@ class Checker:
         if ident is None:
             return ""
         if isinstance(ident, exp.Identifier):
-            return str(self.dialect.normalize_identifier(ident.copy()).this)
+            text = str(ident.this)
+            strategy = self.strategy
+            if strategy is NormalizationStrategy.CASE_INSENSITIVE:
+                return text.lower()
+            if ident.args.get("quoted") or strategy is NormalizationStrategy.CASE_SENSITIVE:
+                return text
+            if strategy is NormalizationStrategy.UPPERCASE:
+                return text.upper()
+            if strategy is NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE:
+                return text.upper()
+            return text.lower()
         if isinstance(ident, str):
             return ident
         return str(ident.name)
@@ -242,6 +266,8 @@ class _Run:
         self.depth = 0
         self.too_deep = False
         self.width: int | None = None
+        self.edits: list[tuple[int, int, str]] = []
+        self.statement_end: int | None = None
         self.idiom: set[int] = set()
         self.bool_seen: set[int] = set()
         self.backslashes = checker.policy.dialect in _MYSQL_FAMILY and bool(
@@ -298,8 +324,9 @@ class _Run:
             )
             return self.verdict(None, None)
         try:
-            tokens = self.c.dialect.tokenize(sql)
-            trees = self.c.dialect.parser().parse(tokens, sql)
+            tokenizer, parser = self.c.tools()
+            tokens = tokenizer.tokenize(sql)
+            trees = parser.parse(tokens, sql)
         except sqlglot.errors.ParseError as exc:
             err = exc.errors[0] if exc.errors else {}
             line, col = err.get("line"), err.get("col")
@@ -328,6 +355,11 @@ class _Run:
             )
             return self.verdict(None, None)
         self.scan_comments(tokens)
+        last = len(tokens) - 1
+        while last >= 0 and tokens[last].token_type == TokenType.SEMICOLON:
+            last -= 1
+        if last >= 0:
+            self.statement_end = tokens[last].end + 1
         statements = [t for t in trees if t is not None and not isinstance(t, exp.Semicolon)]
         if not statements:
             self.flag(C.EMPTY, "there is no SQL statement")
@@ -1003,17 +1035,17 @@ class _Run:
         return None
 
     def column(self, node: exp.Column, scope: _Scope) -> None:
-        if isinstance(node.this, exp.Star):
+        args = node.args
+        this = args.get("this")
+        if type(this) is exp.Star:
             self.star(node, scope)
             return
-        name = _lower(node.name)
-        qualifier = node.args.get("table")
-        if node.args.get("db") is not None or node.args.get("catalog") is not None:
-            # db.table.column: match the table part against the sources
-            qualifier = node.args.get("table")
+        name = str(this.this).lower() if type(this) is exp.Identifier else node.name.lower()
+        qualifier = args.get("table")
+        # db.table.column: the table part is matched against the sources
         self.column_name(
             name,
-            _lower(qualifier.name) if isinstance(qualifier, exp.Expr) else None,
+            str(qualifier.name).lower() if qualifier is not None else None,
             scope,
             node,
         )
@@ -1148,6 +1180,8 @@ class _Run:
         while stack:
             n = stack.pop()
             cls = type(n)
+            if cls is exp.Identifier:
+                continue
             if cls is exp.Column:
                 self.column(n, scope)  # type: ignore[arg-type]
                 continue
@@ -1431,8 +1465,17 @@ class _Run:
             changed = True
         if self.violations:
             return ""
+        textual = not changed and self.p.dialect in _LIMIT_LAST
         if self.p.max_rows is not None and len(statements) == 1:
-            changed = self.limit(statements[0]) or changed
+            changed = self.limit(statements[0], textual) or changed
+        if self.violations:
+            return ""
+        if self.edits:
+            # only LIMIT changed: edit the text at the token positions (no regeneration)
+            out = self.sql
+            for start, end, text in sorted(self.edits, reverse=True):
+                out = out[:start] + text + out[end:]
+            return out
         if not changed:
             return (
                 self.sql.strip().rstrip(";").rstrip()
@@ -1452,15 +1495,23 @@ class _Run:
         tail = self.sql.rstrip().rstrip(";")
         return "--" in tail.rsplit("\n", 1)[-1] or tail.endswith("*/")
 
-    def limit(self, root: exp.Expr) -> bool:
+    def limit(self, root: exp.Expr, textual: bool) -> bool:
         max_rows = self.p.max_rows
         assert max_rows is not None
         if not isinstance(root, (exp.Select, *_SETOPS)):
             if isinstance(root, exp.Subquery):
-                return self.limit(root.this) if isinstance(root.this, exp.Expr) else False
+                # (SELECT ...) as a whole statement: limit the outside
+                if root.args.get("limit") is None:
+                    root.set("limit", exp.Limit(expression=exp.Literal.number(max_rows)))
+                    return True
+                return False
             return False
         current = root.args.get("limit")
         if current is None:
+            end = self.statement_end
+            if textual and end is not None:
+                self.edits.append((end, len(self.sql), f" LIMIT {max_rows}"))
+                return False
             root.set("limit", exp.Limit(expression=exp.Literal.number(max_rows)))
             return True
         value_node = (
@@ -1487,6 +1538,16 @@ class _Run:
             self.flag(
                 C.LIMIT_TOO_LARGE, f"LIMIT {int(value)} is above max_rows={max_rows}", current
             )
+            return False
+        meta = getattr(value_node, "_meta", None)
+        if (
+            textual
+            and isinstance(value_node, exp.Literal)
+            and meta
+            and "start" in meta
+            and "end" in meta
+        ):
+            self.edits.append((meta["start"], meta["end"] + 1, str(max_rows)))
             return False
         key = "expression" if isinstance(current, exp.Limit) else "count"
         current.set(key, exp.Literal.number(max_rows))
@@ -1557,6 +1618,12 @@ def _is_constant(node: exp.Expr) -> bool:
 
 
 _VOLATILE = frozenset({exp.Rand})
+# dialects whose row limit is a trailing LIMIT clause (text can be appended)
+_LIMIT_LAST = frozenset(
+    {"sqlite", "postgres", "mysql", "duckdb", "snowflake", "bigquery", "redshift", "spark",
+     "spark2", "databricks", "hive", "presto", "trino", "athena", "clickhouse", "doris",
+     "starrocks", "materialize", "risingwave", "singlestore", "dune"}
+)  # fmt: skip
 _MYSQL_FAMILY = frozenset({"mysql", "doris", "starrocks", "singlestore"})
 _INFO_CLASSES = frozenset(
     cls

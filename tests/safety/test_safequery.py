@@ -462,7 +462,9 @@ def test_denied_column_without_schema() -> None:
             "SELECT id FROM users FETCH FIRST 500 ROWS ONLY",
             "SELECT id FROM users FETCH FIRST 50 ROWS ONLY",
         ),
-        ("mysql", "SELECT id FROM users LIMIT 5, 100000", "SELECT id FROM users LIMIT 50 OFFSET 5"),
+        ("mysql", "SELECT id FROM users LIMIT 5, 100000", "SELECT id FROM users LIMIT 5, 50"),
+        ("postgres", "SELECT id FROM users -- all\n;", "SELECT id FROM users LIMIT 50"),
+        ("sqlite", "(SELECT id FROM users)", "SELECT id FROM users LIMIT 50"),
     ],
 )
 def test_max_rows_in_the_dialect(dialect: str, sql: str, expected: str) -> None:
