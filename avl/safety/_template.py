@@ -144,6 +144,22 @@ class _Mismatch(Exception):
         self.message = message
 
 
+_DIALECT_ALIASES = (
+    ("postgresql", "postgres"),
+    ("mariadb", "mysql"),
+    ("mssql", "tsql"),
+    ("sqlserver", "tsql"),
+)
+
+
+def _dialect_name(value: object) -> str:
+    """Normalise a dialect name the way :class:`~avl.safety.Policy` does."""
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"dialect must be a sqlglot dialect name, got {value!r}")
+    name = value.strip().lower()
+    return dict(_DIALECT_ALIASES).get(name, name)
+
+
 @attrs.frozen(kw_only=True)
 class Template:
     """Application SQL with named ``:name`` placeholders, parsed once.
@@ -153,7 +169,9 @@ class Template:
 
     Attributes:
         sql: the template SQL, with ``:name`` placeholders in value positions.
-        dialect: the sqlglot dialect name the SQL is written in.
+        dialect: the sqlglot dialect name the SQL is written in, normalised
+            (lower case; ``postgresql``, ``mariadb``, ``mssql`` and ``sqlserver``
+            are read as ``postgres``, ``mysql`` and ``tsql``).
         params: the placeholder names, in order of first appearance.
 
     Example:
@@ -167,7 +185,7 @@ class Template:
     """
 
     sql: str = attrs.field(validator=attrs.validators.instance_of(str))
-    dialect: str = attrs.field(default="sqlite", validator=attrs.validators.instance_of(str))
+    dialect: str = attrs.field(default="sqlite", converter=_dialect_name)
     params: tuple[str, ...] = attrs.field(init=False)
     _dialect: Dialect = attrs.field(init=False, eq=False, repr=False)
     _syntax: _Syntax = attrs.field(init=False, eq=False, repr=False)
@@ -616,8 +634,6 @@ class Template:
 
 
 def _get_dialect(name: str) -> Dialect:
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"dialect must be a sqlglot dialect name, got {name!r}")
     try:
         return Dialect.get_or_raise(name)
     except Exception as exc:  # sqlglot raises ValueError with a "did you mean"

@@ -464,3 +464,13 @@ def test_a_literal_never_merges_with_the_word_before_it() -> None:
     assert t.render(v="a\\b") == "SELECT CASE WHEN a THEN E'a\\\\b' ELSE 0 END FROM t"
     assert t.render(v=7) == "SELECT CASE WHEN a THEN 7 ELSE 0 END FROM t"
     assert t.verify(t.render(v=None)) == {"v": None}
+
+
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [("PostgreSQL", "postgres"), ("mariadb", "mysql"), (" SQLite ", "sqlite"), ("mssql", "tsql")],
+)
+def test_dialect_names_are_normalised_like_policy(given: str, name: str) -> None:
+    t = template("SELECT :a", dialect=given)
+    assert t.dialect == name
+    assert t == template("SELECT :a", dialect=name)
