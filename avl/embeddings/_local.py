@@ -71,7 +71,11 @@ class LocalEmbedder:
             raise ProviderError(
                 f"could not load local model {model!r}: {exc}", provider="local"
             ) from exc
-        dim = self._model.get_sentence_embedding_dimension()
+        getter = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        dim = getter()
         if not isinstance(dim, int) or dim <= 0:
             raise ProviderError(f"local model {model!r} reports no dimension", provider="local")
         self._dim = dim

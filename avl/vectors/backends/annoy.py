@@ -96,7 +96,7 @@ class AnnoyBackend:
         fsync: bool = True,
         seed: int = 42,
     ) -> None:
-        self._annoy = require("annoy", extra="annoy")
+        self._annoy = require("annoy", extra="all")
         self._data = FileBackend(path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync)
         self._n_trees = n_trees
         self._search_k = search_k
