@@ -34,6 +34,7 @@ __all__ = [
     "ParsedURL",
     "StreamParser",
     "SyncChatModelCore",
+    "check_base_url",
     "check_messages",
     "parse_model_url",
     "resolve_api_key",
@@ -234,6 +235,26 @@ def parse_model_url(
         path = default.path.rstrip("/")
     http = transport or "https"
     return ParsedURL(base_url=f"{http}://{parts.netloc}{path}", params=params)
+
+
+def check_base_url(base_url: object) -> str:
+    """Validate an API base URL (``http`` or ``https``, parseable by httpx).
+
+    Returns:
+        The URL without a trailing slash.
+
+    Raises:
+        ConfigError: not a string, not http(s), or unparseable.
+    """
+    if not isinstance(base_url, str):
+        raise ConfigError(f"base_url must be an http(s) URL string, got {type(base_url).__name__}")
+    try:
+        url = httpx.URL(base_url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise ConfigError(f"base_url {base_url!r} is not a valid URL: {exc}") from exc
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+    return base_url.rstrip("/")
 
 
 def resolve_api_key(

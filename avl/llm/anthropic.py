@@ -23,7 +23,6 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -37,6 +36,7 @@ from avl.llm._base import (
     StreamParser,
     SyncChatModelCore,
     as_int,
+    check_base_url,
     check_kwargs,
     malformed,
     parse_model_url,
@@ -114,8 +114,6 @@ class AnthropicCodec(Codec):
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError("an Anthropic model needs model=... (e.g. 'claude-3-5-haiku-latest')")
-        if not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
         if (
             isinstance(default_max_tokens, bool)
             or not isinstance(default_max_tokens, int)
@@ -126,7 +124,7 @@ class AnthropicCodec(Codec):
             )
         self.provider = provider
         self.model = model
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url)
         self.api_key = api_key
         self.api_version = api_version
         self.default_max_tokens = default_max_tokens

@@ -21,7 +21,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import httpx
 
@@ -35,6 +35,7 @@ from avl.llm._base import (
     StreamParser,
     SyncChatModelCore,
     as_int,
+    check_base_url,
     check_kwargs,
     malformed,
     parse_model_url,
@@ -113,11 +114,9 @@ class GeminiCodec(Codec):
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError("a Gemini model needs model=... (e.g. 'gemini-2.0-flash')")
-        if not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
         self.provider = provider
         self.model = model.removeprefix("models/")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url)
         self.api_key = api_key
 
     def request(

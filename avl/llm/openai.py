@@ -35,6 +35,7 @@ from avl.llm._base import (
     StreamParser,
     SyncChatModelCore,
     as_int,
+    check_base_url,
     check_kwargs,
     malformed,
     parse_model_url,
@@ -123,11 +124,9 @@ class OpenAICodec(Codec):
     ) -> None:
         if not isinstance(model, str) or not model:
             raise ConfigError("an OpenAI-compatible model needs model=... (e.g. 'gpt-4o-mini')")
-        if not isinstance(base_url, str) or urlsplit(base_url).scheme not in ("http", "https"):
-            raise ConfigError(f"base_url must be an http(s) URL, got {base_url!r}")
         self.provider = provider
         self.model = model
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url)
         self.api_key = api_key
         self.api_version = api_version
         self.organization = organization
@@ -281,7 +280,7 @@ def _codec_from(
     provider: str,
     env: Mapping[str, str] | None,
 ) -> OpenAICodec:
-    host = urlsplit(base_url).hostname or ""
+    host = urlsplit(check_base_url(base_url)).hostname or ""
     needs_key = host == "api.openai.com" or api_version is not None
     key = resolve_api_key(api_key, env=env, names=_ENV_KEYS, provider=provider, required=needs_key)
     return OpenAICodec(

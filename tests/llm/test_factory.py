@@ -237,3 +237,13 @@ def test_unknown_keyword_argument_is_a_config_error() -> None:
         create_chat_model("openai://?model=m", api_key="k", temprature=0.5)
     with pytest.raises(ConfigError, match="AsyncGeminiChatModel got unknown argument"):
         create_async_chat_model("gemini://?model=m", api_key="k", colour="red")
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["ftp://files.example/v1", "http://host:notaport/v1", "not a url", 42, "http:///v1"],
+)
+def test_bad_base_urls_are_config_errors(base_url: object) -> None:
+    for cls in (OpenAIChatModel, AnthropicChatModel, GeminiChatModel):
+        with pytest.raises(ConfigError, match="base_url"):
+            cls("m", api_key="k", base_url=base_url)  # type: ignore[arg-type]
