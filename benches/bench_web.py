@@ -1,0 +1,247 @@
+"""Web adapter benchmarks under wrk, beside a bare Starlette JSON endpoint.
+
+Plain script (prints figures; never asserts on timings)::
+
+    .venv/bin/python benches/bench_web.py                  # 10 s per wrk run
+    .venv/bin/python benches/bench_web.py --duration 3     # quicker
+    .venv/bin/python benches/bench_web.py --json out.json
+
+In one run, each server is uvicorn with 1 worker, access log off, on loopback, in
+its own process; wrk uses 2 threads and 64 connections:
+
+- ``bare``: a Starlette app with one ``GET /json`` returning ``{"status": "ok"}``
+  (the peer: what Starlette itself costs);
+- avl ``GET /healthz``;
+- avl ``POST /v1/sql/check``, cached: the same SQL every time (the verdict cache
+  answers after the first request);
+- avl ``POST /v1/sql/check``, uncached: a different SQL text on every request (every
+  request parses and walks the SQL with SafeQuery).
+
+The avl app runs over a real :class:`avl.console.Console` (demo SQLite database,
+in-memory History and Metrics) whose rate limiter is on with a high rate, so every
+``/v1`` request pays for authentication and a rate-limit hit.
+
+Then the time to the first SSE event of ``POST /v1/ask`` (``Accept:
+text/event-stream``) with a scripted instant model, p50 and p95 over sequential
+requests with httpx.
+
+The machine is shared and noisy: the wrk runs are interleaved over ``--rounds``
+rounds and the best round of each endpoint is reported; compare the figures of one
+run with each other only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(kind: str, port: int) -> None:
+    """Child process: serve one app until killed."""
+    import uvicorn
+
+    if kind == "bare":
+        from starlette.applications import Starlette
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse
+        from starlette.routing import Route
+
+        async def endpoint(request: Request) -> JSONResponse:
+            return JSONResponse({"status": "ok"})
+
+        app: Any = Starlette(routes=[Route("/json", endpoint)])
+    else:
+        from avl.console import Console
+        from avl.testing import FakeChatModel
+        from avl.web import create_app
+
+        model = FakeChatModel(default="SELECT count(*) FROM customers")
+        console = Console(model=model, ratelimit={"rates": "10000000/second"})
+        app = create_app(console)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server on {port} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"server on {port} did not start")
+
+
+_LUA_CACHED = """
+wrk.method = "POST"
+wrk.body = '{"sql": "SELECT name, city FROM customers WHERE country = \\'FR\\' ORDER BY name"}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+_LUA_UNCACHED = """
+local counter = 0
+local thread_id = 0
+local next_id = 0
+function setup(thread)
+  next_id = next_id + 1
+  thread:set("tid", next_id)
+end
+function init(args)
+  thread_id = tid
+end
+function request()
+  counter = counter + 1
+  local n = thread_id * 100000000 + counter
+  local body = '{"sql": "SELECT name, city FROM customers WHERE id = ' .. n .. ' ORDER BY name"}'
+  return wrk.format("POST", "/v1/sql/check", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+def _to_ms(value: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", value)
+    if not m:
+        return float("nan")
+    number, unit = float(m.group(1)), m.group(2)
+    return number / 1000 if unit == "us" else number * 1000 if unit == "s" else number
+
+
+def wrk(url: str, duration: int, script: str | None) -> dict[str, float]:
+    """Run wrk once and parse requests/s, p50, p99 and non-2xx counts."""
+    cmd = ["wrk", "-t2", "-c64", f"-d{duration}s", "--latency"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script or "")
+        lua = f.name
+    try:
+        if script:
+            cmd += ["-s", lua]
+        out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(lua)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _to_ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _to_ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": float(bad.group(1)) if bad else 0}
+
+
+def first_event_latency(port: int, n: int) -> dict[str, float]:
+    """Seconds from sending an SSE ask to receiving its first event."""
+    import httpx
+
+    url = f"http://127.0.0.1:{port}/v1/ask"
+    samples: list[float] = []
+    with httpx.Client(timeout=30) as client:
+        for i in range(n + 5):
+            body = {"question": f"How many customers are there? ({i})"}
+            t0 = time.perf_counter()
+            with client.stream(
+                "POST", url, json=body, headers={"accept": "text/event-stream"}
+            ) as response:
+                got = None
+                for line in response.iter_lines():  # read the whole stream
+                    if got is None and line.startswith("event:"):
+                        got = time.perf_counter() - t0
+            if got is not None and i >= 5:  # the first 5 warm up
+                samples.append(got)
+    samples.sort()
+    return {
+        "p50_ms": statistics.median(samples) * 1000,
+        "p95_ms": samples[int(0.95 * (len(samples) - 1))] * 1000,
+        "n": float(len(samples)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (best kept)")
+    parser.add_argument("--sse-requests", type=int, default=200)
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve[0], int(args.serve[1]))
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    ports = {"bare": _free_port(), "avl": _free_port()}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = {
+        kind: subprocess.Popen(
+            [sys.executable, __file__, "--serve", kind, str(port)], env=env, cwd=ROOT
+        )
+        for kind, port in ports.items()
+    }
+    results: dict[str, dict[str, float]] = {}
+    try:
+        for kind, port in ports.items():
+            _wait_up(port, procs[kind])
+        bare = f"http://127.0.0.1:{ports['bare']}"
+        avl = f"http://127.0.0.1:{ports['avl']}"
+        runs = [
+            ("bare Starlette GET /json", f"{bare}/json", None),
+            ("avl GET /healthz", f"{avl}/healthz", None),
+            ("avl POST /v1/sql/check (cached)", f"{avl}/v1/sql/check", _LUA_CACHED),
+            ("avl POST /v1/sql/check (uncached)", f"{avl}/v1/sql/check", _LUA_UNCACHED),
+        ]
+        for _name, url, script in runs:
+            wrk(url, 1, script)  # warm-up
+        for _ in range(args.rounds):  # interleaved rounds; the best one is reported
+            for name, url, script in runs:
+                r = wrk(url, args.duration, script)
+                if name not in results or r["rps"] > results[name]["rps"]:
+                    results[name] = r
+        results["avl SSE ask: time to first event"] = first_event_latency(
+            ports["avl"], args.sse_requests
+        )
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(timeout=30)
+    base = results["bare Starlette GET /json"]["rps"]
+    print(
+        f"wrk -t2 -c64 -d{args.duration}s, uvicorn 1 worker, access log off, loopback, "
+        f"best of {args.rounds} interleaved rounds"
+    )
+    print(
+        f"{'endpoint':40} {'req/s':>10} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+    )
+    for name, r in results.items():
+        if "rps" in r:
+            print(
+                f"{name:40} {r['rps']:10.0f} {r['rps'] / base:8.2f} {r['p50_ms']:8.2f} "
+                f"{r['p99_ms']:8.2f} {r['non_2xx']:8.0f}"
+            )
+    sse = results["avl SSE ask: time to first event"]
+    print(
+        f"SSE ask, time to first event over {sse['n']:.0f} requests: "
+        f"p50 {sse['p50_ms']:.2f} ms, p95 {sse['p95_ms']:.2f} ms"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
