@@ -172,6 +172,16 @@ def malformed(provider: str, what: str, exc: BaseException | None = None) -> Pro
     )
 
 
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one (for lenient reading)."""
+    return value if isinstance(value, dict) else {}
+
+
+def seq(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
 def as_int(value: Any) -> int:
     """A token count from JSON (missing or null is 0)."""
     if isinstance(value, bool):

@@ -39,6 +39,7 @@ from avl.llm._base import (
     check_base_url,
     check_kwargs,
     malformed,
+    obj,
     parse_model_url,
     request_id_of,
     resolve_api_key,
@@ -226,15 +227,15 @@ class _AnthropicStream(StreamParser):
                 provider=provider,
             )
         if kind == "message_start":
-            message = data.get("message") or {}
+            message = obj(data.get("message"))
             self._model = str(message.get("model") or "")
             self._usage = _usage(message.get("usage"))
         elif kind == "content_block_delta":
-            delta = data.get("delta") or {}
+            delta = obj(data.get("delta"))
             if delta.get("type") == "text_delta" and delta.get("text"):
                 return [Delta(text=str(delta["text"]))]
         elif kind == "message_delta":
-            delta = data.get("delta") or {}
+            delta = obj(data.get("delta"))
             self._stop = _stop_reason(delta.get("stop_reason")) or self._stop
             usage = data.get("usage")
             if isinstance(usage, dict):

@@ -38,6 +38,7 @@ from avl.llm._base import (
     check_base_url,
     check_kwargs,
     malformed,
+    obj,
     parse_model_url,
     request_id_of,
     resolve_api_key,
@@ -176,7 +177,7 @@ class GeminiCodec(Codec):
             if not isinstance(candidates, list):
                 raise malformed(self.provider, "candidates is not a list")
             parts = _parts(candidates[0])
-            stop = _stop_reason(candidates[0].get("finishReason"))
+            stop = _stop_reason(obj(candidates[0]).get("finishReason"))
         calls = [
             ToolCall(
                 id=str(p["functionCall"].get("id") or ""),
@@ -240,7 +241,7 @@ class _GeminiStream(StreamParser):
             text = _text(_parts(candidates[0]))
             if text:
                 out.append(Delta(text=text))
-            reason = _stop_reason(candidates[0].get("finishReason"))
+            reason = _stop_reason(obj(candidates[0]).get("finishReason"))
             if reason is not None:
                 self._stop = reason
                 self.complete = True

@@ -38,9 +38,11 @@ from avl.llm._base import (
     check_base_url,
     check_kwargs,
     malformed,
+    obj,
     parse_model_url,
     request_id_of,
     resolve_api_key,
+    seq,
     url_kwargs,
 )
 from avl.llm._http import RequestSpec, RetryPolicy
@@ -183,14 +185,15 @@ class OpenAICodec(Codec):
     def parse(self, data: Any, headers: Mapping[str, str]) -> Completion:
         """Read a ``chat.completion`` object."""
         try:
-            choice = data["choices"][0]
-            message = choice["message"]
+            choice = obj(data["choices"][0])
+            message = obj(choice["message"])
         except (KeyError, IndexError, TypeError) as exc:
             raise malformed(self.provider, "no choices[0].message", exc) from exc
         content = message.get("content")
         tool_calls = []
-        for call in message.get("tool_calls") or ():
-            function = call.get("function") or {}
+        for raw_call in seq(message.get("tool_calls")):
+            call = obj(raw_call)
+            function = obj(call.get("function"))
             tool_calls.append(
                 ToolCall(
                     id=str(call.get("id") or ""),
@@ -200,9 +203,9 @@ class OpenAICodec(Codec):
             )
         return Completion(
             text=content if isinstance(content, str) else "",
-            model=str(data.get("model") or self.model),
+            model=str(obj(data).get("model") or self.model),
             provider=self.provider,
-            usage=_usage(data.get("usage")) or Usage(),
+            usage=_usage(obj(data).get("usage")) or Usage(),
             stop_reason=_stop_reason(choice.get("finish_reason")),
             request_id=request_id_of(headers) or None,
             tool_calls=tuple(tool_calls),
@@ -243,7 +246,7 @@ class _OpenAIStream(StreamParser):
         if usage is not None:
             self._usage = usage
         out: list[Delta] = []
-        for choice in chunk.get("choices") or ():
+        for choice in seq(chunk.get("choices")):
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") or {}
