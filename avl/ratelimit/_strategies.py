@@ -32,6 +32,7 @@ from avl.ratelimit._rates import Rate
 __all__ = ["Op", "Plan", "Spec", "Strategy", "decide", "evaluate"]
 
 INF = math.inf
+EXACT_LIMIT = 2**50
 
 
 class Strategy(str, enum.Enum):
@@ -55,17 +56,30 @@ class Op(enum.IntEnum):
 class Spec:
     """Precomputed integer constants of one rate (internal)."""
 
-    __slots__ = ("a", "b", "bm", "cap", "limit", "period_us", "rate")
+    __slots__ = ("a", "b", "bm", "cap", "limit", "p", "per_s", "period_us", "rate", "unit")
 
     def __init__(self, rate: Rate) -> None:
         self.rate = rate
         self.limit = rate.limit
-        self.period_us = p = rate.period_us
+        self.period_us = rate.period_us
+        # The time unit (microsecond, millisecond or second; it must divide the
+        # period) is the finest that keeps limit * period below 2**50, so that the
+        # Lua scripts (doubles) stay exact. Time is floored to this unit.
+        unit = 1
+        for u in (1, 1_000, 1_000_000):
+            if self.period_us % u:
+                break
+            unit = u
+            if rate.limit * (self.period_us // u) <= EXACT_LIMIT:
+                break
+        self.unit = unit
+        self.p = p = self.period_us // unit  # the period, in units
+        self.per_s = 1_000_000 // unit  # units per second
         g = math.gcd(p, rate.limit)
-        self.a = p // g  # emission interval, in units of 1/b microsecond
+        self.a = p // g  # GCRA emission interval, in 1/b units
         self.b = rate.limit // g
-        self.cap = rate.limit * self.a  # == period_us * b
-        self.bm = self.b * 1_000_000  # GCRA units per second
+        self.cap = rate.limit * self.a  # == p * b
+        self.bm = self.b * self.per_s  # GCRA scaled units per second
 
 
 class Plan:
@@ -102,8 +116,8 @@ def _ceil_div(n: int, d: int) -> int:
 
 
 def gcra_step(s: Spec, tat: int | None, now_us: int, cost: int, op: Op) -> tuple[Any, ...]:
-    """One GCRA step for one rate. ``tat`` is in units of ``1/s.b`` microseconds."""
-    now = now_us * s.b
+    """One GCRA step for one rate. ``tat`` is in units of ``1/s.b`` of ``s.unit``."""
+    now = now_us // s.unit * s.b
     debt = 0 if tat is None or tat < now else tat - now
     a = s.a
     cap = s.cap
@@ -130,10 +144,11 @@ def fixed_step(
     s: Spec, state: tuple[int, int] | None, now_us: int, cost: int, op: Op
 ) -> tuple[Any, ...]:
     """One fixed-window step for one rate. ``state`` is ``(window, count)``."""
-    p = s.period_us
-    w = now_us // p
+    p = s.p
+    now = now_us // s.unit
+    w = now // p
     count = state[1] if state is not None and state[0] == w else 0
-    reset = ((w + 1) * p - now_us) / 1_000_000
+    reset = ((w + 1) * p - now) / s.per_s
     n = s.limit
     if op == Op.PEEK:
         ok = count + 1 <= n
@@ -147,14 +162,16 @@ def fixed_step(
     return False, state, max(0, n - count), reset, INF if cost > n else reset
 
 
-def _sliding_retry(p: int, n: int, elapsed: int, curr: int, prev: int, cost: int) -> float:
+def _sliding_retry(
+    p: int, n: int, elapsed: int, curr: int, prev: int, cost: int, per_s: int
+) -> float:
     """Seconds until ``cost`` fits (weighted counter); INF if it never can."""
     if cost > n:
         return INF
-    return _sliding_retry_us(p, n, elapsed, curr, prev, cost) / 1_000_000
+    return _sliding_retry_units(p, n, elapsed, curr, prev, cost) / per_s
 
 
-def _sliding_retry_us(p: int, n: int, elapsed: int, curr: int, prev: int, cost: int) -> int:
+def _sliding_retry_units(p: int, n: int, elapsed: int, curr: int, prev: int, cost: int) -> int:
     # Still in this window: prev*(p - elapsed - t) + (curr + cost - n)*p <= 0.
     if curr + cost <= n and prev > 0:
         t = _ceil_div(prev * (p - elapsed) + (curr + cost - n) * p, prev)
@@ -172,10 +189,12 @@ def sliding_step(
     s: Spec, state: tuple[int, int, int] | None, now_us: int, cost: int, op: Op
 ) -> tuple[Any, ...]:
     """One weighted-counter step for one rate. ``state`` is ``(window, curr, prev)``."""
-    p = s.period_us
+    p = s.p
     n = s.limit
-    w = now_us // p
-    elapsed = now_us - w * p
+    per_s = s.per_s
+    now = now_us // s.unit
+    w = now // p
+    elapsed = now - w * p
     if state is None:
         curr = prev = 0
     elif state[0] == w:
@@ -189,13 +208,13 @@ def sliding_step(
 
     def reset_of(c: int) -> float:
         if c > 0:
-            return (2 * p - elapsed) / 1_000_000
-        return (p - elapsed) / 1_000_000 if prev > 0 else 0.0
+            return (2 * p - elapsed) / per_s
+        return (p - elapsed) / per_s if prev > 0 else 0.0
 
     if op == Op.PEEK:
         used = carried + curr * p
         ok = used + p <= cap
-        retry = 0.0 if ok else _sliding_retry(p, n, elapsed, curr, prev, 1)
+        retry = 0.0 if ok else _sliding_retry(p, n, elapsed, curr, prev, 1, per_s)
         return ok, state, max(0, (cap - used) // p), reset_of(curr), retry
     if op == Op.REFUND:
         new = max(0, curr - cost)
@@ -203,7 +222,7 @@ def sliding_step(
     new = curr + cost
     if carried + new * p <= cap or op == Op.FORCE:
         return True, (w, new, prev), max(0, (cap - carried - new * p) // p), reset_of(new), 0.0
-    retry = _sliding_retry(p, n, elapsed, curr, prev, cost)
+    retry = _sliding_retry(p, n, elapsed, curr, prev, cost, per_s)
     return False, state, max(0, (cap - carried - curr * p) // p), reset_of(curr), retry
 
 
@@ -287,10 +306,10 @@ def expired(plan: Plan, states: Sequence[Any], now_us: int) -> bool:
         if st is None:
             continue
         if strategy is Strategy.GCRA:
-            if st > now_us * spec.b:
+            if st > now_us // spec.unit * spec.b:
                 return False
         elif strategy is Strategy.FIXED_WINDOW:
-            if st[0] >= now_us // spec.period_us and st[1] > 0:
+            if st[0] >= now_us // spec.period_us and st[1] > 0:  # same window index
                 return False
         elif st[0] >= now_us // spec.period_us - 1 and (st[1] > 0 or st[2] > 0):
             return False

@@ -142,6 +142,20 @@ class StorageConformance:
         assert limiter.hit("k", cost=40).remaining == 0
 
     @pytest.mark.parametrize("strategy", STRATEGIES)
+    @pytest.mark.parametrize("rate", ["1000003/day", "2000000000/second", "50000000/week"])
+    def test_large_token_budgets_stay_exact(
+        self, backend: Backend, strategy: str, rate: str
+    ) -> None:
+        make, _ = backend
+        limiter = make(rate, strategy=strategy)
+        limit = int(rate.split("/")[0])
+        assert limiter.hit("k", cost=limit - 1).remaining == 1
+        assert limiter.hit("k", cost=2).allowed is False
+        last = limiter.hit("k", cost=1)
+        assert (last.allowed, last.remaining, last.limit) == (True, 0, limit)
+        assert limiter.hit("k", cost=1).allowed is False
+
+    @pytest.mark.parametrize("strategy", STRATEGIES)
     def test_cost_above_the_limit_never_passes(self, backend: Backend, strategy: str) -> None:
         make, _ = backend
         limiter = make("10/hour", strategy=strategy)

@@ -133,7 +133,7 @@ class _MemoryBinding:
         table = self.table
         plan = self.plan
         if self.scalar:
-            now_s = now_us * plan.specs[0].b
+            now_s = now_us // plan.specs[0].unit * plan.specs[0].b
             dead = [k for k, tat in table.items() if tat <= now_s]
         else:
             dead = [k for k, st in table.items() if expired(plan, st, now_us)]
@@ -150,7 +150,7 @@ class _MemoryBinding:
         self,
     ) -> tuple[Callable[[str, int], Decision], Callable[[Sequence[str], int], list[Decision]]]:
         spec = self.plan.specs[0]
-        a, b, cap, bm, limit = spec.a, spec.b, spec.cap, spec.bm, spec.limit
+        a, b, cap, bm, limit, unit = spec.a, spec.b, spec.cap, spec.bm, spec.limit, spec.unit
         rate, rates = spec.rate, self.plan.rates
         table = self.table
         get = table.get
@@ -165,7 +165,7 @@ class _MemoryBinding:
 
         def hit(key: str, cost: int) -> Decision:
             now_us = now_of()
-            now = now_us * b
+            now = now_us // unit * b
             acquire()
             try:
                 tat = get(key)
@@ -218,7 +218,7 @@ class _MemoryBinding:
 
         def hit_many(keys: Sequence[str], cost: int) -> list[Decision]:
             now_us = now_of()
-            now = now_us * b
+            now = now_us // unit * b
             ca = cost * a
             never = ca > cap
             out: list[Decision] = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
@@ -27,7 +27,7 @@ from avl._optional import require
 from avl._registry import redact_url
 from avl.errors import BackendError, BackendUnavailableError, ConfigError
 from avl.ratelimit._decision import Decision, make_decision
-from avl.ratelimit._strategies import Op, Plan, Strategy
+from avl.ratelimit._strategies import EXACT_LIMIT, Op, Plan, Strategy
 
 __all__ = ["AsyncRedisStorage", "RedisStorage"]
 
@@ -36,8 +36,8 @@ _SCRIPT_FILES = {
     Strategy.SLIDING_WINDOW: "sliding_window.lua",
     Strategy.FIXED_WINDOW: "fixed_window.lua",
 }
-_MAX_EXACT = 2**50  # Lua numbers are doubles: keep the integer state well below 2**53
 _INF = float("inf")
+_OPS = {op: str(int(op)).encode() for op in Op}
 
 
 def _script_text(strategy: Strategy) -> str:
@@ -76,55 +76,34 @@ class _Compiled:
         self.sha = hashlib.sha1(self.text.encode("utf-8")).hexdigest()
         self.key_prefix = f"{prefix}{plan.namespace}:"
         tail: list[int] = [len(plan.specs)]
-        if plan.strategy is Strategy.GCRA:
-            for s in plan.specs:
-                if s.cap > _MAX_EXACT:
-                    raise ConfigError(
-                        f"rate {s.rate} is too fine-grained for exact Redis arithmetic "
-                        "(limit x period in microseconds must stay below 2**50); "
-                        "use a round limit or period"
-                    )
-                tail += [s.a, s.b, s.cap]
-            self.divisors = tuple(float(s.bm) for s in plan.specs)
-        else:
-            for s in plan.specs:
-                if s.limit * s.period_us > _MAX_EXACT:
-                    raise ConfigError(
-                        f"rate {s.rate} is too large for exact Redis arithmetic "
-                        "(limit x period in microseconds must stay below 2**50)"
-                    )
-                tail += [s.limit, s.period_us]
-            self.divisors = tuple(1_000_000.0 for _ in plan.specs)
-        self.tail = tuple(tail)
+        gcra = plan.strategy is Strategy.GCRA
+        for s in plan.specs:
+            if s.limit * s.p > EXACT_LIMIT:
+                raise ConfigError(
+                    f"rate {s.rate} is too large for exact arithmetic in Redis (limit x "
+                    "period must stay below 2**50 in microseconds, milliseconds or "
+                    "seconds); use a rounder limit or period"
+                )
+            tail += [s.a, s.b, s.cap, s.unit] if gcra else [s.limit, s.p, s.unit]
+        self.divisors = tuple(float(s.bm if gcra else s.per_s) for s in plan.specs)
+        self.tail = tuple(str(x).encode() for x in tail)
+        self.head = ("EVALSHA", self.sha, 1)
 
     def args(self, key: str, cost: int, op: Op, now: str) -> tuple[Any, ...]:
-        return (
-            "EVALSHA",
-            self.sha,
-            1,
-            self.key_prefix + key,
-            int(op),
-            cost,
-            now,
-            *self.tail,
-        )
+        return (*self.head, self.key_prefix + key, _OPS[op], cost, now, *self.tail)
 
     def decode(self, reply: Any) -> Decision:
         try:
-            ok, idx, remaining, reset_num, retry_num = (int(x) for x in reply)
+            ok, idx, remaining, reset_num, retry_num = reply
             i = idx - 1
             spec = self.plan.specs[i]
             div = self.divisors[i]
+            reset_after = reset_num / div
+            retry_after = _INF if retry_num < 0 else retry_num / div
         except (TypeError, ValueError, IndexError) as exc:
             raise BackendError(f"unexpected reply from the rate-limit script: {reply!r}") from exc
         return make_decision(
-            ok == 1,
-            remaining,
-            spec.limit,
-            reset_num / div,
-            _INF if retry_num < 0 else retry_num / div,
-            spec.rate,
-            self.plan.rates,
+            ok == 1, remaining, spec.limit, reset_after, retry_after, spec.rate, self.plan.rates
         )
 
 
@@ -225,6 +204,32 @@ class _RedisBinding:
         self._clock = storage._clock
         self._c = compiled
         self._execute = storage._client.execute_command
+        c = compiled
+        execute = self._execute
+        head, prefix, tail, hit_op = c.head, c.key_prefix, c.tail, _OPS[Op.HIT]
+        decode = c.decode
+        recover = self._recover
+        self.hit: Callable[[str, int], Decision] = self._hit_generic
+        if self._clock is None:
+
+            def hit(key: str, cost: int) -> Decision:
+                args = (*head, prefix + key, hit_op, cost, "", *tail)
+                try:
+                    reply = execute(*args)
+                except Exception as exc:
+                    reply = recover(exc, args)
+                return decode(reply)
+
+            self.hit = hit  # the common case, without per-call lookups
+
+    def _recover(self, exc: Exception, args: tuple[Any, ...]) -> Any:
+        """After a failed call: reload the script on NOSCRIPT and retry once, or
+        translate the error."""
+        with _translate(self._url):
+            if not _is_noscript(exc):
+                raise exc
+            self._client.execute_command("SCRIPT", "LOAD", self._c.text)
+            return self._execute(*args)
 
     def _load(self) -> None:
         with _translate(self._url):
@@ -232,17 +237,13 @@ class _RedisBinding:
 
     def apply(self, key: str, cost: int, op: Op) -> Decision:
         args = self._c.args(key, cost, op, _now_arg(self._clock))
-        with _translate(self._url):
-            try:
-                reply = self._execute(*args)
-            except Exception as exc:
-                if not _is_noscript(exc):
-                    raise
-                self._load()
-                reply = self._execute(*args)
+        try:
+            reply = self._execute(*args)
+        except Exception as exc:
+            reply = self._recover(exc, args)
         return self._c.decode(reply)
 
-    def hit(self, key: str, cost: int) -> Decision:
+    def _hit_generic(self, key: str, cost: int) -> Decision:
         return self.apply(key, cost, Op.HIT)
 
     def apply_many(self, keys: Sequence[str], cost: int, op: Op) -> list[Decision]:

@@ -1,9 +1,11 @@
 -- avl rate limiter: fixed windows over every rate of a limiter, atomically.
--- Mirrors avl/ratelimit/_strategies.py:fixed_step + combine.
--- KEYS[1]  state key; value "w1,c1,w2,c2,..." (window index and count per rate)
+-- Mirrors avl/ratelimit/_strategies.py (fixed_step + combine).
+-- KEYS[1]  state key; value struct.pack('<d..d', w_1, c_1, ..., w_n, c_n)
+--          (window index and count per rate)
 -- ARGV     op (0 hit, 1 test, 2 peek, 3 refund, 4 force), cost,
---          now_us ('' = use the server's TIME), n, then limit_i, period_us_i
--- Returns  {ok, index (1-based), remaining, reset_us, retry_us (-1 = never)}
+--          now_us ('' = the server's TIME), n, then limit_i, p_i, unit_i
+-- Returns  {ok, index (1-based), remaining, reset_units, retry_units (-1 = never)}
+local floor = math.floor
 local op = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
 local now
@@ -14,25 +16,25 @@ else
   now = tonumber(ARGV[3])
 end
 local n = tonumber(ARGV[4])
+local fmt = '<' .. string.rep('d', 2 * n)
 local raw = redis.call('GET', KEYS[1])
 local st = {}
-if raw then
-  local i = 1
-  for part in string.gmatch(raw, '[^,]+') do
-    st[i] = tonumber(part)
-    i = i + 1
-  end
-end
-local oks, rems, resets, retries, neww, newc = {}, {}, {}, {}, {}, {}
+if raw and #raw == 16 * n then st = {struct.unpack(fmt, raw)} end
 local all = true
+local news = {}
+local ttl = 0
+local okb, okrem, okreset, okrnum = 0, 0, 0, 0
+local nob, noretry, norem, nornum, norr = 0, -1, 0, 0, 0
 for i = 1, n do
-  local lim = tonumber(ARGV[4 + (i - 1) * 2 + 1])
-  local p = tonumber(ARGV[4 + (i - 1) * 2 + 2])
-  local w = math.floor(now / p)
-  if w * p > now then w = w - 1 elseif (w + 1) * p <= now then w = w + 1 end
+  local j = 4 + (i - 1) * 3
+  local lim, p, unit = tonumber(ARGV[j + 1]), tonumber(ARGV[j + 2]), tonumber(ARGV[j + 3])
+  local now_u = now
+  if unit ~= 1 then now_u = floor(now / unit) end
+  local w = floor(now_u / p)
+  if w * p > now_u then w = w - 1 end
   local count = 0
   if st[2 * i - 1] == w then count = st[2 * i] end
-  local reset = (w + 1) * p - now
+  local reset = (w + 1) * p - now_u
   local ok, new, rem, retry
   if op == 2 then
     ok = count + 1 <= lim
@@ -58,45 +60,29 @@ for i = 1, n do
     end
   end
   if rem < 0 then rem = 0 end
-  oks[i] = ok
-  rems[i] = rem
-  resets[i] = reset
-  retries[i] = retry
-  neww[i] = w
-  newc[i] = new
-  if not ok then all = false end
-end
-local best = 0
-if all then
-  for i = 1, n do
-    if best == 0 or rems[i] < rems[best] or (rems[i] == rems[best] and resets[i] > resets[best]) then
-      best = i
+  news[2 * i - 1] = w
+  news[2 * i] = new
+  local ms = reset * unit / 1000
+  if ms > ttl then ttl = ms end
+  local per_s = 1000000 / unit
+  if ok then
+    local rs = reset / per_s
+    if okb == 0 or rem < okrem or (rem == okrem and rs > okreset) then
+      okb, okrem, okreset, okrnum = i, rem, rs, reset
     end
-  end
-  if op == 0 or op == 3 or op == 4 then
-    local parts = {}
-    local ttl = 0
-    for i = 1, n do
-      parts[2 * i - 1] = string.format('%.0f', neww[i])
-      parts[2 * i] = string.format('%.0f', newc[i])
-      local ms = math.ceil(resets[i] / 1000)
-      if ms > ttl then ttl = ms end
-    end
-    redis.call('SET', KEYS[1], table.concat(parts, ','), 'PX', ttl + 1)
-  end
-else
-  for i = 1, n do
-    if not oks[i] then
-      local r = retries[i]
-      if r < 0 then r = math.huge end
-      local rb = 0
-      if best > 0 then rb = retries[best]; if rb < 0 then rb = math.huge end end
-      if best == 0 or r > rb then best = i end
+  else
+    all = false
+    local r = math.huge
+    if retry >= 0 then r = retry / per_s end
+    if nob == 0 or r > noretry then
+      nob, noretry, norem, nornum, norr = i, r, rem, reset, retry
     end
   end
 end
-local okn = 0
-if all then okn = 1 end
-local rr = retries[best]
-if all then rr = 0 end
-return {okn, best, rems[best], resets[best], rr}
+if not all then
+  return {0, nob, norem, nornum, norr}
+end
+if op == 0 or op == 3 or op == 4 then
+  redis.call('SET', KEYS[1], struct.pack(fmt, unpack(news)), 'PX', math.ceil(ttl) + 1)
+end
+return {1, okb, okrem, okrnum, 0}
