@@ -25,6 +25,7 @@ from avl.history._chain import (
     encode_cursor,
     new_id,
     percentile,
+    record_of,
     search_tokens,
 )
 from avl.history._entry import (
@@ -34,7 +35,6 @@ from avl.history._entry import (
     Page,
     Stats,
     VerifyReport,
-    replace_checked,
 )
 from avl.history._types import HistoryBackend, Query, SimilarityStore
 
@@ -196,20 +196,17 @@ class History:
         if self._closed:
             raise InvalidInputError("this History is closed")
 
-    def _prepare(self, entry: Entry) -> Entry:
+    def _prepare(self, entry: Entry) -> tuple[Entry, dict[str, Any]]:
         if not isinstance(entry, Entry):
             raise InvalidInputError(f"expected an Entry, got {type(entry).__name__}")
-        if entry.id is not None and entry.time is not None:
-            return replace_checked(entry, seq=None, prev_hash=None, hash=None)
-        now = float(self._clock.now())
-        return replace_checked(
-            entry,
-            id=entry.id if entry.id is not None else new_id(now),
-            time=entry.time if entry.time is not None else now,
-            seq=None,
-            prev_hash=None,
-            hash=None,
-        )
+        record = record_of(entry)
+        if entry.id is None or entry.time is None:
+            now = float(self._clock.now())
+            if entry.id is None:
+                record["id"] = new_id(now)
+            if entry.time is None:
+                record["time"] = now
+        return entry, record
 
     def record(self, entry: Entry) -> Entry:
         """Append one entry to the chain.
@@ -244,7 +241,7 @@ class History:
         prepared = [self._prepare(e) for e in entries]
         if not prepared:
             return []
-        ids = [e.id for e in prepared]
+        ids = [r["id"] for _, r in prepared]
         if len(set(ids)) != len(ids):
             raise InvalidInputError("duplicate entry ids in one record_many call")
         stored = self._backend.append(prepared, self._sealer)

@@ -51,8 +51,13 @@ class HistoryBackend(Protocol):
     writers (threads or processes) keep one chain.
     """
 
-    def append(self, entries: Sequence[Entry], sealer: Sealer) -> list[Entry]:
-        """Store ``entries`` (ids and times set) at the head of the chain, atomically."""
+    def append(self, items: Sequence[tuple[Entry, dict[str, Any]]], sealer: Sealer) -> list[Entry]:
+        """Store entries at the head of the chain, atomically.
+
+        Each item is ``(entry, record)``: ``record`` is the entry's content as plain JSON
+        values (:func:`avl.history._chain.record_of`) with ``id`` and ``time`` set;
+        they win over the entry's own (possibly ``None``) ``id`` and ``time``.
+        """
         ...
 
     def get(self, id: str) -> Entry | None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from avl.errors import InvalidInputError
-from avl.history._chain import GENESIS, Sealer, check_chain, record_of, search_tokens
+from avl.history._chain import GENESIS, Sealer, check_chain, search_tokens
 from avl.history._entry import Entry, VerifyReport
 from avl.history._types import Query
 from avl.history.backends._common import entry_of_row
@@ -31,17 +31,17 @@ class MemoryBackend:
         self._head: tuple[int, str] = (0, GENESIS)
         self._checkpoint: tuple[int, str, str] | None = None
 
-    def append(self, entries: Sequence[Entry], sealer: Sealer) -> list[Entry]:
-        """Store ``entries`` at the head of the chain (see the Protocol)."""
+    def append(self, items: Sequence[tuple[Entry, dict[str, Any]]], sealer: Sealer) -> list[Entry]:
+        """Store entries at the head of the chain (see the Protocol)."""
         with self._lock:
-            for e in entries:
-                if e.id in self._by_id:
-                    raise InvalidInputError(f"a history entry with id {e.id!r} already exists")
+            for _, rec in items:
+                if rec["id"] in self._by_id:
+                    raise InvalidInputError(f"a history entry with id {rec['id']!r} already exists")
             seq, prev = self._head
             staged: list[list[Any]] = []
-            for e in entries:
+            for _, record in items:
                 seq += 1
-                record = record_of(e)
+                record = dict(record)
                 digest = sealer.seal(record, seq=seq, prev_hash=prev)
                 staged.append([seq, record, prev, digest])
                 prev = digest

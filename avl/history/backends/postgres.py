@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from avl._optional import require
 from avl._registry import redact_url
 from avl.errors import BackendError, BackendUnavailableError, InvalidInputError
-from avl.history._chain import CONTENT_FIELDS, GENESIS, Sealer, check_chain, record_of, to_json
+from avl.history._chain import CONTENT_FIELDS, GENESIS, Sealer, check_chain, to_json
 from avl.history._entry import Entry, VerifyReport, replace_checked
 from avl.history._types import Query
 from avl.history.backends._common import (
@@ -137,10 +137,9 @@ class PostgresBackend:
         except pg.Error as exc:
             raise BackendError(f"{what}: {exc}") from exc
 
-    def append(self, entries: Sequence[Entry], sealer: Sealer) -> list[Entry]:
+    def append(self, items: Sequence[tuple[Entry, dict[str, Any]]], sealer: Sealer) -> list[Entry]:
         """Store ``entries`` at the head of the chain (head row locked ``FOR UPDATE``)."""
         p = self.prefix
-        records = [record_of(e) for e in entries]
         with self._translate("recording history entries"), self._conn.transaction():
             cur = self._conn.cursor()
             seq, prev = cur.execute(
@@ -148,11 +147,20 @@ class PostgresBackend:
             ).fetchone()
             rows = []
             out = []
-            for entry, record in zip(entries, records, strict=True):
+            for entry, record in items:
                 seq += 1
                 digest = sealer.seal(record, seq=seq, prev_hash=prev)
                 rows.append(_row_params(record, seq, prev, digest))
-                out.append(replace_checked(entry, seq=seq, prev_hash=prev, hash=digest))
+                out.append(
+                    replace_checked(
+                        entry,
+                        id=record["id"],
+                        time=record["time"],
+                        seq=seq,
+                        prev_hash=prev,
+                        hash=digest,
+                    )
+                )
                 prev = digest
             if len(rows) >= 64:
                 with cur.copy(

@@ -36,7 +36,6 @@ from avl.history._chain import (
     Sealer,
     check_chain,
     fts5_query,
-    record_of,
     to_json,
 )
 from avl.history._entry import Entry, VerifyReport, replace_checked
@@ -204,11 +203,10 @@ class SQLiteBackend:
             self._all.append(conn)
         return conn
 
-    def append(self, entries: Sequence[Entry], sealer: Sealer) -> list[Entry]:
+    def append(self, items: Sequence[tuple[Entry, dict[str, Any]]], sealer: Sealer) -> list[Entry]:
         """Store ``entries`` at the head of the chain in one ``BEGIN IMMEDIATE`` transaction."""
         p = self.prefix
         conn = self._conn()
-        records = [record_of(e) for e in entries]
         with _translate("recording history entries"):
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -217,11 +215,20 @@ class SQLiteBackend:
                 ).fetchone()
                 rows = []
                 out = []
-                for entry, record in zip(entries, records, strict=True):
+                for entry, record in items:
                     seq += 1
                     digest = sealer.seal(record, seq=seq, prev_hash=prev)
                     rows.append(_row_params(record, seq, prev, digest))
-                    out.append(replace_checked(entry, seq=seq, prev_hash=prev, hash=digest))
+                    out.append(
+                        replace_checked(
+                            entry,
+                            id=record["id"],
+                            time=record["time"],
+                            seq=seq,
+                            prev_hash=prev,
+                            hash=digest,
+                        )
+                    )
                     prev = digest
                 conn.executemany(
                     f"INSERT INTO {p}_entries(seq, {_COLS}, prev_hash, hash) "
