@@ -72,6 +72,15 @@ def _rate_headers(decision: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in headers().items()}
 
 
+def _route_path(scope: Scope) -> str:
+    """The path inside this app (without the mount prefix, ``root_path``)."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
 class _Gate:
     """Pure ASGI middleware: body limit, authentication, rate limiting, headers."""
 
@@ -101,7 +110,7 @@ class _Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
+        path = _route_path(scope)
         if path in self.public or path.startswith("/static/"):
             await self.app(scope, receive, send)
             return
@@ -132,7 +141,7 @@ class _Gate:
                     )
                 scope.setdefault("state", {})[_DECISION] = decision
         except E.AvlError as exc:
-            await problem_response(exc, path)(scope, receive, send)
+            await problem_response(exc, scope["path"])(scope, receive, send)
             return
         scope.setdefault("state", {})[_IDENTITY] = identity
         limit = self.settings.max_body_bytes

@@ -440,3 +440,21 @@ async def test_readyz_503_when_a_backend_is_down(console: TinyConsole) -> None:
         "status": "unavailable",
         "checks": {"history": "unavailable", "database": "ok"},
     }
+
+
+async def test_mounts_inside_another_starlette_app(console: TinyConsole) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    host = Starlette(routes=[Mount("/avl", app=create_app(console))])
+    async with client(host, host="10.0.0.9") as c:
+        health = await c.get("/avl/healthz")  # public inside the mount
+        check = await c.post("/avl/v1/sql/check", json={"sql": "SELECT 1"})
+    async with client(host) as c:
+        page = await c.get("/avl/")
+        local = await c.post("/avl/v1/sql/check", json={"sql": "SELECT 1"})
+    assert health.json() == {"status": "ok"}
+    assert check.status_code == 401
+    assert check.json()["instance"] == "/avl/v1/sql/check"
+    assert 'href="static/console.css"' in page.text
+    assert local.json()["allowed"] is True
