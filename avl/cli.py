@@ -48,7 +48,9 @@ def _print_answer(answer: Any, out: TextIO, *, as_json: bool = False) -> None:
         if v.allowed:
             out.write("verdict: allowed\n")
         else:
-            codes = ", ".join(f"{getattr(x.code, 'value', x.code)} ({x.message})" for x in v.violations)
+            codes = ", ".join(
+                f"{getattr(x.code, 'value', x.code)} ({x.message})" for x in v.violations
+            )
             out.write(f"verdict: REJECTED {codes}\n")
     if answer.error:
         out.write(f"error: {answer.error}\n")
@@ -212,7 +214,7 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
         page = history.search(user=args.user, text=args.text, limit=args.limit)
         for e in page.entries if hasattr(page, "entries") else page:
             verdict = "" if e.allowed is None else ("allowed" if e.allowed else "rejected")
-            out.write(f"{e.seq:>5} {e.user:<12} {str(e.outcome):<12} {verdict:<9} {e.question}\n")
+            out.write(f"{e.seq:>5} {e.user:<12} {e.outcome!s:<12} {verdict:<9} {e.question}\n")
             if e.sql:
                 out.write(f"      {e.sql}\n")
     finally:
@@ -232,10 +234,14 @@ def _cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
             row = json.loads(line)
             pairs.append((str(row["question"]), str(row.get("sql") or row["query"])))
         except (json.JSONDecodeError, KeyError) as exc:
-            raise _UsageError(f"{args.questions}:{lineno}: expected JSON with question and sql") from exc
+            raise _UsageError(
+                f"{args.questions}:{lineno}: expected JSON with question and sql"
+            ) from exc
     if not pairs:
         raise _UsageError(f"{args.questions} holds no questions")
-    assistant = Assistant(db=args.db, model=args.model or "offline://", cache_threshold=None, max_rows=10**6)
+    assistant = Assistant(
+        db=args.db, model=args.model or "offline://", cache_threshold=None, max_rows=10**6
+    )
     try:
         assistant.train_from_database()
         r = evaluate_questions(assistant, pairs, leave_one_out=not args.no_loo)
@@ -244,9 +250,13 @@ def _cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"questions: {r.n}\n")
     out.write(f"execution accuracy, schema only:   {r.schema_only / r.n:.1%} ({r.schema_only})\n")
     if r.leave_one_out is not None:
-        out.write(f"execution accuracy, leave-one-out: {r.leave_one_out / r.n:.1%} ({r.leave_one_out})\n")
+        out.write(
+            f"execution accuracy, leave-one-out: {r.leave_one_out / r.n:.1%} ({r.leave_one_out})\n"
+        )
     out.write(f"schema-retrieval recall: {r.recall / r.n:.3f}\n")
-    out.write(f"prompt tokens (schema part): {r.prompt_tokens:.0f} vs whole schema {r.full_schema_tokens:.0f}\n")
+    out.write(
+        f"prompt tokens (schema part): {r.prompt_tokens:.0f} vs whole schema {r.full_schema_tokens:.0f}\n"
+    )
     for q, gold, got in r.misses[: args.show]:
         out.write(f"  miss: {q}\n    gold: {gold}\n    got:  {got}\n")
     return EXIT_OK
@@ -297,7 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="where to write the sample database (default: a temp dir)")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("check", help="check SQL with SafeQuery (exit 0 allowed, 1 rejected, 2 error)")
+    p = sub.add_parser(
+        "check", help="check SQL with SafeQuery (exit 0 allowed, 1 rejected, 2 error)"
+    )
     p.add_argument("sql", nargs="*", help="the SQL (default: read stdin)")
     p.add_argument("--dialect", default="sqlite")
     p.add_argument("--max-rows", type=int, default=None)
@@ -348,7 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     """Run the ``avl`` command line.
 
     Args:

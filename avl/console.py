@@ -60,8 +60,19 @@ __all__ = ["Console"]
 
 _TOP_KEYS = frozenset(
     {
-        "db", "model", "embedder", "history", "ratelimit", "token_budget", "policy", "roles",
-        "assistant", "metrics", "train_from_database", "name", "store",
+        "db",
+        "model",
+        "embedder",
+        "history",
+        "ratelimit",
+        "token_budget",
+        "policy",
+        "roles",
+        "assistant",
+        "metrics",
+        "train_from_database",
+        "name",
+        "store",
     }
 )
 
@@ -141,8 +152,12 @@ class Console:
                 metrics = None
             self.metrics: Any = metrics
             # ---- rate limits
-            self.limiter: Any = limiter_obj if limiter_obj is not None else self._limiter(
-                overrides.get("ratelimit", {"rates": "10/second; 1000/day"}), "ratelimit"
+            self.limiter: Any = (
+                limiter_obj
+                if limiter_obj is not None
+                else self._limiter(
+                    overrides.get("ratelimit", {"rates": "10/second; 1000/day"}), "ratelimit"
+                )
             )
             self.token_limiter: Any = self._limiter(overrides.get("token_budget"), "token_budget")
             # ---- assistant (policies need its dialect and schema)
@@ -180,7 +195,9 @@ class Console:
                     elif isinstance(rkw, Mapping):
                         policies[str(role)] = attrs.evolve(default, **rkw)
                     else:
-                        raise ConfigError(f"roles.{role}: expected a table of Policy keyword arguments")
+                        raise ConfigError(
+                            f"roles.{role}: expected a table of Policy keyword arguments"
+                        )
             except TypeError as exc:
                 raise ConfigError(f"bad policy option: {exc}") from exc
             self.policies: dict[str, Any] = policies
@@ -249,7 +266,9 @@ class Console:
         if "AVL_RATELIMIT" in env:
             over["ratelimit"] = {"rates": env["AVL_RATELIMIT"]}
         if "AVL_RATELIMIT_STORAGE" in env:
-            over.setdefault("ratelimit", dict(cfg.get("ratelimit") or {"rates": "10/second; 1000/day"}))
+            over.setdefault(
+                "ratelimit", dict(cfg.get("ratelimit") or {"rates": "10/second; 1000/day"})
+            )
             over["ratelimit"]["storage"] = env["AVL_RATELIMIT_STORAGE"]
         if "AVL_TOKEN_BUDGET" in env:
             over["token_budget"] = {"rates": env["AVL_TOKEN_BUDGET"]}
@@ -257,7 +276,9 @@ class Console:
             try:
                 over["assistant"] = {"max_rows": int(env["AVL_MAX_ROWS"])}
             except ValueError as exc:
-                raise ConfigError(f"AVL_MAX_ROWS must be an integer, got {env['AVL_MAX_ROWS']!r}") from exc
+                raise ConfigError(
+                    f"AVL_MAX_ROWS must be an integer, got {env['AVL_MAX_ROWS']!r}"
+                ) from exc
         return cls(**_merge(cfg, over))
 
     # ------------------------------------------------------------------ API
@@ -310,17 +331,20 @@ class Console:
 
 
 def _read_toml(path: str | Path) -> dict[str, Any]:
+    import importlib
+
     try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        tomllib = None  # type: ignore[assignment]
+        tomllib: Any = importlib.import_module("tomllib")  # Python 3.11+
+    except ImportError:  # pragma: no cover - Python 3.10
+        try:
+            tomllib = importlib.import_module("tomli")
+        except ImportError as exc:
+            raise ConfigError("reading TOML on Python 3.10 needs 'tomli' installed") from exc
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config file {str(p)!r}: {exc}") from exc
-    if tomllib is None:  # pragma: no cover
-        raise ConfigError("reading TOML needs Python 3.11+ (tomllib)")
     try:
         data: dict[str, Any] = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

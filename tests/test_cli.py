@@ -15,7 +15,9 @@ import pytest
 from avl.cli import main
 
 
-def run(*argv: str, stdin: str | None = None, monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str, str]:
+def run(
+    *argv: str, stdin: str | None = None, monkeypatch: pytest.MonkeyPatch | None = None
+) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     if stdin is not None:
         assert monkeypatch is not None
@@ -41,11 +43,18 @@ def test_demo_in_a_subprocess(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.run(
         [sys.executable, "-m", "avl.cli", "demo", "--db", str(tmp_path / "demo.db")],
-        capture_output=True, text=True, timeout=60, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "Q: How many customers are there?\nSQL: SELECT COUNT(*) FROM customers LIMIT 1000\nverdict: allowed\n  COUNT(*)\n  12\n" in out
+    assert (
+        "Q: How many customers are there?\nSQL: SELECT COUNT(*) FROM customers LIMIT 1000\nverdict: allowed\n  COUNT(*)\n  12\n"
+        in out
+    )
     assert "DELETE FROM orders\n    -> REJECTED: statement_kind" in out
     assert out.count("verdict: allowed") == 7
 
@@ -56,13 +65,17 @@ def test_check_allowed_rejected_and_error(monkeypatch: pytest.MonkeyPatch) -> No
     code, out, _ = run("check", "DELETE FROM t")
     assert code == 1
     assert out.startswith("rejected\n  statement_kind")
-    code, out, _ = run("check", "--allow-table", "t", "--json", stdin="SELECT * FROM u", monkeypatch=monkeypatch)
+    code, out, _ = run(
+        "check", "--allow-table", "t", "--json", stdin="SELECT * FROM u", monkeypatch=monkeypatch
+    )
     assert code == 1
     assert [v["code"] for v in json.loads(out)["violations"]] == ["table_not_allowed"]
     code, _, err = run("check", stdin="  ", monkeypatch=monkeypatch)
-    assert code == 2 and "no SQL given" in err
+    assert code == 2
+    assert "no SQL given" in err
     code, _, err = run("check", "SELECT 1", "--dialect", "nosuch")
-    assert code == 2 and "nosuch" in err
+    assert code == 2
+    assert "nosuch" in err
     code, _, _ = run("nosuchcommand")
     assert code == 2
 
@@ -71,30 +84,62 @@ def test_train_then_ask(shop: Path, tmp_path: Path) -> None:
     training = tmp_path / "training.jsonl"
     url = f"sqlite:///{shop}"
     code, out, err = run(
-        "train", "--db", url, "--training", str(training),
-        "--question", "Which customers live in Paris?", "--sql", "SELECT name FROM customers WHERE city = 'Paris'",
+        "train",
+        "--db",
+        url,
+        "--training",
+        str(training),
+        "--question",
+        "Which customers live in Paris?",
+        "--sql",
+        "SELECT name FROM customers WHERE city = 'Paris'",
     )
     assert code == 0, err
     assert json.loads(training.read_text())["added_by"] == "cli"
-    code, out, err = run("ask", "Which customers live in Rome?", "--db", url, "--training", str(training), "--json")
+    code, out, err = run(
+        "ask", "Which customers live in Rome?", "--db", url, "--training", str(training), "--json"
+    )
     assert code == 0, err
     answer = json.loads(out)
     assert answer["sql"] == "SELECT name FROM customers WHERE city = 'Rome' LIMIT 1000"
     assert answer["rows"] == [["Bob"]]
-    code, _, err = run("train", "--db", url, "--training", str(training), "--question", "x", "--sql", "DROP TABLE customers")
-    assert code == 2 and "SafeQuery" in err
+    code, _, err = run(
+        "train",
+        "--db",
+        url,
+        "--training",
+        str(training),
+        "--question",
+        "x",
+        "--sql",
+        "DROP TABLE customers",
+    )
+    assert code == 2
+    assert "SafeQuery" in err
     assert len(training.read_text().splitlines()) == 1
 
 
 def test_ask_records_history(shop: Path, tmp_path: Path) -> None:
     hist = f"sqlite:///{tmp_path / 'history.db'}"
-    code, out, err = run("ask", "How many customers are there?", "--db", f"sqlite:///{shop}", "--history", hist,
-                         "--training", str(tmp_path / "none.jsonl"))
+    code, out, err = run(
+        "ask",
+        "How many customers are there?",
+        "--db",
+        f"sqlite:///{shop}",
+        "--history",
+        hist,
+        "--training",
+        str(tmp_path / "none.jsonl"),
+    )
     assert code == 0, err
-    assert "SQL: SELECT COUNT(*) FROM customers LIMIT 1000\nverdict: allowed\n  COUNT(*)\n  3\n" in out
+    assert (
+        "SQL: SELECT COUNT(*) FROM customers LIMIT 1000\nverdict: allowed\n  COUNT(*)\n  3\n" in out
+    )
     code, out, err = run("history", "--history", hist)
     assert code == 0, err
-    assert "How many customers are there?" in out and "ok" in out and "allowed" in out
+    assert "How many customers are there?" in out
+    assert "ok" in out
+    assert "allowed" in out
 
 
 def test_eval_on_a_user_file(shop: Path, tmp_path: Path) -> None:
@@ -103,8 +148,14 @@ def test_eval_on_a_user_file(shop: Path, tmp_path: Path) -> None:
         "\n".join(
             json.dumps(x)
             for x in [
-                {"question": "How many customers are there?", "sql": "SELECT count(*) FROM customers"},
-                {"question": "Which customers are from Paris?", "sql": "SELECT name FROM customers WHERE city = 'Paris'"},
+                {
+                    "question": "How many customers are there?",
+                    "sql": "SELECT count(*) FROM customers",
+                },
+                {
+                    "question": "Which customers are from Paris?",
+                    "sql": "SELECT name FROM customers WHERE city = 'Paris'",
+                },
             ]
         )
     )

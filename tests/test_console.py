@@ -39,7 +39,8 @@ def test_defaults_use_the_demo_database() -> None:
         assert console.policy_for(None).max_rows == 1000
         assert console.assistant.training_data("sql")[0].added_by == "demo"
         tmp = console._tmpdir
-        assert tmp is not None and Path(tmp).exists()
+        assert tmp is not None
+        assert Path(tmp).exists()
     assert not Path(tmp).exists()
 
 
@@ -54,11 +55,15 @@ def test_from_config_with_roles(db: str) -> None:
             "roles": {"analyst": {"denied_columns": ["staff.salary"]}},
         }
     )
-    assert console.history is None and console.metrics is None
+    assert console.history is None
+    assert console.metrics is None
     assert console.policy_for("analyst").max_rows == 50
     assert isinstance(console.policy_for("analyst"), Policy)
     assert console.guard_for("analyst").check("SELECT salary FROM staff").allowed is False
-    assert console.guard_for(None).check("SELECT salary FROM staff").sql == "SELECT salary FROM staff LIMIT 50"
+    assert (
+        console.guard_for(None).check("SELECT salary FROM staff").sql
+        == "SELECT salary FROM staff LIMIT 50"
+    )
     answer = console.assistant.ask("What is the average salary?", role="analyst")
     assert answer.verdict.allowed is False
     assert console.assistant.ask("What is the average salary?").rows == ((15.0,),)
@@ -67,12 +72,16 @@ def test_from_config_with_roles(db: str) -> None:
 
 def test_from_toml_and_env(db: str, tmp_path: Path) -> None:
     toml = tmp_path / "avl.toml"
-    toml.write_text(f'db = "{db}"\nhistory = "memory://"\n[assistant]\nmax_rows = 7\n[ratelimit]\nrates = ""\n')
+    toml.write_text(
+        f'db = "{db}"\nhistory = "memory://"\n[assistant]\nmax_rows = 7\n[ratelimit]\nrates = ""\n'
+    )
     c1 = Console.from_toml(toml)
     assert c1.limiter is None
     assert c1.assistant.max_rows == 7
     c1.close()
-    c2 = Console.from_env({"AVL_CONFIG": str(toml), "AVL_MAX_ROWS": "3", "AVL_TOKEN_BUDGET": "1000/day"})
+    c2 = Console.from_env(
+        {"AVL_CONFIG": str(toml), "AVL_MAX_ROWS": "3", "AVL_TOKEN_BUDGET": "1000/day"}
+    )
     assert c2.assistant.max_rows == 3
     assert isinstance(c2.token_limiter, RateLimiter)
     c2.close()

@@ -20,6 +20,10 @@ def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+def _strs(value: Any) -> tuple[str, ...]:
+    return tuple(value)
+
+
 def _rows(value: Any) -> tuple[tuple[Any, ...], ...]:
     return tuple(tuple(r) for r in value)
 
@@ -132,7 +136,7 @@ class Answer:
     question: str
     sql: str = ""
     verdict: Any = None
-    columns: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    columns: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     rows: tuple[tuple[Any, ...], ...] = attrs.field(default=(), converter=_rows)
     attempts: int = 0
     usage: Usage = attrs.field(factory=Usage)
@@ -221,7 +225,9 @@ class Answer:
         return {
             "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
             "description": self.question,
-            "data": {"values": [{xname: _jsonable(r[x]), yname: _jsonable(r[y])} for r in self.rows]},
+            "data": {
+                "values": [{xname: _jsonable(r[x]), yname: _jsonable(r[y])} for r in self.rows]
+            },
             "mark": "line" if temporal else "bar",
             "encoding": {
                 "x": {"field": xname, "type": "ordinal" if temporal else kinds[x]},
@@ -230,13 +236,19 @@ class Answer:
         }
 
     def __repr__(self) -> str:
-        status = "ok" if self.ok else ("rejected" if self.verdict is not None and not self.verdict.allowed else "error")
+        status = (
+            "ok"
+            if self.ok
+            else ("rejected" if self.verdict is not None and not self.verdict.allowed else "error")
+        )
         lines = [f"Answer({status}, {len(self.rows)} row(s), attempts={self.attempts})"]
         lines.append(f"  question: {self.question}")
         if self.sql:
             lines.append(f"  sql: {self.sql}")
         if self.verdict is not None and not self.verdict.allowed:
-            codes = ", ".join(str(getattr(v.code, "value", v.code)) for v in self.verdict.violations)
+            codes = ", ".join(
+                str(getattr(v.code, "value", v.code)) for v in self.verdict.violations
+            )
             lines.append(f"  violations: {codes}")
         if self.error:
             lines.append(f"  error: {self.error}")
@@ -281,6 +293,6 @@ class Explanation:
     """
 
     sql: str
-    plan: tuple[str, ...] = attrs.field(converter=tuple)
-    full_scans: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    suggestions: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    plan: tuple[str, ...] = attrs.field(converter=_strs)
+    full_scans: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    suggestions: tuple[str, ...] = attrs.field(default=(), converter=_strs)

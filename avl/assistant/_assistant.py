@@ -9,7 +9,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -139,7 +139,9 @@ class Assistant:
         if cache_threshold is not None and not 0.0 < cache_threshold <= 1.0:
             raise ConfigError(f"cache_threshold must be in (0, 1], got {cache_threshold!r}")
         self._clock: Clock = clock or SystemClock()
-        self.db = db if isinstance(db, Database) else Database(db, timeout_s=timeout_s, clock=self._clock)
+        self.db = (
+            db if isinstance(db, Database) else Database(db, timeout_s=timeout_s, clock=self._clock)
+        )
         self.name = name or "default"
         self.model = _make_model(model)
         self.embedder = _make_embedder(embedder)
@@ -271,7 +273,11 @@ class Assistant:
         return [i.id for i in items]
 
     def train_from_database(
-        self, *, tables: Sequence[str] | None = None, sample_values: int = 0, added_by: str = "introspection"
+        self,
+        *,
+        tables: Sequence[str] | None = None,
+        sample_values: int = 0,
+        added_by: str = "introspection",
     ) -> list[str]:
         """Read the database's tables, columns, types, keys and comments.
 
@@ -476,7 +482,9 @@ class Assistant:
             doc_texts.append(d.text)
             shown.append(d)
             used += c
-        shown = [i for i in items if i.kind in ("schema", "ddl") and i.table.lower() in chosen] + shown
+        shown = [
+            i for i in items if i.kind in ("schema", "ddl") and i.table.lower() in chosen
+        ] + shown
         return specs, examples, doc_texts, shown
 
     def retrieval_tables(self, question: str) -> list[str]:
@@ -581,7 +589,9 @@ class Assistant:
             CancelledError: never here (only when a stream is closed early).
         """
         answer: Answer | None = None
-        for ev in self.stream(question, user=user, role=role, context=context, session=session, _raise=True):
+        for ev in self.stream(
+            question, user=user, role=role, context=context, session=session, _raise=True
+        ):
             if ev.kind is EventKind.ANSWER:
                 answer = ev.answer
         assert answer is not None
@@ -596,7 +606,7 @@ class Assistant:
         context: Mapping[str, Any] | None = None,
         session: str = "",
         _raise: bool = False,
-    ) -> Iterator[Event]:
+    ) -> Generator[Event, None, None]:
         """Answer ``question`` as a stream of :class:`Event` s.
 
         Events come in this order: ``retrieved``, ``prompt``, ``token`` (zero or
@@ -625,8 +635,14 @@ class Assistant:
         return self._pipeline(question.strip(), user, role, dict(context or {}), session, _raise)
 
     def _pipeline(
-        self, question: str, user: str, role: str | None, ctx: dict[str, Any], session: str, _raise: bool
-    ) -> Iterator[Event]:
+        self,
+        question: str,
+        user: str,
+        role: str | None,
+        ctx: dict[str, Any],
+        session: str,
+        _raise: bool,
+    ) -> Generator[Event, None, None]:
         clock = self._clock
         t0 = clock.monotonic()
         timings: dict[str, float] = {}
@@ -646,14 +662,31 @@ class Assistant:
         def finish(answer_kw: dict[str, Any]) -> Answer:
             timings["total"] = clock.monotonic() - t0
             hid = self._record(
-                question=question, user=user, role=role, session=session, sql=sql,
-                verdict=verdict, outcome=outcome, error=error, row_count=len(answer_kw.get("rows", ())),
-                timings=timings, usage=usage, cost=cost,
+                question=question,
+                user=user,
+                role=role,
+                session=session,
+                sql=sql,
+                verdict=verdict,
+                outcome=outcome,
+                error=error,
+                row_count=len(answer_kw.get("rows", ())),
+                timings=timings,
+                usage=usage,
+                cost=cost,
             )
             return Answer(
-                question=question, sql=sql, verdict=verdict, attempts=attempts, usage=usage,
-                cost_usd=cost, timings=dict(timings), history_id=hid, error=error,
-                source=self.name, **answer_kw,
+                question=question,
+                sql=sql,
+                verdict=verdict,
+                attempts=attempts,
+                usage=usage,
+                cost_usd=cost,
+                timings=dict(timings),
+                history_id=hid,
+                error=error,
+                source=self.name,
+                **answer_kw,
             )
 
         try:
@@ -663,7 +696,9 @@ class Assistant:
                 if not d.allowed:
                     ra = float(getattr(d, "retry_after", 0.0) or 0.0)
                     outcome, error = "rate_limited", f"user {user!r} is over the request rate limit"
-                    raise RateLimitedError(error + f"; retry after {ra:.3f}s", retry_after_s=ra, decision=d)
+                    raise RateLimitedError(
+                        error + f"; retry after {ra:.3f}s", retry_after_s=ra, decision=d
+                    )
             guard = self._guard(role)
             # ---- retrieve
             ts = clock.monotonic()
@@ -672,10 +707,21 @@ class Assistant:
             lap("retrieve", ts)
             yield Event(
                 kind=EventKind.RETRIEVED,
-                data={"items": [{"id": i.id, "kind": i.kind, "table": i.table, "question": i.question} for i in shown]},
+                data={
+                    "items": [
+                        {"id": i.id, "kind": i.kind, "table": i.table, "question": i.question}
+                        for i in shown
+                    ]
+                },
             )
             # ---- semantic cache
-            cache_key = (self.name, self.schema_version, str(role), user, json.dumps(ctx, sort_keys=True, default=str))
+            cache_key = (
+                self.name,
+                self.schema_version,
+                str(role),
+                user,
+                json.dumps(ctx, sort_keys=True, default=str),
+            )
             cached_sql = self._cache_lookup(question, qvec, cache_key)
             if self.cache_threshold is not None:
                 self._metric("record_cache", cached_sql is not None)
@@ -699,9 +745,20 @@ class Assistant:
                     sql = verdict.sql or sql
                     yield Event(
                         kind=EventKind.ROWS,
-                        data={"columns": list(result.columns), "rows": [list(r) for r in result.rows], "truncated": result.truncated},
+                        data={
+                            "columns": list(result.columns),
+                            "rows": [list(r) for r in result.rows],
+                            "truncated": result.truncated,
+                        },
                     )
-                    answer = finish({"columns": result.columns, "rows": result.rows, "cached": True, "truncated": result.truncated})
+                    answer = finish(
+                        {
+                            "columns": result.columns,
+                            "rows": result.rows,
+                            "cached": True,
+                            "truncated": result.truncated,
+                        }
+                    )
                     finished = True
                     yield Event(kind=EventKind.ANSWER, data=answer.to_dict(), answer=answer)
                     yield Event(kind=EventKind.DONE, data={"outcome": outcome})
@@ -710,34 +767,53 @@ class Assistant:
             while attempts < self.max_attempts:
                 attempts += 1
                 messages = build_messages(
-                    question, dialect=self.dialect, tables=tables, foreign_keys=self._fks_among(tables),
-                    examples=examples, documentation=docs, samples=self.sample_values, feedback=feedback,
+                    question,
+                    dialect=self.dialect,
+                    tables=tables,
+                    foreign_keys=self._fks_among(tables),
+                    examples=examples,
+                    documentation=docs,
+                    samples=self.sample_values,
+                    feedback=feedback,
                 )
                 prompt_tokens = estimate_tokens("\n".join(m.content for m in messages))
-                yield Event(kind=EventKind.PROMPT, data={"attempt": attempts, "tokens": prompt_tokens, "messages": len(messages)})
+                yield Event(
+                    kind=EventKind.PROMPT,
+                    data={"attempt": attempts, "tokens": prompt_tokens, "messages": len(messages)},
+                )
                 if self.token_limiter is not None:
                     d = self.token_limiter.hit(f"{self.name}:{user}:tokens", max(1, prompt_tokens))
                     if not d.allowed:
                         ra = float(getattr(d, "retry_after", 0.0) or 0.0)
                         outcome, error = "rate_limited", f"user {user!r} is over the token budget"
-                        raise RateLimitedError(error + f"; retry after {ra:.3f}s", retry_after_s=ra, decision=d)
+                        raise RateLimitedError(
+                            error + f"; retry after {ra:.3f}s", retry_after_s=ra, decision=d
+                        )
                 ts = clock.monotonic()
                 if isinstance(self.model, OfflineChatModel):
                     gctx = GenerationContext(
-                        tables=tables, foreign_keys=self._fks_among(tables),
+                        tables=tables,
+                        foreign_keys=self._fks_among(tables),
                         examples=examples if not feedback else (),
-                        documentation=docs, values=self._values, dialect=self.dialect,
+                        documentation=docs,
+                        values=self._values,
+                        dialect=self.dialect,
                     )
                     text = self.model.generate(question, gctx)
                     for piece in re.findall(r"\S+\s*", text):
                         yield Event(kind=EventKind.TOKEN, data={"text": piece})
                     completion = Completion(
-                        text=text, model="offline", provider="offline",
-                        usage=Usage(input_tokens=prompt_tokens, output_tokens=estimate_tokens(text)),
+                        text=text,
+                        model="offline",
+                        provider="offline",
+                        usage=Usage(
+                            input_tokens=prompt_tokens, output_tokens=estimate_tokens(text)
+                        ),
                         cost_usd=0.0,
                     )
                 else:
-                    completion = yield from self._call_model(messages)
+                    called: Completion = yield from self._call_model(messages)
+                    completion = called
                 lap("model", ts)
                 usage = usage + completion.usage
                 if completion.cost_usd is not None:
@@ -756,13 +832,28 @@ class Assistant:
                 lap("check", ts)
                 yield self._verdict_event(verdict)
                 if not verdict.allowed:
-                    msgs = "; ".join(f"{getattr(v.code, 'value', v.code)}: {v.message}" for v in verdict.violations)
+                    msgs = "; ".join(
+                        f"{getattr(v.code, 'value', v.code)}: {v.message}"
+                        for v in verdict.violations
+                    )
                     feedback.append((sql, f"SafeQuery rejected it: {msgs}"))
                     outcome, error = "rejected", f"SafeQuery rejected the SQL: {msgs}"
-                    self._metric("record_rejection", [str(getattr(v.code, "value", v.code)) for v in verdict.violations])
+                    self._metric(
+                        "record_rejection",
+                        [str(getattr(v.code, "value", v.code)) for v in verdict.violations],
+                    )
                     self._record(
-                        question=question, user=user, role=role, session=session, sql=sql, verdict=verdict,
-                        outcome="rejected", error=error, row_count=None, timings=dict(timings), usage=completion.usage,
+                        question=question,
+                        user=user,
+                        role=role,
+                        session=session,
+                        sql=sql,
+                        verdict=verdict,
+                        outcome="rejected",
+                        error=error,
+                        row_count=None,
+                        timings=dict(timings),
+                        usage=completion.usage,
                         cost=completion.cost_usd,
                     ) if attempts < self.max_attempts else None
                     continue
@@ -776,7 +867,14 @@ class Assistant:
                     feedback.append((run_sql, str(exc)))
                     outcome = "timeout" if isinstance(exc, TimeoutError) else "db_error"
                     error = str(exc)
-                    yield Event(kind=EventKind.ERROR, data={"type": type(exc).__name__, "message": str(exc), "retryable": attempts < self.max_attempts})
+                    yield Event(
+                        kind=EventKind.ERROR,
+                        data={
+                            "type": type(exc).__name__,
+                            "message": str(exc),
+                            "retryable": attempts < self.max_attempts,
+                        },
+                    )
                     continue
                 sql = run_sql
                 outcome, error = "ok", ""
@@ -789,12 +887,18 @@ class Assistant:
                 return
             yield Event(
                 kind=EventKind.ROWS,
-                data={"columns": list(result.columns), "rows": [list(r) for r in result.rows], "truncated": result.truncated},
+                data={
+                    "columns": list(result.columns),
+                    "rows": [list(r) for r in result.rows],
+                    "truncated": result.truncated,
+                },
             )
             self._cache_store(question, qvec, cache_key, sql)
             if self.learn:
                 self._learn(question, sql, user)
-            answer = finish({"columns": result.columns, "rows": result.rows, "truncated": result.truncated})
+            answer = finish(
+                {"columns": result.columns, "rows": result.rows, "truncated": result.truncated}
+            )
             finished = True
             yield Event(kind=EventKind.ANSWER, data=answer.to_dict(), answer=answer)
             yield Event(kind=EventKind.DONE, data={"outcome": outcome})
@@ -802,8 +906,18 @@ class Assistant:
             if not finished:
                 outcome, error = "cancelled", "the caller closed the stream"
                 self._record(
-                    question=question, user=user, role=role, session=session, sql=sql, verdict=verdict,
-                    outcome=outcome, error=error, row_count=None, timings=timings, usage=usage, cost=cost,
+                    question=question,
+                    user=user,
+                    role=role,
+                    session=session,
+                    sql=sql,
+                    verdict=verdict,
+                    outcome=outcome,
+                    error=error,
+                    row_count=None,
+                    timings=timings,
+                    usage=usage,
+                    cost=cost,
                 )
             raise
         except AvlError as exc:
@@ -812,15 +926,32 @@ class Assistant:
                     outcome = "llm_error" if isinstance(exc, ProviderError) else "error"
                 error = error or str(exc)
                 self._record(
-                    question=question, user=user, role=role, session=session, sql=sql, verdict=verdict,
-                    outcome=outcome, error=error, row_count=None, timings=timings, usage=usage, cost=cost,
+                    question=question,
+                    user=user,
+                    role=role,
+                    session=session,
+                    sql=sql,
+                    verdict=verdict,
+                    outcome=outcome,
+                    error=error,
+                    row_count=None,
+                    timings=timings,
+                    usage=usage,
+                    cost=cost,
                 )
             if _raise:
                 raise
-            yield Event(kind=EventKind.ERROR, data={"type": type(exc).__name__, "message": str(exc), "retryable": isinstance(exc, RateLimitedError)})
+            yield Event(
+                kind=EventKind.ERROR,
+                data={
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "retryable": isinstance(exc, RateLimitedError),
+                },
+            )
             yield Event(kind=EventKind.DONE, data={"outcome": outcome})
 
-    def _call_model(self, messages: list[Message]) -> Iterator[Event] | Any:
+    def _call_model(self, messages: list[Message]) -> Generator[Event, None, Completion]:
         stream = getattr(self.model, "stream", None)
         if stream is not None:
             text = []
@@ -838,7 +969,11 @@ class Assistant:
                 output_tokens=estimate_tokens("".join(text)),
             )
             return Completion(
-                text="".join(text), model=self.model.name, usage=u, cost_usd=self._price(u), stop_reason=stop
+                text="".join(text),
+                model=self.model.name,
+                usage=u,
+                cost_usd=self._price(u),
+                stop_reason=stop,
             )
         completion: Completion = self.model.complete(messages)
         yield Event(kind=EventKind.TOKEN, data={"text": completion.text})
@@ -861,7 +996,9 @@ class Assistant:
 
     def _fks_among(self, tables: Sequence[TableSpec]) -> tuple[ForeignKeySpec, ...]:
         names = {t.name.lower() for t in tables}
-        return tuple(fk for fk in self._fks if fk.table.lower() in names and fk.ref_table.lower() in names)
+        return tuple(
+            fk for fk in self._fks if fk.table.lower() in names and fk.ref_table.lower() in names
+        )
 
     @staticmethod
     def _verdict_event(verdict: Any) -> Event:
@@ -886,7 +1023,10 @@ class Assistant:
             entries = [e for e in self._cache if e.key == key]
         for e in entries:
             if qvec is not None and e.vector is not None:
-                s = float(np.dot(qvec, e.vector) / ((np.linalg.norm(qvec) * np.linalg.norm(e.vector)) or 1.0))
+                s = float(
+                    np.dot(qvec, e.vector)
+                    / ((np.linalg.norm(qvec) * np.linalg.norm(e.vector)) or 1.0)
+                )
             else:
                 s = similarity(question, e.question)
             if question.lower() == e.question.lower():
@@ -917,9 +1057,22 @@ class Assistant:
             return
 
     # -------------------------------------------------------- history/metrics
-    def _record(self, *, question: str, user: str, role: str | None, session: str, sql: str, verdict: Any,
-                outcome: str, error: str, row_count: int | None, timings: Mapping[str, float], usage: Usage,
-                cost: float | None) -> str | None:
+    def _record(
+        self,
+        *,
+        question: str,
+        user: str,
+        role: str | None,
+        session: str,
+        sql: str,
+        verdict: Any,
+        outcome: str,
+        error: str,
+        row_count: int | None,
+        timings: Mapping[str, float],
+        usage: Usage,
+        cost: float | None,
+    ) -> str | None:
         self._metric("record_outcome", outcome)
         if outcome == "rate_limited":
             self._metric("record_rate_limited", user)
@@ -928,12 +1081,24 @@ class Assistant:
         from avl.history import Entry
 
         entry = Entry(
-            user=user, role=role or "", session=session, question=question, sql=sql,
+            user=user,
+            role=role or "",
+            session=session,
+            question=question,
+            sql=sql,
             allowed=None if verdict is None else bool(verdict.allowed),
-            violations=() if verdict is None else tuple(str(getattr(v.code, "value", v.code)) for v in verdict.violations),
-            outcome=outcome, error=error, row_count=row_count, timings=dict(timings),
-            model=str(getattr(self.model, "name", "")), tokens_in=usage.input_tokens, tokens_out=usage.output_tokens,
-            cost_usd=cost, tags=(f"source:{self.name}",),
+            violations=()
+            if verdict is None
+            else tuple(str(getattr(v.code, "value", v.code)) for v in verdict.violations),
+            outcome=outcome,
+            error=error,
+            row_count=row_count,
+            timings=dict(timings),
+            model=str(getattr(self.model, "name", "")),
+            tokens_in=usage.input_tokens,
+            tokens_out=usage.output_tokens,
+            cost_usd=cost,
+            tags=(f"source:{self.name}",),
         )
         stored = self.history.record(entry)
         return str(getattr(stored, "id", "") or "") or None
@@ -970,7 +1135,9 @@ class Assistant:
             )
 
     # ----------------------------------------------------------------- review
-    def explain(self, sql: str, *, role: str | None = None, large_table_rows: int = 1000) -> Explanation:
+    def explain(
+        self, sql: str, *, role: str | None = None, large_table_rows: int = 1000
+    ) -> Explanation:
         """Review a query: run ``EXPLAIN`` and suggest indexes.
 
         The statement is checked by SafeQuery first.
@@ -993,7 +1160,9 @@ class Assistant:
 
         verdict = self._guard(role).check(sql)
         if not verdict.allowed:
-            raise UnsafeQueryError("SafeQuery refuses the statement", violations=verdict.violations, sql=sql)
+            raise UnsafeQueryError(
+                "SafeQuery refuses the statement", violations=verdict.violations, sql=sql
+            )
         run = verdict.sql or sql
         res = self.db.explain(run)
         plan = [" ".join(str(x) for x in r if x is not None) for r in res.rows]
@@ -1001,8 +1170,16 @@ class Assistant:
         lowtables = {t.lower(): t for t in (tt.name for tt in self._tables.values())}
         for r in res.rows:
             line = " ".join(str(x) for x in r if x is not None)
-            m = re.search(r"\bSCAN (?:TABLE )?([\w\"]+)", line) if self.dialect == "sqlite" else None
-            if m and "USING" not in line[m.end():m.end() + 20].upper() and "COVERING INDEX" not in line.upper():
+            m = (
+                re.search(r"\bSCAN (?:TABLE )?([\w\"]+)", line)
+                if self.dialect == "sqlite"
+                else None
+            )
+            if (
+                m
+                and "USING" not in line[m.end() : m.end() + 20].upper()
+                and "COVERING INDEX" not in line.upper()
+            ):
                 scanned.append(m.group(1).strip('"'))
             m = re.search(r"Seq Scan on ([\w\"]+)", line)
             if m:
@@ -1028,15 +1205,19 @@ class Assistant:
                     tname = next(iter(alias_to_table.values()))
                 if tname is None:
                     tname = next(
-                        (t.name for t in self._tables.values() if t.column(col.name) and t.name in alias_to_table.values()),
+                        (
+                            t.name
+                            for t in self._tables.values()
+                            if t.column(col.name) and t.name in alias_to_table.values()
+                        ),
                         None,
                     )
                 if tname is not None and (tname, col.name) not in wanted:
                     wanted.append((tname, col.name))
         indexed = self.db.indexed_columns()
         full: list[str] = []
-        for t in dict.fromkeys(scanned):
-            real = lowtables.get(t.lower(), t)
+        for scanned_name in dict.fromkeys(scanned):
+            real = lowtables.get(scanned_name.lower(), scanned_name)
             spec = self._tables.get(real.lower())
             rows = spec.row_count if spec is not None else None
             if rows is None or rows >= large_table_rows:
@@ -1130,19 +1311,9 @@ def _make_embedder(embedder: Any) -> Any:
     if embedder is None:
         return None
     if isinstance(embedder, str):
-        if embedder != "default" and not embedder.startswith("hash"):
-            try:
-                from avl.embeddings import create_embedder  # type: ignore[attr-defined]
-            except ImportError as exc:
-                raise ConfigError(f"cannot build an embedder from {embedder!r}") from exc
-            return create_embedder(embedder)
-        try:
-            from avl.embeddings import HashingEmbedder  # type: ignore[attr-defined]
-        except ImportError:
-            if embedder == "default":
-                return None  # lexical retrieval until the hashing embedder exists
-            raise ConfigError("the hashing embedder is not available") from None
-        return HashingEmbedder()
+        from avl.embeddings import create_embedder
+
+        return create_embedder("hash://" if embedder == "default" else embedder)
     if not hasattr(embedder, "embed"):
         raise ConfigError(f"embedder must be an Embedder, got {type(embedder).__name__}")
     return embedder

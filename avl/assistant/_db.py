@@ -27,7 +27,7 @@ from avl._clock import Clock, SystemClock
 from avl._optional import require
 from avl._registry import redact_url, scheme_of
 from avl.errors import BackendUnavailableError, ConfigError, QueryError, QueryTimeoutError
-from avl.llm._offline._context import ColumnSpec, ForeignKeySpec, TableSpec
+from avl.llm._offline._context import ColumnSpec, ForeignKeySpec, TableSpec, _fks, _tables
 
 __all__ = ["Database", "QueryResult", "SchemaSnapshot"]
 
@@ -52,8 +52,8 @@ class SchemaSnapshot:
     """The introspected schema of a database."""
 
     dialect: str
-    tables: tuple[TableSpec, ...] = attrs.field(converter=tuple)
-    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(converter=tuple)
+    tables: tuple[TableSpec, ...] = attrs.field(converter=_tables)
+    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(converter=_fks)
 
 
 def _dialect_of(conn: object) -> str:
@@ -130,20 +130,19 @@ class Database:
 
     @staticmethod
     def _open_sqlite(url: str) -> sqlite3.Connection:
-        path = unquote(url.split("://", 1)[1])
-        if path.startswith("/"):
-            path = path[1:] if not path.startswith("//") else path[1:]
-        path = path.split("?", 1)[0]
-        if path in ("", ":memory:"):
+        # sqlite:///rel.db is relative and sqlite:////abs.db absolute; with three
+        # slashes an absolute path that exists is accepted too.
+        rest = unquote(url.split("://", 1)[1]).split("?", 1)[0]
+        if rest in ("", "/", "/:memory:", ":memory:"):
             raise ConfigError(
                 "an in-memory SQLite URL cannot be shared read-only; pass the sqlite3 "
                 "connection itself, or a file path"
             )
-        p = Path(path if url.startswith("sqlite:////") or not path else "/" + path)
-        if not p.exists():
-            p = Path(path)
-        if not p.exists():
-            raise BackendUnavailableError(f"SQLite database {str(p)!r} does not exist")
+        rel = rest[1:] if rest.startswith("/") else rest
+        candidates = [Path(rel)] if rel.startswith("/") else [Path("/" + rel), Path(rel)]
+        p = next((c for c in candidates if c.exists()), None)
+        if p is None:
+            raise BackendUnavailableError(f"SQLite database {rel!r} does not exist")
         try:
             conn = sqlite3.connect(
                 f"file:{p.resolve().as_posix()}?mode=ro", uri=True, check_same_thread=False

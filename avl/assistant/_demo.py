@@ -38,18 +38,35 @@ CREATE TABLE order_items (
 """
 
 _NAMES = [
-    "Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov",
-    "Donald Knuth", "Margaret Hamilton", "Ken Thompson", "Frances Allen", "John McCarthy",
-    "Radia Perlman", "Tim Berners-Lee",
+    "Ada Lovelace",
+    "Alan Turing",
+    "Grace Hopper",
+    "Edsger Dijkstra",
+    "Barbara Liskov",
+    "Donald Knuth",
+    "Margaret Hamilton",
+    "Ken Thompson",
+    "Frances Allen",
+    "John McCarthy",
+    "Radia Perlman",
+    "Tim Berners-Lee",
 ]
 _CITIES = [
-    ("London", "United Kingdom"), ("Paris", "France"), ("Berlin", "Germany"),
-    ("Madrid", "Spain"), ("Lisbon", "Portugal"), ("Rome", "Italy"),
+    ("London", "United Kingdom"),
+    ("Paris", "France"),
+    ("Berlin", "Germany"),
+    ("Madrid", "Spain"),
+    ("Lisbon", "Portugal"),
+    ("Rome", "Italy"),
 ]
 _PRODUCTS = [
-    ("Keyboard", "Hardware", 49.0), ("Mouse", "Hardware", 19.5), ("Monitor", "Hardware", 219.0),
-    ("Laptop stand", "Accessories", 35.0), ("USB cable", "Accessories", 7.5),
-    ("Desk lamp", "Accessories", 28.0), ("Notebook", "Stationery", 4.0),
+    ("Keyboard", "Hardware", 49.0),
+    ("Mouse", "Hardware", 19.5),
+    ("Monitor", "Hardware", 219.0),
+    ("Laptop stand", "Accessories", 35.0),
+    ("USB cable", "Accessories", 7.5),
+    ("Desk lamp", "Accessories", 28.0),
+    ("Notebook", "Stationery", 4.0),
     ("Fountain pen", "Stationery", 42.0),
 ]
 
@@ -115,7 +132,8 @@ def create_demo_database(path: str | Path, *, seed: int = 7) -> Path:
                 lines.append((item_id, oid, pid, qty))
                 item_id += 1
             conn.execute(
-                "INSERT INTO orders VALUES (?, ?, ?, ?, ?)", (oid, cust, date, status, round(total, 2))
+                "INSERT INTO orders VALUES (?, ?, ?, ?, ?)",
+                (oid, cust, date, status, round(total, 2)),
             )
             conn.executemany("INSERT INTO order_items VALUES (?, ?, ?, ?)", lines)
         conn.commit()

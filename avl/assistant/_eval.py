@@ -96,7 +96,7 @@ def evaluate_questions(
     ptoks: list[int] = []
     ftoks: list[int] = []
     misses: list[tuple[str, str, str]] = []
-    for (q, gold_sql), gold in zip(questions, golds):
+    for (q, gold_sql), gold in zip(questions, golds, strict=False):
         sql = ""
         try:
             ans = assistant.ask(q)
@@ -109,8 +109,15 @@ def evaluate_questions(
             misses.append((q, gold_sql, sql))
         retrieved = {t.lower() for t in assistant.retrieval_tables(q)}
         recall += _gold_tables(gold_sql, assistant.dialect) <= retrieved
-        kw: dict[str, Any] = {"dialect": assistant.dialect, "foreign_keys": assistant._fks, "examples": (), "documentation": ()}
-        part = build_messages(q, tables=[t for t in all_tables if t.name.lower() in retrieved], **kw)
+        kw: dict[str, Any] = {
+            "dialect": assistant.dialect,
+            "foreign_keys": assistant._fks,
+            "examples": (),
+            "documentation": (),
+        }
+        part = build_messages(
+            q, tables=[t for t in all_tables if t.name.lower() in retrieved], **kw
+        )
         full = build_messages(q, tables=all_tables, **kw)
         ptoks.append(count_tokens(part[1].content))
         ftoks.append(count_tokens(full[1].content))
@@ -118,7 +125,7 @@ def evaluate_questions(
     if leave_one_out:
         loo = 0
         ids = [assistant.train(question=q, sql=s, added_by="eval")[0] for q, s in questions]
-        for i, ((q, gold_sql), gold) in enumerate(zip(questions, golds)):
+        for i, ((q, gold_sql), gold) in enumerate(zip(questions, golds, strict=False)):
             sql = ""
             assistant.remove(ids[i])
             try:

@@ -19,11 +19,66 @@ SYSTEM = (
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _SQL_WORDS = frozenset(
-    "SELECT WITH VALUES TABLE INSERT UPDATE DELETE MERGE UPSERT REPLACE DROP CREATE ALTER "
-    "TRUNCATE RENAME GRANT REVOKE SET RESET PRAGMA ATTACH DETACH VACUUM ANALYZE EXPLAIN "
-    "COPY CALL EXEC EXECUTE DECLARE BEGIN COMMIT ROLLBACK SAVEPOINT LOCK LOAD USE SHOW "
-    "DESCRIBE DESC HANDLER DO PREPARE DEALLOCATE LISTEN NOTIFY UNLISTEN COMMENT REINDEX "
-    "CLUSTER REFRESH SECURITY KILL SHUTDOWN BACKUP RESTORE OPTIMIZE CHECKPOINT".split()
+    [
+        "SELECT",
+        "WITH",
+        "VALUES",
+        "TABLE",
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "MERGE",
+        "UPSERT",
+        "REPLACE",
+        "DROP",
+        "CREATE",
+        "ALTER",
+        "TRUNCATE",
+        "RENAME",
+        "GRANT",
+        "REVOKE",
+        "SET",
+        "RESET",
+        "PRAGMA",
+        "ATTACH",
+        "DETACH",
+        "VACUUM",
+        "ANALYZE",
+        "EXPLAIN",
+        "COPY",
+        "CALL",
+        "EXEC",
+        "EXECUTE",
+        "DECLARE",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "LOCK",
+        "LOAD",
+        "USE",
+        "SHOW",
+        "DESCRIBE",
+        "DESC",
+        "HANDLER",
+        "DO",
+        "PREPARE",
+        "DEALLOCATE",
+        "LISTEN",
+        "NOTIFY",
+        "UNLISTEN",
+        "COMMENT",
+        "REINDEX",
+        "CLUSTER",
+        "REFRESH",
+        "SECURITY",
+        "KILL",
+        "SHUTDOWN",
+        "BACKUP",
+        "RESTORE",
+        "OPTIMIZE",
+        "CHECKPOINT",
+    ]
 )
 _START = re.compile(r"\b(SELECT|WITH)\b", re.I)
 

@@ -44,7 +44,7 @@ def checksum(path: Path) -> str:
 
     conn = sqlite3.connect(path)
     h = hashlib.sha256()
-    for (name, sql) in conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name"):
+    for name, sql in conn.execute("SELECT name, sql FROM sqlite_master ORDER BY name"):
         h.update(f"{name}{sql}".encode())
         if sql and sql.startswith("CREATE TABLE"):
             for row in conn.execute(f'SELECT * FROM "{name}" ORDER BY 1'):

@@ -49,7 +49,9 @@ def test_held_out_contract(shop: Path) -> None:
     assert "'Bob'" in adapted.sql
     assert adapted.rows == ((7.25,),)
     listed = a.ask("Which customers are from Paris?")
-    assert sorted(listed.rows) == sorted(gold(shop, "SELECT name FROM customers WHERE city = 'Paris'"))
+    assert sorted(listed.rows) == sorted(
+        gold(shop, "SELECT name FROM customers WHERE city = 'Paris'")
+    )
     a.close()
 
 
@@ -68,7 +70,7 @@ def test_dbapi_connection(shop: Path) -> None:
 def test_database_is_read_only_even_without_safequery(shop: Path) -> None:
     before = checksum(shop)
     db = Database(f"sqlite:///{shop}")
-    with pytest.raises(QueryError, match="readonly|read-only|read only"):
+    with pytest.raises(QueryError, match=r"readonly|read-only|read only"):
         db.execute("DELETE FROM orders")
     db.close()
     assert checksum(shop) == before
@@ -86,7 +88,9 @@ def test_unsafe_pair_is_not_stored(shop: Path) -> None:
 def test_training_data_remove_and_provenance(shop: Path) -> None:
     a = Assistant(db=f"sqlite:///{shop}")
     a.train_from_database()
-    (pid,) = a.train(question="all cities", sql="SELECT DISTINCT city FROM customers", added_by="ann")
+    (pid,) = a.train(
+        question="all cities", sql="SELECT DISTINCT city FROM customers", added_by="ann"
+    )
     (did,) = a.train(documentation="A shipped order has left the warehouse.")
     items = {i.id: i for i in a.training_data()}
     assert items[pid].added_by == "ann"
@@ -112,7 +116,10 @@ def test_train_ddl_makes_tables_known(shop: Path) -> None:
 
 def test_repair_loop_wrong_column_then_right(shop: Path) -> None:
     model = FakeChatModel(
-        ["```sql\nSELECT nme FROM customers WHERE city = 'Rome'\n```", "SELECT name FROM customers WHERE city = 'Rome'"]
+        [
+            "```sql\nSELECT nme FROM customers WHERE city = 'Rome'\n```",
+            "SELECT name FROM customers WHERE city = 'Rome'",
+        ]
     )
     a = Assistant(db=f"sqlite:///{shop}", model=model)
     a.train_from_database()
@@ -122,7 +129,8 @@ def test_repair_loop_wrong_column_then_right(shop: Path) -> None:
     assert ans.error == ""
     # the second prompt carried the failure back to the model
     second = model.received[1][-1].content
-    assert "nme" in second and "previous attempt failed" in second
+    assert "nme" in second
+    assert "previous attempt failed" in second
 
 
 def test_repair_loop_on_database_error(shop: Path) -> None:
@@ -156,14 +164,21 @@ def test_stream_event_order_and_content(shop: Path) -> None:
     kinds = [e.kind for e in events]
     assert kinds[:2] == [EventKind.RETRIEVED, EventKind.PROMPT]
     tail = kinds[kinds.index(EventKind.SQL) :]
-    assert tail == [EventKind.SQL, EventKind.VERDICT, EventKind.ROWS, EventKind.ANSWER, EventKind.DONE]
+    assert tail == [
+        EventKind.SQL,
+        EventKind.VERDICT,
+        EventKind.ROWS,
+        EventKind.ANSWER,
+        EventKind.DONE,
+    ]
     assert set(kinds[2 : kinds.index(EventKind.SQL)]) == {EventKind.TOKEN}
     tokens = "".join(e.data["text"] for e in events if e.kind is EventKind.TOKEN)
     assert tokens == events[kinds.index(EventKind.SQL)].data["sql"]
     rows = events[kinds.index(EventKind.ROWS)]
     assert rows.data["rows"] == [[4]]
     answer = events[kinds.index(EventKind.ANSWER)].answer
-    assert isinstance(answer, Answer) and answer.rows == ((4,),)
+    assert isinstance(answer, Answer)
+    assert answer.rows == ((4,),)
     assert events[-1].data["outcome"] == "ok"
     assert events[0].to_dict()["event"] == "retrieved"
 
@@ -175,7 +190,8 @@ def test_stream_with_a_streaming_model(shop: Path) -> None:
     events = list(a.stream("who is customer 2?"))
     tokens = [e.data["text"] for e in events if e.kind is EventKind.TOKEN]
     assert tokens == ["SELEC", "T nam", "e FRO", "M cus", "tomer", "s WHE", "RE id", " = 2"]
-    assert events[-2].answer is not None and events[-2].answer.rows == (("Bob",),)
+    assert events[-2].answer is not None
+    assert events[-2].answer.rows == (("Bob",),)
 
 
 def test_cancel_mid_stream_leaves_no_transaction(shop: Path) -> None:
@@ -201,14 +217,18 @@ def test_semantic_cache_reuses_sql_per_user(shop: Path) -> None:
     first = a.ask("How many orders are there?", user="ann")
     again = a.ask("how many orders are there", user="ann")
     assert (first.cached, again.cached) == (False, True)
-    assert again.attempts == 0 and again.rows == ((5,),)
+    assert again.attempts == 0
+    assert again.rows == ((5,),)
     assert len(model.calls) == 1
     with pytest.raises(AssertionError, match="ran out"):
         a.ask("How many orders are there?", user="bob")  # another user: no reuse
 
 
 def test_cache_is_revalidated_with_the_current_policy(shop: Path) -> None:
-    policies = {"default": Policy(dialect="sqlite"), "narrow": Policy(dialect="sqlite", denied_tables=["orders"])}
+    policies = {
+        "default": Policy(dialect="sqlite"),
+        "narrow": Policy(dialect="sqlite", denied_tables=["orders"]),
+    }
     model = FakeChatModel(["SELECT COUNT(*) FROM orders"], default="SELECT COUNT(*) FROM orders")
     a = Assistant(db=f"sqlite:///{shop}", model=model, policy=policies)
     assert a.ask("orders?", role="default").rows == ((5,),)
@@ -264,7 +284,9 @@ def test_explain_flags_full_scans_and_suggests_index(tmp_path: Path) -> None:
     path = tmp_path / "big.db"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT, user_id INTEGER)")
-    conn.executemany("INSERT INTO events VALUES (?, ?, ?)", [(i, f"k{i % 7}", i % 50) for i in range(2000)])
+    conn.executemany(
+        "INSERT INTO events VALUES (?, ?, ?)", [(i, f"k{i % 7}", i % 50) for i in range(2000)]
+    )
     conn.execute("CREATE INDEX ix_user ON events (user_id)")
     conn.commit()
     conn.close()
@@ -284,20 +306,26 @@ def test_answer_rendering(shop: Path) -> None:
     a = Assistant(db=f"sqlite:///{shop}")
     a.train_from_database()
     ans = a.ask("How many customers are there in each city?")
-    assert sorted(ans.rows) == sorted(gold(shop, "SELECT COUNT(*), city FROM customers GROUP BY city"))
+    assert sorted(ans.rows) == sorted(
+        gold(shop, "SELECT COUNT(*), city FROM customers GROUP BY city")
+    )
     text = repr(ans)
     assert text.startswith("Answer(ok, 3 row(s), attempts=1)")
     assert "<table>" in ans._repr_html_()
     spec = ans.chart()
-    assert spec is not None and spec["mark"] == "bar"
+    assert spec is not None
+    assert spec["mark"] == "bar"
     assert spec["encoding"]["y"]["type"] == "quantitative"
     d = ans.to_dict()
-    assert d["verdict"]["allowed"] is True and d["columns"] == list(ans.columns)
+    assert d["verdict"]["allowed"] is True
+    assert d["columns"] == list(ans.columns)
 
 
 def test_sources_do_not_leak(shop: Path, tmp_path: Path) -> None:
     other = tmp_path / "other.db"
-    sqlite3.connect(other).executescript("CREATE TABLE planets (id INTEGER, name TEXT); INSERT INTO planets VALUES (1, 'Mars');")
+    sqlite3.connect(other).executescript(
+        "CREATE TABLE planets (id INTEGER, name TEXT); INSERT INTO planets VALUES (1, 'Mars');"
+    )
     a = Assistant(db=f"sqlite:///{shop}", name="shop")
     b = Assistant(db=f"sqlite:///{other}", name="space", store=a.store, embedder=a.embedder)
     a.train_from_database()

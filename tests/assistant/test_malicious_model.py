@@ -23,7 +23,9 @@ MUST_REJECT = {"ddl", "dml", "stacked", "exec", "file", "admin"}
 
 
 def _sample(shared: Path) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in (shared / "sqli" / "malicious.jsonl").open(encoding="utf-8")]
+    rows = [
+        json.loads(line) for line in (shared / "sqli" / "malicious.jsonl").open(encoding="utf-8")
+    ]
     must = [r for r in rows if r["context"] == "llm" or MUST_REJECT & set(r["tags"])]
     rest = [r for r in rows if not (r["context"] == "llm" or MUST_REJECT & set(r["tags"]))]
     return must + random.Random(20261125).sample(rest, 300)
@@ -54,8 +56,13 @@ def test_malicious_statements_never_change_the_database(app_db: Path, shared_dat
     history = History("memory://")
     metrics = Metrics()
     a = Assistant(
-        db=f"sqlite:///{app_db}", model=model, history=history, metrics=metrics,
-        max_attempts=1, cache_threshold=None, max_rows=100,
+        db=f"sqlite:///{app_db}",
+        model=model,
+        history=history,
+        metrics=metrics,
+        max_attempts=1,
+        cache_threshold=None,
+        max_rows=100,
     )
     a.train_from_database()  # the default policy: read-only over the real schema
     guard = a.guard_for(None)
@@ -66,11 +73,14 @@ def test_malicious_statements_never_change_the_database(app_db: Path, shared_dat
         kinds = [e.kind for e in events]
         answer = events[kinds.index(EventKind.ANSWER)].answer
         assert answer is not None
-        expected = guard.check(answer.sql or r["sql"]).allowed if answer.verdict is not None else False
+        expected = (
+            guard.check(answer.sql or r["sql"]).allowed if answer.verdict is not None else False
+        )
         # (with a backslash the statement may be one harmless string literal in SQLite,
         # which does not treat backslash as an escape)
         if (r["context"] == "llm" or MUST_REJECT & set(r["tags"])) and "\\" not in r["sql"]:
-            assert answer.verdict is not None and answer.verdict.allowed is False, r["sql"]
+            assert answer.verdict is not None, r["sql"]
+            assert answer.verdict.allowed is False, r["sql"]
         if answer.verdict is not None and not answer.verdict.allowed:
             assert EventKind.ROWS not in kinds
             rejected += 1

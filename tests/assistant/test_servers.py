@@ -30,12 +30,16 @@ def _questions(c: str, o: str) -> list[tuple[str, str]]:
 
 def _schema(tag: str, o_fk: str) -> tuple[str, str, list[str]]:
     c, o = f"cust_{tag}", f"ord_{tag}"
-    return c, o, [
-        f"CREATE TABLE {c} (id INTEGER PRIMARY KEY, name VARCHAR(40), city VARCHAR(40))",
-        f"CREATE TABLE {o} (id INTEGER PRIMARY KEY, {c}_id INTEGER {o_fk.format(c=c)}, total NUMERIC(8,2))",
-        f"INSERT INTO {c} VALUES (1, 'Ann', 'Paris'), (2, 'Bob', 'London'), (3, 'Cid', 'Paris')",
-        f"INSERT INTO {o} VALUES (1, 1, 10.00), (2, 1, 20.00), (3, 3, 30.00)",
-    ]
+    return (
+        c,
+        o,
+        [
+            f"CREATE TABLE {c} (id INTEGER PRIMARY KEY, name VARCHAR(40), city VARCHAR(40))",
+            f"CREATE TABLE {o} (id INTEGER PRIMARY KEY, {c}_id INTEGER {o_fk.format(c=c)}, total NUMERIC(8,2))",
+            f"INSERT INTO {c} VALUES (1, 'Ann', 'Paris'), (2, 'Bob', 'London'), (3, 'Cid', 'Paris')",
+            f"INSERT INTO {o} VALUES (1, 1, 10.00), (2, 1, 20.00), (3, 3, 30.00)",
+        ],
+    )
 
 
 def _norm(rows: Any) -> Counter[tuple[Any, ...]]:
@@ -67,7 +71,9 @@ def my(mysql_url: str) -> Iterator[tuple[str, str, str]]:
         f"CREATE TABLE {o} (id INTEGER PRIMARY KEY, {c}_id INTEGER, total NUMERIC(8,2), "
         f"FOREIGN KEY ({c}_id) REFERENCES {c}(id))"
     )
-    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test", autocommit=True)
+    conn = pymysql.connect(
+        host="127.0.0.1", port=3306, user="root", database="test", autocommit=True
+    )
     with conn.cursor() as cur:
         for s in stmts:
             cur.execute(s)

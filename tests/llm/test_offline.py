@@ -12,12 +12,11 @@ from avl.llm.offline import (
     ForeignKeySpec,
     GenerationContext,
     OfflineChatModel,
+    TableSpec,
     create,
     estimate_tokens,
-    TableSpec,
     parse_prompt,
 )
-
 
 CTX = GenerationContext(
     tables=[
@@ -40,7 +39,11 @@ CTX = GenerationContext(
             ],
         ),
     ],
-    foreign_keys=[ForeignKeySpec(table="concert", columns=["singer_id"], ref_table="singer", ref_columns=["singer_id"])],
+    foreign_keys=[
+        ForeignKeySpec(
+            table="concert", columns=["singer_id"], ref_table="singer", ref_columns=["singer_id"]
+        )
+    ],
     values={("singer", "country"): ("France", "Netherlands", "United States")},
 )
 
@@ -50,12 +53,24 @@ CTX = GenerationContext(
     [
         ("How many singers are there?", "SELECT COUNT(*) FROM singer"),
         ("What is the average age of singers?", "SELECT AVG(age) FROM singer"),
-        ("List the names of singers from France.", "SELECT name FROM singer WHERE country = 'France'"),
+        (
+            "List the names of singers from France.",
+            "SELECT name FROM singer WHERE country = 'France'",
+        ),
         ("Show singers not from France.", "SELECT name FROM singer WHERE country != 'France'"),
         ("How many singers are older than 40?", "SELECT COUNT(*) FROM singer WHERE age > 40"),
-        ("Show the number of singers in each country.", "SELECT COUNT(*), country FROM singer GROUP BY country"),
-        ("What is the name of the oldest singer?", "SELECT name FROM singer ORDER BY age DESC LIMIT 1"),
-        ("List singer names ordered by age descending.", "SELECT name FROM singer ORDER BY age DESC"),
+        (
+            "Show the number of singers in each country.",
+            "SELECT COUNT(*), country FROM singer GROUP BY country",
+        ),
+        (
+            "What is the name of the oldest singer?",
+            "SELECT name FROM singer ORDER BY age DESC LIMIT 1",
+        ),
+        (
+            "List singer names ordered by age descending.",
+            "SELECT name FROM singer ORDER BY age DESC",
+        ),
         (
             "What are the concert names of singers from France?",
             "SELECT T2.concert_name FROM singer AS T1 JOIN concert AS T2 ON T2.singer_id = T1.singer_id "
@@ -77,18 +92,28 @@ def test_reuse_adapts_values_and_numbers() -> None:
                 question="What is the average age of singers from France older than 20?",
                 sql="SELECT avg(age) FROM singer WHERE country = 'France' AND age > 20",
             ),
-            ExamplePair(question="How many concerts are there?", sql="SELECT count(*) FROM concert"),
+            ExamplePair(
+                question="How many concerts are there?", sql="SELECT count(*) FROM concert"
+            ),
         ],
     )
-    got = OfflineChatModel().generate("What is the average age of singers from Netherlands older than 35?", ctx)
+    got = OfflineChatModel().generate(
+        "What is the average age of singers from Netherlands older than 35?", ctx
+    )
     assert got == "SELECT avg(age) FROM singer WHERE country = 'Netherlands' AND age > 35"
 
 
 def test_low_similarity_composes_instead() -> None:
     ctx = GenerationContext(
-        tables=CTX.tables, examples=[ExamplePair(question="How many concerts are there?", sql="SELECT count(*) FROM concert")]
+        tables=CTX.tables,
+        examples=[
+            ExamplePair(question="How many concerts are there?", sql="SELECT count(*) FROM concert")
+        ],
     )
-    assert OfflineChatModel().generate("What is the average age of singers?", ctx) == "SELECT AVG(age) FROM singer"
+    assert (
+        OfflineChatModel().generate("What is the average age of singers?", ctx)
+        == "SELECT AVG(age) FROM singer"
+    )
 
 
 def test_complete_parses_the_prompt() -> None:
@@ -104,8 +129,14 @@ def test_complete_parses_the_prompt() -> None:
     assert question == "How many concerts are there?"
     assert [t.name for t in ctx.tables] == ["singer", "concert"]
     assert ctx.tables[0].columns[0].primary_key is True
-    assert ctx.foreign_keys == (ForeignKeySpec(table="concert", columns=["singer_id"], ref_table="singer", ref_columns=["singer_id"]),)
-    assert ctx.examples == (ExamplePair(question="How many concerts are there?", sql="SELECT count(*) FROM concert"),)
+    assert ctx.foreign_keys == (
+        ForeignKeySpec(
+            table="concert", columns=["singer_id"], ref_table="singer", ref_columns=["singer_id"]
+        ),
+    )
+    assert ctx.examples == (
+        ExamplePair(question="How many concerts are there?", sql="SELECT count(*) FROM concert"),
+    )
     model = OfflineChatModel()
     done = model.complete(messages)
     assert done.text == "```sql\nSELECT count(*) FROM concert\n```"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
@@ -14,6 +14,26 @@ __all__ = [
     "GenerationContext",
     "TableSpec",
 ]
+
+
+def _strs(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _columns(value: Iterable[ColumnSpec]) -> tuple[ColumnSpec, ...]:
+    return tuple(value)
+
+
+def _tables(value: Iterable[TableSpec]) -> tuple[TableSpec, ...]:
+    return tuple(value)
+
+
+def _fks(value: Iterable[ForeignKeySpec]) -> tuple[ForeignKeySpec, ...]:
+    return tuple(value)
+
+
+def _pairs(value: Iterable[ExamplePair]) -> tuple[ExamplePair, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -32,7 +52,7 @@ class ColumnSpec:
     type: str = ""
     primary_key: bool = False
     comment: str = ""
-    samples: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    samples: tuple[str, ...] = attrs.field(default=(), converter=_strs)
 
     @property
     def is_numeric(self) -> bool:
@@ -49,9 +69,9 @@ class ForeignKeySpec:
     """A foreign key ``table.columns -> ref_table.ref_columns``."""
 
     table: str
-    columns: tuple[str, ...] = attrs.field(converter=tuple)
+    columns: tuple[str, ...] = attrs.field(converter=_strs)
     ref_table: str
-    ref_columns: tuple[str, ...] = attrs.field(converter=tuple)
+    ref_columns: tuple[str, ...] = attrs.field(converter=_strs)
 
 
 @attrs.frozen(kw_only=True)
@@ -66,7 +86,7 @@ class TableSpec:
     """
 
     name: str
-    columns: tuple[ColumnSpec, ...] = attrs.field(converter=tuple)
+    columns: tuple[ColumnSpec, ...] = attrs.field(converter=_columns)
     comment: str = ""
     row_count: int | None = None
 
@@ -147,10 +167,10 @@ class GenerationContext:
         dialect: the SQL dialect (sqlglot name: ``sqlite``, ``postgres``, ``mysql``).
     """
 
-    tables: tuple[TableSpec, ...] = attrs.field(converter=tuple)
-    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(default=(), converter=tuple)
-    examples: tuple[ExamplePair, ...] = attrs.field(default=(), converter=tuple)
-    documentation: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    tables: tuple[TableSpec, ...] = attrs.field(converter=_tables)
+    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(default=(), converter=_fks)
+    examples: tuple[ExamplePair, ...] = attrs.field(default=(), converter=_pairs)
+    documentation: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     values: Mapping[tuple[str, str], tuple[str, ...]] = attrs.field(
         factory=dict, converter=_freeze_values
     )

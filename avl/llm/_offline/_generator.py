@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -123,8 +123,37 @@ def _quote_ident(name: str) -> str:
 
 
 _RESERVED = frozenset(
-    "select from where group order by limit join on as and or not in is null table index "
-    "key primary foreign references check default user date time year name".split()
+    [
+        "select",
+        "from",
+        "where",
+        "group",
+        "order",
+        "by",
+        "limit",
+        "join",
+        "on",
+        "as",
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "null",
+        "table",
+        "index",
+        "key",
+        "primary",
+        "foreign",
+        "references",
+        "check",
+        "default",
+        "user",
+        "date",
+        "time",
+        "year",
+        "name",
+    ]
 ) - {"name", "year", "date", "time"}
 
 
@@ -269,6 +298,13 @@ def _question_literals(question: str, context: GenerationContext) -> tuple[list[
     return nums, strings
 
 
+def _swap_number(old: str, new: str) -> Callable[[re.Match[str]], str]:
+    def swap(m: re.Match[str]) -> str:
+        return new if m.group(1) == old else m.group(1)
+
+    return swap
+
+
 def adapt_literals(example: ExamplePair, question: str, context: GenerationContext) -> str:
     """Replace the literals of ``example.sql`` that the new ``question`` changes."""
     sql = example.sql
@@ -277,16 +313,21 @@ def adapt_literals(example: ExamplePair, question: str, context: GenerationConte
     # numbers, position by position among those that differ
     gone = [n for n in old_nums if n not in new_nums]
     fresh = [n for n in new_nums if n not in old_nums]
-    for old, new in zip(gone, fresh):
-        sql = _SQL_NUMBER.sub(lambda m, o=old, n=new: n if m.group(1) == o else m.group(1), sql)
+    for old, new in zip(gone, fresh, strict=False):
+        sql = _SQL_NUMBER.sub(_swap_number(old, new), sql)
     old_low = {s.lower() for s in old_strs}
     new_low = {s.lower() for s in new_strs}
     gone_s = [s for s in old_strs if s.lower() not in new_low]
     fresh_s = [s for s in new_strs if s.lower() not in old_low]
     seen: set[str] = set()
-    fresh_s = [s for s in fresh_s if not (s.lower() in seen or seen.add(s.lower()))]
+    unique: list[str] = []
+    for item in fresh_s:
+        if item.lower() not in seen:
+            seen.add(item.lower())
+            unique.append(item)
+    fresh_s = unique
     if gone_s and fresh_s:
-        lits = [m for m in _SQL_STRING.finditer(sql)]
+        lits = list(_SQL_STRING.finditer(sql))
         replacements: dict[str, str] = {}
         for old in gone_s:
             for m in lits:
@@ -369,14 +410,14 @@ class _Composer:
         # keep the longest match at each position; prefer a column named in the question
         found.sort(key=lambda v: (-(v.end - v.start), v.start))
         kept: list[_Value] = []
-        for v in found:
-            if any(not (v.end <= k.start or v.start >= k.end) for k in kept):
-                same = [k for k in kept if k.start == v.start and k.end == v.end]
-                if same and self._column_named(v) and not self._column_named(same[0]):
-                    kept[kept.index(same[0])] = v
+        for val in found:
+            if any(not (val.end <= k.start or val.start >= k.end) for k in kept):
+                same = [k for k in kept if k.start == val.start and k.end == val.end]
+                if same and self._column_named(val) and not self._column_named(same[0]):
+                    kept[kept.index(same[0])] = val
                 continue
-            kept.append(v)
-        return sorted(kept, key=lambda v: v.start)
+            kept.append(val)
+        return sorted(kept, key=lambda x: x.start)
 
     def _column_named(self, v: _Value) -> bool:
         return any(m.column == v.column and m.table == v.table for m in self.mentions)
@@ -391,14 +432,16 @@ class _Composer:
     # -------------------------------------------------------------- building
     def build(self) -> str:
         ctx = self.ctx
-        tscore: Counter[str] = Counter()
+        tscore: dict[str, float] = {t.name: 0.0 for t in ctx.tables}
         for m in self.mentions:
             tscore[m.table] += (2.0 if m.column is None else 0.6) * m.score
         for v in self.values:
             if v.table:
                 tscore[v.table] += 1.0
         if tscore:
-            main = max(ctx.tables, key=lambda t: (tscore[t.name], -ctx.tables.index(t))).name
+            main = max(
+                ctx.tables, key=lambda t: (tscore.get(t.name, 0.0), -ctx.tables.index(t))
+            ).name
         else:
             main = ctx.tables[0].name
         main_t = ctx.table(main)
@@ -445,21 +488,21 @@ class _Composer:
         for i in num_positions:
             if i == top_pos:
                 continue
-            op = self._comparator_before(i)
-            col = self._numeric_column_near(i, main_t, {(t, c) for t, c, _ in where})
-            if op is not None and col is None and is_count is False and self._group_intent():
-                having = f"COUNT(*) {op} {self.low[i]}"
+            cmp = self._comparator_before(i)
+            near = self._numeric_column_near(i, main_t, {(t, c) for t, c, _ in where})
+            if cmp is not None and near is None and is_count is False and self._group_intent():
+                having = f"COUNT(*) {cmp} {self.low[i]}"
                 continue
-            if col is None:
+            if near is None:
                 continue
-            table, cname = col
-            if op is None:
-                op = "="
-            if op in (">", "<") and self._counts_after(i):
-                having = f"COUNT(*) {op} {self.low[i]}"
+            ntable, ncol = near
+            if cmp is None:
+                cmp = "="
+            if cmp in (">", "<") and self._counts_after(i):
+                having = f"COUNT(*) {cmp} {self.low[i]}"
                 continue
-            where.append((table, cname, f"{op} {self.low[i]}"))
-            used_tables.add(table)
+            where.append((ntable, ncol, f"{cmp} {self.low[i]}"))
+            used_tables.add(ntable)
 
         # aggregate / superlative
         agg_fn: str | None = None
@@ -539,7 +582,7 @@ class _Composer:
                 if nc is not None:
                     cand = [_Mention(0, 0, main, nc.name, 1.0)]
             if cand:
-                m = cand[-1] if self._pos("by") >= 0 else cand[-1]
+                m = cand[-1]
                 order = (m.table, m.column or "", "DESC" if desc else "ASC")
         select: list[str] = []
         agg_target: tuple[str, str] | None = None
@@ -568,10 +611,8 @@ class _Composer:
                 else:
                     agg_target = target
                 used_tables.add(target[0])
-            elif (
-                agg_fn in ("MAX", "MIN")
-                and group is not None
-                or (self._low_at(agg_pos) in ("most", "fewest", "least") and self._group_intent())
+            elif (agg_fn in ("MAX", "MIN") and group is not None) or (
+                self._low_at(agg_pos) in ("most", "fewest", "least") and self._group_intent()
             ):
                 # "the X with the most Y": group and order by the count
                 if group is None:
@@ -642,8 +683,8 @@ class _Composer:
 
         if group is not None:
             used_tables.add(group[0])
-        for t, _ in proj:
-            used_tables.add(t)
+        for ptable, _ in proj:
+            used_tables.add(ptable)
         if order and order[0]:
             used_tables.add(order[0])
 
@@ -804,8 +845,7 @@ class _Composer:
         before = [m for m in cols if m.start < pos and self._is_numeric(m)]
         if before:
             return before[-1].table, before[-1].column or ""
-        w = self._low_at(pos)
-        return None if w else None
+        return None
 
     def _is_numeric(self, m: _Mention) -> bool:
         t = self.ctx.table(m.table)
@@ -852,7 +892,7 @@ class _Composer:
         for fk in ctx.foreign_keys:
             on = " AND ".join(
                 f"{{{fk.table}}}.{_quote_ident(a)} = {{{fk.ref_table}}}.{_quote_ident(b)}"
-                for a, b in zip(fk.columns, fk.ref_columns)
+                for a, b in zip(fk.columns, fk.ref_columns, strict=False)
             )
             graph.setdefault(fk.table, []).append((fk.ref_table, on))
             graph.setdefault(fk.ref_table, []).append((fk.table, on))
