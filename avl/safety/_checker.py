@@ -11,14 +11,15 @@ import itertools
 import re
 import threading
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.parser import Parser
-from sqlglot.tokens import Tokenizer
 from sqlglot.tokenizer_core import Token, TokenType
+from sqlglot.tokens import Tokenizer
 
 from avl.errors import ConfigError
 from avl.safety import _rules as R
@@ -101,6 +102,24 @@ class _Source:
         self.denied = denied  # denied column names (lower-case) of this table
 
 
+class _TableInfo:
+    """The policy's verdict on one real table name (immutable once built)."""
+
+    __slots__ = ("columns", "denied", "display", "problem")
+
+    def __init__(
+        self,
+        display: str,
+        problem: tuple[ViolationCode, str] | None,
+        columns: frozenset[str] | None,
+        denied: frozenset[str],
+    ) -> None:
+        self.display = display
+        self.problem = problem
+        self.columns = columns
+        self.denied = denied
+
+
 class _Scope:
     __slots__ = ("aliases", "ctes", "parent", "sources")
 
@@ -138,6 +157,7 @@ class Checker:
         self.dialect = Dialect.get_or_raise(policy.dialect)
         self.strategy = self.dialect.normalization_strategy
         self._local = threading.local()  # per-thread tokenizer and parser (they keep state)
+        self._tables: dict[tuple[str, ...], _TableInfo] = {}
         d = self.dialect
         self.allowed = (
             None
@@ -183,6 +203,49 @@ class Checker:
             tools = (self.dialect.tokenizer_class(dialect=self.dialect), self.dialect.parser())
             local.tools = tools
         return tools
+
+    def table_info(self, parts: tuple[str, ...]) -> _TableInfo:
+        """What the policy says about one real table (cached per checker)."""
+        info = self._tables.get(parts)
+        if info is not None:
+            return info
+        display = ".".join(parts)
+        problem = self._table_problem(parts, display)
+        columns: frozenset[str] | None = None
+        if self.schema is not None:
+            columns = self.schema.get(parts)
+            if columns is None:
+                candidates = [
+                    cols
+                    for p, cols in self.schema_by_name.get(parts[-1], [])
+                    if self._matches(parts, p)
+                ]
+                if candidates:
+                    columns = frozenset().union(*candidates)
+            if columns is None and problem is None:
+                problem = (C.UNKNOWN_TABLE, f"table {display!r} is not in the schema")
+        denied = frozenset(
+            col
+            for col, tables in self.denied_cols.items()
+            if any(not t or self._denied_match(parts, t) for t in tables)
+        )
+        info = _TableInfo(display, problem, columns, denied)
+        if len(self._tables) < 4096:  # bounded: a dict write is atomic under the GIL
+            self._tables[parts] = info
+        return info
+
+    def _table_problem(
+        self, parts: tuple[str, ...], display: str
+    ) -> tuple[ViolationCode, str] | None:
+        lowered = tuple(p.lower() for p in parts)
+        if not self.policy.allow_system_catalogs and _is_catalog(lowered):
+            return (C.SYSTEM_CATALOG, f"{display!r} is a system catalogue")
+        for entry in self.denied:
+            if self._denied_match(parts, entry):
+                return (C.TABLE_DENIED, f"table {display!r} is denied")
+        if self.allowed is not None and not any(self._matches(parts, e) for e in self.allowed):
+            return (C.TABLE_NOT_ALLOWED, f"table {display!r} is not in the allowed tables")
+        return None
 
     # ------------------------------------------------------------------ names
     def _table_parts(self, name: str) -> tuple[str, ...]:
@@ -670,7 +733,7 @@ class _Run:
         for src in sources:
             self.source(src, scope)
         # joins' conditions, once every source is known
-        links: list[set[str]] = []
+        links: list[exp.Expr | None] = []  # join conditions (None: USING)
         for join in joins:
             if not isinstance(join, exp.Join):
                 continue
@@ -684,12 +747,12 @@ class _Run:
                     continue
                 if key == "on":
                     self.condition(value, scope, "ON")
-                    links.append(self.qualifiers(value, scope))
+                    links.append(value)
                 elif key == "using":
                     names = {_lower(i.name) for i in value}
                     for n in names:
                         self.column_name(n, None, scope, join)
-                    links.append({"*using*"})
+                    links.append(None)
                 elif key in ("match_condition",):
                     self.generic(value, scope)
                 else:
@@ -777,7 +840,7 @@ class _Run:
         self,
         node: exp.Select,
         sources: list[exp.Expr],
-        links: list[set[str]],
+        links: list[exp.Expr | None],
         where: exp.Expr | None,
         scope: _Scope,
     ) -> None:
@@ -792,7 +855,14 @@ class _Run:
         ]
         if len(names) <= self.p.max_cartesian:
             return
-        groups: list[set[str]] = list(links)
+        # each join with a real condition ties its table to another: only cross
+        # joins (and comma joins) can multiply independent sources
+        conditioned = sum(1 for on in links if on is None or not _is_constant(on))
+        if len(sources) - conditioned <= self.p.max_cartesian:
+            return
+        groups: list[set[str]] = [
+            self.qualifiers(on, scope) if on is not None else {"*using*"} for on in links
+        ]
         if where is not None:
             for conj in where.flatten() if isinstance(where, exp.And) else [where]:
                 groups.append(self.qualifiers(conj, scope))
@@ -923,29 +993,15 @@ class _Run:
                     name, declared if declared is not None else cte_cols, None, frozenset()
                 )
                 return
-        display = ".".join(parts)
+        info = self.c.table_info(parts)
+        display = info.display
         self.tables.add(display)
-        ok = self.check_table(parts, node)
-        columns: frozenset[str] | None = None
-        if self.c.schema is not None:
-            columns = self.c.schema.get(parts)
-            if columns is None:
-                candidates = [
-                    cols
-                    for p, cols in self.c.schema_by_name.get(parts[-1], [])
-                    if self.c._matches(parts, p)
-                ]
-                if len(candidates) >= 1:
-                    columns = frozenset().union(*candidates)
-            if columns is None and ok:
-                self.flag(C.UNKNOWN_TABLE, f"table {display!r} is not in the schema", node)
+        if info.problem is not None:
+            self.flag(info.problem[0], info.problem[1], node)
+        columns = info.columns
         if declared is not None:
             columns = declared
-        denied = frozenset(
-            col
-            for col, tables in self.c.denied_cols.items()
-            if any(not t or self.c._denied_match(parts, t) for t in tables)
-        )
+        denied = info.denied
         name = alias or _lower(parts[-1])
         scope.sources[name] = _Source(parts[-1], columns, display, denied)
         if not alias and len(parts) > 1:
@@ -967,23 +1023,6 @@ class _Run:
             return False
         bound = self.bind(cond)
         return bound is not None and where.this == bound
-
-    def check_table(self, parts: tuple[str, ...], node: exp.Expr) -> bool:
-        display = ".".join(parts)
-        lowered = tuple(p.lower() for p in parts)
-        if not self.p.allow_system_catalogs and _is_catalog(lowered):
-            self.flag(C.SYSTEM_CATALOG, f"{display!r} is a system catalogue", node)
-            return False
-        for entry in self.c.denied:
-            if self.c._denied_match(parts, entry):
-                self.flag(C.TABLE_DENIED, f"table {display!r} is denied", node)
-                return False
-        if self.c.allowed is not None and not any(
-            self.c._matches(parts, e) for e in self.c.allowed
-        ):
-            self.flag(C.TABLE_NOT_ALLOWED, f"table {display!r} is not in the allowed tables", node)
-            return False
-        return True
 
     # ---------------------------------------------------------------- columns
     def star(self, node: exp.Expr, scope: _Scope) -> set[str] | None:
@@ -1354,11 +1393,7 @@ class _Run:
         if isinstance(node, exp.Anonymous):
             name = node.name.lower()
         else:
-            name = (
-                node.sql_name().lower()
-                if hasattr(node, "sql_name")
-                else type(node).__name__.lower()
-            )
+            name = _FUNCTION_NAMES.get(type(node)) or type(node).__name__.lower()
         full = name
         parent = node.parent
         if isinstance(parent, exp.Dot) and parent.expression is node:
@@ -1609,6 +1644,9 @@ def _is_constant(node: exp.Expr) -> bool:
         return True
     if isinstance(node, _NOT_CONSTANT):
         return False
+    args = node.args
+    if type(args.get("this")) is exp.Column or type(args.get("expression")) is exp.Column:
+        return False
     for sub in node.walk():
         if isinstance(sub, _NOT_CONSTANT):
             return False
@@ -1618,6 +1656,9 @@ def _is_constant(node: exp.Expr) -> bool:
 
 
 _VOLATILE = frozenset({exp.Rand})
+_FUNCTION_NAMES: Mapping[type[exp.Expr], str] = MappingProxyType(
+    {cls: str(cls.sql_name()).lower() for cls in R.FUNCTION_CLASSES if hasattr(cls, "sql_name")}
+)
 # dialects whose row limit is a trailing LIMIT clause (text can be appended)
 _LIMIT_LAST = frozenset(
     {"sqlite", "postgres", "mysql", "duckdb", "snowflake", "bigquery", "redshift", "spark",
