@@ -190,3 +190,32 @@ def test_three_slash_absolute_path_is_understood(tmp_path: Path) -> None:
     with History(url) as h:
         h.record(Entry(question="q"))
     assert (tmp_path / "abs.db").exists()
+
+
+def test_similarity_with_avl_vectors_and_hashing_embedder(tmp_path: Path) -> None:
+    from avl.embeddings import HashingEmbedder
+    from avl.vectors import VectorStore
+
+    emb = HashingEmbedder(dim=128)
+    store = VectorStore(dim=128)
+    with History(f"sqlite:///{tmp_path}/s.db", embedder=emb, vector_store=store) as h:
+        h.record(Entry(user="a", question="total sales by customer"))
+        h.record(Entry(user="b", question="list open support tickets"))
+        h.record(Entry(user="a", question="monthly revenue per region"))
+        got = h.search(similar_to="sales per customer", limit=1)
+        assert [e.question for e in got] == ["total sales by customer"]
+        got = h.search(similar_to="support tickets that are open", limit=3, user="b")
+        assert [e.question for e in got] == ["list open support tickets"]
+
+
+def test_import_loads_no_driver() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, avl.history, avl.metrics\n"
+        "print(','.join(m for m in ('psycopg', 'prometheus_client', 'opentelemetry') "
+        "if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
