@@ -143,6 +143,7 @@ class _FakeCore:
             model=completion.model,
             cost_usd=completion.cost_usd,
             request_id=completion.request_id,
+            tool_calls=completion.tool_calls,
         )
 
 

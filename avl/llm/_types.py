@@ -95,7 +95,7 @@ class Completion:
         cost_usd: the cost from the cost table, or ``None`` if the model is unknown.
         stop_reason: why generation stopped (``"stop"``, ``"length"``, ``"tool_use"``...).
         request_id: the provider's request id, if any.
-        tool_calls: the tool calls the model asked for (non-streamed calls only).
+        tool_calls: the tool calls the model asked for.
     """
 
     text: str
@@ -114,7 +114,7 @@ class Delta:
 
     The last delta of a stream has ``done=True`` and carries ``usage`` and
     ``stop_reason`` when the provider sends them (and, from avl's providers, the
-    ``model``, ``cost_usd`` and ``request_id``).
+    ``model``, ``cost_usd``, ``request_id`` and the assembled ``tool_calls``).
     """
 
     text: str = ""
@@ -124,6 +124,7 @@ class Delta:
     model: str = ""
     cost_usd: float | None = None
     request_id: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @runtime_checkable

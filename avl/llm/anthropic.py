@@ -208,6 +208,7 @@ class _AnthropicStream(StreamParser):
         self._model = ""
         self._usage = Usage()
         self._stop: str | None = None
+        self._calls: dict[int, list[str]] = {}  # block index -> [id, name, json]
 
     def feed(self, event: SSEEvent) -> list[Delta]:
         provider = self._codec.provider
@@ -230,10 +231,23 @@ class _AnthropicStream(StreamParser):
             message = obj(data.get("message"))
             self._model = str(message.get("model") or "")
             self._usage = _usage(message.get("usage"))
+        elif kind == "content_block_start":
+            block = obj(data.get("content_block"))
+            index = data.get("index")
+            if block.get("type") == "tool_use" and isinstance(index, int):
+                self._calls[index] = [str(block.get("id") or ""), str(block.get("name") or ""), ""]
         elif kind == "content_block_delta":
             delta = obj(data.get("delta"))
             if delta.get("type") == "text_delta" and delta.get("text"):
                 return [Delta(text=str(delta["text"]))]
+            index = data.get("index")
+            if (
+                delta.get("type") == "input_json_delta"
+                and isinstance(index, int)
+                and index in self._calls
+                and isinstance(delta.get("partial_json"), str)
+            ):
+                self._calls[index][2] += delta["partial_json"]
         elif kind == "message_delta":
             delta = obj(data.get("delta"))
             self._stop = _stop_reason(delta.get("stop_reason")) or self._stop
@@ -253,7 +267,21 @@ class _AnthropicStream(StreamParser):
             usage=self._usage,
             stop_reason=self._stop,
             model=self._model or self._codec.model,
+            tool_calls=tuple(
+                ToolCall(id=slot[0], name=slot[1], arguments=_compact_json(slot[2]))
+                for _, slot in sorted(self._calls.items())
+            ),
         )
+
+
+def _compact_json(text: str) -> str:
+    """Tool input as compact JSON (as the non-streamed answer gives it)."""
+    if not text.strip():
+        return "{}"
+    try:
+        return json.dumps(json.loads(text), separators=(",", ":"))
+    except ValueError:
+        return text
 
 
 def _raw_usage(usage: Usage) -> dict[str, int]:

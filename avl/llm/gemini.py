@@ -96,6 +96,21 @@ def _parts(candidate: Any) -> list[dict[str, Any]]:
     return [p for p in content["parts"] if isinstance(p, dict)]
 
 
+def _calls(parts: list[dict[str, Any]]) -> list[ToolCall]:
+    calls = []
+    for part in parts:
+        call = part.get("functionCall")
+        if isinstance(call, dict):
+            calls.append(
+                ToolCall(
+                    id=str(call.get("id") or ""),
+                    name=str(call.get("name") or ""),
+                    arguments=json.dumps(call.get("args") or {}, separators=(",", ":")),
+                )
+            )
+    return calls
+
+
 def _text(parts: list[dict[str, Any]]) -> str:
     return "".join(str(p["text"]) for p in parts if "text" in p and not p.get("thought"))
 
@@ -178,15 +193,7 @@ class GeminiCodec(Codec):
                 raise malformed(self.provider, "candidates is not a list")
             parts = _parts(candidates[0])
             stop = _stop_reason(obj(candidates[0]).get("finishReason"))
-        calls = [
-            ToolCall(
-                id=str(p["functionCall"].get("id") or ""),
-                name=str(p["functionCall"].get("name") or ""),
-                arguments=json.dumps(p["functionCall"].get("args") or {}, separators=(",", ":")),
-            )
-            for p in parts
-            if isinstance(p.get("functionCall"), dict)
-        ]
+        calls = _calls(parts)
         if calls and stop == "stop":
             stop = "tool_use"
         return Completion(
@@ -212,6 +219,7 @@ class _GeminiStream(StreamParser):
         self._model = ""
         self._usage: Usage | None = None
         self._stop: str | None = None
+        self._calls: list[ToolCall] = []
 
     def feed(self, event: SSEEvent) -> list[Delta]:
         provider = self._codec.provider
@@ -238,12 +246,14 @@ class _GeminiStream(StreamParser):
         out: list[Delta] = []
         candidates = chunk.get("candidates") or []
         if candidates and isinstance(candidates, list):
-            text = _text(_parts(candidates[0]))
+            parts = _parts(candidates[0])
+            text = _text(parts)
             if text:
                 out.append(Delta(text=text))
+            self._calls.extend(_calls(parts))
             reason = _stop_reason(obj(candidates[0]).get("finishReason"))
             if reason is not None:
-                self._stop = reason
+                self._stop = "tool_use" if reason == "stop" and self._calls else reason
                 self.complete = True
         feedback = chunk.get("promptFeedback")
         if isinstance(feedback, dict) and feedback.get("blockReason"):
@@ -257,6 +267,7 @@ class _GeminiStream(StreamParser):
             usage=self._usage,
             stop_reason=self._stop,
             model=self._model or self._codec.model,
+            tool_calls=tuple(self._calls),
         )
 
 

@@ -222,6 +222,22 @@ class _OpenAIStream(StreamParser):
         self._model = ""
         self._usage: Usage | None = None
         self._stop: str | None = None
+        self._calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
+
+    def _tool_deltas(self, raw: Any) -> None:
+        for item in seq(raw):
+            call = obj(item)
+            index = call.get("index", 0)
+            if not isinstance(index, int):
+                continue
+            slot = self._calls.setdefault(index, ["", "", ""])
+            function = obj(call.get("function"))
+            if isinstance(call.get("id"), str):
+                slot[0] = call["id"]
+            if isinstance(function.get("name"), str):
+                slot[1] += function["name"]
+            if isinstance(function.get("arguments"), str):
+                slot[2] += function["arguments"]
 
     def feed(self, event: SSEEvent) -> list[Delta]:
         data = event.data.strip()
@@ -249,8 +265,9 @@ class _OpenAIStream(StreamParser):
         for choice in seq(chunk.get("choices")):
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
-            text = delta.get("content") if isinstance(delta, dict) else None
+            delta = obj(choice.get("delta"))
+            text = delta.get("content")
+            self._tool_deltas(delta.get("tool_calls"))
             if isinstance(text, str) and text:
                 out.append(Delta(text=text))
             reason = _stop_reason(choice.get("finish_reason"))
@@ -266,6 +283,10 @@ class _OpenAIStream(StreamParser):
             usage=self._usage,
             stop_reason=self._stop,
             model=self._model or self._codec.model,
+            tool_calls=tuple(
+                ToolCall(id=slot[0], name=slot[1], arguments=slot[2] or "{}")
+                for _, slot in sorted(self._calls.items())
+            ),
         )
 
 

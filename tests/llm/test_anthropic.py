@@ -216,3 +216,20 @@ def test_async_twin(clock) -> None:
     assert "".join(d.text for d in deltas) == "SELECT COUNT(*) FROM orders;"
     assert deltas[-1].stop_reason == "stop"
     assert sleeper.waits == [0.5]
+
+
+def test_streamed_tool_use_is_assembled(sleeper, clock) -> None:
+    deltas = list(
+        model_for(recorded_transport(rec("stream_tool_use")), sleeper, clock).stream(MESSAGES)
+    )
+    assert [d.text for d in deltas] == ["I'll count the orders.", ""]
+    final = deltas[-1]
+    assert final.stop_reason == "tool_use"
+    assert final.tool_calls == (
+        ToolCall(
+            id="toolu_01T1x1fJ34qAmk2tNTrN7Up6",
+            name="run_sql",
+            arguments='{"sql":"SELECT COUNT(*) FROM orders"}',
+        ),
+    )
+    assert final.usage == Usage(input_tokens=402, output_tokens=57)

@@ -186,3 +186,20 @@ def test_async_twin(clock) -> None:
     assert completion.usage.cached_tokens == 1536
     assert "".join(d.text for d in deltas) == "SELECT city, AVG(total) FROM orders GROUP BY city;"
     assert deltas[-1].usage == Usage(input_tokens=640, output_tokens=14, cached_tokens=512)
+
+
+def test_streamed_function_call(sleeper, clock) -> None:
+    transport = recorded_transport(rec("stream_function_call", stream=True))
+    deltas = list(model_for(transport, sleeper, clock).stream(MESSAGES))
+    assert deltas == [
+        Delta(
+            done=True,
+            usage=Usage(input_tokens=88, output_tokens=12),
+            stop_reason="tool_use",
+            model="gemini-2.0-flash",
+            cost_usd=pytest.approx((88 * 0.10 + 12 * 0.40) / 1e6, rel=1e-12),
+            tool_calls=(
+                ToolCall(name="run_sql", arguments='{"sql":"SELECT COUNT(*) FROM orders"}'),
+            ),
+        )
+    ]

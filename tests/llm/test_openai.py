@@ -301,3 +301,18 @@ def test_async_truncated_stream(clock) -> None:
 
     with pytest.raises(ProviderError, match="stream was truncated"):
         asyncio.run(run())
+
+
+def test_streamed_tool_calls_are_assembled(sleeper, clock) -> None:
+    deltas = list(
+        model_for(recorded_transport(rec("stream_tool_calls")), sleeper, clock).stream(MESSAGES)
+    )
+    assert len(deltas) == 1
+    (final,) = deltas
+    assert final.stop_reason == "tool_use"
+    assert final.tool_calls == (
+        ToolCall(
+            id="call_DdmZ1y3b", name="run_sql", arguments='{"sql":"SELECT COUNT(*) FROM orders"}'
+        ),
+    )
+    assert final.usage == Usage(input_tokens=95, output_tokens=21)
