@@ -219,3 +219,12 @@ def test_import_loads_no_driver() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_not_a_database_is_a_backend_error(tmp_path: Path) -> None:
+    from avl.errors import BackendError
+
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a sqlite database" * 100)
+    with pytest.raises(BackendError, match="not a database"):
+        History(f"sqlite:///{path}")
