@@ -9,7 +9,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -51,8 +51,14 @@ def _item_id(kind: str, source: str, *parts: str) -> str:
     return f"{kind}:{h}"
 
 
-def _content_stems(text: str) -> set[str]:
-    return {stem(w) for w in words(text) if w.lower() not in STOPWORDS}
+def _content_stems(text: str) -> frozenset[str]:
+    return frozenset(stem(w) for w in words(text) if w.lower() not in STOPWORDS)
+
+
+def _literal_words(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Content stems and numbers: two questions differing here never share a cache entry."""
+    ws = words(text)
+    return _content_stems(text), tuple(w for w in ws if w[:1].isdigit())
 
 
 @attrs.frozen
@@ -1031,6 +1037,8 @@ class Assistant:
                 s = similarity(question, e.question)
             if question.lower() == e.question.lower():
                 s = 1.0
+            elif _literal_words(question) != _literal_words(e.question):
+                continue  # another value or number: never reuse
             if s > best_s:
                 best, best_s = e, s
         if best is not None and best_s >= self.cache_threshold:

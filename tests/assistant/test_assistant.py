@@ -344,3 +344,17 @@ def test_bad_input() -> None:
     a = Assistant(db=sqlite3.connect(":memory:"))
     with pytest.raises(InvalidInputError):
         a.ask("   ")
+
+
+def test_cache_never_reuses_sql_for_another_value(shop: Path) -> None:
+    model = FakeChatModel(
+        [
+            "SELECT name FROM customers WHERE city = 'Paris'",
+            "SELECT name FROM customers WHERE city = 'Rome'",
+        ]
+    )
+    a = Assistant(db=f"sqlite:///{shop}", model=model, cache_threshold=0.5)
+    a.train_from_database()
+    assert a.ask("Which customers live in Paris?").rows == (("Ann",), ("Cid",))
+    rome = a.ask("Which customers live in Rome?")
+    assert (rome.cached, rome.rows) == (False, (("Dee",),))
