@@ -126,16 +126,18 @@ class _Scope:
     def __init__(self, parent: _Scope | None) -> None:
         self.parent = parent
         self.sources: dict[str, _Source] = {}
-        self.ctes: dict[str, frozenset[str] | None] = {}
+        self.ctes: dict[str, tuple[frozenset[str] | None, frozenset[str]]] = {}
         self.aliases: frozenset[str] = frozenset()
 
-    def cte(self, name: str) -> tuple[bool, frozenset[str] | None]:
+    def cte(self, name: str) -> tuple[bool, frozenset[str] | None, frozenset[str]]:
+        """(is a CTE in scope, its columns if known, its denied columns)."""
         scope: _Scope | None = self
         while scope is not None:
             if name in scope.ctes:
-                return True, scope.ctes[name]
+                cols, denied = scope.ctes[name]
+                return True, cols, denied
             scope = scope.parent
-        return False, None
+        return False, None, frozenset()
 
 
 def _lower(name: str) -> str:
@@ -329,6 +331,8 @@ class _Run:
         self.depth = 0
         self.too_deep = False
         self.width: int | None = None
+        self.carry: set[str] | None = None
+        self.last_denied: frozenset[str] = frozenset()
         self.edits: list[tuple[int, int, str]] = []
         self.statement_end: int | None = None
         self.idiom: set[int] = set()
@@ -583,10 +587,10 @@ class _Run:
                     f"CTE {cte.alias_or_name!r} runs a {type(body).__name__.upper()}",
                     body,
                 )
-                scope.ctes[name] = None
+                scope.ctes[name] = (None, frozenset())
                 continue
             if recursive:
-                scope.ctes[name] = declared
+                scope.ctes[name] = (declared, frozenset())
                 if (
                     isinstance(body, _SETOPS)
                     and self.references(body.expression, name)
@@ -599,9 +603,11 @@ class _Run:
                     )
             if recursive and isinstance(body, _SETOPS):
                 self.anchor = body  # the anchor of a recursive CTE may select constants
+            self.last_denied = frozenset()
             out = self.query(body, scope) if isinstance(body, exp.Expr) else None
             scope.ctes[name] = (
-                declared if declared is not None else (out if isinstance(out, frozenset) else None)
+                declared if declared is not None else (out if isinstance(out, frozenset) else None),
+                self.last_denied,
             )
 
     @staticmethod
@@ -674,12 +680,21 @@ class _Run:
             if args.get(key) is not None:
                 self.generic(args[key], scope)
         self.width = widths[0] if widths else None
+        self.last_denied = frozenset()
         return outs[0] if outs else None
 
     # ----------------------------------------------------------------- select
     def select(self, node: exp.Select, outer: _Scope | None) -> frozenset[str] | None:
         scope = _Scope(outer)
         self.enter(node)
+        # a derived table or CTE body: denied columns its SELECT * passes on are
+        # carried to the outer query (reported where they are read), not reported here
+        parent = node.parent
+        inline = isinstance(parent, exp.CTE) or (
+            isinstance(parent, exp.Subquery) and isinstance(parent.parent, (exp.From, exp.Join))
+        )
+        saved_carry = self.carry
+        self.carry = set() if inline else None
         args = node.args
         for key, value in args.items():
             if value is None or value is False or value == [] or key in _SELECT_HANDLED:
@@ -814,6 +829,8 @@ class _Run:
             if args.get(key) is not None:
                 self.generic(args[key], scope)
         self.depth -= 1
+        carried, self.carry = self.carry, saved_carry
+        self.last_denied = frozenset(carried) if carried else frozenset()
         if star_cols is None:
             self.width = None
             return None
@@ -912,6 +929,7 @@ class _Run:
         if isinstance(node, exp.Table):
             self.table(node, scope)
         elif isinstance(node, exp.Subquery):
+            self.last_denied = frozenset()
             out = (
                 self.subquery(node, scope.parent if scope.parent else None)
                 if not isinstance(node.this, exp.Values)
@@ -924,7 +942,7 @@ class _Run:
             if isinstance(alias, exp.TableAlias) and alias.columns:
                 cols = frozenset(_lower(c.name) for c in alias.columns)
             name = _lower(node.alias) or f"<subquery{len(scope.sources)}>"
-            scope.sources[name] = _Source(name, cols, None, frozenset())
+            scope.sources[name] = _Source(name, cols, None, self.last_denied)
         elif isinstance(node, (exp.Unnest, exp.Lateral, exp.TableFromRows)):
             self.generic(node, scope)
             alias = node.args.get("alias")
@@ -986,11 +1004,11 @@ class _Run:
             return
         parts = self.c._parts_of(node)
         if len(parts) == 1:
-            is_cte, cte_cols = scope.cte(_lower(this.name))
+            is_cte, cte_cols, cte_denied = scope.cte(_lower(this.name))
             if is_cte:
                 name = alias or _lower(this.name)
                 scope.sources[name] = _Source(
-                    name, declared if declared is not None else cte_cols, None, frozenset()
+                    name, declared if declared is not None else cte_cols, None, cte_denied
                 )
                 return
         info = self.c.table_info(parts)
@@ -1046,10 +1064,13 @@ class _Run:
         else:
             srcs = list(scope.sources.values())
         out: set[str] | None = set()
+        carry = self.carry if isinstance(node.parent, exp.Select) else None
         for src in srcs:
             if src.denied:
                 for col in sorted(src.denied):
-                    if src.columns is None or col in src.columns:
+                    if carry is not None:
+                        carry.add(col)
+                    elif src.columns is None or col in src.columns:
                         self.flag(
                             C.COLUMN_DENIED,
                             f"SELECT * reads the denied column {src.name}.{col}",

@@ -623,3 +623,25 @@ def test_template_is_exposed() -> None:
     assert tpl.verify(rendered) == {"name": "O'Brien"}
     with pytest.raises(UnsafeQueryError):
         tpl.verify("SELECT id FROM users WHERE name = '' OR '1'='1'")
+
+
+@pytest.mark.parametrize("preset", ["app", "denied_only"])
+def test_denied_columns_are_carried_through_derived_tables_and_ctes(preset: str) -> None:
+    policy = (
+        make_policy("app", "sqlite")
+        if preset == "app"
+        else Policy(dialect="sqlite", denied_columns=["users.password_hash"])
+    )
+    guard = SafeQuery(policy, cache_size=0)
+    assert guard.check("SELECT u.name FROM (SELECT * FROM users) AS u").violations == ()
+    assert guard.check("WITH x AS (SELECT * FROM users) SELECT name FROM x").violations == ()
+    assert guard.check("SELECT COUNT(*) FROM (SELECT * FROM users) AS u").violations == ()
+    for sql in [
+        "SELECT u.password_hash FROM (SELECT * FROM users) AS u",
+        "SELECT password_hash FROM (SELECT * FROM users) AS u",
+        "SELECT * FROM (SELECT * FROM users) AS u",
+        "WITH x AS (SELECT * FROM users) SELECT * FROM x",
+        "WITH x AS (SELECT * FROM users) SELECT x.password_hash FROM x",
+        "SELECT name FROM users WHERE id IN (SELECT * FROM users)",
+    ]:
+        assert "column_denied" in codes(guard.check(sql)), sql
