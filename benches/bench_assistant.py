@@ -1,0 +1,128 @@
+"""The Assistant pipeline's own overhead per ``ask`` (everything but the model).
+
+Plain script (prints figures; never asserts on timings)::
+
+    .venv/bin/python benches/bench_assistant.py
+    .venv/bin/python benches/bench_assistant.py --n 2000
+
+On the demo shop database (SQLite), with an instant scripted model
+(:class:`avl.testing.FakeChatModel` returning a fixed SQL) and the semantic cache
+off, it times in one run:
+
+- ``ask`` end to end: rate limit, embedding + retrieval, prompt, model (instant),
+  SQL extraction, SafeQuery, read-only execution, answer; bare, and with a memory
+  History + Metrics + RateLimiter attached;
+- the irreducible parts alone, as the baseline: ``SafeQuery.check`` of the same SQL
+  plus ``sqlite3`` executing it on a read-only connection;
+- the offline generator's own latency per question (``OfflineChatModel.generate``).
+
+Overhead = ask p50 - baseline p50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from avl.assistant import Assistant  # noqa: E402
+from avl.assistant._demo import DEMO_QUESTIONS, create_demo_database  # noqa: E402
+from avl.history import History  # noqa: E402
+from avl.metrics import Metrics  # noqa: E402
+from avl.ratelimit import RateLimiter  # noqa: E402
+from avl.testing import FakeChatModel  # noqa: E402
+
+SQL = "SELECT c.name, SUM(o.total) FROM orders AS o JOIN customers AS c ON o.customer_id = c.id GROUP BY c.name"
+
+
+def _times(fn: Callable[[], object], n: int) -> list[float]:
+    for _ in range(min(50, n)):
+        fn()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _fmt(name: str, ts: list[float]) -> str:
+    q = statistics.quantiles(ts, n=100)
+    return f"{name:52} p50 {q[49] * 1e6:8.0f} us   p95 {q[94] * 1e6:8.0f} us"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the figures."""
+    ap = argparse.ArgumentParser(description="Assistant pipeline overhead")
+    ap.add_argument("--n", type=int, default=1000)
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = create_demo_database(Path(tmp) / "demo.db")
+        url = f"sqlite:///{path}"
+
+        bare = Assistant(db=url, model=FakeChatModel(default=SQL), cache_threshold=None)
+        bare.train_from_database()
+        full = Assistant(
+            db=url,
+            model=FakeChatModel(default=SQL),
+            cache_threshold=None,
+            history=History("memory://"),
+            metrics=Metrics(),
+            limiter=RateLimiter("1000000/second", storage="memory://"),
+        )
+        full.train_from_database()
+        guard = bare.guard_for(None)
+        checked = guard.check(SQL).sql or SQL
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+        def baseline() -> None:
+            guard.check(SQL)
+            conn.execute(checked).fetchall()
+
+        q = "Which customers spent the most in total?"
+        t_bare = _times(lambda: bare.ask(q), args.n)
+        t_full = _times(lambda: full.ask(q, user="u1"), args.n)
+        t_base = _times(baseline, args.n)
+
+        offline = Assistant(db=url, cache_threshold=None)
+        offline.train_from_database()
+        from avl.llm.offline import GenerationContext, OfflineChatModel
+
+        ctx = GenerationContext(
+            tables=list(offline._tables.values()), foreign_keys=offline._fks, values=offline._values
+        )
+        model = OfflineChatModel()
+        qs = list(DEMO_QUESTIONS)
+        i = [0]
+
+        def gen() -> None:
+            model.generate(qs[i[0] % len(qs)], ctx)
+            i[0] += 1
+
+        t_gen = _times(gen, args.n)
+        t_off = _times(lambda: offline.ask(qs[i[0] % len(qs)]), args.n)
+
+        print(f"Assistant pipeline overhead, n={args.n} per row (SQLite demo database)")
+        print(_fmt("ask(), instant scripted model", t_bare))
+        print(_fmt("ask(), + History + Metrics + RateLimiter (memory)", t_full))
+        print(_fmt("baseline: SafeQuery.check + sqlite3 execute", t_base))
+        ov = statistics.median(t_bare) - statistics.median(t_base)
+        ov_full = statistics.median(t_full) - statistics.median(t_base)
+        print(f"{'overhead (ask p50 - baseline p50)':52} {ov * 1e6:8.0f} us bare, {ov_full * 1e6:.0f} us with all")
+        print(_fmt("offline generator alone (generate)", t_gen))
+        print(_fmt("ask() with the offline generator", t_off))
+        for a in (bare, full, offline):
+            a.close()
+        conn.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
