@@ -101,14 +101,16 @@ def _merge_running(
     """Merge the entries of ``scores`` above each row's current k-th best into the
     running ``(idx, vals)`` (both ``(m, k)``, best first), in place."""
     thr = vals[:, k - 1]
-    rows, cols = np.nonzero(scores > thr[:, None])
-    if rows.shape[0] == 0:
+    active = np.flatnonzero(scores.max(axis=1) > thr)
+    if active.shape[0] == 0:
         return
-    urows = np.unique(rows)
-    new_vals = scores[rows, cols]
-    cand_rows = np.concatenate([np.repeat(urows, k), rows])
-    cand_vals = np.concatenate([vals[urows].ravel(), new_vals])
-    cand_cols = np.concatenate([idx[urows].ravel(), cols + offset])
+    sub = scores[active]
+    local, cols = np.nonzero(sub > thr[active, None])
+    rows = active[local]
+    new_vals = sub[local, cols]
+    cand_rows = np.concatenate([np.repeat(active, k), rows])
+    cand_vals = np.concatenate([vals[active].ravel(), new_vals])
+    cand_cols = np.concatenate([idx[active].ravel(), cols + offset])
     order = np.lexsort((-cand_vals, cand_rows))
     cand_rows = cand_rows[order]
     counts = np.bincount(cand_rows, minlength=idx.shape[0])
@@ -181,8 +183,7 @@ class ExactIndex:
         cap = self._xt.shape[1]
         if need <= cap:
             return
-        while cap < need:
-            cap *= 2
+        cap = max(cap * 2, need)
         xt = np.empty((self.dim, cap), dtype=np.float32)
         n = len(self._ids)
         xt[:, :n] = self._xt[:, :n]
@@ -326,7 +327,9 @@ class ExactIndex:
             return top_k_rows(scores, k)
         buf = np.empty((m, _DB_BLOCK), dtype=np.float32)
         self._scores(qb, xt[:, :_DB_BLOCK], sq[:_DB_BLOCK], buf)
-        idx, vals = top_k_rows(buf, k)
+        first = max(4 * k, 1024)
+        idx, vals = top_k_rows(buf[:, :first], k)
+        _merge_running(idx, vals, buf[:, first:], first, k)
         for j in range(_DB_BLOCK, n, _DB_BLOCK):
             w = min(_DB_BLOCK, n - j)
             block = buf[:, :w]

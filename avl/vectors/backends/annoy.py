@@ -13,8 +13,9 @@ snapshot of them; Annoy cannot add to a built index, so:
   thread by default, and swapped in atomically; searches keep using the old one
   meanwhile. The index is rebuilt when a store is opened (it is not saved).
 
-Candidates from Annoy are re-scored exactly, so scores mean the same as in the
-exact backends. Metadata filters are applied before ranking: when few vectors
+Scores mean the same as in the exact backends (cosine similarity, inner product
+or Euclidean distance); for indexed vectors they come from Annoy's own float32
+distances. Metadata filters are applied before ranking: when few vectors
 match (``exact_below``), they are searched exactly; otherwise Annoy is asked for
 more results, filtered, and the search falls back to an exact scan of the matching
 vectors when fewer than ``k`` survive. Below ``min_index`` vectors no index is
@@ -300,36 +301,44 @@ class AnnoyBackend:
             selectivity = rows_match.shape[0] / max(len(index), 1)
         fetch = int((k + len(self._tombstones)) / selectivity) + k
         fetch = min(fetch, len(built.ids))
-        items = built.index.get_nns_by_vector(q, fetch, search_k=max(self._search_k, fetch))
+        items, dists = built.index.get_nns_by_vector(
+            q.tolist(), fetch, max(self._search_k, fetch), True
+        )
         ids = built.ids
         tomb = self._tombstones
         row_of = index.row_of
-        cand: list[int] = []
-        for item in items:
+        meta = index.metadata
+        metric = self.metric
+        found: list[tuple[float, int, float]] = []  # (key, row, score), key: higher is better
+        for item, dist in zip(items, dists, strict=True):
             ident = ids[item]
             if ident in tomb:
                 continue
             r = row_of(ident)
-            if r is not None:
-                cand.append(r)
-        rows = np.asarray(cand, dtype=np.intp)
-        if where:
-            meta = index.metadata
-            mask = np.fromiter((where.matches(meta[r]) for r in cand), dtype=bool, count=len(cand))
-            rows = rows[mask]
+            if r is None or (where and not where.matches(meta[r])):
+                continue
+            if metric is Metric.COSINE:
+                score = 1.0 - dist * dist / 2.0
+                found.append((score, r, score))
+            elif metric is Metric.IP:
+                found.append((dist, r, dist))
+            else:
+                found.append((-dist, r, dist))
         delta_rows = self._delta_row_array()
         if delta_rows.shape[0]:
             if where:
-                meta = index.metadata
                 keep = [where.matches(meta[r]) for r in delta_rows.tolist()]
                 delta_rows = delta_rows[np.asarray(keep, dtype=bool)]
-            rows = np.concatenate([rows, delta_rows])
-        if where and rows.shape[0] < k and rows_match is not None:
+            for hit in index.search_many(q[None, :], k, Filter(), rows=delta_rows)[0]:
+                r = row_of(hit.id)
+                assert r is not None
+                key = -hit.score if metric is Metric.L2 else hit.score
+                found.append((key, r, hit.score))
+        if where and len(found) < k and rows_match is not None:
             return index.search_many(q[None, :], k, where, rows=rows_match)[0]
-        if rows.shape[0] == 0:
-            return []
-        hits = index.search_many(q[None, :], k, Filter(), rows=rows)[0]
-        return hits
+        found.sort(key=lambda t: -t[0])
+        all_ids = index.ids
+        return [Hit(id=all_ids[r], score=sc, metadata=meta[r]) for _, r, sc in found[:k]]
 
     def close(self) -> None:
         """Wait for a build, then close the data files (idempotent)."""
