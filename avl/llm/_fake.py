@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
 from avl.llm._tokens import estimate_tokens
-from avl.llm._types import Completion, Delta, Message, Usage
+from avl.llm._types import AsyncChatModel, ChatModel, Completion, Delta, Message, Usage
 
 __all__ = ["AsyncFakeChatModel", "FakeCall", "FakeChatModel"]
 
@@ -282,3 +283,11 @@ class AsyncFakeChatModel(_FakeCore):
             f"AsyncFakeChatModel(name={self.name!r}, calls={len(self.calls)}, "
             f"remaining={self.remaining})"
         )
+
+
+if TYPE_CHECKING:  # mypy checks that both twins satisfy the Protocols
+
+    def _satisfies(
+        model: FakeChatModel, twin: AsyncFakeChatModel
+    ) -> tuple[ChatModel, AsyncChatModel]:
+        return model, twin

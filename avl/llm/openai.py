@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -47,7 +47,7 @@ from avl.llm._base import (
 )
 from avl.llm._http import RequestSpec, RetryPolicy
 from avl.llm._sse import SSEEvent
-from avl.llm._types import Completion, Delta, Message, ToolCall, Usage
+from avl.llm._types import AsyncChatModel, ChatModel, Completion, Delta, Message, ToolCall, Usage
 from avl.metrics import CostTable
 
 __all__ = [
@@ -492,3 +492,11 @@ def create_async(url: str, **kwargs: Any) -> AsyncOpenAIChatModel:
     merged = _url_kwargs(url, kwargs)
     check_kwargs(AsyncOpenAIChatModel, merged)
     return AsyncOpenAIChatModel(**merged)
+
+
+if TYPE_CHECKING:  # mypy checks that both twins satisfy the Protocols
+
+    def _satisfies(
+        model: OpenAIChatModel, twin: AsyncOpenAIChatModel
+    ) -> tuple[ChatModel, AsyncChatModel]:
+        return model, twin
