@@ -1,0 +1,37 @@
+"""The shared SQL-injection and benign corpora, with the issue's thresholds.
+
+See ``tests/safety/_corpus.py`` for the standard policy and how each corpus's
+schema is chosen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.safety._corpus import STRICT_TAGS, Guards, run_benign, run_malicious
+
+
+@pytest.fixture(scope="module")
+def guards(shared_data: Path) -> Guards:
+    return Guards(shared_data)
+
+
+def test_malicious_corpus(guards: Guards) -> None:
+    total, rejected, tag_total, tag_rejected, passed = run_malicious(guards)
+    assert total == 19170
+    assert rejected / total >= 0.995, f"{rejected}/{total} rejected"
+    for tag in STRICT_TAGS:
+        missed = [row["sql"] for row, _ in passed if tag in row["tags"] or row["kind"] == tag]
+        assert tag_rejected[tag] == tag_total[tag], (tag, missed[:5])
+
+
+@pytest.mark.parametrize(("name", "size"), [("benign", 5539), ("tricky", 828)])
+def test_benign_corpora(guards: Guards, name: str, size: int) -> None:
+    total, blocked = run_benign(guards, name)
+    assert total == size
+    details = [
+        (row["sql"][:120], [v.code.value for v in verdict.violations]) for row, verdict in blocked
+    ]
+    assert len(blocked) / total <= 0.005, details[:10]
