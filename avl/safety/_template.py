@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Literal as _LiteralType
+from typing import TypeAlias
 
 import attrs
 from sqlglot import exp
@@ -135,13 +136,26 @@ def _all_comments(node: exp.Expr) -> list[str]:
     return out
 
 
+_PLACEHOLDER = exp.Placeholder
+# A path from the root as a linked list: (label, parent) ... None.
+_Path: TypeAlias = "tuple[str, _Path] | None"
+
+
 class _Mismatch(Exception):
     """Internal: where and how a candidate tree differs from the template's."""
 
-    def __init__(self, path: list[str], message: str) -> None:
+    def __init__(self, path: _Path, message: str) -> None:
         super().__init__(message)
         self.path = path
         self.message = message
+
+    def where(self) -> str:
+        labels: list[str] = []
+        node = self.path
+        while node is not None:
+            labels.append(node[0])
+            node = node[1]
+        return ".".join(reversed(labels)) or "the root"
 
 
 _DIALECT_ALIASES = (
@@ -480,9 +494,9 @@ class Template:
         try:
             self._compare(self._tree, statements[0], found)
         except _Mismatch as mismatch:
-            where = ".".join(reversed(mismatch.path)) or "the root"
             raise UnsafeQueryError(
-                f"{what} differs from the template at {where}: {mismatch.message}", sql=sql
+                f"{what} differs from the template at {mismatch.where()}: {mismatch.message}",
+                sql=sql,
             ) from None
         except RecursionError as exc:
             raise UnsafeQueryError(f"{what} is nested too deeply to compare", sql=sql) from exc
@@ -516,84 +530,97 @@ class Template:
 
     def _compare(
         self,
-        tmpl: exp.Expr,
-        cand: exp.Expr,
+        root_tmpl: exp.Expr,
+        root_cand: exp.Expr,
         found: dict[str, list[tuple[_Lit, exp.Expr]]],
     ) -> None:
+        """Walk both trees side by side (iteratively); raise _Mismatch at a difference."""
         dialect = self._dialect
-        if isinstance(tmpl, exp.Placeholder):
-            name = str(tmpl.this)
-            lit = self._literal(cand)
-            if lit is None:
-                raise _Mismatch(
-                    [],
-                    f"the value of :{name} must be one literal, found "
-                    f"{type(cand).__name__} {_snippet(cand, dialect)}",
-                )
-            if _all_comments(cand) != list(tmpl.comments or ()):
-                raise _Mismatch([], f"the value of :{name} carries a comment")
-            found.setdefault(name, []).append((lit, cand))
-            return
-        if type(tmpl) is not type(cand):
-            raise _Mismatch(
-                [],
-                f"the template has {type(tmpl).__name__} {_snippet(tmpl, dialect)}, "
-                f"the SQL has {type(cand).__name__} {_snippet(cand, dialect)}",
-            )
-        if list(tmpl.comments or ()) != list(cand.comments or ()):
-            raise _Mismatch([], f"comments differ near {_snippet(cand, dialect)}")
-        targs, cargs = tmpl.args, cand.args
-        keys = list(targs)
-        keys.extend(k for k in cargs if k not in targs)
-        for key in keys:
-            tval, cval = targs.get(key), cargs.get(key)
-            if _absent(tval) and _absent(cval):
+        expr = exp.Expr
+        stack: list[tuple[exp.Expr, exp.Expr, _Path]] = [(root_tmpl, root_cand, None)]
+        pop, push = stack.pop, stack.append
+        while stack:
+            tmpl, cand, path = pop()
+            if tmpl.__class__ is _PLACEHOLDER:
+                name = str(tmpl.this)
+                lit = self._literal(cand)
+                if lit is None:
+                    raise _Mismatch(
+                        path,
+                        f"the value of :{name} must be one literal, found "
+                        f"{type(cand).__name__} {_snippet(cand, dialect)}",
+                    )
+                if _all_comments(cand) != list(tmpl.comments or ()):
+                    raise _Mismatch(path, f"the value of :{name} carries a comment")
+                found.setdefault(name, []).append((lit, cand))
                 continue
-            try:
-                self._compare_value(tval, cval, found, tmpl, cand)
-            except _Mismatch as mismatch:
-                mismatch.path.append(key)
-                raise
-
-    def _compare_value(
-        self,
-        tval: object,
-        cval: object,
-        found: dict[str, list[tuple[_Lit, exp.Expr]]],
-        tparent: exp.Expr,
-        cparent: exp.Expr,
-    ) -> None:
-        dialect = self._dialect
-        if isinstance(tval, exp.Expr):
-            if not isinstance(cval, exp.Expr):
+            if tmpl.__class__ is not cand.__class__:
                 raise _Mismatch(
-                    [],
-                    f"the template has {_snippet(tval, dialect)}, the SQL has "
-                    f"{cval!r:.{_SNIPPET}} in {_snippet(cparent, dialect)}",
+                    path,
+                    f"the template has {type(tmpl).__name__} {_snippet(tmpl, dialect)}, "
+                    f"the SQL has {type(cand).__name__} {_snippet(cand, dialect)}",
                 )
-            self._compare(tval, cval, found)
-            return
-        if isinstance(tval, list):
-            if not isinstance(cval, list) or len(tval) != len(cval):
-                count = len(cval) if isinstance(cval, list) else "no"
+            tcom, ccom = tmpl.comments, cand.comments
+            if (tcom or ccom) and list(tcom or ()) != list(ccom or ()):
+                raise _Mismatch(path, f"comments differ near {_snippet(cand, dialect)}")
+            targs, cargs = tmpl.args, cand.args
+            for key, tval in targs.items():
+                cval = cargs.get(key)
+                if isinstance(tval, expr):
+                    if isinstance(cval, expr):
+                        push((tval, cval, (key, path)))
+                        continue
+                    raise _Mismatch(
+                        (key, path),
+                        f"the template has {_snippet(tval, dialect)}, the SQL has "
+                        f"{'nothing' if cval is None else repr(cval)[:_SNIPPET]} "
+                        f"in {_snippet(cand, dialect)}",
+                    )
+                if tval.__class__ is list:
+                    if cval.__class__ is not list or len(cval) != len(tval):
+                        if not tval and _absent(cval):
+                            continue
+                        count = len(cval) if isinstance(cval, list) else "no"
+                        raise _Mismatch(
+                            (key, path),
+                            f"the template has {len(tval)} item(s) in "
+                            f"{_snippet(tmpl, dialect)}, the SQL has {count} in "
+                            f"{_snippet(cand, dialect)}",
+                        )
+                    for index, titem in enumerate(tval):
+                        citem = cval[index]
+                        if isinstance(titem, expr) and isinstance(citem, expr):
+                            push((titem, citem, (f"[{index}]", (key, path))))
+                        elif (
+                            isinstance(titem, expr)
+                            or isinstance(citem, expr)
+                            or titem.__class__ is not citem.__class__
+                            or titem != citem
+                        ):
+                            raise _Mismatch(
+                                (f"[{index}]", (key, path)),
+                                f"the template has {_snippet(tmpl, dialect)}, "
+                                f"the SQL has {_snippet(cand, dialect)}",
+                            )
+                    continue
+                if tval is None or tval is False:
+                    if _absent(cval):
+                        continue
+                elif tval.__class__ is cval.__class__ and tval == cval:
+                    continue
                 raise _Mismatch(
-                    [],
-                    f"the template has {len(tval)} item(s) in {_snippet(tparent, dialect)}, "
-                    f"the SQL has {count} in {_snippet(cparent, dialect)}",
+                    (key, path),
+                    f"the template has {_snippet(tmpl, dialect)}, "
+                    f"the SQL has {_snippet(cand, dialect)}",
                 )
-            for index, (titem, citem) in enumerate(zip(tval, cval, strict=True)):
-                try:
-                    self._compare_value(titem, citem, found, tparent, cparent)
-                except _Mismatch as mismatch:
-                    mismatch.path.append(f"[{index}]")
-                    raise
-            return
-        if isinstance(cval, (exp.Expr, list)) or type(tval) is not type(cval) or tval != cval:
-            raise _Mismatch(
-                [],
-                f"the template has {_snippet(tparent, dialect)}, "
-                f"the SQL has {_snippet(cparent, dialect)}",
-            )
+            if len(cargs) != len(targs) or cargs.keys() != targs.keys():
+                for key, cval in cargs.items():
+                    if key not in targs and not _absent(cval):
+                        raise _Mismatch(
+                            (key, path),
+                            f"the SQL has {_snippet(cand, dialect)} where the template "
+                            f"has {_snippet(tmpl, dialect)}",
+                        )
 
     def _literal(self, node: exp.Expr) -> _Lit | None:
         """The literal ``node`` is, or None when it is anything else."""
