@@ -612,13 +612,46 @@ class AsyncHistory:
         """See :meth:`History.get`."""
         return await asyncio.to_thread(self._sync.get, id)
 
-    async def search(self, **filters: Any) -> Page:
-        """See :meth:`History.search` (same keyword arguments)."""
-        return await asyncio.to_thread(lambda: self._sync.search(**filters))
+    async def search(
+        self,
+        *,
+        text: str | None = None,
+        user: str | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        outcome: Outcome | str | Iterable[Outcome | str] | None = None,
+        tags: str | Iterable[str] | None = None,
+        similar_to: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page:
+        """See :meth:`History.search`."""
+        return await asyncio.to_thread(
+            lambda: self._sync.search(
+                text=text,
+                user=user,
+                since=since,
+                until=until,
+                outcome=outcome,
+                tags=tags,
+                similar_to=similar_to,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
 
-    async def stats(self, **filters: Any) -> Stats:
-        """See :meth:`History.stats` (same keyword arguments)."""
-        return await asyncio.to_thread(lambda: self._sync.stats(**filters))
+    async def stats(
+        self,
+        *,
+        user: str | None = None,
+        since: TimeLike | None = None,
+        until: TimeLike | None = None,
+        outcome: Outcome | str | Iterable[Outcome | str] | None = None,
+    ) -> Stats:
+        """See :meth:`History.stats`."""
+        return await asyncio.to_thread(
+            lambda: self._sync.stats(user=user, since=since, until=until, outcome=outcome)
+        )
 
     async def export(
         self,

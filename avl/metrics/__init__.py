@@ -11,7 +11,7 @@ from avl.metrics._metrics import (
     Percentiles,
     StageSnapshot,
 )
-from avl.metrics._otel import otel_tracer
+from avl.metrics._otel import NoOpTracer, Tracer, otel_tracer
 
 __all__ = [
     "DEFAULT_BUCKETS",
@@ -22,6 +22,8 @@ __all__ = [
     "ModelPrice",
     "ModelUsage",
     "Percentiles",
+    "NoOpTracer",
     "StageSnapshot",
+    "Tracer",
     "otel_tracer",
 ]

@@ -9,7 +9,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
@@ -17,6 +17,10 @@ from avl._clock import Clock, SystemClock
 from avl._optional import require
 from avl.errors import ConfigError, InvalidInputError
 from avl.metrics._cost import CostTable
+from avl.metrics._otel import Tracer
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 __all__ = [
     "DEFAULT_BUCKETS",
@@ -224,7 +228,7 @@ class Metrics:
         max_samples: int = 10_000,
         cost_table: CostTable | None = None,
         buckets: tuple[float, ...] = DEFAULT_BUCKETS,
-        tracer: Any = None,
+        tracer: Tracer | None = None,
     ) -> None:
         if not isinstance(window_s, (int, float)) or not window_s > 0:
             raise ConfigError(f"window_s must be a positive number, got {window_s!r}")
@@ -246,7 +250,7 @@ class Metrics:
         self._rejections: dict[str, int] = {}
         self._rate_limited: dict[str, int] = {}
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self._registry: Any = None
+        self._registry: CollectorRegistry | None = None
 
     # -- recording -----------------------------------------------------------------
 
@@ -502,7 +506,7 @@ class Metrics:
     # -- Prometheus ------------------------------------------------------------------
 
     @property
-    def registry(self) -> Any:
+    def registry(self) -> CollectorRegistry:
         """A ``prometheus_client.CollectorRegistry`` of its own (not the global one).
 
         Raises:
@@ -511,7 +515,7 @@ class Metrics:
         with self._lock:
             if self._registry is None:
                 prom = require("prometheus_client", extra="metrics")
-                registry = prom.CollectorRegistry(auto_describe=False)
+                registry: CollectorRegistry = prom.CollectorRegistry(auto_describe=False)
                 registry.register(_Collector(self))
                 self._registry = registry
             return self._registry

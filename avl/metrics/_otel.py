@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
-__all__ = ["NoOpTracer", "otel_tracer"]
+__all__ = ["NoOpTracer", "Tracer", "otel_tracer"]
+
+
+class Tracer(Protocol):
+    """What :class:`~avl.metrics.Metrics` needs from an OpenTelemetry tracer."""
+
+    def start_as_current_span(
+        self, name: str, *, attributes: Mapping[str, str] | None = None
+    ) -> AbstractContextManager[Any]:
+        """Open a span around a block."""
+        ...
 
 
 class NoOpTracer:
@@ -14,13 +25,13 @@ class NoOpTracer:
 
     @contextlib.contextmanager
     def start_as_current_span(
-        self, name: str, attributes: Mapping[str, str] | None = None
+        self, name: str, *, attributes: Mapping[str, str] | None = None
     ) -> Iterator[None]:
         """A span that records nothing."""
         yield None
 
 
-def otel_tracer(name: str = "avl") -> Any:
+def otel_tracer(name: str = "avl") -> Tracer:
     """An OpenTelemetry tracer for :class:`~avl.metrics.Metrics` (``tracer=``).
 
     Uses the application's configured tracer provider (``opentelemetry.trace``).
@@ -35,4 +46,5 @@ def otel_tracer(name: str = "avl") -> Any:
         import opentelemetry.trace as trace
     except ImportError:
         return NoOpTracer()
-    return trace.get_tracer(name)
+    tracer: Tracer = trace.get_tracer(name)
+    return tracer
