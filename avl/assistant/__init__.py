@@ -13,6 +13,7 @@ from __future__ import annotations
 from avl.assistant._answer import Answer, Event, EventKind, Explanation, TrainingItem
 from avl.assistant._assistant import Assistant, AsyncAssistant
 from avl.assistant._db import Database, QueryResult, SchemaSnapshot
+from avl.assistant._demo import create_demo_database
 from avl.assistant._prompt import build_messages, extract_sql
 
 __all__ = [
@@ -27,5 +28,6 @@ __all__ = [
     "SchemaSnapshot",
     "TrainingItem",
     "build_messages",
+    "create_demo_database",
     "extract_sql",
 ]

@@ -1232,8 +1232,8 @@ class Assistant:
                 full.append(real)
         suggestions = []
         for tname, cname in wanted:
-            if tname.lower() not in {f.lower() for f in full} and full:
-                continue
+            if tname.lower() not in {x.lower() for x in scanned}:
+                continue  # the table is read through an index already
             if (tname.lower(), cname.lower()) in indexed:
                 continue
             suggestions.append(
