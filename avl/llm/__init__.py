@@ -4,12 +4,18 @@ Build a model by URL with :func:`create_chat_model` (``offline://``, ``openai://
 ``anthropic://``, ``gemini://``) or by class. Every provider has an asyncio twin
 with the same method names, retries with backoff, and prices its usage with
 :class:`avl.metrics.CostTable`.
+
+The provider classes (and :class:`RetryPolicy`) are imported on first use, so code
+that only needs the values, the Protocols or the offline model does not load httpx.
 """
 
 from __future__ import annotations
 
+import importlib
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
 from avl.llm._factory import create_async_chat_model, create_chat_model
-from avl.llm._http import RetryPolicy
 from avl.llm._tokens import (
     TokenCounter,
     TokenizerBackend,
@@ -27,9 +33,12 @@ from avl.llm._types import (
     ToolCall,
     Usage,
 )
-from avl.llm.anthropic import AnthropicChatModel, AsyncAnthropicChatModel
-from avl.llm.gemini import AsyncGeminiChatModel, GeminiChatModel
-from avl.llm.openai import AsyncOpenAIChatModel, OpenAIChatModel
+
+if TYPE_CHECKING:
+    from avl.llm._http import RetryPolicy
+    from avl.llm.anthropic import AnthropicChatModel, AsyncAnthropicChatModel
+    from avl.llm.gemini import AsyncGeminiChatModel, GeminiChatModel
+    from avl.llm.openai import AsyncOpenAIChatModel, OpenAIChatModel
 
 __all__ = [
     "AnthropicChatModel",
@@ -55,3 +64,26 @@ __all__ = [
     "ensure_offline_encodings",
     "estimate_tokens",
 ]
+
+_LAZY = MappingProxyType(
+    {
+        "RetryPolicy": "avl.llm._http",
+        "OpenAIChatModel": "avl.llm.openai",
+        "AsyncOpenAIChatModel": "avl.llm.openai",
+        "AnthropicChatModel": "avl.llm.anthropic",
+        "AsyncAnthropicChatModel": "avl.llm.anthropic",
+        "GeminiChatModel": "avl.llm.gemini",
+        "AsyncGeminiChatModel": "avl.llm.gemini",
+    }
+)
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'avl.llm' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

