@@ -324,7 +324,8 @@ class History:
         Args:
             text: words that must all occur in the question or the SQL (case-insensitive;
                 punctuation and FTS operators are treated as separators, never as syntax).
-                Text without any letter or digit matches nothing.
+                ``None`` or blank text: no text filter; text without any letter or
+                digit matches nothing.
             user: only this user's entries.
             since: only entries at or after this time (epoch seconds or aware datetime).
             until: only entries before this time.
@@ -411,7 +412,9 @@ class History:
         """Counts, tokens, cost and latency percentiles, overall and by user, outcome, model.
 
         An entry's latency is ``timings["total"]`` if present, else the sum of its
-        stage timings. Percentiles use linear interpolation (NumPy's default).
+        stage timings. Percentiles use linear interpolation (NumPy's default). The
+        figures are computed in this process over the selected entries (narrow large
+        histories with ``since``/``until``).
 
         Returns:
             A :class:`Stats`.
