@@ -39,6 +39,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT = re.compile(r"-?[0-9]+")
 _FLOAT = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CLASS = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'>")
 _SNIPPET = 80
 
 _Kind = _LiteralType["string", "number", "null", "bool", "hex"]
@@ -79,7 +80,7 @@ def _syntax_of(dialect: Dialect) -> _Syntax:
 
 
 def _clean(text: str) -> str:
-    return _ANSI.sub("", text).strip()
+    return _CLASS.sub(r"\1", _ANSI.sub("", text)).strip()
 
 
 def _describe(exc: BaseException) -> str:
