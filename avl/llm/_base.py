@@ -237,6 +237,11 @@ def parse_model_url(
                 f"(known: {', '.join(known_params)})"
             )
         params[key] = value
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(
+            f"chat-model URL {redact_url(url)!r} carries credentials: pass the key as "
+            "api_key=... or through the environment instead"
+        )
     if not parts.netloc:
         return ParsedURL(base_url=default_base_url, params=params)
     default = urlsplit(default_base_url)

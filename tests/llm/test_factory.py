@@ -142,6 +142,7 @@ def test_url_call_goes_to_the_url(tmp_path: object) -> None:
         ("gemini://", "needs \\?model="),
         ("openai://", "needs \\?model="),
         ("no-scheme", "has no scheme"),
+        ("openai://user:sk-secret@api.openai.com/v1?model=x", "carries credentials"),
     ],
 )
 def test_bad_urls(url: str, match: str) -> None:
