@@ -10,17 +10,16 @@ Example:
 from __future__ import annotations
 
 from avl.ratelimit._decision import Decision
+from avl.ratelimit._keys import Key, make_key
 from avl.ratelimit._limiter import (
     AsyncRateLimiter,
     AsyncStorage,
-    Key,
     OnUnavailable,
     RateLimiter,
     Reservation,
     Storage,
     apply_headers,
     key_from_request,
-    make_key,
 )
 from avl.ratelimit._rates import Rate, parse_rates
 from avl.ratelimit._strategies import Strategy

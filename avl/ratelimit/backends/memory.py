@@ -15,6 +15,7 @@ from typing import Any
 from avl._clock import Clock, SystemClock
 from avl.errors import ConfigError
 from avl.ratelimit._decision import Decision
+from avl.ratelimit._keys import _check_cost, make_key
 from avl.ratelimit._strategies import Op, Plan, Strategy, evaluate, expired
 
 __all__ = ["MemoryStorage"]
@@ -111,15 +112,18 @@ class _MemoryBinding:
         self.table: dict[str, Any] = {}
         self.lock = threading.Lock()
         self.max_keys = max_keys
+        self.clock = clock
         self.now_us: Callable[[], int] = _micros(clock)
         self.sweep_every_us = max(s.period_us for s in plan.specs)
         self.next_sweep_us = 0
         self.scalar = plan.strategy is Strategy.GCRA and len(plan.specs) == 1
+        self.validates = False  # whether hit() checks key and cost itself
         self.fresh: tuple[None, ...] = (None,) * len(plan.specs)
         self.hit: Callable[[str, int], Decision] = self._generic_hit
         self.hit_many: Callable[[Sequence[str], int], list[Decision]] | None = None
         if self.scalar:
             self.hit, self.hit_many = self._make_gcra()
+            self.validates = True
 
     # -- maintenance -----------------------------------------------------------
 
@@ -162,9 +166,15 @@ class _MemoryBinding:
         sweep = self._sweep
         binding = self
         inf = float("inf")
+        system = type(self.clock) is SystemClock
+        ns = time.monotonic_ns
 
-        def hit(key: str, cost: int) -> Decision:
-            now_us = now_of()
+        def hit(key: Any, cost: int = 1) -> Decision:
+            if key.__class__ is not str:
+                key = make_key(key)
+            if cost.__class__ is not int or cost < 0:
+                _check_cost(cost)
+            now_us = ns() // 1000 if system else now_of()
             now = now_us // unit * b
             acquire()
             try:
