@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -30,7 +30,7 @@ BACKENDS = Registry(
 )
 
 IdLike = str | int
-Ids = IdLike | Sequence[IdLike]
+Ids = IdLike | Iterable[IdLike]
 Metadata = Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None
 
 
@@ -61,6 +61,23 @@ def open_backend(url: str, *, dim: int, metric: str | Metric = "cosine") -> Vect
     """
     backend: VectorBackend = BACKENDS.create(url, dim=dim, metric=_metric(metric))
     return backend
+
+
+def _numpy_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _plain_json(d: dict[str, Any], i: int) -> dict[str, Any]:
+    """Convert NumPy scalars/arrays in metadata to plain JSON values, or refuse."""
+    try:
+        plain: dict[str, Any] = json.loads(json.dumps(d, allow_nan=False, default=_numpy_default))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"metadata[{i}] is not JSON-serialisable: {exc}") from exc
+    return plain
 
 
 def _one_id(value: Any) -> str:
@@ -157,7 +174,7 @@ class VectorStore:
             return [_one_id(ids)]
         if isinstance(ids, np.ndarray):
             ids = ids.tolist()
-        if not isinstance(ids, (list, tuple, Sequence)):
+        if isinstance(ids, (bytes, Mapping)) or not isinstance(ids, Iterable):
             raise InvalidInputError(
                 f"ids must be a str, an int or a sequence, got {type(ids).__name__}"
             )
@@ -218,7 +235,9 @@ class VectorStore:
                     raise InvalidInputError(f"metadata[{i}] key {key!r} is not a string")
             try:
                 json.dumps(d, allow_nan=False)
-            except (TypeError, ValueError) as exc:
+            except TypeError:
+                d = _plain_json(d, i)
+            except ValueError as exc:
                 raise InvalidInputError(f"metadata[{i}] is not JSON-serialisable: {exc}") from exc
             out.append(d)
         return out
@@ -368,6 +387,8 @@ class VectorStore:
             >>> [(h.id, h.score) for h in store.search([0.0, 0.0], k=2)]
             [('1', 0.0), ('2', 5.0)]
         """
+        if np.ndim(query) == 2 and np.shape(query)[0] == 1:
+            query = np.asarray(query)[0]
         if np.ndim(query) != 1:
             raise InvalidInputError(
                 f"query must be one vector of dimension {self._dim}, got shape {np.shape(query)}"

@@ -1,0 +1,105 @@
+"""VectorStore input handling (backend-independent) and configuration errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avl.errors import ConfigError, InvalidInputError, LockedError
+from avl.vectors import Hit, Metric, VectorStore
+from avl.vectors.backends.memory import MemoryBackend
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_held_out_call_shape() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((50, 384)).astype(np.float32)
+    store = VectorStore(dim=384, metric="cosine")
+    store.add([f"doc-{i}" for i in range(50)], vectors, metadata=[{"n": i} for i in range(50)])
+    hits = store.search(vectors[17], k=10)
+    assert len(hits) == 10
+    assert hits[0].id == "doc-17"
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert all(isinstance(h, Hit) for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_lenient_shapes_and_numpy_types() -> None:
+    store = VectorStore(dim=2, metric="ip")
+    store.add(
+        np.array([10, 11]),
+        np.array([[1.0, 0.0], [0.0, 1.0]]),
+        metadata=[{"g": np.int64(3)}, {"v": np.array([1, 2])}],
+    )
+    store.add(range(12, 14), [[1.0, 1.0], [2.0, 2.0]])
+    assert len(store) == 4
+    assert dict(store.get(10)[0].metadata) == {"g": 3}
+    assert type(store.get(10)[0].metadata["g"]) is int
+    assert dict(store.get("11")[0].metadata) == {"v": [1, 2]}
+    assert [h.id for h in store.search(np.array([[1.0, 0.0]]), k=1)] == ["13"]
+    assert [h.id for h in store.search([1.0, 0.0], k=1, where={"g": 3})] == ["10"]
+    with pytest.raises(InvalidInputError, match="not JSON-serialisable"):
+        store.add(["x"], [[1.0, 0.0]], metadata=[{"f": float("nan")}])
+    with pytest.raises(InvalidInputError, match="2 ids but 1 metadata"):
+        store.add(["x", "y"], [[1.0, 0.0], [0.0, 1.0]], metadata=[{}])
+    with pytest.raises(InvalidInputError, match="one id given with several vectors"):
+        store.add("x", [[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(InvalidInputError, match="ids must be str or int"):
+        store.add([True], [[1.0, 0.0]])
+    with pytest.raises(InvalidInputError, match="matrix"):
+        store.search_many([1.0, 0.0])
+
+
+def test_configuration_errors() -> None:
+    with pytest.raises(ConfigError, match="dim must be a positive int"):
+        VectorStore(dim=0)
+    with pytest.raises(ConfigError, match="unknown metric 'dot'"):
+        VectorStore(dim=2, metric="dot")
+    with pytest.raises(ConfigError, match="did you mean 'memory'"):
+        VectorStore(dim=2, backend="memroy://")
+    with pytest.raises(ConfigError, match="unknown memory:// option"):
+        VectorStore(dim=2, backend="memory://?cap=3")
+    with pytest.raises(ConfigError, match="three slashes"):
+        VectorStore(dim=2, backend="file://relative/path")
+    with pytest.raises(ConfigError, match="backend has dim=3"):
+        VectorStore(dim=2, backend=MemoryBackend(3, Metric.COSINE))
+    store = VectorStore(dim=3, metric="l2", backend=MemoryBackend(3, "l2"))
+    assert store.metric is Metric.L2
+
+
+def test_another_process_is_locked_out(tmp_path: Path) -> None:
+    url = f"file://{tmp_path}/s"
+    code = (
+        "import sys\n"
+        "from avl.vectors import VectorStore\n"
+        f"s = VectorStore(dim=2, backend={url!r})\n"
+        "s.add('a', [1.0, 0.0])\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.readline()\n"
+        "s.close()\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert child.stdout is not None
+    assert child.stdin is not None
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        with pytest.raises(LockedError, match="open in another process"):
+            VectorStore(dim=2, backend=url)
+    finally:
+        child.stdin.write("\n")
+        child.stdin.close()
+        child.wait()
+        child.stdout.close()
+    with VectorStore(dim=2, backend=url) as store:
+        assert [r.id for r in store.get(["a"])] == ["a"]
