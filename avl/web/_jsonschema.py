@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections.abc
 import enum
+import functools
 import math
 import types
 import typing
@@ -39,6 +40,7 @@ def _is_union(tp: object) -> bool:
     return origin is Union or origin is types.UnionType
 
 
+@functools.lru_cache(maxsize=256)
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -282,7 +284,7 @@ def _check_bounds(meta: Mapping[str, Any], value: object, path: str) -> None:
 def _decode_attrs(cls: type[T], value: object, path: str) -> T:
     if not isinstance(value, dict):
         raise _fail(path or "body", "a JSON object", value)
-    hints = _hints(cls)
+    hints = _hints(typing.cast(Any, cls))
     fields = {f.name: f for f in attrs.fields(typing.cast(Any, cls))}
     unknown = sorted(set(value) - set(fields))
     if unknown:

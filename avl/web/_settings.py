@@ -8,7 +8,6 @@ from typing import Any
 
 import attrs
 
-from avl._clock import Clock, SystemClock
 from avl.web._auth import PERMISSIONS, Authenticator, Identity
 
 __all__ = ["WebSettings"]
@@ -46,7 +45,6 @@ class WebSettings:
         check_cache_size: verdicts of ``/v1/sql/check`` cached per (role, SQL,
             parameters); 0 disables the cache.
         rate_cost: what one API request costs on the console's limiter.
-        clock: time source.
         stream_ids: makes stream ids (inject a deterministic one in tests).
     """
 
@@ -59,5 +57,4 @@ class WebSettings:
     resume_streams: int = attrs.field(default=256, validator=_positive)
     check_cache_size: int = 4096
     rate_cost: int = 1
-    clock: Clock = attrs.field(factory=SystemClock, eq=False)
     stream_ids: Callable[[], str] = attrs.field(default=_new_stream_id, eq=False)

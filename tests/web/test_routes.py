@@ -458,3 +458,61 @@ async def test_mounts_inside_another_starlette_app(console: TinyConsole) -> None
     assert check.json()["instance"] == "/avl/v1/sql/check"
     assert 'href="static/console.css"' in page.text
     assert local.json()["allowed"] is True
+
+
+def test_create_app_rejects_unknown_settings(console: TinyConsole) -> None:
+    from avl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown web setting"):
+        create_app(console, bogus=1)
+    with pytest.raises(ConfigError, match="max_body_bytes must be positive"):
+        create_app(console, max_body_bytes=0)
+
+
+def test_import_is_lazy_and_missing_starlette_is_explained() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import avl\n"
+        "assert 'avl.web' not in sys.modules and 'avl.sse' not in sys.modules\n"
+        "import avl.sse, avl.web\n"
+        "assert 'starlette' not in sys.modules, 'starlette imported eagerly'\n"
+        "sys.modules['starlette'] = None\n"
+        "from avl.errors import MissingDependencyError\n"
+        "try:\n"
+        "    avl.web.create_app(object())\n"
+        "except MissingDependencyError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (
+        "'starlette' is required for this feature but is not installed; "
+        "install it with: pip install 'avl[web]'"
+    )
+
+
+async def test_check_cache_never_lends_permissions(console: TinyConsole) -> None:
+    auth = ApiKeyAuthenticator.from_keys(
+        {
+            "boss-key-0123456789": Identity(user="boss", permissions={"sql:any-role"}),
+            "pleb-key-0123456789": Identity(user="pleb"),
+        }
+    )
+    app = create_app(console, authenticator=auth)
+    body = {"sql": "SELECT id FROM orders", "role": "admin"}
+    async with client(app) as c:
+        boss = await c.post(
+            "/v1/sql/check", json=body, headers={"x-api-key": "boss-key-0123456789"}
+        )
+        pleb = await c.post(
+            "/v1/sql/check", json=body, headers={"x-api-key": "pleb-key-0123456789"}
+        )
+        again = await c.post(
+            "/v1/sql/check", json=body, headers={"x-api-key": "boss-key-0123456789"}
+        )
+    assert boss.status_code == 200
+    assert boss.json()["sql"] == "SELECT id FROM orders LIMIT 1000"
+    assert pleb.status_code == 403
+    assert again.content == boss.content
