@@ -474,3 +474,17 @@ def test_dialect_names_are_normalised_like_policy(given: str, name: str) -> None
     t = template("SELECT :a", dialect=given)
     assert t.dialect == name
     assert t == template("SELECT :a", dialect=name)
+
+
+def test_a_number_the_parser_normalises_to_a_string_is_still_proved() -> None:
+    t = template("SELECT * FROM t WHERE d > NOW() - INTERVAL :n DAY", dialect="mysql")
+    sql = t.render(n=5)
+    assert sql == "SELECT * FROM t WHERE d > NOW() - INTERVAL 5 DAY"
+    assert t.verify(sql) == {"n": "5"}  # sqlglot reads an INTERVAL quantity as a string
+
+
+def test_a_placeholder_the_parser_rewrites_is_refused_not_guessed() -> None:
+    # sqlglot turns the path literal of ->> into a JSONPath node: not a literal.
+    t = template("SELECT j ->> :k FROM t", dialect="sqlite")
+    with pytest.raises(UnsafeQueryError, match="must be one literal, found JSONPath"):
+        t.render(k="$.a")
