@@ -27,8 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.conftest import shared_data_dir  # noqa: E402
-from tests.safety._corpus import STRICT_TAGS, Guards, run_benign, run_malicious  # noqa: E402
+from tests.conftest import shared_data_dir
+from tests.safety._corpus import STRICT_TAGS, Guards, run_benign, run_malicious
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         share = 100 * tag_rejected[tag] / tag_total[tag]
         print(f"  {tag:<16} {tag_rejected[tag]:>9,} {tag_total[tag]:>7,} {share:>7.2f}%  {need}")
     codes: Counter[str] = Counter()
-    for row, verdict in _verdicts(guards):
+    for _row, verdict in _verdicts(guards):
         if verdict.violations:
             codes[verdict.violations[0].code.value] += 1
     print(
