@@ -11,8 +11,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import importlib
 import json
+import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -213,6 +216,65 @@ class ApiKeyAuthenticator:
             avl.errors.ConfigError: a key is shorter than 16 characters.
         """
         return cls({hash_api_key(k): v for k, v in keys.items()})
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> ApiKeyAuthenticator:
+        """Load hashed keys from a JSON or TOML file.
+
+        The file holds a list ``keys`` of tables with ``sha256`` (the hash from
+        :func:`hash_api_key`), ``user`` and optionally ``role``, ``permissions`` and
+        ``context``::
+
+            [[keys]]
+            sha256 = "6f1e..."
+            user = "ann"
+            role = "analyst"
+            context = { tenant_id = 7 }
+
+        Args:
+            path: a ``.json`` or ``.toml`` file.
+
+        Returns:
+            The authenticator.
+
+        Raises:
+            avl.errors.ConfigError: the file is missing, unreadable or malformed.
+        """
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read API keys file {str(p)!r}: {exc}") from exc
+        try:
+            if p.suffix.lower() == ".json":
+                data = json.loads(text)
+            else:
+                tomllib = importlib.import_module("tomllib")
+                data = tomllib.loads(text)
+        except ImportError as exc:
+            raise ConfigError("TOML key files need Python 3.11+; use a .json file") from exc
+        except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+            raise ConfigError(f"{str(p)!r} is not valid {p.suffix or 'TOML'}: {exc}") from exc
+        rows = data.get("keys") if isinstance(data, dict) else None
+        if not isinstance(rows, list):
+            raise ConfigError(f"{str(p)!r}: expected a list 'keys' of tables")
+        hashed: dict[str, Identity] = {}
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict) or not isinstance(row.get("sha256"), str):
+                raise ConfigError(f"{str(p)!r}: keys[{i}] needs a 'sha256' string")
+            unknown = set(row) - {"sha256", "user", "role", "permissions", "context"}
+            if unknown:
+                raise ConfigError(f"{str(p)!r}: keys[{i}] has unknown field(s) {sorted(unknown)}")
+            try:
+                hashed[row["sha256"]] = Identity(
+                    user=row.get("user", ""),
+                    role=row.get("role", "default"),
+                    context=row.get("context", {}),
+                    permissions=frozenset(row.get("permissions", ())),
+                )
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{str(p)!r}: keys[{i}]: {exc}") from exc
+        return cls(hashed)
 
     def authenticate(self, headers: Mapping[str, str], client: str | None) -> Identity | None:
         """See :meth:`Authenticator.authenticate`.

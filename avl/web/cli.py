@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from avl._optional import require
@@ -45,6 +46,9 @@ def serve(
 
     Secure by default: binding a non-loopback address without an authenticator is
     refused, because an open text-to-SQL endpoint hands the database to anyone.
+    When no authenticator is given and ``AVL_API_KEYS_FILE`` is set, API keys are
+    loaded from that file (see :meth:`avl.web.ApiKeyAuthenticator.from_file`); this
+    is how ``avl serve`` gets credentials.
 
     Args:
         console: the console.
@@ -56,7 +60,8 @@ def serve(
         **overrides: :class:`~avl.web.WebSettings` fields.
 
     Raises:
-        avl.errors.ConfigError: a non-loopback ``host`` with no authenticator.
+        avl.errors.ConfigError: a non-loopback ``host`` with no authenticator, or a
+            bad API keys file.
         avl.errors.MissingDependencyError: uvicorn or Starlette is missing.
     """
     import attrs
@@ -66,6 +71,11 @@ def serve(
     effective = settings if settings is not None else WebSettings()
     if overrides:
         effective = attrs.evolve(effective, **overrides)
+    keys_file = os.environ.get("AVL_API_KEYS_FILE")
+    if effective.authenticator is None and keys_file:
+        from avl.web._auth import ApiKeyAuthenticator
+
+        effective = attrs.evolve(effective, authenticator=ApiKeyAuthenticator.from_file(keys_file))
     if effective.authenticator is None and not is_loopback(host):
         raise ConfigError(
             f"refusing to serve on {host!r} without an authenticator: callers would get "

@@ -259,3 +259,37 @@ async def test_tenancy_history(console: TinyConsole) -> None:
     }
     assert [e["user"] for e in search.json()["items"]] == ["ann"]
     assert (bad_limit.status_code, bad_since.status_code, bad_param.status_code) == (422, 422, 422)
+
+
+def test_api_keys_from_file(tmp_path: Any) -> None:
+    digest = hash_api_key("file-key-0123456789")
+    toml = tmp_path / "keys.toml"
+    toml.write_text(
+        f'[[keys]]\nsha256 = "{digest}"\nuser = "ann"\nrole = "analyst"\n'
+        'permissions = ["train"]\ncontext = { tenant_id = 7 }\n'
+    )
+    auth = ApiKeyAuthenticator.from_file(toml)
+    assert auth.authenticate({"x-api-key": "file-key-0123456789"}, None) == Identity(
+        user="ann", role="analyst", permissions={"train"}, context={"tenant_id": 7}
+    )
+    js = tmp_path / "keys.json"
+    js.write_text(json.dumps({"keys": [{"sha256": digest, "user": "bob"}]}))
+    assert ApiKeyAuthenticator.from_file(js).authenticate(
+        {"x-api-key": "file-key-0123456789"}, None
+    ) == Identity(user="bob")
+    bad = tmp_path / "bad.json"
+    for content, message in [
+        ("{", "is not valid .json"),
+        ('{"keys": 3}', "expected a list 'keys'"),
+        ('{"keys": [{"user": "x"}]}', r"keys\[0\] needs a 'sha256' string"),
+        (json.dumps({"keys": [{"sha256": digest, "user": "x", "admin": True}]}), "unknown field"),
+        (
+            json.dumps({"keys": [{"sha256": digest, "user": "x", "permissions": ["god"]}]}),
+            "unknown permission",
+        ),
+    ]:
+        bad.write_text(content)
+        with pytest.raises(ConfigError, match=message):
+            ApiKeyAuthenticator.from_file(bad)
+    with pytest.raises(ConfigError, match="cannot read API keys file"):
+        ApiKeyAuthenticator.from_file(tmp_path / "missing.json")
