@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from avl.ratelimit import MemoryStorage, RateLimiter
+from avl.ratelimit import AsyncRateLimiter, MemoryStorage, RateLimiter
 from avl.testing import FakeClock
 from tests.conftest import unavailable
 
@@ -111,30 +113,104 @@ def cleanup_prefix(redis_url: str, prefix: str) -> Iterator[str]:
 MakeLimiter = Callable[..., RateLimiter]
 
 
-@pytest.fixture(params=["memory", "redis"])
-def backend(request: pytest.FixtureRequest) -> Iterator[tuple[MakeLimiter, FakeClock]]:
-    """Limiters over each storage, all driven by one FakeClock.
+class SyncFacade:
+    """Runs an :class:`AsyncRateLimiter` on one event loop behind the sync API, so
+    the conformance suite checks the async twin with the same exact assertions."""
 
-    The Redis storage gets the clock injected (its scripts then take ``now`` from
-    the client instead of ``TIME``), so the same exact assertions hold for both.
+    def __init__(self, limiter: AsyncRateLimiter, loop: asyncio.AbstractEventLoop) -> None:
+        self._l = limiter
+        self._run = loop.run_until_complete
+
+    def hit(self, key: Any, cost: int = 1) -> Any:
+        return self._run(self._l.hit(key, cost))
+
+    def test(self, key: Any, cost: int = 1) -> Any:
+        return self._run(self._l.test(key, cost))
+
+    def peek(self, key: Any) -> Any:
+        return self._run(self._l.peek(key))
+
+    def reset(self, key: Any) -> None:
+        self._run(self._l.reset(key))
+
+    def hit_many(self, keys: Any, cost: int = 1) -> Any:
+        return self._run(self._l.hit_many(keys, cost))
+
+    def reserve(self, key: Any, cost: int) -> Any:
+        return self._run(self._l.reserve(key, cost))
+
+    def settle(self, reservation: Any, actual_cost: int) -> Any:
+        return self._run(self._l.settle(reservation, actual_cost))
+
+    def limit(self, key: Any, cost: int = 1) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            @self._l.limit(key, cost)
+            async def afn(*args: Any, **kwargs: Any) -> Any:
+                return fn(*args, **kwargs)
+
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                return self._run(afn(*args, **kwargs))
+
+            return wrapper
+
+        return decorate
+
+    @contextlib.contextmanager
+    def acquire(self, key: Any, cost: int = 1) -> Iterator[Any]:
+        cm = self._l.acquire(key, cost)
+        decision = self._run(cm.__aenter__())
+        try:
+            yield decision
+        finally:
+            self._run(cm.__aexit__(None, None, None))
+
+
+@pytest.fixture(params=["memory", "redis", "memory-async", "redis-async"])
+def backend(request: pytest.FixtureRequest) -> Iterator[tuple[MakeLimiter, FakeClock]]:
+    """Limiters over each storage (and the async twins), driven by one FakeClock.
+
+    The Redis storages get the clock injected (their scripts then take ``now`` from
+    the client instead of ``TIME``), so the same exact assertions hold for all.
     """
     clock = FakeClock(start=1_700_000_000.0)
-    if request.param == "memory":
+    kind = request.param
+    if kind == "memory":
         storage: Any = MemoryStorage(clock=clock)
 
-        def make(rates: str, **kw: Any) -> RateLimiter:
+        def make(rates: str, **kw: Any) -> Any:
             return RateLimiter(rates, storage=storage, **kw)
 
         yield make, clock
         return
+    if kind == "memory-async":
+        astorage: Any = MemoryStorage(clock=clock)
+        loop = asyncio.new_event_loop()
+
+        def make_am(rates: str, **kw: Any) -> Any:
+            return SyncFacade(AsyncRateLimiter(rates, storage=astorage, **kw), loop)
+
+        yield make_am, clock
+        loop.close()
+        return
     redis_url = request.getfixturevalue("redis_url")
     prefix = request.getfixturevalue("cleanup_prefix")
-    from avl.ratelimit.backends.redis import RedisStorage
+    from avl.ratelimit.backends.redis import AsyncRedisStorage, RedisStorage
 
-    rstorage = RedisStorage(redis_url, prefix=prefix, clock=clock)
+    if kind == "redis":
+        rstorage = RedisStorage(redis_url, prefix=prefix, clock=clock)
 
-    def make_redis(rates: str, **kw: Any) -> RateLimiter:
-        return RateLimiter(rates, storage=rstorage, **kw)
+        def make_redis(rates: str, **kw: Any) -> Any:
+            return RateLimiter(rates, storage=rstorage, **kw)
 
-    yield make_redis, clock
-    rstorage.close()
+        yield make_redis, clock
+        rstorage.close()
+        return
+    loop = asyncio.new_event_loop()
+    arstorage = AsyncRedisStorage(redis_url, prefix=prefix, clock=clock)
+
+    def make_ar(rates: str, **kw: Any) -> Any:
+        return SyncFacade(AsyncRateLimiter(rates, storage=arstorage, **kw), loop)
+
+    yield make_ar, clock
+    loop.run_until_complete(arstorage.aclose())
+    loop.close()

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import multiprocessing
 import random
+import signal
 from typing import Any
 
 import pytest
@@ -117,6 +118,24 @@ def test_server_down_raises_then_recovers(
     assert strict.hit("k").remaining == 2
     assert fail_open.hit("k").remaining == 1
     assert fail_closed.hit("k").remaining == 0
+
+
+def test_frozen_server_times_out_instead_of_hanging(own_redis: RedisServer) -> None:
+    limiter = RateLimiter("3/hour", storage=own_redis.url, timeout_s=0.3)
+    closed = RateLimiter("3/hour", storage=own_redis.url, timeout_s=0.3, on_unavailable="deny")
+    assert limiter.hit("k").remaining == 2
+    assert own_redis.proc is not None
+    own_redis.proc.send_signal(signal.SIGSTOP)  # accepts nothing, answers nothing
+    try:
+        with pytest.raises(BackendUnavailableError, match="is unavailable") as info:
+            limiter.hit("k")
+        assert isinstance(info.value.__cause__, redis.TimeoutError)
+        assert closed.hit("k").allowed is False
+    finally:
+        own_redis.proc.send_signal(signal.SIGCONT)
+    # A timed-out hit may still be applied once the server resumes (it never
+    # under-counts), so recovery is checked on a fresh key.
+    assert limiter.hit("fresh").remaining == 2
 
 
 def test_closed_port_is_a_clear_error() -> None:
