@@ -32,6 +32,7 @@ from avl.errors import (
 )
 from avl.llm._offline._context import (
     ExamplePair,
+    build_value_index,
     ForeignKeySpec,
     GenerationContext,
     TableSpec,
@@ -44,6 +45,8 @@ from avl.llm.offline import OfflineChatModel, estimate_tokens, parse_prompt
 __all__ = ["Assistant", "AsyncAssistant"]
 
 _KINDS = ("ddl", "documentation", "sql", "schema")
+#: Text columns with at most this many distinct values are indexed for the offline model.
+_VALUE_CAP = 1000
 
 
 def _item_id(kind: str, source: str, *parts: str) -> str:
@@ -170,6 +173,7 @@ class Assistant:
         self._tables: dict[str, TableSpec] = {}
         self._fks: list[ForeignKeySpec] = []
         self._values: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._value_index: dict[str, tuple[tuple[str, str, str], ...]] = {}
         self._guards: dict[Any, Any] = {}
         self._cache: list[_CacheEntry] = []
         self._idf: dict[str, float] = {}
@@ -325,9 +329,10 @@ class Assistant:
                 for c in t.columns:
                     if c.is_numeric and not c.type.lower().startswith(("year",)):
                         continue
-                    vals = self.db.distinct_values(t.name, c.name, 201)
-                    if vals and len(vals) <= 200:
+                    vals = self.db.distinct_values(t.name, c.name, _VALUE_CAP + 1)
+                    if vals and len(vals) <= _VALUE_CAP:
                         self._values[(t.name, c.name)] = vals
+            self._value_index = build_value_index(self._values)
         self._store_items(items)
         return [i.id for i in items]
 
@@ -414,14 +419,18 @@ class Assistant:
         qstems = _content_stems(question)
         qlow = " " + " ".join(w.lower() for w in words(question)) + " "
         # ---- tables
+        value_tables: dict[str, set[str]] = {}
+        qwords = [w.lower() for w in words(question)]
+        for first in set(qwords):
+            for vt, vc, v in self._value_index.get(first, ()):
+                if len(v) > 2 and f" {' '.join(x.lower() for x in words(v))} " in qlow:
+                    value_tables.setdefault(vt, set()).add(vc)
         tscore: dict[str, float] = {}
         for key, t in tables.items():
             tw = set(ident_words(t.name))
             cw = {w for c in t.columns for w in ident_words(c.name)}
             s = 3.0 * len(tw & qstems) + 1.0 * len(cw & qstems)
-            for (vt, _vc), vals in self._values.items():
-                if vt == t.name and any(f" {v.lower()} " in qlow for v in vals if len(v) > 2):
-                    s += 2.0
+            s += 2.0 * len(value_tables.get(t.name, ()))
             item = _item_id("schema", self.name, t.name)
             s += 2.0 * dense.get(item, dense.get(_item_id("ddl", self.name, t.name), 0.0))
             tscore[key] = s
@@ -803,6 +812,7 @@ class Assistant:
                         examples=examples if not feedback else (),
                         documentation=docs,
                         values=self._values,
+                        value_index=self._value_index,
                         dialect=self.dialect,
                     )
                     text = self.model.generate(question, gctx)

@@ -9,6 +9,7 @@ import attrs
 
 __all__ = [
     "ColumnSpec",
+    "build_value_index",
     "ExamplePair",
     "ForeignKeySpec",
     "GenerationContext",
@@ -165,6 +166,9 @@ class GenerationContext:
             the question to stored values. The offline generator runs in-process,
             so these never leave the machine.
         dialect: the SQL dialect (sqlglot name: ``sqlite``, ``postgres``, ``mysql``).
+        value_index: ``values`` indexed by first lower-cased word, as
+            :func:`build_value_index` makes it (built on the fly when empty; pass it
+            to avoid rebuilding it for every question).
     """
 
     tables: tuple[TableSpec, ...] = attrs.field(converter=_tables)
@@ -175,6 +179,9 @@ class GenerationContext:
         factory=dict, converter=_freeze_values
     )
     dialect: str = "sqlite"
+    value_index: Mapping[str, tuple[tuple[str, str, str], ...]] = attrs.field(
+        factory=dict, converter=MappingProxyType
+    )
 
     def table(self, name: str) -> TableSpec | None:
         """The table called ``name`` (case-insensitive), or ``None``."""
@@ -183,3 +190,25 @@ class GenerationContext:
             if t.name.lower() == low:
                 return t
         return None
+
+
+def build_value_index(
+    values: Mapping[tuple[str, str], tuple[str, ...]],
+) -> dict[str, tuple[tuple[str, str, str], ...]]:
+    """Index stored values by their first lower-cased word.
+
+    Args:
+        values: ``(table, column) -> values``.
+
+    Returns:
+        ``first word -> ((table, column, value), ...)``.
+    """
+    import re
+
+    out: dict[str, list[tuple[str, str, str]]] = {}
+    for (table, column), vals in values.items():
+        for v in vals:
+            ws = re.findall(r"\d+(?:\.\d+)?|[A-Za-z]+", v)
+            if ws:
+                out.setdefault(ws[0].lower(), []).append((table, column, v))
+    return {k: tuple(v) for k, v in out.items()}

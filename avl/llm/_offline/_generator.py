@@ -20,7 +20,13 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from avl.llm._offline._context import ColumnSpec, ExamplePair, GenerationContext, TableSpec
+from avl.llm._offline._context import (
+    ColumnSpec,
+    ExamplePair,
+    GenerationContext,
+    TableSpec,
+    build_value_index,
+)
 from avl.llm._offline._text import STOPWORDS, ident_words, stem, words
 
 __all__ = ["OfflineGenerator", "similarity"]
@@ -392,32 +398,47 @@ class _Composer:
 
     def _link_values(self) -> list[_Value]:
         found: list[_Value] = []
-        for (table, column), vals in self.ctx.values.items():
-            for v in vals:
+        index = self.ctx.value_index or build_value_index(self.ctx.values)
+        for i, first in enumerate(self.low):
+            for table, column, v in index.get(first, ()):
                 vw = [x.lower() for x in words(v)]
-                if not vw or (len(vw) == 1 and (len(vw[0]) < 2 or vw[0] in STOPWORDS)):
+                if len(vw) == 1 and (len(vw[0]) < 2 or vw[0] in STOPWORDS):
                     continue
                 k = len(vw)
-                for i in range(len(self.low) - k + 1):
-                    if self.low[i : i + k] == vw:
-                        found.append(_Value(i, i + k, table, column, v))
+                if self.low[i : i + k] == vw:
+                    found.append(_Value(i, i + k, table, column, v))
         for m in _QUOTED.finditer(self.q):
             body = next(g for g in m.groups() if g)
             bw = [x.lower() for x in words(body)]
             for i in range(len(self.low) - len(bw) + 1):
                 if bw and self.low[i : i + len(bw)] == bw and not any(v.start == i for v in found):
                     found.append(_Value(i, i + len(bw), "", "", body))
-        # keep the longest match at each position; prefer a column named in the question
-        found.sort(key=lambda v: (-(v.end - v.start), v.start))
+        # keep the longest match at each position; among equal spans prefer the
+        # table named just before the value, a column named in the question, a name
+        found.sort(key=lambda v: (-(v.end - v.start), v.start, -self._value_score(v)))
         kept: list[_Value] = []
         for val in found:
             if any(not (val.end <= k.start or val.start >= k.end) for k in kept):
-                same = [k for k in kept if k.start == val.start and k.end == val.end]
-                if same and self._column_named(val) and not self._column_named(same[0]):
-                    kept[kept.index(same[0])] = val
                 continue
             kept.append(val)
         return sorted(kept, key=lambda x: x.start)
+
+    def _value_score(self, v: _Value) -> float:
+        if not v.table:
+            return 0.0
+        score = 0.0
+        for m in self.mentions:
+            if m.table != v.table:
+                continue
+            if m.column is None and v.start - 4 <= m.start < v.start:
+                score += 2.0
+            elif m.column == v.column:
+                score += 1.0
+            else:
+                score += 0.2
+        if "name" in ident_words(v.column) or "title" in ident_words(v.column):
+            score += 0.5
+        return score
 
     def _column_named(self, v: _Value) -> bool:
         return any(m.column == v.column and m.table == v.table for m in self.mentions)
@@ -728,9 +749,21 @@ class _Composer:
         sql += ", ".join(select)
         sql += " FROM " + joins
         if where:
-            sql += " WHERE " + " AND ".join(
-                f"{ref(t, c)} {cond}" for t, c, cond in where if t in alias
-            )
+            # equalities on one column can only mean "any of": OR them
+            groups: dict[tuple[str, str], list[str]] = {}
+            for t, c, cond in where:
+                if t in alias:
+                    groups.setdefault((t, c), []).append(cond)
+            parts = []
+            for (t, c), conds in groups.items():
+                eqs = [x for x in conds if x.startswith("= ")]
+                rest = [x for x in conds if not x.startswith("= ")]
+                if len(eqs) > 1:
+                    parts.append("(" + " OR ".join(f"{ref(t, c)} {x}" for x in eqs) + ")")
+                else:
+                    rest = eqs + rest
+                parts.extend(f"{ref(t, c)} {x}" for x in rest)
+            sql += " WHERE " + " AND ".join(parts)
             if sql.endswith(" WHERE "):
                 sql = sql[: -len(" WHERE ")]
         if group is not None:
