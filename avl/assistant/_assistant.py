@@ -10,6 +10,7 @@ import math
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -32,10 +33,10 @@ from avl.errors import (
 )
 from avl.llm._offline._context import (
     ExamplePair,
-    build_value_index,
     ForeignKeySpec,
     GenerationContext,
     TableSpec,
+    build_value_index,
 )
 from avl.llm._offline._generator import similarity
 from avl.llm._offline._text import STOPWORDS, ident_words, stem, words
@@ -173,7 +174,7 @@ class Assistant:
         self._tables: dict[str, TableSpec] = {}
         self._fks: list[ForeignKeySpec] = []
         self._values: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._value_index: dict[str, tuple[tuple[str, str, str], ...]] = {}
+        self._value_index: Mapping[str, tuple[tuple[str, str, str], ...]] = MappingProxyType({})
         self._guards: dict[Any, Any] = {}
         self._cache: list[_CacheEntry] = []
         self._idf: dict[str, float] = {}
@@ -332,7 +333,7 @@ class Assistant:
                     vals = self.db.distinct_values(t.name, c.name, _VALUE_CAP + 1)
                     if vals and len(vals) <= _VALUE_CAP:
                         self._values[(t.name, c.name)] = vals
-            self._value_index = build_value_index(self._values)
+            self._value_index = MappingProxyType(build_value_index(self._values))
         self._store_items(items)
         return [i.id for i in items]
 

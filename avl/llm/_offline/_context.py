@@ -153,6 +153,12 @@ def _freeze_values(
     return MappingProxyType({k: tuple(v) for k, v in value.items()})
 
 
+def _freeze_index(
+    value: Mapping[str, tuple[tuple[str, str, str], ...]],
+) -> Mapping[str, tuple[tuple[str, str, str], ...]]:
+    return value if isinstance(value, MappingProxyType) else MappingProxyType(dict(value))
+
+
 @attrs.frozen(kw_only=True)
 class GenerationContext:
     """Everything the offline generator may use to answer one question.
@@ -180,7 +186,7 @@ class GenerationContext:
     )
     dialect: str = "sqlite"
     value_index: Mapping[str, tuple[tuple[str, str, str], ...]] = attrs.field(
-        factory=dict, converter=MappingProxyType
+        factory=dict, converter=_freeze_index
     )
 
     def table(self, name: str) -> TableSpec | None:

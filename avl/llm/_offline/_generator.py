@@ -751,18 +751,18 @@ class _Composer:
         if where:
             # equalities on one column can only mean "any of": OR them
             groups: dict[tuple[str, str], list[str]] = {}
-            for t, c, cond in where:
-                if t in alias:
-                    groups.setdefault((t, c), []).append(cond)
+            for wt, wc, cond in where:
+                if wt in alias:
+                    groups.setdefault((wt, wc), []).append(cond)
             parts = []
-            for (t, c), conds in groups.items():
+            for (wt, wc), conds in groups.items():
                 eqs = [x for x in conds if x.startswith("= ")]
                 rest = [x for x in conds if not x.startswith("= ")]
                 if len(eqs) > 1:
-                    parts.append("(" + " OR ".join(f"{ref(t, c)} {x}" for x in eqs) + ")")
+                    parts.append("(" + " OR ".join(f"{ref(wt, wc)} {x}" for x in eqs) + ")")
                 else:
                     rest = eqs + rest
-                parts.extend(f"{ref(t, c)} {x}" for x in rest)
+                parts.extend(f"{ref(wt, wc)} {x}" for x in rest)
             sql += " WHERE " + " AND ".join(parts)
             if sql.endswith(" WHERE "):
                 sql = sql[: -len(" WHERE ")]
