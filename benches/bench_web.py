@@ -7,7 +7,8 @@ Plain script (prints figures; never asserts on timings)::
     .venv/bin/python benches/bench_web.py --json out.json
 
 In one run, each server is uvicorn with 1 worker, access log off, on loopback, in
-its own process; wrk uses 2 threads and 64 connections:
+its own process pinned to CPU 1 (``taskset``, when available); wrk uses 2 threads
+and 64 connections, pinned to CPU 0:
 
 - ``bare``: a Starlette app with one ``GET /json`` returning ``{"status": "ok"}``
   (the peer: what Starlette itself costs);
@@ -24,6 +25,10 @@ in-memory History and Metrics) whose rate limiter is on with a high rate, so eve
 Then the time to the first SSE event of ``POST /v1/ask`` (``Accept:
 text/event-stream``) with a scripted instant model, p50 and p95 over sequential
 requests with httpx.
+
+Last, the same endpoints called in-process (the ASGI app awaited directly, no
+sockets): the CPU cost per request of each layer, best of 3, which a shared machine
+disturbs much less than wrk.
 
 The machine is shared and noisy: the wrk runs are interleaved over ``--rounds``
 rounds and the best round of each endpoint is reported; compare the figures of one
@@ -129,7 +134,8 @@ def _to_ms(value: str) -> float:
 
 def wrk(url: str, duration: int, script: str | None) -> dict[str, float]:
     """Run wrk once and parse requests/s, p50, p99 and non-2xx counts."""
-    cmd = ["wrk", "-t2", "-c64", f"-d{duration}s", "--latency"]
+    pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+    cmd = [*pin, "wrk", "-t2", "-c64", f"-d{duration}s", "--latency"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script or "")
         lua = f.name
@@ -173,11 +179,90 @@ def first_event_latency(port: int, n: int) -> dict[str, float]:
     }
 
 
+def in_process(n: int) -> dict[str, float]:
+    """Microseconds per request calling the ASGI apps directly (no sockets, no HTTP
+    parsing): the CPU each layer costs, much less sensitive to a noisy machine."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from avl.console import Console
+    from avl.web import create_app
+
+    async def endpoint(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    bare = Starlette(routes=[Route("/json", endpoint)])
+    console = Console(ratelimit={"rates": "10000000/second"})
+    app = create_app(console)
+
+    def scope(method: str, path: str, body: bytes = b"") -> dict[str, Any]:
+        headers = [(b"host", b"bench")]
+        if body:
+            headers += [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ]
+        return {
+            "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1", "method": method, "scheme": "http", "path": path,
+            "raw_path": path.encode(), "query_string": b"", "root_path": "",
+            "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+        }  # fmt: skip
+
+    async def per_request(target: Any, method: str, path: str, bodies: list[bytes]) -> float:
+        async def send(message: Any) -> None:
+            pass
+
+        async def call(body: bytes) -> None:
+            async def receive() -> dict[str, Any]:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await target(scope(method, path, body), receive, send)
+
+        for body in bodies[:200]:
+            await call(body)
+        t0 = time.perf_counter()
+        for i in range(n):
+            await call(bodies[i % len(bodies)])
+        return (time.perf_counter() - t0) / n * 1e6
+
+    cached = [json.dumps({"sql": "SELECT name, city FROM customers ORDER BY name"}).encode()]
+    uncached = [
+        json.dumps({"sql": f"SELECT name FROM customers WHERE id = {i}"}).encode()
+        for i in range(n + 200)
+    ]
+
+    async def measure() -> dict[str, float]:
+        out: dict[str, float] = {}
+        for _ in range(3):  # best of 3
+            for name, args in (
+                ("bare Starlette GET /json", (bare, "GET", "/json", [b""])),
+                ("avl GET /healthz", (app, "GET", "/healthz", [b""])),
+                ("avl POST /v1/sql/check (cached)", (app, "POST", "/v1/sql/check", cached)),
+            ):
+                us = await per_request(*args)
+                out[name] = min(out.get(name, us), us)
+        out["avl POST /v1/sql/check (uncached)"] = await per_request(
+            app, "POST", "/v1/sql/check", uncached
+        )
+        return out
+
+    try:
+        return asyncio.run(measure())
+    finally:
+        console.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (best kept)")
     parser.add_argument("--sse-requests", type=int, default=200)
+    parser.add_argument("--in-process-requests", type=int, default=5000)
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,9 +273,11 @@ def main() -> None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
     ports = {"bare": _free_port(), "avl": _free_port()}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Same pinning for both servers (one CPU), wrk on the other: fairer on 2 cores.
+    pin_server = ["taskset", "-c", "1"] if shutil.which("taskset") and os.cpu_count() else []
     procs = {
         kind: subprocess.Popen(
-            [sys.executable, __file__, "--serve", kind, str(port)], env=env, cwd=ROOT
+            [*pin_server, sys.executable, __file__, "--serve", kind, str(port)], env=env, cwd=ROOT
         )
         for kind, port in ports.items()
     }
@@ -239,8 +326,13 @@ def main() -> None:
         f"SSE ask, time to first event over {sse['n']:.0f} requests: "
         f"p50 {sse['p50_ms']:.2f} ms, p95 {sse['p95_ms']:.2f} ms"
     )
+    micro = in_process(args.in_process_requests)
+    print("in-process ASGI calls (no sockets, no HTTP parsing), microseconds per request:")
+    bare_us = micro["bare Starlette GET /json"]
+    for name, us in micro.items():
+        print(f"  {name:40} {us:8.1f} us   speed vs bare {bare_us / us:5.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps({**results, "in_process_us": micro}, indent=2))
 
 
 if __name__ == "__main__":
