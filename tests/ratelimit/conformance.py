@@ -202,7 +202,9 @@ class StorageConformance:
         r = tokens.reserve("u", 100)
         after = tokens.settle(r, 1500)
         assert (after.allowed, after.remaining) == (True, 0)
-        assert tokens.hit("u", cost=1).allowed is False
+        over = tokens.hit("u", cost=1)
+        assert (over.allowed, over.remaining) == (False, 0)
+        assert tokens.peek("u").remaining == 0
         same = tokens.reserve("v", 10)
         assert tokens.settle(same, 10).remaining == 990
 

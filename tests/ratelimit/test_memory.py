@@ -113,6 +113,51 @@ def test_memory_gcra_matches_the_reference_model(
         assert (got.allowed, got.remaining, got.reset_after, got.retry_after) == want
 
 
+class ReferenceMulti:
+    """Several plain GCRA rates: all must allow, all or none consume; report the
+    fewest remaining (ties: longest reset) when allowed, else the longest wait."""
+
+    def __init__(self, rates: list[tuple[int, Fraction]]) -> None:
+        self.refs = [ReferenceGCRA(n, p) for n, p in rates]
+
+    def hit(self, key: str, now: Fraction, cost: int) -> tuple[bool, int, int, float, float]:
+        saved = [dict(r.tat) for r in self.refs]
+        got = [r.hit(key, now, cost) for r in self.refs]
+        if all(g[0] for g in got):
+            i = min(range(len(got)), key=lambda j: (got[j][1], -got[j][2]))
+            return True, got[i][1], self.refs[i].limit, got[i][2], 0.0
+        for r, tat in zip(self.refs, saved, strict=True):
+            r.tat = tat  # nothing is consumed
+        refused = [j for j in range(len(got)) if not got[j][0]]
+        i = max(refused, key=lambda j: (got[j][3], -j))
+        return False, got[i][1], self.refs[i].limit, got[i][2], got[i][3]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate_text=st.sampled_from(["3/second; 10/minute", "5 per 2 seconds; 7/minute; 100/hour"]),
+    script=steps,
+)
+def test_memory_multi_rate_gcra_matches_the_reference_model(
+    rate_text: str, script: list[tuple[object, ...]]
+) -> None:
+    rates = parse_rates(rate_text)
+    clock = FakeClock(start=1000.0)
+    limiter = RateLimiter(rates, storage=MemoryStorage(clock=clock))
+    ref = ReferenceMulti([(r.limit, Fraction(r.period_us, 1_000_000)) for r in rates])
+    now_us = 1_000_000_000
+    for step in script:
+        if step[0] == "advance":
+            delta = int(step[1])  # type: ignore[call-overload]
+            now_us += delta
+            clock.advance(delta / 1_000_000)
+            continue
+        key, cost = str(step[1]), int(step[2])  # type: ignore[call-overload]
+        got = limiter.hit(key, cost=cost)
+        want = ref.hit(key, Fraction(now_us, 1_000_000), cost)
+        assert (got.allowed, got.remaining, got.limit, got.reset_after, got.retry_after) == want
+
+
 def test_expired_keys_are_swept() -> None:
     clock = FakeClock()
     storage = MemoryStorage(clock=clock)

@@ -14,7 +14,7 @@ from typing import Any
 
 from avl._clock import Clock, SystemClock
 from avl.errors import ConfigError
-from avl.ratelimit._decision import Decision
+from avl.ratelimit._decision import Decision, make_decision
 from avl.ratelimit._keys import _check_cost, make_key
 from avl.ratelimit._strategies import Op, Plan, Strategy, evaluate, expired
 
@@ -124,6 +124,9 @@ class _MemoryBinding:
         if self.scalar:
             self.hit, self.hit_many = self._make_gcra()
             self.validates = True
+        elif plan.strategy is Strategy.GCRA:
+            self.hit = self._make_gcra_multi()
+            self.validates = True
 
     # -- maintenance -----------------------------------------------------------
 
@@ -215,7 +218,7 @@ class _MemoryBinding:
                     "__dict__",
                     {
                         "allowed": False,
-                        "remaining": (cap - held) // a,
+                        "remaining": max(0, (cap - held) // a),
                         "limit": limit,
                         "reset_after": held / bm,
                         "retry_after": inf if cost * a > cap else (debt - cap) / bm,
@@ -266,7 +269,7 @@ class _MemoryBinding:
                             "__dict__",
                             {
                                 "allowed": False,
-                                "remaining": (cap - held) // a,
+                                "remaining": max(0, (cap - held) // a),
                                 "limit": limit,
                                 "reset_after": held / bm,
                                 "retry_after": inf if never else (debt - cap) / bm,
@@ -278,6 +281,74 @@ class _MemoryBinding:
             return out
 
         return hit, hit_many
+
+    def _make_gcra_multi(self) -> Callable[[str, int], Decision]:
+        """``hit`` for GCRA with several rates (all or none consumed)."""
+        specs = tuple((s.a, s.b, s.cap, s.bm, s.unit, s.limit, s.rate) for s in self.plan.specs)
+        rates = self.plan.rates
+        table = self.table
+        get = table.get
+        lock = self.lock
+        acquire = lock.acquire
+        release = lock.release
+        now_of = self.now_us
+        max_keys = self.max_keys
+        sweep = self._sweep
+        binding = self
+        inf = float("inf")
+        system = type(self.clock) is SystemClock
+        ns = time.monotonic_ns
+
+        def hit(key: Any, cost: int = 1) -> Decision:
+            if key.__class__ is not str:
+                key = make_key(key)
+            if cost.__class__ is not int or cost < 0:
+                _check_cost(cost)
+            now_us = ns() // 1000 if system else now_of()
+            ok_all = True
+            best = -1
+            best_rem = 0
+            best_reset = 0.0
+            bad = -1
+            bad_retry = -1.0
+            bad_rem = 0
+            bad_reset = 0.0
+            news: list[int] = []
+            acquire()
+            try:
+                st = get(key)
+                if st is None and (len(table) >= max_keys or now_us >= binding.next_sweep_us):
+                    sweep(now_us)
+                for i, (a, b, cap, bm, unit, _limit, _rate) in enumerate(specs):
+                    now = now_us // unit * b
+                    tat = now if st is None else st[i]
+                    if tat < now:
+                        tat = now
+                    debt = tat - now + cost * a
+                    if debt <= cap:
+                        news.append(now + debt)
+                        rem = (cap - debt) // a
+                        reset = debt / bm
+                        if best < 0 or rem < best_rem or (rem == best_rem and reset > best_reset):
+                            best, best_rem, best_reset = i, rem, reset
+                    else:
+                        ok_all = False
+                        retry = inf if cost * a > cap else (debt - cap) / bm
+                        if bad < 0 or retry > bad_retry:
+                            held = tat - now
+                            bad, bad_retry = i, retry
+                            bad_rem, bad_reset = max(0, (cap - held) // a), held / bm
+                if ok_all:
+                    table[key] = news
+            finally:
+                release()
+            if ok_all:
+                spec = specs[best]
+                return make_decision(True, best_rem, spec[5], best_reset, 0.0, spec[6], rates)
+            spec = specs[bad]
+            return make_decision(False, bad_rem, spec[5], bad_reset, bad_retry, spec[6], rates)
+
+        return hit
 
     def _generic_hit(self, key: str, cost: int) -> Decision:
         return self.apply(key, cost, Op.HIT)
