@@ -277,6 +277,9 @@ class Checker:
         return str(ident.name)
 
     def _parts_of(self, table: exp.Table) -> tuple[str, ...]:
+        args = table.args
+        if args.get("db") is None and args.get("catalog") is None:
+            return (self._norm(args.get("this")),)
         parts: list[str] = []
         for key in ("catalog", "db", "this"):
             node = table.args.get(key)
@@ -621,7 +624,12 @@ class _Run:
         scope = _Scope(outer)
         args = node.args
         for key, value in args.items():
-            if value is None or value is False or value == [] or key in _SETOP_HANDLED:
+            if (
+                value is None
+                or value is False
+                or (type(value) is list and not value)
+                or key in _SETOP_HANDLED
+            ):
                 continue
             self.unknown(
                 value[0]
@@ -697,7 +705,12 @@ class _Run:
         self.carry = set() if inline else None
         args = node.args
         for key, value in args.items():
-            if value is None or value is False or value == [] or key in _SELECT_HANDLED:
+            if (
+                value is None
+                or value is False
+                or (type(value) is list and not value)
+                or key in _SELECT_HANDLED
+            ):
                 continue
             if key in ("operation_modifiers", "exclude", "options"):
                 continue  # MySQL SQL_CALC_FOUND_ROWS etc. / Snowflake EXCLUDE: no side effects
@@ -756,7 +769,7 @@ class _Run:
                 if (
                     value is None
                     or value is False
-                    or value == []
+                    or (type(value) is list and not value)
                     or key in ("this", "side", "kind", "method", "global_", "natural")
                 ):
                     continue
@@ -1235,27 +1248,30 @@ class _Run:
         self.generic(node, scope)
 
     def generic(self, node: exp.Expr, scope: _Scope | None) -> None:
+        """Walk an expression: every node class must be known (fail closed)."""
         scope = scope or _Scope(None)
+        functions, known, special, rare = R.FUNCTION_CLASSES, R.KNOWN_NODES, _SPECIAL, _RARE
         stack = [node]
+        pop, extend = stack.pop, stack.extend
         while stack:
-            n = stack.pop()
+            n = pop()
             cls = type(n)
             if cls is exp.Identifier:
                 continue
             if cls is exp.Column:
                 self.column(n, scope)  # type: ignore[arg-type]
                 continue
-            if cls in _QUERY_ROOTS:
-                self.query(n, scope)
-                continue
-            if cls is exp.Table:
-                self.source(n, _Scope(scope))
-                continue
-            if cls in R.FUNCTION_CLASSES:
-                self.function(n)
-                if cls in _SPECIAL:
+            if cls is exp.Literal:
+                if self.backslashes:
                     self.special(n, cls)
-            elif cls not in R.KNOWN_NODES:
+                continue
+            if cls in functions:
+                self.function(n)
+                if cls in special:
+                    self.special(n, cls)
+            elif cls in special:
+                self.special(n, cls)
+            elif cls not in known:
                 if cls in _WRITE_NODES or isinstance(n, _WRITE_NODES):
                     self.flag(
                         C.DATA_MODIFYING_CTE,
@@ -1265,30 +1281,38 @@ class _Run:
                 else:
                     self.unknown(n)
                 continue
-            elif cls in _SPECIAL:
-                self.special(n, cls)
-            if cls is exp.SessionParameter or (
-                cls is exp.Parameter and self.p.dialect in ("mysql", "tsql")
-            ):
-                self.flag(
-                    C.SYSTEM_CATALOG, f"system variable {n.sql(self.c.dialect)} is not allowed", n
-                )
-                continue
-            elif cls is exp.PropertyEQ and isinstance(
-                n.this, (exp.Parameter, exp.SessionParameter)
-            ):
-                self.flag(C.VARIABLE_ASSIGNMENT, "assignments (:=) are not allowed", n)
-            elif cls is exp.Into:
-                self.flag(C.INTO, "INTO writes a table, variable or file", n)
-            elif cls is exp.Lock:
-                self.flag(C.LOCKING_CLAUSE, "locking clauses (FOR UPDATE/SHARE) are not allowed", n)
-            elif cls is exp.Hint:
-                self.flag(C.COMMENT_HIDDEN_CODE, "optimizer hints are not allowed", n)
-            elif cls is exp.Star and isinstance(n.parent, exp.Select):
-                self.star(n, scope)
-                continue
-            for child in n.iter_expressions(reverse=True):
-                stack.append(child)
+            elif cls in rare:
+                if cls in _QUERY_ROOTS:
+                    self.query(n, scope)
+                    continue
+                if cls is exp.Table:
+                    self.source(n, _Scope(scope))
+                    continue
+                if self.rare(n, cls, scope):
+                    continue
+            extend(n.iter_expressions(reverse=True))
+
+    def rare(self, n: exp.Expr, cls: type[exp.Expr], scope: _Scope) -> bool:
+        """Rules for uncommon node classes; True when the children are handled."""
+        if cls is exp.SessionParameter or (
+            cls is exp.Parameter and self.p.dialect in ("mysql", "tsql")
+        ):
+            self.flag(
+                C.SYSTEM_CATALOG, f"system variable {n.sql(self.c.dialect)} is not allowed", n
+            )
+            return True
+        if cls is exp.PropertyEQ and isinstance(n.this, (exp.Parameter, exp.SessionParameter)):
+            self.flag(C.VARIABLE_ASSIGNMENT, "assignments (:=) are not allowed", n)
+        elif cls is exp.Into:
+            self.flag(C.INTO, "INTO writes a table, variable or file", n)
+        elif cls is exp.Lock:
+            self.flag(C.LOCKING_CLAUSE, "locking clauses (FOR UPDATE/SHARE) are not allowed", n)
+        elif cls is exp.Hint:
+            self.flag(C.COMMENT_HIDDEN_CODE, "optimizer hints are not allowed", n)
+        elif cls is exp.Star and isinstance(n.parent, exp.Select):
+            self.star(n, scope)
+            return True
+        return False
 
     def special(self, n: exp.Expr, cls: type[exp.Expr]) -> None:
         """Rules for operators that injections abuse (cheap: only these classes)."""
@@ -1713,6 +1737,10 @@ _BOOLEANS = frozenset({exp.And, exp.Or, exp.Xor})
 _SPECIAL = _COMPARISONS | _ARITH | _BOOLEANS | {
     exp.Concat, exp.Dot, exp.Chr, exp.HexString, exp.Literal, exp.Anonymous
 }  # fmt: skip
+_RARE = frozenset(
+    {exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.Table,
+     exp.SessionParameter, exp.Parameter, exp.PropertyEQ, exp.Into, exp.Lock, exp.Hint, exp.Star}
+)  # fmt: skip
 _KEYWORDS = frozenset(
     {"union", "select", "from", "where", "and", "or", "not", "having", "order", "group", "limit",
      "into", "insert", "update", "delete", "drop", "exec", "execute", "waitfor", "declare", "xor"}
