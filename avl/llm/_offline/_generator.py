@@ -452,6 +452,125 @@ class _Composer:
 
     # -------------------------------------------------------------- building
     def build(self) -> str:
+        special = self._most_related() or self._not_related()
+        if special is not None:
+            return special
+        return self._build()
+
+    # ------------------------------------------------------ special shapes
+    def _table_mentions(self) -> list[_Mention]:
+        return sorted((m for m in self.mentions if m.column is None), key=lambda m: m.start)
+
+    def _direct_fk(self, a: str, b: str) -> tuple[str, str, str, str] | None:
+        """``(child, child_col, parent, parent_col)`` of a one-column FK between a and b."""
+        for fk in self.ctx.foreign_keys:
+            if len(fk.columns) != 1:
+                continue
+            if {fk.table.lower(), fk.ref_table.lower()} == {a.lower(), b.lower()}:
+                return fk.table, fk.columns[0], fk.ref_table, fk.ref_columns[0]
+        return None
+
+    def _subject(self, other: str, before: int) -> str | None:
+        """The table the question is about: mentioned before ``before``, not ``other``."""
+        cands = [m.table for m in self._table_mentions() if m.start < before and m.table != other]
+        if cands:
+            return cands[0]
+        cols = [
+            m.table
+            for m in self.mentions
+            if m.column is not None and m.start < before and m.table != other
+        ]
+        return cols[0] if cols else None
+
+    def _projection(self, table: str, before: int) -> list[str]:
+        t = self.ctx.table(table)
+        if t is None:
+            return []
+        cols = []
+        for m in sorted(self.mentions, key=lambda m: m.start):
+            if (
+                m.table == table
+                and m.column is not None
+                and m.start < before
+                and m.column not in cols
+            ):
+                if not self._table_word_only(m):
+                    cols.append(m.column)
+        if not cols:
+            nc = self._name_column(t)
+            cols = [nc.name] if nc is not None else []
+        return cols
+
+    def _most_related(self) -> str | None:
+        """ "the X with the most Y" where Y is another table: group, count, order."""
+        m = re.search(
+            r" (most|greatest number of|largest number of|highest number of|most number of|"
+            r"fewest|fewest number of|least number of|smallest number of) ",
+            self.text,
+        )
+        if m is None or self._has(*_COUNT_WORDS[:1]):
+            return None
+        after = self.text[: m.end()].count(" ")
+        desc = not m.group(1).startswith(("fewest", "least", "smallest"))
+        nxt = [tm for tm in self._table_mentions() if after <= tm.start <= after + 2]
+        if not nxt:
+            return None
+        other = nxt[0].table
+        subject = self._subject(other, after)
+        if subject is None:
+            return None
+        fk = self._direct_fk(subject, other)
+        if fk is None:
+            return None
+        child, ccol, _parent, pcol = fk
+        proj = self._projection(subject, after)
+        if not proj:
+            return None
+        st, ot = ("T1", "T2")
+        sel = ", ".join(f"{st}.{_quote_ident(c)}" for c in proj)
+        on_subject = ccol if child == subject else pcol
+        on_other = pcol if child == subject else ccol
+        return (
+            f"SELECT {sel} FROM {_quote_ident(subject)} AS {st} JOIN {_quote_ident(other)} AS {ot} "
+            f"ON {st}.{_quote_ident(on_subject)} = {ot}.{_quote_ident(on_other)} "
+            f"GROUP BY {st}.{_quote_ident(on_subject)} ORDER BY COUNT(*) {'DESC' if desc else 'ASC'} LIMIT 1"
+        )
+
+    def _not_related(self) -> str | None:
+        """ "X that do not have any Y": NOT IN over the foreign key."""
+        m = re.search(
+            r" (?:do not|does not|did not|don't|doesn't|didn't|never|without|not have any|"
+            r"have no|has no|had no|not) ",
+            self.text.replace(" n't", "n't"),
+        )
+        if m is None:
+            return None
+        after = self.text[: m.end()].count(" ")
+        if any(v.start >= after - 1 and v.start <= after + 4 for v in self.values):
+            return None  # "not from France": a value filter
+        nxt = [tm for tm in self._table_mentions() if after <= tm.start <= after + 5]
+        if not nxt:
+            return None
+        other = nxt[0].table
+        subject = self._subject(other, after)
+        if subject is None:
+            return None
+        fk = self._direct_fk(subject, other)
+        if fk is None:
+            return None
+        child, ccol, _parent, pcol = fk
+        if child == subject:
+            return None  # the subject points to the other table: not a "has none" shape
+        proj = self._projection(subject, after)
+        if not proj:
+            return None
+        sel = ", ".join(_quote_ident(c) for c in proj)
+        return (
+            f"SELECT {sel} FROM {_quote_ident(subject)} WHERE {_quote_ident(pcol)} NOT IN "
+            f"(SELECT {_quote_ident(ccol)} FROM {_quote_ident(other)})"
+        )
+
+    def _build(self) -> str:
         ctx = self.ctx
         tscore: dict[str, float] = {t.name: 0.0 for t in ctx.tables}
         for m in self.mentions:
