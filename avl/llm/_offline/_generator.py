@@ -493,9 +493,8 @@ class _Composer:
                 and m.column is not None
                 and m.start < before
                 and m.column not in cols
-            ):
-                if not self._table_word_only(m):
-                    cols.append(m.column)
+            ) and not self._table_word_only(m):
+                cols.append(m.column)
         if not cols:
             nc = self._name_column(t)
             cols = [nc.name] if nc is not None else []
