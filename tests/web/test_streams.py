@@ -159,3 +159,79 @@ async def test_disconnect_cancels_the_assistant(console: TinyConsole) -> None:
     events = list(sse.parse(wire.sent))
     assert [e.event for e in events] == ["retrieved"]  # nothing after the disconnect
     assert console.history.search(limit=10) == []  # the query never ran to completion
+
+
+class GatedModel:
+    """A ChatModel whose stream stops mid-answer until ``gate`` is set."""
+
+    name = "gated"
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.closed = threading.Event()
+
+    def complete(self, messages: Any, **kw: Any) -> Any:
+        from avl.llm import Completion
+
+        self.gate.wait(30)
+        return Completion(text=self.sql, model=self.name)
+
+    def stream(self, messages: Any, **kw: Any) -> Any:
+        from avl.llm import Delta
+
+        try:
+            self.started.set()
+            yield Delta(text=self.sql[:7])
+            self.gate.wait(30)
+            yield Delta(text=self.sql[7:])
+            yield Delta(text="", done=True)
+        finally:
+            self.closed.set()
+
+
+async def test_disconnect_cancels_the_real_assistant_and_is_recorded() -> None:
+    from avl.console import Console
+
+    model = GatedModel("SELECT count(*) FROM customers")
+    console = Console(model=model, ratelimit={"rates": ""}, assistant={"cache_threshold": None})
+    try:
+        app = create_app(console, heartbeat_s=30, stream_ids=_ids())
+        wire = _Wire(json.dumps({"question": "a question nobody trained"}).encode())
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(app, _scope(), wire.receive, wire.send)
+                await _wait_for(wire, b"event: token")
+                wire.disconnect.set()
+            model.gate.set()
+            assert await anyio.to_thread.run_sync(model.closed.wait, 20) is True
+        kinds = [e.event for e in sse.parse(wire.sent)]
+        assert kinds == ["retrieved", "prompt", "token"]
+        # The Assistant saw the stream closed: the model's stream was closed and the
+        # ask is in the history as cancelled, with no rows.
+        entries = await anyio.to_thread.run_sync(lambda: console.history.search(limit=5))
+        assert [(e.outcome.value, e.row_count) for e in entries] == [("cancelled", None)]
+    finally:
+        console.close()
+
+
+async def test_resume_follows_a_live_stream(console: TinyConsole) -> None:
+    assistant = console.assistant
+    assistant.gate = threading.Event()
+    app = create_app(console, heartbeat_s=30, stream_ids=_ids())
+    first = _Wire(json.dumps({"question": "customer names"}).encode())
+    second = _Wire(b"")
+    resume_scope = _scope()
+    resume_scope["headers"] = [*resume_scope["headers"], (b"last-event-id", b"s1:0")]
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(app, _scope(), first.receive, first.send)
+            await _wait_for(first, b"event: retrieved")
+            tg.start_soon(app, resume_scope, second.receive, second.send)
+            await _wait_for(second, b"retry: 2000")
+            assistant.gate.set()  # the model answers; both connections see the rest
+    one = list(sse.parse(first.sent))
+    two = list(sse.parse(second.sent))
+    assert [e.event for e in one] == ["retrieved", "sql", "verdict", "rows", "answer", "done"]
+    assert two == one[1:]
