@@ -78,6 +78,15 @@ def memory_contenders() -> dict[str, Callable[[], int]]:
 
     out["avl GCRA hit_many(1000 keys)"] = avl_batch
 
+    two = RateLimiter("100000000/second; 1000000000/day")
+
+    def avl_two_rates(h: Callable[..., Any] = two.hit) -> int:
+        for k in KEYS:
+            h(k)
+        return N_KEYS
+
+    out["avl GCRA, two rates (10/s; 1000/day shape) hit()"] = avl_two_rates
+
     for strategy in ("sliding_window", "fixed_window"):
         lim = RateLimiter(BIG, strategy=strategy)
 

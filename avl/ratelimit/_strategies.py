@@ -162,7 +162,7 @@ def fixed_step(
     return False, state, max(0, n - count), reset, INF if cost > n else reset
 
 
-def _sliding_retry(
+def sliding_retry(
     p: int, n: int, elapsed: int, curr: int, prev: int, cost: int, per_s: int
 ) -> float:
     """Seconds until ``cost`` fits (weighted counter); INF if it never can."""
@@ -214,7 +214,7 @@ def sliding_step(
     if op == Op.PEEK:
         used = carried + curr * p
         ok = used + p <= cap
-        retry = 0.0 if ok else _sliding_retry(p, n, elapsed, curr, prev, 1, per_s)
+        retry = 0.0 if ok else sliding_retry(p, n, elapsed, curr, prev, 1, per_s)
         return ok, state, max(0, (cap - used) // p), reset_of(curr), retry
     if op == Op.REFUND:
         new = max(0, curr - cost)
@@ -222,7 +222,7 @@ def sliding_step(
     new = curr + cost
     if carried + new * p <= cap or op == Op.FORCE:
         return True, (w, new, prev), max(0, (cap - carried - new * p) // p), reset_of(new), 0.0
-    retry = _sliding_retry(p, n, elapsed, curr, prev, cost, per_s)
+    retry = sliding_retry(p, n, elapsed, curr, prev, cost, per_s)
     return False, state, max(0, (cap - carried - curr * p) // p), reset_of(curr), retry
 
 

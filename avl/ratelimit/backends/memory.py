@@ -16,7 +16,7 @@ from avl._clock import Clock, SystemClock
 from avl.errors import ConfigError
 from avl.ratelimit._decision import Decision, make_decision
 from avl.ratelimit._keys import _check_cost, make_key
-from avl.ratelimit._strategies import Op, Plan, Strategy, evaluate, expired
+from avl.ratelimit._strategies import Op, Plan, Strategy, evaluate, expired, sliding_retry
 
 __all__ = ["MemoryStorage"]
 
@@ -116,13 +116,20 @@ class _MemoryBinding:
         self.now_us: Callable[[], int] = _micros(clock)
         self.sweep_every_us = max(s.period_us for s in plan.specs)
         self.next_sweep_us = 0
-        self.scalar = plan.strategy is Strategy.GCRA and len(plan.specs) == 1
+        # With one rate a key's value is that rate's state itself (not a list).
+        self.scalar = len(plan.specs) == 1
         self.validates = False  # whether hit() checks key and cost itself
         self.fresh: tuple[None, ...] = (None,) * len(plan.specs)
         self.hit: Callable[[str, int], Decision] = self._generic_hit
         self.hit_many: Callable[[Sequence[str], int], list[Decision]] | None = None
-        if self.scalar:
+        if self.scalar and plan.strategy is Strategy.GCRA:
             self.hit, self.hit_many = self._make_gcra()
+            self.validates = True
+        elif self.scalar and plan.strategy is Strategy.FIXED_WINDOW:
+            self.hit = self._make_fixed()
+            self.validates = True
+        elif self.scalar:
+            self.hit = self._make_sliding()
             self.validates = True
         elif plan.strategy is Strategy.GCRA:
             self.hit = self._make_gcra_multi()
@@ -139,9 +146,11 @@ class _MemoryBinding:
         self.next_sweep_us = now_us + self.sweep_every_us
         table = self.table
         plan = self.plan
-        if self.scalar:
+        if self.scalar and plan.strategy is Strategy.GCRA:
             now_s = now_us // plan.specs[0].unit * plan.specs[0].b
             dead = [k for k, tat in table.items() if tat <= now_s]
+        elif self.scalar:
+            dead = [k for k, st in table.items() if expired(plan, (st,), now_us)]
         else:
             dead = [k for k, st in table.items() if expired(plan, st, now_us)]
         for k in dead:
@@ -347,6 +356,116 @@ class _MemoryBinding:
                 return make_decision(True, best_rem, spec[5], best_reset, 0.0, spec[6], rates)
             spec = specs[bad]
             return make_decision(False, bad_rem, spec[5], bad_reset, bad_retry, spec[6], rates)
+
+        return hit
+
+    def _make_fixed(self) -> Callable[[str, int], Decision]:
+        """``hit`` for a single fixed-window rate; the state is ``(window, count)``."""
+        spec = self.plan.specs[0]
+        n, p, unit, per_s, rate = spec.limit, spec.p, spec.unit, spec.per_s, spec.rate
+        rates = self.plan.rates
+        table = self.table
+        get = table.get
+        lock = self.lock
+        acquire = lock.acquire
+        release = lock.release
+        now_of = self.now_us
+        max_keys = self.max_keys
+        sweep = self._sweep
+        binding = self
+        inf = float("inf")
+        system = type(self.clock) is SystemClock
+        ns = time.monotonic_ns
+
+        def hit(key: Any, cost: int = 1) -> Decision:
+            if key.__class__ is not str:
+                key = make_key(key)
+            if cost.__class__ is not int or cost < 0:
+                _check_cost(cost)
+            now_us = ns() // 1000 if system else now_of()
+            now = now_us // unit
+            w = now // p
+            acquire()
+            try:
+                st = get(key)
+                if st is None:
+                    if len(table) >= max_keys or now_us >= binding.next_sweep_us:
+                        sweep(now_us)
+                    count = 0
+                else:
+                    count = st[1] if st[0] == w else 0
+                new = count + cost
+                ok = new <= n
+                if ok:
+                    table[key] = (w, new)
+            finally:
+                release()
+            reset = ((w + 1) * p - now) / per_s
+            if ok:
+                return make_decision(True, n - new, n, reset, 0.0, rate, rates)
+            return make_decision(
+                False, max(0, n - count), n, reset, inf if cost > n else reset, rate, rates
+            )
+
+        return hit
+
+    def _make_sliding(self) -> Callable[[str, int], Decision]:
+        """``hit`` for a single weighted-counter rate; state ``(window, curr, prev)``."""
+        spec = self.plan.specs[0]
+        n, p, unit, per_s, rate = spec.limit, spec.p, spec.unit, spec.per_s, spec.rate
+        cap = n * p
+        rates = self.plan.rates
+        table = self.table
+        get = table.get
+        lock = self.lock
+        acquire = lock.acquire
+        release = lock.release
+        now_of = self.now_us
+        max_keys = self.max_keys
+        sweep = self._sweep
+        binding = self
+        system = type(self.clock) is SystemClock
+        ns = time.monotonic_ns
+
+        def hit(key: Any, cost: int = 1) -> Decision:
+            if key.__class__ is not str:
+                key = make_key(key)
+            if cost.__class__ is not int or cost < 0:
+                _check_cost(cost)
+            now_us = ns() // 1000 if system else now_of()
+            now = now_us // unit
+            w = now // p
+            elapsed = now - w * p
+            acquire()
+            try:
+                st = get(key)
+                if st is None:
+                    if len(table) >= max_keys or now_us >= binding.next_sweep_us:
+                        sweep(now_us)
+                    curr = prev = 0
+                elif st[0] == w:
+                    curr, prev = st[1], st[2]
+                elif st[0] == w - 1:
+                    curr, prev = 0, st[1]
+                else:
+                    curr = prev = 0
+                carried = prev * (p - elapsed)
+                new = curr + cost
+                ok = carried + new * p <= cap
+                if ok:
+                    table[key] = (w, new, prev)
+            finally:
+                release()
+            c = new if ok else curr
+            if c > 0:
+                reset = (2 * p - elapsed) / per_s
+            else:
+                reset = (p - elapsed) / per_s if prev > 0 else 0.0
+            remaining = max(0, (cap - carried - c * p) // p)
+            if ok:
+                return make_decision(True, remaining, n, reset, 0.0, rate, rates)
+            retry = sliding_retry(p, n, elapsed, curr, prev, cost, per_s)
+            return make_decision(False, remaining, n, reset, retry, rate, rates)
 
         return hit
 
