@@ -11,6 +11,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from avl.vectors._filters import Filter
+
 __all__ = ["Hit", "Metric", "Record", "VectorBackend", "Where"]
 
 FloatMatrix = npt.NDArray[np.float32]
@@ -123,7 +125,7 @@ class VectorBackend(Protocol):
         """How many vectors are stored."""
         ...
 
-    def search_many(self, queries: FloatMatrix, k: int, where: Any) -> list[list[Hit]]:
+    def search_many(self, queries: FloatMatrix, k: int, where: Filter) -> list[list[Hit]]:
         """The best ``k`` hits per query among the vectors matching ``where``."""
         ...
 
