@@ -176,6 +176,7 @@ class Assistant:
         self._values: dict[tuple[str, str], tuple[str, ...]] = {}
         self._value_index: Mapping[str, tuple[tuple[str, str, str], ...]] = MappingProxyType({})
         self._guards: dict[Any, Any] = {}
+        self._derived: dict[tuple[str, str], Any] = {}
         self._cache: list[_CacheEntry] = []
         self._idf: dict[str, float] = {}
 
@@ -188,10 +189,17 @@ class Assistant:
     @property
     def schema_version(self) -> str:
         """A hash of the known tables and columns (keys the semantic cache)."""
-        text = json.dumps(
-            sorted((t.name, [(c.name, c.type) for c in t.columns]) for t in self._tables.values())
-        )
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        got = self._derived.get(("version", ""))
+        if got is None:
+            text = json.dumps(
+                sorted(
+                    (t.name, [(c.name, c.type) for c in t.columns]) for t in self._tables.values()
+                )
+            )
+            got = hashlib.sha256(text.encode()).hexdigest()[:16]
+            self._derived[("version", "")] = got
+        version: str = got
+        return version
 
     # -------------------------------------------------------------- training
     def train(
@@ -351,6 +359,8 @@ class Assistant:
                 i.table == item.table and i.kind in ("schema", "ddl") for i in self._items.values()
             ):
                 self._tables.pop(item.table.lower(), None)
+                self._derived.clear()
+                self._guards.clear()
             if self.store is not None:
                 self.store.delete([self._store_id(id)])
             self._refresh_idf()
@@ -370,12 +380,35 @@ class Assistant:
         with self._lock:
             self._tables[t.name.lower()] = t
             self._guards.clear()
+            self._derived.clear()
 
     def _add_fks(self, fks: Sequence[ForeignKeySpec]) -> None:
         with self._lock:
             for fk in fks:
                 if fk not in self._fks:
                     self._fks.append(fk)
+            self._derived.clear()
+
+    def _words_of(self, t: TableSpec) -> tuple[frozenset[str], frozenset[str]]:
+        key = ("words", t.name)
+        got = self._derived.get(key)
+        if got is None:
+            got = (
+                frozenset(ident_words(t.name)),
+                frozenset(w for c in t.columns for w in ident_words(c.name)),
+            )
+            self._derived[key] = got
+        words_: tuple[frozenset[str], frozenset[str]] = got
+        return words_
+
+    def _ddl_tokens(self, t: TableSpec) -> int:
+        key = ("tokens", t.name)
+        got = self._derived.get(key)
+        if got is None:
+            got = estimate_tokens(t.ddl(foreign_keys=tuple(self._fks)))
+            self._derived[key] = got
+        n: int = got
+        return n
 
     def _store_id(self, item_id: str) -> str:
         return f"{self.name}/{item_id}"
@@ -428,8 +461,7 @@ class Assistant:
                     value_tables.setdefault(vt, set()).add(vc)
         tscore: dict[str, float] = {}
         for key, t in tables.items():
-            tw = set(ident_words(t.name))
-            cw = {w for c in t.columns for w in ident_words(c.name)}
+            tw, cw = self._words_of(t)
             s = 3.0 * len(tw & qstems) + 1.0 * len(cw & qstems)
             s += 2.0 * len(value_tables.get(t.name, ()))
             item = _item_id("schema", self.name, t.name)
@@ -441,7 +473,7 @@ class Assistant:
         used = 0
 
         def cost(key: str) -> int:
-            return estimate_tokens(tables[key].ddl(foreign_keys=tuple(self._fks)))
+            return self._ddl_tokens(tables[key])
 
         def neighbours(key: str) -> list[str]:
             out = []

@@ -358,3 +358,20 @@ def test_cache_never_reuses_sql_for_another_value(shop: Path) -> None:
     assert a.ask("Which customers live in Paris?").rows == (("Ann",), ("Cid",))
     rome = a.ask("Which customers live in Rome?")
     assert (rome.cached, rome.rows) == (False, (("Dee",),))
+
+
+def test_async_twin_streams_the_same_events(shop: Path) -> None:
+    import asyncio
+
+    from avl.assistant import AsyncAssistant
+
+    async def go() -> tuple[list[str], Answer]:
+        aa = AsyncAssistant(Assistant(db=f"sqlite:///{shop}"))
+        await aa.train_from_database()
+        kinds = [e.kind.value async for e in aa.stream("How many orders are there?")]
+        return kinds, await aa.ask("How many customers are there?")
+
+    kinds, answer = asyncio.run(go())
+    assert kinds[0] == "retrieved"
+    assert kinds[-4:] == ["verdict", "rows", "answer", "done"]
+    assert answer.rows == ((4,),)
