@@ -307,7 +307,7 @@ def test_answer_rendering(shop: Path) -> None:
     a.train_from_database()
     ans = a.ask("How many customers are there in each city?")
     assert sorted(ans.rows) == sorted(
-        gold(shop, "SELECT COUNT(*), city FROM customers GROUP BY city")
+        gold(shop, "SELECT city, COUNT(*) FROM customers GROUP BY city")
     )
     text = repr(ans)
     assert text.startswith("Answer(ok, 3 row(s), attempts=1)")
@@ -316,6 +316,9 @@ def test_answer_rendering(shop: Path) -> None:
     assert spec is not None
     assert spec["mark"] == "bar"
     assert spec["encoding"]["y"]["type"] == "quantitative"
+    df = ans.to_pandas()
+    assert list(df.columns) == list(ans.columns)
+    assert df.shape == (3, 2)
     d = ans.to_dict()
     assert d["verdict"]["allowed"] is True
     assert d["columns"] == list(ans.columns)

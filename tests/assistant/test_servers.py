@@ -24,7 +24,7 @@ def _questions(c: str, o: str) -> list[tuple[str, str]]:
         (f"How many {c} are there?", f"SELECT COUNT(*) FROM {c}"),
         (f"Which {c} are from Paris?", f"SELECT name FROM {c} WHERE city = 'Paris'"),
         (f"What is the average total of {o}?", f"SELECT AVG(total) FROM {o}"),
-        (f"How many {c} are there in each city?", f"SELECT COUNT(*), city FROM {c} GROUP BY city"),
+        (f"How many {c} are there in each city?", f"SELECT city, COUNT(*) FROM {c} GROUP BY city"),
     ]
 
 

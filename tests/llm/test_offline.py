@@ -61,7 +61,7 @@ CTX = GenerationContext(
         ("How many singers are older than 40?", "SELECT COUNT(*) FROM singer WHERE age > 40"),
         (
             "Show the number of singers in each country.",
-            "SELECT COUNT(*), country FROM singer GROUP BY country",
+            "SELECT country, COUNT(*) FROM singer GROUP BY country",
         ),
         (
             "What is the name of the oldest singer?",

@@ -670,6 +670,8 @@ class _Composer:
         # group by
         group: tuple[str, str] | None = None
         gi = self._group_position()
+        if gi >= 0 and not (is_count or agg_fn is not None):
+            gi = -1  # "the phone of each employee" lists, it does not group
         if gi >= 0:
             after = [m for m in cols if m.start >= gi and m.start <= gi + 4]
             if after:
@@ -839,13 +841,10 @@ class _Composer:
             select.append(ref(*group))
             if agg_target is not None:
                 select.append(f"{agg_fn}({ref(*agg_target)})")
+                if 0 <= agg_pos < gi - 1:
+                    select.reverse()
             elif not superlative or is_count:
                 select.append("COUNT(*)")
-                first_count = min(
-                    (self._pos(p) for p in _COUNT_WORDS if self._pos(p) >= 0), default=-1
-                )
-                if 0 <= first_count < gi - 1:
-                    select.reverse()
             else:
                 select = [ref(*p) for p in proj] or [ref(*group)]
         elif is_count and not superlative:
@@ -975,6 +974,9 @@ class _Composer:
             if best is None or d < best[0] or (d == best[0] and m.table == main.name):
                 best = (d, m)
         if best is not None and best[0] <= 6:
+            chosen = self._in_main(best[1], main.name)
+            if (chosen.table, chosen.column or "") not in taken:
+                return chosen.table, chosen.column or ""
             return best[1].table, best[1].column or ""
         word = " ".join(self.low[max(0, i - 3) : i])
         if "old" in word or "young" in word or " age" in f" {word}":
@@ -1025,9 +1027,32 @@ class _Composer:
             best = ms[0]
             if self._table_word_only(best):
                 continue
+            if best.table != main and self._table_span(best):
+                continue  # "how many countries": the table, not another table's column
+            best = self._in_main(best, main)
             out.append(best)
             covered.update(range(best.start, best.end))
         return out
+
+    def _table_span(self, m: _Mention) -> bool:
+        return any(
+            t.column is None and t.start == m.start and t.end == m.end and t.table != m.table
+            for t in self.mentions
+        )
+
+    def _in_main(self, m: _Mention, main: str) -> _Mention:
+        """ "older" -> main table's ``pet_age`` rather than another table's ``age``."""
+        if m.table == main or m.column is None:
+            return m
+        t = self.ctx.table(main)
+        if t is None:
+            return m
+        want = set(ident_words(m.column))
+        for c in t.columns:
+            cw = set(ident_words(c.name))
+            if want < cw and not c.primary_key:
+                return _Mention(m.start, m.end, main, c.name, m.score)
+        return m
 
     def _table_word_only(self, m: _Mention) -> bool:
         # "singer" matching a column singer_id is really a table mention
