@@ -187,15 +187,21 @@ def test_served_spec_is_the_same(app: Any) -> None:
 
 
 KEY = "st-key-0123456789abc"
-_console = Console(ratelimit={"rates": "100000/second"})
-_auth = ApiKeyAuthenticator.from_keys({KEY: Identity(user="st", permissions=PERMISSIONS)})
-schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_console, authenticator=_auth))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _close_console() -> Iterator[None]:
-    yield
-    _console.close()
+@pytest.fixture(scope="module")
+def api_schema() -> Iterator[Any]:
+    console = Console(ratelimit={"rates": "100000/second"})
+    auth = ApiKeyAuthenticator.from_keys({KEY: Identity(user="st", permissions=PERMISSIONS)})
+    try:
+        yield schemathesis.openapi.from_asgi(
+            "/openapi.json", create_app(console, authenticator=auth)
+        )
+    finally:
+        console.close()
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
