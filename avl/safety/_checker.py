@@ -337,6 +337,7 @@ class _Run:
         self.carry: set[str] | None = None
         self.last_denied: frozenset[str] = frozenset()
         self.edits: list[tuple[int, int, str]] = []
+        self.bound_outside = False
         self.statement_end: int | None = None
         self.idiom: set[int] = set()
         self.bool_seen: set[int] = set()
@@ -1283,7 +1284,9 @@ class _Run:
                 continue
             elif cls in rare:
                 if cls in _QUERY_ROOTS:
+                    self.width = None
                     self.query(n, scope)
+                    self.scalar_width(n)
                     continue
                 if cls is exp.Table:
                     self.source(n, _Scope(scope))
@@ -1291,6 +1294,22 @@ class _Run:
                 if self.rare(n, cls, scope):
                     continue
             extend(n.iter_expressions(reverse=True))
+
+    def scalar_width(self, n: exp.Expr) -> None:
+        """A subquery used as a value must select one column (or the IN tuple's width)."""
+        width = self.width
+        parent = n.parent
+        if width is None or isinstance(parent, (exp.Exists, exp.Array, exp.Lateral, *_SETOPS)):
+            return
+        expected = 1
+        if isinstance(parent, exp.In) and isinstance(parent.this, exp.Tuple):
+            expected = len(parent.this.expressions)
+        if width != expected:
+            self.flag(
+                C.SUSPICIOUS_EXPRESSION,
+                f"a subquery used as a value selects {width} columns (expected {expected})",
+                n,
+            )
 
     def rare(self, n: exp.Expr, cls: type[exp.Expr], scope: _Scope) -> bool:
         """Rules for uncommon node classes; True when the children are handled."""
@@ -1318,8 +1337,13 @@ class _Run:
         """Rules for operators that injections abuse (cheap: only these classes)."""
         if cls in _COMPARISONS:
             this, other = n.args.get("this"), n.args.get("expression")
-            for side in (this, other):
-                if type(side) in _COMPARISONS:
+            for side, rest in ((this, other), (other, this)):
+                inner = side.this if type(side) is exp.Paren else side
+                if type(inner) in _COMPARISONS and (
+                    side is inner or (isinstance(rest, exp.Literal) and cls is not exp.In)
+                ):
+                    # a = 'x' = '' (unparenthesised), or (a = 'x') IS 0 / <=> 'B': the
+                    # result of a comparison compared with a constant string or number
                     self.flag(
                         C.SUSPICIOUS_EXPRESSION,
                         "a comparison compares the result of another comparison",
@@ -1360,6 +1384,8 @@ class _Run:
                     C.SUSPICIOUS_EXPRESSION, "division by a zero constant (an error probe)", n
                 )
                 return
+            if isinstance(this, exp.Interval) or isinstance(other, exp.Interval):
+                return  # date arithmetic: '2024-01-01' - INTERVAL 1 DAY
             if (
                 isinstance(this, exp.Expr)
                 and isinstance(other, exp.Expr)
@@ -1368,11 +1394,31 @@ class _Run:
                 and _is_constant(other)
             ):
                 self.flag(C.SUSPICIOUS_EXPRESSION, "arithmetic on string constants", n)
+            elif isinstance(this, exp.Boolean) or isinstance(other, exp.Boolean):
+                self.flag(C.SUSPICIOUS_EXPRESSION, "arithmetic on TRUE/FALSE", n)
+            elif cls is not exp.Add and (_numeric_string(this) or _numeric_string(other)):
+                self.flag(C.SUSPICIOUS_EXPRESSION, "arithmetic on a number written as a string", n)
         elif cls in _BOOLEANS:
             if id(n) not in self.bool_seen and self.p.flag_constant_predicates:
                 self.constants(n, "an expression", top=False)
         elif cls is exp.Concat:
             self.concat(n)
+        elif cls is exp.Case:
+            operand = n.args.get("this")
+            for when in n.args.get("ifs") or []:
+                cond = when.this if isinstance(when, exp.If) else None
+                if cond is None:
+                    continue
+                if (operand is None and isinstance(cond, _CONST_LEAVES)) or (
+                    operand is not None and _is_constant(operand) and _is_constant(cond)
+                ):
+                    self.flag(
+                        C.CONSTANT_PREDICATE, "a CASE branch whose condition is a constant", n
+                    )
+                    return
+        elif cls is exp.If:
+            if isinstance(n.this, _CONST_LEAVES) and isinstance(n.parent, (exp.Case,)) is False:
+                self.flag(C.CONSTANT_PREDICATE, "an IF whose condition is a constant", n)
         elif cls is exp.Dot:
             if isinstance(n.this, exp.Literal):
                 self.flag(C.SUSPICIOUS_EXPRESSION, "a member access on a constant", n)
@@ -1548,6 +1594,11 @@ class _Run:
         textual = not changed and self.p.dialect in _LIMIT_LAST
         if self.p.max_rows is not None and len(statements) == 1:
             changed = self.limit(statements[0], textual) or changed
+            if self.bound_outside:
+                outer = exp.select("*").from_(statements[0].subquery("_bounded"))
+                outer.set("limit", exp.Limit(expression=exp.Literal.number(self.p.max_rows)))
+                statements[0] = outer
+                self.edits = []
         if self.violations:
             return ""
         if self.edits:
@@ -1601,13 +1652,12 @@ class _Run:
         )
         if isinstance(current, exp.Fetch) and value_node is None:
             value_node = exp.Literal.number(1)
-        if isinstance(current, exp.Fetch):
+        if isinstance(current, (exp.Fetch, exp.Limit)):
             opts = current.args.get("limit_options")
             if opts is not None and (opts.args.get("percent") or opts.args.get("with_ties")):
-                self.flag(
-                    C.LIMIT_TOO_LARGE, "FETCH ... PERCENT / WITH TIES cannot be bounded", current
-                )
-                return False
+                # PERCENT and WITH TIES can return any number of rows: bound them from outside
+                self.bound_outside = True
+                return True
         value = _number(value_node) if isinstance(value_node, exp.Expr) else None
         if value is None or value != int(value) or value < 0:
             self.flag(C.LIMIT_TOO_LARGE, "the row limit is not a constant number", current)
@@ -1734,7 +1784,7 @@ _ARITH = frozenset(
 )  # fmt: skip
 _DIVISIONS = frozenset({exp.Div, exp.Mod, exp.IntDiv})
 _BOOLEANS = frozenset({exp.And, exp.Or, exp.Xor})
-_SPECIAL = _COMPARISONS | _ARITH | _BOOLEANS | {
+_SPECIAL = _COMPARISONS | _ARITH | _BOOLEANS | {exp.Case, exp.If} | {
     exp.Concat, exp.Dot, exp.Chr, exp.HexString, exp.Literal, exp.Anonymous
 }  # fmt: skip
 _RARE = frozenset(
@@ -1750,6 +1800,16 @@ _KEYWORDS = frozenset(
 def _has_string(node: exp.Expr) -> bool:
     """Whether a constant condition compares strings (``'a'='a'``, never an idiom)."""
     return any(isinstance(n, exp.Literal) and n.is_string for n in node.walk())
+
+
+def _numeric_string(node: object) -> bool:
+    if not (isinstance(node, exp.Literal) and node.is_string):
+        return False
+    try:
+        float(str(node.this))
+    except ValueError:
+        return False
+    return True
 
 
 def _is_string(node: exp.Expr) -> bool:

@@ -284,6 +284,41 @@ ATTACKS = {
         "SELECT COUNT(*) FROM generate_series(1, 100000000000) g",
         "resource_exhaustion",
     ),
+    "chained-comparison-is": (
+        "mysql",
+        "SELECT id FROM users WHERE name = '' IS 0.0 = ''",
+        "suspicious_expression",
+    ),
+    "null-safe-chain": (
+        "mysql",
+        "SELECT id FROM users WHERE name = 'A' <=> 'B'",
+        "suspicious_expression",
+    ),
+    "boolean-arithmetic": (
+        "mysql",
+        "SELECT id FROM users WHERE id = 1 - TRUE",
+        "suspicious_expression",
+    ),
+    "numeric-string-arithmetic": (
+        "mysql",
+        "SELECT id FROM users WHERE name = '1' * id - '0'",
+        "suspicious_expression",
+    ),
+    "wide-scalar-subquery": (
+        "mysql",
+        "SELECT id FROM users WHERE id = (SELECT id, id FROM users LIMIT 1)",
+        "suspicious_expression",
+    ),
+    "constant-case": (
+        "mysql",
+        "SELECT id FROM users WHERE id = CASE WHEN 2 THEN 3 END",
+        "constant_predicate",
+    ),
+    "constant-iif": (
+        "tsql",
+        "SELECT id, IIF(2364 = 2364, 1, 1 / 0) FROM users",
+        "constant_predicate",
+    ),
     "randomblob": (
         "sqlite",
         "SELECT * FROM users WHERE 1 = LIKE('A', UPPER(HEX(RANDOMBLOB(500000000))))",
@@ -362,6 +397,19 @@ BENIGN = {
     "qualify": ("snowflake", "SELECT id FROM users QUALIFY ROW_NUMBER() OVER (ORDER BY id) = 1"),
     "generate-series-small": ("postgres", "SELECT d FROM generate_series(1, 31) AS d"),
     "in-subquery": ("sqlite", "SELECT id FROM users WHERE id IN (SELECT user_id FROM orders)"),
+    "null-pattern": ("postgres", "SELECT id FROM users WHERE (name IS NULL) = (email IS NULL)"),
+    "date-minus-interval": (
+        "mysql",
+        "SELECT id FROM users WHERE created_at > '2024-01-01' - INTERVAL 1 DAY",
+    ),
+    "case-when": (
+        "sqlite",
+        "SELECT CASE WHEN id > 1 THEN 'big' ELSE 'small' END AS size FROM users",
+    ),
+    "tuple-in": (
+        "postgres",
+        "SELECT id FROM users WHERE (id, name) IN (SELECT user_id, status FROM orders)",
+    ),
     "exists-correlated": (
         "sqlite",
         "SELECT id FROM users u WHERE EXISTS (SELECT 1 FROM orders o WHERE o.user_id = u.id)",
@@ -470,6 +518,15 @@ def test_denied_column_without_schema() -> None:
 def test_max_rows_in_the_dialect(dialect: str, sql: str, expected: str) -> None:
     verdict = SafeQuery(Policy(dialect=dialect, max_rows=50)).check(sql)
     assert verdict.sql == expected
+
+
+def test_percent_and_ties_are_bounded_from_outside() -> None:
+    guard = SafeQuery(Policy(dialect="tsql", max_rows=50))
+    verdict = guard.check("SELECT TOP (5) WITH TIES name FROM scores ORDER BY score DESC")
+    assert verdict.sql == (
+        "SELECT TOP 50 * FROM (SELECT TOP 5 WITH TIES name AS name FROM scores ORDER BY score DESC) AS _bounded"
+    )
+    assert guard.check(verdict.sql).sql == verdict.sql
 
 
 def test_absurd_limit_flagged_when_not_clamping() -> None:
