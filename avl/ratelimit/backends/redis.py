@@ -128,6 +128,11 @@ class _Compiled:
         )
 
 
+def _bulk(value: bytes) -> bytes:
+    """One RESP bulk string."""
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
 def _is_noscript(exc: BaseException) -> bool:
     exceptions = require("redis.exceptions", extra="redis")
     return isinstance(exc, exceptions.NoScriptError) or str(exc).startswith("NOSCRIPT")
@@ -226,22 +231,53 @@ class _RedisBinding:
         self._c = compiled
         self._execute = storage._client.execute_command
         c = compiled
-        execute = self._execute
         head, prefix, tail, hit_op = c.head, c.key_prefix, c.tail, _OPS[Op.HIT]
         decode = c.decode
         recover = self._recover
         self.hit: Callable[[str, int], Decision] = self._hit_generic
         if self._clock is None:
+            # The common case, sent as one pre-encoded RESP command on a pooled
+            # connection (what execute_command does, minus its per-call encoding).
+            exceptions = require("redis.exceptions", extra="redis")
+            broken = (exceptions.ConnectionError, exceptions.TimeoutError, OSError)
+            pool = storage._client.connection_pool
+            get_connection = pool.get_connection
+            release = pool.release
+            p_head = b"*%d\r\n" % (len(head) + 4 + len(tail)) + b"".join(
+                _bulk(str(x).encode()) for x in head
+            )
+            p_mid = _bulk(hit_op)
+            p_tail = _bulk(b"") + b"".join(_bulk(t) for t in tail)
+            p_prefix = prefix.encode()
 
             def hit(key: str, cost: int) -> Decision:
-                args = (*head, prefix + key, hit_op, cost, "", *tail)
+                kb = p_prefix + key.encode()
+                cb = b"%d" % cost
+                packed = b"%s$%d\r\n%s\r\n%s$%d\r\n%s\r\n%s" % (
+                    p_head,
+                    len(kb),
+                    kb,
+                    p_mid,
+                    len(cb),
+                    cb,
+                    p_tail,
+                )
                 try:
-                    reply = execute(*args)
+                    conn = get_connection()
                 except Exception as exc:
-                    reply = recover(exc, args)
+                    return decode(recover(exc, (*head, prefix + key, hit_op, cost, "", *tail)))
+                try:
+                    conn.send_packed_command([packed], False)
+                    reply = conn.read_response()
+                except Exception as exc:
+                    if isinstance(exc, broken):
+                        conn.disconnect()
+                    release(conn)
+                    return decode(recover(exc, (*head, prefix + key, hit_op, cost, "", *tail)))
+                release(conn)
                 return decode(reply)
 
-            self.hit = hit  # the common case, without per-call lookups
+            self.hit = hit
 
     def _recover(self, exc: Exception, args: tuple[Any, ...]) -> Any:
         """After a failed call: reload the script on NOSCRIPT and retry once, or
