@@ -17,7 +17,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from avl._optional import require
 from avl._registry import redact_url
@@ -106,7 +106,9 @@ class PostgresBackend:
         opts = dict(params)
         self.prefix = check_prefix(table_prefix or opts.get("table", DEFAULT_PREFIX))
         rest = [(k, v) for k, v in params if k != "table"]
-        self._dsn = urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(rest), ""))
+        self._dsn = urlunsplit(
+            ("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), "")
+        )
         self._safe_url = redact_url(url)
         self._lock = threading.RLock()
         self._closed = False
