@@ -1594,8 +1594,9 @@ class _Run:
         textual = not changed and self.p.dialect in _LIMIT_LAST
         if self.p.max_rows is not None and len(statements) == 1:
             changed = self.limit(statements[0], textual) or changed
-            if self.bound_outside:
-                outer = exp.select("*").from_(statements[0].subquery("_bounded"))
+            root = statements[0]
+            if self.bound_outside and isinstance(root, exp.Query):
+                outer = exp.select("*").from_(root.subquery("_bounded"))
                 outer.set("limit", exp.Limit(expression=exp.Literal.number(self.p.max_rows)))
                 statements[0] = outer
                 self.edits = []
