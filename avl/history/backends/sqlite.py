@@ -170,6 +170,9 @@ class SQLiteBackend:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        # Threads of this process take turns to write (no busy-handler sleeps between
+        # them); other processes are serialised by BEGIN IMMEDIATE and busy_timeout.
+        self._write_lock = threading.Lock()
         self._closed = False
         conn = self._conn()
         with _translate("creating the history schema"):
@@ -207,7 +210,7 @@ class SQLiteBackend:
         """Store ``entries`` at the head of the chain in one ``BEGIN IMMEDIATE`` transaction."""
         p = self.prefix
         conn = self._conn()
-        with _translate("recording history entries"):
+        with self._write_lock, _translate("recording history entries"):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 seq, prev = conn.execute(
@@ -371,7 +374,7 @@ class SQLiteBackend:
         """Delete the oldest prefix of entries older than ``before_time``; store a checkpoint."""
         p = self.prefix
         conn = self._conn()
-        with _translate("pruning history"):
+        with self._write_lock, _translate("pruning history"):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 first_kept = conn.execute(
