@@ -295,6 +295,35 @@ class _Api:
         verdict = self.guard(role).check(body.sql, params=params or None)
         return _Json(_json_bytes(encode_value(S.verdict_out(verdict, role))))
 
+    def _record_run(
+        self,
+        identity: Identity,
+        sql: str,
+        out: S.VerdictOut,
+        outcome: str,
+        row_count: int | None = None,
+        error: str = "",
+    ) -> None:
+        """Record a direct SQL run in the console's history (when it has one)."""
+        history = getattr(self.console, "history", None)
+        if history is None or not callable(getattr(history, "record", None)):
+            return
+        from avl.history import Entry
+
+        history.record(
+            Entry(
+                user=identity.user,
+                role=identity.role,
+                sql=sql,
+                allowed=out.allowed,
+                violations=[v.code for v in out.violations],
+                outcome=outcome,
+                row_count=row_count,
+                error=error,
+                tags=("via:web-sql",),
+            )
+        )
+
     async def sql_run(self, request: Request) -> Response:
         identity = self.identity(request)
         body: S.RunRequest = await self.body(request, S.RunRequest)
@@ -302,6 +331,9 @@ class _Api:
         verdict = self.guard(identity.role).check(body.sql, params=params or None)
         out = S.verdict_out(verdict, identity.role)
         if not out.allowed:
+            await anyio.to_thread.run_sync(
+                lambda: self._record_run(identity, body.sql, out, "rejected")
+            )
             raise E.UnsafeQueryError(
                 "the query was refused by SafeQuery",
                 violations=list(getattr(verdict, "violations", ())),
@@ -309,7 +341,21 @@ class _Api:
             )
         run = self._executor()
         sql = out.sql or body.sql
-        result = await anyio.to_thread.run_sync(lambda: run(sql))
+
+        def execute() -> Any:
+            try:
+                result = run(sql)
+            except E.QueryTimeoutError as exc:
+                self._record_run(identity, sql, out, "timeout", error=str(exc))
+                raise
+            except E.QueryError as exc:
+                self._record_run(identity, sql, out, "db_error", error=str(exc))
+                raise
+            rows = getattr(result, "rows", result)
+            self._record_run(identity, sql, out, "ok", row_count=len(rows))
+            return result
+
+        result = await anyio.to_thread.run_sync(execute)
         columns = [str(c) for c in (getattr(result, "columns", None) or ())]
         rows = S._rows(getattr(result, "rows", result))
         return _Json(S.RunResult(verdict=out, columns=columns, rows=rows, row_count=len(rows)))

@@ -130,3 +130,20 @@ async def test_run_and_ready_with_the_real_console(app: Any) -> None:
     assert train.status_code == 200
     assert train.json()["stored"] == 1
     assert train.json()["ids"][0].startswith("documentation:")
+
+
+@pytest.mark.anyio
+async def test_run_database_error_is_422_and_recorded(app: Any, console: Console) -> None:
+    sql = "SELECT json_extract(name, 1) FROM customers"  # passes SafeQuery, fails in SQLite
+    async with client(app) as c:
+        r = await c.post("/v1/sql/run", json={"sql": sql})
+    assert r.status_code == 422
+    assert r.json()["type"] == "urn:avl:problem:query-failed"
+    assert r.json()["detail"] == "the database rejected the query: malformed JSON"
+    entry = console.history.search(limit=1)[0]
+    assert (entry.sql, entry.outcome.value, entry.allowed) == (
+        f"{sql} LIMIT 1000",
+        "db_error",
+        True,
+    )
+    assert entry.error == "the database rejected the query: malformed JSON"

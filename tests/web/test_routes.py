@@ -177,7 +177,7 @@ async def test_row_filter_context_from_identity_wins(console: TinyConsole) -> No
     assert r.json()["rows"] == [[1, 10.0], [2, 5.5]]
 
 
-async def test_sql_run_allowed_and_refused(app: Any) -> None:
+async def test_sql_run_allowed_and_refused(console: TinyConsole, app: Any) -> None:
     async with client(app) as c:
         ok = await c.post("/v1/sql/run", json={"sql": "SELECT id, name FROM customers ORDER BY id"})
         bad = await c.post("/v1/sql/run", json={"sql": "DROP TABLE customers"})
@@ -191,6 +191,11 @@ async def test_sql_run_allowed_and_refused(app: Any) -> None:
     assert bad.status_code == 422
     assert bad.json()["type"] == "urn:avl:problem:unsafe-query"
     assert [v["code"] for v in bad.json()["violations"]] == ["statement_kind"]
+    entries = console.history.search(limit=10)
+    assert [(e.sql, e.outcome.value, e.row_count, e.violations, e.tags) for e in entries] == [
+        ("DROP TABLE customers", "rejected", None, ("statement_kind",), ("via:web-sql",)),
+        ("SELECT id, name FROM customers ORDER BY id LIMIT 100", "ok", 3, (), ("via:web-sql",)),
+    ]
     assert broken.status_code == 500  # sqlite3.OperationalError from the test double: opaque
     assert broken.json() == {
         "type": "urn:avl:problem:internal",
