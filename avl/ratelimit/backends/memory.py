@@ -382,11 +382,13 @@ class _MemoryBinding:
                 key = make_key(key)
             if cost.__class__ is not int or cost < 0:
                 _check_cost(cost)
-            now_us = ns() // 1000 if system else now_of()
-            now = now_us // unit
-            w = now // p
             acquire()
             try:
+                # Read the clock under the lock: a stale window index must never
+                # overwrite a newer window's count.
+                now_us = ns() // 1000 if system else now_of()
+                now = now_us // unit
+                w = now // p
                 st = get(key)
                 if st is None:
                     if len(table) >= max_keys or now_us >= binding.next_sweep_us:
@@ -432,12 +434,12 @@ class _MemoryBinding:
                 key = make_key(key)
             if cost.__class__ is not int or cost < 0:
                 _check_cost(cost)
-            now_us = ns() // 1000 if system else now_of()
-            now = now_us // unit
-            w = now // p
-            elapsed = now - w * p
             acquire()
             try:
+                now_us = ns() // 1000 if system else now_of()  # under the lock (see above)
+                now = now_us // unit
+                w = now // p
+                elapsed = now - w * p
                 st = get(key)
                 if st is None:
                     if len(table) >= max_keys or now_us >= binding.next_sweep_us:
@@ -490,16 +492,15 @@ class _MemoryBinding:
 
     def apply(self, key: str, cost: int, op: Op) -> Decision:
         """Run ``op`` for one key."""
-        now_us = self.now_us()
         with self.lock:
-            return self._apply_locked(key, cost, op, now_us)
+            return self._apply_locked(key, cost, op, self.now_us())
 
     def apply_many(self, keys: Sequence[str], cost: int, op: Op) -> list[Decision]:
         """Run ``op`` for many keys under one lock and one clock reading."""
         if op == Op.HIT and self.hit_many is not None:
             return self.hit_many(keys, cost)
-        now_us = self.now_us()
         with self.lock:
+            now_us = self.now_us()
             return [self._apply_locked(k, cost, op, now_us) for k in keys]
 
     def reset(self, key: str) -> None:
