@@ -164,19 +164,24 @@ class PostgresBackend:
                     )
                 )
                 prev = digest
+            head_sql = f"UPDATE {p}_meta SET seq = %s, hash = %s WHERE name = 'head'"
             if len(rows) >= 64:
                 with cur.copy(
                     f"COPY {p}_entries(seq, {_COLS}, prev_hash, hash) FROM STDIN"
                 ) as copy:
                     for row in rows:
                         copy.write_row(row)
+                cur.execute(head_sql, (seq, prev))
             else:
-                cur.executemany(
-                    f"INSERT INTO {p}_entries(seq, {_COLS}, prev_hash, hash) "
-                    f"VALUES ({', '.join(['%s'] * (len(CONTENT_FIELDS) + 3))})",
-                    rows,
-                )
-            cur.execute(f"UPDATE {p}_meta SET seq = %s, hash = %s WHERE name = 'head'", (seq, prev))
+                # One round trip for the inserts and the head (the row lock is held
+                # for as short a time as possible).
+                with self._conn.pipeline():
+                    cur.executemany(
+                        f"INSERT INTO {p}_entries(seq, {_COLS}, prev_hash, hash) "
+                        f"VALUES ({', '.join(['%s'] * (len(CONTENT_FIELDS) + 3))})",
+                        rows,
+                    )
+                    cur.execute(head_sql, (seq, prev))
         return out
 
     def _entries(self, rows: Sequence[Sequence[Any]]) -> list[Entry]:
