@@ -599,20 +599,40 @@ class _Composer:
         value_spans: set[int] = set()
         for v in self.values:
             if not v.table:
-                col = self._guess_text_column(main_t)
-                if col is None:
-                    continue
-                where.append((main, col.name, f"= {_sql_string(v.value)}"))
+                # a quoted text that is not a stored value: the text column named
+                # just before it, with LIKE when the question says "contains"
+                near_cols = [
+                    m
+                    for m in self.mentions
+                    if m.column is not None
+                    and v.start - 8 <= m.start < v.start
+                    and not self._is_numeric(m)
+                ]
+                if near_cols:
+                    vt, vc = near_cols[-1].table, near_cols[-1].column or ""
+                else:
+                    guess = self._guess_text_column(main_t)
+                    if guess is None:
+                        continue
+                    vt, vc = main, guess.name
+                before = " ".join(self.low[max(0, v.start - 5) : v.start])
+                if any(k in before for k in ("contain", "substring", "includ", "like", "word")):
+                    where.append((vt, vc, f"LIKE {_sql_string('%' + v.value + '%')}"))
+                else:
+                    where.append((vt, vc, f"= {_sql_string(v.value)}"))
+                used_tables.add(vt)
             else:
-                before = self.low[max(0, v.start - 3) : v.start]
-                op = "!=" if ("not" in before or "n't" in before or "except" in before) else "="
+                prev = self.low[max(0, v.start - 3) : v.start]
+                op = "!=" if ("not" in prev or "n't" in prev or "except" in prev) else "="
                 where.append((v.table, v.column, f"{op} {_sql_string(v.value)}"))
                 used_tables.add(v.table)
             value_spans.update(range(v.start, v.end))
 
         # filters from numbers with comparators
         num_positions = [
-            i for i, w in enumerate(self.low) if _NUMBER.match(w) and i not in value_spans
+            i
+            for i, w in enumerate(self.low)
+            if (_NUMBER.match(w) or (w in _NUMBER_WORDS and w != "one")) and i not in value_spans
         ]
         limit_n: int | None = None
         top = re.search(r" (?:top|first) (\d+) ", self.text) or re.search(
@@ -624,10 +644,19 @@ class _Composer:
             limit_n = int(top.group(1))
             top_pos = self.text[: top.start(1)].count(" ") - 1
         having: str | None = None
+        having_group = False
         for i in num_positions:
             if i == top_pos:
                 continue
             cmp = self._comparator_before(i)
+            num = _NUMBER_WORDS.get(self.low[i], self.low[i])
+            if self._table_after(i) and not is_count:
+                # "grades with 4 or more students": a count per group
+                having = f"COUNT(*) {cmp or '='} {num}"
+                having_group = True
+                continue
+            if not _NUMBER.match(self.low[i]):
+                continue
             near = self._numeric_column_near(i, main_t, {(t, c) for t, c, _ in where})
             if cmp is not None and near is None and is_count is False and self._group_intent():
                 having = f"COUNT(*) {cmp} {self.low[i]}"
@@ -687,6 +716,18 @@ class _Composer:
             if group is not None:
                 used_tables.add(group[0])
 
+        if having_group and group is None:
+            first = next(
+                (m for m in cols if (m.table, m.column) not in filter_cols and m.column), None
+            )
+            if first is not None:
+                group = (first.table, first.column or "")
+            else:
+                nc = self._name_column(main_t)
+                if nc is not None:
+                    group = (main, nc.name)
+            if group is not None:
+                used_tables.add(group[0])
         # ordering
         order: tuple[str, str, str] | None = None  # (table, col, dir)
         desc = self._has(
@@ -792,11 +833,11 @@ class _Composer:
                 limit_n = limit_n or 1
                 superlative = False
         if limit_n is not None and order is None:
-            num = [m for m in cols if self._is_numeric(m)]
-            if num:
+            numeric = [m for m in cols if self._is_numeric(m)]
+            if numeric:
                 order = (
-                    num[-1].table,
-                    num[-1].column or "",
+                    numeric[-1].table,
+                    numeric[-1].column or "",
                     "ASC" if self._has("lowest", "least", "smallest", "youngest") else "DESC",
                 )
 
@@ -843,6 +884,8 @@ class _Composer:
                 select.append(f"{agg_fn}({ref(*agg_target)})")
                 if 0 <= agg_pos < gi - 1:
                     select.reverse()
+            elif having_group and not is_count:
+                pass  # "cities with 3 or more customers": the group column only
             elif not superlative or is_count:
                 select.append("COUNT(*)")
             else:
@@ -852,11 +895,14 @@ class _Composer:
                 "COUNT(DISTINCT " + ref(*proj[0]) + ")" if distinct and proj else "COUNT(*)"
             )
         elif agg_target is not None:
-            select.extend(ref(*p) for p in proj if False)
             select.append(f"{agg_fn}({ref(*agg_target)})")
             # several aggregates: "average, minimum and maximum age"
             extra = self._extra_aggs(agg_pos, agg_target)
             select.extend(f"{fn}({ref(*agg_target)})" for fn in extra)
+            # other aggregates of other columns: "average GNP and total population"
+            for fn2, tgt in self._later_aggs(agg_pos, cols, agg_target):
+                if tgt[0] in alias:
+                    select.append(f"{fn2}({ref(*tgt)})")
         else:
             select.extend(ref(*p) for p in proj)
             if not select:
@@ -913,6 +959,34 @@ class _Composer:
                 out.append("SUM")
         return out
 
+    def _later_aggs(
+        self, pos: int, cols: list[_Mention], first: tuple[str, str]
+    ) -> list[tuple[str, tuple[str, str]]]:
+        out: list[tuple[str, tuple[str, str]]] = []
+        seen = {first}
+        for i in range(pos + 1, len(self.low)):
+            w = self.low[i]
+            fn = (
+                "AVG"
+                if w in _AVG
+                else "SUM"
+                if w in ("total", "sum")
+                else "MAX"
+                if w in ("maximum", "max", "highest", "largest")
+                else "MIN"
+                if w in ("minimum", "min", "lowest", "smallest")
+                else None
+            )
+            if fn is None:
+                continue
+            nxt = [m for m in cols if i < m.start <= i + 3 and self._is_numeric(m)]
+            if nxt:
+                key = (nxt[0].table, nxt[0].column or "")
+                if key not in seen:
+                    seen.add(key)
+                    out.append((fn, key))
+        return out
+
     def _group_intent(self) -> bool:
         return self._group_position() >= 0
 
@@ -926,6 +1000,14 @@ class _Composer:
             if i >= 0 and not self._has("order by", "sorted by", "ordered by"):
                 return i + 1
         return -1
+
+    def _table_after(self, i: int) -> bool:
+        j = i + 1
+        if self.low[j : j + 2] in (["or", "more"], ["or", "fewer"], ["or", "less"]):
+            j += 2
+        if self._low_at(j) in ("different", "distinct"):
+            j += 1
+        return any(m.column is None and j <= m.start <= j + 1 for m in self.mentions)
 
     def _counts_after(self, i: int) -> bool:
         nxt = self.st[i + 1 : i + 3]
