@@ -45,6 +45,11 @@ class WebSettings:
         check_cache_size: verdicts of ``/v1/sql/check`` cached per (role, SQL,
             parameters); 0 disables the cache.
         rate_cost: what one API request costs on the console's limiter.
+        limit_local: whether the local caller (loopback, no authenticator) is
+            counted on the limiter. ``None`` (default): only when the console's
+            configuration sets ``ratelimit`` explicitly (``console.config``); when
+            not counted, responses still carry the limiter's headers (from a peek)
+            and are never refused by the web layer.
         stream_ids: makes stream ids (inject a deterministic one in tests).
     """
 
@@ -57,4 +62,5 @@ class WebSettings:
     resume_streams: int = attrs.field(default=256, validator=_positive)
     check_cache_size: int = 4096
     rate_cost: int = 1
+    limit_local: bool | None = None
     stream_ids: Callable[[], str] = attrs.field(default=_new_stream_id, eq=False)

@@ -147,3 +147,23 @@ async def test_run_database_error_is_422_and_recorded(app: Any, console: Console
         True,
     )
     assert entry.error == "the database rejected the query: malformed JSON"
+
+
+def test_local_caller_counted_only_when_limits_are_configured() -> None:
+    from starlette.testclient import TestClient
+
+    default = Console()
+    explicit = Console.from_config({"ratelimit": {"rates": "3/minute"}})
+    try:
+        with TestClient(create_app(default)) as tc:
+            many = [tc.post("/v1/sql/check", json={"sql": "SELECT 1"}) for _ in range(25)]
+        with TestClient(create_app(explicit)) as tc:
+            few = [tc.post("/v1/sql/check", json={"sql": "SELECT 1"}) for _ in range(4)]
+    finally:
+        default.close()
+        explicit.close()
+    assert {r.status_code for r in many} == {200}
+    assert many[-1].headers["x-ratelimit-limit"] == "10"  # headers from a peek
+    assert [r.status_code for r in few] == [200, 200, 200, 429]
+    assert few[-1].headers["retry-after"] == "20"
+    assert few[-1].json()["type"] == "urn:avl:problem:rate-limited"

@@ -346,7 +346,7 @@ async def test_metrics_exposition(console: TinyConsole) -> None:
 async def test_rate_limit_headers_and_429(console: TinyConsole) -> None:
     clock = FakeClock()
     console.limiter = RateLimiter("3/minute", clock=clock)
-    app = create_app(console)
+    app = create_app(console, limit_local=True)
     async with client(app) as c:
         statuses = []
         for _ in range(4):
