@@ -1039,7 +1039,8 @@ class _Run:
         if not alias and len(parts) > 1:
             scope.sources.setdefault(_lower(".".join(parts)), scope.sources[name])
         for fparts, cond, _names in self.c.row_filters:
-            if self.c._matches(parts, fparts) and not self.already_filtered(node, cond):
+            # like a deny rule: public.orders is filtered by a filter on orders
+            if self.c._denied_match(parts, fparts) and not self.already_filtered(node, cond):
                 self.wraps.append((node, cond))
 
     def already_filtered(self, node: exp.Table, cond: exp.Expr) -> bool:
@@ -1142,6 +1143,19 @@ class _Run:
         s: _Scope | None = scope
         all_known = True
         while s is not None:
+            whole = s.sources.get(name)
+            if (
+                whole is not None
+                and whole.denied
+                and (whole.columns is None or name not in whole.columns)
+            ):
+                # PostgreSQL reads a bare table name or alias as the whole row
+                self.flag(
+                    C.COLUMN_DENIED,
+                    f"{name!r} reads whole rows of {whole.name}, denied columns included",
+                    node,
+                )
+                return
             hits = [
                 src for src in s.sources.values() if src.columns is not None and name in src.columns
             ]

@@ -574,6 +574,14 @@ def test_row_filter_applies_to_every_reference(sql: str, expected: str) -> None:
     assert again.sql == expected  # idempotent: an already-filtered reference is left alone
 
 
+def test_row_filter_covers_qualified_references() -> None:
+    verdict = SafeQuery(TENANT).check("SELECT id FROM main.orders", {"tenant_id": 7})
+    assert (
+        verdict.sql
+        == "SELECT id FROM (SELECT * FROM main.orders WHERE tenant_id = 7) AS orders LIMIT 100"
+    )
+
+
 def test_row_filter_binds_strings_safely_and_needs_params() -> None:
     guard = SafeQuery(TENANT)
     verdict = guard.check("SELECT id FROM orders", {"tenant_id": "a' OR '1'='1"})
@@ -700,5 +708,7 @@ def test_denied_columns_are_carried_through_derived_tables_and_ctes(preset: str)
         "WITH x AS (SELECT * FROM users) SELECT * FROM x",
         "WITH x AS (SELECT * FROM users) SELECT x.password_hash FROM x",
         "SELECT name FROM users WHERE id IN (SELECT * FROM users)",
+        "SELECT u FROM users AS u",
+        "SELECT row_to_json(users) FROM users",
     ]:
         assert "column_denied" in codes(guard.check(sql)), sql
