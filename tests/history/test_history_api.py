@@ -228,3 +228,25 @@ def test_not_a_database_is_a_backend_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a sqlite database" * 100)
     with pytest.raises(BackendError, match="not a database"):
         History(f"sqlite:///{path}")
+
+
+def test_postgres_reconnects_after_the_connection_dies(postgres_dsn: str) -> None:
+    import psycopg
+
+    from tests.history.conftest import drop_pg, unique_prefix
+
+    prefix = unique_prefix()
+    h = History(f"{postgres_dsn}?table={prefix}")
+    try:
+        h.record(Entry(question="before"))
+        pid = h.backend._conn.info.backend_pid  # type: ignore[attr-defined]
+        with psycopg.connect(postgres_dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(BackendUnavailableError):
+            h.record(Entry(question="lost connection"))
+        stored = h.record(Entry(question="after"))
+        assert stored.seq == 2
+        assert h.verify().checked == 2
+    finally:
+        h.close()
+        drop_pg(postgres_dsn, prefix)

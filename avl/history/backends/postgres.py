@@ -131,6 +131,9 @@ class PostgresBackend:
             with self._lock:
                 if self._closed:
                     raise BackendError("the history backend is closed")
+                if self._conn.broken or self._conn.closed:
+                    # The server went away earlier: try a fresh connection once per call.
+                    self._conn = pg.connect(self._dsn, autocommit=True, connect_timeout=10)
                 yield
         except pg.errors.UniqueViolation as exc:
             raise InvalidInputError(f"{what}: an entry with this id already exists") from exc
