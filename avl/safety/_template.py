@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Literal as _LiteralType
-from typing import TypeAlias
 
 import attrs
 from sqlglot import exp
@@ -138,24 +137,37 @@ def _all_comments(node: exp.Expr) -> list[str]:
 
 
 _PLACEHOLDER = exp.Placeholder
-# A path from the root as a linked list: (label, parent) ... None.
-_Path: TypeAlias = "tuple[str, _Path] | None"
 
 
 class _Mismatch(Exception):
-    """Internal: where and how a candidate tree differs from the template's."""
+    """Internal: where and how a candidate tree differs from the template's.
 
-    def __init__(self, path: _Path, message: str) -> None:
+    ``node`` is the template node where the difference was found (``key`` and
+    ``index`` narrow it to one of its arguments); the path from the root is
+    computed only when the message is written.
+    """
+
+    def __init__(
+        self, node: exp.Expr, message: str, *, key: str | None = None, index: int | None = None
+    ) -> None:
         super().__init__(message)
-        self.path = path
+        self.node = node
+        self.key = key
+        self.index = index
         self.message = message
 
     def where(self) -> str:
         labels: list[str] = []
-        node = self.path
-        while node is not None:
-            labels.append(node[0])
-            node = node[1]
+        if self.index is not None:
+            labels.append(f"[{self.index}]")
+        if self.key is not None:
+            labels.append(self.key)
+        node: exp.Expr | None = self.node
+        while node is not None and node.parent is not None:
+            if node.index is not None:
+                labels.append(f"[{node.index}]")
+            labels.append(str(node.arg_key))
+            node = node.parent
         return ".".join(reversed(labels)) or "the root"
 
 
@@ -471,7 +483,7 @@ class Template:
         dialect = self._dialect
         with _translate(UnsafeQueryError, what, sql):
             tokens = dialect.tokenize(sql)
-            comments = tuple(c for t in tokens for c in t.comments)
+            comments = tuple(c for t in tokens if t.comments for c in t.comments)
             if comments != self._comments:
                 extra = [c for c in comments if c not in self._comments]
                 shown = repr(extra[0][:40]) if extra else "a comment"
@@ -540,92 +552,97 @@ class Template:
         root_cand: exp.Expr,
         found: dict[str, list[tuple[_Lit, exp.Expr]]],
     ) -> None:
-        """Walk both trees side by side (iteratively); raise _Mismatch at a difference."""
+        """Walk both trees side by side (iteratively); raise _Mismatch at a difference.
+
+        Two parallel stacks and no per-node allocation: a freshly parsed tree is
+        young garbage-collector work, and allocating here would trigger collections.
+        """
         dialect = self._dialect
         expr = exp.Expr
-        stack: list[tuple[exp.Expr, exp.Expr, _Path]] = [(root_tmpl, root_cand, None)]
-        pop, push = stack.pop, stack.append
-        while stack:
-            tmpl, cand, path = pop()
+        tstack: list[exp.Expr] = [root_tmpl]
+        cstack: list[exp.Expr] = [root_cand]
+        tpop, cpop, tpush, cpush = tstack.pop, cstack.pop, tstack.append, cstack.append
+        while tstack:
+            tmpl, cand = tpop(), cpop()
             if tmpl.__class__ is _PLACEHOLDER:
                 name = str(tmpl.this)
                 lit = self._literal(cand)
                 if lit is None:
                     raise _Mismatch(
-                        path,
+                        tmpl,
                         f"the value of :{name} must be one literal, found "
                         f"{type(cand).__name__} {_snippet(cand, dialect)}",
                     )
                 if _all_comments(cand) != list(tmpl.comments or ()):
-                    raise _Mismatch(path, f"the value of :{name} carries a comment")
+                    raise _Mismatch(tmpl, f"the value of :{name} carries a comment")
                 found.setdefault(name, []).append((lit, cand))
                 continue
             if tmpl.__class__ is not cand.__class__:
                 raise _Mismatch(
-                    path,
+                    tmpl,
                     f"the template has {type(tmpl).__name__} {_snippet(tmpl, dialect)}, "
                     f"the SQL has {type(cand).__name__} {_snippet(cand, dialect)}",
                 )
             tcom, ccom = tmpl.comments, cand.comments
             if (tcom or ccom) and list(tcom or ()) != list(ccom or ()):
-                raise _Mismatch(path, f"comments differ near {_snippet(cand, dialect)}")
+                raise _Mismatch(tmpl, f"comments differ near {_snippet(cand, dialect)}")
             targs, cargs = tmpl.args, cand.args
             for key, tval in targs.items():
                 cval = cargs.get(key)
-                if isinstance(tval, expr):
-                    if isinstance(cval, expr):
-                        push((tval, cval, (key, path)))
-                        continue
-                    raise _Mismatch(
-                        (key, path),
-                        f"the template has {_snippet(tval, dialect)}, the SQL has "
-                        f"{'nothing' if cval is None else repr(cval)[:_SNIPPET]} "
-                        f"in {_snippet(cand, dialect)}",
-                    )
-                if tval.__class__ is list:
-                    if cval.__class__ is not list or len(cval) != len(tval):
-                        if not tval and _absent(cval):
-                            continue
-                        count = len(cval) if isinstance(cval, list) else "no"
-                        raise _Mismatch(
-                            (key, path),
-                            f"the template has {len(tval)} item(s) in "
-                            f"{_snippet(tmpl, dialect)}, the SQL has {count} in "
-                            f"{_snippet(cand, dialect)}",
-                        )
-                    for index, titem in enumerate(tval):
-                        citem = cval[index]
-                        if isinstance(titem, expr) and isinstance(citem, expr):
-                            push((titem, citem, (f"[{index}]", (key, path))))
-                        elif (
-                            isinstance(titem, expr)
-                            or isinstance(citem, expr)
-                            or titem.__class__ is not citem.__class__
-                            or titem != citem
-                        ):
-                            raise _Mismatch(
-                                (f"[{index}]", (key, path)),
-                                f"the template has {_snippet(tmpl, dialect)}, "
-                                f"the SQL has {_snippet(cand, dialect)}",
-                            )
-                    continue
                 if tval is None or tval is False:
-                    if _absent(cval):
+                    if cval is None or cval is False or (cval.__class__ is list and not cval):
                         continue
+                elif isinstance(tval, expr):
+                    if isinstance(cval, expr):
+                        tpush(tval)
+                        cpush(cval)
+                        continue
+                elif tval.__class__ is list:
+                    if cval.__class__ is list and len(cval) == len(tval):
+                        for index, titem in enumerate(tval):
+                            citem = cval[index]
+                            if isinstance(titem, expr) and isinstance(citem, expr):
+                                tpush(titem)
+                                cpush(citem)
+                            elif (
+                                isinstance(titem, expr)
+                                or isinstance(citem, expr)
+                                or titem.__class__ is not citem.__class__
+                                or titem != citem
+                            ):
+                                raise _Mismatch(
+                                    tmpl,
+                                    f"the template has {_snippet(tmpl, dialect)}, "
+                                    f"the SQL has {_snippet(cand, dialect)}",
+                                    key=key,
+                                    index=index,
+                                )
+                        continue
+                    if not tval and (cval is None or cval is False):
+                        continue
+                    count = len(cval) if isinstance(cval, list) else "no"
+                    raise _Mismatch(
+                        tmpl,
+                        f"the template has {len(tval)} item(s) in {_snippet(tmpl, dialect)}, "
+                        f"the SQL has {count} in {_snippet(cand, dialect)}",
+                        key=key,
+                    )
                 elif tval.__class__ is cval.__class__ and tval == cval:
                     continue
                 raise _Mismatch(
-                    (key, path),
+                    tmpl,
                     f"the template has {_snippet(tmpl, dialect)}, "
                     f"the SQL has {_snippet(cand, dialect)}",
+                    key=key,
                 )
             if len(cargs) != len(targs) or cargs.keys() != targs.keys():
                 for key, cval in cargs.items():
                     if key not in targs and not _absent(cval):
                         raise _Mismatch(
-                            (key, path),
+                            tmpl,
                             f"the SQL has {_snippet(cand, dialect)} where the template "
                             f"has {_snippet(tmpl, dialect)}",
+                            key=key,
                         )
 
     def _literal(self, node: exp.Expr) -> _Lit | None:
@@ -697,7 +714,8 @@ def _ends_elsewhere(raw: str, *, other_reads_backslash: bool) -> bool:
 
 
 def _count_semicolons(tokens: list[Token]) -> int:
-    return sum(1 for token in tokens if token.token_type == TokenType.SEMICOLON)
+    semicolon = TokenType.SEMICOLON
+    return [token.token_type for token in tokens].count(semicolon)
 
 
 def _placeholder_spans(tokens: list[Token], sql: str) -> tuple[tuple[str, ...], tuple[str, ...]]:

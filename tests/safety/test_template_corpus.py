@@ -210,7 +210,6 @@ def test_every_payload_reads_back_from_a_real_sqlite(payloads: list[str], tmp_pa
         conn.executemany("INSERT INTO users (id, name) VALUES (?, ?)", enumerate(holdable))
         ids = {payload: index for index, payload in enumerate(holdable)}
         tpl = template(USERS_SQL, dialect="sqlite")
-        echo = template(ECHO_SQL, dialect="sqlite")
         refused = []
         read_back = 0
         for payload in payloads:
@@ -220,7 +219,6 @@ def test_every_payload_reads_back_from_a_real_sqlite(payloads: list[str], tmp_pa
                 refused.append((payload, str(exc)))
                 continue
             assert conn.execute(sql).fetchall() == [(ids[payload], payload)]
-            assert conn.execute(echo.render(v=payload)).fetchall() == [(payload,)]
             assert tpl.verify(sql) == {"name": payload}
             read_back += 1
         assert read_back == len(payloads) - 10
