@@ -66,6 +66,14 @@ def test_ask_shows_sql_and_rows(browser: Any, page_url: str) -> None:
     # The history panel lists the question once the stream is done.
     page.wait_for_selector("#history li .q", timeout=15_000)
     assert page.inner_text("#history li .q") == "How many customers are there?"
+    # Search the history: no match empties the list, a match brings the entry back.
+    page.fill("#history-q", "zebra")
+    page.press("#history-q", "Enter")
+    page.wait_for_function("document.querySelectorAll('#history li').length === 0")
+    page.fill("#history-q", "customers")
+    page.press("#history-q", "Enter")
+    page.wait_for_selector("#history li .q", timeout=15_000)
+    assert page.locator("#history li").count() == 1
     assert errors == []
     page.close()
 
