@@ -191,6 +191,8 @@ class OfflineGenerator:
             return None
         idf = _idf([e.question for e in context.examples])
         want = _shape(question)
+        qstems = [stem(w) for w in words(question)]
+        named = {t.name.lower() for t in context.tables if _contains(qstems, ident_words(t.name))}
         best: ExamplePair | None = None
         best_score = 0.0
         for ex in context.examples:
@@ -202,6 +204,9 @@ class OfflineGenerator:
             agree = sum(1 for k in want if k in got) + sum(1 for k in got if k in want)
             clash = len(want ^ got)
             s = s * (1.0 + 0.05 * agree) - 0.06 * clash
+            # tables the question names but the SQL does not read
+            used = {m.lower() for m in _SQL_TABLE.findall(ex.sql)}
+            s -= 0.05 * len(named - used)
             if s > best_score:
                 best, best_score = ex, s
         if best is None or best_score < self.reuse_threshold:
@@ -213,6 +218,16 @@ class OfflineGenerator:
         if not context.tables:
             return "SELECT 1"
         return _Composer(question, context).build()
+
+
+_SQL_TABLE = re.compile(
+    r"\b(?:from|join)\s+[\"`\[]?([A-Za-z_][A-Za-z0-9_ ]*?)[\"`\]]?(?:\s|$|,|\))", re.I
+)
+
+
+def _contains(seq: list[str], sub: list[str]) -> bool:
+    k = len(sub)
+    return k > 0 and any(seq[i : i + k] == sub for i in range(len(seq) - k + 1))
 
 
 _SHAPE_WORDS = {
