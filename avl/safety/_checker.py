@@ -516,8 +516,12 @@ class _Run:
             return
         if kind is StatementKind.SELECT:
             self.query(tree, None)
-        else:
-            self.generic(tree, _Scope(None))
+            return
+        # a kind the policy explicitly allows (INSERT, UPDATE, DELETE...): the root is
+        # accepted, everything under it is walked like any expression
+        scope = _Scope(None)
+        for child in tree.iter_expressions():
+            self.generic(child, scope)
 
     def query(self, node: exp.Expr, outer: _Scope | None) -> frozenset[str] | tuple[()] | None:
         """Visit a query node; return its output column names (None if unknown)."""

@@ -764,4 +764,8 @@ KNOWN_NODES: frozenset[type[exp.Expr]] = _classes(
     "ArrayAgg",
     "PropertyEQ",
     "Transform",
+    # parts of DML statements (reached only when the policy allows those kinds)
+    "Schema",
+    "Returning",
+    "OnConflict",
 )

@@ -712,3 +712,37 @@ def test_denied_columns_are_carried_through_derived_tables_and_ctes(preset: str)
         "SELECT row_to_json(users) FROM users",
     ]:
         assert "column_denied" in codes(guard.check(sql)), sql
+
+
+def test_allowed_kinds_can_open_dml_and_keep_the_other_rules() -> None:
+    guard = SafeQuery(
+        Policy(
+            dialect="postgres",
+            allowed_kinds=["select", "insert", "update"],
+            allowed_tables=["t", "u"],
+        )
+    )
+    insert = guard.check("INSERT INTO t (a, b) VALUES (1, 2) RETURNING a")
+    assert (insert.allowed, insert.kind) == (True, StatementKind.INSERT)
+    assert guard.check("UPDATE t SET a = 1 WHERE b = 2").kind is StatementKind.UPDATE
+    assert codes(guard.check("UPDATE secret SET a = 1")) == ["table_not_allowed"]
+    assert codes(guard.check("UPDATE t SET a = (SELECT pg_sleep(1))")) == ["function_denied"]
+    assert codes(guard.check("DELETE FROM t")) == ["statement_kind"]
+
+
+def test_public_names() -> None:
+    import avl.safety
+
+    assert sorted(avl.safety.__all__) == [
+        "Policy",
+        "PolicySet",
+        "Position",
+        "SafeQuery",
+        "StatementKind",
+        "Template",
+        "Verdict",
+        "Violation",
+        "ViolationCode",
+    ]
+    for name in avl.safety.__all__:
+        assert getattr(avl.safety, name).__doc__
