@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 from collections.abc import Iterator
@@ -202,3 +203,79 @@ def test_close_forgets_everything() -> None:
     storage.close()
     assert len(storage) == 0
     assert limiter.hit("a").allowed is True
+
+
+class ReferenceWindows:
+    """Fixed window and weighted sliding window, written plainly with fractions."""
+
+    def __init__(self, limit: int, period: Fraction, sliding: bool) -> None:
+        self.n = limit
+        self.p = period
+        self.sliding = sliding
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def hit(self, key: str, now: Fraction, cost: int) -> tuple[bool, int, float, float]:
+        n, p = self.n, self.p
+        w = math.floor(now / p)
+        elapsed = now - w * p
+        curr = self.counts.get((key, w), 0)
+        prev = self.counts.get((key, w - 1), 0) if self.sliding else 0
+        carried = prev * (p - elapsed) / p
+        ok = carried + curr + cost <= n
+        if ok:
+            self.counts[(key, w)] = curr + cost
+            curr += cost
+        remaining = max(0, math.floor(n - carried - curr))
+        if not self.sliding:
+            reset = p - elapsed
+            retry = Fraction(0) if ok else reset
+        else:
+            reset = 2 * p - elapsed if curr > 0 else (p - elapsed if prev > 0 else Fraction(0))
+            retry = Fraction(0) if ok else self._sliding_wait(elapsed, curr, prev, cost)
+        if not ok and cost > n:
+            return False, remaining, _us(reset), math.inf
+        return ok, remaining, _us(reset), _us(retry)
+
+    def _sliding_wait(self, elapsed: Fraction, curr: int, prev: int, cost: int) -> Fraction:
+        n, p = self.n, self.p
+        if curr + cost <= n and prev > 0:  # later in this window, as prev decays
+            t = (prev * (p - elapsed) / p + curr + cost - n) * p / prev
+            if t <= p - elapsed:
+                return max(t, Fraction(0))
+        if curr == 0:
+            return p - elapsed
+        t2 = (curr + cost - n) * p / curr  # in the next window, as curr decays
+        return p - elapsed + min(max(t2, Fraction(0)), p)
+
+
+def _us(seconds: Fraction) -> float:
+    """Round up to a whole microsecond, as the storages do."""
+    return math.ceil(seconds * 1_000_000) / 1_000_000
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate_text=st.sampled_from(["3/second", "7/minute", "5 per 2 seconds", "10/second"]),
+    strategy=st.sampled_from(["fixed_window", "sliding_window"]),
+    script=steps,
+)
+def test_memory_windows_match_the_reference_model(
+    rate_text: str, strategy: str, script: list[tuple[object, ...]]
+) -> None:
+    (rate,) = parse_rates(rate_text)
+    clock = FakeClock(start=1000.0)
+    limiter = RateLimiter(rate, storage=MemoryStorage(clock=clock), strategy=strategy)
+    ref = ReferenceWindows(
+        rate.limit, Fraction(rate.period_us, 1_000_000), strategy == "sliding_window"
+    )
+    now_us = 1_000_000_000
+    for step in script:
+        if step[0] == "advance":
+            delta = int(step[1])  # type: ignore[call-overload]
+            now_us += delta
+            clock.advance(delta / 1_000_000)
+            continue
+        key, cost = str(step[1]), int(step[2])  # type: ignore[call-overload]
+        got = limiter.hit(key, cost=cost)
+        want = ref.hit(key, Fraction(now_us, 1_000_000), cost)
+        assert (got.allowed, got.remaining, got.reset_after, got.retry_after) == want
