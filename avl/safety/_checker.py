@@ -798,12 +798,14 @@ class _Run:
                     )
         # select list
         projections = node.expressions
-        aliases: set[str] = set()
         outputs: list[str] = []
         star_cols: set[str] | None = set()
+        # select-list aliases are known everywhere in this SELECT (ORDER BY, GROUP BY,
+        # HAVING, and the lateral aliases of Snowflake, BigQuery, DuckDB...)
+        scope.aliases = frozenset(
+            _lower(proj.alias) for proj in projections if type(proj) is exp.Alias
+        )
         for proj in projections:
-            if isinstance(proj, exp.Alias):
-                aliases.add(_lower(proj.alias))
             if isinstance(proj, exp.Star) or (
                 isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star)
             ):
@@ -815,7 +817,6 @@ class _Run:
                 continue
             outputs.append(_lower(proj.alias_or_name))
             self.expr(proj, scope)
-        scope.aliases = frozenset(aliases)
         distinct = args.get("distinct")
         if distinct is not None:
             self.generic(distinct, scope)
