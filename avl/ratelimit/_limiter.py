@@ -360,7 +360,7 @@ class RateLimiter(_BaseLimiter):
         self._storage = storage
         self._binding: Binding = storage.bind(self._plan)
         self._hit = self._binding.hit
-        if getattr(self._binding, "validates", False):
+        if getattr(self._binding, "validates", False) and type(self).hit is RateLimiter.hit:
             # The in-process GCRA checks key and cost itself: skip one call level.
             vars(self)["hit"] = self._binding.hit
 

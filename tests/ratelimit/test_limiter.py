@@ -200,3 +200,16 @@ def test_key_from_request() -> None:
     assert key_from_request(fwd, "10.0.0.1", trust_forwarded=True) == "ip:198.51.100.7"
     assert key_from_request({}, None) == "anonymous"
     assert key_from_request({}, "::1", route="/v1/ask") == "ip\\:\\:\\:1:/v1/ask"
+
+
+def test_subclass_hit_override_is_respected() -> None:
+    calls: list[str] = []
+
+    class Counting(RateLimiter):
+        def hit(self, key: rl.Key, cost: int = 1) -> rl.Decision:
+            calls.append(make_key(key))
+            return super().hit(key, cost)
+
+    limiter = Counting("2/minute", storage=MemoryStorage(clock=FakeClock()))
+    assert [limiter.hit("a").remaining, limiter.hit(("b", 1)).remaining] == [1, 1]
+    assert calls == ["a", "b:1"]
