@@ -21,7 +21,7 @@ more results, filtered, and the search falls back to an exact scan of the matchi
 vectors when fewer than ``k`` survive. Below ``min_index`` vectors no index is
 built and everything is exact.
 
-Options (URL query): ``n_trees`` (default 10), ``search_k`` (default 2500, per
+Options (URL query): ``n_trees`` (default 10), ``search_k`` (default 1500, per
 query; Annoy's own default is ``n * n_trees``), ``min_index`` (2048),
 ``rebuild_delta`` (10000), ``rebuild_fraction_pct`` (10), ``exact_below`` (2048),
 ``background`` (1), ``snapshot_bytes`` and ``fsync`` (as for ``file://``).
@@ -87,7 +87,7 @@ class AnnoyBackend:
         metric: Metric | str = Metric.COSINE,
         *,
         n_trees: int = 10,
-        search_k: int = 2500,
+        search_k: int = 1500,
         min_index: int = 2048,
         rebuild_delta: int = 10_000,
         rebuild_fraction: float = 0.10,
@@ -364,7 +364,7 @@ def open_backend(url: str, *, dim: int, metric: Metric) -> AnnoyBackend:
         url,
         {
             "n_trees": 10,
-            "search_k": 2500,
+            "search_k": 1500,
             "min_index": 2048,
             "rebuild_delta": 10_000,
             "rebuild_fraction_pct": 10,
