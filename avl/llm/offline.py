@@ -162,7 +162,7 @@ class OfflineChatModel:
         '```sql\\nSELECT COUNT(*) FROM t\\n```'
     """
 
-    def __init__(self, *, reuse_threshold: float = 0.5, dialect: str = "sqlite") -> None:
+    def __init__(self, *, reuse_threshold: float = 0.4, dialect: str = "sqlite") -> None:
         if not 0.0 <= reuse_threshold <= 1.0:
             raise InvalidInputError(f"reuse_threshold must be in [0, 1], got {reuse_threshold!r}")
         self._gen = OfflineGenerator(reuse_threshold=reuse_threshold)
@@ -247,7 +247,7 @@ class AsyncOfflineChatModel:
         dialect: the dialect used to read ``CREATE TABLE`` statements in prompts.
     """
 
-    def __init__(self, *, reuse_threshold: float = 0.5, dialect: str = "sqlite") -> None:
+    def __init__(self, *, reuse_threshold: float = 0.4, dialect: str = "sqlite") -> None:
         self._sync = OfflineChatModel(reuse_threshold=reuse_threshold, dialect=dialect)
 
     @property
@@ -306,7 +306,7 @@ def create(url: str = "offline://", **kwargs: object) -> OfflineChatModel:
     if parts.scheme != "offline":
         raise ConfigError(f"expected an offline:// URL, got {url!r}")
     q = parse_qs(parts.query)
-    threshold: float = 0.5
+    threshold: float = 0.4
     if "threshold" in q:
         try:
             threshold = float(q["threshold"][-1])

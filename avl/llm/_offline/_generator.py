@@ -175,7 +175,7 @@ class OfflineGenerator:
         reuse_threshold: minimum similarity for reusing a trained pair's SQL.
     """
 
-    reuse_threshold: float = 0.5
+    reuse_threshold: float = 0.4
 
     # ----------------------------------------------------------------- public
     def generate(self, question: str, context: GenerationContext) -> str:
