@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import struct
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
@@ -37,6 +38,7 @@ _SCRIPT_FILES = {
     Strategy.FIXED_WINDOW: "fixed_window.lua",
 }
 _INF = float("inf")
+_DECISION = struct.Struct("<5d")  # ok, rate index (1-based), remaining, reset, retry
 #: Keys decided per script call in ``hit_many`` (each call holds Redis for about
 #: 10 us per key); the chunks of one batch share one pipelined round trip.
 BATCH = 100
@@ -108,23 +110,28 @@ class _Compiled:
         out: list[Decision] = []
         decode = self.decode
         for reply in replies:
-            if not isinstance(reply, list) or len(reply) % 5:
+            if not isinstance(reply, bytes) or len(reply) % _DECISION.size:
                 raise BackendError(f"unexpected reply from the rate-limit script: {reply!r}")
-            out.extend(decode(reply[i : i + 5]) for i in range(0, len(reply), 5))
+            out.extend(decode(reply, off) for off in range(0, len(reply), _DECISION.size))
         return out
 
-    def decode(self, reply: Any) -> Decision:
+    def decode(self, reply: Any, offset: int = 0) -> Decision:
+        """Decode one decision (five little-endian doubles) from a script reply."""
         try:
-            ok, idx, remaining, reset_num, retry_num = reply
-            i = idx - 1
+            ok, idx, remaining, reset_num, retry_num = _DECISION.unpack_from(reply, offset)
+            i = int(idx) - 1
             spec = self.plan.specs[i]
             div = self.divisors[i]
-            reset_after = reset_num / div
-            retry_after = _INF if retry_num < 0 else retry_num / div
-        except (TypeError, ValueError, IndexError) as exc:
+        except (TypeError, ValueError, IndexError, struct.error) as exc:
             raise BackendError(f"unexpected reply from the rate-limit script: {reply!r}") from exc
         return make_decision(
-            ok == 1, remaining, spec.limit, reset_after, retry_after, spec.rate, self.plan.rates
+            ok == 1,
+            int(remaining),
+            spec.limit,
+            reset_num / div,
+            _INF if retry_num < 0 else retry_num / div,
+            spec.rate,
+            self.plan.rates,
         )
 
 

@@ -5,7 +5,7 @@
 --          microsecond of the last write, debt_i is in 1/b_i time units
 -- ARGV     op (0 hit, 1 test, 2 peek, 3 refund, 4 force), cost,
 --          now_us ('' = the server's TIME), n, then a_i, b_i, cap_i, unit_i
--- Returns  per key: ok, index (1-based), remaining, reset_num, retry_num (-1 = never)
+-- Returns  struct.pack('<d...') of, per key: ok, index (1-based), remaining, reset_num, retry_num (-1 = never)
 local floor = math.floor
 local op = tonumber(ARGV[1])
 local cost = tonumber(ARGV[2])
@@ -102,4 +102,4 @@ for k = 1, #KEYS do
   local o = 5 * (k - 1)
   out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = decide(KEYS[k])
 end
-return out
+return struct.pack('<' .. string.rep('d', #out), unpack(out))
