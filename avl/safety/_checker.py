@@ -495,7 +495,7 @@ class _Run:
                         f"executable comment or hint: /*{text[:40]}*/",
                         offset=token.start,
                     )
-                elif _looks_like_code(comment, trailing=i >= last):
+                elif _looks_like_code(comment, trailing=i >= last, inline_empty="/**/" in sql):
                     self.flag(
                         C.COMMENT_HIDDEN_CODE,
                         f"a comment hides SQL code: {text[:60]!r}",
@@ -1972,7 +1972,7 @@ _CODE_PATTERN = re.compile(
 _STRAY_QUOTE = re.compile(r"(?<![A-Za-z])['\"`]|['\"`](?![A-Za-z])")
 
 
-def _looks_like_code(text: str, trailing: bool) -> bool:
+def _looks_like_code(text: str, trailing: bool, inline_empty: bool = False) -> bool:
     """A comment that holds SQL it swallowed, rather than prose.
 
     Comments written by people or models are prose (``-- top customers``). A
@@ -1984,7 +1984,8 @@ def _looks_like_code(text: str, trailing: bool) -> bool:
     """
     stripped = text.strip()
     if not stripped:
-        return True
+        # a bare trailing -- cuts a query short; an empty /**/ is a space in disguise
+        return trailing or inline_empty
     if stripped[0] in "'\")`":
         return True
     if not trailing:

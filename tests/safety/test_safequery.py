@@ -370,6 +370,8 @@ BENIGN = {
     "updated-at": ("sqlite", "SELECT id, updated_at, deleted_at FROM users"),
     "drop-in-literal": ("sqlite", "SELECT id FROM users WHERE name = 'DROP TABLE users; --'"),
     "comment": ("sqlite", "-- top customers\nSELECT id, name FROM users -- by id\nORDER BY id"),
+    "banner-comment": ("sqlite", "--\n-- top customers, don't count drafts\n--\nSELECT id FROM users"),
+    "trailing-prose-comment": ("sqlite", "SELECT id FROM users ORDER BY id -- newest last"),
     "block-comment": ("postgres", "SELECT id /* the key */ FROM users"),
     "trailing-semicolon": ("sqlite", "SELECT id FROM users;"),
     "trailing-semicolon-comment": ("sqlite", "SELECT COUNT(*) FROM users; -- how many"),
