@@ -10,8 +10,8 @@ equal to the time until they are back to full capacity.
 A limiter's state for a key is one Redis string at ``<prefix><namespace>:<key>``.
 Connection failures and timeouts become
 :class:`~avl.errors.BackendUnavailableError`; any other Redis error becomes
-:class:`~avl.errors.BackendError`. Calls are not retried, so a decision never waits
-longer than ``timeout_s`` (connect or read).
+:class:`~avl.errors.BackendError`. Calls are not retried, so a decision waits at
+most ``timeout_s`` to connect plus ``timeout_s`` for the answer.
 """
 
 from __future__ import annotations
