@@ -424,8 +424,8 @@ class Template:
         Every node must match, comments included (a spliced ``admin' --`` leaves a
         comment that the template does not have), and each placeholder must hold
         exactly one literal: a string, a number (``-5`` included), ``NULL``, a
-        boolean or a hex/blob literal. A placeholder that appears more than once
-        must hold the same value each time.
+        boolean or, in SQLite and MySQL, a blob literal ``X'..'``. A placeholder
+        that appears more than once must hold the same value each time.
 
         Args:
             sql: the statement to check.
@@ -666,7 +666,7 @@ class Template:
         if isinstance(node, exp.Boolean):
             value = node.this
             return _Lit(kind="bool", text=value) if isinstance(value, bool) else None
-        if isinstance(node, exp.HexString):
+        if isinstance(node, exp.HexString) and self._syntax.blob_literals:
             text = node.this
             if isinstance(text, str) and len(text) % 2 == 0 and not node.args.get("is_integer"):
                 try:

@@ -488,3 +488,10 @@ def test_a_placeholder_the_parser_rewrites_is_refused_not_guessed() -> None:
     t = template("SELECT j ->> :k FROM t", dialect="sqlite")
     with pytest.raises(UnsafeQueryError, match="must be one literal, found JSONPath"):
         t.render(k="$.a")
+
+
+def test_hex_literals_are_values_only_where_they_are_blobs() -> None:
+    assert template("SELECT :b", dialect="mysql").verify("SELECT X'41'") == {"b": b"A"}
+    # In PostgreSQL X'41' is a bit string: not a value that verify can return.
+    with pytest.raises(UnsafeQueryError, match="must be one literal, found HexString"):
+        template("SELECT :b", dialect="postgres").verify("SELECT X'41'")
