@@ -143,3 +143,10 @@ def test_torn_last_record_is_discarded(tmp_path: Path) -> None:
     with VectorStore(dim=2, metric="ip", backend=f"file://{d}") as store:
         assert len(store) == 4
         assert "e" in store
+
+
+def test_missing_snapshot_is_not_silently_ignored(tmp_path: Path) -> None:
+    d = _fresh(tmp_path)
+    (d / "snapshot").unlink()
+    with pytest.raises(CorruptionError, match="newer than the snapshot"):
+        VectorStore(dim=2, metric="ip", backend=f"file://{d}")

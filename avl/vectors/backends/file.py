@@ -163,10 +163,17 @@ class FileBackend:
         snap = self._dir / "snapshot"
         if snap.exists():
             self._read_snapshot(snap)
-        for stale in self._dir.glob("log.*"):
-            suffix = stale.name[4:]
-            if suffix.isdigit() and int(suffix) != self._gen:
-                stale.unlink()
+        for other in self._dir.glob("log.*"):
+            suffix = other.name[4:]
+            if not suffix.isdigit():
+                continue
+            if int(suffix) > self._gen:
+                raise CorruptionError(
+                    f"{str(other)!r} is newer than the snapshot (generation {self._gen}): "
+                    "the snapshot is missing or was replaced"
+                )
+            if int(suffix) < self._gen:
+                other.unlink()  # superseded by the snapshot
         with contextlib.suppress(FileNotFoundError):
             (self._dir / "snapshot.tmp").unlink()
         log = self._dir / f"log.{self._gen}"
