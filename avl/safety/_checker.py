@@ -193,7 +193,11 @@ class Checker:
                 ) from exc
             names = tuple(sorted({p.name for p in cond.find_all(exp.Placeholder) if p.name}))
             self.row_filters.append((self._table_parts(table), cond, names))
-        self.denied_functions = R.DENIED_FUNCTIONS | {f.lower() for f in policy.denied_functions}
+        self.denied_functions = (
+            R.DENIED_FUNCTIONS
+            | R.DIALECT_FUNCTIONS.get(policy.dialect, frozenset())
+            | {f.lower() for f in policy.denied_functions}
+        )
         self.allowed_functions = frozenset(f.lower() for f in policy.allowed_functions)
         self.sqlite_strings = policy.dialect == "sqlite"
 

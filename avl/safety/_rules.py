@@ -6,6 +6,9 @@ tree (no I/O, nothing mutated afterwards).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from sqlglot import exp
 
 __all__ = [
@@ -13,6 +16,7 @@ __all__ = [
     "CATALOG_SCHEMAS",
     "CATALOG_TABLES",
     "DENIED_FUNCTIONS",
+    "DIALECT_FUNCTIONS",
     "DENIED_FUNCTION_PREFIXES",
     "DENIED_PACKAGES",
     "FUNCTION_CLASSES",
@@ -75,7 +79,6 @@ DENIED_FUNCTIONS: frozenset[str] = frozenset(
         "lowrite",
         "readfile",
         "writefile",
-        "edit",
         "fts3_tokenizer",
         "load_extension",
         "read_csv",
@@ -91,7 +94,6 @@ DENIED_FUNCTIONS: frozenset[str] = frozenset(
         "parquet_scan",
         "csv_scan",
         "json_scan",
-        "glob",
         "sniff_csv",
         "iceberg_scan",
         "delta_scan",
@@ -101,22 +103,6 @@ DENIED_FUNCTIONS: frozenset[str] = frozenset(
         "openquery",
         "openxml",
         "bulk",
-        "file",
-        "url",
-        "s3",
-        "s3cluster",
-        "hdfs",
-        "remote",
-        "remotesecure",
-        "mysql",
-        "postgresql",
-        "jdbc",
-        "odbc",
-        "executable",
-        "input",
-        "azureblobstorage",
-        "gcs",
-        "iceberg",
         "utl_file.fopen",
         "utl_file.get_line",
         "utl_file.put_line",
@@ -169,12 +155,10 @@ DENIED_FUNCTIONS: frozenset[str] = frozenset(
         "http_get",
         "http_post",
         "http_request",
-        "system",
         "shell",
         "exec",
         "execute",
         "eval",
-        "host",
         "java_call",
         "pg_execute_server_program",
         "run_command_on_workers",
@@ -249,6 +233,25 @@ DENIED_FUNCTIONS: frozenset[str] = frozenset(
         "ctx_report.token_type",
     }
 )
+
+# Generic names that are dangerous table functions in one dialect only (a
+# ``file()`` or ``url()`` in ClickHouse, SQLite's fileio ``edit()``, DuckDB's
+# ``glob()``), and legitimate elsewhere (PostgreSQL's ``host(inet)``).
+DIALECT_FUNCTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "clickhouse": frozenset(
+            {"file", "url", "s3", "s3cluster", "hdfs", "remote", "remotesecure", "mysql",
+             "postgresql", "jdbc", "odbc", "executable", "input", "azureblobstorage", "gcs",
+             "iceberg", "system", "cluster", "clusterallreplicas", "urlcluster", "mongodb",
+             "redis", "sqlite", "dictionary"}
+        ),
+        "sqlite": frozenset({"edit", "fsdir", "readfile", "writefile", "lsmode", "zipfile"}),
+        "duckdb": frozenset(
+            {"glob", "read_csv", "read_parquet", "read_json", "sqlite_scan", "postgres_scan", "mysql_scan"}
+        ),
+        "oracle": frozenset({"host"}),
+    }
+)  # fmt: skip
 
 # Functions whose name starts with one of these are refused (whole families of
 # administrative, file, extension and remote-access functions).
