@@ -44,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="text-to-SQL execution accuracy")
     ap.add_argument("--db", action="append", help="only these database ids")
     ap.add_argument("--show", type=int, default=0, help="print this many misses per database")
+    ap.add_argument(
+        "--context-tokens",
+        type=int,
+        default=None,
+        help="retrieval budget (default: the Assistant's)",
+    )
     args = ap.parse_args(argv)
     data = shared_data_dir() / "text2sql"
     qs = [json.loads(line) for line in (data / "questions.jsonl").read_text().splitlines() if line]
@@ -61,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.db and db_id not in args.db:
             continue
         path = data / "databases" / db_id / f"{db_id}.sqlite"
-        a = Assistant(db=f"sqlite:///{path}", cache_threshold=None, max_rows=10**6)
+        kw = {} if args.context_tokens is None else {"context_tokens": args.context_tokens}
+        a = Assistant(db=f"sqlite:///{path}", cache_threshold=None, max_rows=10**6, **kw)
         a.train_from_database()
         r = evaluate_questions(a, [(q["question"], q["sql"]) for q in by_db[db_id]])
         a.close()

@@ -378,3 +378,13 @@ def test_async_twin_streams_the_same_events(shop: Path) -> None:
     assert kinds[0] == "retrieved"
     assert kinds[-4:] == ["verdict", "rows", "answer", "done"]
     assert answer.rows == ((4,),)
+
+
+def test_small_budget_retrieves_the_named_table_first(shop: Path) -> None:
+    a = Assistant(db=f"sqlite:///{shop}", context_tokens=40)
+    a.train_from_database()
+    assert a.retrieval_tables("How many orders were shipped?") == ["orders"]
+    # a stored value of a table left out of the context is ignored, not an error
+    ans = a.ask("How many orders were shipped?")
+    assert ans.rows == ((3,),)
+    assert a.ask("Who lives in Paris?").error == ""

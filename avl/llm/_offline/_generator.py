@@ -414,8 +414,11 @@ class _Composer:
     def _link_values(self) -> list[_Value]:
         found: list[_Value] = []
         index = self.ctx.value_index or build_value_index(self.ctx.values)
+        known = {t.name for t in self.ctx.tables}
         for i, first in enumerate(self.low):
             for table, column, v in index.get(first, ()):
+                if table not in known:
+                    continue  # a value of a table outside the retrieved context
                 vw = [x.lower() for x in words(v)]
                 if len(vw) == 1 and (len(vw[0]) < 2 or vw[0] in STOPWORDS):
                     continue
@@ -590,7 +593,7 @@ class _Composer:
         for m in self.mentions:
             tscore[m.table] += (2.0 if m.column is None else 0.6) * m.score
         for v in self.values:
-            if v.table:
+            if v.table in tscore:
                 tscore[v.table] += 1.0
         if tscore:
             main = max(
