@@ -177,6 +177,9 @@ def timed(fn: Callable[[], object]) -> float:
 
 def bench_sqlite(args: argparse.Namespace, tmp: Path) -> None:
     print("== SQLite", sqlite3.sqlite_version, "(WAL, synchronous=NORMAL)")
+    sqlite_search(args, tmp)
+    if args.search_only:
+        return
     n1 = args.record
     entries = make_entries(n1, 1)
     cols = f"seq, {sqlite_backend._COLS}, prev_hash, hash"
@@ -239,14 +242,18 @@ def bench_sqlite(args: argparse.Namespace, tmp: Path) -> None:
         f"ratio {t_raw / t_avl:.2f}x"
     )
 
-    # search over N entries
+
+def sqlite_search(args: argparse.Namespace, tmp: Path) -> None:
+    """Full-text search latency over ``args.entries`` entries (avl and raw FTS5)."""
     n = args.entries
-    path = tmp / "big.db"
-    h = History(f"sqlite:///{path}")
+    path = Path(args.sqlite_db) if args.sqlite_db else tmp / "big.db"
+    h = History(f"sqlite:///{path.resolve()}")
+    newest = h.search(limit=1)
+    have = int(newest[0].seq or 0) if newest else 0
     t0 = time.perf_counter()
-    for start in range(0, n, 10_000):
+    for start in range(have, n, 10_000):
         h.record_many(make_entries(min(10_000, n - start), 100 + start))
-    print(f"loaded {n:,} entries with record_many in {time.perf_counter() - t0:.1f} s")
+    print(f"loaded {n - have:,} entries with record_many in {time.perf_counter() - t0:.1f} s")
     qs = queries(args.queries, 7)
     h.search(text=qs[0], limit=20)
     lat = []
@@ -384,6 +391,10 @@ def main() -> None:
     ap.add_argument("--entries", type=int, default=1_000_000, help="SQLite search corpus size")
     ap.add_argument("--record", type=int, default=5_000, help="entries for the 1/txn figure")
     ap.add_argument("--record-batched", type=int, default=50_000)
+    ap.add_argument(
+        "--sqlite-db", default="", help="keep the search corpus in this file (reused when rerun)"
+    )
+    ap.add_argument("--search-only", action="store_true", help="skip the record-rate figures")
     ap.add_argument("--queries", type=int, default=300)
     ap.add_argument("--skip-pg", action="store_true")
     ap.add_argument("--skip-sqlite", action="store_true")

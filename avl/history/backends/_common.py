@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import attrs
+
 from avl.errors import ConfigError, CorruptionError
 from avl.history._chain import CONTENT_FIELDS, entry_from_record
-from avl.history._entry import Entry
+from avl.history._entry import Entry, Outcome
 
 __all__ = ["DEFAULT_PREFIX", "check_prefix", "entry_of_row", "record_of_row", "url_options"]
 
 DEFAULT_PREFIX = "avl_history"
 _PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 JSON_FIELDS = ("violations", "timings", "tags")
+_decode = json.JSONDecoder().decode
 
 
 def check_prefix(prefix: str) -> str:
@@ -64,12 +69,65 @@ def record_of_row(
             record["tags"] = list(record["tags"]) if record["tags"] is not None else None
             continue
         raw = record[field]
-        if isinstance(raw, str):
+        if raw == "[]":
+            record[field] = []
+        elif raw == "{}":
+            record[field] = {}
+        elif isinstance(raw, str):
             try:
-                record[field] = json.loads(raw)
+                record[field] = _decode(raw)
             except ValueError:
                 record[field] = raw
     return record
+
+
+_OUTCOMES = {o.value: o for o in Outcome}
+_STR_FIELDS = ("id", "user", "role", "session", "question", "sql", "error", "model")
+_ENTRY_FIELDS = tuple(a.name for a in attrs.fields(Entry))
+
+
+def _finite(value: object) -> bool:
+    return type(value) is float and math.isfinite(value)
+
+
+def _fast_entry(r: Mapping[str, Any], seq: int, prev_hash: str, hash: str) -> Entry | None:
+    """Build an Entry without the converters when every stored value has the exact
+    type the converters would produce; ``None`` sends the caller to the full path."""
+    outcome = _OUTCOMES.get(r["outcome"]) if type(r["outcome"]) is str else None
+    if outcome is None or not _finite(r["time"]):
+        return None
+    for name in _STR_FIELDS:
+        if type(r[name]) is not str:
+            return None
+    if r["allowed"] is not None and type(r["allowed"]) is not bool:
+        return None
+    if r["row_count"] is not None and type(r["row_count"]) is not int:
+        return None
+    if type(r["tokens_in"]) is not int or type(r["tokens_out"]) is not int:
+        return None
+    if r["cost_usd"] is not None and not _finite(r["cost_usd"]):
+        return None
+    violations, tags, timings = r["violations"], r["tags"], r["timings"]
+    if type(violations) is not list or type(tags) is not list or type(timings) is not dict:
+        return None
+    if not all(type(v) is str for v in violations) or not all(type(t) is str and t for t in tags):
+        return None
+    if not all(type(k) is str and _finite(v) for k, v in timings.items()):
+        return None
+    values = dict(r)
+    values.update(
+        outcome=outcome,
+        violations=tuple(violations),
+        tags=tuple(tags),
+        timings=MappingProxyType(dict(timings)),
+        seq=seq,
+        prev_hash=prev_hash,
+        hash=hash,
+    )
+    new = object.__new__(Entry)
+    for name in _ENTRY_FIELDS:
+        object.__setattr__(new, name, values[name])
+    return new
 
 
 def entry_of_row(record: Mapping[str, Any], seq: int, prev_hash: str, hash: str) -> Entry:
@@ -78,6 +136,9 @@ def entry_of_row(record: Mapping[str, Any], seq: int, prev_hash: str, hash: str)
     Raises:
         CorruptionError: the stored values are not a valid entry.
     """
+    fast = _fast_entry(record, seq, prev_hash, hash)
+    if fast is not None:
+        return fast
     try:
         return entry_from_record(record, seq=seq, prev_hash=prev_hash, hash=hash)
     except (ValueError, TypeError) as exc:
