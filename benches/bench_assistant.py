@@ -32,12 +32,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avl.assistant import Assistant  # noqa: E402
-from avl.assistant._demo import DEMO_QUESTIONS, create_demo_database  # noqa: E402
-from avl.history import History  # noqa: E402
-from avl.metrics import Metrics  # noqa: E402
-from avl.ratelimit import RateLimiter  # noqa: E402
-from avl.testing import FakeChatModel  # noqa: E402
+from avl.assistant import Assistant
+from avl.assistant._demo import DEMO_QUESTIONS, create_demo_database
+from avl.history import History
+from avl.metrics import Metrics
+from avl.ratelimit import RateLimiter
+from avl.testing import FakeChatModel
 
 SQL = "SELECT c.name, SUM(o.total) FROM orders AS o JOIN customers AS c ON o.customer_id = c.id GROUP BY c.name"
 
@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         print(_fmt("baseline: SafeQuery.check + sqlite3 execute", t_base))
         ov = statistics.median(t_bare) - statistics.median(t_base)
         ov_full = statistics.median(t_full) - statistics.median(t_base)
-        print(f"{'overhead (ask p50 - baseline p50)':52} {ov * 1e6:8.0f} us bare, {ov_full * 1e6:.0f} us with all")
+        print(
+            f"{'overhead (ask p50 - baseline p50)':52} {ov * 1e6:8.0f} us bare, {ov_full * 1e6:.0f} us with all"
+        )
         print(_fmt("offline generator alone (generate)", t_gen))
         print(_fmt("ask() with the offline generator", t_off))
         for a in (bare, full, offline):
