@@ -40,7 +40,7 @@ from avl.llm._offline._context import (
 )
 from avl.llm._offline._generator import similarity
 from avl.llm._offline._text import STOPWORDS, ident_words, stem, words
-from avl.llm._types import Completion, Message, Usage
+from avl.llm._types import Completion, Delta, Message, Usage
 from avl.llm.offline import OfflineChatModel, estimate_tokens, parse_prompt
 
 __all__ = ["Assistant", "AsyncAssistant"]
@@ -1004,44 +1004,41 @@ class Assistant:
         stream = getattr(self.model, "stream", None)
         if stream is not None:
             text = []
-            last_usage: Usage | None = None
-            stop = None
+            last: Delta | None = None
             for delta in stream(messages):
                 if delta.text:
                     text.append(delta.text)
                     yield Event(kind=EventKind.TOKEN, data={"text": delta.text})
                 if delta.done:
-                    last_usage = delta.usage
-                    stop = delta.stop_reason
-            u = last_usage or Usage(
+                    last = delta
+            usage = (last.usage if last is not None else None) or Usage(
                 input_tokens=estimate_tokens("\n".join(m.content for m in messages)),
                 output_tokens=estimate_tokens("".join(text)),
             )
+            model = (last.model if last is not None else "") or str(self.model.name)
+            cost = last.cost_usd if last is not None else None
             return Completion(
                 text="".join(text),
-                model=self.model.name,
-                usage=u,
-                cost_usd=self._price(u),
-                stop_reason=stop,
+                model=model,
+                usage=usage,
+                cost_usd=cost if cost is not None else self._price(model, usage),
+                stop_reason=last.stop_reason if last is not None else None,
             )
         completion: Completion = self.model.complete(messages)
         yield Event(kind=EventKind.TOKEN, data={"text": completion.text})
         return completion
 
-    def _price(self, usage: Usage) -> float | None:
-        try:
-            from avl.metrics import CostTable
-        except ImportError:  # pragma: no cover
-            return None
-        try:
-            table = CostTable()
-            fn = getattr(table, "cost_usd", None)
-            if fn is None:
-                return None
-            value = fn(self.model.name, usage)
-            return float(value) if value is not None else None
-        except (AvlError, TypeError, ValueError):
-            return None
+    def _price(self, model: str, usage: Usage) -> float | None:
+        from avl.metrics import CostTable
+
+        provider = str(getattr(self.model, "provider", "") or "")
+        return CostTable.default().cost_usd(
+            provider,
+            model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+        )
 
     def _fks_among(self, tables: Sequence[TableSpec]) -> tuple[ForeignKeySpec, ...]:
         names = {t.name.lower() for t in tables}

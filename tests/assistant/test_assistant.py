@@ -388,3 +388,36 @@ def test_small_budget_retrieves_the_named_table_first(shop: Path) -> None:
     ans = a.ask("How many orders were shipped?")
     assert ans.rows == ((3,),)
     assert a.ask("Who lives in Paris?").error == ""
+
+
+class TickingClock:
+    """A real Clock whose time moves one second per reading (no sleeping)."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    def monotonic(self) -> float:
+        self.t += 1.0
+        return self.t
+
+
+def test_sqlite_statement_timeout_then_repair(shop: Path) -> None:
+    from avl.errors import QueryTimeoutError
+
+    slow = (
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 5000000) "
+        "SELECT COUNT(*) FROM n"
+    )
+    db = Database(f"sqlite:///{shop}", timeout_s=5, clock=TickingClock())
+    with pytest.raises(QueryTimeoutError, match="5 s statement timeout"):
+        db.execute(slow)
+    assert db.execute("SELECT COUNT(*) FROM orders").rows == ((5,),)
+    model = FakeChatModel([slow, "SELECT COUNT(*) FROM orders"])
+    policy = Policy(dialect="sqlite", max_generated_rows=10**7)
+    a = Assistant(db=db, model=model, policy=policy, cache_threshold=None)
+    ans = a.ask("count")
+    assert (ans.attempts, ans.rows) == (2, ((5,),))
+    assert "statement timeout" in model.received[1][-1].content
