@@ -30,14 +30,14 @@ def fast_switching() -> Iterator[None]:
 @pytest.mark.parametrize(
     ("rates", "strategy"),
     [
-        ("500/hour", "gcra"),
-        ("500/hour; 100000/day", "gcra"),
+        ("500/day", "gcra"),
+        ("500/day; 100000/week", "gcra"),
         ("500/day", "sliding_window"),
         ("500/day", "fixed_window"),
     ],
 )
 def test_threads_allow_exactly_n(rates: str, strategy: str) -> None:
-    limiter = RateLimiter(rates, strategy=strategy)  # real clock; a long window
+    limiter = RateLimiter(rates, strategy=strategy)  # real clock; nothing refills in 173 s
     allowed = [0] * 8
     start = threading.Barrier(8)
 
