@@ -201,7 +201,7 @@ class Policy:
     allow_system_catalogs: bool = False
     flag_constant_predicates: bool = True
     max_joins: int = attrs.field(default=32, validator=_positive_int)
-    max_cartesian: int = attrs.field(default=3, validator=_positive_int)
+    max_cartesian: int = attrs.field(default=2, validator=_positive_int)
     max_depth: int = attrs.field(default=12, validator=_positive_int)
     max_length: int = attrs.field(default=100_000, validator=_positive_int)
     max_generated_rows: int = attrs.field(default=1_000_000, validator=_positive_int)
