@@ -191,11 +191,32 @@ class GatedModel:
             self.closed.set()
 
 
+class SignallingHistory:
+    """A real History that sets ``recorded`` after each ``record``."""
+
+    def __init__(self) -> None:
+        from avl.history import History
+
+        self.inner = History("memory://")
+        self.recorded = threading.Event()
+
+    def record(self, entry: Any) -> Any:
+        stored = self.inner.record(entry)
+        self.recorded.set()
+        return stored
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 async def test_disconnect_cancels_the_real_assistant_and_is_recorded() -> None:
     from avl.console import Console
 
     model = GatedModel("SELECT count(*) FROM customers")
-    console = Console(model=model, ratelimit={"rates": ""}, assistant={"cache_threshold": None})
+    history = SignallingHistory()
+    console = Console(
+        model=model, history=history, ratelimit={"rates": ""}, assistant={"cache_threshold": None}
+    )
     try:
         app = create_app(console, heartbeat_s=30, stream_ids=_ids())
         wire = _Wire(json.dumps({"question": "a question nobody trained"}).encode())
@@ -206,6 +227,7 @@ async def test_disconnect_cancels_the_real_assistant_and_is_recorded() -> None:
                 wire.disconnect.set()
             model.gate.set()
             assert await anyio.to_thread.run_sync(model.closed.wait, 20) is True
+            assert await anyio.to_thread.run_sync(history.recorded.wait, 20) is True
         kinds = [e.event for e in sse.parse(wire.sent)]
         assert kinds == ["retrieved", "prompt", "token"]
         # The Assistant saw the stream closed: the model's stream was closed and the
