@@ -60,9 +60,9 @@ def _content_stems(text: str) -> frozenset[str]:
 
 
 def _literal_words(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
-    """Content stems and numbers: two questions differing here never share a cache entry."""
-    ws = words(text)
-    return _content_stems(text), tuple(w for w in ws if w[:1].isdigit())
+    """Content words and numbers: two questions differing here never share a cache entry."""
+    ws = [w.lower() for w in words(text)]
+    return frozenset(w for w in ws if w not in STOPWORDS), tuple(w for w in ws if w[:1].isdigit())
 
 
 @attrs.frozen
