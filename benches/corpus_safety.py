@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.conftest import shared_data_dir
-from tests.safety._corpus import STRICT_TAGS, Guards, run_benign, run_malicious
+from tests.safety._corpus import STRICT_TAGS, Guards, run_benign, run_malicious, run_questions
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
         for row, verdict in blocked[: args.show]:
             why = ", ".join(v.code.value for v in verdict.violations)
             print(f"    [{row['dialect']}/{row.get('db')}] {why}: {row['sql'][:150]}")
+    n, blocked = run_questions(guards)
+    print(f"\ntext2sql/questions.jsonl gold SQL (own schema): {len(blocked):,} of {n:,} blocked")
     if args.templates:
         try:
             from benches import corpus_template

@@ -137,3 +137,15 @@ def run_benign(guards: Guards, name: str) -> tuple[int, list[tuple[dict[str, Any
         if not verdict.allowed:
             blocked.append((row, verdict))
     return total, blocked
+
+
+def run_questions(guards: Guards) -> tuple[int, list[tuple[dict[str, Any], Verdict]]]:
+    """The gold SQL of ``text2sql/questions.jsonl``, each against its own database's schema."""
+    total = 0
+    blocked = []
+    for row in rows(guards.data / "text2sql" / "questions.jsonl"):
+        verdict = guards.benign("sqlite", row["db_id"]).check(row["sql"])
+        total += 1
+        if not verdict.allowed:
+            blocked.append((row, verdict))
+    return total, blocked

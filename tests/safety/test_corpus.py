@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.safety._corpus import STRICT_TAGS, Guards, run_benign, run_malicious
+from tests.safety._corpus import STRICT_TAGS, Guards, run_benign, run_malicious, run_questions
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +35,9 @@ def test_benign_corpora(guards: Guards, name: str, size: int) -> None:
         (row["sql"][:120], [v.code.value for v in verdict.violations]) for row, verdict in blocked
     ]
     assert len(blocked) / total <= 0.005, details[:10]
+
+
+def test_text2sql_gold_sql_with_its_schema(guards: Guards) -> None:
+    total, blocked = run_questions(guards)
+    assert total == 1056
+    assert [(row["sql"], verdict.codes) for row, verdict in blocked] == []
