@@ -106,20 +106,41 @@ def _tag_filter(value: str | Iterable[str] | None) -> tuple[str, ...]:
     return Entry(tags=value).tags
 
 
-def _stats_of(entries: Sequence[Entry]) -> GroupStats:
-    lat = sorted(e.latency_s for e in entries if e.latency_s is not None)
-    p50 = p95 = p99 = None
-    if lat:
-        p50, p95, p99 = (percentile(lat, q) for q in (50, 95, 99))
-    return GroupStats(
-        count=len(entries),
-        p50=p50,
-        p95=p95,
-        p99=p99,
-        tokens_in=sum(e.tokens_in for e in entries),
-        tokens_out=sum(e.tokens_out for e in entries),
-        cost_usd=float(sum(e.cost_usd for e in entries if e.cost_usd is not None)),
-    )
+class _Acc:
+    """Running totals of one group (latencies kept as floats only)."""
+
+    __slots__ = ("cost", "count", "lat", "tin", "tout")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.tin = 0
+        self.tout = 0
+        self.cost = 0.0
+        self.lat: list[float] = []
+
+    def add(self, e: Entry, latency: float | None) -> None:
+        self.count += 1
+        self.tin += e.tokens_in
+        self.tout += e.tokens_out
+        if e.cost_usd is not None:
+            self.cost += e.cost_usd
+        if latency is not None:
+            self.lat.append(latency)
+
+    def freeze(self) -> GroupStats:
+        lat = sorted(self.lat)
+        p50 = p95 = p99 = None
+        if lat:
+            p50, p95, p99 = (percentile(lat, q) for q in (50, 95, 99))
+        return GroupStats(
+            count=self.count,
+            p50=p50,
+            p95=p95,
+            p99=p99,
+            tokens_in=self.tin,
+            tokens_out=self.tout,
+            cost_usd=self.cost,
+        )
 
 
 class History:
@@ -423,17 +444,32 @@ class History:
             InvalidInputError: a bad filter value.
             BackendError: the read failed.
         """
-        entries = self.iter_entries(user=user, since=since, until=until, outcome=outcome)
-        groups: dict[str, dict[str, list[Entry]]] = {"user": {}, "outcome": {}, "model": {}}
-        for e in entries:
-            groups["user"].setdefault(e.user, []).append(e)
-            groups["outcome"].setdefault(e.outcome.value, []).append(e)
-            groups["model"].setdefault(e.model, []).append(e)
+        self._check_open()
+        query = self._query(
+            text=None, user=user, since=since, until=until, outcome=outcome, tags=None
+        )
+        assert query is not None
+        total = _Acc()
+        by_user: dict[str, _Acc] = {}
+        by_outcome: dict[str, _Acc] = {}
+        by_model: dict[str, _Acc] = {}
+        for e in self._backend.scan(query):  # streamed: only floats are kept
+            lat = e.latency_s
+            total.add(e, lat)
+            for groups, key in (
+                (by_user, e.user),
+                (by_outcome, e.outcome.value),
+                (by_model, e.model),
+            ):
+                acc = groups.get(key)
+                if acc is None:
+                    acc = groups[key] = _Acc()
+                acc.add(e, lat)
         return Stats(
-            total=_stats_of(entries),
-            by_user={k: _stats_of(v) for k, v in sorted(groups["user"].items())},
-            by_outcome={k: _stats_of(v) for k, v in sorted(groups["outcome"].items())},
-            by_model={k: _stats_of(v) for k, v in sorted(groups["model"].items())},
+            total=total.freeze(),
+            by_user={k: v.freeze() for k, v in sorted(by_user.items())},
+            by_outcome={k: v.freeze() for k, v in sorted(by_outcome.items())},
+            by_model={k: v.freeze() for k, v in sorted(by_model.items())},
         )
 
     def export(
