@@ -653,6 +653,7 @@ class Assistant:
         role: str | None = None,
         context: Mapping[str, Any] | None = None,
         session: str = "",
+        cancel: threading.Event | None = None,
         _raise: bool = False,
     ) -> Generator[Event, None, None]:
         """Answer ``question`` as a stream of :class:`Event` s.
@@ -671,6 +672,8 @@ class Assistant:
             role: the role whose policy applies.
             context: row-filter parameters.
             session: a session id for the history.
+            cancel: an event another thread may set to cancel the request; it is
+                checked between steps (same effect as closing the iterator).
 
         Returns:
             An iterator of events.
@@ -680,7 +683,12 @@ class Assistant:
         """
         if not isinstance(question, str) or not question.strip():
             raise InvalidInputError("the question must be a non-empty string")
-        return self._pipeline(question.strip(), user, role, dict(context or {}), session, _raise)
+        pipeline = self._pipeline(
+            question.strip(), user, role, dict(context or {}), session, _raise
+        )
+        if cancel is None:
+            return pipeline
+        return _cancellable(pipeline, cancel)
 
     def _pipeline(
         self,
@@ -1290,6 +1298,20 @@ class Assistant:
             f"Assistant(db={self.db.url!r}, model={getattr(self.model, 'name', '?')!r}, "
             f"source={self.name!r}, items={len(self._items)})"
         )
+
+
+def _cancellable(
+    pipeline: Generator[Event, None, None], cancel: threading.Event
+) -> Generator[Event, None, None]:
+    try:
+        for event in pipeline:
+            if cancel.is_set():
+                break
+            yield event
+            if cancel.is_set():
+                break
+    finally:
+        pipeline.close()  # records "cancelled" when it did not finish
 
 
 class AsyncAssistant:

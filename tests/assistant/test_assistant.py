@@ -421,3 +421,21 @@ def test_sqlite_statement_timeout_then_repair(shop: Path) -> None:
     ans = a.ask("count")
     assert (ans.attempts, ans.rows) == (2, ((5,),))
     assert "statement timeout" in model.received[1][-1].content
+
+
+def test_cancel_event_stops_the_stream(shop: Path) -> None:
+    import threading
+
+    history = History("memory://")
+    a = Assistant(db=f"sqlite:///{shop}", history=history)
+    a.train_from_database()
+    cancel = threading.Event()
+    seen = []
+    for ev in a.stream("How many orders are there?", cancel=cancel):
+        seen.append(ev.kind)
+        if ev.kind is EventKind.PROMPT:
+            cancel.set()
+    assert seen == [EventKind.RETRIEVED, EventKind.PROMPT]
+    assert a.db.in_transaction() is False
+    (entry,) = history.search(limit=5).entries
+    assert str(entry.outcome) == "cancelled"
