@@ -367,7 +367,7 @@ class _Api:
 
         result = await anyio.to_thread.run_sync(execute)
         columns = [str(c) for c in (getattr(result, "columns", None) or ())]
-        rows = S._rows(getattr(result, "rows", result))
+        rows = S.rows_out(getattr(result, "rows", result))
         return _Json(S.RunResult(verdict=out, columns=columns, rows=rows, row_count=len(rows)))
 
     async def ask(self, request: Request) -> Response:
@@ -450,7 +450,7 @@ class _Api:
             ids = [str(x) for x in result]
         else:
             ids = []
-        return _Json(S.TrainResult(stored=max(len(ids), len(kwargs) if not ids else 0), ids=ids))
+        return _Json(S.TrainResult(stored=len(ids), ids=ids))
 
     def _history_user(self, identity: Identity, requested: str | None) -> str | None:
         if identity.can("history:all"):

@@ -311,7 +311,8 @@ def verdict_out(value: object, role: str) -> VerdictOut:
     )
 
 
-def _rows(value: object) -> list[list[Any]]:
+def rows_out(value: object) -> list[list[Any]]:
+    """Convert rows (sequences or mappings) to JSON lists."""
     if value is None:
         return []
     out: list[list[Any]] = []
@@ -344,7 +345,7 @@ def answer_out(value: object, question: str, role: str) -> AnswerOut:
         sql=_str_or_none(getattr(value, "sql", None)),
         verdict=None if verdict is None else verdict_out(verdict, role),
         columns=[str(c) for c in (columns or ())],
-        rows=_rows(rows),
+        rows=rows_out(rows),
         text=str(getattr(value, "text", "") or getattr(value, "summary", "") or ""),
         error=str(encode_value(error)) if error else None,
         details={k: v for k, v in details.items() if k not in _ANSWER_KNOWN},
