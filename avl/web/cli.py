@@ -79,7 +79,7 @@ def serve(
     if effective.authenticator is None and not is_loopback(host):
         raise ConfigError(
             f"refusing to serve on {host!r} without an authenticator: callers would get "
-            "unauthenticated access to the database. Configure API keys or another "
+            "unauthenticated access to the database. Configure API keys (AVL_API_KEYS_FILE) or another "
             "authenticator, or bind 127.0.0.1"
         )
     uvicorn = require("uvicorn", extra="web")
