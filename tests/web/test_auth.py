@@ -293,3 +293,13 @@ def test_api_keys_from_file(tmp_path: Any) -> None:
             ApiKeyAuthenticator.from_file(bad)
     with pytest.raises(ConfigError, match="cannot read API keys file"):
         ApiKeyAuthenticator.from_file(tmp_path / "missing.json")
+
+
+def test_serve_reads_api_keys_file_from_env(
+    console: TinyConsole, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "keys.json"
+    bad.write_text('{"keys": "nope"}')
+    monkeypatch.setenv("AVL_API_KEYS_FILE", str(bad))
+    with pytest.raises(ConfigError, match="expected a list 'keys'"):
+        serve(console, host="0.0.0.0", port=1)
