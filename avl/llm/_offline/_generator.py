@@ -500,19 +500,24 @@ class _Composer:
         ]
         return cols[0] if cols else None
 
-    def _projection(self, table: str, before: int) -> list[str]:
+    def _projection(self, table: str, skip: range) -> list[str]:
+        """Columns of ``table`` named outside the ``skip`` span, in order."""
         t = self.ctx.table(table)
         if t is None:
             return []
-        cols = []
-        for m in sorted(self.mentions, key=lambda m: m.start):
+        cols: list[str] = []
+        taken: set[int] = set()
+        ms = sorted(self.mentions, key=lambda m: (m.start, -(m.end - m.start)))
+        for m in ms:
             if (
                 m.table == table
                 and m.column is not None
-                and m.start < before
+                and m.start not in skip
+                and m.start not in taken
                 and m.column not in cols
             ) and not self._table_word_only(m):
                 cols.append(m.column)
+                taken.update(range(m.start, m.end))
         if not cols:
             nc = self._name_column(t)
             cols = [nc.name] if nc is not None else []
@@ -527,7 +532,8 @@ class _Composer:
         )
         if m is None or self._has(*_COUNT_WORDS[:1]):
             return None
-        after = self.text[: m.end()].count(" ")
+        after = self.text[: m.end()].count(" ") - 1
+        start = self.text[: m.start() + 1].count(" ") - 1
         desc = not m.group(1).startswith(("fewest", "least", "smallest"))
         nxt = [tm for tm in self._table_mentions() if after <= tm.start <= after + 2]
         if not nxt:
@@ -540,7 +546,7 @@ class _Composer:
         if fk is None:
             return None
         child, ccol, _parent, pcol = fk
-        proj = self._projection(subject, after)
+        proj = self._projection(subject, range(start, after + 3))
         if not proj:
             return None
         st, ot = ("T1", "T2")
@@ -562,7 +568,8 @@ class _Composer:
         )
         if m is None:
             return None
-        after = self.text[: m.end()].count(" ")
+        after = self.text[: m.end()].count(" ") - 1
+        start = self.text[: m.start() + 1].count(" ") - 1
         if any(v.start >= after - 1 and v.start <= after + 4 for v in self.values):
             return None  # "not from France": a value filter
         nxt = [tm for tm in self._table_mentions() if after <= tm.start <= after + 5]
@@ -578,7 +585,7 @@ class _Composer:
         child, ccol, _parent, pcol = fk
         if child == subject:
             return None  # the subject points to the other table: not a "has none" shape
-        proj = self._projection(subject, after)
+        proj = self._projection(subject, range(start, after + 3))
         if not proj:
             return None
         sel = ", ".join(_quote_ident(c) for c in proj)
@@ -889,6 +896,14 @@ class _Composer:
             used_tables.add(order[0])
 
         joins, alias = self._join_plan(main, used_tables)
+        # a table that could not be joined: drop what refers to it
+        proj = [p for p in proj if p[0] in alias]
+        if group is not None and group[0] not in alias:
+            group = None
+        if agg_target is not None and agg_target[0] not in alias:
+            agg_target = None
+        if order is not None and order[0] and order[0] not in alias:
+            order = None
 
         def ref(table: str, col: str) -> str:
             if col == "COUNT(*)" or col == "*":
