@@ -66,7 +66,7 @@ _WRITE_NODES = (
     exp.Grant, exp.Revoke, exp.Transaction, exp.Commit, exp.Rollback, exp.Use,
 )  # fmt: skip
 _CONST_LEAVES = (exp.Literal, exp.Null, exp.Boolean, exp.HexString, exp.BitString, exp.ByteString)
-_NOT_CONSTANT = (exp.Column, exp.Subquery, exp.Select, exp.Placeholder, exp.Parameter, exp.Star)
+_NOT_CONSTANT = (exp.Column, exp.Placeholder, exp.Parameter, exp.Star, exp.Table)
 _SELECT_HANDLED = frozenset(
     {"with_", "expressions", "from_", "joins", "where", "group", "having", "qualify", "order",
      "limit", "offset", "into", "locks", "hint", "distinct", "windows", "kind", "laterals", "pivots"}
@@ -1250,6 +1250,16 @@ class _Run:
             )
             self.mark(node)
             return
+        if in_or and type(node) in _REFLEXIVE:
+            this, other = node.args.get("this"), node.args.get("expression")
+            if type(this) is exp.Column and type(other) is exp.Column and this == other:
+                # OR x = x: true on every row where x is set
+                self.flag(
+                    C.CONSTANT_PREDICATE,
+                    f"{this.sql(self.c.dialect)} is compared with itself in an OR",
+                    node,
+                )
+                return
         if isinstance(node, exp.Or):
             self.bool_seen.add(id(node))
             for part in node.flatten():
@@ -1759,6 +1769,10 @@ def _constant_branch(node: exp.Select) -> bool:
 
 
 def _is_constant(node: exp.Expr) -> bool:
+    """Whether an expression depends on no row: no column, parameter or table read.
+
+    A subquery without FROM (``EXISTS (SELECT 1)``, ``(SELECT 1) = 1``) is constant.
+    """
     if isinstance(node, _CONST_LEAVES):
         return True
     if isinstance(node, _NOT_CONSTANT):
@@ -1766,15 +1780,20 @@ def _is_constant(node: exp.Expr) -> bool:
     args = node.args
     if type(args.get("this")) is exp.Column or type(args.get("expression")) is exp.Column:
         return False
-    for sub in node.walk():
-        if isinstance(sub, _NOT_CONSTANT):
+    stack = [node]
+    while stack:
+        sub = stack.pop()
+        cls = type(sub)
+        if cls in _NOT_CONSTANT_CLASSES or cls in _VOLATILE:
             return False
-        if isinstance(sub, exp.Func) and type(sub) in _VOLATILE:
+        if cls is exp.Select and (sub.args.get("from_") is not None or sub.args.get("joins")):
             return False
+        stack.extend(sub.iter_expressions())
     return True
 
 
 _VOLATILE = frozenset({exp.Rand})
+_NOT_CONSTANT_CLASSES = frozenset({exp.Column, exp.Placeholder, exp.Parameter, exp.Star, exp.Table})
 _FUNCTION_NAMES: Mapping[type[exp.Expr], str] = MappingProxyType(
     {cls: str(cls.sql_name()).lower() for cls in R.FUNCTION_CLASSES if hasattr(cls, "sql_name")}
 )
@@ -1807,6 +1826,7 @@ _ARITH = frozenset(
      exp.BitwiseXor, exp.BitwiseLeftShift, exp.BitwiseRightShift}
 )  # fmt: skip
 _DIVISIONS = frozenset({exp.Div, exp.Mod, exp.IntDiv})
+_REFLEXIVE = frozenset({exp.EQ, exp.GTE, exp.LTE, exp.NullSafeEQ, exp.Like, exp.ILike})
 _BOOLEANS = frozenset({exp.And, exp.Or, exp.Xor})
 _SPECIAL = _COMPARISONS | _ARITH | _BOOLEANS | {exp.Case, exp.If} | {
     exp.Concat, exp.Dot, exp.Chr, exp.HexString, exp.Literal, exp.Anonymous

@@ -279,6 +279,16 @@ ATTACKS = {
         "SELECT u.id FROM users u JOIN orders o ON o.user_id = u.id OR 1 = 1",
         "constant_predicate",
     ),
+    "tautology-exists-constant": (
+        "sqlite",
+        "SELECT id FROM users WHERE id = 1 OR EXISTS (SELECT 1)",
+        "constant_predicate",
+    ),
+    "tautology-self-comparison": (
+        "sqlite",
+        "SELECT id FROM users WHERE name = 'x' OR name = name",
+        "constant_predicate",
+    ),
     "absurd-generate-series": (
         "postgres",
         "SELECT COUNT(*) FROM generate_series(1, 100000000000) g",
@@ -370,7 +380,10 @@ BENIGN = {
     "updated-at": ("sqlite", "SELECT id, updated_at, deleted_at FROM users"),
     "drop-in-literal": ("sqlite", "SELECT id FROM users WHERE name = 'DROP TABLE users; --'"),
     "comment": ("sqlite", "-- top customers\nSELECT id, name FROM users -- by id\nORDER BY id"),
-    "banner-comment": ("sqlite", "--\n-- top customers, don't count drafts\n--\nSELECT id FROM users"),
+    "banner-comment": (
+        "sqlite",
+        "--\n-- top customers, don't count drafts\n--\nSELECT id FROM users",
+    ),
     "trailing-prose-comment": ("sqlite", "SELECT id FROM users ORDER BY id -- newest last"),
     "block-comment": ("postgres", "SELECT id /* the key */ FROM users"),
     "trailing-semicolon": ("sqlite", "SELECT id FROM users;"),
