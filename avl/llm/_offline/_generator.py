@@ -378,9 +378,14 @@ class _Composer:
     def _link_schema(self) -> list[_Mention]:
         out: list[_Mention] = []
         n = len(self.st)
+        firsts: Counter[str] = Counter(ident_words(t.name)[0] for t in self.ctx.tables if t.name)
         for t in self.ctx.tables:
             tw = ident_words(t.name)
-            out.extend(self._find(tw, t.name, None, 1.0))
+            whole = self._find(tw, t.name, None, 1.0)
+            if not whole and len(tw) > 1 and firsts[tw[0]] == 1 and tw[0] not in STOPWORDS:
+                # "degrees" for Degree_Programs, when no other table starts so
+                whole = self._find(tw[:1], t.name, None, 0.6)
+            out.extend(whole)
             for c in t.columns:
                 cw = ident_words(c.name)
                 found = self._find(cw, t.name, c.name, 1.0)
@@ -526,7 +531,7 @@ class _Composer:
     def _most_related(self) -> str | None:
         """ "the X with the most Y" where Y is another table: group, count, order."""
         m = re.search(
-            r" (most|greatest number of|largest number of|highest number of|most number of|"
+            r"(?<! at) (most|greatest number of|largest number of|highest number of|most number of|"
             r"fewest|fewest number of|least number of|smallest number of) ",
             self.text,
         )
