@@ -44,6 +44,12 @@ _DECISION = "avl.decision"
 _JSON = "application/json"
 _PROBLEM = "application/problem+json"
 _FAST_KEY_BYTES = 4096
+_HEALTH_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"application/json"), (b"content-length", b"15")],
+}
+_HEALTH_BODY = {"type": "http.response.body", "body": b'{"status":"ok"}', "more_body": False}
 
 
 def _json_bytes(data: object) -> bytes:
@@ -117,6 +123,10 @@ class _Gate:
             await self.app(scope, receive, send)
             return
         path = _route_path(scope)
+        if path == "/healthz" and scope["method"] == "GET":  # hot for load balancers
+            await send(_HEALTH_START)
+            await send(_HEALTH_BODY)
+            return
         if path in self.public or path.startswith("/static/"):
             await self.app(scope, receive, send)
             return
