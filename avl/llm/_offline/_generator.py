@@ -202,8 +202,8 @@ class OfflineGenerator:
             # the same question shape (count, average, order, negation...) in the SQL
             got = _sql_shape(ex.sql)
             agree = sum(1 for k in want if k in got) + sum(1 for k in got if k in want)
-            clash = len(want ^ got)
-            s = s * (1.0 + 0.05 * agree) - 0.06 * clash
+            clash = sum(_CLASH.get(k, 0.06) for k in want ^ got)
+            s = s * (1.0 + 0.05 * agree) - clash
             # tables the question names but the SQL does not read
             used = {m.lower() for m in _SQL_TABLE.findall(ex.sql)}
             s -= 0.05 * len(named - used)
@@ -262,6 +262,19 @@ _SHAPE_WORDS = {
         " top ",
     ),
     "distinct": (" distinct ", " different ", " unique "),
+}
+
+# how much a shape present on one side only lowers a pair's score
+_CLASH = {
+    "count": 0.2,
+    "avg": 0.15,
+    "sum": 0.1,
+    "order": 0.1,
+    "desc": 0.04,
+    "negation": 0.1,
+    "both": 0.1,
+    "limit1": 0.1,
+    "distinct": 0.03,
 }
 
 _SQL_SHAPE = {
