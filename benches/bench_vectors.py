@@ -217,7 +217,7 @@ def main() -> None:
                 )
             res = interleaved(peers, rounds=args.rounds)
             print(
-                f"annoy backend (defaults n_trees=10, search_k=1500): recall@10 {ann_recall:.4f} "
+                f"annoy backend (defaults n_trees=10, search_k=1000): recall@10 {ann_recall:.4f} "
                 f"(load + build {build_s:.1f} s)"
             )
             for name, (best, median) in res.items():

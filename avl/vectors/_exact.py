@@ -170,6 +170,11 @@ class ExactIndex:
         """A C-contiguous copy of the stored vectors, ``(len, dim)``, in row order."""
         return np.ascontiguousarray(self._xt[:, : len(self._ids)].T)
 
+    @property
+    def row_map(self) -> dict[str, int]:
+        """id -> row (do not mutate)."""
+        return self._row
+
     def row_of(self, id_: str) -> int | None:
         """The row of ``id_``, or ``None``."""
         return self._row.get(id_)

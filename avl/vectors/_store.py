@@ -194,17 +194,23 @@ class VectorStore:
             )
         if n is not None and arr.shape[0] != n:
             raise InvalidInputError(f"got {n} ids but {arr.shape[0]} vectors")
-        if arr.size and not np.isfinite(arr).all():
-            bad = int(np.flatnonzero(~np.isfinite(arr).all(axis=1))[0])
-            raise InvalidInputError(f"{what} row {bad} contains NaN or infinity")
-        if self._metric is Metric.COSINE and arr.shape[0]:
-            norms = np.linalg.norm(arr, axis=1)
-            if (norms == 0).any():
-                bad = int(np.flatnonzero(norms == 0)[0])
+        if not arr.shape[0]:
+            return np.ascontiguousarray(arr)
+        # One pass: a NaN/inf anywhere makes the row's squared norm non-finite (so
+        # does overflow of huge values, which the exact check below tells apart).
+        sq = np.einsum("ij,ij->i", arr, arr)
+        if not np.isfinite(sq).all():
+            bad_rows = np.flatnonzero(~np.isfinite(arr).all(axis=1))
+            if bad_rows.shape[0]:
+                raise InvalidInputError(f"{what} row {int(bad_rows[0])} contains NaN or infinity")
+            raise InvalidInputError(f"{what} values are too large for float32 arithmetic")
+        if self._metric is Metric.COSINE:
+            if not sq.all():
+                bad = int(np.flatnonzero(sq == 0)[0])
                 raise InvalidInputError(
                     f"{what} row {bad} is a zero vector, which has no cosine similarity"
                 )
-            arr = arr / norms[:, None]
+            arr = arr / np.sqrt(sq)[:, None]
         return np.ascontiguousarray(arr, dtype=np.float32)
 
     def _metadata(self, metadata: object, n: int, single: bool) -> list[dict[str, Any]]:
@@ -387,13 +393,22 @@ class VectorStore:
             >>> [(h.id, h.score) for h in store.search([0.0, 0.0], k=2)]
             [('1', 0.0), ('2', 5.0)]
         """
-        if np.ndim(query) == 2 and np.shape(query)[0] == 1:
-            query = np.asarray(query)[0]
-        if np.ndim(query) != 1:
+        k = self._k(k)
+        flt = parse_where(where)
+        try:
+            arr = np.asarray(query, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"query must be a numeric vector: {exc}") from exc
+        if arr.ndim == 2 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.ndim != 1:
             raise InvalidInputError(
-                f"query must be one vector of dimension {self._dim}, got shape {np.shape(query)}"
+                f"query must be one vector of dimension {self._dim}, got shape {arr.shape}"
             )
-        return self.search_many([query], k=k, where=where)[0]
+        mat = self._matrix(arr[None, :], None, "query")
+        with self._lock:
+            self._check_open()
+            return self._backend.search_many(mat, k, flt)[0]
 
     def search_many(
         self, queries: Any, k: int = 10, where: Where | Filter | None = None

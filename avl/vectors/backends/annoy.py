@@ -21,7 +21,7 @@ more results, filtered, and the search falls back to an exact scan of the matchi
 vectors when fewer than ``k`` survive. Below ``min_index`` vectors no index is
 built and everything is exact.
 
-Options (URL query): ``n_trees`` (default 10), ``search_k`` (default 1500, per
+Options (URL query): ``n_trees`` (default 10), ``search_k`` (default 1000, per
 query; Annoy's own default is ``n * n_trees``), ``min_index`` (2048),
 ``rebuild_delta`` (10000), ``rebuild_fraction_pct`` (10), ``exact_below`` (2048),
 ``background`` (1), ``snapshot_bytes`` and ``fsync`` (as for ``file://``).
@@ -87,7 +87,7 @@ class AnnoyBackend:
         metric: Metric | str = Metric.COSINE,
         *,
         n_trees: int = 10,
-        search_k: int = 1500,
+        search_k: int = 1000,
         min_index: int = 2048,
         rebuild_delta: int = 10_000,
         rebuild_fraction: float = 0.10,
@@ -299,23 +299,24 @@ class AnnoyBackend:
             if rows_match.shape[0] <= max(self._exact_below, k):
                 return index.search_many(q[None, :], k, where, rows=rows_match)[0]
             selectivity = rows_match.shape[0] / max(len(index), 1)
-        fetch = int((k + len(self._tombstones)) / selectivity) + k
+        tomb = self._tombstones
+        fetch = int((k + len(tomb)) / selectivity) + (k if where else 0)
         fetch = min(fetch, len(built.ids))
         items, dists = built.index.get_nns_by_vector(
             q.tolist(), fetch, max(self._search_k, fetch), True
         )
         ids = built.ids
-        tomb = self._tombstones
-        row_of = index.row_of
+        row = index.row_map
         meta = index.metadata
         metric = self.metric
+        has_where = bool(where)
         found: list[tuple[float, int, float]] = []  # (key, row, score), key: higher is better
         for item, dist in zip(items, dists, strict=True):
             ident = ids[item]
-            if ident in tomb:
+            if tomb and ident in tomb:
                 continue
-            r = row_of(ident)
-            if r is None or (where and not where.matches(meta[r])):
+            r = row[ident]
+            if has_where and not where.matches(meta[r]):
                 continue
             if metric is Metric.COSINE:
                 score = 1.0 - dist * dist / 2.0
@@ -330,8 +331,7 @@ class AnnoyBackend:
                 keep = [where.matches(meta[r]) for r in delta_rows.tolist()]
                 delta_rows = delta_rows[np.asarray(keep, dtype=bool)]
             for hit in index.search_many(q[None, :], k, Filter(), rows=delta_rows)[0]:
-                r = row_of(hit.id)
-                assert r is not None
+                r = row[hit.id]
                 key = -hit.score if metric is Metric.L2 else hit.score
                 found.append((key, r, hit.score))
         if where and len(found) < k and rows_match is not None:
@@ -364,7 +364,7 @@ def open_backend(url: str, *, dim: int, metric: Metric) -> AnnoyBackend:
         url,
         {
             "n_trees": 10,
-            "search_k": 1500,
+            "search_k": 1000,
             "min_index": 2048,
             "rebuild_delta": 10_000,
             "rebuild_fraction_pct": 10,
