@@ -17,6 +17,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
+from sqlglot.errors import ErrorLevel
 from sqlglot.parser import Parser
 from sqlglot.tokenizer_core import Token, TokenType
 from sqlglot.tokens import Tokenizer
@@ -1648,7 +1649,12 @@ class _Run:
                 else self.sql
             )
         try:
-            return ";\n".join(s.sql(dialect=self.c.dialect) for s in statements)
+            # RAISE: a construct sqlglot cannot write in this dialect must not be
+            # silently dropped from the statement we hand back (fail closed)
+            return ";\n".join(
+                s.sql(dialect=self.c.dialect, unsupported_level=ErrorLevel.RAISE)
+                for s in statements
+            )
         except Exception as exc:
             self.flag(
                 C.UNKNOWN_NODE,

@@ -761,3 +761,11 @@ def test_public_names() -> None:
     ]
     for name in avl.safety.__all__:
         assert getattr(avl.safety, name).__doc__
+
+
+def test_a_rewrite_sqlglot_cannot_write_fails_closed() -> None:
+    verdict = SafeQuery(Policy(dialect="tsql", max_rows=10)).check(
+        "SELECT TO_CHAR(d, 'YYYY') AS y FROM t"
+    )
+    assert codes(verdict) == ["unknown_node"]
+    assert "cannot be written in tsql" in verdict.violations[0].message
