@@ -1451,7 +1451,7 @@ class _Run:
                     )
                     return
         elif cls is exp.If:
-            if isinstance(n.this, _CONST_LEAVES) and isinstance(n.parent, (exp.Case,)) is False:
+            if isinstance(n.this, _CONST_LEAVES) and not isinstance(n.parent, exp.Case):
                 self.flag(C.CONSTANT_PREDICATE, "an IF whose condition is a constant", n)
         elif cls is exp.Dot:
             if isinstance(n.this, exp.Literal):
