@@ -59,6 +59,30 @@ def _content_stems(text: str) -> frozenset[str]:
     return frozenset(stem(w) for w in words(text) if w.lower() not in STOPWORDS)
 
 
+def _chunks(text: str, max_chars: int = 800) -> list[str]:
+    """Split documentation into chunks of whole paragraphs (or sentences) <= max_chars."""
+    out: list[str] = []
+    current = ""
+    pieces: list[str] = []
+    for para in re.split(r"\n\s*\n", text):
+        para = " ".join(para.split())
+        if len(para) <= max_chars:
+            pieces.append(para)
+        else:
+            pieces.extend(re.split(r"(?<=[.!?])\s+", para))
+    for piece in pieces:
+        if not piece:
+            continue
+        if current and len(current) + 1 + len(piece) > max_chars:
+            out.append(current)
+            current = piece
+        else:
+            current = f"{current} {piece}".strip() if current else piece
+    if current:
+        out.append(current)
+    return out
+
+
 def _literal_words(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
     """Content words and numbers: two questions differing here never share a cache entry."""
     ws = [w.lower() for w in words(text)]
@@ -214,7 +238,8 @@ class Assistant:
         """Teach the Assistant DDL, documentation, or a question->SQL pair.
 
         A pair is checked by SafeQuery before it is stored (a pair that would be
-        refused is never stored). Each item is embedded once.
+        refused is never stored). Documentation is split into chunks of whole
+        paragraphs (about 800 characters). Each item is embedded once.
 
         Args:
             ddl: ``CREATE TABLE`` statements (they become known tables).
@@ -253,15 +278,16 @@ class Assistant:
         if documentation is not None:
             if not isinstance(documentation, str) or not documentation.strip():
                 raise InvalidInputError("documentation must be a non-empty string")
-            items.append(
-                TrainingItem(
-                    id=_item_id("documentation", self.name, documentation),
-                    kind="documentation",
-                    text=documentation.strip(),
-                    added_by=added_by,
-                    source=self.name,
+            for chunk in _chunks(documentation.strip()):
+                items.append(
+                    TrainingItem(
+                        id=_item_id("documentation", self.name, chunk),
+                        kind="documentation",
+                        text=chunk,
+                        added_by=added_by,
+                        source=self.name,
+                    )
                 )
-            )
         if question is not None or sql is not None:
             if not isinstance(question, str) or not question.strip():
                 raise InvalidInputError("a trained pair needs a non-empty question= with sql=")

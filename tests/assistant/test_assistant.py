@@ -439,3 +439,12 @@ def test_cancel_event_stops_the_stream(shop: Path) -> None:
     assert a.db.in_transaction() is False
     (entry,) = history.search(limit=5).entries
     assert str(entry.outcome) == "cancelled"
+
+
+def test_documentation_is_chunked(shop: Path) -> None:
+    a = Assistant(db=f"sqlite:///{shop}")
+    para = ("A shipped order has left the warehouse. " * 12).strip()
+    ids = a.train(documentation=f"{para}\n\n{para}\n\nShort note.")
+    items = a.training_data("documentation")
+    assert len(ids) == len(items) == 2
+    assert [i.text for i in items] == [para, f"{para} Short note."]
