@@ -207,9 +207,12 @@ def build_value_index(
         values: ``(table, column) -> values``.
 
     Returns:
-        ``first word -> ((table, column, value), ...)``.
+        ``first word -> ((table, column, value), ...)``; a value is also listed
+        under the stem of its first word.
     """
     import re
+
+    from avl.llm._offline._text import stem
 
     out: dict[str, list[tuple[str, str, str]]] = {}
     for (table, column), vals in values.items():
@@ -217,4 +220,7 @@ def build_value_index(
             ws = re.findall(r"\d+(?:\.\d+)?|[A-Za-z]+", v)
             if ws:
                 out.setdefault(ws[0].lower(), []).append((table, column, v))
+                first = stem(ws[0])
+                if first != ws[0].lower():
+                    out.setdefault(first, []).append((table, column, v))
     return {k: tuple(v) for k, v in out.items()}

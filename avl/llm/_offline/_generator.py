@@ -434,14 +434,21 @@ class _Composer:
         index = self.ctx.value_index or build_value_index(self.ctx.values)
         known = {t.name for t in self.ctx.tables}
         for i, first in enumerate(self.low):
-            for table, column, v in index.get(first, ()):
-                if table not in known:
+            seen: set[tuple[str, str, str]] = set()
+            cands = index.get(first, ()) + (
+                index.get(self.st[i], ()) if self.st[i] != first else ()
+            )
+            for table, column, v in cands:
+                if table not in known or (table, column, v) in seen:
                     continue  # a value of a table outside the retrieved context
+                seen.add((table, column, v))
                 vw = [x.lower() for x in words(v)]
                 if len(vw) == 1 and (len(vw[0]) < 2 or vw[0] in STOPWORDS):
                     continue
                 k = len(vw)
-                if self.low[i : i + k] == vw:
+                if self.low[i : i + k] == vw or (
+                    len(vw[-1]) > 3 and self.st[i : i + k] == [stem(x) for x in vw]
+                ):
                     found.append(_Value(i, i + k, table, column, v))
         for m in _QUOTED.finditer(self.q):
             body = next(g for g in m.groups() if g)
@@ -1048,8 +1055,12 @@ class _Composer:
                 return i + len(p.split())
         if self._has(*_COUNT_WORDS) or self._has("average", "total"):
             i = self._pos("by")
-            if i >= 0 and not self._has("order by", "sorted by", "ordered by"):
-                return i + 1
+            if (
+                i >= 0
+                and not self._has("order by", "sorted by", "ordered by")
+                and any(m.column is not None and m.start == i + 1 for m in self.mentions)
+            ):
+                return i + 1  # "by <column>"; "covered by countries" does not group
         return -1
 
     def _table_after(self, i: int) -> bool:
