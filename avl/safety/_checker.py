@@ -483,10 +483,35 @@ class _Run:
                 self.flag(C.INTO, f"INTO {texts[i + 1]} writes a file", offset=tokens[i].start)
 
     # --------------------------------------------------------------- comments
+    def mysql_dashes(self, tokens: list[Token]) -> None:
+        """MySQL reads ``--`` as a comment only before a space or control character.
+
+        ``1 --0 UNION SELECT ...`` is ``1 - -0 UNION SELECT ...`` to MySQL, while a
+        reader that takes ``--`` as a comment sees only ``1``: code the checker
+        would never see. Such a ``--`` between tokens (outside strings) is refused.
+        """
+        sql = self.sql
+        bounds = [-1] + [b for t in tokens for b in (t.start, t.end)] + [len(sql)]
+        for gap_start, gap_end in zip(bounds[0::2], bounds[1::2], strict=False):
+            gap = sql[gap_start + 1 : gap_end]
+            at = gap.find("--")
+            while at >= 0:
+                after = gap[at + 2 : at + 3]
+                if after and after > " ":
+                    self.flag(
+                        C.COMMENT_HIDDEN_CODE,
+                        "MySQL does not read '--' without a following space as a comment",
+                        offset=gap_start + 1 + at,
+                    )
+                    return
+                at = gap.find("--", at + 2)
+
     def scan_comments(self, tokens: list[Token]) -> None:
         sql = self.sql
         if "--" not in sql and "/*" not in sql and "#" not in sql:
             return
+        if "--" in sql and self.p.dialect in _MYSQL_FAMILY:
+            self.mysql_dashes(tokens)
         last = len(tokens) - 1
         while last > 0 and tokens[last].token_type == TokenType.SEMICOLON:
             last -= 1
