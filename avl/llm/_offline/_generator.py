@@ -562,6 +562,15 @@ class _Composer:
         desc = not m.group(1).startswith(("fewest", "least", "smallest"))
         nxt = [tm for tm in self._table_mentions() if after <= tm.start <= after + 2]
         if not nxt:
+            # "the most languages": a column of the counted table
+            nxt = [
+                cm
+                for cm in self.mentions
+                if cm.column is not None
+                and after <= cm.start <= after + 2
+                and not self._is_numeric(cm)
+            ]
+        if not nxt:
             return None
         other = nxt[0].table
         subject = self._subject(other, after)
@@ -578,10 +587,17 @@ class _Composer:
         sel = ", ".join(f"{st}.{_quote_ident(c)}" for c in proj)
         on_subject = ccol if child == subject else pcol
         on_other = pcol if child == subject else ccol
+        group = on_subject
+        subject_t = self.ctx.table(subject)
+        if len(proj) == 1 and subject_t is not None:
+            col = subject_t.column(proj[0])
+            named = "name" in ident_words(proj[0]) or "title" in ident_words(proj[0])
+            if col is not None and not col.primary_key and not named:
+                group = proj[0]  # "which continent ...": group by the category itself
         return (
             f"SELECT {sel} FROM {_quote_ident(subject)} AS {st} JOIN {_quote_ident(other)} AS {ot} "
             f"ON {st}.{_quote_ident(on_subject)} = {ot}.{_quote_ident(on_other)} "
-            f"GROUP BY {st}.{_quote_ident(on_subject)} ORDER BY COUNT(*) {'DESC' if desc else 'ASC'} LIMIT 1"
+            f"GROUP BY {st}.{_quote_ident(group)} ORDER BY COUNT(*) {'DESC' if desc else 'ASC'} LIMIT 1"
         )
 
     def _not_related(self) -> str | None:
