@@ -710,7 +710,7 @@ class Assistant:
         if not isinstance(question, str) or not question.strip():
             raise InvalidInputError("the question must be a non-empty string")
         pipeline = self._pipeline(
-            question.strip(), user, role, dict(context or {}), session, _raise
+            question.strip(), user, role, dict(context or {}), session, _raise, cancel
         )
         if cancel is None:
             return pipeline
@@ -724,6 +724,7 @@ class Assistant:
         ctx: dict[str, Any],
         session: str,
         _raise: bool,
+        cancel: threading.Event | None = None,
     ) -> Generator[Event, None, None]:
         clock = self._clock
         t0 = clock.monotonic()
@@ -819,7 +820,9 @@ class Assistant:
                 if verdict.allowed:
                     try:
                         ts = clock.monotonic()
-                        result = self.db.execute(verdict.sql or sql, max_rows=self.max_rows)
+                        result = self.db.execute(
+                            verdict.sql or sql, max_rows=self.max_rows, cancel=cancel
+                        )
                         lap("execute", ts)
                     except QueryError:
                         result = None
@@ -943,7 +946,7 @@ class Assistant:
                 run_sql = verdict.sql or sql
                 try:
                     ts = clock.monotonic()
-                    result = self.db.execute(run_sql, max_rows=self.max_rows)
+                    result = self.db.execute(run_sql, max_rows=self.max_rows, cancel=cancel)
                     lap("execute", ts)
                 except QueryError as exc:
                     lap("execute", ts)
@@ -1005,7 +1008,9 @@ class Assistant:
             raise
         except AvlError as exc:
             if not finished:
-                if outcome == "ok":
+                if isinstance(exc, CancelledError):
+                    outcome, error = "cancelled", "the caller cancelled the request"
+                elif outcome == "ok":
                     outcome = "llm_error" if isinstance(exc, ProviderError) else "error"
                 error = error or str(exc)
                 self._record(

@@ -26,7 +26,13 @@ import attrs
 from avl._clock import Clock, SystemClock
 from avl._optional import require
 from avl._registry import redact_url, scheme_of
-from avl.errors import BackendUnavailableError, ConfigError, QueryError, QueryTimeoutError
+from avl.errors import (
+    BackendUnavailableError,
+    CancelledError,
+    ConfigError,
+    QueryError,
+    QueryTimeoutError,
+)
 from avl.llm._offline._context import ColumnSpec, ForeignKeySpec, TableSpec, _fks, _tables
 
 __all__ = ["Database", "QueryResult", "SchemaSnapshot"]
@@ -153,7 +159,7 @@ class Database:
 
     # ------------------------------------------------------------- execution
     @contextlib.contextmanager
-    def _translate(self, sql: str) -> Iterator[None]:
+    def _translate(self, sql: str, cancel: threading.Event | None = None) -> Iterator[None]:
         try:
             yield
         except QueryError:
@@ -161,6 +167,8 @@ class Database:
         except Exception as exc:
             name = type(exc).__name__
             text = str(exc).strip() or name
+            if cancel is not None and cancel.is_set() and _is_db_error(exc):
+                raise CancelledError(f"the query was cancelled by the caller: {text}") from exc
             if (
                 "interrupted" in text.lower()
                 or "timeout" in text.lower()
@@ -181,6 +189,7 @@ class Database:
         params: Mapping[str, Any] | Sequence[Any] | None = None,
         *,
         max_rows: int = 1000,
+        cancel: threading.Event | None = None,
     ) -> QueryResult:
         """Run one statement read-only and return at most ``max_rows`` rows.
 
@@ -188,6 +197,9 @@ class Database:
             sql: the statement (already checked by SafeQuery).
             params: bound parameters, in the driver's style.
             max_rows: the row cap.
+            cancel: an event another thread may set to stop the statement while it
+                runs: SQLite is interrupted by its progress handler, PostgreSQL gets
+                a cancel request; MySQL/MariaDB stop at the statement timeout.
 
         Returns:
             The rows.
@@ -195,12 +207,15 @@ class Database:
         Raises:
             QueryError: the database rejected the statement.
             QueryTimeoutError: it ran past the statement timeout.
+            CancelledError: ``cancel`` was set before or while it ran.
         """
-        with self._lock, self._translate(sql):
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("the query was cancelled by the caller before it ran")
+        with self._lock, self._translate(sql, cancel):
             if self.dialect == "sqlite":
-                return self._exec_sqlite(sql, params, max_rows)
+                return self._exec_sqlite(sql, params, max_rows, cancel)
             if self.dialect == "postgres":
-                return self._exec_postgres(sql, params, max_rows)
+                return self._exec_postgres(sql, params, max_rows, cancel)
             return self._exec_mysql(sql, params, max_rows)
 
     def _fetch(self, cur: Any, max_rows: int) -> QueryResult:
@@ -211,10 +226,17 @@ class Database:
             columns=cols, rows=tuple(tuple(r) for r in rows[:max_rows]), truncated=truncated
         )
 
-    def _exec_sqlite(self, sql: str, params: Any, max_rows: int) -> QueryResult:
+    def _exec_sqlite(
+        self, sql: str, params: Any, max_rows: int, cancel: threading.Event | None = None
+    ) -> QueryResult:
         conn: sqlite3.Connection = self._conn
         deadline = self._clock.monotonic() + self.timeout_s
-        conn.set_progress_handler(lambda: int(self._clock.monotonic() > deadline), 10_000)
+        if cancel is None:
+            conn.set_progress_handler(lambda: int(self._clock.monotonic() > deadline), 10_000)
+        else:
+            conn.set_progress_handler(
+                lambda: int(cancel.is_set() or self._clock.monotonic() > deadline), 10_000
+            )
         if not self._owned:
             conn.execute("PRAGMA query_only = ON")
         try:
@@ -227,18 +249,30 @@ class Database:
                     conn.rollback()
                 conn.execute("PRAGMA query_only = OFF")
 
-    def _exec_postgres(self, sql: str, params: Any, max_rows: int) -> QueryResult:
+    def _exec_postgres(
+        self, sql: str, params: Any, max_rows: int, cancel: threading.Event | None = None
+    ) -> QueryResult:
         conn = self._conn
         if conn.info.transaction_status != 0:  # not idle: leave the user's work alone
             conn.rollback()
         ms = max(1, int(self.timeout_s * 1000))
+        done = threading.Event()
+        watcher = None
         try:
             with conn.cursor() as cur:
                 cur.execute("BEGIN READ ONLY")
                 cur.execute(f"SET LOCAL statement_timeout = {ms}")
+                if cancel is not None:
+                    watcher = threading.Thread(
+                        target=_cancel_when_set, args=(conn, cancel, done), daemon=True
+                    )
+                    watcher.start()
                 cur.execute(sql, params)
                 return self._fetch(cur, max_rows)
         finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
             conn.rollback()
 
     def _exec_mysql(self, sql: str, params: Any, max_rows: int) -> QueryResult:
@@ -518,6 +552,15 @@ def _canonical(name: str, names: Sequence[str]) -> str:
         if n.lower() == name.lower():
             return n
     return name
+
+
+def _cancel_when_set(conn: Any, cancel: threading.Event, done: threading.Event) -> None:
+    """Send PostgreSQL a cancel request once ``cancel`` is set (until ``done``)."""
+    while not done.wait(0.02):
+        if cancel.is_set():
+            with contextlib.suppress(Exception):  # the statement may have just ended
+                conn.cancel_safe() if hasattr(conn, "cancel_safe") else conn.cancel()
+            return
 
 
 def _is_db_error(exc: BaseException) -> bool:

@@ -9,10 +9,12 @@ Design:
   ``Last-Event-ID: <stream>:<n>`` replays what follows ``n`` and then follows the
   stream live if it is still running.
 - The Assistant's (synchronous) generator runs in a worker thread. When the client
-  disconnects, a stop flag is set, the request stops waiting, and the worker closes
-  the generator at its next step (``GeneratorExit`` runs the Assistant's cleanup,
-  which cancels the model call and the database query); an Assistant that accepts a
-  ``cancel`` event gets it set immediately.
+  disconnects, the ``cancel`` event given to ``Assistant.stream`` is set and the
+  request stops waiting. A query that is running is stopped in the database (SQLite
+  is interrupted by its progress handler, PostgreSQL gets a cancel request;
+  MySQL/MariaDB stop at the statement timeout); a streamed model call is closed at
+  its next chunk (``GeneratorExit`` closes the model's HTTP stream). History records
+  the request as ``cancelled``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 from typing import Any
 
@@ -257,3 +258,74 @@ async def test_resume_follows_a_live_stream(console: TinyConsole) -> None:
     two = list(sse.parse(second.sent))
     assert [e.event for e in one] == ["retrieved", "sql", "verdict", "rows", "answer", "done"]
     assert two == one[1:]
+
+
+SLOW_SQL = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000000) "
+    "SELECT count(*) AS n FROM c"
+)
+
+
+def _pg_url() -> str:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
+    pytest.importorskip("psycopg")
+    return "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_disconnect_interrupts_the_running_database_query(backend: str) -> None:
+    """A client that goes away while the SQL runs stops the query in the database.
+
+    The statement timeout is an hour and the query counts to 1e11: the history entry
+    can only be written (and the worker freed) because the query was interrupted.
+    """
+    from avl.console import Console
+    from avl.testing import FakeChatModel
+
+    history = SignallingHistory()
+    kw: dict[str, Any] = {}
+    if backend == "postgresql":
+        kw = {"db": _pg_url(), "train_from_database": False}
+    console = Console(
+        model=FakeChatModel([SLOW_SQL]),
+        history=history,
+        ratelimit={"rates": ""},
+        assistant={"cache_threshold": None, "timeout_s": 3600.0},
+        **kw,
+    )
+    db = console.assistant.db
+    running = threading.Event()
+    execute = db.execute
+
+    def signalling_execute(*args: Any, **kwargs: Any) -> Any:
+        running.set()
+        return execute(*args, **kwargs)
+
+    db.execute = signalling_execute
+    try:
+        app = create_app(console, heartbeat_s=30, stream_ids=_ids())
+        wire = _Wire(json.dumps({"question": "count to a very large number"}).encode())
+        with anyio.fail_after(120):  # a guard against a hang, not a timing assertion
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(app, _scope(), wire.receive, wire.send)
+                assert await anyio.to_thread.run_sync(running.wait, 100) is True
+                wire.disconnect.set()  # the client goes away while the query runs
+            assert await anyio.to_thread.run_sync(history.recorded.wait, 100) is True
+        kinds = [e.event for e in sse.parse(wire.sent)]
+        assert kinds[-2:] == ["sql", "verdict"]
+        entries = await anyio.to_thread.run_sync(lambda: console.history.search(limit=5))
+        assert [(e.outcome.value, e.row_count, e.error) for e in entries] == [
+            ("cancelled", None, "the caller cancelled the request")
+        ]
+        # The connection is usable again and left no transaction open.
+        assert not db.in_transaction()
+        assert db.execute("SELECT 1 AS one").rows == ((1,),)
+    finally:
+        console.close()
