@@ -88,6 +88,39 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
+_FORWARD_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
+
+
+def _forwarded_from_elsewhere(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a proxy says the request came from another machine.
+
+    A reverse proxy on the same host connects from loopback; without an
+    authenticator, its ``Forwarded``/``X-Forwarded-For``/``X-Real-IP`` naming a
+    non-loopback client (or anything unparseable) means the caller is not local.
+    """
+    for name, value in headers:
+        if name not in _FORWARD_HEADERS:
+            continue
+        text = value.decode("latin-1")
+        if name == b"forwarded":
+            hosts = [
+                part.strip()[4:].strip('"')
+                for element in text.split(",")
+                for part in element.split(";")
+                if part.strip().lower().startswith("for=")
+            ]
+        else:
+            hosts = [h.strip() for h in text.split(",")]
+        for host in hosts:
+            if host.startswith("[") and "]" in host:  # "[::1]:port"
+                host = host[1 : host.index("]")]
+            elif host.count(":") == 1:  # "127.0.0.1:port"
+                host = host.split(":", 1)[0]
+            if not host or not is_loopback(host):
+                return True
+    return False
+
+
 class _Gate:
     """Pure ASGI middleware: body limit, authentication, rate limiting, headers."""
 
@@ -107,7 +140,7 @@ class _Gate:
         host = client[0] if client else None
         auth = self.settings.authenticator
         if auth is None:
-            if is_loopback(host):
+            if is_loopback(host) and not _forwarded_from_elsewhere(scope["headers"]):
                 return self.settings.local_identity
             raise E.AuthenticationError(
                 "this server has no authenticator configured and serves loopback callers only"

@@ -303,3 +303,32 @@ def test_serve_reads_api_keys_file_from_env(
     monkeypatch.setenv("AVL_API_KEYS_FILE", str(bad))
     with pytest.raises(ConfigError, match="expected a list 'keys'"):
         serve(console, host="0.0.0.0", port=1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"x-forwarded-for": "203.0.113.7"}, 401),
+        ({"x-forwarded-for": "127.0.0.1, 198.51.100.2"}, 401),
+        ({"x-real-ip": "10.0.0.9"}, 401),
+        ({"forwarded": 'for="[2001:db8::1]:4711";proto=https'}, 401),
+        ({"forwarded": "for=unknown"}, 401),
+        ({"x-forwarded-for": ""}, 401),
+        ({"x-forwarded-for": "127.0.0.1"}, 200),
+        ({"forwarded": 'for="[::1]:8080", for=127.0.0.1:9'}, 200),
+        ({}, 200),
+    ],
+)
+async def test_proxied_remote_caller_is_not_local(
+    console: TinyConsole, headers: dict[str, str], expected: int
+) -> None:
+    """A reverse proxy on loopback does not turn a remote caller into the local user."""
+    app = create_app(console)
+    async with client(app) as c:
+        r = await c.post("/v1/sql/check", json={"sql": "SELECT 1"}, headers=headers)
+    assert r.status_code == expected
+    if expected == 401:
+        assert r.json()["detail"] == (
+            "this server has no authenticator configured and serves loopback callers only"
+        )

@@ -18,6 +18,8 @@ from avl.web import PERMISSIONS, ApiKeyAuthenticator, Identity, create_app, open
 from avl.web._jsonschema import SchemaBuilder, decode, encode_value
 from avl.web._routes import ROUTES
 
+from .conftest import LiveServer
+
 
 class Color(enum.Enum):
     RED = "red"
@@ -191,12 +193,12 @@ KEY = "st-key-0123456789abc"
 
 @pytest.fixture(scope="module")
 def api_schema() -> Iterator[Any]:
+    """The document as served by a live uvicorn on loopback (schemathesis calls it over TCP)."""
     console = Console(ratelimit={"rates": "100000/second"})
     auth = ApiKeyAuthenticator.from_keys({KEY: Identity(user="st", permissions=PERMISSIONS)})
     try:
-        yield schemathesis.openapi.from_asgi(
-            "/openapi.json", create_app(console, authenticator=auth)
-        )
+        with LiveServer(create_app(console, authenticator=auth)) as server:
+            yield schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     finally:
         console.close()
 
