@@ -50,9 +50,20 @@
   }
 
   function showLimits(response) {
-    const remaining = response.headers.get("ratelimit-remaining");
-    const limit = response.headers.get("ratelimit-limit");
+    const h = (name) => response.headers.get(name) ?? response.headers.get("x-" + name);
+    const remaining = h("ratelimit-remaining");
+    const limit = h("ratelimit-limit");
     if (remaining !== null) { $("limits").textContent = `rate limit: ${remaining}/${limit || "?"} left`; }
+  }
+
+  async function loadCaller() {
+    const response = await fetch(api("v1/ratelimit"));
+    if (!response.ok) { return; }
+    const status = await response.json();
+    $("who").textContent = `signed in as ${status.key.replace(/^web:/, "")}`;
+    if (status.limited && status.remaining !== null) {
+      $("limits").textContent = `rate limit: ${status.remaining}/${status.limit ?? "?"} left`;
+    }
   }
 
   // A WHATWG-style SSE parser over a fetch() body (EventSource cannot POST).
@@ -156,9 +167,11 @@
       q1.textContent = entry.question || entry.sql;
       const meta = document.createElement("span");
       meta.className = "meta";
-      meta.textContent = `${entry.outcome}${entry.row_count !== null ? ", " + entry.row_count + " rows" : ""}`;
+      const n = entry.row_count;
+      meta.textContent = `${entry.outcome}${n !== null ? `, ${n} row${n === 1 ? "" : "s"}` : ""}`;
+      li.title = entry.question || entry.sql || "";
       li.append(q1, meta);
-      li.addEventListener("click", () => { $("question").value = entry.question; $("sql").value = entry.sql; });
+      li.addEventListener("click", () => { $("question").value = entry.question || ""; $("sql").value = entry.sql || ""; });
       list.append(li);
     }
   }
@@ -166,7 +179,11 @@
   $("ask-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const question = $("question").value.trim();
-    if (question) { ask(question).catch((err) => setStatus(`Error: ${err}`)); }
+    if (!question) { return; }
+    $("ask-button").disabled = true;
+    ask(question)
+      .catch((err) => setStatus(`Error: ${err}`))
+      .finally(() => { $("ask-button").disabled = false; });
   });
   $("sql-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -176,5 +193,6 @@
     runSql($("sql").value, true).catch((err) => setStatus(`Error: ${err}`));
   });
   $("history-form").addEventListener("submit", (e) => { e.preventDefault(); loadHistory(); });
+  loadCaller().catch(() => {});
   loadHistory();
 })();
