@@ -92,3 +92,18 @@ def test_rejected_query_shows_violations(browser: Any, page_url: str) -> None:
     page.wait_for_selector("#verdict.allowed", timeout=15_000)
     assert page.locator("#violations li").count() == 0
     page.close()
+
+
+def test_long_entries_do_not_widen_the_page(browser: Any, page_url: str) -> None:
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    page.goto(page_url)
+    page.wait_for_function("document.getElementById('who').textContent !== ''")
+    assert page.inner_text("#who") == "signed in as local"
+    page.fill("#sql", "SELECT '" + "0" * 3000 + "' AS wide")
+    page.click("#run-button")
+    page.wait_for_selector("#rows tbody tr td", timeout=15_000)
+    page.wait_for_function(
+        "[...document.querySelectorAll('#history li .q')].some(e => e.textContent.includes('000'))"
+    )
+    assert page.evaluate("document.documentElement.scrollWidth") == 1024
+    page.close()

@@ -143,11 +143,16 @@
     });
     showLimits(response);
     const body = await response.json();
-    if (!response.ok) { showProblem(body); return; }
+    if (!response.ok) {
+      showProblem(body);
+      if (!checkOnly) { loadHistory(); }
+      return;
+    }
     if (checkOnly) { showVerdict(body); setStatus(""); return; }
     showVerdict(body.verdict);
     showRows(body.columns, body.rows);
     setStatus(`${body.row_count} row(s)`);
+    loadHistory();
   }
 
   async function loadHistory() {
