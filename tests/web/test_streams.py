@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import threading
 from typing import Any
 
@@ -269,13 +268,12 @@ SLOW_SQL = (
 def _pg_url() -> str:
     import socket
 
+    from tests.conftest import unavailable
+
     try:
         socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
     except OSError:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    pytest.importorskip("psycopg")
+        unavailable("PostgreSQL is not running on 127.0.0.1:5432")
     return "postgresql://postgres@127.0.0.1:5432/test"
 
 
