@@ -167,3 +167,75 @@ def test_local_caller_counted_only_when_limits_are_configured() -> None:
     assert [r.status_code for r in few] == [200, 200, 200, 429]
     assert few[-1].headers["retry-after"] == "20"
     assert few[-1].json()["type"] == "urn:avl:problem:rate-limited"
+
+
+def _inputs(spec: dict[str, Any]) -> dict[str, set[str]]:
+    """Every name a client can send, per operation: parameters and body properties."""
+    schemas = spec["components"]["schemas"]
+    out: dict[str, set[str]] = {}
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            names = {p["name"] for p in op.get("parameters", [])}
+            body = op.get("requestBody", {}).get("content", {}).get("application/json")
+            if body is not None:
+                ref = body["schema"]["$ref"].rsplit("/", 1)[-1]
+                names |= set(schemas[ref]["properties"])
+            out[f"{method.upper()} {path}"] = names
+    return out
+
+
+def test_no_input_names_a_url_or_a_database() -> None:
+    """SSRF: no endpoint takes a URL, a host or a database to open."""
+    from avl.web import openapi_spec
+
+    inputs = _inputs(openapi_spec())
+    assert {k: v for k, v in inputs.items() if v} == {
+        "POST /v1/sql/check": {"sql", "role", "params"},
+        "POST /v1/ask": {"question", "Last-Event-ID"},
+        "GET /v1/ask/stream": {"question", "Last-Event-ID"},
+        "POST /v1/sql/run": {"sql", "params"},
+        "POST /v1/train": {"question", "sql", "ddl", "documentation"},
+        "GET /v1/history": {"q", "user", "outcome", "since", "until", "limit", "cursor"},
+        "GET /v1/history/{entry_id}": {"entry_id"},
+    }
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/sql/check", {"sql": "SELECT 1"}),
+        ("/v1/sql/run", {"sql": "SELECT 1"}),
+        ("/v1/ask", {"question": "How many customers are there?"}),
+        ("/v1/train", {"documentation": "Customers buy things."}),
+    ],
+)
+async def test_a_database_url_in_a_body_is_refused(
+    app: Any, path: str, body: dict[str, Any]
+) -> None:
+    async with client(app) as c:
+        r = await c.post(path, json={**body, "db": "postgresql://10.0.0.1/prod"})
+    assert r.status_code == 422
+    assert r.json()["detail"] == "body: unknown field(s) ['db']"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("ATTACH DATABASE '/tmp/other.db' AS other", "statement_kind"),
+        ("SELECT load_extension('/tmp/evil.so')", "function_denied"),
+        ("SELECT readfile('/etc/passwd')", "function_denied"),
+        ("SELECT * FROM read_csv_auto('http://169.254.169.254/latest')", "function_denied"),
+    ],
+)
+async def test_sql_that_reaches_out_is_refused_on_run_and_train(
+    app: Any, sql: str, code: str
+) -> None:
+    async with client(app) as c:
+        run = await c.post("/v1/sql/run", json={"sql": sql})
+        train = await c.post("/v1/train", json={"question": "anything", "sql": sql})
+    for r in (run, train):
+        assert r.status_code == 422
+        assert r.headers["content-type"] == "application/problem+json"
+        assert [v["code"] for v in r.json()["violations"]][:1] == [code]
