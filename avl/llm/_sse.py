@@ -1,14 +1,16 @@
-"""A small incremental parser for ``text/event-stream`` lines (pure, private).
+"""The providers' view of ``text/event-stream``: lines in, events out (pure, private).
 
-Only what the chat providers need: ``event``, ``data`` (multi-line joined with
-``\\n``) and ``id`` fields; comments (lines starting with ``:``) are skipped; an
-event is dispatched on a blank line. Lines are fed one at a time, without their
-line terminator (as ``httpx.Response.iter_lines`` yields them).
+The parsing itself is :class:`avl.sse.SSEParser` (the WHATWG algorithm); this
+adapter feeds it one line at a time, without its line terminator (as
+``httpx.Response.iter_lines`` yields them), and tells whether an event was left
+unfinished when the stream ended (a truncated stream).
 """
 
 from __future__ import annotations
 
 import attrs
+
+from avl.sse import SSEParser
 
 __all__ = ["SSEDecoder", "SSEEvent"]
 
@@ -29,51 +31,33 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    """Turns lines into :class:`SSEEvent` values.
+    """Turns lines into :class:`SSEEvent` values (over :class:`avl.sse.SSEParser`).
 
     ``feed(line)`` returns the completed event when ``line`` is blank and an event
-    was pending, else ``None``. ``pending`` tells whether an incomplete event was
-    left when the stream ended (a truncated stream).
+    with data was pending, else ``None``. ``pending`` tells whether fields were read
+    since the last blank line (an incomplete event when the stream ended).
     """
 
-    __slots__ = ("_data", "_event", "_has_fields", "_id")
+    __slots__ = ("_parser", "_pending")
 
     def __init__(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-        self._id: str | None = None
-        self._has_fields = False
+        self._parser = SSEParser()
+        self._pending = False
 
     @property
     def pending(self) -> bool:
-        """Whether fields were read since the last dispatched event."""
-        return self._has_fields
+        """Whether fields were read since the last blank line."""
+        return self._pending
 
     def feed(self, line: str) -> SSEEvent | None:
         """Read one line; return an event when ``line`` completes one."""
         line = line.rstrip("\r\n")
         if not line:
-            if not self._has_fields:
-                return None
-            event = SSEEvent(
-                event=self._event or "message", data="\n".join(self._data), id=self._id
-            )
-            self._event = ""
-            self._data = []
-            self._has_fields = False
-            return event
-        if line.startswith(":"):
+            self._pending = False
+        elif not line.startswith(":") and line.partition(":")[0] in ("data", "event", "id"):
+            self._pending = True
+        events = self._parser.feed(line + "\n")
+        if not events:
             return None
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id":
-            self._id = value
-        else:
-            return None  # "retry" and unknown fields carry nothing we use
-        self._has_fields = True
-        return None
+        event = events[-1]
+        return SSEEvent(event=event.event, data=event.data, id=event.id)
