@@ -51,6 +51,15 @@ page = history_search.sync(client=client, limit=5)
 out["history_users"] = sorted({e.user for e in page.items})
 status = ratelimit_status.sync(client=client)
 out["rl_key"] = status.key
+# Streams: the generated client returns the event-stream text; avl.sse parses it.
+from avl import sse
+from avl_client.api.console import ask_stream
+text = ask_stream.sync(client=client, question="How many orders are there?")
+events = list(sse.parse([text]))
+kinds = [e.event for e in events]
+out["stream_kinds"] = [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k]
+out["stream_rows"] = json.loads(next(e.data for e in events if e.event == "rows"))["rows"]
+out["stream_ids"] = len({e.id for e in events}) == len(events)
 print(json.dumps(out))
 """
 
@@ -117,4 +126,16 @@ def test_generated_client_calls_live_server(tmp_path: Path, live: str) -> None:
         "answer_rows": [[12]],
         "history_users": ["gen"],
         "rl_key": "web:gen",
+        "stream_kinds": [
+            "retrieved",
+            "prompt",
+            "token",
+            "sql",
+            "verdict",
+            "rows",
+            "answer",
+            "done",
+        ],
+        "stream_rows": [[40]],
+        "stream_ids": True,
     }
