@@ -42,12 +42,45 @@ async def test_sql_check_refused_is_200_with_violations(app: Any) -> None:
     assert body["violations"][0]["position"] == {"line": 1, "col": 13, "offset": 12}
 
 
-async def test_sql_check_cached_answer_is_identical(app: Any) -> None:
+async def test_sql_check_cached_answer_is_identical(console: TinyConsole, clock: FakeClock) -> None:
+    console.limiter = RateLimiter("100/minute", clock=clock)
+    key = {"x-api-key": "ann-key-0123456789"}
+    app = create_app(
+        console,
+        authenticator=ApiKeyAuthenticator.from_keys({key["x-api-key"]: Identity(user="ann")}),
+    )
+    body = b'{"sql": "SELECT id FROM orders"}'
+    json_ct = {"content-type": "application/json", **key}
+
+    async def chunked():  # type: ignore[no-untyped-def]
+        yield body[:7]
+        yield body[7:]
+
     async with client(app) as c:
-        first = await c.post("/v1/sql/check", json={"sql": "SELECT id FROM orders"})
-        second = await c.post("/v1/sql/check", json={"sql": "SELECT id FROM orders"})
-    assert first.content == second.content
+        first = await c.post("/v1/sql/check", content=body, headers=json_ct)
+        second = await c.post("/v1/sql/check", content=body, headers=json_ct)  # from the cache
+        split = await c.post("/v1/sql/check", content=chunked(), headers=json_ct)
+        charset = await c.post(
+            "/v1/sql/check",
+            content=body,
+            headers={"content-type": "application/json; charset=utf-8", **key},
+        )
+        wrong_type = await c.post(
+            "/v1/sql/check", content=body, headers={"content-type": "text/plain", **key}
+        )
     assert first.json()["allowed"] is True
+    for r in (second, split, charset):
+        assert r.status_code == 200
+        assert r.content == first.content
+        assert r.headers["content-type"] == "application/json"
+        assert r.headers["content-length"] == str(len(first.content))
+        # The cached answer carries the rate-limit headers like any other.
+        assert r.headers["x-ratelimit-limit"] == first.headers["x-ratelimit-limit"]
+        assert r.headers["ratelimit-policy"] == first.headers["ratelimit-policy"]
+    assert int(second.headers["x-ratelimit-remaining"]) == (
+        int(first.headers["x-ratelimit-remaining"]) - 1
+    )
+    assert wrong_type.status_code == 415  # a cached body does not skip the media type check
 
 
 @pytest.mark.parametrize(
