@@ -308,9 +308,13 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     base = results["bare Starlette GET /json"]["rps"]
+    import importlib.util
+
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     print(
-        f"wrk -t2 -c64 -d{args.duration}s, uvicorn 1 worker, access log off, loopback, "
-        f"best of {args.rounds} interleaved rounds"
+        f"wrk -t2 -c64 -d{args.duration}s, uvicorn 1 worker ({loop} + {http}), access log "
+        f"off, loopback, best of {args.rounds} interleaved rounds"
     )
     print(
         f"{'endpoint':40} {'req/s':>10} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
