@@ -212,3 +212,19 @@ def test_schemathesis(case: Any) -> None:
     # positive_data_acceptance is left out: a schema-valid SQL text can still be
     # refused by SafeQuery or by the database (422), which is the point of the API.
     case.call_and_validate(headers={"x-api-key": KEY}, excluded_checks=[positive_data_acceptance])
+
+
+def test_avl_openapi_command_prints_the_spec_without_a_server() -> None:
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "avl.cli", "openapi"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == openapi_spec()
