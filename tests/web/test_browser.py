@@ -107,3 +107,36 @@ def test_long_entries_do_not_widen_the_page(browser: Any, page_url: str) -> None
     )
     assert page.evaluate("document.documentElement.scrollWidth") == 1024
     page.close()
+
+
+def test_signing_in_with_an_api_key(browser: Any) -> None:
+    from avl.web import ApiKeyAuthenticator, Identity
+
+    key = "page-key-0123456789abcdef"
+    console = Console(ratelimit={"rates": "1000/second"})
+    auth = ApiKeyAuthenticator.from_keys({key: Identity(user="ann")})
+    try:
+        with LiveServer(create_app(console, authenticator=auth)) as server:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            page.wait_for_selector("#key-form:not([hidden])", timeout=15_000)
+            assert page.inner_text("#status").startswith("Sign in: credentials required")
+            page.fill("#api-key", "wrong-key-0123456789")
+            page.click("#key-button")
+            page.wait_for_function(
+                "document.getElementById('status').textContent.includes('invalid API key')"
+            )
+            page.fill("#api-key", key)
+            page.click("#key-button")
+            page.wait_for_function("document.getElementById('who').textContent !== ''")
+            assert page.inner_text("#who") == "signed in as ann"
+            assert page.locator("#key-form").is_hidden()
+            page.fill("#question", "How many customers are there?")
+            page.click("#ask-button")
+            page.wait_for_selector("#rows tbody tr td", timeout=15_000)
+            assert page.inner_text("#rows tbody tr td") == "12"
+            page.wait_for_selector("#history li .q", timeout=15_000)
+            assert page.inner_text("#history li .q") == "How many customers are there?"
+            page.close()
+    finally:
+        console.close()

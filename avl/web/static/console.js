@@ -7,6 +7,22 @@
 
   function setStatus(text) { $("status").textContent = text; }
 
+  // Credentials: none on loopback without an authenticator; otherwise an API key or a
+  // JWT, kept for this tab only and sent as a bearer token (the server accepts both).
+  const KEY = "avl.credentials";
+  function authHeaders(extra) {
+    const key = window.sessionStorage.getItem(KEY);
+    return key ? { ...extra, authorization: `Bearer ${key}` } : { ...extra };
+  }
+  function call(url, init) {
+    return fetch(url, { ...(init || {}), headers: authHeaders((init || {}).headers) });
+  }
+  function needCredentials(problem) {
+    $("key-form").hidden = false;
+    $("api-key").focus();
+    setStatus(`Sign in: ${(problem && problem.detail) || "credentials required"}`);
+  }
+
   function showVerdict(verdict) {
     const box = $("verdict");
     const list = $("violations");
@@ -45,6 +61,7 @@
   }
 
   function showProblem(problem) {
+    if (problem.status === 401) { needCredentials(problem); return; }
     setStatus(`${problem.title || "Error"}: ${problem.detail || ""}`);
     if (problem.violations) { showVerdict({ allowed: false, violations: problem.violations }); }
   }
@@ -57,8 +74,10 @@
   }
 
   async function loadCaller() {
-    const response = await fetch(api("v1/ratelimit"));
+    const response = await call(api("v1/ratelimit"));
+    if (response.status === 401) { needCredentials(await response.json()); return; }
     if (!response.ok) { return; }
+    $("key-form").hidden = true;
     const status = await response.json();
     $("who").textContent = `signed in as ${status.key.replace(/^web:/, "")}`;
     if (status.limited && status.remaining !== null) {
@@ -103,7 +122,7 @@
     showVerdict(null);
     showRows([], []);
     $("sql").value = "";
-    const response = await fetch(api("v1/ask"), {
+    const response = await call(api("v1/ask"), {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify({ question }),
@@ -136,7 +155,7 @@
     setStatus(checkOnly ? "Checking…" : "Running…");
     showVerdict(null);
     showRows([], []);
-    const response = await fetch(api(checkOnly ? "v1/sql/check" : "v1/sql/run"), {
+    const response = await call(api(checkOnly ? "v1/sql/check" : "v1/sql/run"), {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ sql }),
@@ -160,7 +179,7 @@
     const url = new URL(api("v1/history"));
     if (q) { url.searchParams.set("q", q); }
     url.searchParams.set("limit", "50");
-    const response = await fetch(url);
+    const response = await call(url);
     const list = $("history");
     list.replaceChildren();
     if (!response.ok) { return; }
@@ -198,6 +217,16 @@
     runSql($("sql").value, true).catch((err) => setStatus(`Error: ${err}`));
   });
   $("history-form").addEventListener("submit", (e) => { e.preventDefault(); loadHistory(); });
+  $("key-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const key = $("api-key").value.trim();
+    if (!key) { return; }
+    window.sessionStorage.setItem(KEY, key);
+    $("api-key").value = "";
+    setStatus("");
+    loadCaller().catch((err) => setStatus(`Error: ${err}`));
+    loadHistory();
+  });
   loadCaller().catch(() => {});
   loadHistory();
 })();
