@@ -199,7 +199,7 @@ class Database:
             max_rows: the row cap.
             cancel: an event another thread may set to stop the statement while it
                 runs: SQLite is interrupted by its progress handler, PostgreSQL gets
-                a cancel request; MySQL/MariaDB stop at the statement timeout.
+                a cancel request, MySQL/MariaDB a ``KILL QUERY``.
 
         Returns:
             The rows.
@@ -216,7 +216,7 @@ class Database:
                 return self._exec_sqlite(sql, params, max_rows, cancel)
             if self.dialect == "postgres":
                 return self._exec_postgres(sql, params, max_rows, cancel)
-            return self._exec_mysql(sql, params, max_rows)
+            return self._exec_mysql(sql, params, max_rows, cancel)
 
     def _fetch(self, cur: Any, max_rows: int) -> QueryResult:
         cols = tuple(d[0] for d in (cur.description or ()))
@@ -275,16 +275,30 @@ class Database:
                 watcher.join()
             conn.rollback()
 
-    def _exec_mysql(self, sql: str, params: Any, max_rows: int) -> QueryResult:
+    def _exec_mysql(
+        self, sql: str, params: Any, max_rows: int, cancel: threading.Event | None = None
+    ) -> QueryResult:
         conn = self._conn
         ms = max(1, int(self.timeout_s * 1000))
+        done = threading.Event()
+        watcher = None
         try:
             with conn.cursor() as cur:
                 self._mysql_timeout(cur, ms)
                 cur.execute("START TRANSACTION READ ONLY")
+                if cancel is not None:
+                    watcher = threading.Thread(
+                        target=_cancel_when_set,
+                        args=(_MySQLKiller(conn), cancel, done),
+                        daemon=True,
+                    )
+                    watcher.start()
                 cur.execute(sql, params)
                 return self._fetch(cur, max_rows)
         finally:
+            done.set()
+            if watcher is not None:
+                watcher.join()
             conn.rollback()
 
     def _mysql_timeout(self, cur: Any, ms: int) -> None:
@@ -555,12 +569,33 @@ def _canonical(name: str, names: Sequence[str]) -> str:
 
 
 def _cancel_when_set(conn: Any, cancel: threading.Event, done: threading.Event) -> None:
-    """Send PostgreSQL a cancel request once ``cancel`` is set (until ``done``)."""
+    """Ask the server to stop the running statement once ``cancel`` is set (until
+    ``done``): ``conn`` is a psycopg connection or a :class:`_MySQLKiller`."""
     while not done.wait(0.02):
         if cancel.is_set():
             with contextlib.suppress(Exception):  # the statement may have just ended
                 conn.cancel_safe() if hasattr(conn, "cancel_safe") else conn.cancel()
             return
+
+
+class _MySQLKiller:
+    """``cancel()`` for a pymysql connection: ``KILL QUERY`` from a second connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def cancel(self) -> None:
+        import pymysql
+
+        c = self.conn
+        other = pymysql.connect(
+            host=c.host, port=c.port, user=c.user, password=c.password, connect_timeout=5
+        )
+        try:
+            with other.cursor() as cur:
+                cur.execute(f"KILL QUERY {int(c.thread_id())}")
+        finally:
+            other.close()
 
 
 def _is_db_error(exc: BaseException) -> bool:

@@ -11,8 +11,8 @@ Design:
 - The Assistant's (synchronous) generator runs in a worker thread. When the client
   disconnects, the ``cancel`` event given to ``Assistant.stream`` is set and the
   request stops waiting. A query that is running is stopped in the database (SQLite
-  is interrupted by its progress handler, PostgreSQL gets a cancel request;
-  MySQL/MariaDB stop at the statement timeout); a streamed model call is closed at
+  is interrupted by its progress handler, PostgreSQL gets a cancel request,
+  MySQL/MariaDB a ``KILL QUERY``); a streamed model call is closed at
   its next chunk (``GeneratorExit`` closes the model's HTTP stream). History records
   the request as ``cancelled``.
 """

@@ -277,7 +277,43 @@ def _pg_url() -> str:
     return "postgresql://postgres@127.0.0.1:5432/test"
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def _mysql_url() -> str:
+    import socket
+
+    from tests.conftest import unavailable
+
+    try:
+        socket.create_connection(("127.0.0.1", 3306), timeout=1).close()
+    except OSError:
+        unavailable("MariaDB/MySQL is not running on 127.0.0.1:3306")
+    return "mysql://root@127.0.0.1:3306/test"
+
+
+MYSQL_TABLE = "avl_web_cancel_digits"
+# 10^12 rows to count (a nested-loop join that streams: no memory to fill).
+MYSQL_SLOW_SQL = (
+    f"SELECT count(*) AS n FROM {MYSQL_TABLE} a, {MYSQL_TABLE} b, {MYSQL_TABLE} c, "
+    f"{MYSQL_TABLE} d WHERE a.d + b.d + c.d + d.d >= 0"
+)
+
+
+def _mysql_table() -> None:
+    import pymysql
+
+    con = pymysql.connect(host="127.0.0.1", user="root", password="", database="test")
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {MYSQL_TABLE} (d INT)")
+            cur.execute(f"SELECT count(*) FROM {MYSQL_TABLE}")
+            if cur.fetchone()[0] != 1000:
+                cur.execute(f"DELETE FROM {MYSQL_TABLE}")
+                cur.executemany(f"INSERT INTO {MYSQL_TABLE} VALUES (%s)", [(i,) for i in range(1000)])
+        con.commit()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mysql"])
 async def test_disconnect_interrupts_the_running_database_query(backend: str) -> None:
     """A client that goes away while the SQL runs stops the query in the database.
 
@@ -289,10 +325,15 @@ async def test_disconnect_interrupts_the_running_database_query(backend: str) ->
 
     history = SignallingHistory()
     kw: dict[str, Any] = {}
+    sql = SLOW_SQL
     if backend == "postgresql":
         kw = {"db": _pg_url(), "train_from_database": False}
+    elif backend == "mysql":
+        kw = {"db": _mysql_url(), "train_from_database": False}
+        await anyio.to_thread.run_sync(_mysql_table)
+        sql = MYSQL_SLOW_SQL
     console = Console(
-        model=FakeChatModel([SLOW_SQL]),
+        model=FakeChatModel([sql]),
         history=history,
         ratelimit={"rates": ""},
         assistant={"cache_threshold": None, "timeout_s": 3600.0},
