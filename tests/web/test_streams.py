@@ -307,7 +307,9 @@ def _mysql_table() -> None:
             cur.execute(f"SELECT count(*) FROM {MYSQL_TABLE}")
             if cur.fetchone()[0] != 1000:
                 cur.execute(f"DELETE FROM {MYSQL_TABLE}")
-                cur.executemany(f"INSERT INTO {MYSQL_TABLE} VALUES (%s)", [(i,) for i in range(1000)])
+                cur.executemany(
+                    f"INSERT INTO {MYSQL_TABLE} VALUES (%s)", [(i,) for i in range(1000)]
+                )
         con.commit()
     finally:
         con.close()
