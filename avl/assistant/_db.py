@@ -244,9 +244,10 @@ class Database:
             return self._fetch(cur, max_rows)
         finally:
             conn.set_progress_handler(None, 0)
+            # a refused write still opened the driver's implicit transaction: end it
+            if conn.in_transaction:
+                conn.rollback()
             if not self._owned:
-                if conn.in_transaction:
-                    conn.rollback()
                 conn.execute("PRAGMA query_only = OFF")
 
     def _exec_postgres(

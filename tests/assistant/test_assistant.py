@@ -277,7 +277,12 @@ def test_history_and_metrics_record_every_ask(shop: Path) -> None:
     assert entry.sql == ans.sql
     assert set(ans.timings) >= {"retrieve", "model", "check", "execute", "total"}
     snap = metrics.snapshot()
-    assert snap is not None
+    assert set(snap.stages) == {"retrieve", "model", "check", "execute"}
+    assert all(st.count == 1 for st in snap.stages.values())
+    (usage,) = snap.models.values()
+    assert usage.calls == 1
+    assert usage.input_tokens == ans.usage.input_tokens > 0
+    assert (snap.cache_hits, snap.cache_misses) == (0, 1)
 
 
 def test_explain_flags_full_scans_and_suggests_index(tmp_path: Path) -> None:

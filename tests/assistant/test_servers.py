@@ -1,11 +1,12 @@
-"""End to end on the real PostgreSQL and MariaDB servers: train from the database,
-ask, and compare with the gold SQL's rows; queries run read-only."""
+"""End to end on real SQLite, PostgreSQL and MariaDB databases: train from the
+database, ask, and compare with the gold SQL's rows; queries run read-only."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,6 +98,24 @@ def _run(url: str, c: str, o: str, gold_runner: Any) -> Assistant:
     return a
 
 
+def test_sqlite_end_to_end(tmp_path: Path) -> None:
+    import sqlite3
+
+    c, o, stmts = _schema(_tag(), "REFERENCES {c}(id)")
+    path = tmp_path / "e2e.db"
+    conn = sqlite3.connect(path)
+    for s in stmts:
+        conn.execute(s)
+    conn.commit()
+    a = _run(f"sqlite:///{path}", c, o, lambda sql: conn.execute(sql).fetchall())
+    with pytest.raises(QueryError, match=r"readonly|read-only"):
+        a.db.execute(f"DELETE FROM {c}")
+    assert a.db.in_transaction() is False
+    assert conn.execute(f"SELECT COUNT(*) FROM {c}").fetchone() == (3,)
+    conn.close()
+    a.close()
+
+
 @pytest.mark.postgres
 def test_postgres_end_to_end(pg: tuple[str, str, str]) -> None:
     import psycopg
@@ -148,4 +167,20 @@ def test_mariadb_end_to_end(my: tuple[str, str, str]) -> None:
         cur.execute(f"SELECT COUNT(*) FROM {c}")
         assert cur.fetchone() == (3,)
     conn.close()
+    a.close()
+
+
+@pytest.mark.mysql
+def test_mariadb_cancel_mid_stream(my: tuple[str, str, str]) -> None:
+    url, c, o = my
+    a = Assistant(db=url, cache_threshold=None)
+    a.train_from_database(tables=[c, o])
+    stream = a.stream(f"How many {c} are there?")
+    for ev in stream:
+        if ev.kind is EventKind.SQL:
+            break
+    stream.close()  # type: ignore[attr-defined]
+    assert a.db.in_transaction() is False
+    # the next question on the same connection runs normally
+    assert a.ask(f"How many {o} are there?").rows == ((3,),)
     a.close()
