@@ -50,6 +50,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,8 @@ class Console:
             from avl.assistant._demo import DEMO_PAIRS, create_demo_database
 
             self._tmpdir = tempfile.mkdtemp(prefix="avl-demo-")
+            # removed on close(), or when the Console is collected or the process exits
+            self._finalizer = weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
             path = create_demo_database(Path(self._tmpdir) / "demo.db")
             db = f"sqlite:///{path}"
             demo_pairs: tuple[tuple[str, str], ...] = DEMO_PAIRS
@@ -317,7 +320,7 @@ class Console:
 
     def _cleanup(self) -> None:
         if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._finalizer()
             self._tmpdir = None
 
     def __enter__(self) -> Console:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -42,6 +43,25 @@ def test_defaults_use_the_demo_database() -> None:
         assert tmp is not None
         assert Path(tmp).exists()
     assert not Path(tmp).exists()
+
+
+def test_an_unclosed_console_leaves_no_demo_database_behind(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = "from avl.console import Console; c = Console(); print(c._tmpdir)"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    made = Path(done.stdout.strip())
+    assert made.parent == tmp_path
+    assert not made.exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_from_config_with_roles(db: str) -> None:
