@@ -248,6 +248,19 @@ class _Gate:
             return
         scope.setdefault("state", {})[_IDENTITY] = identity
         limit = self.settings.max_body_bytes
+        reply = send
+        if extra:
+
+            async def send_with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    names = {k for k, _ in message.get("headers", [])}
+                    message = dict(message)
+                    message["headers"] = list(message.get("headers", [])) + [
+                        (k, v) for k, v in extra if k not in names
+                    ]
+                await send(message)
+
+            reply = send_with_headers
         if (
             self.api is not None
             and self.api.check_cache is not None
@@ -260,7 +273,7 @@ class _Gate:
             try:
                 raw = await _read_body(receive, limit)
             except E.AvlError as exc:
-                await problem_response(exc, scope["path"])(scope, receive, send)
+                await problem_response(exc, scope["path"])(scope, receive, reply)
                 return
             if raw is None:  # the client went away
                 return
@@ -291,20 +304,7 @@ class _Gate:
                     raise RequestTooLargeError(f"request body over {limit} bytes")
             return message
 
-        if extra:
-
-            async def send_with_headers(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    names = {k for k, _ in message.get("headers", [])}
-                    message = dict(message)
-                    message["headers"] = list(message.get("headers", [])) + [
-                        (k, v) for k, v in extra if k not in names
-                    ]
-                await send(message)
-
-            await self.app(scope, limited_receive, send_with_headers)
-        else:
-            await self.app(scope, limited_receive, send)
+        await self.app(scope, limited_receive, reply)
 
 
 Handler = Callable[[Request], Awaitable[Response]]

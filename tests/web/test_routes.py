@@ -149,18 +149,23 @@ async def test_body_limit_413(console: TinyConsole) -> None:
     assert r.json()["title"] == "Request too large"
 
 
-async def test_body_limit_413_without_content_length(console: TinyConsole) -> None:
-    app = create_app(console, max_body_bytes=100)
+@pytest.mark.parametrize("path", ["/v1/sql/check", "/v1/sql/run", "/v1/ask"])
+async def test_body_limit_413_without_content_length(
+    console: TinyConsole, clock: FakeClock, path: str
+) -> None:
+    console.limiter = RateLimiter("100/minute", clock=clock)
+    app = create_app(console, max_body_bytes=100, limit_local=True)
 
     async def chunks():  # type: ignore[no-untyped-def]
         for _ in range(10):
             yield b'{"sql": "SELECT 1111111111111111111"}'
 
     async with client(app) as c:
-        r = await c.post(
-            "/v1/sql/check", content=chunks(), headers={"content-type": "application/json"}
-        )
+        r = await c.post(path, content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "request body over 100 bytes"
+    assert r.headers["x-ratelimit-remaining"] == "99"  # counted, and said so
 
 
 async def test_check_under_other_role(console: TinyConsole) -> None:
