@@ -265,30 +265,6 @@ SLOW_SQL = (
 )
 
 
-def _pg_url() -> str:
-    import socket
-
-    from tests.conftest import unavailable
-
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-    except OSError:
-        unavailable("PostgreSQL is not running on 127.0.0.1:5432")
-    return "postgresql://postgres@127.0.0.1:5432/test"
-
-
-def _mysql_url() -> str:
-    import socket
-
-    from tests.conftest import unavailable
-
-    try:
-        socket.create_connection(("127.0.0.1", 3306), timeout=1).close()
-    except OSError:
-        unavailable("MariaDB/MySQL is not running on 127.0.0.1:3306")
-    return "mysql://root@127.0.0.1:3306/test"
-
-
 MYSQL_TABLE = "avl_web_cancel_digits"
 # 10^12 rows to count (a nested-loop join that streams: no memory to fill).
 MYSQL_SLOW_SQL = (
@@ -297,10 +273,19 @@ MYSQL_SLOW_SQL = (
 )
 
 
-def _mysql_table() -> None:
+def _mysql_table(url: str) -> None:
+    from urllib.parse import urlsplit
+
     import pymysql
 
-    con = pymysql.connect(host="127.0.0.1", user="root", password="", database="test")
+    parts = urlsplit(url)
+    con = pymysql.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=parts.username or "root",
+        password=parts.password or "",
+        database=parts.path.lstrip("/") or "test",
+    )
     try:
         with con.cursor() as cur:
             cur.execute(f"CREATE TABLE IF NOT EXISTS {MYSQL_TABLE} (d INT)")
@@ -316,7 +301,9 @@ def _mysql_table() -> None:
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql", "mysql"])
-async def test_disconnect_interrupts_the_running_database_query(backend: str) -> None:
+async def test_disconnect_interrupts_the_running_database_query(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
     """A client that goes away while the SQL runs stops the query in the database.
 
     The statement timeout is an hour and the query counts to 1e11: the history entry
@@ -329,10 +316,11 @@ async def test_disconnect_interrupts_the_running_database_query(backend: str) ->
     kw: dict[str, Any] = {}
     sql = SLOW_SQL
     if backend == "postgresql":
-        kw = {"db": _pg_url(), "train_from_database": False}
+        kw = {"db": request.getfixturevalue("postgres_dsn"), "train_from_database": False}
     elif backend == "mysql":
-        kw = {"db": _mysql_url(), "train_from_database": False}
-        await anyio.to_thread.run_sync(_mysql_table)
+        url = request.getfixturevalue("mysql_url")
+        kw = {"db": url, "train_from_database": False}
+        await anyio.to_thread.run_sync(_mysql_table, url)
         sql = MYSQL_SLOW_SQL
     console = Console(
         model=FakeChatModel([sql]),
