@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from avl.assistant import Assistant
 from avl.history import History
@@ -147,3 +148,52 @@ def test_chart_is_a_vega_lite_spec(shop: Path) -> None:
     assert by_year is not None
     assert by_year["mark"] == "line"
     assert by_year["encoding"]["x"] == {"field": "year", "type": "ordinal"}
+
+
+def _kinds(events: list[Any]) -> list[str]:
+    out: list[str] = []
+    for e in events:
+        if e.kind.value == "token" and out and out[-1] == "token":
+            continue  # one marker per run of tokens
+        out.append(e.kind.value)
+    return out
+
+
+def test_stream_reports_a_repair_and_a_provider_failure_as_error_events(shop: Path) -> None:
+    from avl.errors import ProviderError
+
+    model = FakeChatModel(["SELECT nme FROM customers", "SELECT name FROM customers WHERE id = 1"])
+    a = Assistant(db=f"sqlite:///{shop}", model=model, policy=Policy(dialect="sqlite"))
+    events = list(a.stream("first customer?"))
+    assert _kinds(events) == [
+        "retrieved",
+        "prompt",
+        "token",
+        "sql",
+        "verdict",
+        "error",
+        "prompt",
+        "token",
+        "sql",
+        "verdict",
+        "rows",
+        "answer",
+        "done",
+    ]
+    error = next(e for e in events if e.kind.value == "error")
+    assert error.data == {
+        "type": "QueryError",
+        "message": "the database rejected the query: no such column: nme",
+        "retryable": True,
+    }
+    assert [e.data["attempt"] for e in events if e.kind.value == "sql"] == [1, 2]
+    history = History("memory://")
+    failing = FakeChatModel([ProviderError("openai: HTTP 500 (request id req_1)")])
+    b = Assistant(db=f"sqlite:///{shop}", model=failing, history=history, cache_threshold=None)
+    events = list(b.stream("anything?", user="ann"))
+    assert _kinds(events) == ["retrieved", "prompt", "error", "done"]
+    assert events[2].data["type"] == "ProviderError"
+    assert "req_1" in events[2].data["message"]
+    (entry,) = history.search(user="ann", limit=5).entries
+    assert str(entry.outcome) == events[-1].data["outcome"] == "llm_error"
+    assert b.db.in_transaction() is False
