@@ -90,9 +90,9 @@ def test_generated_client_calls_live_server(tmp_path: Path, live: str) -> None:
             "--path",
             str(spec),
             "--output-path",
-            str(tmp_path / "avl_client"),
+            str(tmp_path / "project"),
             "--meta",
-            "none",
+            "setup",
             "--config",
             str(config),
         ],
@@ -104,11 +104,35 @@ def test_generated_client_calls_live_server(tmp_path: Path, live: str) -> None:
     )
     assert gen.returncode == 0, gen.stdout + gen.stderr
     assert "Warning" not in gen.stdout, gen.stdout
+    # Install the generated package (offline, with pip) into a directory of its own.
+    site = tmp_path / "site"
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(tmp_path / "project"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert (site / "avl_client" / "__init__.py").is_file()
     run = subprocess.run(
         [sys.executable, "-c", SCRIPT, live, KEY],
         capture_output=True,
         text=True,
-        env={**env, "PYTHONPATH": str(tmp_path)},
+        env={**env, "PYTHONPATH": str(site)},
         timeout=120,
         check=False,
     )
