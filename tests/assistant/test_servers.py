@@ -184,3 +184,63 @@ def test_mariadb_cancel_mid_stream(my: tuple[str, str, str]) -> None:
     # the next question on the same connection runs normally
     assert a.ask(f"How many {o} are there?").rows == ((3,),)
     a.close()
+
+
+@pytest.mark.postgres
+def test_postgres_explain_flags_full_scans_and_suggests_index(postgres_dsn: str) -> None:
+    import psycopg
+
+    t = f"ev_{_tag()}"
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, kind TEXT, user_id INTEGER)")
+        conn.execute(
+            f"INSERT INTO {t} SELECT i, 'k' || (i % 7), i % 50 FROM generate_series(1, 20000) i"
+        )
+        conn.execute(f"CREATE INDEX {t}_user ON {t} (user_id)")
+        conn.execute(f"ANALYZE {t}")
+    try:
+        a = Assistant(db=postgres_dsn)
+        a.train_from_database(tables=[t])
+        scan = a.explain(f"SELECT id FROM {t} WHERE kind = 'k1'")
+        assert scan.full_scans == (t,)
+        assert scan.suggestions == (f'CREATE INDEX ix_{t}_kind ON "{t}" ("kind")',)
+        indexed = a.explain(f"SELECT id FROM {t} WHERE user_id = 3")
+        assert (indexed.full_scans, indexed.suggestions) == ((), ())
+        assert a.db.in_transaction() is False
+        a.close()
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {t}")
+
+
+@pytest.mark.mysql
+def test_mariadb_explain_flags_full_scans_and_suggests_index(mysql_url: str) -> None:
+    import pymysql
+
+    t = f"ev_{_tag()}"
+    conn = pymysql.connect(
+        host="127.0.0.1", port=3306, user="root", database="test", autocommit=True
+    )
+    cur = conn.cursor()
+    cur.execute(
+        f"CREATE TABLE {t} (id INTEGER PRIMARY KEY, kind VARCHAR(10), user_id INTEGER, "
+        f"KEY {t}_user (user_id))"
+    )
+    cur.executemany(
+        f"INSERT INTO {t} VALUES (%s, %s, %s)",
+        [(i, f"k{i % 7}", i % 50) for i in range(1, 5001)],
+    )
+    cur.execute(f"ANALYZE TABLE {t}")
+    cur.fetchall()
+    try:
+        a = Assistant(db=mysql_url)
+        a.train_from_database(tables=[t])
+        scan = a.explain(f"SELECT id FROM {t} WHERE kind = 'k1'")
+        assert scan.full_scans == (t,)
+        assert scan.suggestions == (f"CREATE INDEX ix_{t}_kind ON `{t}` (`kind`)",)
+        indexed = a.explain(f"SELECT id FROM {t} WHERE user_id = 3")
+        assert (indexed.full_scans, indexed.suggestions) == ((), ())
+        a.close()
+    finally:
+        cur.execute(f"DROP TABLE IF EXISTS {t}")
+        conn.close()
