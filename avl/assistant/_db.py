@@ -6,9 +6,15 @@ timeout and a row cap:
 
 - SQLite: the file is opened with ``file:...?mode=ro`` (a given connection gets
   ``PRAGMA query_only``), and a progress handler enforces the timeout.
-- PostgreSQL: ``BEGIN READ ONLY`` + ``SET LOCAL statement_timeout``, then rollback.
+- PostgreSQL: ``BEGIN READ ONLY`` + ``SET LOCAL statement_timeout``, then rollback;
+  the statement is prepared, so it is exactly one (``COMMIT; ...`` is refused).
 - MySQL/MariaDB: ``SET SESSION max_statement_time``/``max_execution_time`` +
+  ``SET SESSION TRANSACTION READ ONLY`` (DDL commits implicitly, and a read-only
+  session refuses it too; a borrowed connection is set back) +
   ``START TRANSACTION READ ONLY``, then rollback.
+
+The database account's own privileges remain the last line: give avl a read-only
+role where the database has one.
 """
 
 from __future__ import annotations
@@ -268,7 +274,8 @@ class Database:
                         target=_cancel_when_set, args=(conn, cancel, done), daemon=True
                     )
                     watcher.start()
-                cur.execute(sql, params)
+                # prepared: exactly one statement (no "COMMIT; ..." out of READ ONLY)
+                cur.execute(sql, params, prepare=True)
                 return self._fetch(cur, max_rows)
         finally:
             done.set()
@@ -283,9 +290,13 @@ class Database:
         ms = max(1, int(self.timeout_s * 1000))
         done = threading.Event()
         watcher = None
+        restore = False
         try:
             with conn.cursor() as cur:
                 self._mysql_timeout(cur, ms)
+                # DDL commits the open transaction implicitly and would run read-write;
+                # a read-only session refuses it too
+                restore = self._mysql_session_read_only(cur)
                 cur.execute("START TRANSACTION READ ONLY")
                 if cancel is not None:
                     watcher = threading.Thread(
@@ -301,6 +312,20 @@ class Database:
             if watcher is not None:
                 watcher.join()
             conn.rollback()
+            if restore:
+                with conn.cursor() as cur:
+                    cur.execute("SET SESSION TRANSACTION READ WRITE")
+
+    def _mysql_session_read_only(self, cur: Any) -> bool:
+        """Make the session read-only; True when a borrowed one must be set back."""
+        restore = False
+        if not self._owned:
+            var = "tx_read_only" if self._mysql_var == "mariadb" else "transaction_read_only"
+            cur.execute(f"SELECT @@session.{var}")
+            row = cur.fetchone()
+            restore = not (row and int(row[0]))
+        cur.execute("SET SESSION TRANSACTION READ ONLY")
+        return restore
 
     def _mysql_timeout(self, cur: Any, ms: int) -> None:
         if getattr(self, "_mysql_var", None) is None:

@@ -244,3 +244,54 @@ def test_mariadb_explain_flags_full_scans_and_suggests_index(mysql_url: str) -> 
     finally:
         cur.execute(f"DROP TABLE IF EXISTS {t}")
         conn.close()
+
+
+@pytest.mark.postgres
+def test_postgres_runs_one_statement_only(pg: tuple[str, str, str]) -> None:
+    import psycopg
+
+    from avl.assistant._db import Database
+
+    url, c, _ = pg
+    db = Database(url)
+    # without SafeQuery in front: a COMMIT cannot end the read-only transaction
+    for sql in (f"COMMIT; DROP TABLE {c}", f"SELECT 1; DELETE FROM {c}"):
+        with pytest.raises(QueryError, match="multiple commands"):
+            db.execute(sql)
+    assert db.execute(f"SELECT COUNT(*) FROM {c} WHERE name LIKE '%n%'").rows == ((1,),)
+    assert db.in_transaction() is False
+    db.close()
+    with psycopg.connect(url) as conn:
+        assert conn.execute(f"SELECT COUNT(*) FROM {c}").fetchone() == (3,)
+
+
+@pytest.mark.mysql
+def test_mariadb_refuses_ddl_despite_its_implicit_commit(my: tuple[str, str, str]) -> None:
+    import pymysql
+
+    from avl.assistant._db import Database
+
+    url, c, o = my
+    extra = f"x_{_tag()}"
+    db = Database(url)
+    for sql in (f"DROP TABLE {o}", f"CREATE TABLE {extra} (i INTEGER)", f"TRUNCATE TABLE {o}"):
+        with pytest.raises(QueryError, match="READ ONLY"):
+            db.execute(sql)
+    db.close()
+    conn = pymysql.connect(host="127.0.0.1", port=3306, user="root", database="test")
+    with conn.cursor() as cur:
+        cur.execute(f"SHOW TABLES LIKE '{extra}'")
+        assert cur.fetchall() == ()
+        cur.execute(f"SELECT COUNT(*) FROM {o}")
+        assert cur.fetchone() == (3,)
+    # a borrowed connection is read-only while avl uses it, and writable after
+    borrowed = Database(conn)
+    with pytest.raises(QueryError, match="READ ONLY"):
+        borrowed.execute(f"CREATE TABLE {extra} (i INTEGER)")
+    assert borrowed.execute(f"SELECT COUNT(*) FROM {c}").rows == ((3,),)
+    with conn.cursor() as cur:
+        cur.execute(f"INSERT INTO {c} VALUES (4, 'Dan', 'Oslo')")
+        cur.execute(f"SELECT COUNT(*) FROM {c}")
+        assert cur.fetchone() == (4,)
+    conn.rollback()
+    conn.close()
