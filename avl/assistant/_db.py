@@ -82,6 +82,9 @@ def _dialect_of(conn: object) -> str:
     )
 
 
+_MULTI_STATEMENTS = 1 << 16  # pymysql.constants.CLIENT.MULTI_STATEMENTS
+
+
 class Database:
     """A read-only view of one database.
 
@@ -92,7 +95,7 @@ class Database:
         clock: the clock used for the SQLite timeout.
 
     Raises:
-        ConfigError: unsupported URL or connection.
+        ConfigError: unsupported URL or connection (or a multi-statement MySQL one).
         BackendUnavailableError: the database cannot be opened.
         MissingDependencyError: the driver for the URL is not installed.
 
@@ -139,6 +142,11 @@ class Database:
             self.dialect = _dialect_of(db)
             self._conn = db
             self.url = f"<{type(db).__module__}.{type(db).__name__}>"
+            if self.dialect == "mysql" and int(getattr(db, "client_flag", 0)) & _MULTI_STATEMENTS:
+                raise ConfigError(
+                    "a MySQL connection opened with CLIENT.MULTI_STATEMENTS runs "
+                    "'COMMIT; ...' and cannot be kept read-only; connect without it"
+                )
 
     @staticmethod
     def _open_sqlite(url: str) -> sqlite3.Connection:

@@ -295,3 +295,18 @@ def test_mariadb_refuses_ddl_despite_its_implicit_commit(my: tuple[str, str, str
         assert cur.fetchone() == (4,)
     conn.rollback()
     conn.close()
+
+
+@pytest.mark.mysql
+def test_a_multi_statement_mysql_connection_is_refused(mysql_url: str) -> None:
+    import pymysql
+    from pymysql.constants import CLIENT
+
+    from avl.errors import ConfigError
+
+    conn = pymysql.connect(
+        host="127.0.0.1", user="root", database="test", client_flag=CLIENT.MULTI_STATEMENTS
+    )
+    with pytest.raises(ConfigError, match="MULTI_STATEMENTS"):
+        Assistant(db=conn)
+    conn.close()
