@@ -5,7 +5,9 @@ One :class:`Database` wraps a URL (``sqlite:///path``, ``postgresql://...``,
 timeout and a row cap:
 
 - SQLite: the file is opened with ``file:...?mode=ro`` (a given connection gets
-  ``PRAGMA query_only``), and a progress handler enforces the timeout.
+  ``PRAGMA query_only``), an authorizer refuses ``ATTACH`` (and so ``VACUUM INTO``),
+  ``DETACH`` and ``PRAGMA`` while the query runs (a borrowed connection's own
+  authorizer is cleared), and a progress handler enforces the timeout.
 - PostgreSQL: ``BEGIN READ ONLY`` + ``SET LOCAL statement_timeout``, then rollback;
   the statement is prepared, so it is exactly one (``COMMIT; ...`` is refused).
 - MySQL/MariaDB: ``SET SESSION max_statement_time``/``max_execution_time`` +
@@ -83,6 +85,13 @@ def _dialect_of(conn: object) -> str:
 
 
 _MULTI_STATEMENTS = 1 << 16  # pymysql.constants.CLIENT.MULTI_STATEMENTS
+_SQLITE_DENIED = frozenset({sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA})
+
+
+def _sqlite_authorizer(
+    action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None
+) -> int:
+    return sqlite3.SQLITE_DENY if action in _SQLITE_DENIED else sqlite3.SQLITE_OK
 
 
 class Database:
@@ -253,10 +262,14 @@ class Database:
             )
         if not self._owned:
             conn.execute("PRAGMA query_only = ON")
+        # mode=ro guards the file; ATTACH and VACUUM INTO would write others, and a
+        # PRAGMA could lift query_only
+        conn.set_authorizer(_sqlite_authorizer)
         try:
             cur = conn.execute(sql, params if params is not None else ())
             return self._fetch(cur, max_rows)
         finally:
+            conn.set_authorizer(None)
             conn.set_progress_handler(None, 0)
             # a refused write still opened the driver's implicit transaction: end it
             if conn.in_transaction:

@@ -453,3 +453,26 @@ def test_documentation_is_chunked(shop: Path) -> None:
     items = a.training_data("documentation")
     assert len(ids) == len(items) == 2
     assert [i.text for i in items] == [para, f"{para} Short note."]
+
+
+def test_sqlite_query_cannot_write_other_files_or_lift_query_only(
+    shop: Path, tmp_path: Path
+) -> None:
+    before = checksum(shop)
+    statements = [
+        f"ATTACH DATABASE '{tmp_path / 'evil.db'}' AS evil",
+        f"VACUUM INTO '{tmp_path / 'copy.db'}'",
+        "PRAGMA query_only = OFF",
+        "PRAGMA writable_schema = ON",
+    ]
+    for db in (Database(f"sqlite:///{shop}"), Database(sqlite3.connect(shop))):
+        for sql in statements:
+            with pytest.raises(QueryError, match=r"not authorized|authorization denied"):
+                db.execute(sql)
+        with pytest.raises(QueryError, match=r"readonly|read-only|read only"):
+            db.execute("DELETE FROM orders")
+        assert db.execute("SELECT COUNT(*) FROM orders").rows == ((5,),)
+        assert db.in_transaction() is False
+        db.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shop.db"]
+    assert checksum(shop) == before
