@@ -1,0 +1,34 @@
+"""The Assistant quickstart example runs end to end with the offline generator."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quickstart_example() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "assistant_quickstart.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert (
+        "  sql: SELECT SUM(o.total) FROM orders AS o JOIN customers AS c ON o.customer_id = c.id "
+        "WHERE c.name = 'Alan Turing' LIMIT 1000"
+    ) in lines
+    assert "  691.5" in lines
+    assert "sql {'sql': 'SELECT AVG(price) FROM products', 'attempt': 1}" in lines
+    assert "rows {'columns': ['AVG(price)'], 'rows': [[50.5]], 'truncated': False}" in lines
+    assert lines[-3:] == [
+        "3 ok What is the average price of products?",
+        "2 ok What is the total amount of orders of the customer named Alan Turing?",
+        "1 ok How many customers are there in each country?",
+    ]
+    review = next(line for line in lines if line.startswith("Explanation("))
+    assert "CREATE INDEX ix_orders_status ON" in review
