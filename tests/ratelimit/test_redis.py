@@ -9,6 +9,8 @@ import math
 import multiprocessing
 import random
 import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -248,3 +250,74 @@ def test_memory_and_redis_agree(redis_url: str, cleanup_prefix: str) -> None:
                 else:
                     got = (mem.peek(key), red.peek(key))
                 assert got[0] == got[1], (strategy, rates)
+
+
+def test_threads_share_one_storage_exactly(redis_url: str, cleanup_prefix: str) -> None:
+    # The hot path keeps one connection per concurrent caller: 8 threads, one key.
+    storage = RedisStorage(redis_url, prefix=cleanup_prefix, timeout_s=5.0)
+    limiter = RateLimiter("150/day", storage=storage)
+    barrier = threading.Barrier(8)
+
+    def work() -> int:
+        barrier.wait()
+        return sum(limiter.hit("shared").allowed for _ in range(40))
+
+    with ThreadPoolExecutor(8) as pool:
+        results = [f.result() for f in [pool.submit(work) for _ in range(8)]]
+    assert sum(results) == 150  # 320 attempts, never 151
+    assert limiter.peek("shared").remaining == 0
+    storage.close()
+
+
+def test_broken_idle_connections_are_replaced_without_double_counting(
+    own_redis: RedisServer,
+) -> None:
+    storage = RedisStorage(own_redis.url, prefix="p:")
+    limiter = RateLimiter("100/hour", storage=storage)
+    barrier = threading.Barrier(4)
+
+    def work() -> int:
+        barrier.wait()
+        return sum(limiter.hit("k").allowed for _ in range(5))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert sum(f.result() for f in [pool.submit(work) for _ in range(4)]) == 20
+    admin = redis.Redis.from_url(own_redis.url)
+    assert admin.client_kill_filter(_type="normal", skipme=True) >= 1
+    # The server closed every idle connection: each is replaced once, the hit
+    # counted once.
+    assert [limiter.hit("k").remaining for _ in range(3)] == [79, 78, 77]
+    admin.close()
+    own_redis.stop()
+    own_redis.start()  # same port, empty: no error, a fresh budget
+    assert [limiter.hit("k").remaining for _ in range(2)] == [99, 98]
+    storage.close()
+
+
+def test_forked_children_do_not_share_the_parents_connection(own_redis: RedisServer) -> None:
+    limiter = RateLimiter("1000/hour", storage=RedisStorage(own_redis.url, prefix="p:"))
+    assert limiter.hit("k").remaining == 999  # the parent now holds a connection
+    ctx = multiprocessing.get_context("fork")
+    queue: Any = ctx.Queue()
+    start = ctx.Barrier(4)
+
+    def child() -> None:
+        start.wait(timeout=30)
+        queue.put([limiter.hit("k").remaining for _ in range(50)])
+
+    children = [ctx.Process(target=child) for _ in range(3)]
+    for p in children:
+        p.start()
+    start.wait(timeout=30)
+    mine = [limiter.hit("k").remaining for _ in range(50)]
+    seen = [queue.get(timeout=30) for _ in children]
+    for p in children:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    runs = [mine, *seen]
+    for run in runs:
+        assert run == sorted(run, reverse=True)
+        assert len(set(run)) == 50
+    # 1 + 200 hits, each counted once and answered with its own reply.
+    assert sorted(r for run in runs for r in run)[::-1] == list(range(998, 798, -1))
+    assert limiter.peek("k").remaining == 799

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
@@ -207,11 +208,56 @@ class RedisStorage:
             self._client: Any = redis.Redis.from_url(url, **_client_kwargs(float(timeout_s)))
         except ValueError as exc:
             raise ConfigError(f"bad Redis URL {redact_url(url)!r}: {exc}") from exc
+        exceptions = require("redis.exceptions", extra="redis")
+        self._redis_errors: Any = exceptions
+        # Idle connections of the single-decision hot path. ``list.pop`` and
+        # ``list.append`` are atomic, so each thread takes a connection of its own
+        # without the pool's lock and per-call socket poll. Bounded by the number
+        # of threads deciding at the same time; dropped in a forked child.
+        self._idle: list[Any] = []
+        self._idle_pid = os.getpid()
 
     @property
     def client(self) -> Any:
         """The underlying ``redis.Redis`` client."""
         return self._client
+
+    def _lane(self, packed: bytes) -> Any:
+        """Send one pre-encoded command and return its reply (raises redis-py errors).
+
+        A connection that was idle and turns out broken (the server restarted or
+        closed it) is replaced once and the command sent again, instead of the pool's
+        poll of every connection before each call. Should a server have applied the
+        command just before the connection broke, the hit counts twice: like a
+        timeout, this can over-count, never under-count. A timeout is not retried.
+        """
+        idle = self._idle
+        if self._idle_pid != os.getpid():
+            idle.clear()  # the parent's sockets: never use them in a child
+            self._idle_pid = os.getpid()
+        errors = self._redis_errors
+        try:
+            conn = idle.pop()
+            reused = True
+        except IndexError:
+            pool = self._client.connection_pool
+            conn = pool.connection_class(**pool.connection_kwargs)
+            reused = False
+        while True:
+            try:
+                conn.send_packed_command([packed], False)
+                reply = conn.read_response()
+            except errors.ResponseError:
+                idle.append(conn)  # e.g. NOSCRIPT: the connection is fine
+                raise
+            except Exception as exc:
+                conn.disconnect()
+                if reused and isinstance(exc, errors.ConnectionError):
+                    reused = False  # one fresh connection, as the pool would
+                    continue
+                raise
+            idle.append(conn)
+            return reply
 
     def bind(self, plan: Plan) -> _RedisBinding:
         """Return the storage's view for one limiter.
@@ -222,7 +268,10 @@ class RedisStorage:
         return _RedisBinding(self, _Compiled(plan, self._prefix))
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool and the hot path's connections."""
+        while self._idle:
+            with contextlib.suppress(Exception):
+                self._idle.pop().disconnect()
         with contextlib.suppress(Exception):
             self._client.close()
 
@@ -243,19 +292,15 @@ class _RedisBinding:
         recover = self._recover
         self.hit: Callable[[str, int], Decision] = self._hit_generic
         if self._clock is None:
-            # The common case, sent as one pre-encoded RESP command on a pooled
-            # connection (what execute_command does, minus its per-call encoding).
-            exceptions = require("redis.exceptions", extra="redis")
-            broken = (exceptions.ConnectionError, exceptions.TimeoutError, OSError)
-            pool = storage._client.connection_pool
-            get_connection = pool.get_connection
-            release = pool.release
+            # The common case, sent as one pre-encoded RESP command on a connection
+            # this storage keeps for its hot path (see ``RedisStorage._lane``).
             p_head = b"*%d\r\n" % (len(head) + 4 + len(tail)) + b"".join(
                 _bulk(str(x).encode()) for x in head
             )
             p_mid = _bulk(hit_op)
             p_tail = _bulk(b"") + b"".join(_bulk(t) for t in tail)
             p_prefix = prefix.encode()
+            call = storage._lane
 
             def hit(key: str, cost: int) -> Decision:
                 kb = p_prefix + key.encode()
@@ -270,18 +315,9 @@ class _RedisBinding:
                     p_tail,
                 )
                 try:
-                    conn = get_connection()
+                    reply = call(packed)
                 except Exception as exc:
                     return decode(recover(exc, (*head, prefix + key, hit_op, cost, "", *tail)))
-                try:
-                    conn.send_packed_command([packed], False)
-                    reply = conn.read_response()
-                except Exception as exc:
-                    if isinstance(exc, broken):
-                        conn.disconnect()
-                    release(conn)
-                    return decode(recover(exc, (*head, prefix + key, hit_op, cost, "", *tail)))
-                release(conn)
                 return decode(reply)
 
             self.hit = hit
