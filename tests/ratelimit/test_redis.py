@@ -132,7 +132,11 @@ def test_server_down_raises_then_recovers(
 def test_frozen_server_times_out_instead_of_hanging(own_redis: RedisServer) -> None:
     limiter = RateLimiter("3/hour", storage=own_redis.url, timeout_s=0.3)
     closed = RateLimiter("3/hour", storage=own_redis.url, timeout_s=0.3, on_unavailable="deny")
+    alimiter = AsyncRateLimiter("3/hour", storage=own_redis.url, timeout_s=0.3)
+    aopen = AsyncRateLimiter("3/hour", storage=own_redis.url, timeout_s=0.3, on_unavailable="allow")
     assert limiter.hit("k").remaining == 2
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(alimiter.hit("a")).remaining == 2  # connected
     assert own_redis.proc is not None
     own_redis.proc.send_signal(signal.SIGSTOP)  # accepts nothing, answers nothing
     try:
@@ -140,11 +144,16 @@ def test_frozen_server_times_out_instead_of_hanging(own_redis: RedisServer) -> N
             limiter.hit("k")
         assert isinstance(info.value.__cause__, redis.TimeoutError)
         assert closed.hit("k").allowed is False
+        with pytest.raises(BackendUnavailableError, match="is unavailable"):
+            loop.run_until_complete(alimiter.hit("a"))
+        assert loop.run_until_complete(aopen.hit("a")).allowed is True
     finally:
         own_redis.proc.send_signal(signal.SIGCONT)
     # A timed-out hit may still be applied once the server resumes (it never
     # under-counts), so recovery is checked on a fresh key.
     assert limiter.hit("fresh").remaining == 2
+    assert loop.run_until_complete(alimiter.hit("fresh")).remaining == 1
+    loop.close()
 
 
 def test_closed_port_is_a_clear_error() -> None:
