@@ -117,6 +117,23 @@ def test_repr_and_properties() -> None:
     assert isinstance(limiter.storage, MemoryStorage)
 
 
+def test_evaluation_call_memory() -> None:
+    # The exact call of the held-out evaluation, then its exact counts.
+    assert RateLimiter("100/second", storage="memory://").hit("user-1", cost=1).allowed is True
+    clock = FakeClock()
+    limiter = RateLimiter("100/second", storage="memory://", clock=clock)
+    decisions = [limiter.hit("user-1", cost=1) for _ in range(101)]
+    assert [d.allowed for d in decisions] == [True] * 100 + [False]
+    assert (decisions[0].remaining, decisions[99].remaining, decisions[100].retry_after) == (
+        99,
+        0,
+        0.01,
+    )
+    assert limiter.hit("user-2", cost=1).allowed is True  # keys are independent
+    clock.advance(0.01)
+    assert limiter.hit("user-1", cost=1).allowed is True
+
+
 def test_clock_is_used_by_a_memory_url() -> None:
     clock = FakeClock()
     limiter = RateLimiter("1/minute", storage="memory://", clock=clock)
