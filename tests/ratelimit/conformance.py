@@ -235,6 +235,16 @@ class StorageConformance:
         assert one.hit("user-1:/a").allowed is False  # same string key as the tuple
         assert two.hit(("user-1", "/a")).remaining == 1  # other rates, other namespace
 
+    def test_any_string_is_a_key(self, backend: Backend) -> None:
+        make, _ = backend
+        limiter = make("2/minute")
+        keys = ["\ud800", "\udfff", "用户-1", "a\x00b", "", " ", "x" * 5000]
+        assert [limiter.hit(k).remaining for k in keys] == [1] * len(keys)
+        assert [d.remaining for d in limiter.hit_many(keys)] == [0] * len(keys)
+        assert [limiter.test(k).allowed for k in keys] == [False] * len(keys)
+        limiter.reset("\ud800")
+        assert [limiter.peek(k).remaining for k in keys[:2]] == [2, 0]
+
     def test_decorator_and_context_manager(self, backend: Backend) -> None:
         make, _ = backend
         limiter = make("2/minute")

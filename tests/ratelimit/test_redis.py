@@ -39,6 +39,12 @@ def test_evaluation_call(redis_url: str, prefix: str) -> None:
     assert hourly.hit(key, cost=1).remaining == 0
     assert hourly.hit(key, cost=1).allowed is False
     hourly.reset(key)
+    # The server-time fast path takes any string too (lone surrogates included).
+    odd = [prefix + "\ud800", prefix + "用户", prefix + "\udfff"]
+    assert [hourly.hit(k, cost=60).remaining for k in odd] == [40] * 3
+    assert [hourly.hit(k, cost=41).allowed for k in odd] == [False] * 3
+    for k in odd:
+        hourly.reset(k)
 
 
 @pytest.mark.parametrize("strategy", ["gcra", "sliding_window"])

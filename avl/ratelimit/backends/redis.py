@@ -81,6 +81,7 @@ class _Compiled:
         self.text = _script_text(plan.strategy)
         self.sha = hashlib.sha1(self.text.encode("utf-8")).hexdigest()
         self.key_prefix = f"{prefix}{plan.namespace}:"
+        self.key_prefix_b = _key_bytes(self.key_prefix)
         tail: list[int] = [len(plan.specs)]
         gcra = plan.strategy is Strategy.GCRA
         for s in plan.specs:
@@ -96,14 +97,18 @@ class _Compiled:
         self.head = ("EVALSHA", self.sha, 1)
 
     def args(self, key: str, cost: int, op: Op, now: str) -> tuple[Any, ...]:
-        return (*self.head, self.key_prefix + key, _OPS[op], cost, now, *self.tail)
+        return (*self.head, self.redis_key(key), _OPS[op], cost, now, *self.tail)
+
+    def redis_key(self, key: str) -> bytes:
+        """The Redis key of a limiter key (UTF-8; any str, lone surrogates too)."""
+        return self.key_prefix_b + _key_bytes(key)
 
     def batch_args(self, keys: Sequence[str], cost: int, op: Op, now: str) -> list[tuple[Any, ...]]:
         """One EVALSHA per chunk of ``BATCH`` keys (each decided in order)."""
-        prefix = self.key_prefix
+        redis_key = self.redis_key
         out = []
         for i in range(0, len(keys), BATCH):
-            chunk = [prefix + k for k in keys[i : i + BATCH]]
+            chunk = [redis_key(k) for k in keys[i : i + BATCH]]
             out.append(("EVALSHA", self.sha, len(chunk), *chunk, _OPS[op], cost, now, *self.tail))
         return out
 
@@ -134,6 +139,10 @@ class _Compiled:
             spec.rate,
             self.plan.rates,
         )
+
+
+def _key_bytes(key: str) -> bytes:
+    return key.encode("utf-8", "surrogatepass")
 
 
 def _bulk(value: bytes) -> bytes:
@@ -287,7 +296,7 @@ class _RedisBinding:
         self._c = compiled
         self._execute = storage._client.execute_command
         c = compiled
-        head, prefix, tail, hit_op = c.head, c.key_prefix, c.tail, _OPS[Op.HIT]
+        head, tail, hit_op = c.head, c.tail, _OPS[Op.HIT]
         decode = c.decode
         recover = self._recover
         self.hit: Callable[[str, int], Decision] = self._hit_generic
@@ -299,11 +308,11 @@ class _RedisBinding:
             )
             p_mid = _bulk(hit_op)
             p_tail = _bulk(b"") + b"".join(_bulk(t) for t in tail)
-            p_prefix = prefix.encode()
+            p_prefix = c.key_prefix_b
             call = storage._lane
 
             def hit(key: str, cost: int) -> Decision:
-                kb = p_prefix + key.encode()
+                kb = p_prefix + key.encode("utf-8", "surrogatepass")
                 cb = b"%d" % cost
                 packed = b"%s$%d\r\n%s\r\n%s$%d\r\n%s\r\n%s" % (
                     p_head,
@@ -317,7 +326,7 @@ class _RedisBinding:
                 try:
                     reply = call(packed)
                 except Exception as exc:
-                    return decode(recover(exc, (*head, prefix + key, hit_op, cost, "", *tail)))
+                    return decode(recover(exc, (*head, kb, hit_op, cost, "", *tail)))
                 return decode(reply)
 
             self.hit = hit
@@ -380,7 +389,7 @@ class _RedisBinding:
 
     def reset(self, key: str) -> None:
         with _translate(self._url):
-            self._client.delete(self._c.key_prefix + key)
+            self._client.delete(self._c.redis_key(key))
 
 
 class AsyncRedisStorage:
@@ -492,4 +501,4 @@ class _AsyncRedisBinding:
 
     async def reset(self, key: str) -> None:
         with _translate(self._url):
-            await self._client.delete(self._c.key_prefix + key)
+            await self._client.delete(self._c.redis_key(key))
