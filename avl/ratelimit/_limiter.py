@@ -179,7 +179,8 @@ def key_from_request(
     lower = {str(k).lower(): v for k, v in headers.items()}
     api_key = lower.get(header.lower())
     if api_key:
-        base = "key:" + hashlib.sha256(str(api_key).encode()).hexdigest()[:32]
+        secret = str(api_key).encode("utf-8", "surrogatepass")
+        base = "key:" + hashlib.sha256(secret).hexdigest()[:32]
     else:
         addr = None
         if trust_forwarded:

@@ -216,6 +216,9 @@ def test_key_from_request() -> None:
     assert key_from_request(fwd, "10.0.0.1") == "ip:10.0.0.1"
     assert key_from_request(fwd, "10.0.0.1", trust_forwarded=True) == "ip:198.51.100.7"
     assert key_from_request({}, None) == "anonymous"
+    odd = key_from_request({"X-API-Key": "\ud800"})  # any str, never a codec error
+    assert odd.startswith("key:")
+    assert len(odd) == 36
     assert key_from_request({}, "::1", route="/v1/ask") == "ip\\:\\:\\:1:/v1/ask"
 
 
