@@ -103,6 +103,28 @@ def test_reuse_adapts_values_and_numbers() -> None:
     assert got == "SELECT avg(age) FROM singer WHERE country = 'Netherlands' AND age > 35"
 
 
+def test_a_pair_stating_a_number_the_question_lacks_is_not_reused() -> None:
+    ctx = GenerationContext(
+        tables=CTX.tables,
+        foreign_keys=CTX.foreign_keys,
+        examples=[
+            ExamplePair(
+                question="How many concerts are held by singers older than 20?",
+                sql="SELECT count(*) FROM concert AS c JOIN singer AS s "
+                "ON c.singer_id = s.singer_id WHERE s.age > 20",
+            )
+        ],
+    )
+    model = OfflineChatModel()
+    # without the number the pair's filter would stay: the question is composed
+    assert model.generate("How many singers are there?", ctx) == "SELECT COUNT(*) FROM singer"
+    # with one, the pair is reused and its number adapted
+    assert model.generate("How many concerts are held by singers older than 30?", ctx) == (
+        "SELECT count(*) FROM concert AS c JOIN singer AS s "
+        "ON c.singer_id = s.singer_id WHERE s.age > 30"
+    )
+
+
 def test_low_similarity_composes_instead() -> None:
     ctx = GenerationContext(
         tables=CTX.tables,

@@ -195,10 +195,14 @@ class OfflineGenerator:
         named = {t.name.lower() for t in context.tables if _contains(qstems, ident_words(t.name))}
         best: ExamplePair | None = None
         best_score = 0.0
+        qnums = _numbers(question)
         for ex in context.examples:
             s = similarity(question, ex.question, idf)
             if s <= 0.0:
                 continue
+            # a number the pair's question states and this one has no counterpart for
+            # would stay in the SQL as a filter nobody asked for (and the reverse)
+            s -= _NUMBER_GAP * abs(_numbers(ex.question) - qnums)
             # the same question shape (count, average, order, negation...) in the SQL
             got = _sql_shape(ex.sql)
             agree = sum(1 for k in want if k in got) + sum(1 for k in got if k in want)
@@ -306,6 +310,15 @@ def _idf(texts: Sequence[str]) -> dict[str, float]:
         df.update(set(_key_words(t)))
     n = len(texts)
     return {t: math.log((n + 1) / (c + 0.5)) + 1.0 for t, c in df.items()}
+
+
+# how much each number that one question states and the other does not lowers a score
+_NUMBER_GAP = 0.1
+
+
+def _numbers(question: str) -> int:
+    """How many numbers (digits or number words) ``question`` states."""
+    return sum(1 for w in words(question) if _NUMBER.match(w) or w.lower() in _NUMBER_WORDS)
 
 
 def _question_literals(question: str, context: GenerationContext) -> tuple[list[str], list[str]]:
