@@ -56,6 +56,8 @@ def pg(postgres_dsn: str) -> Iterator[tuple[str, str, str]]:
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         for s in stmts:
             conn.execute(s)
+        conn.execute(f"COMMENT ON TABLE {c} IS 'people who buy'")
+        conn.execute(f"COMMENT ON COLUMN {o}.total IS 'in euros'")
     yield postgres_dsn, c, o
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         conn.execute(f"DROP TABLE IF EXISTS {o}")
@@ -78,6 +80,8 @@ def my(mysql_url: str) -> Iterator[tuple[str, str, str]]:
     with conn.cursor() as cur:
         for s in stmts:
             cur.execute(s)
+        cur.execute(f"ALTER TABLE {c} COMMENT = 'people who buy'")
+        cur.execute(f"ALTER TABLE {o} MODIFY total NUMERIC(8,2) COMMENT 'in euros'")
     yield mysql_url, c, o
     with conn.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {o}")
@@ -85,10 +89,14 @@ def my(mysql_url: str) -> Iterator[tuple[str, str, str]]:
     conn.close()
 
 
-def _run(url: str, c: str, o: str, gold_runner: Any) -> Assistant:
+def _run(url: str, c: str, o: str, gold_runner: Any, comments: bool = True) -> Assistant:
     a = Assistant(db=url, cache_threshold=None)
     ids = a.train_from_database(tables=[c, o])
     assert len(ids) == 2
+    schema = {i.table: i.text for i in a.training_data("schema")}
+    if comments:  # table and column comments reach the schema text
+        assert schema[c].startswith("-- people who buy\n")
+        assert "-- in euros" in schema[o]
     (fk,) = a._fks
     assert (fk.table, fk.ref_table) == (o, c)
     for q, gold in _questions(c, o):
@@ -107,7 +115,7 @@ def test_sqlite_end_to_end(tmp_path: Path) -> None:
     for s in stmts:
         conn.execute(s)
     conn.commit()
-    a = _run(f"sqlite:///{path}", c, o, lambda sql: conn.execute(sql).fetchall())
+    a = _run(f"sqlite:///{path}", c, o, lambda sql: conn.execute(sql).fetchall(), comments=False)
     with pytest.raises(QueryError, match=r"readonly|read-only"):
         a.db.execute(f"DELETE FROM {c}")
     assert a.db.in_transaction() is False
