@@ -201,6 +201,20 @@ class Checker:
         )
         self.allowed_functions = frozenset(f.lower() for f in policy.allowed_functions)
         self.sqlite_strings = policy.dialect == "sqlite"
+        # built-in function classes that no name rule of ``_Run.function`` can flag
+        # when called without a qualifier: the walker skips the name checks for them
+        self.plain_functions = frozenset(
+            cls
+            for cls in R.FUNCTION_CLASSES
+            if cls is not exp.Anonymous
+            and cls not in _INFO_CLASSES
+            and _harmless_name(
+                _FUNCTION_NAMES.get(cls) or cls.__name__.lower(),
+                self.denied_functions,
+                self.allowed_functions,
+                policy.allow_system_catalogs,
+            )
+        )
 
     def tools(self) -> tuple[Tokenizer, Parser]:
         """This thread's tokenizer and parser for the dialect (built once per thread)."""
@@ -345,6 +359,8 @@ class _Run:
         self.bound_outside = False
         self.statement_end: int | None = None
         self.idiom: set[int] = set()
+        # conditions ``constants`` already found to depend on the row (not re-walked)
+        self.row_dependent: set[int] = set()
         self.bool_seen: set[int] = set()
         self.backslashes = checker.policy.dialect in _MYSQL_FAMILY and bool(
             checker.dialect.tokenizer_class.STRING_ESCAPES
@@ -1263,7 +1279,9 @@ class _Run:
                     self.bool_seen.add(id(part))
                 self.constants(part, clause, top and i == 0)
             return
-        if _is_constant(node):
+        if not _is_constant(node):
+            self.row_dependent.add(id(node))
+        else:
             if (top and _trivially_true(node)) or (
                 in_or and _const_eval(node) is False and not _has_string(node)
             ):
@@ -1311,6 +1329,7 @@ class _Run:
         """Walk an expression: every node class must be known (fail closed)."""
         scope = scope or _Scope(None)
         functions, known, special, rare = R.FUNCTION_CLASSES, R.KNOWN_NODES, _SPECIAL, _RARE
+        plain = self.c.plain_functions
         stack = [node]
         pop, extend = stack.pop, stack.extend
         while stack:
@@ -1326,7 +1345,8 @@ class _Run:
                     self.special(n, cls)
                 continue
             if cls in functions:
-                self.function(n)
+                if cls not in plain or isinstance(n.parent, exp.Dot):
+                    self.function(n)
                 if cls in special:
                     self.special(n, cls)
             elif cls in special:
@@ -1412,6 +1432,7 @@ class _Run:
             if (
                 self.p.flag_constant_predicates
                 and id(n) not in self.idiom
+                and id(n) not in self.row_dependent
                 and isinstance(this, exp.Expr)
                 and (isinstance(other, exp.Expr) or cls is exp.In or cls is exp.Between)
                 and _is_constant(n)
@@ -1797,6 +1818,25 @@ def _constant_branch(node: exp.Select) -> bool:
         if not _is_constant(proj):
             return False
     return True
+
+
+def _harmless_name(
+    name: str, denied: frozenset[str], allowed: frozenset[str], system_catalogs: bool
+) -> bool:
+    """Whether ``_Run.function`` passes an unqualified call of ``name`` whatever its arguments."""
+    if name in allowed:
+        return True
+    if name in denied or name.startswith(R.DENIED_FUNCTION_PREFIXES):
+        return False
+    if name in R.INFO_FUNCTIONS and not system_catalogs:
+        return False
+    return not (
+        name in R.GENERATOR_FUNCTIONS
+        or name in R.SIZE_FUNCTIONS
+        or "generate" in name
+        or "series" in name
+        or "range" in name
+    )
 
 
 def _is_constant(node: exp.Expr) -> bool:
