@@ -862,7 +862,7 @@ class _Run:
                     star_cols |= cols
                 continue
             outputs.append(_lower(proj.alias_or_name))
-            self.expr(proj, scope)
+            self.generic(proj, scope)
         distinct = args.get("distinct")
         if distinct is not None:
             self.generic(distinct, scope)
@@ -1060,7 +1060,7 @@ class _Run:
             )
         if isinstance(this, (exp.Func, exp.Anonymous)):
             # a table function: read_csv(...), generate_series(...), dblink(...)
-            self.expr(this, scope)
+            self.generic(this, scope)
             name = alias or f"<function{len(scope.sources)}>"
             scope.sources[name] = _Source(name, declared, None, frozenset())
             return
@@ -1168,6 +1168,20 @@ class _Run:
             return
         name = str(this.this).lower() if type(this) is exp.Identifier else node.name.lower()
         qualifier = args.get("table")
+        if qualifier is not None:
+            # the common case, alias.column of a source in scope (what lookup + use do)
+            qname = str(qualifier.name).lower()
+            s: _Scope | None = scope
+            while s is not None:
+                src = s.sources.get(qname)
+                if src is not None:
+                    cols = src.columns
+                    if cols is not None and name in cols and name not in src.denied:
+                        if src.key:
+                            self.columns.add(f"{src.key}.{name}")
+                        return
+                    break
+                s = s.parent
         # db.table.column: the table part is matched against the sources
         self.column_name(
             name,
@@ -1260,7 +1274,7 @@ class _Run:
     def condition(self, node: exp.Expr, scope: _Scope, clause: str) -> None:
         if self.p.flag_constant_predicates:
             self.constants(node, clause, top=clause in ("WHERE", "ON"))
-        self.expr(node, scope)
+        self.generic(node, scope)
 
     def constants(self, node: exp.Expr, clause: str, top: bool, in_or: bool = False) -> None:
         """Flag conditions that do not depend on the row.
@@ -1322,14 +1336,11 @@ class _Run:
             self.bool_seen.add(id(sub))
 
     # ------------------------------------------------------------ expressions
-    def expr(self, node: exp.Expr, scope: _Scope) -> None:
-        self.generic(node, scope)
 
     def generic(self, node: exp.Expr, scope: _Scope | None) -> None:
         """Walk an expression: every node class must be known (fail closed)."""
         scope = scope or _Scope(None)
-        functions, known, special, rare = R.FUNCTION_CLASSES, R.KNOWN_NODES, _SPECIAL, _RARE
-        plain = self.c.plain_functions
+        action, special, plain = _DISPATCH.get, _SPECIAL, self.c.plain_functions
         stack = [node]
         pop, extend = stack.pop, stack.extend
         while stack:
@@ -1344,14 +1355,9 @@ class _Run:
                 if self.backslashes:
                     self.special(n, cls)
                 continue
-            if cls in functions:
-                if cls not in plain or isinstance(n.parent, exp.Dot):
-                    self.function(n)
-                if cls in special:
-                    self.special(n, cls)
-            elif cls in special:
-                self.special(n, cls)
-            elif cls not in known:
+            act = action(cls)
+            if act is None:
+                # not a class the walker knows
                 if cls in _WRITE_NODES or isinstance(n, _WRITE_NODES):
                     self.flag(
                         C.DATA_MODIFYING_CTE,
@@ -1361,7 +1367,14 @@ class _Run:
                 else:
                     self.unknown(n)
                 continue
-            elif cls in rare:
+            if act == _ACT_FUNCTION:
+                if cls not in plain or isinstance(n.parent, exp.Dot):
+                    self.function(n)
+                if cls in special:
+                    self.special(n, cls)
+            elif act == _ACT_SPECIAL:
+                self.special(n, cls)
+            elif act == _ACT_RARE:
                 if cls in _QUERY_ROOTS:
                     self.width = None
                     self.query(n, scope)
@@ -1906,6 +1919,16 @@ _RARE = frozenset(
     {exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.Table,
      exp.SessionParameter, exp.Parameter, exp.PropertyEQ, exp.Into, exp.Lock, exp.Hint, exp.Star}
 )  # fmt: skip
+# what ``_Run.generic`` does with a node class (absent: an unknown node, refused)
+_ACT_PLAIN, _ACT_FUNCTION, _ACT_SPECIAL, _ACT_RARE = 0, 1, 2, 3
+_DISPATCH: Mapping[type[exp.Expr], int] = MappingProxyType(
+    {
+        **dict.fromkeys(R.KNOWN_NODES, _ACT_PLAIN),
+        **dict.fromkeys(_RARE & R.KNOWN_NODES, _ACT_RARE),
+        **dict.fromkeys(_SPECIAL, _ACT_SPECIAL),
+        **dict.fromkeys(R.FUNCTION_CLASSES, _ACT_FUNCTION),
+    }
+)
 _KEYWORDS = frozenset(
     {"union", "select", "from", "where", "and", "or", "not", "having", "order", "group", "limit",
      "into", "insert", "update", "delete", "drop", "exec", "execute", "waitfor", "declare", "xor"}
