@@ -74,3 +74,34 @@ def test_growth_keeps_vectors() -> None:
     for i in (0, 50, 99):
         np.testing.assert_array_equal(store.get(i)[0].vector, x[i])
         assert store.search(x[i], k=1)[0].id == str(i)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+@pytest.mark.parametrize("clustered", [True, False])
+def test_single_query_pruning_equals_brute_force(metric: str, clustered: bool) -> None:
+    # dim 384 and 20,000 rows take the pruned single-query path (head dimensions plus
+    # a Cauchy-Schwarz bound); clustered data prunes, isotropic data falls back.
+    rng = np.random.default_rng(7 if clustered else 8)
+    n, dim = 20_000, 384
+    if clustered:
+        centres = rng.standard_normal((64, dim))
+        x = centres[rng.integers(0, 64, n)] + 0.4 * rng.standard_normal((n, dim))
+        q = centres[rng.integers(0, 64, 12)] + 0.4 * rng.standard_normal((12, dim))
+    else:
+        x = rng.standard_normal((n, dim))
+        q = rng.standard_normal((12, dim))
+    x = (x * rng.uniform(0.5, 2.0, (n, 1))).astype(np.float32)
+    q = q.astype(np.float32)
+    store = VectorStore(dim=dim, metric=metric)
+    store.add(list(range(n)), x)
+    store.delete([5, 17])  # rows move: the per-row bounds must move with them
+    store.upsert([3], x[4:5] * 1.5)
+    ref = x.copy()
+    ref[3] = x[4] * 1.5
+    keep = np.array([i for i in range(n) if i not in (5, 17)])
+    want, want_score = _reference(ref[keep], q, metric, 10)
+    got = [store.search(qi, k=10) for qi in q]
+    assert [[int(h.id) for h in hits] for hits in got] == keep[want].tolist()
+    np.testing.assert_allclose(
+        [[h.score for h in hits] for hits in got], want_score, rtol=1e-4, atol=2e-4
+    )
