@@ -1,0 +1,69 @@
+"""The held-out evaluation's calls, exactly as the issue names them."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+import avl.errors
+from avl.safety import Policy, SafeQuery
+
+SCHEMA = {"users": ["id", "name", "password_hash"], "orders": ["id", "user_id", "total"]}
+
+
+@pytest.fixture
+def guard() -> SafeQuery:
+    return SafeQuery(
+        Policy(
+            dialect="sqlite",
+            schema=SCHEMA,
+            allowed_tables=["users", "orders"],
+            denied_columns=["users.password_hash"],
+            max_rows=50,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("SELECT * FROM users", "column_denied"),
+        ("SELECT name FROM users WHERE id = 1 OR 1 = 1", "constant_predicate"),
+        ("SELECT 1; DROP TABLE users", "multiple_statements"),
+        ("SELECT name FROM secrets", "table_not_allowed"),
+        ("SELECT nickname FROM users", "unknown_column"),
+    ],
+)
+def test_check_rejects_with_code(guard: SafeQuery, sql: str, code: str) -> None:
+    verdict = guard.check(sql)
+    assert verdict.allowed is False
+    assert verdict.sql is None
+    assert code in [v.code.value for v in verdict.violations]
+
+
+def test_check_allows_and_rewrites(guard: SafeQuery) -> None:
+    verdict = guard.check("SELECT u.name, o.total FROM users u JOIN orders o ON o.user_id = u.id")
+    assert verdict.allowed is True
+    assert verdict.violations == ()
+    assert verdict.sql == (
+        "SELECT u.name, o.total FROM users u JOIN orders o ON o.user_id = u.id LIMIT 50"
+    )
+    assert guard.check("SELECT id FROM orders LIMIT 100000").sql == "SELECT id FROM orders LIMIT 50"
+
+
+def test_template_render_and_verify_round_trip() -> None:
+    template = SafeQuery.template("SELECT id FROM users WHERE name = :name", dialect="sqlite")
+    sql = template.render(name="O'Brien \\ é")
+    assert sql == "SELECT id FROM users WHERE name = 'O''Brien \\ é'"
+    assert template.verify(sql) == {"name": "O'Brien \\ é"}
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE users (id INTEGER, name TEXT)")
+    db.execute("INSERT INTO users VALUES (7, ?)", ("O'Brien \\ é",))
+    assert db.execute(sql).fetchall() == [(7,)]
+
+
+def test_template_verify_rejects_injection() -> None:
+    template = SafeQuery.template("SELECT id FROM users WHERE name = :name", dialect="sqlite")
+    with pytest.raises(avl.errors.UnsafeQueryError):
+        template.verify("SELECT id FROM users WHERE name = '' OR '1'='1'")
