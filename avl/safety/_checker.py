@@ -757,10 +757,10 @@ class _Run:
         args = node.args
         for key, value in args.items():
             if (
-                value is None
+                key in _SELECT_HANDLED
+                or value is None
                 or value is False
                 or (type(value) is list and not value)
-                or key in _SELECT_HANDLED
             ):
                 continue
             if key in ("operation_modifiers", "exclude", "options"):
@@ -1025,7 +1025,7 @@ class _Run:
 
     def table(self, node: exp.Table, scope: _Scope) -> None:
         for key, value in node.args.items():
-            if value is None or value is False or key in ("this", "db", "catalog", "alias"):
+            if key in _TABLE_NAME_ARGS or value is None or value is False:
                 continue
             if key in (
                 "joins",
@@ -1919,6 +1919,7 @@ _RARE = frozenset(
     {exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.Table,
      exp.SessionParameter, exp.Parameter, exp.PropertyEQ, exp.Into, exp.Lock, exp.Hint, exp.Star}
 )  # fmt: skip
+_TABLE_NAME_ARGS = frozenset({"this", "db", "catalog", "alias"})
 # what ``_Run.generic`` does with a node class (absent: an unknown node, refused)
 _ACT_PLAIN, _ACT_FUNCTION, _ACT_SPECIAL, _ACT_RARE = 0, 1, 2, 3
 _DISPATCH: Mapping[type[exp.Expr], int] = MappingProxyType(
