@@ -78,5 +78,9 @@ def shared_data() -> Path:
     """The shared corpora directory (skips/fails when absent)."""
     path = shared_data_dir()
     if not path.is_dir():
-        unavailable(f"shared data not found at {path}; set AVL_SHARED_DATA")
+        reason = f"shared data not found at {path}; set AVL_SHARED_DATA"
+        if os.environ.get("AVL_TEST_NO_SHARED_DATA"):
+            # hosted CI (GitHub) has no shared/ beside the clone: said explicitly there
+            pytest.skip(reason)
+        unavailable(reason)
     return path
