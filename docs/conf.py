@@ -29,4 +29,4 @@ intersphinx_mapping: dict[str, tuple[str, None]] = {}
 html_theme = "alabaster"
 html_static_path: list[str] = []
 exclude_patterns = ["_build"]
-suppress_warnings = ["ref.python", "autodoc.import_object"]
+suppress_warnings = ["ref.python"]

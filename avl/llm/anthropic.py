@@ -59,7 +59,9 @@ __all__ = [
     "create_async",
 ]
 
+#: The base URL used when an ``anthropic://`` URL names no host.
 DEFAULT_BASE_URL = "https://api.anthropic.com/v1"
+#: The ``anthropic-version`` header sent with every request.
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024
 _ENV_KEYS = ("ANTHROPIC_API_KEY",)

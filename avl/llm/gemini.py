@@ -57,6 +57,7 @@ __all__ = [
     "create_async",
 ]
 
+#: The base URL used when a ``gemini://`` URL names no host.
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 _ENV_KEYS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 _FILTERED = frozenset(

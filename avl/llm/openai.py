@@ -58,6 +58,7 @@ __all__ = [
     "create_async",
 ]
 
+#: The base URL used when an ``openai://`` URL names no host.
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _ENV_KEYS = ("OPENAI_API_KEY",)
 _STOP_REASONS = {
