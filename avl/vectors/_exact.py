@@ -19,9 +19,14 @@ back to the full product after a quarter pass).
 Top-k selection avoids a full ``argpartition`` over big score matrices. One
 query: the ``k``-th best score of a strided sample is a lower bound of the true
 ``k``-th best, so only the entries at or above it are partitioned. Many queries:
-the scores are computed in blocks of database columns while a running top-k per
-query is kept; after the first block, only the entries above each query's current
-``k``-th best (a handful per block) are merged.
+the scores are computed in blocks of 4,096 database columns (one ``sgemm`` into a
+reused buffer). A query's ``k``-th best score within any subset of its columns is
+a lower bound of its true ``k``-th best, so each block only pools the entries
+above the query's current bound (one comparison pass and a ``flatnonzero``: a
+handful of entries per block). The bound is raised to the exact ``k``-th best of
+the pool after 1, 2, 4, 8, ... blocks (or when the pool outgrows a block), and the
+final top-k is sorted out of the pool. Ties go to the lower row, so later columns
+pool only entries strictly above the bound.
 """
 
 from __future__ import annotations
@@ -104,32 +109,85 @@ def top_k_rows(scores: FloatMatrix, k: int) -> tuple[IntArray, FloatMatrix]:
     return idx, out
 
 
-def _merge_running(
-    idx: IntArray, vals: FloatMatrix, scores: FloatMatrix, offset: int, k: int
-) -> None:
-    """Merge the entries of ``scores`` above each row's current k-th best into the
-    running ``(idx, vals)`` (both ``(m, k)``, best first), in place."""
-    thr = vals[:, k - 1]
-    active = np.flatnonzero(scores.max(axis=1) > thr)
-    if active.shape[0] == 0:
-        return
-    sub = scores[active]
-    local, cols = np.nonzero(sub > thr[active, None])
-    rows = active[local]
-    new_vals = sub[local, cols]
-    cand_rows = np.concatenate([np.repeat(active, k), rows])
-    cand_vals = np.concatenate([vals[active].ravel(), new_vals])
-    cand_cols = np.concatenate([idx[active].ravel(), cols + offset])
-    order = np.lexsort((-cand_vals, cand_rows))
-    cand_rows = cand_rows[order]
-    counts = np.bincount(cand_rows, minlength=idx.shape[0])
-    starts = np.cumsum(counts) - counts
-    rank = np.arange(cand_rows.shape[0]) - starts[cand_rows]
-    keep = rank < k
-    r = cand_rows[keep]
-    c = rank[keep]
-    idx[r, c] = cand_cols[order][keep]
-    vals[r, c] = cand_vals[order][keep]
+def _by_row(
+    rows: IntArray, cols: IntArray, vals: FloatMatrix, m: int
+) -> tuple[FloatMatrix, IntArray]:
+    """The pooled entries as dense ``(m, width)`` score and column matrices, each
+    row's entries in pool order (padding: ``-inf`` scores, column ``-1``)."""
+    order = np.argsort(rows, kind="stable")
+    r = rows[order]
+    counts = np.bincount(r, minlength=m)
+    width = max(int(counts.max()), 1)
+    pos = np.arange(r.shape[0]) - (np.cumsum(counts) - counts)[r]
+    dv = np.full((m, width), -np.inf, dtype=np.float32)
+    dc = np.full((m, width), -1, dtype=np.intp)
+    dv[r, pos] = vals[order]
+    dc[r, pos] = cols[order]
+    return dv, dc
+
+
+class _Pool:
+    """Candidate entries ``(query row, column, score)`` of a block of queries, and
+    per query a lower bound ``thr`` of its k-th best score.
+
+    Invariant: every entry seen so far that can still be in the query's top-k (best
+    score first, lower column first on ties) is pooled, and at least ``k`` pooled
+    entries per query score ``>= thr``. An entry of a later (higher) column that
+    only ties ``thr`` therefore ranks after ``k`` pooled ones and is never needed,
+    so later columns add only entries ``> thr``.
+    """
+
+    def __init__(self, m: int, k: int, thr: FloatMatrix) -> None:
+        self.m = m
+        self.k = k
+        self.thr = thr
+        self.rows: list[IntArray] = []
+        self.cols: list[IntArray] = []
+        self.vals: list[FloatMatrix] = []
+        self.size = 0
+
+    def add(
+        self, scores: FloatMatrix, offset: int, mask: npt.NDArray[np.bool_], ties: bool
+    ) -> None:
+        """Pool the entries of ``scores`` (columns ``offset:``) above ``thr``
+        (``>=`` when ``ties``); ``mask`` is a scratch buffer of the same shape."""
+        w = scores.shape[1]
+        cmp = np.greater_equal if ties else np.greater
+        cmp(scores, self.thr[:, None], out=mask)
+        flat = np.flatnonzero(mask)
+        if flat.shape[0] == 0:
+            return
+        r = flat // w
+        c = flat % w
+        self.rows.append(r)
+        self.cols.append(c + offset)
+        self.vals.append(scores[r, c])
+        self.size += flat.shape[0]
+
+    def _dense(self) -> tuple[FloatMatrix, IntArray]:
+        rows = np.concatenate(self.rows)
+        cols = np.concatenate(self.cols)
+        vals = np.concatenate(self.vals)
+        return _by_row(rows, cols, vals, self.m)
+
+    def tighten(self) -> None:
+        """Raise ``thr`` to each query's exact k-th best pooled score and drop the
+        entries below it."""
+        dv, dc = self._dense()
+        w = dv.shape[1]
+        self.thr = np.partition(dv, w - self.k, axis=1)[:, w - self.k]
+        keep = dv >= self.thr[:, None]
+        r, pos = np.nonzero(keep)
+        self.rows = [r]
+        self.cols = [dc[r, pos]]
+        self.vals = [dv[r, pos]]
+        self.size = r.shape[0]
+
+    def top_k(self) -> tuple[IntArray, FloatMatrix]:
+        """``(columns, scores)``, both ``(m, k)``, best first per query."""
+        dv, dc = self._dense()
+        order = np.argsort(-dv, axis=1, kind="stable")[:, : self.k]
+        return np.take_along_axis(dc, order, axis=1), np.take_along_axis(dv, order, axis=1)
 
 
 _DB_BLOCK = 4096
@@ -399,16 +457,25 @@ class ExactIndex:
             self._scores(qb, xt, sq, scores)
             return top_k_rows(scores, k)
         buf = np.empty((m, _DB_BLOCK), dtype=np.float32)
+        mask = np.empty((m, _DB_BLOCK), dtype=np.bool_)
         self._scores(qb, xt[:, :_DB_BLOCK], sq[:_DB_BLOCK], buf)
-        first = max(4 * k, 1024)
-        idx, vals = top_k_rows(buf[:, :first], k)
-        _merge_running(idx, vals, buf[:, first:], first, k)
+        # a lower bound of each query's k-th best: its k-th best in the first columns
+        s = max(1024, 4 * k)
+        thr = np.partition(buf[:, :s], s - k, axis=1)[:, s - k]
+        pool = _Pool(m, k, thr)
+        pool.add(buf, 0, mask, ties=True)
+        pool.tighten()
+        done = 1
         for j in range(_DB_BLOCK, n, _DB_BLOCK):
             w = min(_DB_BLOCK, n - j)
             block = buf[:, :w]
             self._scores(qb, xt[:, j : j + w], sq[j : j + w], block)
-            _merge_running(idx, vals, block, j, k)
-        return idx, vals
+            pool.add(block, j, mask[:, :w], ties=False)
+            done += 1
+            # tighten after 2, 4, 8, ... blocks, or when the pool grows large
+            if done & (done - 1) == 0 or pool.size > m * _DB_BLOCK:
+                pool.tighten()
+        return pool.top_k()
 
     def _hits(
         self, q: FloatMatrix, idx: IntArray, vals: FloatMatrix, rows: IntArray | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avl.vectors import VectorStore
+from avl.vectors import Hit, VectorStore
 from avl.vectors._exact import top_k_rows
 
 
@@ -105,3 +105,111 @@ def test_single_query_pruning_equals_brute_force(metric: str, clustered: bool) -
     np.testing.assert_allclose(
         [[h.score for h in hits] for hits in got], want_score, rtol=1e-4, atol=2e-4
     )
+
+
+def _stable_reference(x: np.ndarray, q: np.ndarray, metric: str, k: int) -> np.ndarray:
+    """Best first, lower row first on ties (exact for integer-valued data)."""
+    x64 = x.astype(np.float64)
+    q64 = q.astype(np.float64)
+    s = 2.0 * (q64 @ x64.T) - (x64 * x64).sum(axis=1) if metric == "l2" else q64 @ x64.T
+    return np.argsort(-s, axis=1, kind="stable")[:, :k]
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+@pytest.mark.parametrize("clustered", [True, False])
+@pytest.mark.parametrize("k", [1, 10, 100])
+def test_batch_candidate_pool_equals_brute_force(metric: str, clustered: bool, k: int) -> None:
+    # 20,000 rows and a batch take the blocked path: scores per 4,096 rows, a per-query
+    # lower bound of the k-th best, and a pool of the entries above it.
+    rng = np.random.default_rng(100 * k + 2 * clustered + len(metric))
+    n, dim, m = 20_000, 24, 30
+    if clustered:
+        centres = rng.standard_normal((16, dim))
+        x = centres[rng.integers(0, 16, n)] + 0.3 * rng.standard_normal((n, dim))
+        q = centres[rng.integers(0, 16, m)] + 0.3 * rng.standard_normal((m, dim))
+    else:
+        x = rng.standard_normal((n, dim))
+        q = rng.standard_normal((m, dim))
+    x = (x * rng.uniform(0.5, 2.0, (n, 1))).astype(np.float32)
+    q = q.astype(np.float32)
+    store = VectorStore(dim=dim, metric=metric)
+    store.add(list(range(n)), x, metadata=[{"g": i % 3} for i in range(n)])
+    _assert_top_k(store.search_many(q, k=k), x, q, metric, k, np.arange(n))
+    keep = np.flatnonzero(np.arange(n) % 3 != 1)
+    _assert_top_k(store.search_many(q, k=k, where={"g": {"$ne": 1}}), x, q, metric, k, keep)
+
+
+def _assert_top_k(
+    got: list[list[Hit]], x: np.ndarray, q: np.ndarray, metric: str, k: int, rows: np.ndarray
+) -> None:
+    """Each hit list is a float64 top-k of ``rows`` (positions may swap only where
+    float64 scores tie to 1e-6, below float32 resolution)."""
+    want, want_score = _reference(x[rows], q, metric, k)
+    x64 = x.astype(np.float64)
+    for i, hits in enumerate(got):
+        ids = [int(h.id) for h in hits]
+        assert len(set(ids)) == len(ids) == k
+        assert set(ids) <= set(rows.tolist())
+        if metric == "l2":
+            exact = np.sqrt(((x64[ids] - q[i].astype(np.float64)) ** 2).sum(axis=1))
+        else:
+            qi = q[i].astype(np.float64)
+            xi = x64[ids]
+            if metric == "cosine":
+                qi = qi / np.linalg.norm(qi)
+                xi = xi / np.linalg.norm(xi, axis=1, keepdims=True)
+            exact = xi @ qi
+        np.testing.assert_allclose(exact, want_score[i], rtol=0, atol=1e-6)
+        np.testing.assert_allclose([h.score for h in hits], want_score[i], rtol=1e-4, atol=2e-4)
+        differ = np.flatnonzero(np.array(ids) != rows[want[i]])
+        assert np.all(np.abs(exact[differ] - want_score[i][differ]) < 1e-6)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+@pytest.mark.parametrize("k", [1, 10, 100, 1024])
+def test_batch_ties_break_to_the_lower_row(metric: str, k: int) -> None:
+    # integer-valued vectors: every score is exact in float32, and many tie
+    rng = np.random.default_rng(k)
+    n, dim = 30_000, 6
+    x = rng.integers(-1, 2, (n, dim)).astype(np.float32)
+    q = rng.integers(-2, 3, (9, dim)).astype(np.float32)
+    store = VectorStore(dim=dim, metric=metric)
+    store.add(list(range(n)), x, metadata=[{"odd": i % 2 == 1} for i in range(n)])
+    got = store.search_many(q, k=k)
+    assert [[int(h.id) for h in hits] for hits in got] == _stable_reference(
+        x, q, metric, k
+    ).tolist()
+    odd = np.arange(1, n, 2)
+    got_f = store.search_many(q, k=k, where={"odd": True})
+    assert [[int(h.id) for h in hits] for hits in got_f] == odd[
+        _stable_reference(x[odd], q, metric, k)
+    ].tolist()
+
+
+def test_batch_scores_rising_with_the_row() -> None:
+    # adversarial for a running bound: every new block beats every earlier one
+    n, dim = 40_000, 4
+    x = np.zeros((n, dim), dtype=np.float32)
+    x[:, 0] = np.arange(1, n + 1, dtype=np.float32) / n
+    x[:, 1] = np.linspace(-1.0, 1.0, n, dtype=np.float32)
+    q = np.array([[1, 0, 0, 0], [1, 0.5, 0, 0], [1, -0.25, 0, 0], [1, -2, 0, 0]], dtype=np.float32)
+    store = VectorStore(dim=dim, metric="ip")
+    store.add(list(range(n)), x)
+    got = store.search_many(q, k=10)
+    assert [[int(h.id) for h in hits] for hits in got] == _stable_reference(x, q, "ip", 10).tolist()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_batch_k_above_rows(metric: str) -> None:
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((50, 8)).astype(np.float32)
+    q = rng.standard_normal((5, 8)).astype(np.float32)
+    store = VectorStore(dim=8, metric=metric)
+    store.add(list(range(50)), x, metadata=[{"g": i % 2} for i in range(50)])
+    want, _ = _reference(x, q, metric, 50)
+    got = store.search_many(q, k=80)
+    assert [[int(h.id) for h in hits] for hits in got] == want.tolist()
+    even = np.arange(0, 50, 2)
+    want_f, _ = _reference(x[even], q, metric, 25)
+    got_f = store.search_many(q, k=80, where={"g": 0})
+    assert [[int(h.id) for h in hits] for hits in got_f] == even[want_f].tolist()
