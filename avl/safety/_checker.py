@@ -72,6 +72,9 @@ _SELECT_HANDLED = frozenset(
     {"with_", "expressions", "from_", "joins", "where", "group", "having", "qualify", "order",
      "limit", "offset", "into", "locks", "hint", "distinct", "windows", "kind", "laterals", "pivots"}
 )  # fmt: skip
+# argument names a SELECT may carry without anything to report (the handled ones, and
+# MySQL SQL_CALC_FOUND_ROWS etc. / Snowflake EXCLUDE, which have no side effects)
+_SELECT_KNOWN = _SELECT_HANDLED | {"operation_modifiers", "exclude", "options"}
 _SETOP_HANDLED = frozenset(
     {
         "with_",
@@ -755,7 +758,7 @@ class _Run:
         saved_carry = self.carry
         self.carry = set() if inline else None
         args = node.args
-        for key, value in args.items():
+        for key, value in () if args.keys() <= _SELECT_KNOWN else args.items():
             if (
                 key in _SELECT_HANDLED
                 or value is None
@@ -849,20 +852,26 @@ class _Run:
         # select-list aliases are known everywhere in this SELECT (ORDER BY, GROUP BY,
         # HAVING, and the lateral aliases of Snowflake, BigQuery, DuckDB...)
         scope.aliases = frozenset(
-            _lower(proj.alias) for proj in projections if type(proj) is exp.Alias
+            proj.alias.lower() for proj in projections if type(proj) is exp.Alias
         )
+        pending: list[exp.Expr] = []  # projections walked together, in order
         for proj in projections:
             if isinstance(proj, exp.Star) or (
                 isinstance(proj, exp.Column) and isinstance(proj.this, exp.Star)
             ):
+                if pending:
+                    self.generic(pending[::-1], scope)
+                    pending = []
                 cols = self.star(proj, scope)
                 if cols is None or star_cols is None:
                     star_cols = None
                 else:
                     star_cols |= cols
                 continue
-            outputs.append(_lower(proj.alias_or_name))
-            self.generic(proj, scope)
+            outputs.append(proj.alias_or_name.lower())
+            pending.append(proj)
+        if pending:
+            self.generic(pending[::-1], scope)
         distinct = args.get("distinct")
         if distinct is not None:
             self.generic(distinct, scope)
@@ -939,7 +948,10 @@ class _Run:
             return
         # each join with a real condition ties its table to another: only cross
         # joins (and comma joins) can multiply independent sources
-        conditioned = sum(1 for on in links if on is None or not _is_constant(on))
+        row_dependent = self.row_dependent
+        conditioned = sum(
+            1 for on in links if on is None or id(on) in row_dependent or not _is_constant(on)
+        )
         if len(sources) - conditioned <= self.p.max_cartesian:
             return
         groups: list[set[str]] = [
@@ -1024,7 +1036,8 @@ class _Run:
             self.unknown(node)
 
     def table(self, node: exp.Table, scope: _Scope) -> None:
-        for key, value in node.args.items():
+        args = node.args
+        for key, value in () if args.keys() <= _TABLE_NAME_ARGS else args.items():
             if key in _TABLE_NAME_ARGS or value is None or value is False:
                 continue
             if key in (
@@ -1052,7 +1065,7 @@ class _Run:
             )
         this = node.this
         alias_node = node.args.get("alias")
-        alias = _lower(node.alias) if node.alias else ""
+        alias = node.alias.lower()
         declared = None
         if isinstance(alias_node, exp.TableAlias) and alias_node.columns:
             declared = frozenset(
@@ -1069,9 +1082,9 @@ class _Run:
             return
         parts = self.c._parts_of(node)
         if len(parts) == 1:
-            is_cte, cte_cols, cte_denied = scope.cte(_lower(this.name))
+            is_cte, cte_cols, cte_denied = scope.cte(this.name.lower())
             if is_cte:
-                name = alias or _lower(this.name)
+                name = alias or this.name.lower()
                 scope.sources[name] = _Source(
                     name, declared if declared is not None else cte_cols, None, cte_denied
                 )
@@ -1085,7 +1098,7 @@ class _Run:
         if declared is not None:
             columns = declared
         denied = info.denied
-        name = alias or _lower(parts[-1])
+        name = alias or parts[-1].lower()
         scope.sources[name] = _Source(parts[-1], columns, display, denied)
         if not alias and len(parts) > 1:
             scope.sources.setdefault(_lower(".".join(parts)), scope.sources[name])
@@ -1293,7 +1306,9 @@ class _Run:
                     self.bool_seen.add(id(part))
                 self.constants(part, clause, top and i == 0)
             return
-        if not _is_constant(node):
+        if id(node) in self.row_dependent:
+            pass  # already found to depend on the row (a condition seen again)
+        elif not _is_constant(node):
             self.row_dependent.add(id(node))
         else:
             if (top and _trivially_true(node)) or (
@@ -1337,18 +1352,42 @@ class _Run:
 
     # ------------------------------------------------------------ expressions
 
-    def generic(self, node: exp.Expr, scope: _Scope | None) -> None:
-        """Walk an expression: every node class must be known (fail closed)."""
-        scope = scope or _Scope(None)
+    def generic(self, node: exp.Expr | list[exp.Expr], scope: _Scope | None) -> None:
+        """Walk an expression: every node class must be known (fail closed).
+
+        ``node`` may be a list of expressions, walked last first (it is the stack).
+        """
+        if scope is None:
+            scope = _Scope(None)
         action, special, plain = _DISPATCH.get, _SPECIAL, self.c.plain_functions
-        stack = [node]
-        pop, extend = stack.pop, stack.extend
+        stack: list[exp.Expr] = node if isinstance(node, list) else [node]
+        pop, push, expr = stack.pop, stack.append, exp.Expr
+        ident, column, add_column = exp.Identifier, exp.Column, self.columns.add
         while stack:
             n = pop()
             cls = type(n)
-            if cls is exp.Identifier:
+            if cls is ident:
                 continue
-            if cls is exp.Column:
+            if cls is column:
+                # alias.column of a known, allowed column of a source in scope: recorded
+                # here (the common case); everything else goes through ``column``
+                args = n.args
+                this, qualifier = args.get("this"), args.get("table")
+                if type(this) is ident and type(qualifier) is ident and type(qualifier.this) is str:
+                    qname = qualifier.this.lower()
+                    s: _Scope | None = scope
+                    src = None
+                    while s is not None:
+                        src = s.sources.get(qname)
+                        if src is not None:
+                            break
+                        s = s.parent
+                    if src is not None and src.columns is not None:
+                        name = str(this.this).lower()
+                        if name in src.columns and name not in src.denied:
+                            if src.key:
+                                add_column(f"{src.key}.{name}")
+                            continue
                 self.column(n, scope)  # type: ignore[arg-type]
                 continue
             if cls is exp.Literal:
@@ -1385,7 +1424,15 @@ class _Run:
                     continue
                 if self.rare(n, cls, scope):
                     continue
-            extend(n.iter_expressions(reverse=True))
+            # the children, last first (what ``extend(n.iter_expressions(reverse=True))``
+            # pushes, without the generator)
+            for value in reversed(n.args.values()):
+                if isinstance(value, list):
+                    for item in reversed(value):
+                        if isinstance(item, expr):
+                            push(item)
+                elif isinstance(value, expr):
+                    push(value)
 
     def scalar_width(self, n: exp.Expr) -> None:
         """A subquery used as a value must select one column (or the IN tuple's width)."""
@@ -1429,23 +1476,24 @@ class _Run:
         """Rules for operators that injections abuse (cheap: only these classes)."""
         if cls in _COMPARISONS:
             this, other = n.args.get("this"), n.args.get("expression")
-            for side, rest in ((this, other), (other, this)):
-                inner = side.this if type(side) is exp.Paren else side
-                if type(inner) in _COMPARISONS and (
-                    side is inner or (isinstance(rest, exp.Literal) and cls is not exp.In)
-                ):
-                    # a = 'x' = '' (unparenthesised), or (a = 'x') IS 0 / <=> 'B': the
-                    # result of a comparison compared with a constant string or number
-                    self.flag(
-                        C.SUSPICIOUS_EXPRESSION,
-                        "a comparison compares the result of another comparison",
-                        n,
-                    )
-                    return
+            if type(this) in _NESTED_SIDES or type(other) in _NESTED_SIDES:
+                for side, rest in ((this, other), (other, this)):
+                    inner = side.this if type(side) is exp.Paren else side
+                    if type(inner) in _COMPARISONS and (
+                        side is inner or (isinstance(rest, exp.Literal) and cls is not exp.In)
+                    ):
+                        # a = 'x' = '' (unparenthesised), or (a = 'x') IS 0 / <=> 'B': the
+                        # result of a comparison compared with a constant string or number
+                        self.flag(
+                            C.SUSPICIOUS_EXPRESSION,
+                            "a comparison compares the result of another comparison",
+                            n,
+                        )
+                        return
             if (
                 self.p.flag_constant_predicates
-                and id(n) not in self.idiom
                 and id(n) not in self.row_dependent
+                and id(n) not in self.idiom
                 and isinstance(this, exp.Expr)
                 and (isinstance(other, exp.Expr) or cls is exp.In or cls is exp.Between)
                 and _is_constant(n)
@@ -1912,6 +1960,8 @@ _ARITH = frozenset(
 _DIVISIONS = frozenset({exp.Div, exp.Mod, exp.IntDiv})
 _REFLEXIVE = frozenset({exp.EQ, exp.GTE, exp.LTE, exp.NullSafeEQ, exp.Like, exp.ILike})
 _BOOLEANS = frozenset({exp.And, exp.Or, exp.Xor})
+# the side classes under which a comparison may hide another (``(a = 'x') = 0``)
+_NESTED_SIDES = _COMPARISONS | {exp.Paren}
 _SPECIAL = _COMPARISONS | _ARITH | _BOOLEANS | {exp.Case, exp.If} | {
     exp.Concat, exp.Dot, exp.Chr, exp.HexString, exp.Literal, exp.Anonymous
 }  # fmt: skip
