@@ -937,6 +937,15 @@ class _Run:
     ) -> None:
         if len(sources) <= self.p.max_cartesian:
             return
+        # each join with a real condition ties its table to another: only cross
+        # joins (and comma joins) can multiply independent sources (tested first:
+        # the cheaper of the two pure early exits)
+        row_dependent = self.row_dependent
+        conditioned = sum(
+            1 for on in links if on is None or id(on) in row_dependent or not _is_constant(on)
+        )
+        if len(sources) - conditioned <= self.p.max_cartesian:
+            return
         names = [
             _lower(s.alias_or_name)
             for s in sources
@@ -945,14 +954,6 @@ class _Run:
             and not (not s.args.get("db") and scope.cte(_lower(s.name))[0])
         ]
         if len(names) <= self.p.max_cartesian:
-            return
-        # each join with a real condition ties its table to another: only cross
-        # joins (and comma joins) can multiply independent sources
-        row_dependent = self.row_dependent
-        conditioned = sum(
-            1 for on in links if on is None or id(on) in row_dependent or not _is_constant(on)
-        )
-        if len(sources) - conditioned <= self.p.max_cartesian:
             return
         groups: list[set[str]] = [
             self.qualifiers(on, scope) if on is not None else {"*using*"} for on in links
@@ -1297,6 +1298,13 @@ class _Run:
         nothing and pass; ``... OR 1=1`` (makes the whole condition true),
         ``... AND 1=0`` and every other constant condition are reported.
         """
+        if not in_or and type(node) in _COMPARISONS:
+            args = node.args
+            if type(args.get("this")) is exp.Column or type(args.get("expression")) is exp.Column:
+                # the common ``column <op> ...`` outside an OR: depends on the row,
+                # nothing more to check (what the general path below concludes)
+                self.row_dependent.add(id(node))
+                return
         while isinstance(node, exp.Paren):
             node = node.this
         if isinstance(node, exp.And):
@@ -1363,6 +1371,7 @@ class _Run:
         stack: list[exp.Expr] = node if isinstance(node, list) else [node]
         pop, push, expr = stack.pop, stack.append, exp.Expr
         ident, column, add_column = exp.Identifier, exp.Column, self.columns.add
+        backslashes = self.backslashes
         while stack:
             n = pop()
             cls = type(n)
@@ -1391,7 +1400,7 @@ class _Run:
                 self.column(n, scope)  # type: ignore[arg-type]
                 continue
             if cls is exp.Literal:
-                if self.backslashes:
+                if backslashes:
                     self.special(n, cls)
                 continue
             act = action(cls)
