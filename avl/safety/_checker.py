@@ -1308,10 +1308,7 @@ class _Run:
         while isinstance(node, exp.Paren):
             node = node.this
         if isinstance(node, exp.And):
-            self.bool_seen.add(id(node))
-            for i, part in enumerate(node.flatten()):
-                if isinstance(part, exp.And):
-                    self.bool_seen.add(id(part))
+            for i, part in enumerate(self.operands(node, exp.And)):
                 self.constants(part, clause, top and i == 0)
             return
         if id(node) in self.row_dependent:
@@ -1342,15 +1339,31 @@ class _Run:
                 )
                 return
         if isinstance(node, exp.Or):
-            self.bool_seen.add(id(node))
-            for part in node.flatten():
-                if isinstance(part, exp.Or):
-                    self.bool_seen.add(id(part))
+            for part in self.operands(node, exp.Or):
                 self.constants(part, clause, False, in_or=True)
         elif isinstance(node, exp.Not):
             self.constants(node.this, clause, False)
         elif isinstance(node, exp.Xor):
             self.flag(C.CONSTANT_PREDICATE, f"XOR in {clause} is not allowed as a condition", node)
+
+    def operands(self, node: exp.Expr, cls: type[exp.Expr]) -> list[exp.Expr]:
+        """The operands of a chain of ``cls`` (AND or OR), left to right.
+
+        Every ``cls`` node of the chain (``a AND b AND c`` is ``(a AND b) AND c``) is
+        remembered as seen, so the expression walk does not judge an inner link
+        again as a condition of its own.
+        """
+        out: list[exp.Expr] = []
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if type(n) is cls:
+                self.bool_seen.add(id(n))
+                stack.append(n.args["expression"])
+                stack.append(n.this)
+            else:
+                out.append(n)
+        return out
 
     def mark(self, node: exp.Expr) -> None:
         """Remember an already-reported constant condition so it is reported once."""

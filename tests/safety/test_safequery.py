@@ -269,6 +269,16 @@ ATTACKS = {
         "SELECT * FROM users WHERE name = '' OR '1' = '1'",
         "constant_predicate",
     ),
+    "tautology-or-after-idiom-chain": (
+        "sqlite",
+        "SELECT * FROM users WHERE 1 = 1 AND name = 'x' AND id > 2 OR 1 = 1",
+        "constant_predicate",
+    ),
+    "constant-later-in-and-chain": (
+        "sqlite",
+        "SELECT * FROM users WHERE name = 'x' AND id > 2 AND 2 = 2",
+        "constant_predicate",
+    ),
     "tautology-having": (
         "sqlite",
         "SELECT id FROM users GROUP BY id HAVING 1 = 1",
@@ -389,6 +399,15 @@ BENIGN = {
     "trailing-semicolon": ("sqlite", "SELECT id FROM users;"),
     "trailing-semicolon-comment": ("sqlite", "SELECT COUNT(*) FROM users; -- how many"),
     "where-1-eq-1-and": ("sqlite", "SELECT id FROM users WHERE 1 = 1 AND name = 'x'"),
+    "where-1-eq-1-and-chain": (
+        "sqlite",
+        "SELECT id FROM users WHERE 1 = 1 AND name = 'x' AND id > 2 AND email LIKE '%@%'",
+    ),
+    "where-1-eq-1-and-or-group": (
+        "postgres",
+        "SELECT id FROM users WHERE 1 = 1 AND name = 'x' AND (id = 1 OR id = 2 OR 1 = 0)",
+    ),
+    "or-false-chain": ("sqlite", "SELECT id FROM users WHERE name = 'x' OR id = 3 OR 1 = 0"),
     "or-false": ("sqlite", "SELECT id FROM users WHERE name = 'x' OR 1 = 0"),
     "union-of-selects": ("sqlite", "SELECT id FROM users UNION SELECT user_id FROM orders"),
     "window": (
