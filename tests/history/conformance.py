@@ -116,6 +116,20 @@ class HistoryConformance:
         report = history.verify()
         assert (report.ok, report.checked, report.head_seq) == (True, 51, 51)
 
+    def test_large_batch_is_one_chain_or_nothing(self, history: History) -> None:
+        # a batch this size takes the backends' bulk path (PostgreSQL: COPY)
+        stored = history.record_many(Entry(user="u", question=f"q{i}") for i in range(200))
+        assert [e.seq for e in stored] == list(range(1, 201))
+        assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(stored))
+        assert history.get(stored[-1].id) == stored[-1]
+        with pytest.raises(InvalidInputError):
+            history.record_many(
+                [Entry(question=f"r{i}") for i in range(150)] + [Entry(id=stored[0].id)]
+            )
+        report = history.verify()
+        assert (report.ok, report.checked, report.head_seq) == (True, 200, 200)
+        assert history.record(Entry(question="after")).seq == 201
+
     def test_get_missing_raises(self, history: History) -> None:
         with pytest.raises(NotFoundError, match="nope"):
             history.get("nope")

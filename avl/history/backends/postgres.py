@@ -150,32 +150,38 @@ class PostgresBackend:
             seq, prev = cur.execute(
                 f"SELECT seq, hash FROM {p}_meta WHERE name = 'head' FOR UPDATE"
             ).fetchone()
-            rows = []
-            out = []
-            for entry, record in items:
-                seq += 1
-                digest = sealer.seal(record, seq=seq, prev_hash=prev)
-                rows.append(_row_params(record, seq, prev, digest))
-                out.append(
-                    replace_checked(
-                        entry,
-                        id=record["id"],
-                        time=record["time"],
-                        seq=seq,
-                        prev_hash=prev,
-                        hash=digest,
+            out: list[Entry] = []
+
+            def sealed_rows() -> Iterator[tuple[Any, ...]]:
+                nonlocal seq, prev
+                for entry, record in items:
+                    seq += 1
+                    digest = sealer.seal(record, seq=seq, prev_hash=prev)
+                    yield _row_params(record, seq, prev, digest)
+                    out.append(
+                        replace_checked(
+                            entry,
+                            id=record["id"],
+                            time=record["time"],
+                            seq=seq,
+                            prev_hash=prev,
+                            hash=digest,
+                        )
                     )
-                )
-                prev = digest
+                    prev = digest
+
             head_sql = f"UPDATE {p}_meta SET seq = %s, hash = %s WHERE name = 'head'"
-            if len(rows) >= 64:
+            if len(items) >= 64:
+                # rows are sealed while COPY streams: the server works on the rows
+                # already sent while the next ones are hashed
                 with cur.copy(
                     f"COPY {p}_entries(seq, {_COLS}, prev_hash, hash) FROM STDIN"
                 ) as copy:
-                    for row in rows:
+                    for row in sealed_rows():
                         copy.write_row(row)
                 cur.execute(head_sql, (seq, prev))
             else:
+                rows = list(sealed_rows())
                 # One round trip for the inserts and the head (the row lock is held
                 # for as short a time as possible).
                 with self._conn.pipeline():
