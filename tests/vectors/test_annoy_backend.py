@@ -98,3 +98,38 @@ def test_background_build_then_reopen(tmp_path: Path) -> None:
         assert len(again) == 2500
         assert again.backend.indexed == 2500  # type: ignore[attr-defined]
         assert again.search(x[7], k=1)[0].id == "7"
+
+
+def test_build_reports_progress(tmp_path: Path) -> None:
+    import io
+
+    from avl.embeddings import TtyProgress
+
+    x = _clustered(3000)
+    calls: list[tuple[int, int]] = []
+    backend = AnnoyBackend(
+        tmp_path / "p",
+        16,
+        min_index=500,
+        background=False,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    store = VectorStore(dim=16, backend=backend)
+    with store:
+        store.add([str(i) for i in range(3000)], x)
+        assert backend.indexed == 3000
+    assert calls == [(1024, 3001), (2048, 3001), (3001, 3001)]
+    bar = io.StringIO()
+    with VectorStore(
+        dim=16,
+        backend=AnnoyBackend(
+            tmp_path / "p",
+            16,
+            min_index=500,
+            background=False,
+            progress=TtyProgress("index", stream=bar, force=True),
+        ),
+    ) as reopened:
+        assert len(reopened) == 3000  # rebuilt on open, with a bar
+    assert "index" in bar.getvalue()
+    assert bar.getvalue().endswith("3001/3001\n")

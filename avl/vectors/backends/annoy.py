@@ -30,7 +30,7 @@ query; Annoy's own default is ``n * n_trees``), ``min_index`` (2048),
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,10 @@ class AnnoyBackend:
         snapshot_bytes: as for :class:`~.file.FileBackend`.
         fsync: as for :class:`~.file.FileBackend`.
         seed: Annoy's random seed (builds are reproducible).
+        progress: optional ``callback(done, total)`` while an index is built: called
+            every 1,024 vectors loaded into Annoy and once more when the trees are
+            built (``done == total``). :class:`avl.embeddings.TtyProgress` draws it
+            as a bar. Off by default; it runs on the build thread.
 
     Raises:
         MissingDependencyError: ``annoy`` is not installed.
@@ -96,6 +100,7 @@ class AnnoyBackend:
         snapshot_bytes: int = 64 << 20,
         fsync: bool = True,
         seed: int = 42,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self._annoy = require("annoy", extra="all")
         self._data = FileBackend(path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync)
@@ -107,6 +112,7 @@ class AnnoyBackend:
         self._exact_below = exact_below
         self._background = background
         self._seed = seed
+        self._progress = progress
         self._lock = threading.RLock()
         self._built: _Built | None = None
         self._tombstones: set[str] = set()
@@ -176,9 +182,15 @@ class AnnoyBackend:
         try:
             index = self._annoy.AnnoyIndex(self.dim, _ANNOY_METRIC[self.metric])
             index.set_seed(self._seed)
-            for i in range(vectors.shape[0]):
+            n = vectors.shape[0]
+            progress = self._progress
+            for i in range(n):
                 index.add_item(i, vectors[i])
+                if progress is not None and i % 1024 == 1023:
+                    progress(i + 1, n + 1)
             index.build(self._n_trees, n_jobs=1)
+            if progress is not None:
+                progress(n + 1, n + 1)  # the last step: the trees
             built = _Built(index, ids)
         except BaseException as exc:  # re-raised by wait()
             with self._lock:
