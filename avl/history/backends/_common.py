@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -13,15 +13,48 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 
 from avl.errors import ConfigError, CorruptionError
-from avl.history._chain import CONTENT_FIELDS, entry_from_record
-from avl.history._entry import Entry, Outcome
+from avl.history._chain import CONTENT_FIELDS, Sealer, entry_from_record
+from avl.history._entry import Entry, Outcome, replace_checked
 
-__all__ = ["DEFAULT_PREFIX", "check_prefix", "entry_of_row", "record_of_row", "url_options"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "check_prefix",
+    "entry_of_row",
+    "record_of_row",
+    "sealed_rows",
+    "url_options",
+]
 
 DEFAULT_PREFIX = "avl_history"
 _PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 JSON_FIELDS = ("violations", "timings", "tags")
 _decode = json.JSONDecoder().decode
+
+
+def sealed_rows(
+    items: Sequence[tuple[Entry, dict[str, Any]]],
+    sealer: Sealer,
+    seq: int,
+    prev: str,
+    row: Callable[[dict[str, Any], int, str, str], tuple[Any, ...]],
+    out: list[Entry],
+) -> Iterator[tuple[Any, ...]]:
+    """Seal ``items`` in chain order after the head ``(seq, prev)``.
+
+    Yields each row to store (``row(record, seq, prev_hash, hash)``), lazily, so a
+    backend can stream rows while the next ones are hashed, and appends each stored
+    :class:`Entry` to ``out`` once its row has been taken.
+    """
+    for entry, record in items:
+        seq += 1
+        digest = sealer.seal(record, seq=seq, prev_hash=prev)
+        yield row(record, seq, prev, digest)
+        out.append(
+            replace_checked(
+                entry, id=record["id"], time=record["time"], seq=seq, prev_hash=prev, hash=digest
+            )
+        )
+        prev = digest
 
 
 def check_prefix(prefix: str) -> str:

@@ -23,13 +23,14 @@ from avl._optional import require
 from avl._registry import redact_url
 from avl.errors import BackendError, BackendUnavailableError, InvalidInputError
 from avl.history._chain import CONTENT_FIELDS, GENESIS, Sealer, check_chain, to_json
-from avl.history._entry import Entry, VerifyReport, replace_checked
+from avl.history._entry import Entry, VerifyReport
 from avl.history._types import Query
 from avl.history.backends._common import (
     DEFAULT_PREFIX,
     check_prefix,
     entry_of_row,
     record_of_row,
+    sealed_rows,
 )
 
 __all__ = ["PostgresBackend", "schema_sql"]
@@ -151,25 +152,7 @@ class PostgresBackend:
                 f"SELECT seq, hash FROM {p}_meta WHERE name = 'head' FOR UPDATE"
             ).fetchone()
             out: list[Entry] = []
-
-            def sealed_rows() -> Iterator[tuple[Any, ...]]:
-                nonlocal seq, prev
-                for entry, record in items:
-                    seq += 1
-                    digest = sealer.seal(record, seq=seq, prev_hash=prev)
-                    yield _row_params(record, seq, prev, digest)
-                    out.append(
-                        replace_checked(
-                            entry,
-                            id=record["id"],
-                            time=record["time"],
-                            seq=seq,
-                            prev_hash=prev,
-                            hash=digest,
-                        )
-                    )
-                    prev = digest
-
+            rows = sealed_rows(items, sealer, seq, prev, _row_params, out)
             head_sql = f"UPDATE {p}_meta SET seq = %s, hash = %s WHERE name = 'head'"
             if len(items) >= 64:
                 # rows are sealed while COPY streams: the server works on the rows
@@ -177,18 +160,22 @@ class PostgresBackend:
                 with cur.copy(
                     f"COPY {p}_entries(seq, {_COLS}, prev_hash, hash) FROM STDIN"
                 ) as copy:
-                    for row in sealed_rows():
+                    for row in rows:
                         copy.write_row(row)
+                if out:
+                    seq, prev = out[-1].seq, out[-1].hash
                 cur.execute(head_sql, (seq, prev))
             else:
-                rows = list(sealed_rows())
+                params = list(rows)
+                if out:
+                    seq, prev = out[-1].seq, out[-1].hash
                 # One round trip for the inserts and the head (the row lock is held
                 # for as short a time as possible).
                 with self._conn.pipeline():
                     cur.executemany(
                         f"INSERT INTO {p}_entries(seq, {_COLS}, prev_hash, hash) "
                         f"VALUES ({', '.join(['%s'] * (len(CONTENT_FIELDS) + 3))})",
-                        rows,
+                        params,
                     )
                     cur.execute(head_sql, (seq, prev))
         return out

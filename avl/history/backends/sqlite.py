@@ -38,13 +38,14 @@ from avl.history._chain import (
     fts5_query,
     to_json,
 )
-from avl.history._entry import Entry, VerifyReport, replace_checked
+from avl.history._entry import Entry, VerifyReport
 from avl.history._types import Query
 from avl.history.backends._common import (
     DEFAULT_PREFIX,
     check_prefix,
     entry_of_row,
     record_of_row,
+    sealed_rows,
     url_options,
 )
 
@@ -216,23 +217,10 @@ class SQLiteBackend:
                 seq, prev = conn.execute(
                     f"SELECT seq, hash FROM {p}_meta WHERE name = 'head'"
                 ).fetchone()
-                rows = []
-                out = []
-                for entry, record in items:
-                    seq += 1
-                    digest = sealer.seal(record, seq=seq, prev_hash=prev)
-                    rows.append(_row_params(record, seq, prev, digest))
-                    out.append(
-                        replace_checked(
-                            entry,
-                            id=record["id"],
-                            time=record["time"],
-                            seq=seq,
-                            prev_hash=prev,
-                            hash=digest,
-                        )
-                    )
-                    prev = digest
+                out: list[Entry] = []
+                rows = list(sealed_rows(items, sealer, seq, prev, _row_params, out))
+                if out:
+                    seq, prev = out[-1].seq, out[-1].hash
                 conn.executemany(
                     f"INSERT INTO {p}_entries(seq, {_COLS}, prev_hash, hash) "
                     f"VALUES ({', '.join('?' * (len(CONTENT_FIELDS) + 3))})",
