@@ -141,9 +141,9 @@ def test_postgres_end_to_end(pg: tuple[str, str, str]) -> None:
     a.close()
 
 
-@pytest.mark.postgres
-def test_postgres_cancel_mid_stream(pg: tuple[str, str, str]) -> None:
-    url, c, o = pg
+def _cancel_mid_stream(url: str, c: str, o: str) -> None:
+    """Close a stream after its SQL event: no open transaction, and the connection
+    answers the next question normally."""
     a = Assistant(db=url, cache_threshold=None)
     a.train_from_database(tables=[c, o])
     stream = a.stream(f"How many {c} are there?")
@@ -152,7 +152,13 @@ def test_postgres_cancel_mid_stream(pg: tuple[str, str, str]) -> None:
             break
     stream.close()  # type: ignore[attr-defined]
     assert a.db.in_transaction() is False
+    assert a.ask(f"How many {o} are there?").rows == ((3,),)
     a.close()
+
+
+@pytest.mark.postgres
+def test_postgres_cancel_mid_stream(pg: tuple[str, str, str]) -> None:
+    _cancel_mid_stream(*pg)
 
 
 @pytest.mark.mysql
@@ -180,18 +186,7 @@ def test_mariadb_end_to_end(my: tuple[str, str, str]) -> None:
 
 @pytest.mark.mysql
 def test_mariadb_cancel_mid_stream(my: tuple[str, str, str]) -> None:
-    url, c, o = my
-    a = Assistant(db=url, cache_threshold=None)
-    a.train_from_database(tables=[c, o])
-    stream = a.stream(f"How many {c} are there?")
-    for ev in stream:
-        if ev.kind is EventKind.SQL:
-            break
-    stream.close()  # type: ignore[attr-defined]
-    assert a.db.in_transaction() is False
-    # the next question on the same connection runs normally
-    assert a.ask(f"How many {o} are there?").rows == ((3,),)
-    a.close()
+    _cancel_mid_stream(*my)
 
 
 @pytest.mark.postgres
