@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -10,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from avl._registry import Registry
 from avl.errors import ConfigError, InvalidInputError, NotFoundError
@@ -24,10 +26,13 @@ BACKENDS = Registry(
         "memory": "avl.vectors.backends.memory:open_backend",
         "file": "avl.vectors.backends.file:open_backend",
         "annoy": "avl.vectors.backends.annoy:open_backend",
+        "hnsw": "avl.vectors.backends.hnsw:open_backend",
         "postgresql": "avl.vectors.backends.postgresql:open_backend",
     },
-    extras={"postgresql": "postgres"},
+    extras={"postgresql": "postgres", "hnsw": "hnsw"},
 )
+
+_NO_FILTER = Filter()
 
 IdLike = str | int
 Ids = IdLike | Iterable[IdLike]
@@ -46,7 +51,8 @@ def open_backend(url: str, *, dim: int, metric: str | Metric = "cosine") -> Vect
     """Open the backend for ``url``.
 
     Args:
-        url: ``memory://``, ``file:///path``, ``annoy:///path`` or ``postgresql://...``
+        url: ``memory://``, ``file:///path``, ``annoy:///path``, ``hnsw:///path`` or
+            ``postgresql://...``
             (options go in the query string, see each backend).
         dim: the vector dimension.
         metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
@@ -108,7 +114,7 @@ class VectorStore:
         dim: the vector dimension (positive).
         metric: ``"cosine"`` (default), ``"ip"`` or ``"l2"``.
         backend: a URL (``"memory://"`` default, ``"file:///path"``,
-            ``"annoy:///path"``, ``"postgresql://..."``) or a backend object that
+            ``"annoy:///path"``, ``"hnsw:///path"``, ``"postgresql://..."``) or a backend object that
             implements :class:`VectorBackend` with the same ``dim`` and ``metric``.
 
     Raises:
@@ -393,6 +399,12 @@ class VectorStore:
             >>> [(h.id, h.score) for h in store.search([0.0, 0.0], k=2)]
             [('1', 0.0), ('2', 5.0)]
         """
+        if where is None and type(query) is np.ndarray and type(k) is int and k > 0:
+            q = self._fast_query(query)
+            if q is not None:
+                with self._lock:
+                    self._check_open()
+                    return self._backend.search_many(q[None, :], k, _NO_FILTER)[0]
         k = self._k(k)
         flt = parse_where(where)
         try:
@@ -409,6 +421,24 @@ class VectorStore:
         with self._lock:
             self._check_open()
             return self._backend.search_many(mat, k, flt)[0]
+
+    def _fast_query(self, query: npt.NDArray[Any]) -> FloatMatrix | None:
+        """The common query (one finite, non-zero float vector of the right
+        dimension) validated and normalised in two NumPy calls; ``None`` sends
+        anything else through the full checks, which give the precise error."""
+        if query.shape != (self._dim,) or query.dtype.kind != "f":
+            return None
+        q = query if query.dtype == np.float32 else query.astype(np.float32)
+        if not q.flags.c_contiguous:
+            q = np.ascontiguousarray(q)
+        sq = float(np.dot(q, q))
+        # NaN fails both comparisons; an infinity or an overflow is not below inf
+        if not 0.0 < sq < math.inf:
+            return None
+        if self._metric is Metric.COSINE:
+            unit: FloatMatrix = q / np.float32(math.sqrt(sq))
+            return unit
+        return q
 
     def search_many(
         self, queries: Any, k: int = 10, where: Where | Filter | None = None

@@ -53,6 +53,25 @@ class Hit:
     metadata: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_meta)
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def stored_hit(id_: str, score: float, metadata: Mapping[str, Any]) -> Hit:
+    """A :class:`Hit` over a backend's stored metadata dict, built without a copy.
+
+    For backends only: ``metadata`` must be a dict the backend never mutates after
+    storing it (a write replaces the dict), so a read-only view of it is a stable
+    snapshot. Skipping ``__init__`` (converter and copy) makes a hit about six
+    times cheaper, which matters when a search takes a hundred microseconds.
+    """
+    hit: Hit = _new(Hit)
+    _set(hit, "id", id_)
+    _set(hit, "score", score)
+    _set(hit, "metadata", MappingProxyType(metadata))
+    return hit
+
+
 @attrs.frozen(kw_only=True, eq=False)
 class Record:
     """A stored vector with its id and metadata (what :meth:`VectorStore.get` returns).
