@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from avl.vectors._filters import Filter
-from avl.vectors._types import FloatMatrix, Hit, Metric, Record, stored_hit
+from avl.vectors._types import FloatMatrix, Hit, Metric, Record, metadata_view, stored_hit
 
 __all__ = ["ExactIndex", "top_k_rows"]
 
@@ -551,4 +551,7 @@ class ExactIndex:
             idx = rows[idx]
         scores = self._reported(q, vals)
         ids, meta = self._ids, self._meta
-        return [stored_hit(ids[r], s, meta[r]) for r, s in zip(idx.tolist(), scores, strict=True)]
+        return [
+            stored_hit(ids[r], s, metadata_view(meta[r]))
+            for r, s in zip(idx.tolist(), scores, strict=True)
+        ]

@@ -6,7 +6,7 @@ import json
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +33,7 @@ BACKENDS = Registry(
 )
 
 _NO_FILTER = Filter()
+_F32 = np.dtype(np.float32)
 
 IdLike = str | int
 Ids = IdLike | Iterable[IdLike]
@@ -141,6 +142,7 @@ class VectorStore:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim <= 0:
             raise ConfigError(f"dim must be a positive int, got {dim!r}")
         self._dim = int(dim)
+        self._shape = (self._dim,)
         self._metric = _metric(metric)
         if isinstance(backend, str):
             self._backend = open_backend(backend, dim=self._dim, metric=self._metric)
@@ -155,6 +157,10 @@ class VectorStore:
                     f"the store was given dim={self._dim}, metric={self._metric.value!r}"
                 )
             self._backend = backend
+        # a backend's optional fast path for one unfiltered NumPy query (see VectorBackend)
+        self._search_one: Callable[[npt.NDArray[Any], int], list[Hit] | None] | None = getattr(
+            self._backend, "search_one", None
+        )
         self._lock = threading.RLock()
         self._closed = False
 
@@ -400,11 +406,20 @@ class VectorStore:
             [('1', 0.0), ('2', 5.0)]
         """
         if where is None and type(query) is np.ndarray and type(k) is int and k > 0:
+            # the common call: one NumPy vector, no filter
+            search_one = self._search_one
+            if search_one is not None:
+                with self._lock:
+                    if self._closed:
+                        self._check_open()
+                    hits = search_one(query, k)
+                if hits is not None:
+                    return hits
             q = self._fast_query(query)
             if q is not None:
                 with self._lock:
                     self._check_open()
-                    return self._backend.search_many(q[None, :], k, _NO_FILTER)[0]
+                    return self._backend.search_many(q, k, _NO_FILTER)[0]
         k = self._k(k)
         flt = parse_where(where)
         try:
@@ -423,22 +438,20 @@ class VectorStore:
             return self._backend.search_many(mat, k, flt)[0]
 
     def _fast_query(self, query: npt.NDArray[Any]) -> FloatMatrix | None:
-        """The common query (one finite, non-zero float vector of the right
-        dimension) validated and normalised in two NumPy calls; ``None`` sends
-        anything else through the full checks, which give the precise error."""
-        if query.shape != (self._dim,) or query.dtype.kind != "f":
+        """The common query, a finite non-zero C-contiguous float32 vector of the
+        right dimension, validated and normalised in two NumPy calls and returned as
+        a ``(1, dim)`` matrix; ``None`` sends anything else through the full checks,
+        which convert it or give the precise error."""
+        if query.dtype is not _F32 or query.shape != self._shape or not query.flags.c_contiguous:
             return None
-        q = query if query.dtype == np.float32 else query.astype(np.float32)
-        if not q.flags.c_contiguous:
-            q = np.ascontiguousarray(q)
-        sq = float(np.dot(q, q))
+        sq = float(np.vdot(query, query))  # vdot: no overflow warning, the check says it
         # NaN fails both comparisons; an infinity or an overflow is not below inf
         if not 0.0 < sq < math.inf:
             return None
         if self._metric is Metric.COSINE:
-            unit: FloatMatrix = q / np.float32(math.sqrt(sq))
+            unit: FloatMatrix = query[None, :] / np.float32(math.sqrt(sq))
             return unit
-        return q
+        return query[None, :]
 
     def search_many(
         self, queries: Any, k: int = 10, where: Where | Filter | None = None

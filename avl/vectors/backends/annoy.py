@@ -29,9 +29,11 @@ query; Annoy's own default is ``n * n_trees``), ``min_index`` (2048),
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -39,15 +41,17 @@ import numpy.typing as npt
 
 from avl._optional import require
 from avl.vectors._filters import Filter
-from avl.vectors._types import FloatMatrix, Hit, Metric, Record, stored_hit
+from avl.vectors._types import FloatMatrix, Hit, Metric, Record, metadata_view, stored_hit
 from avl.vectors.backends.file import FileBackend, int_option, path_of
 
 __all__ = ["AnnoyBackend", "open_backend"]
 
 _ANNOY_METRIC = {Metric.COSINE: "angular", Metric.IP: "dot", Metric.L2: "euclidean"}
+_F32 = np.dtype(np.float32)
+_MAX_NORM = 1.8e19  # sqrt of the largest float32: a larger norm overflows a float32 dot
 
 
-def _first(entry: tuple[float, str, float, dict[str, Any]]) -> float:
+def _first(entry: tuple[float, str, float, MappingProxyType[str, Any]]) -> float:
     return entry[0]
 
 
@@ -62,7 +66,7 @@ class _Built:
     def __init__(self, index: Any, ids: list[str], metas: list[dict[str, Any]]) -> None:
         self.index = index
         self.ids = ids
-        self.metas = metas
+        self.metas = [metadata_view(md) for md in metas]  # read-only views for hits
         self.id_set = frozenset(ids)
 
 
@@ -114,6 +118,8 @@ class AnnoyBackend:
     ) -> None:
         self._annoy = require("annoy", extra="all")
         self._data = FileBackend(path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync)
+        self._cosine = self._data.metric is Metric.COSINE
+        self._shape = (dim,)
         self._n_trees = n_trees
         self._search_k = search_k
         self._min_index = max(1, min_index)
@@ -315,14 +321,48 @@ class AnnoyBackend:
     def search_many(self, queries: FloatMatrix, k: int, where: Filter) -> list[list[Hit]]:
         """Approximate top-``k`` per query (exact over the delta)."""
         with self._lock:
-            if self._built is None:
+            built = self._built
+            if built is None:
                 return self._data.index.search_many(queries, k, where)
-            return [self._search_one(q, k, where) for q in queries]
+            if not where and not self._tombstones and not self._delta:
+                # the common case, nothing written since the build: Annoy's own
+                # order, with the ids and metadata captured when it was built
+                return [self._search_built(built, q.tolist(), k) for q in queries]
+            return [self._search_one(built, q, k, where) for q in queries]
 
-    def _search_one(self, q: FloatMatrix, k: int, where: Filter) -> list[Hit]:
+    def search_one(self, query: npt.NDArray[Any], k: int) -> list[Hit] | None:
+        """The fast path of :meth:`VectorStore.search` (see :class:`VectorBackend`):
+        one unfiltered query, answered from the index when nothing was written since
+        it was built; ``None`` otherwise, or when ``query`` is not a finite, non-zero
+        float32 vector of the right dimension (the store then validates it)."""
+        if query.dtype is not _F32 or query.shape != self._shape:
+            return None
+        values = query.tolist()
+        # math.hypot neither overflows nor hides a NaN or an infinity; beyond
+        # _MAX_NORM the float32 arithmetic would overflow, which the store reports
+        if not 0.0 < math.hypot(*values) < _MAX_NORM:
+            return None
+        with self._lock:
+            built = self._built
+            if built is None or self._tombstones or self._delta:
+                return None
+            # Annoy's angular metric is scale-free: no need to normalise for cosine
+            return self._search_built(built, values, k)
+
+    def _search_built(self, built: _Built, values: list[float], k: int) -> list[Hit]:
+        items, dists = built.index.get_nns_by_vector(values, k, max(self._search_k, k), True)
+        ids, metas = built.ids, built.metas
+        if self._cosine:
+            # Annoy's angular distance is sqrt(2 - 2 cos)
+            return [
+                stored_hit(ids[i], 1.0 - d * d / 2.0, metas[i])
+                for i, d in zip(items, dists, strict=True)
+            ]
+        # "dot" reports the inner product, "euclidean" the distance
+        return [stored_hit(ids[i], d, metas[i]) for i, d in zip(items, dists, strict=True)]
+
+    def _search_one(self, built: _Built, q: FloatMatrix, k: int, where: Filter) -> list[Hit]:
         index = self._data.index
-        built = self._built
-        assert built is not None
         rows_match: npt.NDArray[np.intp] | None = None
         selectivity = 1.0
         if where:
@@ -332,26 +372,16 @@ class AnnoyBackend:
                 return index.search_many(q[None, :], k, where, rows=rows_match)[0]
             selectivity = rows_match.shape[0] / max(len(index), 1)
         tomb = self._tombstones
-        n_built = len(built.ids)
         fetch = k + len(tomb) if not where else int((k + len(tomb)) / selectivity) + k
-        fetch = min(fetch, n_built)
+        fetch = min(fetch, len(built.ids))
         items, dists = built.index.get_nns_by_vector(
             q.tolist(), fetch, max(self._search_k, fetch), True
         )
-        # Annoy's distances to scores: cosine similarity from the angular distance
-        # sqrt(2 - 2 cos); "dot" gives the inner product; "euclidean" the distance.
-        metric = self.metric
-        scores = [1.0 - d * d / 2.0 for d in dists] if metric is Metric.COSINE else dists
+        l2 = self.metric is Metric.L2
+        scores = [1.0 - d * d / 2.0 for d in dists] if self._cosine else dists
         ids, metas = built.ids, built.metas
-        delta_rows, delta_xt, delta_sq = self._delta_columns()
-        if not tomb and not where and not delta_rows.shape[0]:
-            # the common case: Annoy's order, the captured ids and metadata
-            return [
-                stored_hit(ids[i], sc, metas[i])
-                for i, sc in zip(items[:k], scores[:k], strict=True)
-            ]
-        # (key, id, score, metadata), key: higher is better
-        found: list[tuple[float, str, float, dict[str, Any]]] = []
+        # (key, id, score, metadata view), key: higher is better
+        found: list[tuple[float, str, float, MappingProxyType[str, Any]]] = []
         for item, sc in zip(items, scores, strict=True):
             ident = ids[item]
             if ident in tomb:
@@ -359,10 +389,11 @@ class AnnoyBackend:
             md = metas[item]
             if where and not where.matches(md):
                 continue
-            found.append((-sc if metric is Metric.L2 else sc, ident, sc, md))
+            found.append((-sc if l2 else sc, ident, sc, md))
+        delta_rows, delta_xt, delta_sq = self._delta_columns()
         if delta_rows.shape[0]:
+            meta = index.metadata
             if where:
-                meta = index.metadata
                 keep = np.fromiter(
                     (where.matches(meta[r]) for r in delta_rows.tolist()),
                     dtype=bool,
@@ -374,9 +405,9 @@ class AnnoyBackend:
                     delta_sq[keep],
                 )
             pos, keys, dscores = index.rank(q, k, delta_xt, delta_sq)
-            all_ids, meta = index.ids, index.metadata
+            all_ids = index.ids
             for r, key, sc in zip(delta_rows[pos].tolist(), keys, dscores, strict=True):
-                found.append((key, all_ids[r], sc, meta[r]))
+                found.append((key, all_ids[r], sc, metadata_view(meta[r])))
         if where and len(found) < k and rows_match is not None:
             return index.search_many(q[None, :], k, where, rows=rows_match)[0]
         found.sort(key=_first, reverse=True)

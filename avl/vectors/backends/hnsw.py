@@ -44,14 +44,16 @@ import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from avl._optional import require
 from avl.errors import BackendError, ConfigError
 from avl.vectors._filters import Filter
-from avl.vectors._types import FloatMatrix, Hit, Metric, Record, stored_hit
+from avl.vectors._types import FloatMatrix, Hit, Metric, Record, metadata_view, stored_hit
 from avl.vectors.backends.file import FileBackend, int_option, path_of
 
 __all__ = ["HnswBackend", "open_backend"]
@@ -60,6 +62,8 @@ _SPACE = {Metric.COSINE: "ip", Metric.IP: "ip", Metric.L2: "l2"}
 _MANIFEST = "hnsw.json"
 _FORMAT = 1
 _CHUNK = 1 << 20
+_NO_META: MappingProxyType[str, Any] = MappingProxyType({})
+_F32 = np.dtype(np.float32)
 
 
 @contextlib.contextmanager
@@ -148,11 +152,16 @@ class HnswBackend:
         self._threads = threads if threads > 0 else -1
         self._seed = seed
         self._fsync = fsync
+        self._l2 = self._data.metric is Metric.L2
+        self._cosine = self._data.metric is Metric.COSINE
+        self._shape = (dim,)
         self._lock = threading.RLock()
         self._index: Any = None
         self._ef = 0
-        # label -> (id, metadata) of the vector under that graph label; None: deleted
-        self._by_label: list[tuple[str, dict[str, Any]] | None] = []
+        # label -> the id (None: deleted) and the read-only metadata view of the
+        # vector under that graph label (two flat lists: a hit touches less memory)
+        self._by_label: list[str | None] = []
+        self._meta_by_label: list[MappingProxyType[str, Any]] = []
         self._label_of: dict[str, int] = {}
         self._free: list[int] = []  # labels of deleted vectors, reused by inserts
         self._unsaved = 0
@@ -231,9 +240,11 @@ class HnswBackend:
             )
         del free[len(free) - len(reused) :]
         self._by_label.extend([None] * len(fresh))
-        by_label, label_of = self._by_label, self._label_of
+        self._meta_by_label.extend([_NO_META] * len(fresh))
+        by_label, meta_by_label, label_of = self._by_label, self._meta_by_label, self._label_of
         for ident, md, label in zip(ids, metas, labels, strict=True):
-            by_label[label] = (ident, md)
+            by_label[label] = ident
+            meta_by_label[label] = metadata_view(md)
             label_of[ident] = label
 
     def _remove(self, ids: Sequence[str]) -> None:
@@ -244,12 +255,14 @@ class HnswBackend:
                 with _translate("deleting from the index"):
                     self._index.mark_deleted(label)
                 self._by_label[label] = None
+                self._meta_by_label[label] = _NO_META
                 self._free.append(label)
 
     def _rebuild(self) -> None:
         data = self._data.index
         self._index = self._new_index(len(data) + len(data) // 4)
         self._by_label = []
+        self._meta_by_label = []
         self._label_of = {}
         self._free = []
         if len(data):
@@ -319,6 +332,7 @@ class HnswBackend:
         vectors = data.vectors()
         alive = [(lab, ident) for lab, ident in enumerate(labels) if ident is not None]
         self._by_label = [None] * len(labels)
+        self._meta_by_label = [_NO_META] * len(labels)
         self._label_of = {}
         # labels saved as deleted are deleted nodes of the loaded graph: reusable
         self._free = [lab for lab, ident in enumerate(labels) if ident is None]
@@ -344,7 +358,8 @@ class HnswBackend:
                 del self._label_of[ident]
         meta = data.metadata
         for ident, lab in self._label_of.items():
-            self._by_label[lab] = (ident, meta[row_map[ident]])
+            self._by_label[lab] = ident
+            self._meta_by_label[lab] = metadata_view(meta[row_map[ident]])
         with _translate("reconciling the saved index"):
             for lab in stale:
                 self._index.mark_deleted(lab)
@@ -382,7 +397,7 @@ class HnswBackend:
                     "max_elements": int(self._index.get_max_elements()),
                     "size": path.stat().st_size,
                     "crc32": _crc32(path),
-                    "labels": [None if e is None else e[0] for e in self._by_label],
+                    "labels": self._by_label,
                 }
                 tmp = self._dir / (_MANIFEST + ".tmp")
                 with open(tmp, "w", encoding="utf-8") as fh:
@@ -462,10 +477,62 @@ class HnswBackend:
             self._index.set_ef(ef)
             self._ef = ef
 
-    def _to_score(self, dists: list[float]) -> list[float]:
-        if self.metric is Metric.L2:
-            return [math.sqrt(d) if d > 0.0 else 0.0 for d in dists]
-        return [1.0 - d for d in dists]
+    def _hits(self, labels: list[int], dists: list[float], norm: float = 1.0) -> list[Hit]:
+        by_label, metas = self._by_label, self._meta_by_label
+        if self._l2:  # hnswlib's l2 space reports the squared distance
+            return [
+                stored_hit(by_label[lab], math.sqrt(d) if d > 0.0 else 0.0, metas[lab])  # type: ignore[arg-type]  # never None: deleted labels are not returned
+                for lab, d in zip(labels, dists, strict=True)
+            ]
+        # the inner-product space reports 1 - q.x; deleted labels never come back
+        if norm != 1.0:
+            return [
+                stored_hit(by_label[lab], (1.0 - d) / norm, metas[lab])  # type: ignore[arg-type]  # as above
+                for lab, d in zip(labels, dists, strict=True)
+            ]
+        return [
+            stored_hit(by_label[lab], 1.0 - d, metas[lab])  # type: ignore[arg-type]  # as above
+            for lab, d in zip(labels, dists, strict=True)
+        ]
+
+    def search_one(self, query: npt.NDArray[Any], k: int) -> list[Hit] | None:
+        """The fast path of :meth:`VectorStore.search` (see :class:`VectorBackend`):
+        one unfiltered query; ``None`` when ``query`` is not a finite, non-zero,
+        C-contiguous float32 vector of the right dimension (the store then validates
+        it). For ``cosine`` a query whose norm is within 1e-3 of 1 (what embedders
+        return) is searched as is and its scores divided by the norm; any other is
+        normalised first."""
+        if query.dtype is not _F32 or query.shape != self._shape or not query.flags.c_contiguous:
+            return None
+        sq = float(np.vdot(query, query))  # vdot: no overflow warning, the check says it
+        if not 0.0 < sq < math.inf:
+            return None
+        norm = 1.0
+        if self._cosine:
+            norm = math.sqrt(sq)
+            if not 0.999 <= norm <= 1.001:
+                query = query * np.float32(1.0 / norm)
+                norm = 1.0
+        with self._lock:
+            alive = len(self._label_of)
+            if k > alive:
+                if not alive:
+                    return []
+                k = alive
+            if k > self._ef or self._ef != self._ef_search:
+                self._set_ef(k)
+            try:
+                labels, dists = self._index.knn_query(query.reshape(1, -1), k=k)
+            except RuntimeError:
+                return None  # search_many falls back to an exact scan
+            by_label, metas = self._by_label, self._meta_by_label
+            if self._l2:
+                return self._hits(labels.tolist()[0], dists.tolist()[0])
+            # 1 - q.x from the inner-product space; deleted labels never come back
+            return [
+                stored_hit(by_label[lab], (1.0 - d) / norm, metas[lab])
+                for lab, d in zip(labels.tolist()[0], dists.tolist()[0], strict=True)
+            ]
 
     def search_many(self, queries: FloatMatrix, k: int, where: Filter) -> list[list[Hit]]:
         """Approximate top-``k`` per query from the graph (filters as described above)."""
@@ -475,22 +542,20 @@ class HnswBackend:
                 return [[] for _ in range(queries.shape[0])]
             if where:
                 return [self._search_filtered(q, k, where) for q in queries]
-            kk = min(k, alive)
-            self._set_ef(kk)
+            if k > alive:
+                k = alive
+            if k > self._ef or self._ef != self._ef_search:
+                self._set_ef(k)
             try:
-                labels, dists = self._index.knn_query(queries, k=kk)
-            except RuntimeError:  # fewer than kk reachable: the graph lost too many links
+                labels, dists = self._index.knn_query(queries, k=k)
+            except RuntimeError:  # fewer than k reachable: the graph lost too many links
                 return self._data.index.search_many(queries, k, where)
-            by_label = self._by_label
-            out: list[list[Hit]] = []
-            for lrow, drow in zip(labels.tolist(), dists.tolist(), strict=True):
-                hits = []
-                for lab, sc in zip(lrow, self._to_score(drow), strict=True):
-                    entry = by_label[lab]
-                    assert entry is not None  # deleted labels are never returned
-                    hits.append(stored_hit(entry[0], sc, entry[1]))
-                out.append(hits)
-            return out
+            if queries.shape[0] == 1:
+                return [self._hits(labels[0].tolist(), dists[0].tolist())]
+            return [
+                self._hits(lrow, drow)
+                for lrow, drow in zip(labels.tolist(), dists.tolist(), strict=True)
+            ]
 
     def _search_filtered(self, q: FloatMatrix, k: int, where: Filter) -> list[Hit]:
         index = self._data.index
@@ -498,24 +563,18 @@ class HnswBackend:
         assert rows is not None
         if rows.shape[0] <= max(self._exact_below, k):
             return index.search_many(q[None, :], k, where, rows=rows)[0]
-        by_label = self._by_label
+        by_label, metas = self._by_label, self._meta_by_label
         matches = where.matches
 
         def allowed(label: int) -> bool:
-            entry = by_label[label]
-            return entry is not None and matches(entry[1])
+            return by_label[label] is not None and matches(metas[label])
 
         self._set_ef(k)
         try:
             labels, dists = self._index.knn_query(q[None, :], k=k, filter=allowed)
         except RuntimeError:  # the walk found fewer than k matching vectors
             return index.search_many(q[None, :], k, where, rows=rows)[0]
-        hits = []
-        for lab, sc in zip(labels[0].tolist(), self._to_score(dists[0].tolist()), strict=True):
-            entry = by_label[lab]
-            assert entry is not None
-            hits.append(stored_hit(entry[0], sc, entry[1]))
-        return hits
+        return self._hits(labels[0].tolist(), dists[0].tolist())
 
     def close(self) -> None:
         """Save the index if it changed since the last save, then close (idempotent)."""
