@@ -422,7 +422,7 @@ def real_embeddings() -> tuple[list[str], list[str], np.ndarray]:
 def bench_real(args: argparse.Namespace) -> None:
     import faiss
 
-    texts, kinds, vectors = real_embeddings()
+    _texts, kinds, vectors = real_embeddings()
     # one row per distinct vector (uncased model: "SELECT" and "select" embed alike),
     # so recall is not blurred by exact ties between different ids
     _, first = np.unique(vectors, axis=0, return_index=True)
