@@ -14,8 +14,8 @@ is set back), always rolled back, with session limits set first:
 - MariaDB ``max_recursive_iterations`` / MySQL ``cte_max_recursion_depth``.
 
 Rows are read with an unbuffered cursor, so the row and byte caps stop reading;
-a cut result closes the connection (the server stops sending) and the pool opens
-a fresh one.
+a cut result is stopped with ``KILL QUERY`` from a second connection and the
+little still in flight is drained.
 """
 
 from __future__ import annotations
@@ -128,8 +128,8 @@ def run_mysql(
 ) -> QueryResult:
     """Run one statement read-only on a PyMySQL connection under ``limits``.
 
-    A cut result closes an owned connection (``discard()`` keeps the pool from
-    reusing it); a borrowed one gets ``KILL QUERY`` and is drained.
+    A cut result gets ``KILL QUERY`` and is drained; a connection that fails on the
+    way is ``discard()``-ed (the pool does not reuse it).
     """
     from pymysql.cursors import SSCursor
 
@@ -153,20 +153,27 @@ def run_mysql(
             cut = res.truncated
             return res
     finally:
-        if cut and not borrowed:
-            # the rest of the result is still on the wire: drop the connection
-            discard()
-            conn.close()
-        else:
-            if cut:  # a borrowed connection: stop the statement, drain what is left
+        if cut:
+            # the rest of the result is still coming: stop the statement, then drain
+            # what is in flight (the server ends the result with an error packet)
+            try:
                 _Killer(conn)()
-            if cur is not None:
+            except Exception:  # cannot reach the server: the connection is not reused
+                discard()
+        if cur is not None:
+            try:
                 cur.close()
-            if conn.open:
+            except Exception:  # the interrupted result's error, or a broken connection
+                discard()
+        if conn.open:
+            try:
                 conn.rollback()
                 if restore:
                     with conn.cursor() as c2:
                         c2.execute("SET SESSION TRANSACTION READ WRITE")
+            except Exception:
+                discard()
+                raise
 
 
 class MySQLEngine(Engine):

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import difflib
 import threading
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,12 +85,16 @@ READ_ONLY: dict[str, tuple[str, ...]] = {
     ),
     "redshift": ("SET TRANSACTION READ ONLY", "SET statement_timeout TO {ms}"),
     "oracle": ("SET TRANSACTION READ ONLY",),
-    "mysql": ("START TRANSACTION READ ONLY",),
+    # DDL commits implicitly: the session is made read-only too, and set back after
+    "mysql": ("SET SESSION TRANSACTION READ ONLY", "START TRANSACTION READ ONLY"),
     "sqlite": ("PRAGMA query_only = ON",),
 }
 
 #: statements that undo a session-level setting of READ_ONLY after the rollback.
-_AFTER: dict[str, tuple[str, ...]] = {"sqlite": ("PRAGMA query_only = OFF",)}
+_AFTER: dict[str, tuple[str, ...]] = {
+    "sqlite": ("PRAGMA query_only = OFF",),
+    "mysql": ("SET SESSION TRANSACTION READ WRITE",),
+}
 
 
 def sqlglot_dialect(name: str) -> str:
@@ -155,9 +158,11 @@ class SQLAlchemyEngine(Engine):
         self._clock = clock
         self._schemas = list(schemas) if schemas is not None else None
         self._qualified: dict[str, tuple[str | None, str]] = {}
-        self._seen: weakref.WeakSet[Any] = weakref.WeakSet()
+        # the driver connections used so far (sqlite3 ones cannot be weakly referenced)
+        self._seen: dict[int, Any] = {}
         self._temp_ok: bool | None = None
         self._flavour: str | None = None
+        self._lock = threading.Lock()
         if isinstance(db, str):
             try:
                 engine = sa.create_engine(db, pool_size=pool_size, max_overflow=0)
@@ -210,7 +215,11 @@ class SQLAlchemyEngine(Engine):
     ) -> QueryResult:
         with self._engine.connect() as conn:
             raw = conn.connection.dbapi_connection
-            self._seen.add(raw)
+            if id(raw) not in self._seen:
+                with self._lock:
+                    if len(self._seen) > 4 * max(1, self.pool_size):
+                        self._seen = {k: v for k, v in self._seen.items() if _is_open(v)}
+                    self._seen[id(raw)] = raw
             kind = self._native_kind(raw)
             if kind == "sqlite":
                 from avl.assistant._db._sqlite import run_sqlite
@@ -278,6 +287,8 @@ class SQLAlchemyEngine(Engine):
         stop = getattr(raw, "cancel", None) or getattr(raw, "interrupt", None)
         trans = conn.begin()
         try:
+            for stmt in self._timeout_statements(limits):
+                conn.exec_driver_sql(stmt)
             for stmt in READ_ONLY.get(self.dialect, ()):
                 conn.exec_driver_sql(stmt.format(ms=ms))
             with Watchdog(
@@ -300,6 +311,15 @@ class SQLAlchemyEngine(Engine):
                 conn.exec_driver_sql(stmt)
                 conn.rollback()
 
+    def _timeout_statements(self, limits: Limits) -> tuple[str, ...]:
+        """Session settings that bound the statement on the generic path (before the
+        transaction; MySQL/MariaDB take them per session)."""
+        if self.dialect != "mysql":
+            return ()
+        if getattr(self._engine.dialect, "is_mariadb", False):
+            return (f"SET SESSION max_statement_time = {limits.timeout_s:.3f}",)
+        return (f"SET SESSION max_execution_time = {max(1, int(limits.timeout_s * 1000))}",)
+
     def meta(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._engine.connect() as conn:
             try:
@@ -309,7 +329,9 @@ class SQLAlchemyEngine(Engine):
                 conn.rollback()
 
     def in_transaction(self) -> bool:
-        for raw in list(self._seen):
+        for raw in list(self._seen.values()):
+            if not _is_open(raw):
+                continue
             mod = type(raw).__module__.split(".")[0]
             if mod == "sqlite3" and raw.in_transaction:
                 return True
@@ -417,6 +439,21 @@ class SQLAlchemyEngine(Engine):
     def close(self) -> None:
         if self.owned:
             self._engine.dispose()
+
+
+def _is_open(raw: Any) -> bool:
+    mod = type(raw).__module__.split(".")[0]
+    if mod == "sqlite3":
+        try:
+            raw.total_changes  # noqa: B018 - raises once the connection is closed
+        except Exception:
+            return False
+        return True
+    if mod == "psycopg":
+        return not raw.closed
+    if mod == "pymysql":
+        return bool(raw.open)
+    return True
 
 
 def _type_name(t: Any) -> str:
