@@ -31,17 +31,16 @@ from avl.errors import (
     RateLimitedError,
     UnsafeQueryError,
 )
-from avl.llm._offline._context import (
-    ExamplePair,
-    ForeignKeySpec,
+from avl.llm import Completion, Delta, Message, Usage
+from avl.llm.offline import (
     GenerationContext,
-    TableSpec,
+    OfflineChatModel,
     build_value_index,
+    estimate_tokens,
+    parse_prompt,
 )
-from avl.llm._offline._generator import similarity
-from avl.llm._offline._text import STOPWORDS, ident_words, stem, words
-from avl.llm._types import Completion, Delta, Message, Usage
-from avl.llm.offline import OfflineChatModel, estimate_tokens, parse_prompt
+from avl.schema import ExamplePair, ForeignKeySpec, TableSpec
+from avl.text import STOPWORDS, ident_words, similarity, stem, words
 
 __all__ = ["Assistant", "AsyncAssistant"]
 

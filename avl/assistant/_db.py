@@ -41,7 +41,7 @@ from avl.errors import (
     QueryError,
     QueryTimeoutError,
 )
-from avl.llm._offline._context import ColumnSpec, ForeignKeySpec, TableSpec, _fks, _tables
+from avl.schema import ColumnSpec, ForeignKeySpec, TableSpec, as_foreign_keys, as_tables
 
 __all__ = ["Database", "QueryResult", "SchemaSnapshot"]
 
@@ -66,8 +66,8 @@ class SchemaSnapshot:
     """The introspected schema of a database."""
 
     dialect: str
-    tables: tuple[TableSpec, ...] = attrs.field(converter=_tables)
-    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(converter=_fks)
+    tables: tuple[TableSpec, ...] = attrs.field(converter=as_tables)
+    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(converter=as_foreign_keys)
 
 
 def _dialect_of(conn: object) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from avl.llm._offline._context import ExamplePair, ForeignKeySpec, TableSpec
-from avl.llm._types import Message
+from avl.llm import Message
+from avl.schema import ExamplePair, ForeignKeySpec, TableSpec
 
 __all__ = ["build_messages", "extract_sql"]
 

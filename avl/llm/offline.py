@@ -37,15 +37,10 @@ import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 from avl.errors import InvalidInputError
-from avl.llm._offline._context import (
-    ColumnSpec,
-    ExamplePair,
-    ForeignKeySpec,
-    GenerationContext,
-    TableSpec,
-)
+from avl.llm._offline._context import GenerationContext, build_value_index
 from avl.llm._offline._generator import OfflineGenerator
 from avl.llm._types import Completion, Delta, Message, Usage
+from avl.schema import ColumnSpec, ExamplePair, ForeignKeySpec, TableSpec
 
 __all__ = [
     "AsyncOfflineChatModel",
@@ -55,6 +50,7 @@ __all__ = [
     "GenerationContext",
     "OfflineChatModel",
     "TableSpec",
+    "build_value_index",
     "create",
     "estimate_tokens",
     "parse_prompt",

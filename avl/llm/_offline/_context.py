@@ -7,6 +7,15 @@ from types import MappingProxyType
 
 import attrs
 
+from avl.schema import (
+    ColumnSpec,
+    ExamplePair,
+    ForeignKeySpec,
+    TableSpec,
+    as_foreign_keys,
+    as_tables,
+)
+
 __all__ = [
     "ColumnSpec",
     "build_value_index",
@@ -21,130 +30,8 @@ def _strs(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _columns(value: Iterable[ColumnSpec]) -> tuple[ColumnSpec, ...]:
-    return tuple(value)
-
-
-def _tables(value: Iterable[TableSpec]) -> tuple[TableSpec, ...]:
-    return tuple(value)
-
-
-def _fks(value: Iterable[ForeignKeySpec]) -> tuple[ForeignKeySpec, ...]:
-    return tuple(value)
-
-
 def _pairs(value: Iterable[ExamplePair]) -> tuple[ExamplePair, ...]:
     return tuple(value)
-
-
-@attrs.frozen(kw_only=True)
-class ColumnSpec:
-    """One column of a table.
-
-    Attributes:
-        name: the column name as the database spells it.
-        type: the declared type (``""`` when unknown).
-        primary_key: whether the column is part of the primary key.
-        comment: the column's comment, if any.
-        samples: a few stored values (only when sample values were opted in).
-    """
-
-    name: str
-    type: str = ""
-    primary_key: bool = False
-    comment: str = ""
-    samples: tuple[str, ...] = attrs.field(default=(), converter=_strs)
-
-    @property
-    def is_numeric(self) -> bool:
-        """Whether the declared type is a number type."""
-        t = self.type.lower()
-        return any(
-            k in t
-            for k in ("int", "real", "num", "dec", "float", "double", "money", "serial", "year")
-        )
-
-
-@attrs.frozen(kw_only=True)
-class ForeignKeySpec:
-    """A foreign key ``table.columns -> ref_table.ref_columns``."""
-
-    table: str
-    columns: tuple[str, ...] = attrs.field(converter=_strs)
-    ref_table: str
-    ref_columns: tuple[str, ...] = attrs.field(converter=_strs)
-
-
-@attrs.frozen(kw_only=True)
-class TableSpec:
-    """One table: its name, columns and comment.
-
-    Attributes:
-        name: the table name as the database spells it.
-        columns: the columns in declaration order.
-        comment: the table's comment, if any.
-        row_count: rows in the table when introspected, if known.
-    """
-
-    name: str
-    columns: tuple[ColumnSpec, ...] = attrs.field(converter=_columns)
-    comment: str = ""
-    row_count: int | None = None
-
-    def column(self, name: str) -> ColumnSpec | None:
-        """The column called ``name`` (case-insensitive), or ``None``."""
-        low = name.lower()
-        for col in self.columns:
-            if col.name.lower() == low:
-                return col
-        return None
-
-    def ddl(self, *, foreign_keys: tuple[ForeignKeySpec, ...] = (), samples: bool = False) -> str:
-        """A ``CREATE TABLE`` statement describing the table (for prompts)."""
-        lines = []
-        for col in self.columns:
-            line = f"  {_quote(col.name)} {col.type or 'TEXT'}"
-            if col.primary_key:
-                line += " PRIMARY KEY"
-            notes = []
-            if col.comment:
-                notes.append(col.comment)
-            if samples and col.samples:
-                notes.append("e.g. " + ", ".join(repr(s) for s in col.samples[:3]))
-            if notes:
-                line += " -- " + "; ".join(n.replace("\n", " ") for n in notes)
-            lines.append(line)
-        for fk in foreign_keys:
-            if fk.table == self.name:
-                cols = ", ".join(_quote(c) for c in fk.columns)
-                refs = ", ".join(_quote(c) for c in fk.ref_columns)
-                lines.append(f"  FOREIGN KEY ({cols}) REFERENCES {_quote(fk.ref_table)}({refs})")
-        head = f"CREATE TABLE {_quote(self.name)} ("
-        if self.comment:
-            head = f"-- {self.comment.replace(chr(10), ' ')}\n" + head
-        body = []
-        for i, line in enumerate(lines):
-            if " -- " in line:
-                code, _, note = line.partition(" -- ")
-                sep = "," if i < len(lines) - 1 else ""
-                body.append(f"{code}{sep} -- {note}")
-            else:
-                body.append(line + ("," if i < len(lines) - 1 else ""))
-        return head + "\n" + "\n".join(body) + "\n);"
-
-
-def _quote(name: str) -> str:
-    if name.replace("_", "").isalnum() and not name[:1].isdigit():
-        return name
-    return '"' + name.replace('"', '""') + '"'
-
-
-@attrs.frozen(kw_only=True)
-class ExamplePair:
-    """A trained question and its SQL."""
-
-    question: str
-    sql: str
 
 
 def _freeze_values(
@@ -177,8 +64,8 @@ class GenerationContext:
             to avoid rebuilding it for every question).
     """
 
-    tables: tuple[TableSpec, ...] = attrs.field(converter=_tables)
-    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(default=(), converter=_fks)
+    tables: tuple[TableSpec, ...] = attrs.field(converter=as_tables)
+    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(default=(), converter=as_foreign_keys)
     examples: tuple[ExamplePair, ...] = attrs.field(default=(), converter=_pairs)
     documentation: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     values: Mapping[tuple[str, str], tuple[str, ...]] = attrs.field(
@@ -212,7 +99,7 @@ def build_value_index(
     """
     import re
 
-    from avl.llm._offline._text import stem
+    from avl.text import stem
 
     out: dict[str, list[tuple[str, str, str]]] = {}
     for (table, column), vals in values.items():
