@@ -213,20 +213,29 @@ class Span:
                 if value is not None:
                     self._span.set_attribute(key, value)
 
-    def error(self, exc: BaseException, *, record: bool = True) -> None:
+    def error(
+        self,
+        exc: BaseException | None = None,
+        *,
+        record: bool = True,
+        error_type: str | None = None,
+    ) -> None:
         """Mark the span failed: ``error.type``, ERROR status, and the exception event.
 
         Args:
-            exc: the exception.
+            exc: the exception (``None`` when the failure is not one, e.g. a status).
             record: add the exception event (its message and stack) to the span.
+            error_type: ``error.type`` (default: the exception's class name), e.g. an
+                HTTP status code as the semantic conventions ask.
         """
         if self._span is None:
             return
         api = _api()
-        self._span.set_attribute("error.type", type(exc).__qualname__)
-        if record:
+        kind = error_type or (type(exc).__qualname__ if exc is not None else "error")
+        self._span.set_attribute("error.type", kind)
+        if record and exc is not None:
             self._span.record_exception(exc)
-        self._span.set_status(api[0].Status(api[0].StatusCode.ERROR, type(exc).__name__))
+        self._span.set_status(api[0].Status(api[0].StatusCode.ERROR, kind))
 
     def __repr__(self) -> str:
         return f"Span(recording={self.recording})"
