@@ -43,6 +43,7 @@ _COMMANDS = (
     "avl.cli._history",
     "avl.cli._costs",
     "avl.cli._web",
+    "avl.cli._mcp",
     "avl.cli._init",
     "avl.cli._completion",
 )
