@@ -3,6 +3,8 @@ ChatModel once; the offline generator is a SqlWriter itself."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import pytest
 
 from avl.assistant import ChatSqlWriter, parse_abstention, render_messages
@@ -37,6 +39,15 @@ CONCERT = TableSpec(
     columns=[ColumnSpec(name="id", type="INT"), ColumnSpec(name="singer_id", type="INT")],
 )
 FK = ForeignKeySpec(table="concert", columns=["singer_id"], ref_table="singer", ref_columns=["id"])
+
+
+def drain(gen: Generator[str, None, SqlDraft]) -> tuple[list[str], SqlDraft]:
+    pieces: list[str] = []
+    while True:
+        try:
+            pieces.append(next(gen))
+        except StopIteration as stop:
+            return pieces, stop.value
 
 
 def context(**kw: object) -> WriteContext:
@@ -76,14 +87,16 @@ def test_write_context_is_frozen_and_keyword_only() -> None:
     assert ctx.table("SINGER") is SINGER
     assert ctx.table("nope") is None
     assert (ctx.previous_sql, ctx.previous_error) == ("SELECT nme FROM singer", "no such column")
-    assert context().previous_sql == "" and context().turns == ()
+    assert context().previous_sql == ""
+    assert context().turns == ()
     with pytest.raises(AttributeError):
         ctx.question = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
         WriteContext("q")  # type: ignore[misc]
     # the old name still works, question optional
     old = GenerationContext(tables=[SINGER])
-    assert isinstance(old, WriteContext) and old.question == ""
+    assert isinstance(old, WriteContext)
+    assert old.question == ""
 
 
 def test_rendered_prompt_holds_the_context_but_never_the_value_index() -> None:
@@ -92,14 +105,18 @@ def test_rendered_prompt_holds_the_context_but_never_the_value_index() -> None:
         failed=[FailedAttempt(sql="SELECT nme FROM singer", error="no such column: nme")],
     )
     system, user = render_messages(ctx)
-    assert system.role == "system" and "CANNOT ANSWER:" in system.content
+    assert system.role == "system"
+    assert "CANNOT ANSWER:" in system.content
     text = user.content
-    assert "CREATE TABLE singer" in text and "FOREIGN KEY (singer_id) REFERENCES singer(id)" in text
+    assert "CREATE TABLE singer" in text
+    assert "FOREIGN KEY (singer_id) REFERENCES singer(id)" in text
     assert "e.g. 'Ann', 'Bob'" in text  # samples ride on the columns
     assert "Q: How many singers?\nSQL: SELECT COUNT(*) FROM singer" in text
     assert "Country names are in English." in text
-    assert "Earlier in this conversation" in text and "list singers" in text
-    assert "previous attempt failed" in text and "no such column: nme" in text
+    assert "Earlier in this conversation" in text
+    assert "list singers" in text
+    assert "previous attempt failed" in text
+    assert "no such column: nme" in text
     assert text.endswith("Question: How many singers are from France?")
     assert "Spain" not in text  # the stored-value index stays in the process
 
@@ -144,7 +161,8 @@ def test_chat_sql_writer_maps_cannot_answer_to_an_abstention() -> None:
     )
     writer = ChatSqlWriter(model)
     first = writer.write(context(question="What is the weather in Paris tomorrow?"))
-    assert first.abstained and first.sql == ""
+    assert first.abstained
+    assert first.sql == ""
     assert (first.reason, first.understood) == (
         "the database holds no weather data",
         "weather in Paris",
@@ -159,17 +177,11 @@ def test_chat_sql_writer_maps_cannot_answer_to_an_abstention() -> None:
 
 def test_chat_sql_writer_streams_pieces_then_returns_the_draft() -> None:
     writer = ChatSqlWriter(FakeChatModel(["SELECT name FROM singer"], chunk_size=6))
-    gen = writer.write_stream(context())
-    pieces = []
-    while True:
-        try:
-            pieces.append(next(gen))
-        except StopIteration as stop:
-            draft = stop.value
-            break
+    pieces, draft = drain(writer.write_stream(context()))
     assert pieces == ["SELECT", " name ", "FROM s", "inger"]
     assert draft.sql == "SELECT name FROM singer"
-    assert draft.input_tokens is not None and draft.input_tokens > 0
+    assert draft.input_tokens is not None
+    assert draft.input_tokens > 0
 
 
 def test_chat_sql_writer_lets_provider_errors_through() -> None:
@@ -182,10 +194,15 @@ def test_chat_sql_writer_lets_provider_errors_through() -> None:
 
 def test_offline_generator_is_a_sql_writer() -> None:
     model = OfflineChatModel()
-    assert isinstance(model, SqlWriter) and isinstance(model, ChatModel)
+    assert isinstance(model, SqlWriter)
+    assert isinstance(model, ChatModel)
     ctx = context(question="How many singers are there?", examples=[])
     draft = model.write(ctx)
-    assert (draft.sql, draft.model, draft.cost_usd) == ("SELECT COUNT(*) FROM singer", "offline", 0.0)
+    assert (draft.sql, draft.model, draft.cost_usd) == (
+        "SELECT COUNT(*) FROM singer",
+        "offline",
+        0.0,
+    )
     assert draft.input_tokens is None  # the Assistant estimates (one estimator)
     linked = model.write(
         context(examples=[], value_index=build_value_index({("singer", "country"): ("France",)}))
@@ -197,13 +214,10 @@ def test_models_are_adapted_once_at_the_edge() -> None:
     offline = OfflineChatModel()
     streaming = as_streaming_writer(offline)
     assert isinstance(streaming, StreamingSqlWriter)
-    gen = streaming.write_stream(context(question="How many singers are there?", examples=[]))
-    pieces = []
-    try:
-        while True:
-            pieces.append(next(gen))
-    except StopIteration as stop:
-        assert "".join(pieces) == stop.value.sql == "SELECT COUNT(*) FROM singer"
+    pieces, draft = drain(
+        streaming.write_stream(context(question="How many singers are there?", examples=[]))
+    )
+    assert "".join(pieces) == draft.sql == "SELECT COUNT(*) FROM singer"
     chat = as_streaming_writer(FakeChatModel(["SELECT 1"]))
     assert isinstance(chat, ChatSqlWriter)
     assert as_streaming_writer(chat) is chat
