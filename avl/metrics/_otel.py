@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
+
+from avl.typing import Tracer
 
 __all__ = ["NoOpTracer", "Tracer", "otel_tracer"]
-
-
-class Tracer(Protocol):
-    """What :class:`~avl.metrics.Metrics` needs from an OpenTelemetry tracer."""
-
-    def start_as_current_span(
-        self, name: str, *, attributes: Mapping[str, str] | None = None
-    ) -> AbstractContextManager[Any]:
-        """Open a span around a block."""
-        ...
 
 
 class NoOpTracer:
