@@ -15,7 +15,8 @@ is still in ``__cause__``. Each class also subclasses the fitting builtin, so
     │   └── BudgetExceededError               a call would exceed a cost budget
     ├── NotFoundError (LookupError)           no such id / entry / item
     ├── PermissionDeniedError (PermissionError)  authenticated but not allowed
-    │   └── AuthenticationError               missing or wrong credentials
+    │   ├── AuthenticationError               missing or wrong credentials
+    │   └── UnknownRoleError                  a role no policy is configured for
     ├── BackendError                          a storage backend failed
     │   ├── BackendUnavailableError (ConnectionError)  unreachable, timed out
     │   ├── CorruptionError                   stored data failed verification
@@ -53,6 +54,7 @@ __all__ = [
     "QueryError",
     "QueryTimeoutError",
     "RateLimitedError",
+    "UnknownRoleError",
     "UnsafeQueryError",
 ]
 
@@ -158,6 +160,21 @@ class PermissionDeniedError(AvlError, PermissionError):
 
 class AuthenticationError(PermissionDeniedError):
     """Credentials are missing or wrong."""
+
+
+class UnknownRoleError(PermissionDeniedError):
+    """A role was named that no policy is configured for (it fails closed).
+
+    Attributes:
+        role: the role that was asked for.
+        roles: the configured roles.
+    """
+
+    def __init__(self, role: str | None, roles: Sequence[str] = ()) -> None:
+        self.role = role
+        self.roles = tuple(roles)
+        known = ", ".join(self.roles) if self.roles else "none"
+        super().__init__(f"no policy is configured for role {role!r} (configured roles: {known})")
 
 
 class BackendError(AvlError):
