@@ -118,7 +118,10 @@ def _age_s(name: str, value: object) -> float:
     if isinstance(value, _dt.timedelta):
         age = value.total_seconds()
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        age = float(value)
+        try:
+            age = float(value)
+        except OverflowError:
+            age = math.inf
     else:
         raise InvalidInputError(f"{name} must be seconds or a timedelta, got {value!r}"[:200])
     if not math.isfinite(age) or age < 0:
