@@ -25,6 +25,7 @@ from avl.cli._common import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, UsageError
 __all__ = ["register"]
 
 DEFAULT_KEY_ENV = "AVL_HISTORY_KEY"
+_COLUMNS = ("seq", "time", "user", "role", "outcome", "verdict", "question", "sql")
 
 
 def _connection(p: argparse.ArgumentParser, *, sub: bool) -> None:
@@ -33,7 +34,8 @@ def _connection(p: argparse.ArgumentParser, *, sub: bool) -> None:
     p.add_argument(
         "--history",
         default=default,
-        help="History URL (sqlite:///..., postgresql://...); never created",
+        metavar="URL",
+        help="History URL (sqlite:///..., postgresql://...); required; never created",
     )
     p.add_argument(
         "--table", default=default, help="table prefix of the history (default avl_history)"
@@ -48,11 +50,24 @@ def _connection(p: argparse.ArgumentParser, *, sub: bool) -> None:
 
 def register(sub: Any) -> None:
     """Add ``history`` (and ``history anchor`` / ``history verify``) to the subcommands."""
-    p = sub.add_parser("history", help="recent questions; anchor and verify the chain")
+    p = sub.add_parser(
+        "history",
+        help="recent questions from a History; anchor and verify its chain",
+        description="Search a History: the newest entries first. Nothing is ever created "
+        "in the database.",
+        epilog="examples:\n  avl history --history sqlite:///history.db --limit 10\n"
+        "  avl history --history postgresql://host/db --user ann --text invoices --csv\n"
+        "  avl history anchor --history sqlite:///history.db --out /mnt/audit/anchors.jsonl\n"
+        "  avl history verify --history sqlite:///history.db --anchor /mnt/audit/anchors.jsonl\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     _connection(p, sub=False)
-    p.add_argument("--user", default=None)
-    p.add_argument("--text", default=None)
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--user", default=None, help="only this user's entries")
+    p.add_argument("--text", default=None, help="full-text search in questions and SQL")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N entries")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON object per entry")
+    fmt.add_argument("--csv", action="store_true", help="CSV with a header")
     p.set_defaults(func=_cmd_history)
     cmds = p.add_subparsers(dest="history_command", required=False, metavar="{anchor,verify}")
     a = cmds.add_parser("anchor", help="print the chain head as an anchor (JSON) to keep elsewhere")
@@ -89,17 +104,32 @@ def _open(args: argparse.Namespace) -> Any:
     return History(url, hmac_key=key, table_prefix=getattr(args, "table", None), create=False)
 
 
+def _row(e: Any) -> list[Any]:
+    import datetime
+
+    verdict = "" if e.allowed is None else ("allowed" if e.allowed else "rejected")
+    when = ""
+    if e.time is not None:
+        stamp = datetime.datetime.fromtimestamp(e.time, tz=datetime.timezone.utc)
+        when = stamp.strftime("%Y-%m-%d %H:%M:%S")
+    return [e.seq, when, e.user, e.role or "", str(e.outcome), verdict, e.question, e.sql or ""]
+
+
 def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    from avl.cli._render import render_csv, render_json, render_table
+
     if isinstance(args.limit, int) and not 1 <= args.limit <= 10_000:
         raise UsageError(f"--limit must be within 1..10000, got {args.limit}")
     history = _open(args)
     try:
-        page = history.search(user=args.user, text=args.text, limit=args.limit)
-        for e in page:
-            verdict = "" if e.allowed is None else ("allowed" if e.allowed else "rejected")
-            out.write(f"{e.seq:>5} {e.user:<12} {e.outcome!s:<12} {verdict:<9} {e.question}\n")
-            if e.sql:
-                out.write(f"      {e.sql}\n")
+        entries = list(history.search(user=args.user, text=args.text, limit=args.limit))
+        if args.json:
+            for e in entries:
+                render_json(e.to_dict(), out)
+        elif args.csv:
+            render_csv(_COLUMNS, [_row(e) for e in entries], out)
+        else:
+            render_table(_COLUMNS, [_row(e) for e in entries], out)
     finally:
         history.close()
     return EXIT_OK
