@@ -125,3 +125,33 @@ def test_from_config(tmp_path: Path) -> None:
 def test_from_config_errors(spec: object, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         History.from_config(spec, environ={})  # type: ignore[arg-type]
+
+
+def test_console_history_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[history]`` in the Console config: retention and periodic anchors."""
+    from avl.console import Console
+
+    monkeypatch.setenv("AVL_TEST_HISTORY_KEY", "console-secret")
+    anchors = tmp_path / "anchors.jsonl"
+    console = Console.from_config(
+        {
+            "history": {
+                "url": f"sqlite:///{tmp_path / 'h.db'}",
+                "hmac_key_env": "AVL_TEST_HISTORY_KEY",
+                "retain_days": 90,
+                "anchor_file": str(anchors),
+                "anchor_every": 1,
+            },
+            "train_from_database": False,
+        }
+    )
+    try:
+        console.assistant.ask("How many customers are there?")
+        (anchor,) = read_anchors(anchors)
+        assert anchor.mac is not None
+        assert console.history.verify(anchor=anchor).ok
+        assert console.history._retain_s == 90 * 86_400.0
+    finally:
+        console.close()
+    with pytest.raises(ConfigError, match="unknown key"):
+        Console.from_config({"history": {"retain": 90}})
