@@ -38,6 +38,11 @@ class Outcome(str, enum.Enum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     ERROR = "error"
+    ABSTAINED = "abstained"
+    """The writer said the question cannot be answered from this database (not an error)."""
+    PENDING = "pending"
+    """Recorded before a request reaches the model or the database; a later entry
+    tagged ``completes:<id>`` records how it ended."""
 
     def __str__(self) -> str:
         return self.value

@@ -28,7 +28,9 @@ import functools
 import os
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
+
+from avl.typing import Tracer
 
 __all__ = [
     "RECORD_SQL_ENV",
@@ -57,16 +59,6 @@ AttributeValue = str | bool | int | float | Sequence[str] | Sequence[int] | Sequ
 RECORD_SQL_ENV = "AVL_OTEL_RECORD_SQL"
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
-
-
-class Tracer(Protocol):
-    """What :class:`~avl.metrics.Metrics` needs from an OpenTelemetry tracer."""
-
-    def start_as_current_span(
-        self, name: str, *, attributes: Mapping[str, str] | None = None
-    ) -> AbstractContextManager[Any]:
-        """Open a span around a block."""
-        ...
 
 
 class NoOpTracer:
