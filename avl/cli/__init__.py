@@ -42,6 +42,7 @@ _COMMANDS = (
     "avl.cli._ask",
     "avl.cli._history",
     "avl.cli._costs",
+    "avl.cli._audit",
     "avl.cli._web",
     "avl.cli._mcp",
     "avl.cli._init",
