@@ -186,7 +186,27 @@ class BackendUnavailableError(BackendError, ConnectionError):
 
 
 class CorruptionError(BackendError):
-    """Stored data failed verification (bad checksum, truncated file, broken chain)."""
+    """Stored data failed verification (bad checksum, truncated file, broken chain).
+
+    Attributes:
+        path: the damaged file, when there is one.
+        offset: the byte offset where the damage starts, when known.
+        records_affected: how many acknowledged records the damage reaches (they are
+            lost if the store is repaired by truncation), when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        offset: int | None = None,
+        records_affected: int | None = None,
+    ) -> None:
+        self.path = path
+        self.offset = offset
+        self.records_affected = records_affected
+        super().__init__(message)
 
 
 class LockedError(BackendError):

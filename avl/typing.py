@@ -361,8 +361,17 @@ class HistoryBackend(Protocol):
         """Every entry matching ``query`` (``limit`` ignored), oldest first."""
         ...
 
-    def verify(self, sealer: Sealer) -> VerifyReport:
-        """Check the chain in one consistent snapshot."""
+    def verify(self, sealer: Sealer, anchor: tuple[int, str] | None = None) -> VerifyReport:
+        """Check the chain in one consistent snapshot (against ``(seq, hash)`` of an
+        anchor when given)."""
+        ...
+
+    def head(self) -> tuple[int, str]:
+        """The chain head ``(seq, hash)`` as the store records it."""
+        ...
+
+    def ping(self) -> None:
+        """Raise :class:`~avl.errors.BackendUnavailableError` when the store is down."""
         ...
 
     def prune(self, before_time: float, sealer: Sealer) -> int:

@@ -286,6 +286,9 @@ class ProblemKind(str, enum.Enum):
     INSERTED = "inserted"
     DELETED = "deleted"
     REORDERED = "reordered"
+    ROLLED_BACK = "rolled_back"
+    """The chain does not reach, or does not match, an anchor kept outside the store:
+    a restored backup, a deleted tail with the head moved back, a replaced table."""
 
     def __str__(self) -> str:
         return self.value
@@ -305,6 +308,7 @@ class VerifyReport:
         message: a sentence describing the problem (empty when ``ok``).
         head_seq: the chain position of the last entry (0 when empty).
         head_hash: the hash at the head of the chain.
+        anchor_seq: the position of the anchor checked against (``None`` without one).
     """
 
     ok: bool
@@ -315,6 +319,7 @@ class VerifyReport:
     message: str = ""
     head_seq: int = 0
     head_hash: str = ""
+    anchor_seq: int | None = None
 
     def __bool__(self) -> bool:
         return self.ok
