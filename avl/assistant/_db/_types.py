@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from avl.errors import ConfigError
-from avl.llm._offline._context import ColumnSpec, ForeignKeySpec, TableSpec, _fks, _tables
+from avl.schema import ColumnSpec, ForeignKeySpec, TableSpec, as_foreign_keys, as_tables
 
 __all__ = [
     "ColumnSpec",
@@ -49,8 +49,8 @@ class SchemaSnapshot:
     """
 
     dialect: str
-    tables: tuple[TableSpec, ...] = attrs.field(converter=_tables)
-    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(converter=_fks)
+    tables: tuple[TableSpec, ...] = attrs.field(converter=as_tables)
+    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(converter=as_foreign_keys)
 
 
 def _positive_or_none(instance: Any, attribute: Any, value: Any) -> None:
