@@ -61,13 +61,31 @@ class QueryResult:
     truncated: bool = False
 
 
+def _names(value: Sequence[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class SchemaSnapshot:
-    """The introspected schema of a database."""
+    """The introspected schema of a database.
+
+    Attributes:
+        dialect: the SQL dialect.
+        tables: the data tables (never avl's own).
+        foreign_keys: the foreign keys between them.
+        skipped: avl's own tables found in the database (names starting with
+            ``avl_``: a History, a vector store or a training store kept there),
+            which are never data.
+    """
 
     dialect: str
     tables: tuple[TableSpec, ...] = attrs.field(converter=as_tables)
     foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(converter=as_foreign_keys)
+    skipped: tuple[str, ...] = attrs.field(default=(), converter=_names)
+
+
+#: avl's own tables (History, vectors, training) start with this; they are never data.
+OWN_TABLE_PREFIX = "avl_"
 
 
 def _dialect_of(conn: object) -> str:
@@ -384,7 +402,7 @@ class Database:
     def introspect(
         self, *, tables: Sequence[str] | None = None, sample_values: int = 0
     ) -> SchemaSnapshot:
-        """Read tables, columns, types, keys and comments.
+        """Read tables, columns, types, keys and comments (never avl's own tables).
 
         Args:
             tables: only these tables (case-insensitive); all when ``None``.
@@ -403,9 +421,13 @@ class Database:
             specs, fks = self._introspect_info_schema(want, "current_schema()")
         else:
             specs, fks = self._introspect_info_schema(want, "DATABASE()")
+        own = tuple(t.name for t in specs if t.name.lower().startswith(OWN_TABLE_PREFIX))
+        if own:  # avl's own tables are never data
+            specs = [t for t in specs if t.name not in own]
+            fks = [fk for fk in fks if fk.table not in own and fk.ref_table not in own]
         if sample_values > 0:
             specs = [self._with_samples(t, sample_values) for t in specs]
-        return SchemaSnapshot(dialect=self.dialect, tables=specs, foreign_keys=fks)
+        return SchemaSnapshot(dialect=self.dialect, tables=specs, foreign_keys=fks, skipped=own)
 
     def _introspect_sqlite(
         self, want: set[str] | None
