@@ -482,11 +482,13 @@ class Assistant:
                 return self._knowledge
             k = Knowledge.build(version, self.training.items(self.name))
             self._sync_vectors(k)
-            if self._link_values:
-                self._sync_values(k)
+            if k.schema_version != self._knowledge.schema_version:
+                # guards and views depend on the tables only (not on pairs or docs)
+                if self._link_values:
+                    self._sync_values(k)
+                self._guards.clear()
+                self._scopes.clear()
             self._knowledge = k
-            self._guards.clear()
-            self._scopes.clear()
             return k
 
     def _sync_vectors(self, k: Knowledge) -> None:
@@ -629,7 +631,8 @@ class Assistant:
 
     def _scope_of(self, guard: Guard, role: str | None, ctx: Mapping[str, object]) -> Scope:
         k = self._knowledge_now()
-        key = (role, k.version, json.dumps(ctx, sort_keys=True, default=str), self.sample_values)
+        ctx_key = json.dumps(ctx, sort_keys=True, default=str)
+        key = (role, k.schema_version, ctx_key, self.sample_values)
         got = self._scopes.get(key)
         if got is not None:
             return got
