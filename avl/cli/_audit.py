@@ -71,12 +71,9 @@ def _open_history(args: argparse.Namespace) -> Any:
 
 
 def _read_anchors(path: str) -> list[Any]:
-    try:
-        from avl.history import read_anchors  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as exc:  # pragma: no cover - a History without anchors
-        raise UsageError("this avl's History has no anchors") from exc
-    anchors: list[Any] = read_anchors(path)
-    return anchors
+    from avl.history import read_anchors
+
+    return list(read_anchors(path))
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:

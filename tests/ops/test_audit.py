@@ -165,3 +165,56 @@ def test_cli_keyed_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     err = io.StringIO()
     assert main([*args, "--hmac-key-env", "AVL_NOPE_UNSET"], out=io.StringIO(), err=err) == 2
     assert "AVL_NOPE_UNSET" in err.getvalue()
+
+
+def test_anchors_catch_a_restored_backup(tmp_path: Path) -> None:
+    import shutil
+
+    from avl.history import FileAnchorSink, read_anchors
+
+    db = tmp_path / "h.db"
+    anchors = tmp_path / "anchors.jsonl"
+    h = History(f"sqlite:///{db}")
+    _fill(h)  # 6 entries
+    h.anchor(to=FileAnchorSink(anchors))
+    h.close()
+    shutil.copy(db, tmp_path / "backup.db")
+    h = History(f"sqlite:///{db}")
+    h.record(Entry(user="eve", question="the entry someone wants gone"))
+    h.anchor(to=FileAnchorSink(anchors))
+    h.close()
+    url = f"sqlite:///{db}"
+    args = ["audit", "report", "--history", url, "--since", "3650d", "--anchors", str(anchors)]
+    out = io.StringIO()
+    assert main([*args, "--json"], out=out) == 0
+    data = json.loads(out.getvalue())
+    assert [(a["seq"], a["verified"]) for a in data["anchors"]] == [(6, None), (7, True)]
+    # the operator restores yesterday's backup: the chain itself is intact...
+    shutil.copy(tmp_path / "backup.db", db)
+    h = History(url)
+    try:
+        report = audit_report(h, since="3650d", anchors=read_anchors(anchors))
+    finally:
+        h.close()
+    assert report.verification.ok is True
+    # ...but it no longer reaches the latest anchor
+    assert report.ok is False
+    assert report.anchors[-1].verified is False
+    assert report.anchors[-1].message
+    out = io.StringIO()
+    assert main(args, out=out) == 1
+    assert "latest anchor: seq 7" in out.getvalue()
+    assert "FAILED" in out.getvalue()
+    page = render_html(report)
+    assert "NOT OK" in page
+
+
+def test_missing_anchor_file_is_a_clear_error(tmp_path: Path) -> None:
+    err = io.StringIO()
+    code = main(
+        ["audit", "report", "--history", "memory://", "--anchors", str(tmp_path / "none")],
+        out=io.StringIO(),
+        err=err,
+    )
+    assert code == 2
+    assert "no anchor file" in err.getvalue()
