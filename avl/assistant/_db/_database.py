@@ -35,7 +35,7 @@ import attrs
 from avl._clock import Clock, SystemClock
 from avl._registry import redact_url, scheme_of
 from avl.assistant._db._engine import Engine
-from avl.assistant._db._types import Limits, MiB, QueryResult, SchemaSnapshot
+from avl.assistant._db._types import Limits, MiB, QueryResult, SchemaSnapshot, is_own_table
 from avl.errors import (
     CancelledError,
     ConfigError,
@@ -315,7 +315,7 @@ class Database:
         sample_values: int = 0,
         schemas: Sequence[str] | None = None,
     ) -> SchemaSnapshot:
-        """Read tables, columns, types, keys and comments.
+        """Read tables, columns, types, keys and comments (never avl's own tables).
 
         Args:
             tables: only these tables (case-insensitive; ``"schema.table"`` or the
@@ -333,9 +333,13 @@ class Database:
         want = {t.lower() for t in tables} if tables is not None else None
         with self._translate("<introspection>"):
             specs, fks = self._engine.introspect(want, schemas)
+        own = tuple(t.name for t in specs if is_own_table(t.name))
+        if own:  # avl's own tables are never data
+            specs = [t for t in specs if t.name not in own]
+            fks = [fk for fk in fks if fk.table not in own and fk.ref_table not in own]
         if sample_values > 0:
             specs = [self._with_samples(t, sample_values) for t in specs]
-        return SchemaSnapshot(dialect=self.dialect, tables=specs, foreign_keys=fks)
+        return SchemaSnapshot(dialect=self.dialect, tables=specs, foreign_keys=fks, skipped=own)
 
     def _with_samples(self, table: Any, n: int) -> Any:
         cols = []
