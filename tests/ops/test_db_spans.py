@@ -13,7 +13,7 @@ from avl.errors import QueryError
 from avl.metrics import start_span
 
 pytest.importorskip("opentelemetry.sdk.trace")
-from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
+from opentelemetry.trace import SpanKind, StatusCode
 
 
 @pytest.fixture
