@@ -41,6 +41,7 @@ _COMMANDS = (
     "avl.cli._check",
     "avl.cli._ask",
     "avl.cli._history",
+    "avl.cli._vectors",
     "avl.cli._costs",
     "avl.cli._audit",
     "avl.cli._web",

@@ -35,17 +35,21 @@ import attrs
 from avl._clock import Clock, SystemClock
 from avl._registry import redact_url, scheme_of
 from avl.assistant._db._engine import Engine
-from avl.assistant._db._types import Limits, MiB, QueryResult, SchemaSnapshot
+from avl.assistant._db._types import Limits, MiB, QueryResult, SchemaSnapshot, is_own_table
 from avl.errors import (
     CancelledError,
     ConfigError,
     QueryError,
     QueryTimeoutError,
 )
+from avl.metrics import SpanKind, sql_attributes, start_span, tracing_enabled
 
 __all__ = ["Database", "QueryResult", "SchemaSnapshot"]
 
 _SCHEMES = ("sqlite", "postgresql", "mysql", "duckdb", "sqlalchemy")
+
+#: sqlglot dialect -> OpenTelemetry ``db.system.name``
+_DB_SYSTEM = {"postgres": "postgresql", "mysql": "mysql", "sqlite": "sqlite", "duckdb": "duckdb"}
 
 
 def _kind_of(conn: object) -> str:
@@ -146,6 +150,8 @@ class Database:
             self._engine = self._wrap(db, pool_size, schemas, dialect)
             self.url = f"<{type(db).__module__}.{type(db).__name__}>"
         self.dialect: str = self._engine.dialect
+        self._active = 0  # statements running now (the pool gauge's in_use)
+        self._active_lock = threading.Lock()
 
     def _open_url(
         self, url: str, pool_size: int, schemas: Sequence[str] | None, dialect: str | None
@@ -279,6 +285,10 @@ class Database:
         """The most connections this Database opens at once."""
         return self._engine.pool_size
 
+    def pool_stats(self) -> dict[str, int]:
+        """``{"size": pool_size, "in_use": statements running now}`` (a metrics gauge)."""
+        return {"size": self._engine.pool_size, "in_use": self._active}
+
     # ------------------------------------------------------------- execution
     @contextlib.contextmanager
     def _translate(self, sql: str, cancel: threading.Event | None = None) -> Iterator[None]:
@@ -350,8 +360,31 @@ class Database:
         if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0:
             raise ConfigError(f"max_rows must be a non-negative integer, got {max_rows!r}")
         limits = self._current_limits()
-        with self._translate(sql, cancel):
-            return self._engine.run(sql, params, max_rows=max_rows, limits=limits, cancel=cancel)
+        attributes = (
+            sql_attributes(sql, system=_DB_SYSTEM.get(self.dialect), dialect=self.dialect)
+            if tracing_enabled()
+            else {}
+        )
+        with (
+            start_span(
+                str(attributes.get("db.operation.name", "query")),
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+                tracer="avl.db",
+            ) as span,
+            self._translate(sql, cancel),
+        ):
+            with self._active_lock:
+                self._active += 1
+            try:
+                result = self._engine.run(
+                    sql, params, max_rows=max_rows, limits=limits, cancel=cancel
+                )
+            finally:
+                with self._active_lock:
+                    self._active -= 1
+            span.set("db.response.returned_rows", len(result.rows))
+            return result
 
     def in_transaction(self) -> bool:
         """Whether any connection avl holds to the database has a transaction open."""
@@ -369,7 +402,7 @@ class Database:
         sample_values: int = 0,
         schemas: Sequence[str] | None = None,
     ) -> SchemaSnapshot:
-        """Read tables, columns, types, keys and comments.
+        """Read tables, columns, types, keys and comments (never avl's own tables).
 
         Args:
             tables: only these tables (case-insensitive; ``"schema.table"`` or the
@@ -387,9 +420,13 @@ class Database:
         want = {t.lower() for t in tables} if tables is not None else None
         with self._translate("<introspection>"):
             specs, fks = self._engine.introspect(want, schemas)
+        own = tuple(t.name for t in specs if is_own_table(t.name))
+        if own:  # avl's own tables are never data
+            specs = [t for t in specs if t.name not in own]
+            fks = [fk for fk in fks if fk.table not in own and fk.ref_table not in own]
         if sample_values > 0:
             specs = [self._with_samples(t, sample_values) for t in specs]
-        return SchemaSnapshot(dialect=self.dialect, tables=specs, foreign_keys=fks)
+        return SchemaSnapshot(dialect=self.dialect, tables=specs, foreign_keys=fks, skipped=own)
 
     def _with_samples(self, table: Any, n: int) -> Any:
         cols = []
