@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from avl.vectors._filters import Filter
+from avl.typing import VectorBackend
 
 __all__ = ["Hit", "Metric", "Record", "VectorBackend", "Where"]
 
@@ -106,66 +106,3 @@ class Record:
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable-looking array field: unhashable
-
-
-@runtime_checkable
-class VectorBackend(Protocol):
-    """What a vector-store backend implements.
-
-    :class:`~avl.vectors.VectorStore` validates every argument before calling a
-    backend: ids are unique strings, ``vectors`` is a finite, C-contiguous float32
-    matrix of shape ``(len(ids), dim)`` (already L2-normalised for ``cosine``),
-    ``metadata`` has one dict per id, and ``where`` is a parsed filter.
-
-    Optional fast path: a backend may also define ``search_one(query, k)``, which
-    :meth:`VectorStore.search` tries first for an unfiltered search with a NumPy
-    ``query``. It receives the caller's array *unvalidated* and returns the hits,
-    or ``None`` when the query is not a finite, non-zero, C-contiguous float32
-    vector of dimension ``dim`` (or the backend has no fast answer right now); the
-    store then validates as usual (raising the precise error) and calls
-    :meth:`search_many`. For ``cosine`` the query is not normalised: the backend
-    must rank and score it as if it were. This saves the wrapper's NumPy calls
-    where a search takes only tens of microseconds (the graph backends).
-    """
-
-    @property
-    def dim(self) -> int:
-        """The vector dimension."""
-        ...
-
-    @property
-    def metric(self) -> Metric:
-        """The metric."""
-        ...
-
-    def add(
-        self, ids: Sequence[str], vectors: FloatMatrix, metadata: Sequence[dict[str, Any]]
-    ) -> None:
-        """Insert new ids; raise ``InvalidInputError`` if any id already exists."""
-        ...
-
-    def upsert(
-        self, ids: Sequence[str], vectors: FloatMatrix, metadata: Sequence[dict[str, Any]]
-    ) -> None:
-        """Insert or replace."""
-        ...
-
-    def delete(self, ids: Sequence[str]) -> int:
-        """Remove ids (missing ones are ignored); return how many were removed."""
-        ...
-
-    def get(self, ids: Sequence[str]) -> list[Record | None]:
-        """The records for ``ids`` in order, ``None`` where an id is unknown."""
-        ...
-
-    def count(self) -> int:
-        """How many vectors are stored."""
-        ...
-
-    def search_many(self, queries: FloatMatrix, k: int, where: Filter) -> list[list[Hit]]:
-        """The best ``k`` hits per query among the vectors matching ``where``."""
-        ...
-
-    def close(self) -> None:
-        """Release resources (files, locks, connections, threads)."""
-        ...

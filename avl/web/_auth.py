@@ -16,12 +16,12 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import attrs
 
 from avl._clock import Clock, SystemClock
 from avl.errors import AuthenticationError, ConfigError
+from avl.typing import Authenticator
 
 __all__ = [
     "ApiKeyAuthenticator",
@@ -111,32 +111,6 @@ class Identity:
             ``True`` if held.
         """
         return permission in self.permissions
-
-
-@runtime_checkable
-class Authenticator(Protocol):
-    """Turns request headers into an :class:`Identity`.
-
-    Implement this to plug in any scheme (sessions, OAuth introspection, mTLS
-    headers from a proxy...).
-    """
-
-    def authenticate(self, headers: Mapping[str, str], client: str | None) -> Identity | None:
-        """Identify the caller.
-
-        Args:
-            headers: request headers, names in lower case.
-            client: the client host, if known.
-
-        Returns:
-            The identity, or ``None`` when this authenticator finds no credentials
-            of its kind.
-
-        Raises:
-            avl.errors.AuthenticationError: credentials of its kind are present but
-                wrong (bad key, bad signature, expired token).
-        """
-        ...
 
 
 def hash_api_key(key: str) -> str:
@@ -249,10 +223,15 @@ class ApiKeyAuthenticator:
             if p.suffix.lower() == ".json":
                 data = json.loads(text)
             else:
-                tomllib = importlib.import_module("tomllib")
+                try:
+                    tomllib = importlib.import_module("tomllib")  # Python 3.11+
+                except ImportError:  # Python 3.10: tomli, a dependency there
+                    tomllib = importlib.import_module("tomli")
                 data = tomllib.loads(text)
         except ImportError as exc:
-            raise ConfigError("TOML key files need Python 3.11+; use a .json file") from exc
+            raise ConfigError(
+                "TOML key files need Python 3.11+ or 'tomli' installed; or use a .json file"
+            ) from exc
         except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
             raise ConfigError(f"{str(p)!r} is not valid {p.suffix or 'TOML'}: {exc}") from exc
         rows = data.get("keys") if isinstance(data, dict) else None

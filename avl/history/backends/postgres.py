@@ -3,11 +3,15 @@
 Full text uses a generated ``tsvector`` column (``simple`` configuration, over the
 question and the SQL) with a GIN index. Writers lock the head row of the meta table
 (``SELECT ... FOR UPDATE``) in the same transaction as the insert, so any number of
-processes appending at once keep one chain. One connection per ``History``, guarded
-by a lock (threads take turns).
+processes appending at once keep one chain. Threads share a ``psycopg_pool`` pool
+of connections (each call checks one out for its duration).
 
-URL option: ``?table=<prefix>`` (default ``avl_history``); other query parameters
-are passed to libpq.
+URL options: ``?table=<prefix>`` (default ``avl_history``), ``?pool_size=<n>`` (the
+most connections, default 4); other query parameters are passed to libpq.
+
+Text is stored through :func:`~avl.history._chain.escape_text` (PostgreSQL refuses
+NUL in text; UTF-8 cannot carry a lone surrogate), so whatever a caller typed is
+recorded and read back exactly.
 """
 
 from __future__ import annotations
@@ -21,16 +25,25 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from avl._optional import require
 from avl._registry import redact_url
-from avl.errors import BackendError, BackendUnavailableError, InvalidInputError
-from avl.history._chain import CONTENT_FIELDS, GENESIS, Sealer, check_chain, to_json
+from avl.errors import (
+    BackendError,
+    BackendUnavailableError,
+    ConfigError,
+    CorruptionError,
+    InvalidInputError,
+    NotFoundError,
+)
+from avl.history._chain import CONTENT_FIELDS, GENESIS, Sealer, check_chain, escape_text
 from avl.history._entry import Entry, VerifyReport
 from avl.history._types import Query
 from avl.history.backends._common import (
     DEFAULT_PREFIX,
+    TEXT_FIELDS,
     check_prefix,
     entry_of_row,
     record_of_row,
     sealed_rows,
+    stored_json,
 )
 
 __all__ = ["PostgresBackend", "schema_sql"]
@@ -77,12 +90,29 @@ def schema_sql(p: str) -> list[str]:
     ]
 
 
+_TEXT = frozenset(TEXT_FIELDS)
+
+
+def _pool_size(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ConfigError(f"history URL: pool_size must be a positive integer, got {value!r}")
+    return size
+
+
 def _row_params(record: dict[str, Any], seq: int, prev: str, digest: str) -> tuple[Any, ...]:
     values = []
     for field in CONTENT_FIELDS:
         v = record[field]
-        if field in ("violations", "timings"):
-            v = to_json(v)
+        if field in _TEXT:
+            v = escape_text(v)
+        elif field in ("violations", "timings"):
+            v = stored_json(v)
+        elif field == "tags":
+            v = [escape_text(t) for t in v]
         values.append(v)
     return (seq, *values, prev, digest)
 
@@ -93,49 +123,105 @@ class PostgresBackend:
     Args:
         url: a libpq URL, plus ``?table=<prefix>``.
         table_prefix: overrides ``?table=``.
+        create: create the tables when missing (default); with ``False`` nothing is
+            created and missing tables raise :class:`~avl.errors.NotFoundError`.
 
     Raises:
         ConfigError: a bad prefix.
+        NotFoundError: ``create=False`` and no history tables.
         MissingDependencyError: psycopg is not installed (``avl[postgres]``).
         BackendUnavailableError: the server cannot be reached.
     """
 
-    def __init__(self, url: str, *, table_prefix: str | None = None) -> None:
+    def __init__(self, url: str, *, table_prefix: str | None = None, create: bool = True) -> None:
         self._psycopg = require("psycopg", extra="postgres")
         parts = urlsplit(url)
         params = parse_qsl(parts.query, keep_blank_values=True)
         opts = dict(params)
         self.prefix = check_prefix(table_prefix or opts.get("table", DEFAULT_PREFIX))
-        rest = [(k, v) for k, v in params if k != "table"]
+        self.pool_size = _pool_size(opts.get("pool_size", "4"))
+        rest = [(k, v) for k, v in params if k not in ("table", "pool_size")]
         self._dsn = urlunsplit(
             ("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), "")
         )
         self._safe_url = redact_url(url)
         self._lock = threading.RLock()
         self._closed = False
-        try:
-            self._conn = self._psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
+        self._local = threading.local()  # the connection a thread holds inside _translate
+        try:  # the server's own error at once, rather than a pool timeout
+            self._psycopg.connect(self._dsn, autocommit=True, connect_timeout=10).close()
         except self._psycopg.Error as exc:
             raise BackendUnavailableError(
                 f"cannot connect to PostgreSQL at {self._safe_url}: {exc}"
             ) from exc
+        psycopg_pool = require("psycopg_pool", extra="postgres")
+        self._pool = psycopg_pool.ConnectionPool(
+            self._dsn,
+            min_size=1,
+            max_size=self.pool_size,
+            kwargs={"autocommit": True, "connect_timeout": 10},
+            open=False,
+            name="avl-history",
+        )
+        # the first connection before any call: a call that had to wait would make
+        # the pool grow at once
+        try:
+            self._pool.open(wait=True, timeout=15.0)
+        except psycopg_pool.PoolTimeout as exc:
+            self._pool.close()
+            raise BackendUnavailableError(
+                f"cannot connect to PostgreSQL at {self._safe_url}: {exc}"
+            ) from exc
+        if not create:
+            p = self.prefix
+            with self._translate("opening the history"):
+                row = self._conn.execute(
+                    "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+                    (f"{p}_entries", f"{p}_meta"),
+                ).fetchone()
+            if not row or not row[0]:
+                self.close()
+                raise NotFoundError(f"no history tables with prefix {p!r} at {self._safe_url}")
+            return
         lock_id = zlib.crc32(f"avl.history:{self.prefix}".encode())
         with self._translate("creating the history schema"), self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
             for stmt in schema_sql(self.prefix):
                 self._conn.execute(stmt)
 
+    @property
+    def _conn(self) -> Any:
+        """The connection this thread checked out in :meth:`_translate`."""
+        return self._local.conn
+
     @contextlib.contextmanager
-    def _translate(self, what: str) -> Iterator[None]:
-        pg = self._psycopg
-        try:
-            with self._lock:
-                if self._closed:
-                    raise BackendError("the history backend is closed")
-                if self._conn.broken or self._conn.closed:
-                    # The server went away earlier: try a fresh connection once per call.
-                    self._conn = pg.connect(self._dsn, autocommit=True, connect_timeout=10)
+    def _checkout(self, timeout_s: float = 30.0) -> Iterator[None]:
+        if getattr(self._local, "conn", None) is not None:  # nested: keep the one held
+            yield
+            return
+        if self._closed:
+            raise BackendError("the history backend is closed")
+        # a broken connection is discarded when it is returned: the next call gets a
+        # fresh one
+        with self._pool.connection(timeout=timeout_s) as conn:
+            self._local.conn = conn
+            try:
                 yield
+            finally:
+                self._local.conn = None
+
+    @contextlib.contextmanager
+    def _translate(self, what: str, timeout_s: float = 30.0) -> Iterator[None]:
+        pg = self._psycopg
+        pool_timeout = require("psycopg_pool", extra="postgres").PoolTimeout
+        try:
+            with self._checkout(timeout_s):
+                yield
+        except pool_timeout as exc:
+            raise BackendUnavailableError(
+                f"{what}: no PostgreSQL connection within {timeout_s:g} s "
+                f"(pool_size={self.pool_size})"
+            ) from exc
         except pg.errors.UniqueViolation as exc:
             raise InvalidInputError(f"{what}: an entry with this id already exists") from exc
         except pg.OperationalError as exc:
@@ -153,7 +239,12 @@ class PostgresBackend:
             ).fetchone()
             out: list[Entry] = []
             rows = sealed_rows(items, sealer, seq, prev, _row_params, out)
-            head_sql = f"UPDATE {p}_meta SET seq = %s, hash = %s WHERE name = 'head'"
+            if type(seq) is not int or type(prev) is not str:
+                raise CorruptionError(
+                    f"the history head row ({p}_meta) is damaged ({seq!r}, {prev!r}): "
+                    "verify() names the problem"
+                )
+            head_sql = f"UPDATE {p}_meta SET seq = %s, hash = %s, sig = %s WHERE name = 'head'"
             if len(items) >= 64:
                 # rows are sealed while COPY streams: the server works on the rows
                 # already sent while the next ones are hashed
@@ -164,7 +255,7 @@ class PostgresBackend:
                         copy.write_row(row)
                 if out:
                     seq, prev = out[-1].seq, out[-1].hash
-                cur.execute(head_sql, (seq, prev))
+                cur.execute(head_sql, (seq, prev, sealer.sign_head(seq, prev)))
             else:
                 params = list(rows)
                 if out:
@@ -177,7 +268,7 @@ class PostgresBackend:
                         f"VALUES ({', '.join(['%s'] * (len(CONTENT_FIELDS) + 3))})",
                         params,
                     )
-                    cur.execute(head_sql, (seq, prev))
+                    cur.execute(head_sql, (seq, prev, sealer.sign_head(seq, prev)))
         return out
 
     def _entries(self, rows: Sequence[Sequence[Any]]) -> list[Entry]:
@@ -191,7 +282,8 @@ class PostgresBackend:
         """The entry with ``id``, or ``None``."""
         with self._translate("reading a history entry"):
             rows = self._conn.execute(
-                f"SELECT {_SELECT} FROM {self.prefix}_entries e WHERE e.id = %s", (id,)
+                f"SELECT {_SELECT} FROM {self.prefix}_entries e WHERE e.id = %s",
+                (escape_text(id),),
             ).fetchall()
         found = self._entries(rows)
         return found[0] if found else None
@@ -204,7 +296,7 @@ class PostgresBackend:
             params.append(" ".join(q.tokens))
         if q.user is not None:
             clauses.append('e."user" = %s')
-            params.append(q.user)
+            params.append(escape_text(q.user))
         if q.since is not None:
             clauses.append("e.time >= %s")
             params.append(q.since)
@@ -216,10 +308,10 @@ class PostgresBackend:
             params.append(list(q.outcomes))
         if q.tags:
             clauses.append("e.tags @> %s::text[]")
-            params.append(list(q.tags))
+            params.append([escape_text(t) for t in q.tags])
         if q.ids is not None:
             clauses.append("e.id = ANY(%s)")
-            params.append(list(q.ids))
+            params.append([escape_text(i) for i in q.ids])
         if q.before_seq is not None:
             clauses.append("e.seq < %s")
             params.append(q.before_seq)
@@ -253,7 +345,39 @@ class PostgresBackend:
                 return
             after = int(page[-1].seq or 0)
 
-    def verify(self, sealer: Sealer) -> VerifyReport:
+    def head(self) -> tuple[int, str]:
+        """The chain head ``(seq, hash)`` as the head row records it.
+
+        Raises:
+            CorruptionError: the head row is missing or damaged.
+        """
+        with self._translate("reading the history head"):
+            row = self._conn.execute(
+                f"SELECT seq, hash FROM {self.prefix}_meta WHERE name = 'head'"
+            ).fetchone()
+        if row is None or type(row[0]) is not int or type(row[1]) is not str:
+            raise CorruptionError(
+                f"the history head row ({self.prefix}_meta) is missing or damaged: {row!r}"[:300]
+            )
+        return int(row[0]), str(row[1])
+
+    def ping(self) -> None:
+        """One round trip (reconnecting once if the connection was lost).
+
+        Raises:
+            BackendUnavailableError: the server cannot be reached.
+            BackendError: the query failed otherwise.
+        """
+        try:
+            with self._translate("pinging the history"):
+                self._conn.execute("SELECT 1").fetchone()
+        except BackendUnavailableError:
+            # a pooled connection the server dropped earlier is discarded on the
+            # way back: the second try gets a fresh one (or fails within 5 s)
+            with self._translate("pinging the history", timeout_s=5.0):
+                self._conn.execute("SELECT 1").fetchone()
+
+    def verify(self, sealer: Sealer, anchor: tuple[int, str] | None = None) -> VerifyReport:
         """Check the chain in one REPEATABLE READ snapshot."""
         p = self.prefix
         with self._translate("verifying history"), self._conn.transaction():
@@ -275,7 +399,7 @@ class PostgresBackend:
 
             def locate(h: str) -> int | None:
                 found = self._conn.execute(
-                    f"SELECT seq FROM {p}_entries WHERE hash = %s LIMIT 1", (h,)
+                    f"SELECT seq FROM {p}_entries WHERE hash = %s LIMIT 1", (escape_text(h),)
                 ).fetchone()
                 return None if found is None else int(found[0])
 
@@ -283,8 +407,9 @@ class PostgresBackend:
                 rows(),
                 sealer=sealer,
                 checkpoint=meta.get("checkpoint"),
-                head=None if head is None else (head[0], head[1]),
+                head=head,
                 locate_hash=locate,
+                anchor=anchor,
             )
 
     def prune(self, before_time: float, sealer: Sealer) -> int:
@@ -322,9 +447,9 @@ class PostgresBackend:
             self._conn.execute(f"DROP TABLE IF EXISTS {self.prefix}_meta")
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the pool's connections."""
         with self._lock:
             if not self._closed:
                 self._closed = True
                 with contextlib.suppress(self._psycopg.Error):
-                    self._conn.close()
+                    self._pool.close()
