@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from avl.assistant import Assistant
-from avl.testing import FakeChatModel
 from avl.safety import Policy
+from avl.testing import FakeChatModel
 from tests.db.conftest import Backend
 
 
@@ -44,7 +44,8 @@ def test_a_destructive_statement_is_refused_and_nothing_changes(backend: Backend
     )
     ans = a.ask("Remove every customer")
     assert ans.outcome == "rejected"
-    assert ans.verdict is not None and ans.verdict.allowed is False
+    assert ans.verdict is not None
+    assert ans.verdict.allowed is False
     assert ans.rows == ()
     a.close()
     assert backend.count(backend.customers) == 3
