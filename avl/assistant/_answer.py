@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from avl._optional import require
-from avl.llm._types import Usage
+from avl.llm import Usage
 
 __all__ = ["Answer", "Event", "EventKind", "Explanation", "TrainingItem"]
 

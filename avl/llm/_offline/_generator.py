@@ -20,16 +20,11 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from avl.llm._offline._context import (
-    ColumnSpec,
-    ExamplePair,
-    GenerationContext,
-    TableSpec,
-    build_value_index,
-)
-from avl.llm._offline._text import STOPWORDS, ident_words, stem, words
+from avl.schema import ColumnSpec, ExamplePair, TableSpec, build_value_index
+from avl.schema import WriteContext as GenerationContext
+from avl.text import STOPWORDS, ident_words, key_words, similarity, stem, words
 
-__all__ = ["OfflineGenerator", "similarity"]
+__all__ = ["OfflineGenerator"]
 
 _NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
 _QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'|“([^”]+)”")
@@ -83,25 +78,6 @@ _LT = (
 )
 _GE = ("at least", "no less than", "not less than", "or more", "minimum of")
 _LE = ("at most", "no more than", "not more than", "or less", "or fewer", "maximum of")
-
-
-def _key_words(text: str) -> list[str]:
-    return [stem(w) for w in words(text) if w.lower() not in STOPWORDS]
-
-
-def similarity(a: str, b: str, idf: dict[str, float] | None = None) -> float:
-    """IDF-weighted cosine of the content-word stems of two questions (0..1)."""
-    ca, cb = Counter(_key_words(a)), Counter(_key_words(b))
-    if not ca or not cb:
-        return 0.0
-
-    def w(t: str) -> float:
-        return (idf or {}).get(t, 1.0)
-
-    dot = sum(min(ca[t], cb[t]) * w(t) ** 2 for t in ca if t in cb)
-    na = math.sqrt(sum((c * w(t)) ** 2 for t, c in ca.items()))
-    nb = math.sqrt(sum((c * w(t)) ** 2 for t, c in cb.items()))
-    return dot / (na * nb) if na and nb else 0.0
 
 
 @attrs.frozen
@@ -307,7 +283,7 @@ def _sql_shape(sql: str) -> set[str]:
 def _idf(texts: Sequence[str]) -> dict[str, float]:
     df: Counter[str] = Counter()
     for t in texts:
-        df.update(set(_key_words(t)))
+        df.update(set(key_words(t)))
     n = len(texts)
     return {t: math.log((n + 1) / (c + 0.5)) + 1.0 for t, c in df.items()}
 

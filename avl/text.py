@@ -1,10 +1,16 @@
-"""Text helpers of the offline generator: tokens, stems, synonyms (pure)."""
+"""Word helpers shared by retrieval and the offline SQL writer (pure).
+
+Tokens, crude stems (plurals and case folded, a few synonyms mapped), identifier
+splitting and an IDF-weighted question similarity. No I/O, no state.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 
-__all__ = ["STOPWORDS", "ident_words", "stem", "stems", "words"]
+__all__ = ["STOPWORDS", "ident_words", "key_words", "similarity", "stem", "stems", "words"]
 
 _WORD = re.compile(r"\d+(?:\.\d+)?|[A-Za-z]+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -244,3 +250,23 @@ def ident_words(name: str) -> list[str]:
             continue
         out.extend(stem(p) for p in _CAMEL.findall(part))
     return out
+
+
+def key_words(text: str) -> list[str]:
+    """The stems of the content words of ``text`` (stop words dropped)."""
+    return [stem(w) for w in words(text) if w.lower() not in STOPWORDS]
+
+
+def similarity(a: str, b: str, idf: dict[str, float] | None = None) -> float:
+    """IDF-weighted cosine of the content-word stems of two questions (0..1)."""
+    ca, cb = Counter(key_words(a)), Counter(key_words(b))
+    if not ca or not cb:
+        return 0.0
+
+    def w(t: str) -> float:
+        return (idf or {}).get(t, 1.0)
+
+    dot = sum(min(ca[t], cb[t]) * w(t) ** 2 for t in ca if t in cb)
+    na = math.sqrt(sum((c * w(t)) ** 2 for t, c in ca.items()))
+    nb = math.sqrt(sum((c * w(t)) ** 2 for t, c in cb.items()))
+    return dot / (na * nb) if na and nb else 0.0

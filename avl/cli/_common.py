@@ -1,0 +1,106 @@
+"""What every ``avl`` command shares: exit codes, the usage error, the console."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_REJECTED",
+    "UsageError",
+    "console_from_args",
+    "load_training",
+    "print_answer",
+]
+
+EXIT_OK = 0
+EXIT_REJECTED = 1
+EXIT_ERROR = 2
+
+
+class UsageError(Exception):
+    """A command was called wrongly; printed as ``avl CMD: error: ...`` with exit 2."""
+
+
+def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: bool = False) -> None:
+    """Print one :class:`avl.assistant.Answer`: text with an aligned table, JSON or CSV.
+
+    JSON is the answer's ``to_dict()``; CSV is the result rows under their header.
+    """
+    from avl.cli._render import render_csv, render_json, render_table, style_for
+
+    if as_json:
+        render_json(answer.to_dict(), out)
+        return
+    if as_csv:
+        render_csv(list(answer.columns), answer.rows, out)
+        return
+    style = style_for(out)
+    v = answer.verdict
+    out.write(f"{style('Q:', 'bold')} {answer.question}\n")
+    out.write(f"{style('SQL:', 'bold')} {answer.sql}\n")
+    if v is not None:
+        if v.allowed:
+            out.write(f"verdict: {style('allowed', 'green')}\n")
+        else:
+            codes = ", ".join(
+                f"{getattr(x.code, 'value', x.code)} ({x.message})" for x in v.violations
+            )
+            out.write(f"verdict: {style('REJECTED', 'red', 'bold')} {codes}\n")
+    if answer.error:
+        out.write(f"{style('error:', 'red')} {answer.error}\n")
+    if answer.columns:
+        shown = answer.rows[:_SHOWN_ROWS]
+        render_table(list(answer.columns), shown, out, style=style)
+        more = len(answer.rows) - len(shown)
+        if more > 0:
+            out.write(style(f"... {more} more row(s) (use --csv or --json for all)", "dim") + "\n")
+        elif getattr(answer, "truncated", False):
+            out.write(style("(the row cap cut the result)", "dim") + "\n")
+    out.write("\n")
+
+
+#: rows an answer prints as a table (``--csv`` and ``--json`` print all)
+_SHOWN_ROWS = 20
+
+
+def console_from_args(args: argparse.Namespace) -> Any:
+    """A :class:`avl.console.Console` from ``--config``/``--db``/``--model``/``--history``
+    over the ``AVL_*`` environment variables."""
+    from avl.console import Console
+
+    env: dict[str, str] = dict(os.environ)
+    if getattr(args, "config", None):
+        env["AVL_CONFIG"] = args.config
+    if getattr(args, "db", None):
+        env["AVL_DB"] = args.db
+    if getattr(args, "model", None):
+        env["AVL_MODEL"] = args.model
+    if getattr(args, "history", None):
+        env["AVL_HISTORY"] = args.history
+    return Console.from_env(env)
+
+
+def load_training(assistant: Any, path: Path) -> int:
+    """Train ``assistant`` from a JSON-lines training file; returns how many items."""
+    if not path.exists():
+        return 0
+    n = 0
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{path}:{lineno}: not JSON ({exc})") from exc
+        assistant.train(
+            **{k: item[k] for k in ("ddl", "documentation", "question", "sql") if item.get(k)},
+            added_by=str(item.get("added_by", "cli")),
+        )
+        n += 1
+    return n
