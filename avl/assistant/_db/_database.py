@@ -42,10 +42,14 @@ from avl.errors import (
     QueryError,
     QueryTimeoutError,
 )
+from avl.metrics import SpanKind, sql_attributes, start_span, tracing_enabled
 
 __all__ = ["Database", "QueryResult", "SchemaSnapshot"]
 
 _SCHEMES = ("sqlite", "postgresql", "mysql", "duckdb", "sqlalchemy")
+
+#: sqlglot dialect -> OpenTelemetry ``db.system.name``
+_DB_SYSTEM = {"postgres": "postgresql", "mysql": "mysql", "sqlite": "sqlite", "duckdb": "duckdb"}
 
 
 def _kind_of(conn: object) -> str:
@@ -146,6 +150,8 @@ class Database:
             self._engine = self._wrap(db, pool_size, schemas, dialect)
             self.url = f"<{type(db).__module__}.{type(db).__name__}>"
         self.dialect: str = self._engine.dialect
+        self._active = 0  # statements running now (the pool gauge's in_use)
+        self._active_lock = threading.Lock()
 
     def _open_url(
         self, url: str, pool_size: int, schemas: Sequence[str] | None, dialect: str | None
@@ -225,6 +231,10 @@ class Database:
         """The most connections this Database opens at once."""
         return self._engine.pool_size
 
+    def pool_stats(self) -> dict[str, int]:
+        """``{"size": pool_size, "in_use": statements running now}`` (a metrics gauge)."""
+        return {"size": self._engine.pool_size, "in_use": self._active}
+
     # ------------------------------------------------------------- execution
     @contextlib.contextmanager
     def _translate(self, sql: str, cancel: threading.Event | None = None) -> Iterator[None]:
@@ -296,8 +306,31 @@ class Database:
         if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0:
             raise ConfigError(f"max_rows must be a non-negative integer, got {max_rows!r}")
         limits = self._current_limits()
-        with self._translate(sql, cancel):
-            return self._engine.run(sql, params, max_rows=max_rows, limits=limits, cancel=cancel)
+        attributes = (
+            sql_attributes(sql, system=_DB_SYSTEM.get(self.dialect), dialect=self.dialect)
+            if tracing_enabled()
+            else {}
+        )
+        with (
+            start_span(
+                str(attributes.get("db.operation.name", "query")),
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+                tracer="avl.db",
+            ) as span,
+            self._translate(sql, cancel),
+        ):
+            with self._active_lock:
+                self._active += 1
+            try:
+                result = self._engine.run(
+                    sql, params, max_rows=max_rows, limits=limits, cancel=cancel
+                )
+            finally:
+                with self._active_lock:
+                    self._active -= 1
+            span.set("db.response.returned_rows", len(result.rows))
+            return result
 
     def in_transaction(self) -> bool:
         """Whether any connection avl holds to the database has a transaction open."""
