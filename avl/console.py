@@ -8,7 +8,9 @@ SafeQuery policy, an in-memory History and an in-memory rate limiter.
 
 Config keys (all optional)::
 
-    db = "sqlite:///shop.db"          # or postgresql://..., mysql://...
+    db = "sqlite:///shop.db"          # or postgresql://..., mysql://..., duckdb:///...
+                                      # or a [db] table: url, pool_size, schemas,
+                                      # max_result_bytes... (avl.assistant.Database.from_config)
     model = "offline://"
     history = "memory://"             # or sqlite:///history.db, postgresql://..., "" for none
                                       # or a [history] table: url, hmac_key_env, retain_days,
@@ -185,6 +187,10 @@ class Console:
             akw = dict(overrides.get("assistant") or {})
             if not isinstance(akw, Mapping):
                 raise ConfigError("assistant: expected a table of Assistant keyword arguments")
+            if isinstance(db, Mapping):
+                from avl.assistant import Database
+
+                db = Database.from_config(db, timeout_s=float(akw.get("timeout_s", 10.0)))
             self.assistant: Assistant = Assistant(
                 db,
                 model=overrides.get("model", "offline://"),

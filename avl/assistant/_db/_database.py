@@ -226,6 +226,60 @@ class Database:
             dialect=dialect,
         )
 
+    _CONFIG_KEYS = (
+        "url",
+        "timeout_s",
+        "pool_size",
+        "schemas",
+        "max_result_bytes",
+        "max_value_bytes",
+        "memory_mb",
+        "temp_mb",
+        "dialect",
+    )
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, timeout_s: float = 10.0, clock: Clock | None = None
+    ) -> Database:
+        """Build from a config table (the Console's ``[db]``)::
+
+            [db]
+            url = "postgresql://avl_reader@db/shop"
+            pool_size = 8
+            schemas = ["public", "sales"]
+            max_result_bytes = 16777216
+
+        Args:
+            config: ``url`` and any of this class's keyword arguments.
+            timeout_s: the statement timeout when the table gives none.
+            clock: the clock for the SQLite timeout.
+
+        Returns:
+            The database.
+
+        Raises:
+            ConfigError: not a table, no ``url``, an unknown key or a bad value.
+            BackendUnavailableError: the database cannot be opened.
+            MissingDependencyError: the driver for the URL is not installed.
+        """
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"db: expected a URL or a table, got {type(config).__name__}")
+        unknown = sorted(set(config) - set(cls._CONFIG_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"db: unknown key(s) {', '.join(unknown)} (known: {', '.join(cls._CONFIG_KEYS)})"
+            )
+        url = config.get("url")
+        if not isinstance(url, str) or not url:
+            raise ConfigError('db: a table needs url = "sqlite:///..." (or another database URL)')
+        kwargs = {k: v for k, v in config.items() if k != "url"}
+        kwargs.setdefault("timeout_s", timeout_s)
+        try:
+            return cls(url, clock=clock, **kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"db: {exc}") from exc
+
     @property
     def pool_size(self) -> int:
         """The most connections this Database opens at once."""
