@@ -79,8 +79,9 @@ def test_growth_keeps_vectors() -> None:
 @pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
 @pytest.mark.parametrize("clustered", [True, False])
 def test_single_query_pruning_equals_brute_force(metric: str, clustered: bool) -> None:
-    # dim 384 and 20,000 rows take the pruned single-query path (head dimensions plus
-    # a Cauchy-Schwarz bound); clustered data prunes, isotropic data falls back.
+    # dim 384 and 20,000 rows take the pruned single-query path (a principal-direction
+    # sketch plus a Cauchy-Schwarz bound); clustered data prunes, isotropic data
+    # falls back.
     rng = np.random.default_rng(7 if clustered else 8)
     n, dim = 20_000, 384
     if clustered:
@@ -100,11 +101,18 @@ def test_single_query_pruning_equals_brute_force(metric: str, clustered: bool) -
     ref[3] = x[4] * 1.5
     keep = np.array([i for i in range(n) if i not in (5, 17)])
     want, want_score = _reference(ref[keep], q, metric, 10)
+    index = store.backend.index  # type: ignore[attr-defined]
+    index.path_stats(reset=True)
     got = [store.search(qi, k=10) for qi in q]
     assert [[int(h.id) for h in hits] for hits in got] == keep[want].tolist()
     np.testing.assert_allclose(
         [[h.score for h in hits] for hits in got], want_score, rtol=1e-4, atol=2e-4
     )
+    paths = index.path_stats()
+    if clustered:  # the sketch prunes every query
+        assert paths["pruned"] == 12
+    else:  # isotropic noise: each query's estimate goes straight to the full product
+        assert paths["full (estimate)"] == 12
 
 
 def _stable_reference(x: np.ndarray, q: np.ndarray, metric: str, k: int) -> np.ndarray:
@@ -213,3 +221,52 @@ def test_batch_k_above_rows(metric: str) -> None:
     want_f, _ = _reference(x[even], q, metric, 25)
     got_f = store.search_many(q, k=80, where={"g": 0})
     assert [[int(h.id) for h in hits] for hits in got_f] == even[want_f].tolist()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_pruning_is_exact_when_the_bound_is_loose(metric: str) -> None:
+    """Data whose energy is spread over many directions: the estimate lets the
+    sketch run, the bound prunes too little or only a little; either way the
+    answer is the brute-force one."""
+    rng = np.random.default_rng(21)
+    n, dim = 17_000, 256
+    basis = rng.standard_normal((160, dim))
+    x = (rng.standard_normal((n, 160)) * np.linspace(3.0, 0.3, 160)) @ basis
+    x = (x + 0.05 * rng.standard_normal((n, dim))).astype(np.float32)
+    q = x[rng.integers(0, n, 16)] + 0.3 * rng.standard_normal((16, dim)).astype(np.float32)
+    store = VectorStore(dim=dim, metric=metric)
+    store.add(list(range(n)), x)
+    want, want_score = _reference(x, q, metric, 10)
+    got = [store.search(qi, k=10) for qi in q]
+    assert [[int(h.id) for h in hits] for hits in got] == want.tolist()
+    np.testing.assert_allclose(
+        [[h.score for h in hits] for hits in got], want_score, rtol=1e-4, atol=2e-4
+    )
+    paths = store.backend.index.path_stats()  # type: ignore[attr-defined]
+    assert sum(paths.values()) == 16
+
+
+def test_sketch_follows_writes() -> None:
+    """Rows added, replaced and deleted after the sketch was fitted keep exact
+    answers (their sketch and residual are computed on write)."""
+    rng = np.random.default_rng(3)
+    n, dim = 17_000, 384
+    centres = rng.standard_normal((40, dim))
+    x = (
+        centres[rng.integers(0, 40, n + 3000)] + 0.3 * rng.standard_normal((n + 3000, dim))
+    ).astype(np.float32)
+    store = VectorStore(dim=dim, metric="ip")
+    store.add(list(range(n)), x[:n])
+    store.add(list(range(n, n + 3000)), x[n:])
+    flipped = -x[100:200]
+    store.upsert(list(range(100, 200)), flipped)
+    store.delete(list(range(200, 400)))
+    ref = x.copy()
+    ref[100:200] = flipped
+    keep = np.array([i for i in range(n + 3000) if not 200 <= i < 400])
+    q = x[rng.integers(0, n + 3000, 10)] + 0.1 * rng.standard_normal((10, dim)).astype(np.float32)
+    q = np.concatenate([q, -x[150:152]])
+    want, _ = _reference(ref[keep], q, "ip", 10)
+    got = [[int(h.id) for h in store.search(qi, k=10)] for qi in q]
+    assert got == keep[want].tolist()
+    assert store.backend.index.path_stats()["pruned"] >= 10  # type: ignore[attr-defined]
