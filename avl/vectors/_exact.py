@@ -9,20 +9,23 @@ like ``-|q - x|^2``) and reports ``|q - x|``.
 
 One query over many rows (from 16,384 rows, ``dim >= 128``) can skip most of the
 matrix. Once the index is that large it fits an orthonormal basis ``P`` of
-``h = _SKETCH`` directions (the top eigenvectors of ``X^T X`` over a sample of the
-rows, refitted each time the row count doubles) and keeps, per row, the sketch
-``P x`` and the norm of the residual ``|x - P^T P x|``. For a query, ``q . x =
-(P q) . (P x) + q_res . x_res``, and Cauchy-Schwarz bounds the last term by
-``|q_res| |x_res|``: one pass over the ``h x n`` sketch (a sixth of the bytes at
-``h = 64``, ``dim = 384``) gives an upper bound of every score, plus a margin far
-above float32 rounding. The rows whose bound reaches the k-th best exact score of
-a probe set get full exact scores; the rest cannot be in the top k. The result
-is exact on any data; how much it saves depends on the data: embeddings whose
-energy sits in few directions prune to a few hundred rows, isotropic noise prunes
-nothing. Each query first estimates its own chance from the norm of its residual
-and the rows' typical residual (a few hundred flops) and, when pruning cannot pay
-off, goes straight to the full product; when the bound still prunes too little,
-the full product follows the sketch pass (about a sixth more than a plain scan).
+``h = min(dim / 4, 256)`` directions (the top eigenvectors of ``X^T X`` over a
+sample of the rows, refitted each time the row count doubles) and keeps, per row,
+the sketch ``P x`` and the norm of the residual ``|x - P^T P x|`` (a quarter more
+memory). For a query, ``q . x = (P q) . (P x) + q_res . x_res``, and
+Cauchy-Schwarz bounds the last term by ``|q_res| |x_res|``: one pass over the
+``h x n`` sketch (a quarter of the bytes) gives an upper bound of every score,
+plus a margin far above float32 rounding. The rows whose bound reaches the k-th
+best exact score of a probe set get full exact scores; the rest cannot be in the
+top k. The result is exact on any data; how much it saves depends on the data:
+sentence embeddings hold most of their energy in few directions and leave a
+percent of the rows or less to score; isotropic noise prunes nothing. Each query
+first estimates its chance from the norm of its residual and the rows' typical
+residual (a few hundred flops) and, when the bound could prune almost nothing,
+goes straight to the full product; when the bound still prunes too little, the
+full product follows the sketch pass (a quarter more than a plain scan). The
+dimensions of the raw vectors (the previous design read the first 96 of them)
+prune nothing on MiniLM embeddings: their energy is spread over all 384.
 
 Top-k selection avoids a full ``argpartition`` over big score matrices. One
 query: the ``k``-th best score of a strided sample is a lower bound of the true
@@ -200,10 +203,14 @@ class _Pool:
 
 _DB_BLOCK = 4096
 _QUERY_BLOCK = 512
-# Single-query pruning (exact, see the module docs): a sketch of ``_SKETCH`` principal
-# directions per row and the norm of the rest; fitted from ``_PRUNE_MIN_ROWS`` rows
-# (on a sample of at most ``_FIT_SAMPLE``) when ``dim >= 2 * _SKETCH``.
-_SKETCH = 64
+# Single-query pruning (exact, see the module docs): a sketch of a quarter of the
+# dimensions' worth of principal directions per row (at most _SKETCH_MAX) and the norm
+# of the rest; fitted from ``_PRUNE_MIN_ROWS`` rows (on a sample of at most
+# ``_FIT_SAMPLE``) when ``dim >= _PRUNE_MIN_DIM``. On MiniLM embeddings of the shared
+# corpora (384-d) the 96 directions hold 93 % of the energy and leave 0.3-1.4 % of
+# the rows to score exactly; 64 directions left 1.2-4.9 % (slower overall).
+_SKETCH_MAX = 256
+_PRUNE_MIN_DIM = 128
 _PRUNE_MIN_ROWS = 16384
 _FIT_SAMPLE = 16384
 _FIT_CHUNK = 8192
@@ -246,7 +253,7 @@ class ExactIndex:
         cap = max(capacity, 16)
         self._xt: FloatMatrix = np.empty((dim, cap), dtype=np.float32)
         self._sq: FloatMatrix = np.empty(cap, dtype=np.float32)
-        self._prune = dim >= 2 * _SKETCH
+        self._prune = dim >= _PRUNE_MIN_DIM
         # the pruning sketch (see the module docs), fitted from _PRUNE_MIN_ROWS rows:
         # the basis P (h, dim), per row P x as columns of (h, capacity), |x_res|
         self._basis: FloatMatrix | None = None
@@ -516,7 +523,7 @@ class ExactIndex:
         step = max(1, n // _FIT_SAMPLE)
         sample = self._xt[:, :n:step].astype(np.float64)
         _, vecs = np.linalg.eigh(sample @ sample.T)  # ascending eigenvalues
-        h = min(_SKETCH, self.dim // 2)
+        h = min(_SKETCH_MAX, self.dim // 4)
         self._basis = np.ascontiguousarray(vecs[:, ::-1][:, :h].T, dtype=np.float32)
         cap = self._xt.shape[1]
         self._st = np.empty((h, cap), dtype=np.float32)
