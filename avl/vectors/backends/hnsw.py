@@ -497,13 +497,12 @@ class HnswBackend:
 
     def search_one(self, query: npt.NDArray[Any], k: int) -> list[Hit] | None:
         """The fast path of :meth:`VectorStore.search` (see :class:`VectorBackend`):
-        one unfiltered query; ``None`` when ``query`` is not a finite, non-zero,
-        C-contiguous float32 vector of the right dimension (the store then validates
-        it). For ``cosine`` a query whose norm is within 1e-3 of 1 (what embedders
+        one unfiltered query; ``None`` when ``query`` is not a finite, non-zero
+        float32 vector of the right dimension (the store then validates it). For ``cosine`` a query whose norm is within 1e-3 of 1 (what embedders
         return) is searched as is and its scores divided by the norm; any other is
         normalised first."""
-        if query.dtype is not _F32 or query.shape != self._shape or not query.flags.c_contiguous:
-            return None
+        if query.dtype is not _F32 or query.shape != self._shape:
+            return None  # (hnswlib copies a strided vector itself)
         sq = float(np.vdot(query, query))  # vdot: no overflow warning, the check says it
         if not 0.0 < sq < math.inf:
             return None
@@ -522,16 +521,21 @@ class HnswBackend:
             if k > self._ef or self._ef != self._ef_search:
                 self._set_ef(k)
             try:
-                labels, dists = self._index.knn_query(query.reshape(1, -1), k=k)
+                labels, dists = self._index.knn_query(query, k)  # positional: cheaper in pybind11
             except RuntimeError:
                 return None  # search_many falls back to an exact scan
             by_label, metas = self._by_label, self._meta_by_label
             if self._l2:
                 return self._hits(labels.tolist()[0], dists.tolist()[0])
             # 1 - q.x from the inner-product space; deleted labels never come back
+            if norm == 1.0:
+                return [
+                    stored_hit(by_label[lab], 1.0 - d, metas[lab])
+                    for lab, d in zip(labels.tolist()[0], dists.tolist()[0])  # noqa: B905
+                ]
             return [
                 stored_hit(by_label[lab], (1.0 - d) / norm, metas[lab])
-                for lab, d in zip(labels.tolist()[0], dists.tolist()[0], strict=True)
+                for lab, d in zip(labels.tolist()[0], dists.tolist()[0])  # noqa: B905
             ]
 
     def search_many(self, queries: FloatMatrix, k: int, where: Filter) -> list[list[Hit]]:
