@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avl.errors import ConfigError, LockedError
+from avl.errors import ConfigError, CorruptionError, LockedError
 from avl.vectors import VectorStore
 from avl.vectors.backends.hnsw import HnswBackend
 from tests.vectors._crash_writer import vector
@@ -235,3 +235,19 @@ def test_sigkill_during_writes_and_saves_keeps_index_and_data_equal(tmp_path: Pa
                 np.testing.assert_array_equal(store.get(ident)[0].vector, vector(int(ident)))
         next_id = inflight_i + 1
     assert len(live) > 30
+
+
+@pytest.mark.parametrize("scheme", ["annoy", "hnsw"])
+def test_repair_option_reaches_the_data_files(tmp_path: Path, scheme: str) -> None:
+    url = f"{scheme}://{tmp_path}/s"
+    with VectorStore(dim=4, backend=url) as store:
+        store.add(["a", "b"], [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    (log,) = (tmp_path / "s").glob("log.*")
+    data = bytearray(log.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    log.write_bytes(bytes(data))
+    with pytest.raises(CorruptionError):
+        VectorStore(dim=4, backend=url)
+    with VectorStore(dim=4, backend=url + "?repair=1") as repaired:
+        assert repaired.backend._data.repair_report is not None  # type: ignore[attr-defined]
+        assert len(repaired) == len(repaired.search(np.ones(4, dtype=np.float32), k=10))

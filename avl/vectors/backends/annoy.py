@@ -24,7 +24,7 @@ built and everything is exact.
 Options (URL query): ``n_trees`` (default 10), ``search_k`` (default 1000, per
 query; Annoy's own default is ``n * n_trees``), ``min_index`` (2048),
 ``rebuild_delta`` (10000), ``rebuild_fraction_pct`` (10), ``exact_below`` (2048),
-``background`` (1), ``snapshot_bytes`` and ``fsync`` (as for ``file://``).
+``background`` (1), ``snapshot_bytes``, ``fsync`` and ``repair`` (as for ``file://``).
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ class AnnoyBackend:
         background: build in a background thread (else inside the write call).
         snapshot_bytes: as for :class:`~.file.FileBackend`.
         fsync: as for :class:`~.file.FileBackend`.
+        repair: as for :class:`~.file.FileBackend` (repair damaged data on open
+            instead of raising; ``?repair=1`` in the URL).
         seed: Annoy's random seed (builds are reproducible).
         progress: optional ``callback(done, total)`` while an index is built: called
             every 1,024 vectors loaded into Annoy and once more when the trees are
@@ -113,11 +115,14 @@ class AnnoyBackend:
         background: bool = True,
         snapshot_bytes: int = 64 << 20,
         fsync: bool = True,
+        repair: bool = False,
         seed: int = 42,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self._annoy = require("annoy", extra="all")
-        self._data = FileBackend(path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync)
+        self._data = FileBackend(
+            path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync, repair=repair
+        )
         self._cosine = self._data.metric is Metric.COSINE
         self._shape = (dim,)
         self._n_trees = n_trees
@@ -446,6 +451,7 @@ def open_backend(url: str, *, dim: int, metric: Metric) -> AnnoyBackend:
             "snapshot_bytes": 64 << 20,
             "fsync": 1,
             "seed": 42,
+            "repair": 0,
         },
     )
     return AnnoyBackend(
@@ -462,4 +468,5 @@ def open_backend(url: str, *, dim: int, metric: Metric) -> AnnoyBackend:
         snapshot_bytes=opts["snapshot_bytes"],
         fsync=bool(opts["fsync"]),
         seed=opts["seed"],
+        repair=bool(opts["repair"]),
     )

@@ -31,7 +31,8 @@ graph yields fewer than ``k``.
 Options (URL query): ``m`` (16; graph links per node), ``ef_construction`` (200),
 ``ef_search`` (50; raised to ``k`` when ``k`` is larger), ``exact_below`` (2048),
 ``save_every`` (10000), ``threads`` (0: all cores, for inserts and batched
-searches), ``seed`` (100), ``snapshot_bytes`` and ``fsync`` (as for ``file://``).
+searches), ``seed`` (100), ``snapshot_bytes``, ``fsync`` and ``repair`` (as for
+``file://``).
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ class HnswBackend:
         seed: hnswlib's random seed.
         snapshot_bytes: as for :class:`~.file.FileBackend`.
         fsync: as for :class:`~.file.FileBackend`.
+        repair: as for :class:`~.file.FileBackend` (repair damaged data on open
+            instead of raising; ``?repair=1`` in the URL).
 
     Raises:
         MissingDependencyError: ``hnswlib`` is not installed (``pip install 'avl[hnsw]'``).
@@ -131,6 +134,7 @@ class HnswBackend:
         seed: int = 100,
         snapshot_bytes: int = 64 << 20,
         fsync: bool = True,
+        repair: bool = False,
     ) -> None:
         for name, value in (
             ("m", m),
@@ -142,7 +146,9 @@ class HnswBackend:
         if threads < 0 or save_every <= 0 or exact_below < 0:
             raise ConfigError("hnsw options threads/exact_below must be >= 0, save_every > 0")
         self._hnswlib = require("hnswlib", extra="hnsw")
-        self._data = FileBackend(path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync)
+        self._data = FileBackend(
+            path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync, repair=repair
+        )
         self._dir = Path(path)
         self._m = m
         self._ef_construction = ef_construction
@@ -615,6 +621,7 @@ def open_backend(url: str, *, dim: int, metric: Metric) -> HnswBackend:
             "seed": 100,
             "snapshot_bytes": 64 << 20,
             "fsync": 1,
+            "repair": 0,
         },
     )
     return HnswBackend(
@@ -630,4 +637,5 @@ def open_backend(url: str, *, dim: int, metric: Metric) -> HnswBackend:
         seed=opts["seed"],
         snapshot_bytes=opts["snapshot_bytes"],
         fsync=bool(opts["fsync"]),
+        repair=bool(opts["repair"]),
     )
