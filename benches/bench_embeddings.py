@@ -143,16 +143,18 @@ def bench_local(args: argparse.Namespace) -> None:
         "encode slice by slice in input order (LocalEmbedder before)": sliced,
     }
     times: dict[str, list[float]] = {name: [] for name in methods}
+    cpu: dict[str, list[float]] = {name: [] for name in methods}
     results: dict[str, np.ndarray] = {}
     order = list(methods)
     for r in range(args.rounds):
         for name in order if r % 2 == 0 else order[::-1]:
-            t0 = time.perf_counter()
-            results[name] = methods[name]()
-            times[name].append(time.perf_counter() - t0)
-    rounds_table(times, len(texts))
+            results[name], wall, used = timed(methods[name])
+            times[name].append(wall)
+            cpu[name].append(used)
+    rounds_table(times, len(texts), cpu)
     ratio(
         times,
+        cpu,
         "avl LocalEmbedder.embed",
         "bare SentenceTransformer.encode",
         "avl / bare encode",
@@ -160,6 +162,7 @@ def bench_local(args: argparse.Namespace) -> None:
     )
     ratio(
         times,
+        cpu,
         "encode slice by slice in input order (LocalEmbedder before)",
         "bare SentenceTransformer.encode",
         "slice-by-slice / bare encode",
