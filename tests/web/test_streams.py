@@ -330,6 +330,9 @@ async def test_disconnect_interrupts_the_running_database_query(
         history=history,
         ratelimit={"rates": ""},
         assistant={"cache_threshold": None, "timeout_s": 3600.0},
+        # SafeQuery refuses these deliberately huge queries by default (a counter up to
+        # 1e11, a 4-way cartesian product): this deployment widens its resource bounds
+        policy={"max_generated_rows": 10**12, "max_cartesian": 4},
         **kw,
     )
     db = console.assistant.db

@@ -148,6 +148,7 @@ class PostgresBackend:
         self._lock = threading.RLock()
         self._closed = False
         self._local = threading.local()  # the connection a thread holds inside _translate
+        self._append_lock = threading.Lock()
         try:  # the server's own error at once, rather than a pool timeout
             self._psycopg.connect(self._dsn, autocommit=True, connect_timeout=10).close()
         except self._psycopg.Error as exc:
@@ -230,9 +231,17 @@ class PostgresBackend:
             raise BackendError(f"{what}: {exc}") from exc
 
     def append(self, items: Sequence[tuple[Entry, dict[str, Any]]], sealer: Sealer) -> list[Entry]:
-        """Store ``entries`` at the head of the chain (head row locked ``FOR UPDATE``)."""
+        """Store ``entries`` at the head of the chain (head row locked ``FOR UPDATE``).
+
+        A process's threads append one at a time (they would only queue on the head
+        row's lock on the server); reads run beside them on the pool.
+        """
         p = self.prefix
-        with self._translate("recording history entries"), self._conn.transaction():
+        with (
+            self._append_lock,
+            self._translate("recording history entries"),
+            self._conn.transaction(),
+        ):
             cur = self._conn.cursor()
             seq, prev = cur.execute(
                 f"SELECT seq, hash FROM {p}_meta WHERE name = 'head' FOR UPDATE"
