@@ -180,7 +180,7 @@ def test_bash_completion_completes_commands_options_and_files(tmp_path: Path) ->
         f'COMP_WORDS=(avl check -f {tmp_path}/quer); COMP_CWORD=3; _avl; echo "${{COMPREPLY[@]}}"\n'
     )
     got = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
-    assert got.stdout.splitlines() == ["check completion", "--dialect", f"{tmp_path}/queries.sql"]
+    assert got.stdout.splitlines() == ["check", "--dialect", f"{tmp_path}/queries.sql"]
 
 
 @pytest.mark.skipif(shutil.which("fish") is None and not os.environ.get("CI"), reason="no fish")
