@@ -175,7 +175,7 @@ def test_bash_completion_completes_commands_options_and_files(tmp_path: Path) ->
     (tmp_path / "queries.sql").write_text("SELECT 1")
     probe = (
         f"source {tmp_path / 'avl.bash'}\n"
-        'COMP_WORDS=(avl c); COMP_CWORD=1; _avl; echo "${COMPREPLY[@]}"\n'
+        'COMP_WORDS=(avl che); COMP_CWORD=1; _avl; echo "${COMPREPLY[@]}"\n'
         'COMP_WORDS=(avl check --di); COMP_CWORD=2; _avl; echo "${COMPREPLY[@]}"\n'
         f'COMP_WORDS=(avl check -f {tmp_path}/quer); COMP_CWORD=3; _avl; echo "${{COMPREPLY[@]}}"\n'
     )
