@@ -229,6 +229,8 @@ class Assistant:
         self._per_role = False
         self._knowledge = Knowledge(version="")
         self._indexed: set[str] = set()
+        self._sizes: dict[str, int] = {}
+        self._stems: dict[str, frozenset[str]] = {}
         self._values: dict[tuple[str, str], tuple[str, ...]] = {}
         self._values_of: set[str] = set()
         self._value_index = build_value_index({})
@@ -498,7 +500,8 @@ class Assistant:
         with self._lock:
             if version == self._knowledge.version:
                 return self._knowledge
-            k = Knowledge.build(version, self.training.items(self.name))
+            items = self.training.items(self.name)
+            k = Knowledge.build(version, items, self._sizes, self._stems)
             self._sync_vectors(k)
             if k.schema_version != self._knowledge.schema_version:
                 # guards and views depend on the tables only (not on pairs or docs)

@@ -96,8 +96,22 @@ class Knowledge:
     tokens: Mapping[str, int] = attrs.field(factory=dict)
 
     @classmethod
-    def build(cls, version: str, items: Sequence[TrainingItem]) -> Knowledge:
-        """Derive everything from ``items``."""
+    def build(
+        cls,
+        version: str,
+        items: Sequence[TrainingItem],
+        sizes: dict[str, int] | None = None,
+        stems: dict[str, frozenset[str]] | None = None,
+    ) -> Knowledge:
+        """Derive everything from ``items``.
+
+        Args:
+            version: the store's version.
+            items: the items at that version.
+            sizes: item id -> token size, kept from earlier builds (an id names its
+                content, so a size never changes); missing ones are added.
+            stems: item id -> a pair question's content stems, kept the same way.
+        """
         tables: dict[str, TableSpec] = {}
         fks: list[ForeignKeySpec] = []
         for i in items:
@@ -108,8 +122,12 @@ class Knowledge:
                         fks.append(fk)
         pairs = tuple(i for i in items if i.kind == "sql")
         df: dict[str, int] = {}
+        memo = {} if stems is None else stems
         for p in pairs:
-            for s in content_stems(p.question):
+            got = memo.get(p.id)
+            if got is None:
+                got = memo[p.id] = content_stems(p.question)
+            for s in got:
                 df[s] = df.get(s, 0) + 1
         n = len(pairs)
         idf = {t: math.log((n + 1) / (c + 0.5)) + 1.0 for t, c in df.items()}
@@ -125,11 +143,24 @@ class Knowledge:
             docs=tuple(i for i in items if i.kind == "documentation"),
             idf=idf,
             schema_version=hashlib.sha256(text.encode()).hexdigest()[:16],
-            tokens={
-                **{p.id: estimate_tokens(p.question + p.sql) + 4 for p in pairs},
-                **{d.id: estimate_tokens(d.text) for d in items if d.kind == "documentation"},
-            },
+            tokens=_sizes(pairs, items, {} if sizes is None else sizes),
         )
+
+
+def _sizes(
+    pairs: Sequence[TrainingItem], items: Sequence[TrainingItem], cache: dict[str, int]
+) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in pairs:
+        got = cache.get(p.id)
+        out[p.id] = cache[p.id] = (
+            got if got is not None else estimate_tokens(p.question + p.sql) + 4
+        )
+    for d in items:
+        if d.kind == "documentation":
+            got = cache.get(d.id)
+            out[d.id] = cache[d.id] = got if got is not None else estimate_tokens(d.text)
+    return out
 
 
 @attrs.frozen(kw_only=True, eq=False)
