@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 
 from avl.errors import InvalidInputError
 from avl.llm._offline._context import GenerationContext, build_value_index
-from avl.llm._offline._generator import OfflineGenerator
+from avl.llm._offline._generator import Draft, OfflineGenerator
 from avl.llm._types import Completion, Delta, Message, Usage
 from avl.schema import ColumnSpec, ExamplePair, ForeignKeySpec, TableSpec
 
@@ -164,6 +164,24 @@ class OfflineChatModel:
         self._gen = OfflineGenerator(reuse_threshold=reuse_threshold)
         self.dialect = dialect
 
+    def draft(self, question: str, context: GenerationContext) -> Draft:
+        """Answer ``question`` with SQL or an abstention, from structured ``context``.
+
+        Raises:
+            InvalidInputError: ``question`` is not a non-empty string.
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidInputError("the question must be a non-empty string")
+        return self._gen.draft(
+            question,
+            tables=context.tables,
+            foreign_keys=context.foreign_keys,
+            examples=context.examples,
+            value_index=context.value_index or build_value_index(context.values),
+            values=context.values,
+            dialect=context.dialect,
+        )
+
     @property
     def name(self) -> str:
         """``"offline"``."""
@@ -182,9 +200,7 @@ class OfflineChatModel:
         Raises:
             InvalidInputError: ``question`` is not a non-empty string.
         """
-        if not isinstance(question, str) or not question.strip():
-            raise InvalidInputError("the question must be a non-empty string")
-        return self._gen.generate(question, context)
+        return self.draft(question, context).sql
 
     def complete(
         self,
