@@ -231,25 +231,45 @@ def report(name: str, t: Tally, settings: Sequence[str]) -> None:
         )
 
 
-def abstention(path: Path) -> dict[str, tuple[int, int]]:
-    """Ask the written demo questions; return ``category -> (abstained, asked)``."""
+def abstention(path: Path, show: int = 0) -> tuple[dict[str, tuple[int, int]], int]:
+    """Ask the written demo questions.
+
+    Returns:
+        ``category -> (abstained, asked)``, and how many answerable questions got
+        the gold SQL's rows.
+    """
     cases = json.loads(path.read_text())
     out: dict[str, tuple[int, int]] = {}
+    right = 0
     with tempfile.TemporaryDirectory() as tmp:
         db = create_demo_database(Path(tmp) / "shop.db")
         a = Assistant(db=f"sqlite:///{db}", cache_threshold=None)
         a.train_from_database()
         for case in cases:
             cat = case["category"]
+            sql = ""
             try:
                 ans = a.ask(case["question"])
                 ab = not ans.sql
+                sql = ans.sql
+                if "sql" in case:
+                    gold = _multiset(a.db.execute(case["sql"], max_rows=10**6).rows)
+                    ok = ans.error == "" and _multiset(ans.rows) == gold
+                    right += ok
+                    if not ok and show:
+                        print(
+                            f"  [demo] Q: {case['question']}\n    gold: {case['sql']}\n    got:  {sql}"
+                        )
             except AvlError:
                 ab = False
+            if show and ("sql" not in case) != ab:
+                print(
+                    f"  [demo {cat}] {'abstained' if ab else 'answered'}: {case['question']} -> {sql}"
+                )
             got, n = out.get(cat, (0, 0))
             out[cat] = (got + ab, n + 1)
         a.close()
-    return out
+    return out, right
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show", type=int, default=0, help="print this many misses per database")
     ap.add_argument("--setting", default="schema", help="which misses --show prints")
     ap.add_argument("--shape", default="", help="only show misses of this gold shape")
+    ap.add_argument(
+        "--regressed", action="store_true", help="only show misses answered right schema-only"
+    )
     ap.add_argument("--no-loo", action="store_true", help="skip leave-one-out")
     ap.add_argument("--no-folds", action="store_true", help="skip 5-fold")
     ap.add_argument("--abstention", action="store_true", help="ask the written demo questions")
@@ -292,10 +315,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{db_id:30} {n:4d} "
                     + " ".join(f"{s} {_pct(t.ok[(s, 'all')], n)}" for s in settings)
                 )
+            schema_missed = {m[1] for m in misses if m[0] == "schema"}
             shown = [
                 m
                 for m in misses
-                if m[0] == args.setting and (not args.shape or shape_of(m[2]) == args.shape)
+                if m[0] == args.setting
+                and (not args.shape or shape_of(m[2]) == args.shape)
+                and (not args.regressed or m[1] not in schema_missed)
             ][: args.show]
             for _, q, gold, got in shown:
                 print(f"  [{db_id}] Q: {q}\n    gold: {gold}\n    got:  {got}")
@@ -305,10 +331,12 @@ def main(argv: list[str] | None = None) -> int:
         report("both halves", total, settings)
     if args.abstention:
         fixture = ROOT / "tests" / "fixtures" / "offline" / "demo_questions.json"
-        shares = abstention(fixture)
+        shares, right = abstention(fixture, args.show)
         print("\n== abstention on the demo shop database (written questions)")
         for cat, (got, n) in sorted(shares.items()):
             print(f"{cat:14} {got:3d} / {n:3d}  {_pct(got, n)}")
+        n_ans = shares.get("answerable", (0, 0))[1]
+        print(f"answerable questions answered right: {right} / {n_ans}  {_pct(right, n_ans)}")
     print(f"\n({time.perf_counter() - t0:.1f} s)")
     return 0
 

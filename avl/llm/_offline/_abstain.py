@@ -182,7 +182,8 @@ def confidence(
     Returns:
         ``(score in 0..1, words understood, words not understood)``.
     """
-    anchor = bool(links.tables or links.columns) or any(v.kind == "value" for v in links.values)
+    schema_anchor = bool(links.tables or links.columns)
+    anchor = schema_anchor or any(v.kind == "value" for v in links.values)
     weak = {i for v in links.values if v.kind == "literal" and v.score < 0.6 for i in v.span}
     covered = (links.covered | used) - weak
     content = content_tokens(q)
@@ -193,6 +194,8 @@ def confidence(
     for i in content:
         t = q.tokens[i]
         w = 1.0
+        if i > 0 and q.tokens[i - 1].number is not None and i - 1 in covered:
+            continue  # a unit after a number the answer uses ("10 dollars")
         if t.low.endswith(_RELATION_SUFFIXES) and i not in covered:
             w = 0.5  # a verb form relating things ("living", "founded")
         total += w
@@ -207,5 +210,9 @@ def confidence(
     if not anchor:
         return 0.0, got, missed
     score = hit / total if total else 1.0
+    if not schema_anchor and missed:
+        # only stored values matched ("the capital of France"): every other word
+        # must be understood too
+        score = min(score, 0.25)
     score -= 0.25 * problems
     return max(0.0, min(1.0, score)), got, missed

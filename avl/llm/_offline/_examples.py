@@ -340,6 +340,31 @@ def adapt_example(
     return Adapted(sql=sql, changes=tuple(changes), unplaced=unplaced)
 
 
+def disagreement(links: Links, sql: str, dialect: str) -> float:
+    """How much a pair's SQL disagrees with what the new question names: each table
+    the question names that the SQL does not read, and each column it names that
+    the SQL does not use, lowers the pair's score."""
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except (sqlglot.errors.SqlglotError, ValueError):
+        return 0.0
+    if tree is None:
+        return 0.0
+    tables = {t.name.lower() for t in tree.find_all(exp.Table)}
+    columns = {c.name.lower() for c in tree.find_all(exp.Column)}
+    penalty = 0.0
+    named = {t.table.lower() for t in links.tables if t.complete}
+    named |= {v.table.lower() for v in links.values if v.kind == "value"}
+    penalty += 0.08 * len(named - tables)
+    for s, e in links.column_spans():
+        alts = links.columns_at(s, e)
+        if not any(a.complete for a in alts):
+            continue
+        if not any(a.column.lower() in columns for a in alts):
+            penalty += 0.04
+    return penalty
+
+
 def _same_number(a: str, b: str) -> bool:
     try:
         return float(a) == float(b)

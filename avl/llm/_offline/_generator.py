@@ -20,7 +20,7 @@ import attrs
 from cachetools import LRUCache
 
 from avl.llm._offline._abstain import confidence, screen
-from avl.llm._offline._examples import adapt_example, rank_examples
+from avl.llm._offline._examples import Adapted, adapt_example, disagreement, rank_examples
 from avl.llm._offline._linking import Links, fuzzy_key_index, link_question
 from avl.llm._offline._question import Question, parse_question
 from avl.llm._offline._render import render
@@ -173,7 +173,8 @@ class OfflineGenerator:
         dialect: str,
     ) -> Draft | None:
         ranked = rank_examples(q.text, examples, [t.name for t in schema.tables])
-        for score, ex in ranked[:3]:
+        best: tuple[float, ExamplePair, Adapted] | None = None
+        for score, ex in ranked[:5]:
             if score < self.reuse_threshold:
                 break
             old_q = parse_question(ex.question)
@@ -181,14 +182,19 @@ class OfflineGenerator:
             adapted = adapt_example(ex, q, links, old_q, old_links, dialect)
             if adapted.unplaced and score < 0.8:
                 continue
-            what = ", ".join(adapted.changes) or "as trained"
-            return Draft(
-                sql=adapted.sql,
-                understood=f"like the trained question {ex.question!r} ({what})",
-                confidence=min(1.0, score),
-                source="example",
-            )
-        return None
+            s = score - disagreement(links, adapted.sql, dialect)
+            if s >= self.reuse_threshold and (best is None or s > best[0]):
+                best = (s, ex, adapted)
+        if best is None:
+            return None
+        s, ex, adapted = best
+        what = ", ".join(adapted.changes) or "as trained"
+        return Draft(
+            sql=adapted.sql,
+            understood=f"like the trained question {ex.question!r} ({what})",
+            confidence=min(1.0, s),
+            source="example",
+        )
 
 
 def _understood(notes: Sequence[str], got: Sequence[str], missed: Sequence[str]) -> str:

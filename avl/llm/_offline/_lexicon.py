@@ -56,6 +56,31 @@ SUM_WORDS = frozenset({"total", "sum", "combined", "overall", "altogether", "tog
 SUM_AFTER = frozenset({"together", "altogether", "combined", "overall"})
 #: "How many types of X", "how many kinds of X": distinct values of X.
 KIND_WORDS = frozenset({"type", "types", "kind", "kinds", "sort", "sorts", "variety", "varieties"})
+#: Units of money after a number ("under 10 dollars").
+CURRENCY_WORDS = frozenset(
+    {"dollar", "dollars", "usd", "euro", "euros", "eur", "pound", "pounds", "gbp", "cents", "yen"}
+)
+#: Words of columns that hold money.
+MONEY_WORDS = frozenset(
+    {
+        "price",
+        "cost",
+        "amount",
+        "total",
+        "fee",
+        "salary",
+        "revenue",
+        "payment",
+        "paid",
+        "spent",
+        "earnings",
+        "income",
+        "budget",
+        "balance",
+        "charge",
+        "value",
+    }
+)
 #: Values of a two-valued flag column that mean "yes".
 TRUE_VALUES = frozenset({"t", "y", "yes", "true", "1"})
 FALSE_VALUES = frozenset({"f", "n", "no", "false", "0"})

@@ -217,6 +217,9 @@ def word_match(token: Token, word: str, root: str) -> float:
     short = min(len(a), len(b))
     if n >= 5 and short - n <= 2 and max(len(a), len(b)) - n <= 6:
         return 0.8
+    # an abbreviated name word ("indep" for "independence")
+    if len(word) >= 5 and token.stem.startswith(word) and word not in FUNCTION_WORDS:
+        return 0.7
     limit = _typo_limit(min(len(token.stem), len(word)))
     if limit and token.stem[0] == word[0] and edit_distance(token.stem, word, limit) <= limit:
         return 0.75
@@ -334,6 +337,14 @@ def link_question(
             continue  # a word inside a table's name ("channels" in "tv channels")
         kept.append(cd)
     cands = kept
+    column_spans = {(c.start, c.end) for c in cands if c.kind == "column" and c.complete}
+    cands = [
+        c
+        for c in cands
+        if c.kind != "table"
+        or c.complete
+        or not any(a <= c.start and c.end <= b and b - a > c.end - c.start for a, b in column_spans)
+    ]
     # "<table> names", "the names of <table>": the table's naming column
     for t in list(c for c in cands if c.kind == "table" and c.complete):
         named = schema.naming_columns(t.table)
@@ -474,7 +485,7 @@ def _spans(
                 j = hit[2] + 1
                 gap = 0
                 continue
-            if t.low in _GAP and gap < 1 and len(got) < len(want):
+            if t.low in _GAP and gap < 2 and len(got) < len(want):
                 gap += 1
                 j += 1
                 continue
@@ -486,7 +497,8 @@ def _spans(
         complete = len(got) == len(want)
         if not complete:
             informative = [w for w in got if w not in _GENERIC]
-            if not informative or frac < 0.45:
+            unique = any(schema.df(w) == 1 for w in informative)
+            if not informative or (frac < 0.45 and not unique):
                 continue
             # a single function word ("number", "total") alone is not a partial name
             if all(toks[k].low in FUNCTION_WORDS for k in range(i, last + 1) if _content(toks[k])):
@@ -584,8 +596,10 @@ def _link_values(
                     hits.append((m, table, column, v, 1.0))
                 elif len(vw[-1]) > 3 and ws[k : k + m] == [stem(x, synonyms=False) for x in vw]:
                     hits.append((m, table, column, v, 0.9))
-        if not hits and (t.capital or len(t.low) >= 6) and t.low not in _NOT_VALUES:
-            hits = _fuzzy_value(t.low, k, wl, index, fuzzy_keys, known)
+        if not hits and len(t.low) >= 5 and t.low not in _NOT_VALUES:
+            hits = _fuzzy_value(
+                t.low, k, wl, index, fuzzy_keys, known, typos=t.capital or len(t.low) >= 6
+            )
         for m, table, column, v, s in hits:
             start, end = wpos[k], wpos[k + m - 1] + 1
             vw = _value_words(v)
@@ -710,8 +724,10 @@ def _fuzzy_value(
     index: Mapping[str, tuple[tuple[str, str, str], ...]],
     fuzzy_keys: Mapping[str, tuple[str, ...]],
     known: set[str],
+    *,
+    typos: bool = True,
 ) -> list[tuple[int, str, str, str, float]]:
-    """Values whose first word is ``word`` misspelt or as a demonym."""
+    """Values whose first word is ``word`` as a demonym ("Asian"), or misspelt."""
     out: list[tuple[int, str, str, str, float]] = []
     limit = _typo_limit(len(word))
     for key in fuzzy_keys.get(word[:1], ()):
@@ -720,10 +736,11 @@ def _fuzzy_value(
         close = False
         score = 0.0
         base = key[:-1] if key[-1] in "aey" else key
-        if word.startswith(base) and word[len(base) :] in _DEMONYM and len(base) >= 4:
+        if word.startswith(base) and word[len(base) :] in _DEMONYM and len(base) >= 3:
             close, score = True, 0.8
         elif (
-            limit
+            typos
+            and limit
             and abs(len(key) - len(word)) <= limit
             and edit_distance(word, key, limit) <= limit
         ):

@@ -129,6 +129,10 @@ def form_root(word: str) -> str:
     ones, keeping at least four letters.
     """
     w = stem(word)
+    if len(w) >= 5 and w.endswith(("ed", "ing")):
+        cut = w[:-2] if w.endswith("ed") else w[:-3]
+        if len(cut) == 3:
+            return cut  # "rated", "rating" -> "rat"
     for suffix in (
         "ations",
         "ation",

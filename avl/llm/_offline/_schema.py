@@ -188,6 +188,7 @@ class SchemaIndex:
                 df.update(set(c.words))
                 n += 1
         self._weight = {w: math.log(1.0 + n / d) for w, d in df.items()}
+        self._df = dict(df)
         self.vocabulary: frozenset[str] = frozenset(df)
         self.roots: dict[str, str] = {w: form_root(w) for w in df}
 
@@ -200,6 +201,10 @@ class SchemaIndex:
         """The column ``table.name``."""
         t = self.table(table)
         return t.column(name) if t is not None else None
+
+    def df(self, word: str) -> int:
+        """In how many table and column names ``word`` occurs."""
+        return self._df.get(word, 0)
 
     def weight(self, word: str) -> float:
         """How informative a name word is (rarer in the schema: heavier)."""

@@ -62,7 +62,9 @@ from avl.llm._offline._lexicon import (
     RARE_WORDS,
     RECENT_WORDS,
     SELF_MEASURED,
+    CURRENCY_WORDS,
     KIND_WORDS,
+    MONEY_WORDS,
     STARTS_WORDS,
     SUM_AFTER,
     SUM_WORDS,
@@ -71,12 +73,17 @@ from avl.llm._offline._lexicon import (
 from avl.llm._offline._linking import Link, Links
 from avl.llm._offline._question import Question
 from avl.llm._offline._schema import ColumnInfo, SchemaIndex, flag_values
+from avl.schema import ColumnSpec
 from avl.text import STOPWORDS
 
 __all__ = ["STEPS", "State", "read_intent"]
 
 #: Words that open a relative clause after the thing asked for.
 _RELATIVE = frozenset({"who", "whose", "that", "which", "where", "when", "with", "whom", "having"})
+#: Words that open a sentence asking for what to show.
+_COMMAND_STARTS = frozenset(
+    {"list", "show", "give", "return", "find", "display", "provide", "include", "report"}
+)
 #: Negations of a verb ("do not speak", "never visited", "without"), not of a value.
 _VERBAL_NEGATIONS = frozenset({"not", "never", "without", "no", "none"})
 #: Words that may sit between a cue and its target ("the average of the ...").
@@ -102,6 +109,9 @@ class State:
     extra_tables: list[str] = attrs.field(factory=list)
     #: the token where the thing asked for ends (a relative clause starts)
     head_end: int = 0
+    #: where the thing asked for starts (a later sentence may ask it: "Which owner
+    #: has the most dogs? List the owner's name.")
+    head_start: int = 0
     count_spans: list[tuple[int, int]] = attrs.field(factory=list)
     #: column spans an aggregate took (another aggregate word may share them)
     agg_spans: set[tuple[int, int]] = attrs.field(factory=set)
@@ -109,6 +119,10 @@ class State:
     ranked: bool = False
 
     # ------------------------------------------------------------- helpers
+    def in_head(self, pos: int) -> bool:
+        """Whether token ``pos`` is in the part of the question that asks."""
+        return self.head_start <= pos < self.head_end
+
     @property
     def toks(self) -> Sequence[object]:
         return self.q.tokens
@@ -168,6 +182,13 @@ class State:
         for t in self.links.tables:
             if t.end == start or (t.end == start - 1 and self.low(start - 1) in ("'s", "s")):
                 return t.table
+        # "what city does the employee live in": the table right after the asked column
+        if self.low(start - 1) in ("what", "which"):
+            for t in self.links.tables:
+                if end < t.start <= end + 3 and all(
+                    self.low(k) in STOPWORDS for k in range(end, t.start)
+                ):
+                    return t.table
         return ""
 
     def column_links(self, *, free: bool = True) -> list[Link]:
@@ -285,13 +306,14 @@ class State:
             return [Col(table, c.name) for c in t.primary[:1]]
         return [Col(table, c.name) for c in self.schema.label_columns(table)[:1]]
 
-    def label_of(self, table: str) -> list[Col]:
-        """The columns that name a row of ``table`` (its naming columns or its key)."""
+    def label_of(self, table: str, *, parent: bool = True) -> list[Col]:
+        """The columns that name a row of ``table``: its naming columns; else, with
+        ``parent``, the naming column of the table it points to (a role table:
+        "the names of the players" when players point at people); else its key."""
         named = self.schema.naming_columns(table)
         if named:
             return [Col(table, c.name) for c in named]
-        # a table without a naming column (a role table): its parent's
-        for other, edge in self.schema.neighbours(table):
+        for other, edge in self.schema.neighbours(table) if parent else ():
             if edge.a == table:
                 parent = self.schema.naming_columns(other)
                 if parent:
@@ -317,6 +339,19 @@ class State:
         return default
 
 
+_NO_COLUMN = ColumnInfo(
+    table="",
+    name="",
+    spec=ColumnSpec(name="?"),
+    words=(),
+    key=(),
+    numeric=False,
+    temporal=False,
+    is_key=True,
+    primary=False,
+)
+
+
 def _is_measure(c: ColumnInfo) -> bool:
     return c.measure
 
@@ -338,13 +373,23 @@ def choose_subject(st: State) -> None:
     if first_table is not None and (first_col is None or first_table.start <= first_col.start):
         it.subject = first_table.table
     elif first_col is not None:
-        it.subject = first_col.table
+        # "the names of the poker players": the table the phrase names, even when
+        # the column is reached through another table
+        owner = st.owner_of(first_col.start, first_col.end)
+        it.subject = owner or first_col.table
     elif st.links.values and st.links.values[0].table:
         it.subject = st.links.values[0].table
     elif st.schema.tables:
         it.subject = st.schema.tables[0].name
+    # a later sentence that starts with a command asks for what is shown
+    for i in range(1, n - 1):
+        if st.low(i) in ("?", ".", ";") and st.low(i + 1) in _COMMAND_STARTS:
+            st.head_start = i + 1
     # the thing asked for ends where a relative clause starts
-    first = min([lk.start for lk in (*st.links.tables, *st.links.columns)] or [0])
+    first = min(
+        [lk.start for lk in (*st.links.tables, *st.links.columns) if lk.start >= st.head_start]
+        or [st.head_start]
+    )
     for i in range(first + 1, n):
         if st.low(i) in _RELATIVE or st.q.tokens[i].low in NEGATIONS:
             st.head_end = i
@@ -390,7 +435,24 @@ def value_filters(st: State) -> None:
 
 def _literal_column(st: State, v: Link) -> Col | None:
     """The column a literal (no stored value) is compared with."""
-    text = lambda c: not c.numeric or c.temporal  # noqa: E731
+    play = set(st.tables_in_play())
+    text = lambda c: (not c.numeric or c.temporal) and c.table in play  # noqa: E731
+    # "with 'a' in their names": the column named after it
+    if st.low(v.end) in ("in", "within") and st.low(v.end + 1) in (
+        "their",
+        "its",
+        "the",
+        "his",
+        "her",
+    ):
+        after0 = st.column_after(v.end + 1, window=1, want=text)
+        if after0 is not None:
+            st.take(after0)
+            return Col(after0.table, after0.column)
+        if st.low(v.end + 2) in ("name", "names") and st.intent.subject:
+            label = st.label_of(st.intent.subject)
+            if label:
+                return label[0]
     # a table named right before it: "the city Springfield"
     for t in st.links.tables:
         if 0 <= v.start - t.end <= 1:
@@ -444,6 +506,8 @@ def _table_before(st: State, pos: int) -> str:
 
 def _like_op(st: State, pos: int) -> tuple[str, str] | None:
     words = [st.low(k) for k in range(max(0, pos - 5), pos)]
+    if st.low(pos - 1) in ("letter", "letters", "word", "substring", "string", "phrase", "text"):
+        return ("NOT LIKE" if any(w in NEGATIONS for w in words) else "LIKE", "%*%")
     neg = any(w in NEGATIONS for w in words)
     if any(w in CONTAINS_WORDS for w in words):
         return ("NOT LIKE" if neg else "LIKE", "%*%")
@@ -583,7 +647,16 @@ def number_filters(st: State) -> None:
         op = cmp[0] if cmp else "="
         # "whose average price is above 10": a condition on a group's aggregate
         agg_at = next(
-            (k for k in range(max(0, start - 6), start) if _agg_of(st.low(k)) and k not in st.used),
+            (
+                k
+                for k in range(max(0, start - 6), start)
+                if _agg_of(st.low(k))
+                and k not in st.used
+                and not any(
+                    c.start <= k < c.end and (c.table, c.column) == (col.table, col.column)
+                    for c in st.links.columns
+                )
+            ),
             -1,
         )
         if agg_at >= 0 and cmp is not None:
@@ -679,9 +752,24 @@ def _number_column(st: State, start: int, i: int, number: float | None) -> Col |
         if best is not None:
             lk = best[1]
     if lk is None:
-        return None
+        return _only_measure(st, i)
     st.take(lk)
     return Col(lk.table, lk.column)
+
+
+def _only_measure(st: State, i: int) -> Col | None:
+    """With no column named, the one number column of the subject a number can
+    be compared with ("products under 10 dollars": a money column for a currency)."""
+    if not st.intent.subject:
+        return None
+    t = st.schema.table(st.intent.subject)
+    if t is None:
+        return None
+    measures = [c for c in t.columns if c.measure and not c.temporal]
+    if st.low(i + 1) in CURRENCY_WORDS:
+        money = [c for c in measures if set(c.words) & MONEY_WORDS]
+        measures = money or measures
+    return Col(t.name, measures[0].name) if len(measures) == 1 else None
 
 
 def average_comparisons(st: State) -> None:
@@ -733,7 +821,7 @@ def negated_relations(st: State) -> None:
                 break
         if other is None:
             continue
-        link = _link_between(st, subject, other.table)
+        link = _link_between(st, subject, other.table) or _link_through(st, subject, other.table)
         if link is None:
             continue
         key, fk = link
@@ -771,6 +859,21 @@ def negated_relations(st: State) -> None:
                 pos=c.pos,
             )
         )
+
+
+def _link_through(st: State, parent: str, other: str) -> tuple[Col, Col] | None:
+    """``(parent key, child column)`` when ``other`` is reached from ``parent``
+    through a table holding rows that point at ``parent`` ("products never
+    ordered": order lines point at products)."""
+    for child, _ in st.schema.neighbours(parent):
+        if child == parent or child == other:
+            continue
+        if not _related(st, child, other):
+            continue
+        link = _link_between(st, parent, child)
+        if link is not None:
+            return link
+    return None
 
 
 def _in_comparison(st: State, i: int) -> bool:
@@ -818,6 +921,9 @@ def counting(st: State) -> None:
     for s, e in _count_cues(st):
         # "the most number of X", "the greatest amount of X": a ranking's measure
         if s > 0 and (st.low(s - 1) in MAX_WORDS or st.low(s - 1) in MIN_WORDS):
+            continue
+        # "the phone numbers of": the plural of a column's name, not a count
+        if st.low(s) in ("number", "numbers") and any(c.end == s for c in st.links.columns):
             continue
         # "number of X" that is itself a column name ("num_of_staff")
         if any(c.start <= s < c.end for c in st.links.columns):
@@ -868,7 +974,7 @@ def counting(st: State) -> None:
         counted = table.table if table is not None else it.subject
         if table is not None and table.table != it.subject:
             # "how many X" names the rows counted: they are the subject
-            if table.start < st.head_end or st.links.tables[0] is table:
+            if st.in_head(table.start) or st.links.tables[0] is table:
                 it.subject = table.table
             elif table.table not in st.extra_tables:
                 st.extra_tables.append(table.table)
@@ -899,8 +1005,15 @@ def aggregates(st: State) -> None:
         w = st.low(i)
         if i in st.used:
             continue
-        if w == "how" and st.low(i + 1) == "much" and not superlative:
+        if (
+            w == "how"
+            and st.low(i + 1) == "much"
+            and not superlative
+            and not any(st.low(k) in ("each", "every", "per") for k in range(i, i + 6))
+        ):
             target = _agg_target(st, i + 1)
+            if target is not None and not _is_measure(st.col(target) or _NO_COLUMN):
+                target = None
             if target is not None:
                 st.take(target)
                 it.select.append(Item(col=Col(target.table, target.column), agg="SUM", pos=i))
@@ -929,16 +1042,25 @@ def aggregates(st: State) -> None:
         # "above the average X" was read as a comparison
         if any(isinstance(c.value, Subquery) and c.pos == i for c in it.where):
             continue
+        own = [
+            c for c in st.links.columns if c.start <= i < c.end and (c.start, c.end) not in st.taken
+        ]
+        if own and (st.col(own[0]) or _NO_COLUMN).numeric:
+            # the word names a number column ("the order total"): with another
+            # aggregate or superlative before it, it is only that column
+            before = range(max(0, i - 4), i)
+            if any(_agg_of(st.low(k)) or st.low(k) in MAX_WORDS | MIN_WORDS for k in before):
+                continue
         target = _agg_target(st, i)
+        if target is None and own and (ci := st.col(own[0])) is not None and ci.numeric:
+            target = own[0]  # "the total of all orders": the sum of the total column
         if target is None:
-            # "the total" may name a column called total
-            own = [c for c in st.links.columns if c.start <= i < c.end]
-            if own and (ci := st.col(own[0])) is not None and ci.numeric:
-                if any(_agg_of(st.low(k)) for k in range(max(0, i - 3), i)):
-                    continue
             continue
         st.take(target)
         st.agg_spans.add((target.start, target.end))
+        for c in own:
+            if (c.start, c.end) != (target.start, target.end):
+                st.taken.add((c.start, c.end))  # the aggregate word is no column here
         it.select.append(Item(col=Col(target.table, target.column), agg=fn, pos=i))
         st.used.add(i)
         it.notes.append(f"{fn.lower()} of {target.column}")
@@ -981,6 +1103,9 @@ def _agg_target(st: State, i: int) -> Link | None:
         if w in STOPWORDS or w in FUNCTION_WORDS:
             j += 1
             continue
+        if j == i + 1 and st.low(j + 1) in ("in", "of"):
+            j += 2  # "the average duration in milliseconds"
+            continue
         break
     return st.column_before(i, window=2, want=_is_measure)
 
@@ -1011,6 +1136,9 @@ def grouping(st: State) -> None:
                 and st.low(i - 1) not in ORDER_WORDS
                 and not any(c.start <= i - 1 < c.end for c in st.links.columns)
                 and not st.low(i - 1).endswith("ed")
+                and st.table_after(i, window=2) is None
+                and st.links.value_at(i + 1) is None
+                and st.links.value_at(i + 2) is None
             ):
                 cues.append(i + 1)
     for g in cues:
@@ -1050,7 +1178,7 @@ def _group_for_having(st: State) -> None:
     ("grades with at least 4 students"), else by the subject's key ("students with
     at least 3 friends", "the id and name of owners with 2 dogs")."""
     it = st.intent
-    heads = [c for c in st.column_links() if c.start < st.head_end]
+    heads = [c for c in st.column_links() if st.in_head(c.start)]
     if len(heads) == 1 and (ci := st.col(heads[0])) is not None:
         named = [c.name for c in st.schema.naming_columns(heads[0].table)]
         if (
@@ -1080,7 +1208,7 @@ def _group_by_table(st: State, table: str, pos: int) -> None:
     st.intent.group.extend(key)
     if pos >= 0:
         for c in st.label_of(table):
-            st.intent.select.append(Item(col=c, pos=pos))
+            st.intent.select.append(Item(col=c, pos=-1))
     if table != st.intent.subject and table not in st.extra_tables:
         st.extra_tables.append(table)
     st.intent.notes.append(f"grouped by {table}")
@@ -1092,8 +1220,13 @@ def _superlatives(st: State) -> list[tuple[int, bool, str]]:
     ``"recent"`` (latest, earliest)."""
     out = []
     n = len(st.q.tokens)
+    in_column = {k for c in st.links.columns if c.complete for k in range(c.start, c.end)}
     for i in range(n):
         w = st.low(i)
+        if w in ("first", "last", "top") and i in in_column:
+            continue  # "the first name"
+        if w == "most" and st.low(i + 1) in RECENT_WORDS:
+            continue  # "the most recent": a recency
         if w in SELF_MEASURED and not (w == "oldest" and _temporal_only(st)):
             out.append((i, SELF_MEASURED[w] == "DESC", "self"))
         elif w in RECENT_WORDS and (w not in ("first", "last") or st.low(i - 1) == "the"):
@@ -1175,7 +1308,8 @@ def ranking(st: State) -> None:
             if table is not None and table.table == it.subject:
                 # "which grade has the most students": a category of the subject's rows
                 head = _head_category(st)
-                if head is not None:
+                named = [c.name for c in st.schema.naming_columns(it.subject)]
+                if head is not None and head.column not in named:
                     _rank_by_count(st, head, desc=desc, pos=pos)
                     st.used.update(table.span)
                     return
@@ -1187,8 +1321,11 @@ def ranking(st: State) -> None:
                     st, Link(start=rel.start, end=rel.end, kind="table", table=rel.table), desc, pos
                 )
                 return
-            measure = st.column_after(j - 1, window=4, want=_is_measure) or st.column_before(
-                pos, window=2, want=_is_measure
+            measure = (
+                st.column_after(j - 1, window=4, want=_is_measure)
+                or st.column_before(pos, window=2, want=_is_measure)
+                # "the highest rating" stored as text
+                or st.column_after(j - 1, window=2, want=lambda c: not c.is_key and not c.temporal)
             )
             if measure is None and st.low(pos) in ("most", "least", "fewest") and table is None:
                 # "which X appears most", "the grade with the most high schoolers"
@@ -1247,7 +1384,7 @@ def _related(st: State, a: str, b: str) -> bool:
 def _head_category(st: State) -> Link | None:
     for c in st.column_links():
         ci = st.col(c)
-        if c.start < st.head_end and ci is not None and _is_category(ci):
+        if st.in_head(c.start) and ci is not None and _is_category(ci):
             return c
     return None
 
@@ -1302,7 +1439,7 @@ def _rank_by_measure(st: State, measure: Link, desc: bool, pos: int) -> None:
     fn = None
     lo = max(0, min(pos, measure.start) - 2)
     hi = min(len(st.q.tokens), max(pos, measure.end) + 4)
-    window = [st.low(k) for k in range(lo, hi)]
+    window = [st.low(k) for k in range(lo, hi) if not measure.start <= k < measure.end]
     if any(w in AVG_WORDS for w in window):
         fn = "AVG"
     elif any(w in ("total", "sum", "combined") for w in window) or st.phrase_at(
@@ -1378,7 +1515,7 @@ def ordering(st: State) -> None:
             or st.phrase_at(ASC_PHRASES, i)
             or st.phrase_at(DESC_PHRASES, i)
         ):
-            if w in ("rank",) and st.low(i + 1) != "by":
+            if w in ORDER_WORDS and not _ordering_word(st, i):
                 continue
             cue = i
             break
@@ -1398,6 +1535,8 @@ def ordering(st: State) -> None:
     # by count / frequency
     for k in range(cue, min(n, cue + 6)):
         if st.low(k) in ("count", "frequency", "frequencies", "number", "popularity"):
+            if st.low(k) == "number" and st.table_after(k + 1, window=2) is None:
+                continue
             if not any(c.start <= k < c.end for c in st.links.columns):
                 if not it.group:
                     head = _head_category(st)
@@ -1430,10 +1569,28 @@ def ordering(st: State) -> None:
     it.notes.append(f"ordered by {lk.column}")
 
 
+def _ordering_word(st: State, i: int) -> bool:
+    """Whether an order word asks for an order ("ordered by", "in ascending order",
+    "sorted alphabetically", "... sorted") rather than naming orders or a verb
+    ("the quantity ordered", "which order")."""
+    nxt, prev = st.low(i + 1), st.low(i - 1)
+    if nxt in ("by", "in", "alphabetically", "ascending", "descending", "from", "according"):
+        return True
+    if (
+        prev in ("in", "by")
+        or prev in ALPHABETICAL
+        or st.phrase_before(ASC_PHRASES, i, 2)
+        or st.phrase_before(DESC_PHRASES, i, 2)
+    ):
+        return True
+    rest = [t for t in st.q.tokens[i + 1 :] if not t.punct]
+    return st.low(i) in ("sorted", "ordered", "arranged") and not rest
+
+
 def _shown_text_column(st: State) -> Col | None:
     for c in st.column_links(free=True):
         ci = st.col(c)
-        if ci is not None and not ci.numeric and c.start < st.head_end:
+        if ci is not None and not ci.numeric and st.in_head(c.start):
             return Col(c.table, c.column)
     for x in st.intent.select:
         if x.col is not None and x.agg is None:
@@ -1488,8 +1645,10 @@ def limit(st: State) -> None:
     it = st.intent
     if not it.order:
         # "top 3 X by Y" with no ranking read yet: order by the measure named
-        lk = st.column_after(i, window=6, want=_is_measure) or st.column_before(
-            i, window=4, want=_is_measure
+        lk = (
+            st.column_after(i, window=6, want=_is_measure)
+            or st.column_before(i, window=4, want=_is_measure)
+            or st.column_after(i, window=3, want=lambda c: not c.is_key)
         )
         if lk is None:
             return
@@ -1509,11 +1668,10 @@ def selection(st: State) -> None:
     asked = [
         c
         for c in st.column_links()
-        if (c.start < st.head_end or not any(x.agg is None for x in it.select))
+        if (st.in_head(c.start) or not any(x.agg is None for x in it.select))
     ]
     # keep only what lies before a relative clause, unless nothing does
-    before = [c for c in asked if c.start < st.head_end]
-    chosen = before or ([] if it.select else [c for c in asked if c.start >= st.head_end][:0])
+    chosen = [c for c in asked if st.in_head(c.start) and not _role_key(st, c)]
     for c in chosen:
         ci = st.col(c)
         if ci is None:
@@ -1523,14 +1681,40 @@ def selection(st: State) -> None:
             continue
         it.select.append(Item(col=col, pos=c.start))
         st.take(c)
+    # "customers and their cities": the rows' label, then the column
+    for t in st.links.tables:
+        if (
+            st.in_head(t.start)
+            and t.table == it.subject
+            and st.low(t.end) == "and"
+            and st.low(t.end + 1) in ("their", "its", "the")
+            and any(x.col is not None and x.agg is None and x.pos > t.end for x in it.select)
+        ):
+            for c in st.label_of(t.table):
+                if not any(x.col == c for x in it.select):
+                    it.select.append(Item(col=c, pos=t.start))
+            break
+    # "the name" of a table with no name column: its naming column ("title")
+    covered = {k for c in st.links.columns for k in range(c.start, c.end)}
+    for k in range(st.head_start, st.head_end):
+        if st.low(k) in ("name", "names") and k not in covered and it.subject:
+            for c in st.label_of(it.subject):
+                if not any(x.col == c for x in it.select):
+                    it.select.append(Item(col=c, pos=k))
+            break
     # a table named in the asking part beside the subject: its naming column
     # ("the names of the singers and their songs")
     if it.select and any(x.agg is None for x in it.select):
         for t in st.links.tables:
             if (
-                t.start < st.head_end
+                st.in_head(t.start)
                 and t.table != it.subject
-                and st.low(t.start - 1) in ("and", "their", "its")
+                and (
+                    st.low(t.start - 1) in ("and", "their", "its")
+                    or st.low(t.start - 2) == "and"
+                    and st.low(t.start - 1) in ("the", "their", "its", "all")
+                )
+                and not any(c.start < t.end and t.start < c.end for c in chosen)
             ):
                 for c in st.label_of(t.table):
                     if not any(x.col == c for x in it.select):
@@ -1538,10 +1722,16 @@ def selection(st: State) -> None:
     if not it.select or (
         st.ranked and not any(x.agg is None for x in it.select) and it.group and not _counted(it)
     ):
-        if any(st.low(k) in ALL_COLUMNS for k in range(0, max(1, st.head_end))) and it.subject:
+        if (
+            any(st.low(k) in ALL_COLUMNS for k in range(st.head_start, max(1, st.head_end)))
+            and it.subject
+        ):
             it.select.append(Item(col=Col(it.subject, "*"), pos=0))
         elif it.subject:
-            for c in st.label_of(it.subject):
+            asked_name = any(
+                st.low(k) in ("name", "names", "who") for k in range(st.head_start, st.head_end)
+            )
+            for c in st.label_of(it.subject, parent=asked_name):
                 it.select.append(Item(col=c, pos=0))
     elif it.group and not any(x.agg is None for x in it.select):
         # an aggregate per group shows the group's label first
@@ -1558,6 +1748,16 @@ def selection(st: State) -> None:
     it.select.sort(key=lambda x: x.pos)
 
 
+def _role_key(st: State, lk: Link) -> bool:
+    """A key column pointing at another table, mentioned without "id" or "code"
+    ("the student" for ``student_id``): it names the table, it is not shown."""
+    ci = st.col(lk)
+    if ci is None or not ci.is_key or ci.primary:
+        return False
+    said = {st.low(k) for k in range(lk.start, lk.end)}
+    return not said & {"id", "ids", "code", "codes", "number", "numbers", "key", "no"}
+
+
 def _counted(it: Intent) -> bool:
     return any(x.agg for x in it.select)
 
@@ -1568,7 +1768,7 @@ def distinct_rows(st: State) -> None:
     if any(x.agg for x in it.select):
         return
     for i in range(len(st.q.tokens)):
-        if st.low(i) in DISTINCT_WORDS and i < st.head_end + 1:
+        if st.low(i) in DISTINCT_WORDS and st.in_head(i):
             it.distinct = True
             st.used.add(i)
             return
@@ -1583,7 +1783,9 @@ def related_tables(st: State) -> None:
     for t in st.links.tables:
         if t.table in have or t.table == it.subject or any(k in st.used for k in t.span):
             continue
-        if t.start < st.head_end and not any(lk.start >= st.head_end for lk in st.links.tables):
+        if not t.complete:
+            continue
+        if st.in_head(t.start) and not any(lk.start >= st.head_end for lk in st.links.tables):
             continue
         if not _related(st, it.subject, t.table):
             continue
