@@ -273,8 +273,12 @@ def link_question(
         if t.low in STOPWORDS and t.stem not in schema.vocabulary:
             continue
         passive = t.low.endswith("ed") and q.low(i + 1) == "by"
+        exact_only = t.low in FUNCTION_WORDS
         for w in schema.vocabulary:
-            s = word_match(t, w, schema.roots[w])
+            if exact_only:
+                s = 1.0 if t.stem == w or t.low == w else 0.0
+            else:
+                s = word_match(t, w, schema.roots[w])
             # "shared by", "owned by": a verb, unless the name is that very word
             if s and passive and s < 1.0:
                 continue

@@ -113,6 +113,8 @@ class State:
     #: has the most dogs? List the owner's name.")
     head_start: int = 0
     count_spans: list[tuple[int, int]] = attrs.field(factory=list)
+    #: items the grouping step added (shown before the aggregates)
+    group_items: list[Item] = attrs.field(factory=list)
     #: column spans an aggregate took (another aggregate word may share them)
     agg_spans: set[tuple[int, int]] = attrs.field(factory=set)
     needs_group: bool = False
@@ -252,13 +254,19 @@ class State:
         return best
 
     def table_after(self, pos: int, *, window: int = 3) -> Link | None:
+        """The table named right after ``pos`` (only filler, intent words or a stored
+        value between: "the most Asian countries")."""
         for t in self.links.tables:
-            if pos < t.start <= pos + window:
-                between = [self.q.tokens[k] for k in range(pos + 1, t.start)]
+            if pos < t.start <= pos + window + 1:
+                between = range(pos + 1, t.start)
                 if all(
-                    x.punct or x.low in _FILLER or x.low in FUNCTION_WORDS or x.low in STOPWORDS
-                    for x in between
-                ):
+                    self.q.tokens[k].punct
+                    or self.low(k) in _FILLER
+                    or self.low(k) in FUNCTION_WORDS
+                    or self.low(k) in STOPWORDS
+                    or self.links.value_at(k) is not None
+                    for k in between
+                ) and (t.start <= pos + window or self.links.value_at(t.start - 1) is not None):
                     return t
         return None
 
@@ -944,6 +952,8 @@ def counting(st: State) -> None:
             ci = st.col(col)
             if ci is not None and ci.measure:
                 continue  # "the number of staff" with a staff-count column: the column
+            if ci is not None and not (distinct or not ci.primary):
+                st.take(col)  # "the number of languages" (a key part): the rows
             if ci is not None and (distinct or not ci.primary):
                 st.take(col)
                 it.select.append(
@@ -1178,18 +1188,11 @@ def _group_for_having(st: State) -> None:
     ("grades with at least 4 students"), else by the subject's key ("students with
     at least 3 friends", "the id and name of owners with 2 dogs")."""
     it = st.intent
-    heads = [c for c in st.column_links() if st.in_head(c.start)]
-    if len(heads) == 1 and (ci := st.col(heads[0])) is not None:
-        named = [c.name for c in st.schema.naming_columns(heads[0].table)]
-        if (
-            not ci.primary
-            and ci.name not in named
-            and not ci.measure
-            or (heads[0].table != it.subject and not ci.primary)
-        ):
-            st.take(heads[0])
-            _group_by_column(st, heads[0], heads[0].start)
-            return
+    head = _group_column(st)
+    if head is not None:
+        st.take(head)
+        _group_by_column(st, head, head.start)
+        return
     if it.subject:
         _group_by_table(st, it.subject, -1)
 
@@ -1197,7 +1200,9 @@ def _group_for_having(st: State) -> None:
 def _group_by_column(st: State, lk: Link, pos: int) -> None:
     col = Col(lk.table, lk.column)
     st.intent.group.append(col)
-    st.intent.select.append(Item(col=col, pos=pos))
+    item = Item(col=col, pos=pos)
+    st.intent.select.append(item)
+    st.group_items.append(item)
     st.intent.notes.append(f"grouped by {lk.column}")
 
 
@@ -1307,9 +1312,8 @@ def ranking(st: State) -> None:
                 return
             if table is not None and table.table == it.subject:
                 # "which grade has the most students": a category of the subject's rows
-                head = _head_category(st)
-                named = [c.name for c in st.schema.naming_columns(it.subject)]
-                if head is not None and head.column not in named:
+                head = _group_column(st)
+                if head is not None:
                     _rank_by_count(st, head, desc=desc, pos=pos)
                     st.used.update(table.span)
                     return
@@ -1328,11 +1332,20 @@ def ranking(st: State) -> None:
                 or st.column_after(j - 1, window=2, want=lambda c: not c.is_key and not c.temporal)
             )
             if measure is None and st.low(pos) in ("most", "least", "fewest") and table is None:
-                # "which X appears most", "the grade with the most high schoolers"
-                if table is not None or st.low(pos + 1) in ("times", "often"):
-                    pass
+                # "the museum visited most times": rows of a related table per subject
+                if st.low(pos + 1) in ("times", "often", "frequently"):
+                    related = [
+                        t
+                        for t in st.links.tables
+                        if t.table != it.subject and _related(st, it.subject, t.table)
+                    ]
+                    if related:
+                        _rank_by_related_count(st, related[0], desc, pos)
+                        return
                 continue
             if measure is None:
+                if _rank_by_aggregate(st, desc, pos):
+                    return
                 continue
             _rank_by_measure(st, measure, desc, pos)
             return
@@ -1389,6 +1402,23 @@ def _head_category(st: State) -> Link | None:
     return None
 
 
+def _group_column(st: State) -> Link | None:
+    """The one column the question asks for, when it can group rows: not a key,
+    not the naming column of its table ("which grade has the most students",
+    "nationalities shared by two people"); ``None`` when several columns are asked
+    or the one asked names the rows themselves."""
+    heads = [c for c in st.column_links() if st.in_head(c.start) and not _role_key(st, c)]
+    if len(heads) != 1:
+        return None
+    ci = st.col(heads[0])
+    if ci is None or ci.primary or ci.is_key and not ci.temporal:
+        return None
+    named = [c.name for c in st.schema.naming_columns(heads[0].table)]
+    if ci.name in named:
+        return None
+    return heads[0]
+
+
 def _rank_by_count(st: State, target: Link, *, desc: bool, pos: int) -> None:
     it = st.intent
     st.take(target)
@@ -1407,18 +1437,14 @@ def _rank_by_related_count(st: State, table: Link, desc: bool, pos: int) -> None
     """Group the subject by its key and order by how many related rows it has."""
     it = st.intent
     subject = it.subject
-    head = _head_category(st)
+    head = _group_column(st)
     if head is not None and head.table == table.table:
         _rank_by_count(st, head, desc=desc, pos=pos)
         return
     if not it.group:
-        if (
-            head is not None
-            and head.table == subject
-            and not st.schema.naming_columns(subject)[:1] == [st.col(head)]
-        ):
+        if head is not None and head.table == subject:
             st.take(head)
-            it.group.append(Col(head.table, head.column))
+            _group_by_column(st, head, head.start)
         else:
             it.group.extend(st.key_of(subject))
     if table.table not in st.extra_tables:
@@ -1429,6 +1455,27 @@ def _rank_by_related_count(st: State, table: Link, desc: bool, pos: int) -> None
     st.used.update(table.span)
     st.used.add(pos)
     it.notes.append(f"the {subject} with the {'most' if desc else 'fewest'} {table.table}")
+
+
+def _rank_by_aggregate(st: State, desc: bool, pos: int) -> bool:
+    """ "The type whose total cost is the lowest": an aggregate read earlier ranks
+    the subject's rows instead of being shown, when something else is asked."""
+    it = st.intent
+    aggs = [x for x in it.select if x.agg in ("SUM", "AVG", "MAX", "MIN") and x.col is not None]
+    shown = [x for x in it.select if x.agg is None]
+    asked = [c for c in st.column_links() if st.in_head(c.start)]
+    if len(aggs) != 1 or not (shown or asked or st.low(0) in ("which", "who")):
+        return False
+    agg = aggs[0]
+    it.select.remove(agg)
+    if not it.group and it.subject:
+        it.group.extend(st.key_of(it.subject))
+    it.order.append(Order(item=attrs.evolve(agg, pos=0), desc=desc))
+    it.limit = it.limit or 1
+    st.ranked = True
+    st.used.add(pos)
+    it.notes.append("ranked by an aggregate")
+    return True
 
 
 def _rank_by_measure(st: State, measure: Link, desc: bool, pos: int) -> None:
@@ -1688,7 +1735,7 @@ def selection(st: State) -> None:
             and t.table == it.subject
             and st.low(t.end) == "and"
             and st.low(t.end + 1) in ("their", "its", "the")
-            and any(x.col is not None and x.agg is None and x.pos > t.end for x in it.select)
+            and any(x.col is not None and x.agg is None and x.pos == t.end + 2 for x in it.select)
         ):
             for c in st.label_of(t.table):
                 if not any(x.col == c for x in it.select):
@@ -1710,9 +1757,11 @@ def selection(st: State) -> None:
                 st.in_head(t.start)
                 and t.table != it.subject
                 and (
-                    st.low(t.start - 1) in ("and", "their", "its")
-                    or st.low(t.start - 2) == "and"
-                    and st.low(t.start - 1) in ("the", "their", "its", "all")
+                    st.low(t.start - 1) == "and"
+                    or (
+                        st.low(t.start - 2) == "and"
+                        and st.low(t.start - 1) in ("the", "their", "its", "all")
+                    )
                 )
                 and not any(c.start < t.end and t.start < c.end for c in chosen)
             ):
@@ -1742,7 +1791,7 @@ def selection(st: State) -> None:
                     it.select.append(Item(col=lc, pos=-1))
     if it.group:
         for x in list(it.select):
-            if x.agg is None and x.col in it.group:
+            if x.agg is None and x.col in it.group and x in st.group_items:
                 it.select.remove(x)
                 it.select.insert(0, attrs.evolve(x, pos=-1))
     it.select.sort(key=lambda x: x.pos)
@@ -1752,7 +1801,7 @@ def _role_key(st: State, lk: Link) -> bool:
     """A key column pointing at another table, mentioned without "id" or "code"
     ("the student" for ``student_id``): it names the table, it is not shown."""
     ci = st.col(lk)
-    if ci is None or not ci.is_key or ci.primary:
+    if ci is None or not _referenced(st, lk):
         return False
     said = {st.low(k) for k in range(lk.start, lk.end)}
     return not said & {"id", "ids", "code", "codes", "number", "numbers", "key", "no"}
