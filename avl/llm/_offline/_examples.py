@@ -126,8 +126,7 @@ def _numbers(question: str) -> int:
         1
         for w in words(question)
         if _NUMBER.match(w)
-        or w.lower() in NUMBER_WORDS
-        and w.lower() not in ("one", "single", "once")
+        or (w.lower() in NUMBER_WORDS and w.lower() not in ("one", "single", "once"))
     )
 
 
@@ -190,7 +189,7 @@ class Adapted:
     unplaced: int = 0
 
 
-def _literal_text(node: exp.Expression) -> str | None:
+def _literal_text(node: exp.Expr) -> str | None:
     """The text of a string literal (or of a double-quoted name used as one)."""
     if isinstance(node, exp.Literal) and node.is_string:
         return str(node.this)
@@ -246,10 +245,8 @@ def adapt_example(
         The adapted SQL (the pair's own text when nothing changes).
     """
     try:
-        tree = sqlglot.parse_one(example.sql, read=dialect)
+        tree: exp.Expr = sqlglot.parse_one(example.sql, read=dialect)
     except (sqlglot.errors.SqlglotError, ValueError):
-        return Adapted(sql=example.sql)
-    if tree is None:
         return Adapted(sql=example.sql)
     changes: list[str] = []
     unplaced = 0
@@ -327,9 +324,13 @@ def adapt_example(
     if so and sn and so != sn:
         for o in tree.find_all(exp.Ordered):
             o.set("desc", not bool(o.args.get("desc")))
-        for node in list(tree.find_all(exp.Max, exp.Min)):
-            cls = exp.Min if isinstance(node, exp.Max) else exp.Max
-            node.replace(cls(this=node.this))
+        for extreme in list(tree.find_all(exp.Max, exp.Min)):
+            flipped: exp.Expr = (
+                exp.Min(this=extreme.this)
+                if isinstance(extreme, exp.Max)
+                else exp.Max(this=extreme.this)
+            )
+            extreme.replace(flipped)
         changes.append("direction")
     if not changes:
         return Adapted(sql=example.sql, unplaced=unplaced)
@@ -345,10 +346,8 @@ def disagreement(links: Links, sql: str, dialect: str) -> float:
     the question names that the SQL does not read, and each column it names that
     the SQL does not use, lowers the pair's score."""
     try:
-        tree = sqlglot.parse_one(sql, read=dialect)
+        tree: exp.Expr = sqlglot.parse_one(sql, read=dialect)
     except (sqlglot.errors.SqlglotError, ValueError):
-        return 0.0
-    if tree is None:
         return 0.0
     tables = {t.name.lower() for t in tree.find_all(exp.Table)}
     columns = {c.name.lower() for c in tree.find_all(exp.Column)}
@@ -383,7 +382,7 @@ def _best_columns(links: Links) -> list[Link]:
     return out
 
 
-def _swap_columns(tree: exp.Expression, old: str, new: str, dialect: str) -> None:
+def _swap_columns(tree: exp.Expr, old: str, new: str, dialect: str) -> None:
     for col in list(tree.find_all(exp.Column)):
         if col.name.lower() == old.lower():
             col.set("this", to_identifier(new, dialect))

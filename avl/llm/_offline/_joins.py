@@ -46,7 +46,7 @@ def _path(
     schema: SchemaIndex, sources: Sequence[str], target: str
 ) -> list[tuple[str, Edge]] | None:
     """The shortest path from any of ``sources`` to ``target`` as ``(table, edge)`` hops."""
-    prev: dict[str, tuple[str, Edge] | None] = {s: None for s in sources}
+    prev: dict[str, tuple[str, Edge] | None] = dict.fromkeys(sources)
     queue = deque(sources)
     while queue:
         cur = queue.popleft()
@@ -91,7 +91,7 @@ def plan_joins(schema: SchemaIndex, subject: str, tables: Sequence[str]) -> Join
         if best is None:
             unreached.extend(pending)
             break
-        _, target, hops = best
+        hops = best[2]
         for table, edge in hops:
             if table in reached:
                 continue

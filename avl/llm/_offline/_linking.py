@@ -265,7 +265,7 @@ def link_question(
     matches: list[dict[str, float]] = [{} for _ in range(n)]
     lead = True
     for i, t in enumerate(toks):
-        if t.punct or t.number is not None and t.is_digits:
+        if t.punct or (t.number is not None and t.is_digits):
             continue
         if lead and (t.low in _COMMANDS or t.low in ("please", "me", "us")):
             continue  # "Show me...", "Please list..."
@@ -295,95 +295,25 @@ def link_question(
             joined[i] = w
 
     cands: list[_Cand] = []
-    for t in schema.tables:
-        for ws in {t.key, t.words}:
-            cands.extend(_spans(ws, matches, joined, toks, schema, "table", t.name, ""))
-    for t in schema.tables:
-        for c in t.columns:
-            for ws in {c.key, c.words}:
-                cands.extend(_spans(ws, matches, joined, toks, schema, "column", t.name, c.name))
-            if c.key and not set(t.key) & set(c.key):
+    for ti in schema.tables:
+        for ws in {ti.key, ti.words}:
+            cands.extend(_spans(ws, matches, joined, toks, schema, "table", ti.name, ""))
+    for ti in schema.tables:
+        for ci in ti.columns:
+            for ws in {ci.key, ci.words}:
+                cands.extend(_spans(ws, matches, joined, toks, schema, "column", ti.name, ci.name))
+            if ci.key and not set(ti.key) & set(ci.key):
                 # the table's name before the column's ("customer name"): the whole
                 # phrase, never a part of it
-                both = tuple(t.key) + tuple(c.key)
+                both = tuple(ti.key) + tuple(ci.key)
                 cands.extend(
                     x
-                    for x in _spans(both, matches, joined, toks, schema, "column", t.name, c.name)
+                    for x in _spans(both, matches, joined, toks, schema, "column", ti.name, ci.name)
                     if x.complete
                     and x.end - x.start == len(both)
-                    and any(w in t.key for w in matches[x.start])
+                    and any(w in ti.key for w in matches[x.start])
                 )
-    # the best candidate per (element, span); keep tables and columns
-    best: dict[tuple[str, str, str, int, int], _Cand] = {}
-    for cd in cands:
-        k = (cd.kind, cd.table, cd.column, cd.start, cd.end)
-        if k not in best or cd.score > best[k].score:
-            best[k] = cd
-    cands = list(best.values())
-    # a column "<table>_id" (or "<table>_code") named only by the table's words is
-    # the table: drop it where the table links over the same span
-    table_spans = {(c.start, c.end) for c in cands if c.kind == "table" and c.complete}
-    kept = []
-    for cd in cands:
-        if cd.kind == "column" and (cd.start, cd.end) in table_spans:
-            col = schema.column(cd.table, cd.column)
-            if col is not None and col.is_key or not cd.complete:
-                continue
-            # the word names a table and that table's own column: the table
-            if any(
-                c.kind == "table" and c.table == cd.table and (c.start, c.end) == (cd.start, cd.end)
-                for c in cands
-            ):
-                continue
-        if cd.kind == "column" and any(
-            a <= cd.start and cd.end <= b and b - a > cd.end - cd.start for a, b in table_spans
-        ):
-            continue  # a word inside a table's name ("channels" in "tv channels")
-        kept.append(cd)
-    cands = kept
-    column_spans = {(c.start, c.end) for c in cands if c.kind == "column" and c.complete}
-    cands = [
-        c
-        for c in cands
-        if c.kind != "table"
-        or c.complete
-        or not any(a <= c.start and c.end <= b and b - a > c.end - c.start for a, b in column_spans)
-    ]
-    # "<table> names", "the names of <table>": the table's naming column
-    for t in list(c for c in cands if c.kind == "table" and c.complete):
-        named = schema.naming_columns(t.table)
-        if not named:
-            continue
-        col = named[0].name
-        if q.low(t.end) in ("name", "names", "title", "titles"):
-            kept.append(
-                _Cand(
-                    start=t.start,
-                    end=t.end + 1,
-                    score=1.1,
-                    complete=True,
-                    kind="column",
-                    table=t.table,
-                    column=col,
-                )
-            )
-        j = t.start - 1
-        while j >= 0 and q.low(j) in ("the", "all", "of", "each", "every"):
-            j -= 1
-        if j >= 0 and j < t.start - 1 and q.low(j) in ("name", "names") and q.low(j + 1) == "of":
-            kept.append(
-                _Cand(
-                    start=j,
-                    end=j + 1,
-                    score=1.0,
-                    complete=True,
-                    kind="column",
-                    table=t.table,
-                    column=col,
-                )
-            )
-    cands = kept
-
+    cands = _prune(q, schema, cands, matches)
     values = _link_values(q, schema, value_index, fuzzy_keys or {}, cands, matches)
     value_tokens = {i for v in values for i in v.span}
     # schema links inside a value span are the value's words, not the schema's
@@ -391,14 +321,16 @@ def link_question(
         c
         for c in cands
         if not any(i in value_tokens for i in range(c.start, c.end))
-        or c.complete
-        and c.score >= 0.95
-        and not any(
-            v.start <= c.start
-            and c.end <= v.end
-            and v.kind == "value"
-            and (v.end - v.start) > (c.end - c.start)
-            for v in values
+        or (
+            c.complete
+            and c.score >= 0.95
+            and not any(
+                v.start <= c.start
+                and c.end <= v.end
+                and v.kind == "value"
+                and (v.end - v.start) > (c.end - c.start)
+                for v in values
+            )
         )
     ]
     values = [
@@ -445,6 +377,77 @@ def link_question(
         values=values,
         covered=covered,
     )
+
+
+def _prune(
+    q: Question, schema: SchemaIndex, cands: list[_Cand], matches: list[dict[str, float]]
+) -> list[_Cand]:
+    """Keep the best candidate per element and span, drop the ones other words
+    explain better, and add the naming-column mentions of "<table> names"."""
+    best: dict[tuple[str, str, str, int, int], _Cand] = {}
+    for cd in cands:
+        k = (cd.kind, cd.table, cd.column, cd.start, cd.end)
+        if k not in best or cd.score > best[k].score:
+            best[k] = cd
+    found = list(best.values())
+    tables = [c for c in found if c.kind == "table" and c.complete]
+    table_spans = {(c.start, c.end) for c in tables}
+    column_spans = {(c.start, c.end) for c in found if c.kind == "column" and c.complete}
+    kept: list[_Cand] = []
+    for cd in found:
+        span = (cd.start, cd.end)
+        if cd.kind == "column":
+            if span in table_spans:
+                col = schema.column(cd.table, cd.column)
+                # "singer" for singer_id, or a partial column name, is the table; so
+                # is a word naming a table and that table's own column
+                if (col is not None and col.is_key) or not cd.complete:
+                    continue
+                if any(t.table == cd.table and (t.start, t.end) == span for t in tables):
+                    continue
+            if any(
+                a <= cd.start and cd.end <= b and b - a > cd.end - cd.start for a, b in table_spans
+            ):
+                continue  # a word inside a table's name ("channels" in "tv channels")
+        elif not cd.complete and any(
+            a <= cd.start and cd.end <= b and b - a > cd.end - cd.start for a, b in column_spans
+        ):
+            continue  # a part of a table's name inside a column's name
+        kept.append(cd)
+    # "<table> names", "the names of <table>": the table's naming column
+    for t in tables:
+        named = schema.naming_columns(t.table)
+        if not named:
+            continue
+        col_name = named[0].name
+        if q.low(t.end) in ("name", "names", "title", "titles"):
+            kept.append(
+                _Cand(
+                    start=t.start,
+                    end=t.end + 1,
+                    score=1.1,
+                    complete=True,
+                    kind="column",
+                    table=t.table,
+                    column=col_name,
+                )
+            )
+        j = t.start - 1
+        while j >= 0 and q.low(j) in ("the", "all", "of", "each", "every"):
+            j -= 1
+        if 0 <= j < t.start - 1 and q.low(j) in ("name", "names") and q.low(j + 1) == "of":
+            kept.append(
+                _Cand(
+                    start=j,
+                    end=j + 1,
+                    score=1.0,
+                    complete=True,
+                    kind="column",
+                    table=t.table,
+                    column=col_name,
+                )
+            )
+    return kept
 
 
 def _spans(

@@ -212,9 +212,7 @@ def parse_question(text: str) -> Question:
             parts = _CONTRACTIONS[low]
         elif low.endswith("n't"):
             parts = (low[:-3], "not")
-        elif low.endswith(("'s", "'")):
-            parts = (low.split("'")[0],)
-        elif "'" in low:
+        elif low.endswith(("'s", "'")) or "'" in low:
             parts = (low.split("'")[0],)
         else:
             parts = (low,)

@@ -23,20 +23,147 @@ __all__ = ["needs_quotes", "render", "to_identifier"]
 #: Words reserved in at least one supported dialect (or in standard SQL): quoted
 #: wherever they name a table or column.
 _RESERVED = frozenset(
-    """
-    add all alter analyze and any array as asc asymmetric authorization between binary both
-    by call case cast check collate column constraint create cross current current_date
-    current_role current_time current_timestamp current_user database databases default
-    deferrable delete desc describe distinct div do drop dual else end except exists false
-    fetch for foreign freeze from full function glob grant group having if ilike in index
-    initially inner insert intersect interval into is isnull join key keys kill lateral
-    leading left like limit localtime localtimestamp match natural not notnull null offset
-    on only option or order outer over overlaps partition placing primary range read
-    recursive references regexp release rename replace returning right rlike row rows
-    schema select session_user set show similar some table tablesample then to trailing
-    trigger true union unique update usage use user using values variadic verbose when
-    where window with
-    """.split()
+    [
+        "add",
+        "all",
+        "alter",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "authorization",
+        "between",
+        "binary",
+        "both",
+        "by",
+        "call",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "constraint",
+        "create",
+        "cross",
+        "current",
+        "current_date",
+        "current_role",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "database",
+        "databases",
+        "default",
+        "deferrable",
+        "delete",
+        "desc",
+        "describe",
+        "distinct",
+        "div",
+        "do",
+        "drop",
+        "dual",
+        "else",
+        "end",
+        "except",
+        "exists",
+        "false",
+        "fetch",
+        "for",
+        "foreign",
+        "freeze",
+        "from",
+        "full",
+        "function",
+        "glob",
+        "grant",
+        "group",
+        "having",
+        "if",
+        "ilike",
+        "in",
+        "index",
+        "initially",
+        "inner",
+        "insert",
+        "intersect",
+        "interval",
+        "into",
+        "is",
+        "isnull",
+        "join",
+        "key",
+        "keys",
+        "kill",
+        "lateral",
+        "leading",
+        "left",
+        "like",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "match",
+        "natural",
+        "not",
+        "notnull",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "option",
+        "or",
+        "order",
+        "outer",
+        "over",
+        "overlaps",
+        "partition",
+        "placing",
+        "primary",
+        "range",
+        "read",
+        "recursive",
+        "references",
+        "regexp",
+        "release",
+        "rename",
+        "replace",
+        "returning",
+        "right",
+        "rlike",
+        "row",
+        "rows",
+        "schema",
+        "select",
+        "session_user",
+        "set",
+        "show",
+        "similar",
+        "some",
+        "table",
+        "tablesample",
+        "then",
+        "to",
+        "trailing",
+        "trigger",
+        "true",
+        "union",
+        "unique",
+        "update",
+        "usage",
+        "use",
+        "user",
+        "using",
+        "values",
+        "variadic",
+        "verbose",
+        "when",
+        "where",
+        "window",
+        "with",
+    ]
 )
 
 _AGG = {"COUNT": exp.Count, "SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}
@@ -81,7 +208,7 @@ class _Scope:
         tables = plan.tables
         self.alias = {t: f"T{i + 1}" for i, t in enumerate(tables)} if len(tables) > 1 else {}
 
-    def col(self, c: Col) -> exp.Expression:
+    def col(self, c: Col) -> exp.Expr:
         if c.column == "*":
             return exp.Star()
         ident = to_identifier(c.column, self.dialect)
@@ -98,7 +225,7 @@ class _Scope:
         return t
 
 
-def _item(scope: _Scope, it: Item) -> exp.Expression:
+def _item(scope: _Scope, it: Item) -> exp.Expr:
     if it.agg is None:
         assert it.col is not None
         return scope.col(it.col)
@@ -108,10 +235,11 @@ def _item(scope: _Scope, it: Item) -> exp.Expression:
     arg = scope.col(it.col)
     if it.distinct:
         arg = exp.Distinct(expressions=[arg])
-    return fn(this=arg)
+    node: exp.Expr = fn(this=arg)
+    return node
 
 
-def _literal(value: object) -> exp.Expression:
+def _literal(value: object) -> exp.Expr:
     if isinstance(value, bool):
         return exp.Literal.number(int(value))
     if isinstance(value, (int, float)):
@@ -129,15 +257,15 @@ def _subquery(schema: SchemaIndex, sub: Subquery, dialect: str) -> exp.Select:
     return _select(schema, inner, dialect)
 
 
-def _cond(schema: SchemaIndex, scope: _Scope, c: Cond) -> exp.Expression:
+def _cond(schema: SchemaIndex, scope: _Scope, c: Cond) -> exp.Expr:
     left = scope.col(c.col)
     v = c.value
     if isinstance(v, Subquery):
         q = _subquery(schema, v, scope.dialect)
         if c.op in ("IN", "NOT IN"):
-            node: exp.Expression = exp.In(this=left, query=exp.Subquery(this=q))
+            node: exp.Expr = exp.In(this=left, query=exp.Subquery(this=q))
             return exp.Not(this=node) if c.op == "NOT IN" else node
-        right: exp.Expression = exp.Subquery(this=q)
+        right: exp.Expr = exp.Subquery(this=q)
     elif c.op == "BETWEEN":
         assert isinstance(v, tuple)
         return exp.Between(this=left, low=_literal(v[0]), high=_literal(v[1]))
@@ -147,14 +275,26 @@ def _cond(schema: SchemaIndex, scope: _Scope, c: Cond) -> exp.Expression:
         return exp.Like(this=left, expression=right)
     if c.op == "NOT LIKE":
         return exp.Not(this=exp.Like(this=left, expression=right))
-    ops = {"=": exp.EQ, "!=": exp.NEQ, ">": exp.GT, "<": exp.LT, ">=": exp.GTE, "<=": exp.LTE}
-    return ops[c.op](this=left, expression=right)
+    return _compare(c.op, left, right)
 
 
-def _where(schema: SchemaIndex, scope: _Scope, conds: Iterable[Cond]) -> exp.Expression | None:
+def _compare(op: str, left: exp.Expr, right: exp.Expr) -> exp.Expr:
+    ops: dict[str, type[exp.Binary]] = {
+        "=": exp.EQ,
+        "!=": exp.NEQ,
+        ">": exp.GT,
+        "<": exp.LT,
+        ">=": exp.GTE,
+        "<=": exp.LTE,
+    }
+    node: exp.Expr = ops[op](this=left, expression=right)
+    return node
+
+
+def _where(schema: SchemaIndex, scope: _Scope, conds: Iterable[Cond]) -> exp.Expr | None:
     # equalities on one column can only mean "any of": OR them
     groups: dict[tuple[str, str], list[Cond]] = {}
-    order: list[tuple[str, str] | int] = []
+    order: list[tuple[str, str]] = []
     for i, c in enumerate(conds):
         if c.either:
             key0 = (f"|{c.either}", "")
@@ -171,9 +311,8 @@ def _where(schema: SchemaIndex, scope: _Scope, conds: Iterable[Cond]) -> exp.Exp
         else:
             groups[(f"#{i}", "")] = [c]
             order.append((f"#{i}", ""))
-    parts: list[exp.Expression] = []
+    parts: list[exp.Expr] = []
     for key in order:
-        assert isinstance(key, tuple)
         cs = groups[key]
         nodes = [_cond(schema, scope, c) for c in cs]
         if len(nodes) == 1:
@@ -182,13 +321,13 @@ def _where(schema: SchemaIndex, scope: _Scope, conds: Iterable[Cond]) -> exp.Exp
             parts.append(exp.Paren(this=exp.or_(*nodes)))
     if not parts:
         return None
-    return exp.and_(*parts) if len(parts) > 1 else parts[0]
+    joined: exp.Expr = exp.and_(*parts) if len(parts) > 1 else parts[0]
+    return joined
 
 
-def _having(scope: _Scope, h: Having) -> exp.Expression:
+def _having(scope: _Scope, h: Having) -> exp.Expr:
     left = _item(scope, Item(col=h.col, agg=h.agg))
-    ops = {"=": exp.EQ, "!=": exp.NEQ, ">": exp.GT, "<": exp.LT, ">=": exp.GTE, "<=": exp.LTE}
-    return ops[h.op](this=left, expression=_literal(h.value))
+    return _compare(h.op, left, _literal(h.value))
 
 
 def _select(schema: SchemaIndex, intent: Intent, dialect: str) -> exp.Select:
@@ -252,7 +391,7 @@ def render(schema: SchemaIndex, intent: Intent, dialect: str = "sqlite") -> str:
     Returns:
         The SQL.
     """
-    tree: exp.Expression = _select(schema, intent, dialect)
+    tree: exp.Expr = _select(schema, intent, dialect)
     if intent.setop is not None:
         kind, other = intent.setop
         right = _select(schema, other, dialect)

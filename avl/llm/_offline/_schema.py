@@ -181,11 +181,11 @@ class SchemaIndex:
         self.edges: tuple[Edge, ...] = tuple(self._edges(fks))
         df: Counter[str] = Counter()
         n = 0
-        for t in infos:
-            df.update(set(t.words))
+        for info in infos:
+            df.update(set(info.words))
             n += 1
-            for c in t.columns:
-                df.update(set(c.words))
+            for col in info.columns:
+                df.update(set(col.words))
                 n += 1
         self._weight = {w: math.log(1.0 + n / d) for w, d in df.items()}
         self._df = dict(df)
