@@ -9,8 +9,19 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
+from types import MappingProxyType
 
-__all__ = ["STOPWORDS", "ident_words", "key_words", "similarity", "stem", "stems", "words"]
+__all__ = [
+    "ABBREVIATIONS",
+    "STOPWORDS",
+    "ident_words",
+    "key_words",
+    "similarity",
+    "stem",
+    "stems",
+    "words",
+]
 
 _WORD = re.compile(r"\d+(?:\.\d+)?|[A-Za-z]+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -86,7 +97,7 @@ _SYNONYMS = {
 # Abbreviations common in identifiers (``qty``, ``cust_no``, ``emp_dob``). They are
 # expanded in identifiers only: in prose several of them are other words ("no",
 # "desc", "min").
-_ABBREVIATIONS = {
+_ABBREVIATIONS: dict[str, str] = {
     "acct": "account",
     "addr": "address",
     "amt": "amount",
@@ -112,6 +123,10 @@ _ABBREVIATIONS = {
     "tel": "phone",
     "yr": "year",
 }
+
+#: Identifier abbreviations and the word each stands for (``qty`` -> ``quantity``),
+#: as :func:`ident_words` expands them.
+ABBREVIATIONS: Mapping[str, str] = MappingProxyType(_ABBREVIATIONS)
 
 STOPWORDS = frozenset(
     [

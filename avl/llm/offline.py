@@ -3,25 +3,41 @@
 :class:`OfflineChatModel` is a :class:`~avl.llm.ChatModel` that needs no key and no
 network. It is the default model of the Assistant, the README demo and the CLI.
 
-It has two entry points:
+It has three entry points:
 
-- :meth:`OfflineChatModel.generate` takes the question and a structured
+- :meth:`OfflineChatModel.draft` takes the question and a structured
   :class:`GenerationContext` (tables, columns, types, foreign keys, stored values,
-  trained question->SQL pairs). The Assistant uses this side channel when its model
-  is offline, so nothing is lost in a text round trip.
+  trained question->SQL pairs) and returns an :class:`OfflineDraft`: SQL, or an
+  abstention with the reason and what was understood.
+- :meth:`OfflineChatModel.generate` is the same, returning only the SQL (``""``
+  when it abstains).
 - :meth:`OfflineChatModel.complete` takes chat messages like any model. It reads the
   prompt back: ``CREATE TABLE`` statements become tables and foreign keys, lines
   ``Q: ...`` followed by ``SQL: ...`` become trained pairs, and the last line starting
   with ``Question:`` (or else the last user message) is the question. The answer is
-  a fenced ``sql`` block.
+  a fenced ``sql`` block, or ``CANNOT ANSWER: <reason>``.
 
-How it answers: the closest trained question (IDF-weighted word overlap, with a bonus
-when the trained SQL has the question's shape: count, average, ordering, negation...)
-gives its SQL, with the literals the new question changes swapped in (numbers and
-stored values). With no close pair it composes a query: words are linked to tables,
-columns and stored values (stems, plurals, synonyms, identifiers split on ``_`` and
-camel case), and the common shapes are built: list, filter, count, aggregate per
-group, min/max/avg/sum, top-N and ordering, with joins along foreign keys.
+How it answers, in order:
+
+1. It does not read what is no question: an imperative write ("delete all orders",
+   "please drop the table", a SQL write statement) is never answered with a read;
+   text that addresses the model ("ignore previous instructions"), gibberish and
+   text far longer than a question abstain with the reason.
+2. Words link to tables, columns and stored values: stems, word forms
+   (``opened``/``open``), derivations (``located``/``location``), typos, words
+   written apart (``play list``), parts of multi-word names that hold their
+   informative words, ``<table>_id`` read as the table, ``number of X`` as an
+   ``X`` count column, demonyms (``Asian``/``Asia``); no value hits on schema words
+   or intent words.
+3. A trained pair close enough is adapted to the question (its literal, column,
+   order direction and limit swapped on the SQL's tree) when the pair's SQL agrees
+   with what the question names.
+4. Otherwise ordered intent steps read the subject, filters, counts, aggregates,
+   grouping, ranking, order and limit, and one renderer writes the sqlglot tree in
+   the database's dialect, joining every table the intent reads along foreign keys
+   (through bridge tables).
+5. Below a confidence threshold (the share of the question's content words linked to
+   the schema or its values), it abstains and says what it understood.
 
 Example:
     >>> from avl.llm.offline import ColumnSpec, GenerationContext, OfflineChatModel, TableSpec
@@ -29,6 +45,8 @@ Example:
     ...     ColumnSpec(name="name", type="TEXT"), ColumnSpec(name="age", type="INT")])])
     >>> OfflineChatModel().generate("How many singers are there?", ctx)
     'SELECT COUNT(*) FROM singer'
+    >>> OfflineChatModel().draft("delete all singers", ctx).reason
+    'it asks to delete data; the assistant only reads data and never changes it, so it does not answer this with a query'
 """
 
 from __future__ import annotations
@@ -38,7 +56,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 
 from avl.errors import InvalidInputError
 from avl.llm._offline._context import GenerationContext, build_value_index
-from avl.llm._offline._generator import Draft, OfflineGenerator
+from avl.llm._offline._generator import OfflineDraft, OfflineGenerator
 from avl.llm._types import Completion, Delta, Message, Usage
 from avl.schema import ColumnSpec, ExamplePair, ForeignKeySpec, TableSpec
 
@@ -49,6 +67,7 @@ __all__ = [
     "ForeignKeySpec",
     "GenerationContext",
     "OfflineChatModel",
+    "OfflineDraft",
     "TableSpec",
     "build_value_index",
     "create",
@@ -164,8 +183,16 @@ class OfflineChatModel:
         self._gen = OfflineGenerator(reuse_threshold=reuse_threshold)
         self.dialect = dialect
 
-    def draft(self, question: str, context: GenerationContext) -> Draft:
+    def draft(self, question: str, context: GenerationContext) -> OfflineDraft:
         """Answer ``question`` with SQL or an abstention, from structured ``context``.
+
+        Args:
+            question: the user's question.
+            context: tables, foreign keys, stored values and trained pairs (only what
+                the caller may read).
+
+        Returns:
+            The draft: SQL, or no SQL with the reason and what was understood.
 
         Raises:
             InvalidInputError: ``question`` is not a non-empty string.
@@ -195,7 +222,8 @@ class OfflineChatModel:
             context: tables, foreign keys, stored values and trained pairs.
 
         Returns:
-            The SQL (not yet validated: the Assistant runs it through SafeQuery).
+            The SQL (not yet validated: the Assistant runs it through SafeQuery), or
+            ``""`` when the generator abstains (see :meth:`draft` for why).
 
         Raises:
             InvalidInputError: ``question`` is not a non-empty string.
@@ -210,14 +238,15 @@ class OfflineChatModel:
         temperature: float | None = None,
         stop: Sequence[str] | None = None,
     ) -> Completion:
-        """Answer prompt messages with a fenced SQL block (see the module docs).
+        """Answer prompt messages with a fenced SQL block, or ``CANNOT ANSWER: <reason>``
+        (see the module docs).
 
         Raises:
             InvalidInputError: there is no user message.
         """
         question, context = parse_prompt(messages, dialect=self.dialect)
-        sql = self.generate(question, context)
-        text = f"```sql\n{sql}\n```"
+        d = self.draft(question, context)
+        text = f"```sql\n{d.sql}\n```" if d.sql else f"CANNOT ANSWER: {d.reason}"
         prompt = "\n".join(m.content for m in messages)
         usage = Usage(input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text))
         return Completion(
@@ -270,6 +299,10 @@ class AsyncOfflineChatModel:
     def generate(self, question: str, context: GenerationContext) -> str:
         """Same as :meth:`OfflineChatModel.generate` (pure CPU, no await needed)."""
         return self._sync.generate(question, context)
+
+    def draft(self, question: str, context: GenerationContext) -> OfflineDraft:
+        """Same as :meth:`OfflineChatModel.draft` (pure CPU, no await needed)."""
+        return self._sync.draft(question, context)
 
     async def complete(
         self,

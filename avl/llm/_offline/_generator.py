@@ -28,13 +28,13 @@ from avl.llm._offline._schema import SchemaIndex
 from avl.llm._offline._steps import read_intent
 from avl.schema import ExamplePair, ForeignKeySpec, TableSpec
 
-__all__ = ["Draft", "OfflineGenerator"]
+__all__ = ["OfflineDraft", "OfflineGenerator"]
 
 ValueIndex = Mapping[str, tuple[tuple[str, str, str], ...]]
 
 
 @attrs.frozen(kw_only=True)
-class Draft:
+class OfflineDraft:
     """The generator's answer: SQL, or an abstention.
 
     Attributes:
@@ -102,7 +102,7 @@ class OfflineGenerator:
         value_index: ValueIndex | None = None,
         values: Mapping[tuple[str, str], Sequence[str]] | None = None,
         dialect: str = "sqlite",
-    ) -> Draft:
+    ) -> OfflineDraft:
         """Answer ``question`` with SQL or an abstention (never raises on text).
 
         Args:
@@ -121,9 +121,9 @@ class OfflineGenerator:
         q = parse_question(question)
         scr = screen(q)
         if scr is not None:
-            return Draft(reason=scr.reason, understood=scr.understood, source="screen")
+            return OfflineDraft(reason=scr.reason, understood=scr.understood, source="screen")
         if not tables:
-            return Draft(
+            return OfflineDraft(
                 reason="no table of this database is available to answer from",
                 source="screen",
             )
@@ -144,7 +144,7 @@ class OfflineGenerator:
         score, got, missed = confidence(q, links, st.used, problems)
         understood = _understood(intent.notes, got, missed)
         if score < self.abstain_below:
-            return Draft(
+            return OfflineDraft(
                 reason="it cannot be answered from this database: "
                 + (
                     f"{', '.join(missed[:6])} {'is' if len(missed) == 1 else 'are'} not in its tables or values"
@@ -155,7 +155,7 @@ class OfflineGenerator:
                 confidence=score,
                 source="composed",
             )
-        return Draft(
+        return OfflineDraft(
             sql=render(schema, intent, dialect),
             understood=understood,
             confidence=score,
@@ -171,7 +171,7 @@ class OfflineGenerator:
         index: ValueIndex,
         fuzzy: Mapping[str, tuple[str, ...]],
         dialect: str,
-    ) -> Draft | None:
+    ) -> OfflineDraft | None:
         ranked = rank_examples(q.text, examples, [t.name for t in schema.tables])
         best: tuple[float, ExamplePair, Adapted] | None = None
         for score, ex in ranked[:5]:
@@ -189,7 +189,7 @@ class OfflineGenerator:
             return None
         s, ex, adapted = best
         what = ", ".join(adapted.changes) or "as trained"
-        return Draft(
+        return OfflineDraft(
             sql=adapted.sql,
             understood=f"like the trained question {ex.question!r} ({what})",
             confidence=min(1.0, s),

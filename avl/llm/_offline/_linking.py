@@ -27,7 +27,7 @@ import attrs
 from avl.llm._offline._lexicon import FUNCTION_WORDS, NUMBER_WORDS
 from avl.llm._offline._question import Question, Token, form_root
 from avl.llm._offline._schema import ColumnInfo, SchemaIndex
-from avl.text import STOPWORDS, stem, words
+from avl.text import ABBREVIATIONS, STOPWORDS, stem, words
 
 __all__ = ["Link", "Links", "link_question"]
 
@@ -83,6 +83,10 @@ _DEMONYM = ("n", "an", "ian", "ean", "ese", "ish", "i")
 _NOT_VALUES = FUNCTION_WORDS | STOPWORDS | frozenset(NUMBER_WORDS)
 #: Stop words for names: the shared list minus the words that name columns.
 _STOP = STOPWORDS - {"name", "names"}
+#: Words before a single capital letter that make it a value ("an A", "grade B").
+_LETTER_CONTEXT = frozenset(
+    {"an", "grade", "grades", "letter", "rating", "rated", "class", "level", "type", "mark", "got"}
+)
 #: Words allowed inside a multi-word name's mention ("level of membership").
 _GAP = frozenset({"of", "the", "a", "an", "in", "for", "by", "per", "to", "on", "at", "s"})
 #: Command words that open a question and never name data ("Show ...", "List ...").
@@ -206,7 +210,7 @@ def _typo_limit(n: int) -> int:
 
 def word_match(token: Token, word: str, root: str) -> float:
     """How well a question token matches a schema name word (0: not at all)."""
-    if token.stem == word or token.low == word:
+    if token.stem == word or token.low == word or ABBREVIATIONS.get(token.low) == word:
         return 1.0
     if len(word) < 3 or len(token.stem) < 3:
         return 0.0
@@ -610,7 +614,15 @@ def _link_values(
         for m, table, column, v, s in hits:
             start, end = wpos[k], wpos[k + m - 1] + 1
             vw = _value_words(v)
-            if len(vw) == 1 and (len(vw[0]) < 2 or vw[0] in _NOT_VALUES) and not t.quoted:
+            letter = (
+                len(t.text) == 1 and t.text.isupper() and q.low(start - 1) in _LETTER_CONTEXT
+            )  # "got an A", "grade B"
+            if (
+                len(vw) == 1
+                and (len(vw[0]) < 2 or vw[0] in _NOT_VALUES)
+                and not t.quoted
+                and not letter
+            ):
                 continue
             if all(i in schema_word for i in range(start, end)) and not t.quoted:
                 continue  # the words name the schema

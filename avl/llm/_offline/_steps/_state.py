@@ -206,6 +206,17 @@ class State:
                 best = lk
         return best
 
+    def by_column(
+        self, pos: int, *, want: Callable[[ColumnInfo], bool] | None = None
+    ) -> Link | None:
+        """The column after "by" in the clause after ``pos`` ("top 3 students by gpa")."""
+        for k in range(pos + 1, min(len(self.q.tokens), pos + 7)):
+            if self.q.tokens[k].punct:
+                break
+            if self.low(k) == "by":
+                return self.column_after(k, window=2, want=want)
+        return None
+
     def table_after(self, pos: int, *, window: int = 3) -> Link | None:
         """The table named right after ``pos`` (only filler, intent words or a stored
         value between: "the most Asian countries")."""

@@ -259,7 +259,11 @@ def number_filters(st: State) -> None:
             st.needs_group = True
             it.notes.append(f"{fn.lower()} of {col.column} {op} {t.text}")
             continue
-        if cmp is None and not _column_just_before(st, i, col):
+        if (
+            cmp is None
+            and not _column_just_before(st, i, col)
+            and not _column_right_after(st, i, col)
+        ):
             continue  # a bare number with no column next to it is no filter
         value: object = t.number
         c = st.schema.column(col.table, col.column)
@@ -281,6 +285,16 @@ def number_filters(st: State) -> None:
 def _column_just_before(st: State, i: int, col: Col) -> bool:
     for s, e in st.links.column_spans():
         if i - 3 <= e <= i:
+            lk = st.pick(s, e)
+            if lk is not None and (lk.table, lk.column) == (col.table, col.column):
+                return True
+    return False
+
+
+def _column_right_after(st: State, i: int, col: Col) -> bool:
+    """Whether ``col`` is named right after the number at ``i`` ("5 credits")."""
+    for s, e in st.links.column_spans():
+        if s == i + 1:
             lk = st.pick(s, e)
             if lk is not None and (lk.table, lk.column) == (col.table, col.column):
                 return True

@@ -13,6 +13,7 @@ from avl.llm._offline._lexicon import (
     FREQUENCY_WORDS,
     MIN_WORDS,
     ORDER_WORDS,
+    SELF_MEASURED,
 )
 from avl.llm._offline._linking import Link
 from avl.llm._offline._steps._cues import _ordering_word, _superlatives, _top_n
@@ -70,6 +71,21 @@ def ranking(st: State) -> None:
             j = pos + 1
             if st.phrase_at((("number", "of"), ("count", "of"), ("amount", "of")), j):
                 j += 2
+            # "the highest average salary": an aggregate of a number column
+            if st.low(j) in AVG_WORDS or st.low(j) in ("total", "sum", "combined"):
+                if any(x.agg and x.pos == j for x in it.select) and _rank_by_aggregate(
+                    st, desc, pos
+                ):
+                    return  # the aggregate read for that word ranks instead
+                measure = st.column_after(j, window=4, want=_is_measure)
+                if measure is not None:
+                    _rank_by_measure(st, measure, desc, pos)
+                    return
+            # "the top 3 students by gpa"
+            by = st.by_column(pos, want=_is_measure)
+            if by is not None:
+                _rank_by_measure(st, by, desc, pos)
+                return
             table = st.table_after(j - 1, window=2)
             if table is not None and table.table != it.subject:
                 _rank_by_related_count(st, table, desc, pos)
@@ -115,7 +131,17 @@ def ranking(st: State) -> None:
             return
         if kind == "self":
             own = [c for c in st.links.columns if c.start <= pos < c.end]
+            if not own and st.low(pos) in ("oldest", "eldest", "youngest"):
+                # no age column: the birth date or year, the other way round
+                born = _birth_column(st)
+                if born is not None:
+                    _rank_by_measure(st, born, not desc, pos)
+                    return
             if not own:
+                by = st.by_column(pos)
+                if by is not None:
+                    _rank_by_measure(st, by, desc, pos)
+                    return
                 continue
             lk = st.pick(own[0].start, own[0].end)
             if lk is None:
@@ -192,6 +218,18 @@ def _rank_by_related_count(st: State, table: Link, desc: bool, pos: int) -> None
     it.notes.append(f"the {subject} with the {'most' if desc else 'fewest'} {table.table}")
 
 
+def _birth_column(st: State) -> Link | None:
+    """A birth date or year column of the subject (or of a table in play)."""
+    for table in st.tables_in_play():
+        t = st.schema.table(table)
+        if t is None:
+            continue
+        for c in t.columns:
+            if "birth" in c.words and (c.temporal or c.numeric):
+                return Link(start=0, end=0, kind="column", table=t.name, column=c.name)
+    return None
+
+
 def _rank_by_aggregate(st: State, desc: bool, pos: int) -> bool:
     """ "The type whose total cost is the lowest": an aggregate read earlier ranks
     the subject's rows instead of being shown, when something else is asked."""
@@ -234,10 +272,13 @@ def _rank_by_measure(st: State, measure: Link, desc: bool, pos: int) -> None:
         if c.start < pos and (c.table, c.column) != (measure.table, measure.column)
     ]
     head_tables = [
-        t
-        for t in st.links.tables
-        if t.start < max(pos, 1) or measure.end <= t.start <= measure.end + 2
+        t for t in st.links.tables if t.start < max(pos, 1) or t.start in (measure.end, pos + 1)
     ]
+    others_extreme = any(
+        p2 != pos and k2 == "max" and abs(p2 - pos) <= 4 for p2, _, k2 in _superlatives(st)
+    )
+    if others_extreme and not others:
+        head_tables = []  # "the highest and lowest gpa of students": aggregates
     asks_other = bool(others) or bool(head_tables) or st.low(0) in ("which", "who", "whose")
     # with nothing else asked it is the aggregate itself
     if not asks_other and not it.select and st.low(pos) not in ("top",):
@@ -373,14 +414,20 @@ def limit(st: State) -> None:
     if not it.order:
         # "top 3 X by Y" with no ranking read yet: order by the measure named
         lk = (
-            st.column_after(i, window=6, want=_is_measure)
+            st.by_column(i)
+            or st.column_after(i, window=6, want=_is_measure)
             or st.column_before(i, window=4, want=_is_measure)
             or st.column_after(i, window=3, want=lambda c: not c.is_key)
         )
         if lk is None:
             return
         st.take(lk)
-        desc = st.low(i - 1) != "bottom" and st.low(i + 1) not in MIN_WORDS
+        nxt = st.low(i + 1)
+        desc = (
+            SELF_MEASURED[nxt] == "DESC"
+            if nxt in SELF_MEASURED
+            else st.low(i - 1) != "bottom" and nxt not in MIN_WORDS
+        )
         it.order.append(Order(item=Item(col=Col(lk.table, lk.column)), desc=desc))
     it.limit = n
     st.used.add(i)
