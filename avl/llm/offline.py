@@ -5,12 +5,14 @@ network. It is the default model of the Assistant, the README demo and the CLI.
 
 It has three entry points:
 
-- :meth:`OfflineChatModel.draft` takes the question and a structured
-  :class:`GenerationContext` (tables, columns, types, foreign keys, stored values,
-  trained question->SQL pairs) and returns an :class:`OfflineDraft`: SQL, or an
-  abstention with the reason and what was understood.
-- :meth:`OfflineChatModel.generate` is the same, returning only the SQL (``""``
-  when it abstains).
+- :meth:`OfflineChatModel.write` takes a structured :class:`~avl.schema.WriteContext`
+  (the question, tables, columns, types, foreign keys, stored values, trained
+  question->SQL pairs) and returns a :class:`~avl.schema.SqlDraft`: SQL, or an
+  abstention with the reason and what was understood. It is a
+  :class:`~avl.typing.SqlWriter`, which the Assistant calls directly, so nothing is
+  lost in a text round trip. :meth:`OfflineChatModel.generate` is the same with the
+  question passed beside the context, returning only the SQL (``""`` when it
+  abstains).
 - :meth:`OfflineChatModel.complete` takes chat messages like any model. It reads the
   prompt back: ``CREATE TABLE`` statements become tables and foreign keys, lines
   ``Q: ...`` followed by ``SQL: ...`` become trained pairs, and the last line starting
@@ -45,8 +47,10 @@ Example:
     ...     ColumnSpec(name="name", type="TEXT"), ColumnSpec(name="age", type="INT")])])
     >>> OfflineChatModel().generate("How many singers are there?", ctx)
     'SELECT COUNT(*) FROM singer'
-    >>> OfflineChatModel().draft("delete all singers", ctx).reason
-    'it asks to delete data; the assistant only reads data and never changes it, so it does not answer this with a query'
+    >>> import attrs
+    >>> draft = OfflineChatModel().write(attrs.evolve(ctx, question="delete all singers"))
+    >>> draft.abstained, draft.reason
+    (True, 'it asks to delete data; the assistant only reads data and never changes it, so it does not answer this with a query')
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ from avl.errors import InvalidInputError
 from avl.llm._offline._context import GenerationContext, build_value_index
 from avl.llm._offline._generator import OfflineDraft, OfflineGenerator
 from avl.llm._types import Completion, Delta, Message, Usage
-from avl.schema import ColumnSpec, ExamplePair, ForeignKeySpec, TableSpec
+from avl.schema import ColumnSpec, ExamplePair, ForeignKeySpec, SqlDraft, TableSpec, WriteContext
 
 __all__ = [
     "AsyncOfflineChatModel",
@@ -67,7 +71,6 @@ __all__ = [
     "ForeignKeySpec",
     "GenerationContext",
     "OfflineChatModel",
-    "OfflineDraft",
     "TableSpec",
     "build_value_index",
     "create",
@@ -158,7 +161,7 @@ def parse_prompt(
         tables.append(TableSpec(name=tname, columns=cols))
     pairs = [ExamplePair(question=q, sql=s.rstrip(";")) for q, s in _PAIR.findall(text)]
     return question, GenerationContext(
-        tables=tables, foreign_keys=fks, examples=pairs, dialect=dialect
+        question=question, tables=tables, foreign_keys=fks, examples=pairs, dialect=dialect
     )
 
 
@@ -183,20 +186,52 @@ class OfflineChatModel:
         self._gen = OfflineGenerator(reuse_threshold=reuse_threshold)
         self.dialect = dialect
 
-    def draft(self, question: str, context: GenerationContext) -> OfflineDraft:
-        """Answer ``question`` with SQL or an abstention, from structured ``context``.
+    @property
+    def name(self) -> str:
+        """``"offline"``."""
+        return "offline"
+
+    def write(self, context: WriteContext) -> SqlDraft:
+        """Write SQL for ``context.question``, or abstain (the :class:`~avl.typing.SqlWriter` side).
+
+        The Assistant calls this with the caller's policy-scoped context; it uses
+        nothing else, nothing leaves the process, and there is nothing to pay. An
+        abstention (a write intent, text addressed to the model, gibberish, or a
+        question the schema and stored values do not cover) has no SQL, a reason
+        and what was understood.
+
+        Args:
+            context: the question, tables, foreign keys, stored values and trained
+                pairs.
+
+        Returns:
+            The draft.
+
+        Raises:
+            InvalidInputError: the question is not a non-empty string.
+        """
+        d = self._draft(context.question, context)
+        if d.sql:
+            return SqlDraft(sql=d.sql, understood=d.understood, model="offline", cost_usd=0.0)
+        return SqlDraft.abstain(d.reason, understood=d.understood, model="offline", cost_usd=0.0)
+
+    def generate(self, question: str, context: WriteContext) -> str:
+        """Write one SQL statement for ``question`` from structured ``context``.
 
         Args:
             question: the user's question.
-            context: tables, foreign keys, stored values and trained pairs (only what
-                the caller may read).
+            context: tables, foreign keys, stored values and trained pairs.
 
         Returns:
-            The draft: SQL, or no SQL with the reason and what was understood.
+            The SQL (not yet validated: the Assistant runs it through SafeQuery), or
+            ``""`` when the generator abstains (:meth:`write` says why).
 
         Raises:
             InvalidInputError: ``question`` is not a non-empty string.
         """
+        return self._draft(question, context).sql
+
+    def _draft(self, question: str, context: WriteContext) -> OfflineDraft:
         if not isinstance(question, str) or not question.strip():
             raise InvalidInputError("the question must be a non-empty string")
         return self._gen.draft(
@@ -208,27 +243,6 @@ class OfflineChatModel:
             values=context.values,
             dialect=context.dialect,
         )
-
-    @property
-    def name(self) -> str:
-        """``"offline"``."""
-        return "offline"
-
-    def generate(self, question: str, context: GenerationContext) -> str:
-        """Write one SQL statement for ``question`` from structured ``context``.
-
-        Args:
-            question: the user's question.
-            context: tables, foreign keys, stored values and trained pairs.
-
-        Returns:
-            The SQL (not yet validated: the Assistant runs it through SafeQuery), or
-            ``""`` when the generator abstains (see :meth:`draft` for why).
-
-        Raises:
-            InvalidInputError: ``question`` is not a non-empty string.
-        """
-        return self.draft(question, context).sql
 
     def complete(
         self,
@@ -245,7 +259,7 @@ class OfflineChatModel:
             InvalidInputError: there is no user message.
         """
         question, context = parse_prompt(messages, dialect=self.dialect)
-        d = self.draft(question, context)
+        d = self._draft(question, context)
         text = f"```sql\n{d.sql}\n```" if d.sql else f"CANNOT ANSWER: {d.reason}"
         prompt = "\n".join(m.content for m in messages)
         usage = Usage(input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text))
@@ -296,13 +310,13 @@ class AsyncOfflineChatModel:
         """``"offline"``."""
         return "offline"
 
-    def generate(self, question: str, context: GenerationContext) -> str:
+    def write(self, context: WriteContext) -> SqlDraft:
+        """Same as :meth:`OfflineChatModel.write` (pure CPU, no await needed)."""
+        return self._sync.write(context)
+
+    def generate(self, question: str, context: WriteContext) -> str:
         """Same as :meth:`OfflineChatModel.generate` (pure CPU, no await needed)."""
         return self._sync.generate(question, context)
-
-    def draft(self, question: str, context: GenerationContext) -> OfflineDraft:
-        """Same as :meth:`OfflineChatModel.draft` (pure CPU, no await needed)."""
-        return self._sync.draft(question, context)
 
     async def complete(
         self,
