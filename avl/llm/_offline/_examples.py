@@ -29,7 +29,7 @@ from sqlglot import expressions as exp
 from avl.llm._offline._lexicon import MAX_WORDS, MIN_WORDS, NUMBER_WORDS
 from avl.llm._offline._linking import Link, Links
 from avl.llm._offline._question import Question
-from avl.llm._offline._render import to_identifier
+from avl.llm._offline._render import null_ordering, to_identifier
 from avl.schema import ExamplePair
 from avl.text import ident_words, key_words, similarity, stem, words
 
@@ -322,8 +322,12 @@ def adapt_example(
     # ---- direction: "highest" asked as "lowest"
     so, sn = _superlative(old_q), _superlative(new_q)
     if so and sn and so != sn:
+        nulls = null_ordering(dialect)
         for o in tree.find_all(exp.Ordered):
-            o.set("desc", not bool(o.args.get("desc")))
+            desc = not bool(o.args.get("desc"))
+            o.set("desc", desc)
+            # the dialect's own NULL placement for the new direction: no NULLS clause
+            o.set("nulls_first", (nulls == "nulls_are_small") != desc)
         for extreme in list(tree.find_all(exp.Max, exp.Min)):
             flipped: exp.Expr = (
                 exp.Min(this=extreme.this)

@@ -682,13 +682,16 @@ def _link_values(
             and t.number is None
         ):
             j = i + 1
+            # a capitalised word after a name is part of it, even a schema word
+            # ("Springfield Museum"); a value already found ends it
+            values_at = {k for v in kept for k in v.span}
             while j < n and (
-                (toks[j].capital and j not in taken and not toks[j].punct)
+                (toks[j].capital and j not in values_at and not toks[j].punct)
                 or (
                     toks[j].low in {"of", "de", "la", "von", "van", "the", "and"}
                     and j + 1 < n
                     and toks[j + 1].capital
-                    and j + 1 not in taken
+                    and j + 1 not in values_at
                 )
             ):
                 j += 1

@@ -169,7 +169,8 @@ _RESERVED = frozenset(
 _AGG = {"COUNT": exp.Count, "SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}
 
 
-def _null_ordering(dialect: str) -> str:
+def null_ordering(dialect: str) -> str:
+    """Where ``dialect`` puts NULLs by default (sqlglot's ``NULL_ORDERING``)."""
     try:
         return str(Dialect.get_or_raise(dialect).NULL_ORDERING)
     except (ValueError, AttributeError):
@@ -358,7 +359,7 @@ def _select(schema: SchemaIndex, intent: Intent, dialect: str) -> exp.Select:
         q.set("having", exp.Having(this=exp.and_(*hs) if len(hs) > 1 else hs[0]))
     orders = [o for o in intent.order if o.item.tables <= reached]
     if orders:
-        nulls = _null_ordering(dialect)
+        nulls = null_ordering(dialect)
         q.set(
             "order",
             exp.Order(

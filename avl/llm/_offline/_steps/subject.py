@@ -18,7 +18,17 @@ def choose_subject(st: State) -> None:
     first_table = st.links.tables[0] if st.links.tables else None
     cols = st.column_links(free=False)
     first_col = cols[0] if cols else None
-    if first_table is not None and (first_col is None or first_table.start <= first_col.start):
+    value = next((v for v in st.links.values if v.kind == "value"), None)
+    if (
+        first_table is not None
+        and first_table.score < 0.95
+        and value is not None
+        and len(st.links.tables) == 1
+    ):
+        # a table named only by a verb form ("who visited X") does not outweigh
+        # the table of a stored value
+        it.subject = value.table
+    elif first_table is not None and (first_col is None or first_table.start <= first_col.start):
         it.subject = first_table.table
     elif first_col is not None:
         # "the names of the poker players": the table the phrase names, even when
