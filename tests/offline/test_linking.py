@@ -38,7 +38,9 @@ TABLES = [
     ),
 ]
 FKS = [
-    ForeignKeySpec(table="visit", columns=["museum_id"], ref_table="museum", ref_columns=["museum_id"]),
+    ForeignKeySpec(
+        table="visit", columns=["museum_id"], ref_table="museum", ref_columns=["museum_id"]
+    ),
     ForeignKeySpec(table="visit", columns=["visitor_id"], ref_table="visitor", ref_columns=["id"]),
 ]
 VALUES = {

@@ -104,9 +104,11 @@ def screen(q: Question) -> Screen | None:
             "about this database's data",
         )
     lows = [t.low for t in toks]
+    firsts = {p[0] for p in INJECTION_PHRASES}
+    starts = [i for i, w in enumerate(lows) if w in firsts]
     for phrase in INJECTION_PHRASES:
         k = len(phrase)
-        for i in range(len(lows) - k + 1):
+        for i in starts:
             if tuple(lows[i : i + k]) == phrase:
                 return Screen(
                     kind="injection",

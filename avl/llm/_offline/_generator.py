@@ -22,7 +22,7 @@ from cachetools import LRUCache
 from avl.llm._offline._abstain import confidence, screen
 from avl.llm._offline._examples import Adapted, adapt_example, disagreement, rank_examples
 from avl.llm._offline._joins import plan_joins
-from avl.llm._offline._linking import Links, fuzzy_key_index, link_question
+from avl.llm._offline._linking import FuzzyKeys, Links, fuzzy_key_index, link_question
 from avl.llm._offline._question import Question, parse_question
 from avl.llm._offline._render import render
 from avl.llm._offline._schema import SchemaIndex
@@ -73,9 +73,7 @@ class OfflineGenerator:
         self._schemas: LRUCache[tuple[object, ...], SchemaIndex] = LRUCache(maxsize=16)
         # keyed by the index object's id; the value keeps the object alive so the
         # id is not reused while cached
-        self._fuzzy: LRUCache[int, tuple[ValueIndex, dict[str, tuple[str, ...]]]] = LRUCache(
-            maxsize=8
-        )
+        self._fuzzy: LRUCache[int, tuple[ValueIndex, FuzzyKeys]] = LRUCache(maxsize=8)
 
     def _schema(self, tables: Sequence[TableSpec], fks: Sequence[ForeignKeySpec]) -> SchemaIndex:
         key = (tuple(tables), tuple(fks))
@@ -85,7 +83,7 @@ class OfflineGenerator:
             self._schemas[key] = found
         return found
 
-    def _fuzzy_keys(self, index: ValueIndex) -> dict[str, tuple[str, ...]]:
+    def _fuzzy_keys(self, index: ValueIndex) -> FuzzyKeys:
         hit = self._fuzzy.get(id(index))
         if hit is not None and hit[0] is index:
             return hit[1]
@@ -130,7 +128,7 @@ class OfflineGenerator:
             )
         schema = self._schema(tables, foreign_keys)
         index = value_index or {}
-        fuzzy = self._fuzzy_keys(index) if index else {}
+        fuzzy = self._fuzzy_keys(index) if index else None
         links = link_question(q, schema, index, fuzzy)
         if examples:
             # a close pair, adapted, beats composing: measured on both halves of
@@ -171,7 +169,7 @@ class OfflineGenerator:
         schema: SchemaIndex,
         examples: Sequence[ExamplePair],
         index: ValueIndex,
-        fuzzy: Mapping[str, tuple[str, ...]],
+        fuzzy: FuzzyKeys | None,
         dialect: str,
     ) -> OfflineDraft | None:
         ranked = rank_examples(q.text, examples, [t.name for t in schema.tables])

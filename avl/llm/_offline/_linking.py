@@ -23,9 +23,10 @@ import re
 from collections.abc import Mapping, Sequence
 
 import attrs
+from cachetools import LRUCache
 
 from avl.llm._offline._lexicon import FUNCTION_WORDS, NUMBER_WORDS
-from avl.llm._offline._question import Question, Token, form_root
+from avl.llm._offline._question import Question, Token
 from avl.llm._offline._schema import ColumnInfo, SchemaIndex
 from avl.text import ABBREVIATIONS, STOPWORDS, stem, words
 
@@ -250,7 +251,7 @@ def link_question(
     q: Question,
     schema: SchemaIndex,
     value_index: Mapping[str, tuple[tuple[str, str, str], ...]],
-    fuzzy_keys: Mapping[str, tuple[str, ...]] | None = None,
+    fuzzy_keys: FuzzyKeys | None = None,
 ) -> Links:
     """Link the tokens of ``q`` to the schema and stored values.
 
@@ -258,7 +259,7 @@ def link_question(
         q: the parsed question.
         schema: the schema index.
         value_index: stored values by first lower-cased word (and its stem).
-        fuzzy_keys: the value index's keys grouped by first letter (for typos).
+        fuzzy_keys: the typo and demonym lookup over the value index's keys.
 
     Returns:
         The links.
@@ -277,17 +278,20 @@ def link_question(
         if t.low in STOPWORDS and t.stem not in schema.vocabulary:
             continue
         passive = t.low.endswith("ed") and q.low(i + 1) == "by"
-        exact_only = t.low in FUNCTION_WORDS
-        for w in schema.vocabulary:
-            if exact_only:
-                s = 1.0 if t.stem == w or t.low == w else 0.0
-            else:
-                s = word_match(t, w, schema.roots[w])
-            # "shared by", "owned by": a verb, unless the name is that very word
-            if s and passive and s < 1.0:
-                continue
-            if s:
-                matches[i][w] = s
+        found = schema.matches_of(t.low)
+        if found is None:
+            exact_only = t.low in FUNCTION_WORDS
+            found = {}
+            for w in schema.vocabulary:
+                if exact_only:
+                    s = 1.0 if t.stem == w or t.low == w else 0.0
+                else:
+                    s = word_match(t, w, schema.roots[w])
+                if s:
+                    found[w] = s
+            schema.remember_matches(t.low, found)
+        # "shared by", "owned by": a verb, unless the name is that very word
+        matches[i] = {w: s for w, s in found.items() if not (passive and s < 1.0)}
     # two words written as one name word ("high schoolers" / "highschooler")
     joined: dict[int, str] = {}
     for i in range(n - 1):
@@ -298,12 +302,19 @@ def link_question(
         if w in schema.vocabulary and w not in matches[i]:
             joined[i] = w
 
+    seen_words = {w for m in matches for w in m} | set(joined.values())
     cands: list[_Cand] = []
     for ti in schema.tables:
+        if not seen_words & set(ti.words) and not any(
+            seen_words & set(ci.words) for ci in ti.columns
+        ):
+            continue
         for ws in {ti.key, ti.words}:
             cands.extend(_spans(ws, matches, joined, toks, schema, "table", ti.name, ""))
     for ti in schema.tables:
         for ci in ti.columns:
+            if not seen_words & set(ci.words):
+                continue
             for ws in {ci.key, ci.words}:
                 cands.extend(_spans(ws, matches, joined, toks, schema, "column", ti.name, ci.name))
             if ci.key and not set(ti.key) & set(ci.key):
@@ -318,7 +329,7 @@ def link_question(
                     and any(w in ti.key for w in matches[x.start])
                 )
     cands = _prune(q, schema, cands, matches)
-    values = _link_values(q, schema, value_index, fuzzy_keys or {}, cands, matches)
+    values = _link_values(q, schema, value_index, fuzzy_keys, cands, matches)
     value_tokens = {i for v in values for i in v.span}
     # schema links inside a value span are the value's words, not the schema's
     cands = [
@@ -562,7 +573,7 @@ def _link_values(
     q: Question,
     schema: SchemaIndex,
     index: Mapping[str, tuple[tuple[str, str, str], ...]],
-    fuzzy_keys: Mapping[str, tuple[str, ...]],
+    fuzzy_keys: FuzzyKeys | None,
     cands: list[_Cand],
     matches: list[dict[str, float]],
 ) -> list[Link]:
@@ -744,31 +755,16 @@ def _fuzzy_value(
     k: int,
     wl: list[str],
     index: Mapping[str, tuple[tuple[str, str, str], ...]],
-    fuzzy_keys: Mapping[str, tuple[str, ...]],
+    fuzzy_keys: FuzzyKeys | None,
     known: set[str],
     *,
     typos: bool = True,
 ) -> list[tuple[int, str, str, str, float]]:
     """Values whose first word is ``word`` as a demonym ("Asian"), or misspelt."""
     out: list[tuple[int, str, str, str, float]] = []
-    limit = _typo_limit(len(word))
-    for key in fuzzy_keys.get(word[:1], ()):
-        if key == word or len(key) < 4:
-            continue
-        close = False
-        score = 0.0
-        base = key[:-1] if key[-1] in "aey" else key
-        if word.startswith(base) and word[len(base) :] in _DEMONYM and len(base) >= 3:
-            close, score = True, 0.8
-        elif (
-            typos
-            and limit
-            and abs(len(key) - len(word)) <= limit
-            and edit_distance(word, key, limit) <= limit
-        ):
-            close, score = True, 0.75
-        if not close:
-            continue
+    if fuzzy_keys is None:
+        return out
+    for key, score in fuzzy_keys.close(word, typos=typos):
         for table, column, v in index.get(key, ()):
             if table not in known:
                 continue
@@ -842,15 +838,54 @@ def _choose_values(found: list[Link], cands: list[_Cand], toks: Sequence[Token])
     return kept
 
 
-def fuzzy_key_index(
-    index: Mapping[str, tuple[tuple[str, str, str], ...]],
-) -> dict[str, tuple[str, ...]]:
-    """The value index's keys grouped by first letter."""
-    out: dict[str, list[str]] = {}
-    for key in index:
-        if key and re.match(r"[^\W\d_]", key):
-            out.setdefault(key[:1], []).append(key)
-    return {k: tuple(v) for k, v in out.items()}
+class FuzzyKeys:
+    """The value index's first words, bucketed by first letter and length, with the
+    close keys of each question word remembered (questions repeat their words).
+
+    Args:
+        index: stored values by first lower-cased word.
+    """
+
+    def __init__(self, index: Mapping[str, tuple[tuple[str, str, str], ...]]) -> None:
+        buckets: dict[tuple[str, int], list[str]] = {}
+        for key in index:
+            if len(key) >= 4 and re.match(r"[^\W\d_]", key):
+                buckets.setdefault((key[:1], len(key)), []).append(key)
+        self._buckets = {k: tuple(v) for k, v in buckets.items()}
+        self._seen: LRUCache[tuple[str, bool], tuple[tuple[str, float], ...]] = LRUCache(
+            maxsize=4096
+        )
+
+    def close(self, word: str, *, typos: bool) -> tuple[tuple[str, float], ...]:
+        """``(key, score)`` for keys ``word`` is a demonym (0.8) or a typo (0.75) of."""
+        hit = self._seen.get((word, typos))
+        if hit is not None:
+            return hit
+        out: list[tuple[str, float]] = []
+        limit = _typo_limit(len(word))
+        first = word[:1]
+        for n in range(max(4, len(word) - 3), len(word) + limit + 1):
+            for key in self._buckets.get((first, n), ()):
+                if key == word:
+                    continue
+                base = key[:-1] if key[-1] in "aey" else key
+                if word.startswith(base) and word[len(base) :] in _DEMONYM and len(base) >= 3:
+                    out.append((key, 0.8))
+                elif (
+                    typos
+                    and limit
+                    and abs(len(key) - len(word)) <= limit
+                    and edit_distance(word, key, limit) <= limit
+                ):
+                    out.append((key, 0.75))
+        found = tuple(out)
+        self._seen[(word, typos)] = found
+        return found
+
+
+def fuzzy_key_index(index: Mapping[str, tuple[tuple[str, str, str], ...]]) -> FuzzyKeys:
+    """The typo and demonym lookup over ``index``'s keys."""
+    return FuzzyKeys(index)
 
 
 def column_info(links: Links, lk: Link) -> ColumnInfo | None:
@@ -858,4 +893,4 @@ def column_info(links: Links, lk: Link) -> ColumnInfo | None:
     return links.schema.column(lk.table, lk.column)
 
 
-__all__ += ["column_info", "edit_distance", "fuzzy_key_index", "word_match", "form_root"]
+__all__ += ["FuzzyKeys", "column_info", "edit_distance", "fuzzy_key_index", "word_match"]

@@ -8,6 +8,7 @@ backticks on MySQL and MariaDB, double quotes elsewhere.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import sqlglot
@@ -169,6 +170,15 @@ _RESERVED = frozenset(
 _AGG = {"COUNT": exp.Count, "SUM": exp.Sum, "AVG": exp.Avg, "MIN": exp.Min, "MAX": exp.Max}
 
 
+@functools.lru_cache(maxsize=32)
+def _dialect_reserved(dialect: str) -> frozenset[str]:
+    """The words ``dialect``'s generator quotes itself (memoised: a pure lookup)."""
+    try:
+        return frozenset(Dialect.get_or_raise(dialect).generator_class.RESERVED_KEYWORDS)
+    except (ValueError, AttributeError):
+        return frozenset()
+
+
 def null_ordering(dialect: str) -> str:
     """Where ``dialect`` puts NULLs by default (sqlglot's ``NULL_ORDERING``)."""
     try:
@@ -184,13 +194,7 @@ def needs_quotes(name: str, dialect: str) -> bool:
     if not all(ch.isalnum() or ch == "_" for ch in name) or not name.isascii():
         return True
     low = name.lower()
-    if low in _RESERVED:
-        return True
-    try:
-        reserved = Dialect.get_or_raise(dialect).generator_class.RESERVED_KEYWORDS
-    except (ValueError, AttributeError):
-        reserved = set()
-    if low in reserved:
+    if low in _RESERVED or low in _dialect_reserved(dialect):
         return True
     return dialect in ("postgres", "postgresql", "redshift") and name != low
 

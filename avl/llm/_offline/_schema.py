@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 
 import attrs
+from cachetools import LRUCache
 
 from avl.llm._offline._lexicon import FALSE_VALUES, TRUE_VALUES
 from avl.llm._offline._question import form_root
@@ -191,6 +193,8 @@ class SchemaIndex:
         self._df = dict(df)
         self.vocabulary: frozenset[str] = frozenset(df)
         self.roots: dict[str, str] = {w: form_root(w) for w in df}
+        # question word -> the name words it matches (questions repeat their words)
+        self._matches: LRUCache[str, Mapping[str, float]] = LRUCache(maxsize=8192)
 
     # -------------------------------------------------------------- lookups
     def table(self, name: str) -> TableInfo | None:
@@ -201,6 +205,14 @@ class SchemaIndex:
         """The column ``table.name``."""
         t = self.table(table)
         return t.column(name) if t is not None else None
+
+    def matches_of(self, word: str) -> Mapping[str, float] | None:
+        """The remembered name-word matches of a question word, if any."""
+        return self._matches.get(word)
+
+    def remember_matches(self, word: str, found: Mapping[str, float]) -> None:
+        """Remember a question word's name-word matches."""
+        self._matches[word] = MappingProxyType(dict(found))
 
     def df(self, word: str) -> int:
         """In how many table and column names ``word`` occurs."""

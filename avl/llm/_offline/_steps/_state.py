@@ -248,8 +248,9 @@ class State:
 
     def phrase_at(self, phrases: Sequence[Sequence[str]], i: int) -> int:
         """The length of the first of ``phrases`` starting at ``i`` (0: none)."""
+        first = self.low(i)
         for p in phrases:
-            if all(self.low(i + j) == w for j, w in enumerate(p)):
+            if p[0] == first and all(self.low(i + j) == w for j, w in enumerate(p)):
                 return len(p)
         return 0
 
