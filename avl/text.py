@@ -276,7 +276,7 @@ def stems(text: str) -> list[str]:
 
 
 def ident_words(name: str) -> list[str]:
-    """Split an identifier (``release_year``, ``InvoiceLine``) into lower stems.
+    """Split an identifier (``release_year``, ``OrderLine``) into lower stems.
 
     Identifier abbreviations are expanded (``qty`` -> ``quantity``, ``cust_no`` ->
     ``customer``, ``number``).

@@ -11,9 +11,9 @@ from avl.schema import ColumnSpec, ForeignKeySpec, TableSpec, build_value_index
 
 TABLES = [
     TableSpec(
-        name="museum",
+        name="branch",
         columns=[
-            ColumnSpec(name="museum_id", type="INT", primary_key=True),
+            ColumnSpec(name="branch_id", type="INT", primary_key=True),
             ColumnSpec(name="name", type="TEXT"),
             ColumnSpec(name="num_of_staff", type="INT"),
             ColumnSpec(name="open_year", type="TEXT"),
@@ -21,15 +21,15 @@ TABLES = [
         ],
     ),
     TableSpec(
-        name="visit",
+        name="loan",
         columns=[
-            ColumnSpec(name="museum_id", type="INT"),
-            ColumnSpec(name="visitor_id", type="INT"),
-            ColumnSpec(name="ticket_count", type="INT"),
+            ColumnSpec(name="branch_id", type="INT"),
+            ColumnSpec(name="member_id", type="INT"),
+            ColumnSpec(name="book_count", type="INT"),
         ],
     ),
     TableSpec(
-        name="visitor",
+        name="member",
         columns=[
             ColumnSpec(name="id", type="INT", primary_key=True),
             ColumnSpec(name="name", type="TEXT"),
@@ -39,13 +39,13 @@ TABLES = [
 ]
 FKS = [
     ForeignKeySpec(
-        table="visit", columns=["museum_id"], ref_table="museum", ref_columns=["museum_id"]
+        table="loan", columns=["branch_id"], ref_table="branch", ref_columns=["branch_id"]
     ),
-    ForeignKeySpec(table="visit", columns=["visitor_id"], ref_table="visitor", ref_columns=["id"]),
+    ForeignKeySpec(table="loan", columns=["member_id"], ref_table="member", ref_columns=["id"]),
 ]
 VALUES = {
-    ("museum", "region"): ("Asia", "Caribbean", "Europe"),
-    ("museum", "name"): ("Average Museum", "Plaza Museum"),
+    ("branch", "region"): ("Canada", "Caribbean", "Europe"),
+    ("branch", "name"): ("Average Branch", "Harbour Branch"),
 }
 SCHEMA = SchemaIndex(TABLES, FKS)
 INDEX = build_value_index(VALUES)
@@ -68,52 +68,52 @@ def test_word_forms_derivations_and_typos() -> None:
     assert form_root("founded") == "found"
     q = parse_question("located")
     assert word_match(q.tokens[0], "location", form_root("location")) == 0.8
-    typo = parse_question("musuem").tokens[0]
-    assert word_match(typo, "museum", form_root("museum")) == 0.75
-    far = parse_question("music").tokens[0]
-    assert word_match(far, "museum", form_root("museum")) == 0.0
+    typo = parse_question("memebr").tokens[0]
+    assert word_match(typo, "member", form_root("member")) == 0.75
+    far = parse_question("meme").tokens[0]
+    assert word_match(far, "member", form_root("member")) == 0.0
 
 
 def test_a_part_of_a_column_name_links_when_it_is_informative() -> None:
-    assert ("visitor", "membership_level") in columns("visitors whose membership is high")
+    assert ("member", "membership_level") in columns("members whose membership is high")
     # "year" alone says too little to name open_year
-    assert ("museum", "open_year") not in columns("the year")
-    assert ("museum", "open_year") in columns("the year it opened")
+    assert ("branch", "open_year") not in columns("the year")
+    assert ("branch", "open_year") in columns("the year it opened")
 
 
 def test_number_of_x_is_the_x_count_column() -> None:
-    got = links("What is the number of staff of each museum?")
+    got = links("What is the number of staff of each branch?")
     spans = {(c.column, c.start, c.end) for c in got.columns}
     assert ("num_of_staff", 3, 6) in spans  # "number of staff"
-    assert ("visit", "ticket_count") in columns("the number of tickets")
+    assert ("loan", "book_count") in columns("the number of books")
 
 
 def test_a_table_word_is_the_table_not_its_id_column() -> None:
-    got = links("How many visitors are there?")
-    assert [t.table for t in got.tables] == ["visitor"]
-    assert ("visit", "visitor_id") not in {(c.table, c.column) for c in got.columns}
+    got = links("How many members are there?")
+    assert [t.table for t in got.tables] == ["member"]
+    assert ("loan", "member_id") not in {(c.table, c.column) for c in got.columns}
 
 
 def test_values_fuzzy_and_demonyms() -> None:
-    assert values("museums in the Carribean") == [("region", "Caribbean")]
-    assert values("Asian museums") == [("region", "Asia")]
-    assert values("museums in europe") == [("region", "Europe")]
+    assert values("branches in the Carribean") == [("region", "Caribbean")]
+    assert values("Canadian branches") == [("region", "Canada")]
+    assert values("branches in europe") == [("region", "Europe")]
 
 
 def test_no_value_hits_on_schema_or_aggregate_words() -> None:
     # "average" is a stored value's first word, but here it asks for an aggregate
-    assert values("What is the average ticket count?") == []
-    # "museum" is a table, not the value "Plaza Museum"
-    assert values("List every museum") == []
+    assert values("What is the average book count?") == []
+    # "branch" is a table, not the value "Harbour Branch"
+    assert values("List every branch") == []
     # a quoted value is the value, whatever its words
-    assert values('Which museum is called "Average Museum"?') == [("name", "Average Museum")]
+    assert values('Which branch is called "Average Branch"?') == [("name", "Average Branch")]
 
 
 @pytest.mark.parametrize(
     ("question", "table"),
     [
-        ("Which ones are in Asia?", "museum"),
-        ("Who visited Plaza Museum?", "museum"),
+        ("Which ones are in Canada?", "branch"),
+        ("Who borrowed from Harbour Branch?", "branch"),
     ],
 )
 def test_a_value_hit_names_the_main_table(question: str, table: str) -> None:
@@ -125,6 +125,6 @@ def test_a_value_hit_names_the_main_table(question: str, table: str) -> None:
 
 
 def test_capitalised_unknown_words_are_literals() -> None:
-    got = links("Which region is Springfield Museum in?")
+    got = links("Which region is Riverside Branch in?")
     lits = [v for v in got.values if v.kind == "literal"]
-    assert [v.value for v in lits] == ["Springfield Museum"]
+    assert [v.value for v in lits] == ["Riverside Branch"]

@@ -3,14 +3,14 @@
 A word links to a name word of the schema when it is the same stem, the same word
 form (``opened``/``open``), a derivation sharing a long prefix
 (``located``/``location``), a typo of it (one edit, two for long words), or two
-words written as one (``play list``/``playlist``). A table or column links when
+words written as one (``post code``/``postcode``). A table or column links when
 its name words occur together; a part of a multi-word name links too when it holds
 the name's informative words (``area`` for ``surface_area``, not ``year`` for
 ``open_year``). A column ``<other table>_id`` is not linked by the other table's
 name: that word names the table.
 
 A run of words links to a stored value when it spells the value (case folded, word
-forms, small typos, or a demonym: ``Asian`` for ``Asia``). Guards keep value hits
+forms, small typos, or a demonym: ``Canadian`` for ``Canada``). Guards keep value hits
 off the words that carry the question's intent or name the schema: stop words,
 aggregate and ordering words, and words that already name a table or column, unless
 quoted. A quoted text that is no stored value, and a capitalised run of unknown
@@ -78,7 +78,7 @@ _GENERIC = frozenset(
         "month",
     }
 )
-#: Word-form suffixes of place adjectives ("Asian", "Brazilian", "Chinese").
+#: Word-form suffixes of place adjectives ("Canadian", "Peruvian", "Japanese").
 _DEMONYM = ("n", "an", "ian", "ean", "ese", "ish", "i")
 #: Words never read as a stored value, whatever the data holds.
 _NOT_VALUES = FUNCTION_WORDS | STOPWORDS | frozenset(NUMBER_WORDS)
@@ -241,6 +241,7 @@ class _Cand:
     kind: str
     table: str
     column: str = ""
+    quality: float = 1.0  # how exactly the matched words match (1: same stems)
 
 
 def _content(tok: Token) -> bool:
@@ -292,7 +293,7 @@ def link_question(
             schema.remember_matches(t.low, found)
         # "shared by", "owned by": a verb, unless the name is that very word
         matches[i] = {w: s for w, s in found.items() if not (passive and s < 1.0)}
-    # two words written as one name word ("high schoolers" / "highschooler")
+    # two words written as one name word ("post codes" / "postcode")
     joined: dict[int, str] = {}
     for i in range(n - 1):
         a, b = toks[i], toks[i + 1]
@@ -407,6 +408,7 @@ def _prune(
     found = list(best.values())
     tables = [c for c in found if c.kind == "table" and c.complete]
     table_spans = {(c.start, c.end) for c in tables}
+    table_quality = {(c.start, c.end): c.quality for c in tables}
     column_spans = {(c.start, c.end) for c in found if c.kind == "column" and c.complete}
     kept: list[_Cand] = []
     for cd in found:
@@ -414,16 +416,21 @@ def _prune(
         if cd.kind == "column":
             if span in table_spans:
                 col = schema.column(cd.table, cd.column)
-                # "singer" for singer_id, or a partial column name, is the table; so
+                # "teacher" for teacher_id, or a partial column name, is the table; so
                 # is a word naming a table and that table's own column
-                if (col is not None and col.is_key) or not cd.complete:
+                if (col is not None and col.is_key) or (
+                    not cd.complete and cd.quality <= table_quality[span]
+                ):
                     continue
-                if any(t.table == cd.table and (t.start, t.end) == span for t in tables):
+                if any(
+                    t.table == cd.table and (t.start, t.end) == span and t.quality >= cd.quality
+                    for t in tables
+                ):
                     continue
             if any(
                 a <= cd.start and cd.end <= b and b - a > cd.end - cd.start for a, b in table_spans
             ):
-                continue  # a word inside a table's name ("channels" in "tv channels")
+                continue  # a word inside a table's name ("items" in "order items")
         elif not cd.complete and any(
             a <= cd.start and cd.end <= b and b - a > cd.end - cd.start for a, b in column_spans
         ):
@@ -538,6 +545,7 @@ def _spans(
                 kind=kind,
                 table=table,
                 column=column,
+                quality=quality,
             )
         )
     return out
@@ -694,7 +702,7 @@ def _link_values(
         ):
             j = i + 1
             # a capitalised word after a name is part of it, even a schema word
-            # ("Springfield Museum"); a value already found ends it
+            # ("Riverside Hall"); a value already found ends it
             values_at = {k for v in kept for k in v.span}
             while j < n and (
                 (toks[j].capital and j not in values_at and not toks[j].punct)
@@ -760,7 +768,7 @@ def _fuzzy_value(
     *,
     typos: bool = True,
 ) -> list[tuple[int, str, str, str, float]]:
-    """Values whose first word is ``word`` as a demonym ("Asian"), or misspelt."""
+    """Values whose first word is ``word`` as a demonym ("Canadian"), or misspelt."""
     out: list[tuple[int, str, str, str, float]] = []
     if fuzzy_keys is None:
         return out

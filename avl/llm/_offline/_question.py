@@ -20,7 +20,7 @@ _TOKEN = re.compile(
     r"|(?P<punct>[,;:.!?()])"
 )
 # a quoted text: the opening mark after a space, a bracket or the start, the closing
-# mark before a space, punctuation or the end (so "owner's" and "countries'" are not
+# mark before a space, punctuation or the end (so "teacher's" and "students'" are not
 # quotes)
 _QUOTED = re.compile(
     r"(?:(?<=^)|(?<=[\s(\[]))(?:\"([^\"]+)\"|'([^']+)'|“([^”]+)”|‘([^’]+)’|`([^`]+)`)(?=$|[\s,.;:!?)\]])"

@@ -2,8 +2,8 @@
 
 For every table and column: its name split into word stems, its distinguishing words,
 whether it is a key, a number, a date, a naming column; the join edges (declared
-foreign keys, plus the ones a column name states: ``owner_id`` in one table and
-the primary key ``owner_id`` of another); and how informative each name word is
+foreign keys, plus the ones a column name states: ``teacher_id`` in one table and
+the primary key ``teacher_id`` of another); and how informative each name word is
 (rare words weigh more than ``id`` or ``name``).
 """
 
@@ -124,7 +124,7 @@ def _column_info(
 ) -> ColumnInfo:
     words = tuple(ident_words(c.name))
     key = list(words)
-    # the table's own words as a prefix say nothing ("singer_name" in "singer")
+    # the table's own words as a prefix say nothing ("student_name" in "student")
     k = len(twords)
     if k and len(key) > k and tuple(key[:k]) == tuple(twords):
         key = key[k:]

@@ -10,7 +10,7 @@ step                      what it reads
 ========================  ===========================================================
 ``choose_subject``        the table the question is about
 ``value_filters``         stored values and quoted or capitalised literals
-``flag_filters``          yes/no columns named as a property ("official languages")
+``flag_filters``          yes/no columns named as a property ("active students")
 ``number_filters``        comparisons with numbers, ranges, counts of related rows
 ``average_comparisons``   "above the average X"
 ``negated_relations``     "X that have no Y", "X not <related value>"
@@ -22,7 +22,7 @@ step                      what it reads
 ``limit``                 "top N", "the first N"
 ``selection``             the column words left, or the subject's naming column
 ``distinct_rows``         "the different X"
-``related_tables``        "singers who have songs": join the related table
+``related_tables``        "students who take courses": join the table
 ``count_rows_once``       a count over a join with many rows per subject
 ========================  ===========================================================
 """

@@ -62,8 +62,8 @@ class State:
     extra_tables: list[str] = attrs.field(factory=list)
     #: the token where the thing asked for ends (a relative clause starts)
     head_end: int = 0
-    #: where the thing asked for starts (a later sentence may ask it: "Which owner
-    #: has the most dogs? List the owner's name.")
+    #: where the thing asked for starts (a later sentence may ask it: "Which teacher
+    #: has the most courses? List the teacher's name.")
     head_start: int = 0
     count_spans: list[tuple[int, int]] = attrs.field(factory=list)
     #: items the grouping step added (shown before the aggregates)
@@ -137,7 +137,7 @@ class State:
         for t in self.links.tables:
             if t.end == start or (t.end == start - 1 and self.low(start - 1) in ("'s", "s")):
                 return t.table
-        # "what city does the employee live in": the table right after the asked column
+        # "what city does the student live in": the table right after the asked column
         if self.low(start - 1) in ("what", "which"):
             for t in self.links.tables:
                 if end < t.start <= end + 3 and all(
@@ -219,7 +219,7 @@ class State:
 
     def table_after(self, pos: int, *, window: int = 3) -> Link | None:
         """The table named right after ``pos`` (only filler, intent words or a stored
-        value between: "the most Asian countries")."""
+        value between: "the most Canadian customers")."""
         for t in self.links.tables:
             if pos < t.start <= pos + window + 1:
                 between = range(pos + 1, t.start)

@@ -50,7 +50,7 @@ def counting(st: State) -> None:
             if ci is not None and ci.measure:
                 continue  # "the number of staff" with a staff-count column: the column
             if ci is not None and not (distinct or not ci.primary):
-                st.take(col)  # "the number of languages" (a key part): the rows
+                st.take(col)  # "the number of courses" (a key part): the rows
             if ci is not None and (distinct or not ci.primary):
                 st.take(col)
                 it.select.append(

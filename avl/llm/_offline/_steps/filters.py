@@ -41,7 +41,7 @@ def value_filters(st: State) -> None:
     """Stored values ("customers from Paris") test their column; a quoted or
     capitalised text that is no stored value tests the column its wording gives: a
     table named just before it ("the city Springfield": the city's name), a text
-    column just after it ("the Gelderland district") or before it ("whose name is
+    column just after it ("the Riverside district") or before it ("whose name is
     'Ada'"), else the naming column of the subject; a containment verb makes it LIKE
     ("whose city contains 'West'")."""
     it = st.intent
@@ -98,7 +98,7 @@ def _literal_column(st: State, v: Link) -> Col | None:
             naming = st.schema.naming_columns(t.table)
             if naming:
                 return Col(t.table, naming[0].name)
-    # a text column right after it: "the Gelderland district"
+    # a text column right after it: "the Riverside district"
     after = st.column_after(v.end - 1, window=1, want=text)
     if after is not None and after.start == v.end:
         st.take(after)
@@ -116,8 +116,8 @@ def _literal_column(st: State, v: Link) -> Col | None:
 
 
 def flag_filters(st: State) -> None:
-    """A column holding a yes/no flag named as a property ("the official
-    languages", "dogs that were abandoned") tests the flag: its "yes" value, or its
+    """A column holding a yes/no flag named as a property ("the active
+    students", "orders that were refunded") tests the flag: its "yes" value, or its
     "no" value after a negation."""
     it = st.intent
     for s_, e_ in st.links.column_spans():
@@ -138,7 +138,7 @@ def flag_filters(st: State) -> None:
 
 def _counted_after(st: State, i: int) -> Link | None:
     """A table (or a non-measure column of another table) counted by the number at ``i``
-    ("at least 3 orders", "more than 2 languages")."""
+    ("at least 3 orders", "more than 2 courses")."""
     j = i + 1
     while st.low(j) in DISTINCT_WORDS or st.low(j) in ("or", "more", "fewer", "less", "other"):
         j += 1
@@ -161,7 +161,7 @@ def number_filters(st: State) -> None:
     30", "with more than 300 seats", "founded before 1990"); "between A and B" is a
     range; a number of related rows ("at least 3 orders", "more than once") is a
     count per subject (HAVING); a bare number after a column is an equality ("in
-    grade 10")."""
+    room 10")."""
     it = st.intent
     toks = st.q.tokens
     skip: set[int] = set(st.used)
@@ -209,7 +209,7 @@ def number_filters(st: State) -> None:
             it.notes.append(f"a count {op} {t.text}")
             continue
         start = cmp[1] if cmp else i
-        # "in grade 9 or 10", "before 1950 or after 2000": the column of the
+        # "in room 9 or 10", "before 1950 or after 2000": the column of the
         # number just before, joined by "or"/"and"
         if (
             last is not None
@@ -399,8 +399,8 @@ def average_comparisons(st: State) -> None:
 def negated_relations(st: State) -> None:
     """ "X that have no Y", "X without any Y", "X that never Y": the subject's key
     NOT IN the keys its related table holds (with that table's own filters); a
-    negated value of a related table that holds many rows per subject ("countries
-    that do not speak English") is the same shape."""
+    negated value of a related table that holds many rows per subject ("students
+    that do not take Optics") is the same shape."""
     it = st.intent
     subject = it.subject
     if not subject:
@@ -433,8 +433,8 @@ def negated_relations(st: State) -> None:
         st.used.add(i)
         it.notes.append(f"{subject} with no {other.table}")
         return
-    # a negated value of a related table with many rows per subject ("countries
-    # that do not speak English"); "other than X" / "except X" stay a plain test
+    # a negated value of a related table with many rows per subject ("students
+    # that do not take Optics"); "other than X" / "except X" stay a plain test
     for c in list(it.where):
         if c.op != "!=" or c.col.table == subject:
             continue

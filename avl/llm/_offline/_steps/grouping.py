@@ -66,8 +66,8 @@ def grouping(st: State) -> None:
 
 def _group_for_having(st: State) -> None:
     """A count condition groups by the one thing asked for when it is a category
-    ("grades with at least 4 students"), else by the subject's key ("students with
-    at least 3 friends", "the id and name of owners with 2 dogs")."""
+    ("cities with at least 4 students"), else by the subject's key ("students with
+    at least 3 courses", "the id and name of teachers with 2 courses")."""
     it = st.intent
     head = _group_column(st)
     if head is not None:
@@ -110,8 +110,8 @@ def _head_category(st: State) -> Link | None:
 
 def _group_column(st: State) -> Link | None:
     """The one column the question asks for, when it can group rows: not a key,
-    not the naming column of its table ("which grade has the most students",
-    "nationalities shared by two people"); ``None`` when several columns are asked
+    not the naming column of its table ("which city has the most students",
+    "cities shared by two students"); ``None`` when several columns are asked
     or the one asked names the rows themselves."""
     heads = [c for c in st.column_links() if st.in_head(c.start) and not _role_key(st, c)]
     if len(heads) != 1:

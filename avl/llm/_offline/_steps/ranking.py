@@ -49,7 +49,7 @@ def ranking(st: State) -> None:
                 st.low(pos - 1) == "most" and st.low(pos) in FREQUENCY_WORDS
             ):
                 d = st.low(pos) not in MIN_WORDS
-                # "the most common genre in all tracks": a table ranked by its rows
+                # "the most common department in all courses": a table ranked by its rows
                 # in another table
                 tbl = st.table_after(pos + 1, window=2)
                 other = [
@@ -91,13 +91,13 @@ def ranking(st: State) -> None:
                 _rank_by_related_count(st, table, desc, pos)
                 return
             if table is not None and table.table == it.subject:
-                # "which grade has the most students": a category of the subject's rows
+                # "which city has the most students": a category of the subject's rows
                 head = _group_column(st)
                 if head is not None:
                     _rank_by_count(st, head, desc=desc, pos=pos)
                     st.used.update(table.span)
                     return
-            # "the most languages" where languages are rows of a related table
+            # "the most courses" where courses are rows of a related table
             rel = st.column_after(j - 1, window=2, want=lambda c: not c.measure)
             if rel is not None and rel.table != it.subject and _related(st, it.subject, rel.table):
                 st.take(rel)
@@ -112,7 +112,7 @@ def ranking(st: State) -> None:
                 or st.column_after(j - 1, window=2, want=lambda c: not c.is_key and not c.temporal)
             )
             if measure is None and st.low(pos) in ("most", "least", "fewest") and table is None:
-                # "the museum visited most times": rows of a related table per subject
+                # "the course taken most times": rows of a related table per subject
                 if st.low(pos + 1) in ("times", "often", "frequently"):
                     related = [
                         t
@@ -302,7 +302,7 @@ def _rank_by_measure(st: State, measure: Link, desc: bool, pos: int) -> None:
     if fn is None and category is not None and category.table == measure.table and not it.group:
         ci = st.col(category)
         if ci is not None and st.schema.naming_columns(category.table)[:1] != [ci]:
-            fn = "SUM"  # "which city has the largest population": per city
+            fn = "SUM"  # "which building has the largest budget": per building
     if fn is not None:
         if not it.group:
             if (

@@ -55,7 +55,7 @@ def selection(st: State) -> None:
                     it.select.append(Item(col=lc, pos=k))
             break
     # a table named in the asking part beside the subject: its naming column
-    # ("the names of the singers and their songs")
+    # ("the names of the teachers and their courses")
     if it.select and any(x.agg is None for x in it.select):
         for t in st.links.tables:
             if (
@@ -119,8 +119,8 @@ def distinct_rows(st: State) -> None:
 
 
 def related_tables(st: State) -> None:
-    """A table the question names in a clause about the subject ("singers who have
-    songs", "dogs that had a treatment") restricts the subject to rows with related
+    """A table the question names in a clause about the subject ("students who have
+    enrollments", "teachers that have a course") restricts the subject to rows with related
     rows: it is joined even when nothing of it is shown or tested."""
     it = st.intent
     have = set(it.tables())
@@ -140,7 +140,7 @@ def related_tables(st: State) -> None:
 
 def count_rows_once(st: State) -> None:
     """A count of the subject's rows over a join with a table holding many rows per
-    subject ("how many dogs had a treatment") counts each subject once:
+    subject ("how many students took a course") counts each subject once:
     COUNT(DISTINCT key)."""
     it = st.intent
     if not it.subject or it.group:

@@ -31,7 +31,7 @@ def choose_subject(st: State) -> None:
     elif first_table is not None and (first_col is None or first_table.start <= first_col.start):
         it.subject = first_table.table
     elif first_col is not None:
-        # "the names of the poker players": the table the phrase names, even when
+        # "the names of the club members": the table the phrase names, even when
         # the column is reached through another table
         owner = st.owner_of(first_col.start, first_col.end)
         it.subject = owner or first_col.table
