@@ -47,6 +47,7 @@ __all__ = [
     "Period",
     "Scope",
     "WebhookAlerts",
+    "estimate_cost",
 ]
 
 log = logging.getLogger("avl.costs")
@@ -233,6 +234,40 @@ def _usd(value: float, name: str) -> int:
     if value < 0:
         raise InvalidInputError(f"{name} must not be negative, got {value!r}")
     return round(value * MICRO)
+
+
+def estimate_cost(
+    model: str,
+    *,
+    input_tokens: int,
+    max_output_tokens: int,
+    cost_table: Any = None,
+) -> float:
+    """The most a model call can cost: the prompt's tokens at the input price plus
+    ``max_output_tokens`` at the output price (what :meth:`Budgets.reserve` takes).
+
+    Args:
+        model: ``"provider/name"`` (``"openai/gpt-4o-mini"``).
+        input_tokens: the prompt's tokens.
+        max_output_tokens: the most the model may write.
+        cost_table: a :class:`~avl.metrics.CostTable` (default: the default prices).
+
+    Returns:
+        The estimate in USD; 0.0 for a model missing from the table (its calls are
+        then settled with their reported cost, if any).
+
+    Example:
+        >>> round(estimate_cost("openai/gpt-4o-mini", input_tokens=1000, max_output_tokens=500), 6)
+        0.00045
+    """
+    from avl.metrics import CostTable
+
+    table = cost_table if cost_table is not None else CostTable.default()
+    provider, _, name = model.partition("/")
+    cost = table.cost_usd(
+        provider, name, input_tokens=max(0, input_tokens), output_tokens=max(0, max_output_tokens)
+    )
+    return 0.0 if cost is None else float(cost)
 
 
 #: What receives budget alerts.
