@@ -14,6 +14,7 @@ One question goes through, in order:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 import attrs
@@ -71,9 +72,8 @@ class OfflineGenerator:
         self.reuse_threshold = reuse_threshold
         self.abstain_below = abstain_below
         self._schemas: LRUCache[tuple[object, ...], SchemaIndex] = LRUCache(maxsize=16)
-        # keyed by the index object's id; the value keeps the object alive so the
-        # id is not reused while cached
-        self._fuzzy: LRUCache[int, tuple[ValueIndex, FuzzyKeys]] = LRUCache(maxsize=8)
+        # the typo lookup per stored-value index (see _fuzzy_keys)
+        self._fuzzy: LRUCache[tuple[int, tuple[str, ...]], FuzzyKeys] = LRUCache(maxsize=8)
 
     def _schema(self, tables: Sequence[TableSpec], fks: Sequence[ForeignKeySpec]) -> SchemaIndex:
         key = (tuple(tables), tuple(fks))
@@ -84,11 +84,15 @@ class OfflineGenerator:
         return found
 
     def _fuzzy_keys(self, index: ValueIndex) -> FuzzyKeys:
-        hit = self._fuzzy.get(id(index))
-        if hit is not None and hit[0] is index:
-            return hit[1]
+        # contexts wrap the same stored index in a new read-only view per request:
+        # key the lookup by the index's size and first keys (a stale entry only
+        # proposes keys, which are then looked up in the request's own index)
+        fingerprint = (len(index), tuple(itertools.islice(iter(index), 64)))
+        hit = self._fuzzy.get(fingerprint)
+        if hit is not None:
+            return hit
         keys = fuzzy_key_index(index)
-        self._fuzzy[id(index)] = (index, keys)
+        self._fuzzy[fingerprint] = keys
         return keys
 
     def draft(
