@@ -115,6 +115,7 @@ class Tally:
         self.ms: list[float] = []
         self.total_ms: list[float] = []
         self.miss_kinds: collections.Counter[str] = collections.Counter()
+        self.recall = 0
 
     def add(self, setting: str, shape: str, ok: bool, abstained: bool) -> None:
         self.ok[(setting, shape)] += ok
@@ -128,6 +129,7 @@ class Tally:
         self.ms.extend(other.ms)
         self.total_ms.extend(other.total_ms)
         self.miss_kinds.update(other.miss_kinds)
+        self.recall += other.recall
 
 
 def _ask(
@@ -147,12 +149,31 @@ def _ask(
     return ok, abstained, ans.sql, float(ans.timings.get("model", 0.0)) * 1000.0
 
 
+def _gold_tables(sql: str) -> set[str]:
+    import sqlglot
+    from sqlglot import expressions as exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.SqlglotError:
+        return set()
+    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+    return {t.name.lower() for t in tree.find_all(exp.Table) if t.name.lower() not in ctes}
+
+
 def evaluate_db(
-    db_id: str, questions: Sequence[dict[str, Any]], data: Path, *, folds: bool, loo: bool
+    db_id: str,
+    questions: Sequence[dict[str, Any]],
+    data: Path,
+    *,
+    folds: bool,
+    loo: bool,
+    context_tokens: int | None = None,
 ) -> tuple[Tally, list[tuple[str, str, str, str]]]:
     """Run one database in every setting; return the tally and the misses."""
     path = data / "databases" / db_id / f"{db_id}.sqlite"
-    a = Assistant(db=f"sqlite:///{path}", cache_threshold=None, max_rows=10**6)
+    kw: dict[str, Any] = {} if context_tokens is None else {"context_tokens": context_tokens}
+    a = Assistant(db=f"sqlite:///{path}", cache_threshold=None, max_rows=10**6, **kw)
     a.train_from_database()
     tally = Tally()
     misses: list[tuple[str, str, str, str]] = []
@@ -166,6 +187,8 @@ def evaluate_db(
     for (q, sql), shape, gold in zip(pairs, shapes, golds, strict=True):
         ok, ab, got, ms = _ask(a, q, gold, tally)
         tally.add("schema", shape, ok, ab)
+        retrieved = {t.lower() for t in a.retrieval_tables(q)}
+        tally.recall += _gold_tables(sql) <= retrieved
         tally.ms.append(ms)
         if not ok:
             misses.append(("schema", q, sql, got))
@@ -229,6 +252,7 @@ def report(name: str, t: Tally, settings: Sequence[str]) -> None:
         print(
             "schema-only misses: " + ", ".join(f"{k} {v}" for k, v in sorted(t.miss_kinds.items()))
         )
+        print(f"schema-retrieval recall (gold tables all retrieved): {t.recall / max(1, n):.3f}")
 
 
 def abstention(path: Path, show: int = 0) -> tuple[dict[str, tuple[int, int]], int]:
@@ -289,6 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-folds", action="store_true", help="skip 5-fold")
     ap.add_argument("--abstention", action="store_true", help="ask the written demo questions")
     ap.add_argument("--per-db", action="store_true", help="print each database's figures")
+    ap.add_argument(
+        "--context-tokens",
+        type=int,
+        default=None,
+        help="retrieval budget (default: the Assistant's)",
+    )
     args = ap.parse_args(argv)
     data = shared_data_dir() / "text2sql"
     qs = [json.loads(line) for line in (data / "questions.jsonl").read_text().splitlines() if line]
@@ -306,7 +336,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.db and db_id not in args.db:
                 continue
             t, misses = evaluate_db(
-                db_id, by_db[db_id], data, folds=not args.no_folds, loo=not args.no_loo
+                db_id,
+                by_db[db_id],
+                data,
+                folds=not args.no_folds,
+                loo=not args.no_loo,
+                context_tokens=args.context_tokens,
             )
             tally.merge(t)
             if args.per_db:
