@@ -134,6 +134,18 @@ CASES = [
         "SELECT T3.name FROM students AS T1 JOIN memberships AS T2 ON T1.id = T2.student_id JOIN clubs AS T3 ON T2.club_id = T3.id WHERE T1.city = 'Austin'",
     ),
     (
+        "Which students take both Mechanics and Linear Algebra?",
+        "SELECT T1.first_name, T1.last_name FROM students AS T1 JOIN enrollments AS T2 "
+        "ON T1.id = T2.student_id JOIN courses AS T3 ON T2.course_id = T3.id "
+        "WHERE T3.title = 'Mechanics' INTERSECT SELECT T1.first_name, T1.last_name "
+        "FROM students AS T1 JOIN enrollments AS T2 ON T1.id = T2.student_id "
+        "JOIN courses AS T3 ON T2.course_id = T3.id WHERE T3.title = 'Linear Algebra'",
+    ),
+    (
+        "Which students live in Boston or Denver?",
+        "SELECT first_name, last_name FROM students WHERE city IN ('Boston', 'Denver')",
+    ),
+    (
         "Which students are not in any club?",
         "SELECT first_name, last_name FROM students WHERE id NOT IN (SELECT student_id FROM memberships)",
     ),

@@ -24,6 +24,7 @@ step                      what it reads
 ``distinct_rows``         "the different X"
 ``related_tables``        "students who take courses": join the table
 ``count_rows_once``       a count over a join with many rows per subject
+``both_values``           "both A and B" of a related table: INTERSECT
 ========================  ===========================================================
 """
 
@@ -51,6 +52,7 @@ from avl.llm._offline._steps.selection import (
     related_tables,
     selection,
 )
+from avl.llm._offline._steps.sets import both_values
 from avl.llm._offline._steps.subject import choose_subject
 
 #: The steps, in the order they run.
@@ -71,6 +73,7 @@ STEPS: tuple[Callable[[State], None], ...] = (
     distinct_rows,
     related_tables,
     count_rows_once,
+    both_values,
 )
 
 
