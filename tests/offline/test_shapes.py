@@ -175,3 +175,19 @@ def test_composed_rows_equal_the_gold_rows(
     ans = school.ask(question)
     assert ans.error == "", (question, ans.sql, ans.error)
     assert rows_of(school_db, ans.sql) == rows_of(school_db, gold), (question, ans.sql)
+
+
+def test_both_tables_intersect_the_column_they_share() -> None:
+    from avl.llm.offline import ColumnSpec, GenerationContext, OfflineChatModel, TableSpec
+
+    people = [ColumnSpec(name="id", type="INT", primary_key=True), ColumnSpec(name="city")]
+    ctx = GenerationContext(
+        question="Which cities have both customers and suppliers?",
+        tables=[
+            TableSpec(name="customers", columns=people),
+            TableSpec(name="suppliers", columns=people),
+        ],
+    )
+    assert OfflineChatModel().write(ctx).sql == (
+        "SELECT city FROM customers INTERSECT SELECT city FROM suppliers"
+    )

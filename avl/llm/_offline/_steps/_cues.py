@@ -28,8 +28,24 @@ from avl.llm._offline._lexicon import (
 )
 from avl.llm._offline._steps._state import State
 
+_LIKE_NOUNS = frozenset(
+    {"letter", "letters", "word", "words", "substring", "string", "phrase", "text", "term"}
+)
 
-def _like_op(st: State, pos: int) -> tuple[str, str] | None:
+
+def _like_op(st: State, pos: int, *, near: bool = False) -> tuple[str, str] | None:
+    """``(LIKE or NOT LIKE, pattern with * for the text)`` for a text compared by
+    containment ("contains 'ab'", "starting with 'A'"). With ``near`` (a stored value,
+    equal as a whole unless said otherwise) the verb must stand right before it."""
+    if near:
+        k = pos - 1
+        while k >= 0 and st.low(k) in _LIKE_NOUNS | {"the", "a"}:
+            k -= 1
+        if pos - k > 3:
+            return None
+        words = [st.low(j) for j in range(max(0, k - 1), k + 1)]
+        if not any(w in CONTAINS_WORDS | STARTS_WORDS | ENDS_WORDS for w in words):
+            return None
     words = [st.low(k) for k in range(max(0, pos - 5), pos)]
     if st.low(pos - 1) in ("letter", "letters", "word", "substring", "string", "phrase", "text"):
         return ("NOT LIKE" if any(w in NEGATIONS for w in words) else "LIKE", "%*%")

@@ -49,7 +49,7 @@ def value_filters(st: State) -> None:
         neg = st.negated_before(v.start, window=5)
         op = "!=" if neg else "="
         value: object = v.value
-        like = _like_op(st, v.start)
+        like = _like_op(st, v.start, near=v.kind == "value")
         if v.kind == "value":
             col = Col(v.table, v.column)
             same = lambda c, v=v: c.table == v.table and c.name == v.column  # noqa: E731
@@ -379,8 +379,11 @@ def average_comparisons(st: State) -> None:
         ops = ">" if st.phrase_before(GT, i, window=3) else "<"
         if st.phrase_before(LT, i, window=3):
             ops = "<"
-        target = st.column_after(i, window=4, want=_is_measure, free=False) or st.column_before(
-            hit[0], window=4, want=_is_measure, free=False
+        target = (
+            st.column_after(i, window=4, want=_is_measure, free=False)
+            or st.column_before(hit[0], window=4, want=_is_measure, free=False)
+            # a number stored as text ("an age below the average")
+            or st.column_before(hit[0], window=4, want=lambda c: not c.is_key, free=False)
         )
         if target is None:
             continue
