@@ -137,6 +137,19 @@ class State:
         for t in self.links.tables:
             if t.end == start or (t.end == start - 1 and self.low(start - 1) in ("'s", "s")):
                 return t.table
+        # "the id, name and city of the students": the table after the list
+        in_column = {k for c in self.links.columns for k in range(c.start, c.end)}
+        j = end
+        n = len(self.q.tokens)
+        while j < n and (self.low(j) in (",", "and", "the", "its", "their") or j in in_column):
+            j += 1
+        if j > end and self.low(j) == "of":
+            j += 1
+            while self.low(j) in ("the", "a", "an", "each", "every", "all", "their", "its"):
+                j += 1
+            for t in self.links.tables:
+                if t.start == j:
+                    return t.table
         # "what city does the student live in": the table right after the asked column
         if self.low(start - 1) in ("what", "which"):
             for t in self.links.tables:
