@@ -43,6 +43,9 @@ _SQL_WRITE = re.compile(
     r"|attach\s+database|pragma\s+\w)",
     re.I,
 )
+_READ_ONLY = (
+    "the assistant only reads data and never changes it, so it does not answer this with a query"
+)
 #: Clause boundaries after which an imperative may start again.
 _CLAUSE = frozenset({",", ";", ".", "!", "?", ":", "and", "then", "also", "but", "or"})
 #: Verb-like words that relate things without naming data ("live in", "work for").
@@ -120,8 +123,8 @@ def screen(q: Question) -> Screen | None:
     if m is not None:
         return Screen(
             kind="write",
-            reason=f"it asks to change the database ({m.group(0).split()[0].upper()}); "
-            "the assistant only reads data",
+            reason=f"it is a {m.group(0).split()[0].upper()} statement that changes the "
+            f"database; {_READ_ONLY}",
             understood=m.group(0),
         )
     if (
@@ -132,7 +135,7 @@ def screen(q: Question) -> Screen | None:
     ):
         return Screen(
             kind="write",
-            reason=f"it asks to change the database ({lows[0].upper()}); the assistant only reads data",
+            reason=f"it asks to {lows[0]} data; {_READ_ONLY}",
             understood=" ".join(lows[:3]),
         )
     verb = _write_verb(q)
@@ -141,8 +144,7 @@ def screen(q: Question) -> Screen | None:
         obj = " ".join(t.low for t in q.tokens[i + 1 : i + 5] if not t.punct)
         return Screen(
             kind="write",
-            reason=f"it asks to {w} data; the assistant only reads data and never changes "
-            "it, so it does not answer this with a query",
+            reason=f"it asks to {w} data; {_READ_ONLY}",
             understood=f"{w} {obj}".strip(),
         )
     if not any(_known(t.low) for t in toks):
