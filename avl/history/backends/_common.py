@@ -188,8 +188,17 @@ def _fast_entry(r: Mapping[str, Any], seq: int, prev_hash: str, hash: str) -> En
     return new
 
 
-def entry_of_row(record: Mapping[str, Any], seq: int, prev_hash: str, hash: str) -> Entry:
+def entry_of_row(
+    record: Mapping[str, Any], seq: int, prev_hash: str, hash: str, source: str | None = None
+) -> Entry:
     """Build an entry from a stored record.
+
+    Args:
+        record: the stored content fields.
+        seq: the stored position.
+        prev_hash: the stored previous hash.
+        hash: the stored hash.
+        source: the file (or table) it was read from, for the error.
 
     Raises:
         CorruptionError: the stored values are not a valid entry.
@@ -200,4 +209,8 @@ def entry_of_row(record: Mapping[str, Any], seq: int, prev_hash: str, hash: str)
     try:
         return entry_from_record(record, seq=seq, prev_hash=prev_hash, hash=hash)
     except (ValueError, TypeError) as exc:
-        raise CorruptionError(f"history entry seq {seq} is unreadable: {exc}") from exc
+        where = f" in {source}" if source else ""
+        raise CorruptionError(
+            f"history entry seq {seq}{where} is unreadable (verify() names the problem): {exc}",
+            path=source,
+        ) from exc

@@ -222,7 +222,7 @@ class PostgresBackend:
         out = []
         for row in rows:
             record = record_of_row(tuple(row[1:-2]), tags_are_json=False)
-            out.append(entry_of_row(record, row[0], row[-2], row[-1]))
+            out.append(entry_of_row(record, row[0], row[-2], row[-1], f"{self.prefix}_entries"))
         return out
 
     def get(self, id: str) -> Entry | None:

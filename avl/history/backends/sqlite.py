@@ -130,7 +130,12 @@ def _translate(what: str, path: Path | str = "") -> Iterator[None]:
             raise LockedError(f"{what}{where}: the database stayed locked ({msg})") from exc
         if "unable to open" in msg or "disk I/O" in msg or "readonly" in msg:
             raise BackendUnavailableError(f"{what}{where}: {msg}") from exc
-        if "decode" in msg or "malformed" in msg:
+        if (
+            "decode" in msg
+            or "malformed" in msg
+            or "no such column" in msg
+            or "no such table" in msg
+        ):
             raise CorruptionError(
                 f"{what}: the history database {path} is damaged: {msg}", path=str(path)
             ) from exc
@@ -145,6 +150,11 @@ def _translate(what: str, path: Path | str = "") -> Iterator[None]:
         raise BackendError(f"{what}{where}: {exc}") from exc
     except sqlite3.Error as exc:
         raise BackendError(f"{what}{where}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        # text (or an error message) read back from the file is not UTF-8
+        raise CorruptionError(
+            f"{what}: the history database {path} is damaged: {exc}", path=str(path)
+        ) from exc
 
 
 def _lenient_text(raw: bytes) -> str:
@@ -326,7 +336,7 @@ class SQLiteBackend:
         out = []
         for row in cur:
             record = record_of_row(tuple(row[1:-2]), tags_are_json=True)
-            out.append(entry_of_row(record, row[0], row[-2], row[-1]))
+            out.append(entry_of_row(record, row[0], row[-2], row[-1], str(self.path)))
         return out
 
     def get(self, id: str) -> Entry | None:
