@@ -10,6 +10,7 @@ is still in ``__cause__``. Each class also subclasses the fitting builtin, so
     ├── ConfigError (ValueError)              bad configuration, URL, rate string, option
     │   └── MissingDependencyError (ImportError)   an optional extra is not installed
     ├── InvalidInputError (ValueError)        bad argument: wrong dimension, NaN, bad value
+    │   └── InvalidTypeError (TypeError)      an argument of the wrong type
     ├── UnsafeQueryError (ValueError)         SafeQuery rejected a statement
     ├── RateLimitedError                      over a rate limit; carries retry_after_s
     │   └── BudgetExceededError               a call would exceed a cost budget
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigError",
     "CorruptionError",
     "InvalidInputError",
+    "InvalidTypeError",
     "LockedError",
     "MissingDependencyError",
     "NotFoundError",
@@ -86,6 +88,11 @@ class MissingDependencyError(ConfigError, ImportError):
 
 class InvalidInputError(AvlError, ValueError):
     """An argument is invalid (wrong dimension, NaN, wrong type, out of range)."""
+
+
+class InvalidTypeError(InvalidInputError, TypeError):
+    """An argument has the wrong type (also a ``TypeError``, and a ``ValueError`` as
+    every :class:`InvalidInputError`)."""
 
 
 class UnsafeQueryError(AvlError, ValueError):

@@ -83,19 +83,20 @@ def test_random_damage_to_the_sqlite_file(scratch: Path, key: bytes | None) -> N
         work = scratch / f"t{trial}.db"
         shutil.copyfile(base, work)
         what = _damage(rng, work)
+        error: AvlError | None = None
         try:
             with History(f"sqlite:///{work}", clock=FakeClock(), hmac_key=key) as h:
                 report = h.verify(anchor=anchor)
                 got = [(e.id, e.question, e.sql, e.hash) for e in h.iter_entries()]
-        except CorruptionError as exc:
-            outcomes["CorruptionError"] += 1
-            assert exc.path == str(work), what
-            continue
         except AvlError as exc:
-            outcomes[type(exc).__name__] += 1
-            continue
+            error = exc
         finally:
             work.unlink(missing_ok=True)
+        if error is not None:
+            outcomes[type(error).__name__] += 1
+            if isinstance(error, CorruptionError):
+                assert error.path == str(work), what
+            continue
         if report.ok:
             outcomes["intact"] += 1
             assert got == expected, f"verified but not intact after {what}"

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
+from avl._args import describe
 from avl.errors import ConfigError, CorruptionError
 from avl.history._chain import (
     CONTENT_FIELDS,
@@ -83,7 +84,7 @@ def check_prefix(prefix: str) -> str:
     if not isinstance(prefix, str) or not _PREFIX.match(prefix):
         raise ConfigError(
             f"table prefix must match [A-Za-z_][A-Za-z0-9_]* (at most 41 characters), "
-            f"got {prefix!r}"
+            f"got {describe(prefix)}"
         )
     return prefix
 
@@ -97,7 +98,9 @@ def url_options(url: str, allowed: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
         if key not in allowed:
-            raise ConfigError(f"unknown history URL option {key!r} (known: {', '.join(allowed)})")
+            raise ConfigError(
+                f"unknown history URL option {describe(key)} (known: {', '.join(allowed)})"
+            )
         out[key] = value
     return out
 
