@@ -10,7 +10,7 @@ is still in ``__cause__``. Each class also subclasses the fitting builtin, so
     ├── ConfigError (ValueError)              bad configuration, URL, rate string, option
     │   └── MissingDependencyError (ImportError)   an optional extra is not installed
     ├── InvalidInputError (ValueError)        bad argument: wrong dimension, NaN, bad value
-    │   └── InvalidTypeError (TypeError)      an argument of the wrong type
+    │   └── InvalidTypeError (TypeError)      an argument of the wrong type (check(5))
     ├── UnsafeQueryError (ValueError)         SafeQuery rejected a statement
     ├── RateLimitedError                      over a rate limit; carries retry_after_s
     │   └── BudgetExceededError               a call would exceed a cost budget
@@ -91,8 +91,8 @@ class InvalidInputError(AvlError, ValueError):
 
 
 class InvalidTypeError(InvalidInputError, TypeError):
-    """An argument has the wrong type (also a ``TypeError``, and a ``ValueError`` as
-    every :class:`InvalidInputError`)."""
+    """An argument has the wrong type (a number where SQL text is expected, say); also a
+    ``TypeError``, and a ``ValueError`` as every :class:`InvalidInputError`."""
 
 
 class UnsafeQueryError(AvlError, ValueError):

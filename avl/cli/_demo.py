@@ -20,8 +20,7 @@ def register(sub: Any) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from avl.assistant import Assistant
-    from avl.assistant._demo import DEMO_PAIRS, DEMO_QUESTIONS, create_demo_database
+    from avl.assistant import DEMO_PAIRS, DEMO_QUESTIONS, Assistant, create_demo_database
 
     with tempfile.TemporaryDirectory(prefix="avl-demo-") as tmp:
         path = Path(args.db) if args.db else Path(tmp) / "avl_demo.db"

@@ -246,40 +246,21 @@ def _record(console: Any, caller: Caller, **fields: Any) -> None:
 
 # ------------------------------------------------------------ schema view
 def _visible(console: Any, caller: Caller) -> list[TableInfo]:
-    """The tables and columns the caller's policy lets it read."""
-    policy = _policy(console, caller)
-    allowed = policy.allowed_tables
-    denied_tables = policy.denied_tables
-    denied_columns = {c.lower() for c in policy.denied_columns}
-    filtered = {t.lower() for t, _ in policy.row_filters}
+    """The tables and columns the caller may read: the Assistant's policy view, the
+    same one its prompts are built from (an unknown role is refused there)."""
+    _policy(console, caller)
+    view = console.assistant.view(caller.role, dict(caller.context) or None)
     out: list[TableInfo] = []
-    for t in _schema(console):
-        low = t.name.lower()
-        if low.startswith("avl_") or low in denied_tables:
-            continue
-        if allowed is not None and low not in allowed:
-            continue
-        cols: list[ColumnInfo] = [
-            {"name": c.name, "type": c.type}
-            for c in t.columns
-            if c.name.lower() not in denied_columns
-            and f"{low}.{c.name.lower()}" not in denied_columns
-        ]
+    for t in view.tables:
         out.append(
-            {"name": t.name, "columns": cols, "row_filtered": low in filtered, "comment": t.comment}
+            {
+                "name": t.name,
+                "columns": [{"name": c.name, "type": c.type} for c in t.columns],
+                "row_filtered": t.name.lower() in view.filtered,
+                "comment": t.comment,
+            }
         )
     return out
-
-
-def _schema(console: Any) -> Sequence[Any]:
-    cached = getattr(console, "_mcp_schema", None)
-    if cached is None:
-        cached = console.assistant.db.introspect().tables
-        try:
-            console._mcp_schema = cached
-        except AttributeError:  # a console that takes no new attributes
-            pass
-    return tuple(cached)
 
 
 # -------------------------------------------------------------------- tools
@@ -369,7 +350,8 @@ def schema_text(console: Any, caller: Caller) -> str:
     parts = []
     for t in _visible(console, caller):
         cols = ",\n".join(f"  {c['name']} {c['type'] or 'TEXT'}" for c in t["columns"])
-        note = "-- rows are filtered by your policy\n" if t["row_filtered"] else ""
+        filtered = t["row_filtered"] and "filtered" not in t["comment"]
+        note = "-- rows are filtered for you by your access policy\n" if filtered else ""
         comment = f"-- {t['comment']}\n" if t["comment"] else ""
         parts.append(f"{comment}{note}CREATE TABLE {t['name']} (\n{cols}\n);")
     return "\n\n".join(parts) + "\n"

@@ -223,10 +223,15 @@ class ApiKeyAuthenticator:
             if p.suffix.lower() == ".json":
                 data = json.loads(text)
             else:
-                tomllib = importlib.import_module("tomllib")
+                try:
+                    tomllib = importlib.import_module("tomllib")  # Python 3.11+
+                except ImportError:  # Python 3.10: tomli, a dependency there
+                    tomllib = importlib.import_module("tomli")
                 data = tomllib.loads(text)
         except ImportError as exc:
-            raise ConfigError("TOML key files need Python 3.11+; use a .json file") from exc
+            raise ConfigError(
+                "TOML key files need Python 3.11+ or 'tomli' installed; or use a .json file"
+            ) from exc
         except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
             raise ConfigError(f"{str(p)!r} is not valid {p.suffix or 'TOML'}: {exc}") from exc
         rows = data.get("keys") if isinstance(data, dict) else None

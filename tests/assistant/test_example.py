@@ -26,9 +26,9 @@ def test_quickstart_example() -> None:
     assert "sql {'sql': 'SELECT AVG(price) FROM products', 'attempt': 1}" in lines
     assert "rows {'columns': ['AVG(price)'], 'rows': [[50.5]], 'truncated': False}" in lines
     assert lines[-3:] == [
-        "3 ok What is the average price of products?",
-        "2 ok What is the total amount of orders of the customer named Alan Turing?",
-        "1 ok How many customers are there in each country?",
+        "6 ok What is the average price of products?",
+        "4 ok What is the total amount of orders of the customer named Alan Turing?",
+        "2 ok How many customers are there in each country?",
     ]
     review = next(line for line in lines if line.startswith("Explanation("))
     assert "CREATE INDEX ix_orders_status ON" in review
