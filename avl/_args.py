@@ -95,5 +95,3 @@ def expect_number(name: str, value: object, *, finite: bool = True) -> float:
     if finite and not math.isfinite(out):
         raise InvalidInputError(f"{name} must be finite, got {describe(value)}")
     return out
-
-
