@@ -21,7 +21,6 @@ import numpy as np
 from avl._args import describe, expect_number, type_error
 from avl._clock import Clock, SystemClock
 from avl._registry import Registry
-from avl.embeddings._base import Embedder
 from avl.errors import ConfigError, CorruptionError, InvalidInputError, NotFoundError
 from avl.history._anchor import Anchor, AnchorSink, as_sink
 from avl.history._chain import (
@@ -44,6 +43,7 @@ from avl.history._entry import (
     VerifyReport,
 )
 from avl.history._types import HistoryBackend, Query, SimilarityStore
+from avl.typing import Embedder
 
 __all__ = ["BACKENDS", "AsyncHistory", "History"]
 
