@@ -242,6 +242,7 @@ def test_from_config() -> None:
         ({"period": "year"}, "period"),
         ({"user": {"ann": -1}}, "positive"),
         ({"user": {"ann": "ten"}}, "positive"),
+        ({"user": {"ann": 1e7}}, "9,000,000"),
         ({"user": ["ann"]}, "table"),
         ({"alerts": [0.8, 0.5]}, "ascending"),
         ({"alerts": [1.5]}, "ascending"),
