@@ -47,7 +47,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-<<<<<<< HEAD
 from avl.assistant import Assistant, create_demo_database  # noqa: E402
 from avl.errors import AvlError  # noqa: E402
 
@@ -295,9 +294,6 @@ def abstention(path: Path, show: int = 0) -> tuple[dict[str, tuple[int, int]], i
             out[cat] = (got + ab, n + 1)
         a.close()
     return out, right
-=======
-from avl.assistant import Assistant, evaluate_questions  # noqa: E402
->>>>>>> main
 
 
 def main(argv: list[str] | None = None) -> int:
