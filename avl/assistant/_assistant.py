@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import cachetools
@@ -55,7 +55,14 @@ from avl.errors import (
     UnsafeQueryError,
 )
 from avl.llm import estimate_tokens
-from avl.schema import TableSpec, Values, WriteContext, build_value_index, parse_ddl
+from avl.schema import (
+    FailedAttempt,
+    TableSpec,
+    Values,
+    WriteContext,
+    build_value_index,
+    parse_ddl,
+)
 from avl.typing import (
     AuditLog,
     ChatModel,
@@ -69,6 +76,9 @@ from avl.typing import (
     VectorIndex,
     violation_code,
 )
+
+if TYPE_CHECKING:
+    from avl.costs import Budgets
 
 __all__ = ["Assistant", "AsyncAssistant"]
 
@@ -121,6 +131,9 @@ class Assistant:
         metrics: a metrics sink (:class:`~avl.metrics.Metrics`).
         limiter: a rate limiter for requests, keyed by user.
         token_limiter: a rate limiter whose cost is the prompt's tokens, keyed by user.
+        budgets: cost budgets (:class:`~avl.costs.Budgets`): each model call reserves
+            its most expensive estimate first (refused over budget with
+            :class:`~avl.errors.BudgetExceededError`), then settles its real cost.
         name: the data source's name (keys training data and the cache).
         max_attempts: SQL attempts per question (repair loop bound).
         max_rows: the row cap.
@@ -158,6 +171,7 @@ class Assistant:
         metrics: MetricsSink | None = None,
         limiter: Limiter | None = None,
         token_limiter: Limiter | None = None,
+        budgets: Budgets | None = None,
         name: str | None = None,
         max_attempts: int = 3,
         max_rows: int = 1000,
@@ -193,6 +207,7 @@ class Assistant:
         self.training = open_training_store(training)
         self.history = history
         self.metrics = metrics
+        self.budgets = budgets
         self._recorder = Recorder(
             history,
             metrics,
@@ -501,7 +516,7 @@ class Assistant:
             self._indexed -= gone
         fresh = [i for i in k.items if i.id not in self._indexed]
         missing = [i for i in fresh if self._store_id(i.id) not in self.store]
-        self._indexed.update(i.id for i in fresh if i not in missing)
+        self._indexed.update(i.id for i in fresh)  # (the missing ones are indexed below)
         self._index(missing)
 
     def _sync_values(self, k: Knowledge) -> None:
@@ -580,12 +595,13 @@ class Assistant:
         from avl.safety import Policy, PolicySet, SafeQuery
 
         version = self._knowledge_now().schema_version
-        key = (role, version)
+        p = self._policy
+        # one policy for everyone: one guard (and one verdict cache) for every role
+        key = (role if isinstance(p, (Mapping, PolicySet)) else None, version)
         got = self._guards.get(key)
         if got is not None:
             return got
         with self._lock:
-            p = self._policy
             g: Guard
             if p is None:
                 g = SafeQuery(self.default_policy())
@@ -738,7 +754,10 @@ class Assistant:
             documentation=got.documentation,
             values=scope.view.values if linking else {},
             value_index=scope.value_index if linking else {},
-            failed=[attrs.evolve(f, error=scope.view.redact(f.error)) for f in r.failed],
+            failed=[
+                FailedAttempt(sql=scope.view.redact(f.sql), error=scope.view.redact(f.error))
+                for f in r.failed
+            ],
         )
 
     def _context_tokens(self, r: Request, ctx: WriteContext) -> int:
