@@ -88,7 +88,7 @@ STATEMENTS: dict[str, list[tuple[str, str]]] = {
         ("repeat(repeat) 1 GB", "SELECT length(repeat(repeat('x', 100000), 10000))"),
         (
             "doubling recursive CTE",
-            "WITH RECURSIVE r(s, n) AS (SELECT CAST('x' AS LONGTEXT), 0 UNION ALL "
+            "WITH RECURSIVE r(s, n) AS (SELECT CAST('x' AS CHAR(16000000)), 0 UNION ALL "
             "SELECT CONCAT(s, s), n + 1 FROM r WHERE n < 40) SELECT max(length(s)) FROM r",
         ),
         (
