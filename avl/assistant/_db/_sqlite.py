@@ -57,6 +57,21 @@ def _authorizer(
     return sqlite3.SQLITE_DENY if action in _DENIED else sqlite3.SQLITE_OK
 
 
+def _allow_all(
+    action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None
+) -> int:
+    return sqlite3.SQLITE_OK
+
+
+def _clear_authorizer(conn: sqlite3.Connection) -> None:
+    """Take the authorizer off (Python 3.10 cannot pass ``None``: it installs an
+    allow-everything one instead)."""
+    if sys.version_info >= (3, 11):
+        conn.set_authorizer(None)
+    else:  # pragma: no cover - Python 3.10
+        conn.set_authorizer(_allow_all)
+
+
 def set_length_limit(conn: sqlite3.Connection, value: int) -> int:
     """Set ``SQLITE_LIMIT_LENGTH`` on ``conn``; return the previous value.
 
@@ -242,7 +257,7 @@ def run_sqlite(
     finally:
         if cur is not None:
             cur.close()
-        conn.set_authorizer(None)
+        _clear_authorizer(conn)
         conn.set_progress_handler(None, 0)
         set_length_limit(conn, previous)
         # a refused write still opened the driver's implicit transaction: end it
