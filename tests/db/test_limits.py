@@ -55,7 +55,7 @@ def test_session_limits_are_set_for_each_statement(native: Backend) -> None:
     if native.dialect == "mysql":
         assert db.execute(big).rows == ((1 << 20,),)  # cut at group_concat_max_len
     elif big is not None:
-        with pytest.raises(QueryError, match="too big|value limit"):
+        with pytest.raises(QueryError, match=r"too big|value limit"):
             db.execute(big)
     db.close()
 
