@@ -258,6 +258,15 @@ class VectorBackend(Protocol):
     backend: ids are unique strings, ``vectors`` is a finite, C-contiguous float32
     matrix of shape ``(len(ids), dim)`` (already L2-normalised for ``cosine``),
     ``metadata`` has one dict per id, and ``where`` is a parsed filter.
+
+    Optional fast path: a backend may also define ``search_one(query, k)``, which
+    :meth:`VectorStore.search <avl.vectors.VectorStore.search>` tries first for an
+    unfiltered search with a NumPy ``query``. It receives the caller's array
+    *unvalidated* and returns the hits, or ``None`` when the query is not a finite,
+    non-zero, C-contiguous float32 vector of dimension ``dim`` (or the backend has
+    no fast answer right now); the store then validates as usual (raising the
+    precise error) and calls :meth:`search_many`. For ``cosine`` the query is not
+    normalised: the backend ranks and scores it as if it were.
     """
 
     @property

@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import cachetools
@@ -70,6 +70,9 @@ from avl.typing import (
     violation_code,
 )
 
+if TYPE_CHECKING:
+    from avl.costs import Budgets
+
 __all__ = ["Assistant", "AsyncAssistant"]
 
 #: Text columns with at most this many distinct values are indexed for linking.
@@ -121,6 +124,9 @@ class Assistant:
         metrics: a metrics sink (:class:`~avl.metrics.Metrics`).
         limiter: a rate limiter for requests, keyed by user.
         token_limiter: a rate limiter whose cost is the prompt's tokens, keyed by user.
+        budgets: cost budgets (:class:`~avl.costs.Budgets`): each model call reserves
+            its most expensive estimate first (refused over budget with
+            :class:`~avl.errors.BudgetExceededError`), then settles its real cost.
         name: the data source's name (keys training data and the cache).
         max_attempts: SQL attempts per question (repair loop bound).
         max_rows: the row cap.
@@ -158,6 +164,7 @@ class Assistant:
         metrics: MetricsSink | None = None,
         limiter: Limiter | None = None,
         token_limiter: Limiter | None = None,
+        budgets: Budgets | None = None,
         name: str | None = None,
         max_attempts: int = 3,
         max_rows: int = 1000,
@@ -193,6 +200,7 @@ class Assistant:
         self.training = open_training_store(training)
         self.history = history
         self.metrics = metrics
+        self.budgets = budgets
         self._recorder = Recorder(
             history,
             metrics,

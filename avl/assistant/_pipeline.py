@@ -200,9 +200,39 @@ def execute(a: Assistant, r: Request, sql: str) -> Generator[Event, None, QueryR
     return result
 
 
+#: The output tokens a budget reservation assumes when the model sets no ``max_tokens``.
+BUDGET_OUTPUT_TOKENS = 1024
+
+
 def write(a: Assistant, r: Request, ctx: WriteContext) -> Generator[Event, None, SqlDraft]:
-    """Ask the writer once, streaming its output as ``token`` events."""
+    """Ask the writer once, streaming its output as ``token`` events; with budgets,
+    reserve the call's most expensive estimate first and settle its real cost after."""
     r.reached = True
+    budgets = a.budgets
+    if budgets is None:
+        return (yield from _write(a, r, ctx))
+    from avl.costs import estimate_cost
+
+    reservation = budgets.reserve(
+        estimate_cost(
+            r.model,
+            input_tokens=r.prompt_tokens,
+            max_output_tokens=BUDGET_OUTPUT_TOKENS,
+            cost_table=getattr(a.model, "cost_table", None),
+        ),
+        user=r.user,
+        role=r.role,
+    )
+    try:
+        draft = yield from _write(a, r, ctx)
+    except BaseException:
+        budgets.refund(reservation)
+        raise
+    budgets.settle(reservation, draft.cost_usd or 0.0)
+    return draft
+
+
+def _write(a: Assistant, r: Request, ctx: WriteContext) -> Generator[Event, None, SqlDraft]:
     with stage(a, r, "model") as span:
         pieces = a.writer.write_stream(ctx)
         while True:

@@ -229,10 +229,18 @@ def _admit(console: Any, caller: Caller) -> None:
         return
     decision = limiter.hit(caller.user)
     if not decision.allowed:
+        _count(console, "record_rate_limited", caller.user, source="mcp")
         raise RateLimitedError(
             f"rate limit reached for {caller.user!r}; retry in {decision.retry_after:.1f} s",
             retry_after_s=decision.retry_after,
         )
+
+
+def _count(console: Any, method: str, *args: str, source: str) -> None:
+    """A refusal in the console's metrics (rejections and rate limits, by path)."""
+    fn = getattr(getattr(console, "metrics", None), method, None)
+    if fn is not None:
+        fn(*args, source=source)
 
 
 def _record(console: Any, caller: Caller, **fields: Any) -> None:
@@ -304,6 +312,8 @@ def run_sql(console: Any, caller: Caller, sql: str) -> RunResult:
     result = verdict_result(verdict)
     codes = tuple(v["code"] for v in result["violations"])
     if not verdict.allowed:
+        for code in codes:
+            _count(console, "record_rejection", code, source="mcp")
         _record(console, caller, sql=sql, allowed=False, violations=codes, outcome="rejected")
         raise UnsafeQueryError(
             "the query was refused by SafeQuery", violations=list(verdict.violations), sql=sql

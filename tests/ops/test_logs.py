@@ -278,3 +278,35 @@ def test_access_log_can_ignore_caller_ids(json_out: io.StringIO) -> None:
     r = _get(AccessLog(app, trust_request_id=False), "/", {"X-Request-Id": "abc"})
     assert r.headers["x-request-id"] != "abc"
     assert records(json_out)[-1]["user"] == "bob"
+
+
+def test_serve_configures_json_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from avl.cli._web import _configure_logs
+
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    monkeypatch.setenv("AVL_LOG_FORMAT", "json")
+    try:
+        _configure_logs(argparse.Namespace(log_format=None, log_level="warning"))
+        logging.getLogger("avl.web").info("hidden")
+        logging.getLogger("avl.web").warning("shown")
+    finally:
+        for h in list(logging.getLogger("avl").handlers):
+            if h.get_name() == "avl.logs":
+                logging.getLogger("avl").removeHandler(h)
+        logging.getLogger("avl").setLevel(logging.NOTSET)
+    (record,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (record["message"], record["service"], record["level"]) == ("shown", "avl", "WARNING")
+
+
+def test_serve_refuses_an_unknown_log_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from avl.cli._common import UsageError
+    from avl.cli._web import _configure_logs
+
+    monkeypatch.setenv("AVL_LOG_FORMAT", "xml")
+    with pytest.raises(UsageError, match="AVL_LOG_FORMAT"):
+        _configure_logs(argparse.Namespace(log_format=None, log_level=None))
