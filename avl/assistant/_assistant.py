@@ -55,7 +55,14 @@ from avl.errors import (
     UnsafeQueryError,
 )
 from avl.llm import estimate_tokens
-from avl.schema import TableSpec, Values, WriteContext, build_value_index, parse_ddl
+from avl.schema import (
+    FailedAttempt,
+    TableSpec,
+    Values,
+    WriteContext,
+    build_value_index,
+    parse_ddl,
+)
 from avl.typing import (
     AuditLog,
     ChatModel,
@@ -509,7 +516,7 @@ class Assistant:
             self._indexed -= gone
         fresh = [i for i in k.items if i.id not in self._indexed]
         missing = [i for i in fresh if self._store_id(i.id) not in self.store]
-        self._indexed.update(i.id for i in fresh if i not in missing)
+        self._indexed.update(i.id for i in fresh)  # (the missing ones are indexed below)
         self._index(missing)
 
     def _sync_values(self, k: Knowledge) -> None:
@@ -588,12 +595,13 @@ class Assistant:
         from avl.safety import Policy, PolicySet, SafeQuery
 
         version = self._knowledge_now().schema_version
-        key = (role, version)
+        p = self._policy
+        # one policy for everyone: one guard (and one verdict cache) for every role
+        key = (role if isinstance(p, (Mapping, PolicySet)) else None, version)
         got = self._guards.get(key)
         if got is not None:
             return got
         with self._lock:
-            p = self._policy
             g: Guard
             if p is None:
                 g = SafeQuery(self.default_policy())
@@ -746,7 +754,10 @@ class Assistant:
             documentation=got.documentation,
             values=scope.view.values if linking else {},
             value_index=scope.value_index if linking else {},
-            failed=[attrs.evolve(f, error=scope.view.redact(f.error)) for f in r.failed],
+            failed=[
+                FailedAttempt(sql=scope.view.redact(f.sql), error=scope.view.redact(f.error))
+                for f in r.failed
+            ],
         )
 
     def _context_tokens(self, r: Request, ctx: WriteContext) -> int:

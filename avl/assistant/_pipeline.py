@@ -358,7 +358,8 @@ def attempts(a: Assistant, r: Request) -> Events:
             yield from execute(a, r, run_sql)
         except QueryError as exc:
             r.sql = run_sql
-            r.failed.append(FailedAttempt(sql=run_sql, error=str(exc)))
+            # the writer's own SQL goes back, not the guard's rewrite (row filters stay out)
+            r.failed.append(FailedAttempt(sql=draft.sql, error=str(exc)))
             r.end("timeout" if isinstance(exc, QueryTimeoutError) else "db_error", str(exc))
             yield Event(
                 kind=EventKind.ERROR,

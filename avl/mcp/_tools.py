@@ -29,6 +29,7 @@ from avl.errors import (
     RateLimitedError,
     UnsafeQueryError,
 )
+from avl.typing import violation_code
 
 __all__ = [
     "AnswerResult",
@@ -201,7 +202,7 @@ def verdict_result(verdict: Any) -> VerdictResult:
         pos = v.position
         out.append(
             {
-                "code": str(getattr(v.code, "value", v.code)),
+                "code": violation_code(v),
                 "message": str(v.message),
                 "position": None if pos is None else {"line": pos.line, "col": pos.col},
             }

@@ -29,7 +29,8 @@ C = ViolationCode
 
 _SELECT_HANDLED = frozenset(
     {"with_", "expressions", "from_", "joins", "where", "group", "having", "qualify", "order",
-     "limit", "offset", "into", "locks", "hint", "distinct", "windows", "kind", "laterals", "pivots"}
+     "limit", "offset", "into", "locks", "hint", "distinct", "windows", "kind", "laterals", "pivots",
+     "sample"}
 )  # fmt: skip
 # argument names a SELECT may carry without anything to report (the handled ones, and
 # MySQL SQL_CALC_FOUND_ROWS etc. / Snowflake EXCLUDE, which have no side effects)
@@ -249,6 +250,9 @@ def select(run: Run, node: exp.Select, outer: Scope | None) -> Rel | None:
     windows = args.get("windows")
     if windows:
         walk.extend(windows)
+    sample = args.get("sample")
+    if sample is not None:
+        walk.append(sample)
     order = args.get("order")
     if order is not None:
         _positions(run, order, out, "ORDER BY")
