@@ -91,7 +91,8 @@ class InvalidInputError(AvlError, ValueError):
 
 
 class InvalidTypeError(InvalidInputError, TypeError):
-    """An argument has the wrong type (a number where SQL text is expected, say)."""
+    """An argument has the wrong type (a number where SQL text is expected, say); also a
+    ``TypeError``, and a ``ValueError`` as every :class:`InvalidInputError`."""
 
 
 class UnsafeQueryError(AvlError, ValueError):
