@@ -13,7 +13,7 @@ import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 import cachetools
@@ -80,6 +80,7 @@ from avl.typing import (
 
 if TYPE_CHECKING:
     from avl.costs import Budgets
+    from avl.safety import Policy, PolicySet
 
 __all__ = ["Assistant", "AsyncAssistant"]
 
@@ -90,7 +91,8 @@ OWN_PREFIX = "avl_"
 _SYSTEM_TOKENS = estimate_tokens(SYSTEM)
 _log = logging.getLogger("avl.assistant")
 
-PolicyLike = Any  # a Policy, a mapping role -> Policy, a PolicySet, or a Guard
+#: What ``policy=`` takes: one Policy, roles (a mapping or a PolicySet), or a guard.
+PolicyLike = Union["Policy", Mapping[str, "Policy"], "PolicySet", Guard, None]
 
 
 class Assistant:
@@ -544,7 +546,7 @@ class Assistant:
         self._value_index = build_value_index(self._values)
 
     # ---------------------------------------------------------------- safety
-    def default_policy(self) -> Any:
+    def default_policy(self) -> Policy:
         """The default :class:`~avl.safety.Policy`: read-only over the known schema,
         with the row cap, avl's own tables denied."""
         from avl.safety import Policy
@@ -564,13 +566,13 @@ class Assistant:
         p = self._policy
         return SafeQuery(self._in_dialect(p) if isinstance(p, Policy) else self.default_policy())
 
-    def _in_dialect(self, policy: Any) -> Any:
+    def _in_dialect(self, policy: Policy) -> Policy:
         """A Policy read in the database's dialect (the SQL runs there)."""
         if getattr(policy, "dialect", self.dialect) == self.dialect:
             return policy
         return attrs.evolve(policy, dialect=self.dialect)
 
-    def policy_for(self, role: str | None) -> Any:
+    def policy_for(self, role: str | None) -> Policy:
         """The SafeQuery policy for ``role``.
 
         Args:
@@ -581,11 +583,13 @@ class Assistant:
 
         Raises:
             UnknownRoleError: no policy is configured for the role.
+            ConfigError: the guard is a custom object without a Policy.
         """
-        guard = self.guard_for(role)
-        policy = getattr(guard, "policy", None)
-        if policy is None:
-            raise ConfigError("this Assistant's guard exposes no policy")
+        from avl.safety import Policy
+
+        policy = getattr(self.guard_for(role), "policy", None)
+        if not isinstance(policy, Policy):
+            raise ConfigError("this Assistant's guard exposes no Policy")
         return policy
 
     def guard_for(self, role: str | None = None) -> Guard:
