@@ -8,6 +8,7 @@ recorder) is in :mod:`avl.assistant._pipeline`, the caller's view in
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -667,7 +668,8 @@ class Assistant:
         k = known if known is not None else self._knowledge_now()
         ctx_key = json.dumps(ctx, sort_keys=True, default=str)
         key = (role, k.schema_version, ctx_key, self.sample_values)
-        got = self._scopes.get(key)
+        with self._lock:  # an LRU lookup reorders the cache
+            got = self._scopes.get(key)
         if got is not None:
             return got
         params = dict(ctx) or None
@@ -729,6 +731,12 @@ class Assistant:
     def _retrieve(self, r: Request, pair_allowed: Callable[[TrainingItem], bool]) -> Retrieved:
         assert r.knowledge is not None
         assert r.scope is not None
+        scope = _scope_key(r)
+
+        def allowed(p: TrainingItem) -> bool:
+            # a learned pair stays with the role and context it was learned in
+            return (not p.scope or p.scope == scope) and pair_allowed(p)
+
         dense: dict[str, float] = {}
         if r.vector is not None and self.store is not None:
             for hit in self.store.search(r.vector, k=64, where={"source": self.name}):
@@ -739,7 +747,7 @@ class Assistant:
             r.text,
             dense=dense,
             budget=self.context_tokens,
-            pair_allowed=pair_allowed,
+            pair_allowed=allowed,
         )
 
     def retrieval_tables(
@@ -772,7 +780,9 @@ class Assistant:
             values=scope.view.values if linking else {},
             value_index=scope.value_index if linking else {},
             failed=[
-                FailedAttempt(sql=scope.view.redact(f.sql), error=scope.view.redact(f.error))
+                FailedAttempt(
+                    sql=scope.view.redact(f.sql), error=scope.view.redact_error(f.error, f.sql)
+                )
                 for f in r.failed
             ],
         )
@@ -812,11 +822,27 @@ class Assistant:
     def _remember(self, r: Request) -> None:
         if self._cache is not None:
             self._cache.store(r.text, r.vector, self._cache_key(r), r.sql)
-        if self.learn and r.question == r.text:
-            try:
-                self.train(question=r.question, sql=r.sql, added_by=f"learned:{r.user}")
-            except UnsafeQueryError:
+        if self.learn and r.question == r.text and r.written:
+            # the writer's SQL (not the guard's rewrite, which holds the caller's filter
+            # values), shown later only to callers of the same role and context
+            verdict = self._training_guard().check(r.written)
+            if not verdict.allowed:
                 return
+            q, scope = r.question.strip(), _scope_key(r)
+            self._store_items(
+                [
+                    TrainingItem(
+                        id=item_id("sql", self.name, q, r.written, scope),
+                        kind="sql",
+                        text=q,
+                        question=q,
+                        sql=r.written,
+                        added_by=f"learned:{r.user}",
+                        source=self.name,
+                        scope=scope,
+                    )
+                ]
+            )
 
     def clear_cache(self) -> None:
         """Forget every cached question."""
@@ -1046,6 +1072,11 @@ class Assistant:
             f"Assistant(db={self.db.url!r}, model={self.writer.name!r}, "
             f"source={self.name!r}, items={len(self._knowledge.items)})"
         )
+
+
+def _scope_key(r: Request) -> str:
+    text = json.dumps([r.role, r.context], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _cancellable(

@@ -92,6 +92,7 @@ class Request:
     failed: list[FailedAttempt] = attrs.Factory(list)
     prompt_tokens: int = 0
     question_tokens: int = -1
+    written: str = ""
     traced: bool = False
 
     @property
@@ -395,6 +396,7 @@ def attempts(a: Assistant, r: Request) -> Events:
             )
             continue
         r.end("ok")
+        r.written = draft.sql
         a._remember(r)
         return
 
