@@ -127,6 +127,8 @@ class MetricsSnapshot:
         rejections: per violation code.
         rate_limited: per user.
         counters: custom counters keyed ``name{label="value",...}`` (labels sorted).
+        requests: HTTP requests counted by :meth:`Metrics.observe_request`, keyed
+            ``"METHOD route status"`` (``"GET /v1/history 200"``).
     """
 
     window_s: float
@@ -137,6 +139,7 @@ class MetricsSnapshot:
     rejections: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen)
     rate_limited: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen)
     counters: Mapping[str, float] = attrs.field(factory=dict, converter=_frozen)
+    requests: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen)
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -250,6 +253,7 @@ class Metrics:
         self._rejections: dict[str, int] = {}
         self._rate_limited: dict[str, int] = {}
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._requests: dict[tuple[str, str, str], _Hist] = {}
         self._registry: CollectorRegistry | None = None
 
     # -- recording -----------------------------------------------------------------
@@ -288,6 +292,37 @@ class Metrics:
                 window = self._windows[stage] = deque(maxlen=self.max_samples)
             window.append((now, secs, key[1], key[2], key[3]))
             self._expire(window, now)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Record one HTTP request (the web adapter calls this for every request).
+
+        Args:
+            route: the route template (``/v1/history/{entry_id}``), never a raw path.
+            method: the HTTP method.
+            status: the response status.
+            seconds: how long it took.
+
+        Raises:
+            InvalidInputError: a negative or non-finite duration, or a non-string label.
+
+        Example:
+            >>> m = Metrics()
+            >>> m.observe_request("/healthz", "GET", 200, 0.001)
+            >>> m.snapshot().requests
+            mappingproxy({'GET /healthz 200': 1})
+        """
+        secs = _seconds(seconds)
+        key = (_label(route), _label(method), str(int(status)))
+        with self._lock:
+            hist = self._requests.get(key)
+            if hist is None:
+                hist = self._requests[key] = _Hist(len(self.buckets))
+            for i, bound in enumerate(self.buckets):
+                if secs <= bound:
+                    hist.buckets[i] += 1
+                    break
+            hist.count += 1
+            hist.sum += secs
 
     def _expire(self, window: deque[tuple[float, float, str, str, str]], now: float) -> None:
         cutoff = now - self.window_s
@@ -482,6 +517,10 @@ class Metrics:
             cache = tuple(self._cache)
             rejections = dict(sorted(self._rejections.items()))
             limited = dict(sorted(self._rate_limited.items()))
+            requests = {
+                f"{method} {route} {status}": h.count
+                for (route, method, status), h in sorted(self._requests.items())
+            }
         for stage in sorted(totals):
             p = self.percentiles(stage)
             stages[stage] = StageSnapshot(
@@ -501,6 +540,7 @@ class Metrics:
             rejections=rejections,
             rate_limited=limited,
             counters=counters,
+            requests=requests,
         )
 
     # -- Prometheus ------------------------------------------------------------------
@@ -539,6 +579,20 @@ class Metrics:
             rejections = dict(self._rejections)
             limited = dict(self._rate_limited)
             counters = dict(self._counters)
+            requests = {k: (list(h.buckets), h.count, h.sum) for k, h in self._requests.items()}
+        http = core.HistogramMetricFamily(
+            "avl_http_request_duration_seconds",
+            "Duration of HTTP requests by route template, method and status.",
+            labels=["route", "method", "status"],
+        )
+        for rkey, (rbuckets, rcount, rtotal) in sorted(requests.items()):
+            rcumulative, rrunning = [], 0
+            for bound, n in zip(self.buckets, rbuckets, strict=True):
+                rrunning += n
+                rcumulative.append((_fmt(bound), rrunning))
+            rcumulative.append(("+Inf", rcount))
+            http.add_metric(list(rkey), rcumulative, rtotal)
+        yield http
         h = core.HistogramMetricFamily(
             "avl_stage_duration_seconds",
             "Duration of pipeline stages.",
