@@ -18,6 +18,13 @@ def register(sub: Any) -> None:
     p.add_argument("--db", help="database URL")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name clients use besides localhost (repeatable)",
+    )
     p.set_defaults(func=_cmd_serve)
     p = sub.add_parser("openapi", help="print the OpenAPI document (avl.web)")
     p.add_argument("--config", help="a console TOML file")
@@ -29,7 +36,7 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
 
     console = console_from_args(args)
     try:
-        serve(console, args.host, args.port)
+        serve(console, args.host, args.port, allowed_hosts=tuple(args.allowed_host))
     finally:
         console.close()
     return EXIT_OK

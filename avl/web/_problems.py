@@ -16,10 +16,13 @@ from avl.web._schemas import Problem, violation_out
 
 __all__ = [
     "BadRequestError",
+    "CrossSiteRequestError",
     "MethodNotAllowedError",
+    "MisdirectedRequestError",
     "PROBLEM_TABLE",
     "ProblemType",
     "RequestTooLargeError",
+    "TooManyStreamsError",
     "UnsupportedMediaTypeError",
     "problem_for",
 ]
@@ -39,6 +42,18 @@ class UnsupportedMediaTypeError(E.InvalidInputError):
 
 class MethodNotAllowedError(E.InvalidInputError):
     """The route exists but not for this method."""
+
+
+class MisdirectedRequestError(E.InvalidInputError):
+    """The ``Host`` header names a host this server does not serve (DNS rebinding)."""
+
+
+class CrossSiteRequestError(E.PermissionDeniedError):
+    """A request another web page made the browser send (refused: CSRF)."""
+
+
+class TooManyStreamsError(E.RateLimitedError):
+    """Too many pipeline runs at once (for the caller, or for the whole server)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -72,6 +87,15 @@ PROBLEM_TABLE: dict[type[BaseException], ProblemType] = {
     ),
     MethodNotAllowedError: ProblemType(
         status=405, slug="method-not-allowed", title="Method not allowed"
+    ),
+    MisdirectedRequestError: ProblemType(
+        status=421, slug="misdirected", title="Host not served here"
+    ),
+    CrossSiteRequestError: ProblemType(
+        status=403, slug="cross-site", title="Cross-site request refused"
+    ),
+    TooManyStreamsError: ProblemType(
+        status=429, slug="too-many-streams", title="Too many streams at once"
     ),
     E.UnsafeQueryError: ProblemType(status=422, slug="unsafe-query", title="Query refused"),
     E.RateLimitedError: ProblemType(status=429, slug="rate-limited", title="Too many requests"),

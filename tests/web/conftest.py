@@ -87,7 +87,13 @@ class ScriptedAssistant:
         return str(entry.id)
 
     def stream(
-        self, question: str, *, user: str = "", role: str = "default", context: Any = None
+        self,
+        question: str,
+        *,
+        user: str = "",
+        role: str | None = "default",
+        context: Any = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[Ev]:
         self.started.set()
         try:
@@ -98,7 +104,7 @@ class ScriptedAssistant:
             if sql is None:
                 raise NotFoundError(f"no scripted SQL for {question!r}")
             yield Ev(kind="sql", data={"sql": sql, "attempt": 1})
-            verdict = self.console.guard_for(role).check(sql)
+            verdict = self.console.guard_for(role or "default").check(sql)
             yield Ev(
                 kind="verdict",
                 data={
@@ -113,7 +119,9 @@ class ScriptedAssistant:
                     kind="rows",
                     data={"columns": list(result.columns), "rows": [list(r) for r in result.rows]},
                 )
-            hid = self._record(user, role, question, sql, verdict.allowed, len(result.rows))
+            hid = self._record(
+                user, role or "default", question, sql, verdict.allowed, len(result.rows)
+            )
             answer = Ans(
                 question=question,
                 sql=verdict.sql or sql,
@@ -129,7 +137,7 @@ class ScriptedAssistant:
             self.closed.set()
 
     def ask(
-        self, question: str, *, user: str = "", role: str = "default", context: Any = None
+        self, question: str, *, user: str = "", role: str | None = "default", context: Any = None
     ) -> Ans:
         answer = None
         for ev in self.stream(question, user=user, role=role):
@@ -152,9 +160,10 @@ class TinyConsole:
             "admin": Policy(dialect="sqlite", max_rows=1000),
             "tenant": Policy(dialect="sqlite", row_filters={"orders": "customer_id = :cid"}),
         }
-        self.history = History("memory://")
-        self.limiter = limiter
-        self.metrics = None
+        self.history: Any = History("memory://")
+        self.limiter: Any = limiter
+        self.metrics: Any = None
+        self.config: dict[str, Any] = {}
         self.assistant = ScriptedAssistant(
             db,
             self,
@@ -207,9 +216,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def client(app: Any, host: str = "127.0.0.1", **kw: Any) -> httpx.AsyncClient:
+BASE_URL = "http://127.0.0.1:8000"
+
+
+def client(
+    app: Any, host: str = "127.0.0.1", *, base_url: str = BASE_URL, **kw: Any
+) -> httpx.AsyncClient:
+    """An httpx client calling ``app`` in process, from ``host``, for ``base_url``."""
     transport = httpx.ASGITransport(app=app, client=(host, 4321))
-    return httpx.AsyncClient(transport=transport, base_url="http://test", **kw)
+    return httpx.AsyncClient(transport=transport, base_url=base_url, **kw)
 
 
 @pytest.fixture

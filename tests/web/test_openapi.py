@@ -184,7 +184,7 @@ def test_spec_documents_every_route() -> None:
 def test_served_spec_is_the_same(app: Any) -> None:
     from starlette.testclient import TestClient
 
-    with TestClient(app) as tc:
+    with TestClient(app, base_url="http://localhost") as tc:
         assert tc.get("/openapi.json").json() == openapi_spec()
 
 

@@ -16,6 +16,9 @@ from .conftest import TinyConsole, client
 
 pytestmark = pytest.mark.anyio
 
+# What a browser sends for a request of the console page itself.
+SAME_ORIGIN = {"sec-fetch-site": "same-origin"}
+
 
 async def test_sql_check_allowed(app: Any) -> None:
     async with client(app) as c:
@@ -122,7 +125,7 @@ async def test_sql_check_cached_answer_is_identical(console: TinyConsole, clock:
             b"sql=1",
             {"content-type": "application/x-www-form-urlencoded"},
             415,
-            "expected application/json",
+            "the body must be application/json",
         ),
     ],
 )
@@ -285,7 +288,9 @@ async def test_ask_sse_stream(app: Any) -> None:
 
 async def test_ask_sse_error_event(app: Any) -> None:
     async with client(app) as c:
-        r = await c.get("/v1/ask/stream", params={"question": "nothing scripted"})
+        r = await c.get(
+            "/v1/ask/stream", params={"question": "nothing scripted"}, headers=SAME_ORIGIN
+        )
     events = list(sse.parse([r.content]))
     assert [e.event for e in events] == ["retrieved", "error", "done"]
     assert json.loads(events[1].data)["status"] == 404
@@ -293,8 +298,10 @@ async def test_ask_sse_error_event(app: Any) -> None:
 
 async def test_ask_stream_get_and_validation(app: Any) -> None:
     async with client(app) as c:
-        ok = await c.get("/v1/ask/stream", params={"question": "customer names"})
-        missing = await c.get("/v1/ask/stream")
+        ok = await c.get(
+            "/v1/ask/stream", params={"question": "customer names"}, headers=SAME_ORIGIN
+        )
+        missing = await c.get("/v1/ask/stream", headers=SAME_ORIGIN)
         bad = await c.post("/v1/ask", json={"question": ""})
     assert [e.event for e in sse.parse([ok.content])][-1] == "done"
     assert missing.status_code == 422

@@ -19,6 +19,8 @@ from .conftest import TinyConsole, client
 pytestmark = pytest.mark.anyio
 
 SSE = {"accept": "text/event-stream"}
+# A resume carries no body, but a POST is JSON or nothing (cross-site guard).
+RESUME = {**SSE, "content-type": "application/json"}
 
 
 def _ids() -> Any:
@@ -30,10 +32,13 @@ async def test_resume_replays_after_last_event_id(console: TinyConsole) -> None:
     app = create_app(console, stream_ids=_ids())
     async with client(app) as c:
         first = await c.post("/v1/ask", json={"question": "customer names"}, headers=SSE)
-        resumed = await c.post("/v1/ask", headers={**SSE, "last-event-id": "s1:2"})
-        via_get = await c.get("/v1/ask/stream", headers={**SSE, "last-event-id": "s1:4"})
-        unknown = await c.post("/v1/ask", headers={**SSE, "last-event-id": "zz:1"})
-        garbage = await c.post("/v1/ask", headers={**SSE, "last-event-id": "s1:x"})
+        resumed = await c.post("/v1/ask", headers={**RESUME, "last-event-id": "s1:2"})
+        via_get = await c.get(
+            "/v1/ask/stream",
+            headers={**SSE, "last-event-id": "s1:4", "sec-fetch-site": "same-origin"},
+        )
+        unknown = await c.post("/v1/ask", headers={**RESUME, "last-event-id": "zz:1"})
+        garbage = await c.post("/v1/ask", headers={**RESUME, "last-event-id": "s1:x"})
     full = list(sse.parse([first.content]))
     assert [e.id for e in full] == [f"s1:{i}" for i in range(6)]
     again = list(sse.parse([resumed.content]))
@@ -56,7 +61,8 @@ async def test_resume_is_per_user(console: TinyConsole) -> None:
             headers={**SSE, "x-api-key": "ann-key-0123456789"},
         )
         stolen = await c.post(
-            "/v1/ask", headers={**SSE, "x-api-key": "bob-key-0123456789", "last-event-id": "s1:0"}
+            "/v1/ask",
+            headers={**RESUME, "x-api-key": "bob-key-0123456789", "last-event-id": "s1:0"},
         )
     assert stolen.status_code == 404
 
@@ -65,9 +71,9 @@ async def test_resume_buffer_is_bounded(console: TinyConsole) -> None:
     app = create_app(console, stream_ids=_ids(), resume_events=2, resume_streams=1)
     async with client(app) as c:
         await c.post("/v1/ask", json={"question": "customer names"}, headers=SSE)
-        tail = await c.post("/v1/ask", headers={**SSE, "last-event-id": "s1:0"})
+        tail = await c.post("/v1/ask", headers={**RESUME, "last-event-id": "s1:0"})
         await c.post("/v1/ask", json={"question": "customer names"}, headers=SSE)
-        evicted = await c.post("/v1/ask", headers={**SSE, "last-event-id": "s1:0"})
+        evicted = await c.post("/v1/ask", headers={**RESUME, "last-event-id": "s1:0"})
     assert [e.id for e in sse.parse([tail.content])] == ["s1:4", "s1:5"]
     assert evicted.status_code == 404
 
@@ -115,7 +121,11 @@ def _scope(path: str = "/v1/ask") -> dict[str, Any]:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"content-type", b"application/json"), (b"accept", b"text/event-stream")],
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/json"),
+            (b"accept", b"text/event-stream"),
+        ],
         "client": ("127.0.0.1", 5555),
         "server": ("127.0.0.1", 80),
     }
