@@ -412,7 +412,8 @@ class JWTAuthenticator:
         issuer: required ``iss``, if set.
         audience: required ``aud`` (a token's string or list must contain it), if set.
         leeway_s: clock skew allowed on ``exp``/``nbf``/``iat``.
-        require_exp: refuse tokens without ``exp`` (default: with JWKS, yes).
+        require_exp: refuse tokens without ``exp`` (default: tokens verified with
+            JWKS keys must have one; HS256 tokens need not).
         claims: how claims map to the identity (default: ``sub``, ``role``,
             ``perms``, ``ctx``).
         http: the httpx client for JWKS fetches.
@@ -478,7 +479,7 @@ class JWTAuthenticator:
         self._issuer = issuer
         self._audience = audience
         self._leeway_s = float(leeway_s)
-        self._require_exp = jwks is not None if require_exp is None else bool(require_exp)
+        self._require_exp = require_exp
         self._claims = claims if claims is not None else ClaimMapping()
 
     @property
@@ -604,6 +605,8 @@ class JWTAuthenticator:
                     "verify_exp": False,  # times are checked below on the injected clock
                     "verify_nbf": False,
                     "verify_iat": False,
+                    "verify_sub": False,  # the claim mapping checks the user claim
+                    "verify_jti": False,
                     "verify_aud": self._audience is not None,
                     "verify_iss": self._issuer is not None,
                     "require": [],
@@ -613,18 +616,22 @@ class JWTAuthenticator:
             raise AuthenticationError("bad token signature") from exc
         except InvalidIssuerError as exc:
             raise AuthenticationError("wrong token issuer") from exc
-        except (InvalidAudienceError, MissingRequiredClaimError) as exc:
-            if "iss" in str(exc):
+        except MissingRequiredClaimError as exc:
+            if exc.claim == "iss":
                 raise AuthenticationError("wrong token issuer") from exc
+            if exc.claim == "aud":
+                raise AuthenticationError("wrong token audience") from exc
+            raise AuthenticationError(f"token lacks the {exc.claim!r} claim") from exc
+        except InvalidAudienceError as exc:
             raise AuthenticationError("wrong token audience") from exc
         except (PyJWTError, ValueError, TypeError, RecursionError) as exc:
             raise AuthenticationError(f"invalid token: {str(exc)[:200]}") from exc
         if not isinstance(payload, dict):
             raise AuthenticationError("malformed token claims")
-        self._check_times(payload)
+        self._check_times(payload, asymmetric=alg not in _SYMMETRIC)
         return self._claims.identity(payload)
 
-    def _check_times(self, payload: Mapping[str, Any]) -> None:
+    def _check_times(self, payload: Mapping[str, Any], *, asymmetric: bool) -> None:
         now = self._clock.now()
         leeway = self._leeway_s
         for name in ("exp", "nbf", "iat"):
@@ -635,7 +642,7 @@ class JWTAuthenticator:
                 raise AuthenticationError(f"malformed token claims: {name} must be a number")
         exp = payload.get("exp")
         if exp is None:
-            if self._require_exp:
+            if self._require_exp if self._require_exp is not None else asymmetric:
                 raise AuthenticationError("token has no expiry (exp)")
         elif now > exp + leeway:
             raise AuthenticationError("token expired")
