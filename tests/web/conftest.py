@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import httpx
 import pytest
@@ -269,3 +270,64 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.sock.close()
+
+
+class Wire:
+    """Drive the ASGI app by hand: a request body, then a disconnect on demand."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.sent: list[bytes] = []
+        self.status: int | None = None
+        self.headers: dict[bytes, bytes] = {}
+        self.disconnect = anyio.Event()
+        self.got_data = anyio.Event()
+        self._first = True
+
+    async def receive(self) -> dict[str, Any]:
+        if self._first:
+            self._first = False
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        await self.disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = dict(message["headers"])
+        elif message["type"] == "http.response.body":
+            self.sent.append(message.get("body", b""))
+            self.got_data.set()
+            self.got_data = anyio.Event()
+
+    def text(self) -> bytes:
+        return b"".join(self.sent)
+
+
+def asgi_scope(
+    path: str = "/v1/ask", headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/json"),
+            (b"accept", b"text/event-stream"),
+            *(headers or []),
+        ],
+        "client": ("127.0.0.1", 5555),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+async def wait_for(wire: Wire, needle: bytes) -> None:
+    while needle not in wire.text():
+        await wire.got_data.wait()

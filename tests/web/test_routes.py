@@ -566,3 +566,51 @@ async def test_check_cache_never_lends_permissions(console: TinyConsole) -> None
     assert boss.json()["sql"] == "SELECT id FROM orders LIMIT 1000"
     assert pleb.status_code == 403
     assert again.content == boss.content
+
+
+@pytest.mark.parametrize("path", ["/v1/sql/check", "/v1/sql/run", "/v1/ask", "/v1/train"])
+@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+async def test_deeply_nested_json_is_400(app: Any, path: str, opener: bytes) -> None:
+    body = opener * 100_000
+    async with client(app) as c:
+        r = await c.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["detail"] == "the request body is nested too deeply"
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "czk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ",  # "s99999999999999999999999999"
+        "czkyMjMzNzIwMzY4NTQ3NzU4MDg",  # "s9223372036854775808" (2**63)
+        "cy0x",  # "s-1"
+        "%%%",
+        "czE" * 3000,
+    ],
+)
+async def test_bad_history_cursor_is_422(app: Any, cursor: str) -> None:
+    async with client(app) as c:
+        r = await c.get("/v1/history", params={"cursor": cursor})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("invalid cursor")
+
+
+async def test_an_unknown_role_is_403(console: TinyConsole) -> None:
+    """A console refuses a role it does not configure (PermissionDeniedError): 403."""
+    from avl.errors import PermissionDeniedError
+
+    def guard_for(role: str) -> Any:
+        if role not in console.policies:
+            raise PermissionDeniedError(f"role {role!r} is not configured")
+        return TinyConsole.guard_for(console, role)
+
+    console.guard_for = guard_for  # type: ignore[method-assign]
+    auth = ApiKeyAuthenticator.from_keys({"ghost-key-0123456789": Identity(user="g", role="ghost")})
+    app = create_app(console, authenticator=auth)
+    async with client(app, headers={"x-api-key": "ghost-key-0123456789"}) as c:
+        check = await c.post("/v1/sql/check", json={"sql": "SELECT 1"})
+        run = await c.post("/v1/sql/run", json={"sql": "SELECT 1"})
+    for r in (check, run):
+        assert r.status_code == 403
+        assert r.json()["type"] == "urn:avl:problem:forbidden"
+        assert r.json()["detail"] == "role 'ghost' is not configured"
