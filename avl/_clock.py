@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Protocol, runtime_checkable
+
+from avl.typing import Clock
 
 __all__ = ["Clock", "SystemClock"]
-
-
-@runtime_checkable
-class Clock(Protocol):
-    """A source of time.
-
-    ``now()`` is wall-clock seconds since the Unix epoch (for timestamps that are
-    stored or shown); ``monotonic()`` never goes backwards (for durations, timeouts
-    and rate limits).
-    """
-
-    def now(self) -> float:
-        """Seconds since the Unix epoch."""
-        ...
-
-    def monotonic(self) -> float:
-        """Seconds on a clock that never goes backwards."""
-        ...
 
 
 class SystemClock:

@@ -11,6 +11,9 @@ Config keys (all optional)::
     db = "sqlite:///shop.db"          # or postgresql://..., mysql://...
     model = "offline://"
     history = "memory://"             # or sqlite:///history.db, postgresql://..., "" for none
+                                      # or a [history] table: url, hmac_key_env, retain_days,
+                                      # anchor_file, anchor_every, anchor_every_s
+                                      # (see avl.history.History.from_config)
     train_from_database = true
     metrics = true
 
@@ -137,11 +140,11 @@ class Console:
         try:
             # ---- history
             history = overrides.get("history", "memory://")
-            if isinstance(history, str):
+            if isinstance(history, (str, Mapping)):
                 if history:
                     from avl.history import History
 
-                    history = History(history)
+                    history = History.from_config(history)
                 else:
                     history = None
             self.history: Any = history

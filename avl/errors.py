@@ -12,9 +12,11 @@ is still in ``__cause__``. Each class also subclasses the fitting builtin, so
     ├── InvalidInputError (ValueError)        bad argument: wrong dimension, NaN, bad value
     ├── UnsafeQueryError (ValueError)         SafeQuery rejected a statement
     ├── RateLimitedError                      over a rate limit; carries retry_after_s
+    │   └── BudgetExceededError               a call would exceed a cost budget
     ├── NotFoundError (LookupError)           no such id / entry / item
     ├── PermissionDeniedError (PermissionError)  authenticated but not allowed
-    │   └── AuthenticationError               missing or wrong credentials
+    │   ├── AuthenticationError               missing or wrong credentials
+    │   └── UnknownRoleError                  a role no policy is configured for
     ├── BackendError                          a storage backend failed
     │   ├── BackendUnavailableError (ConnectionError)  unreachable, timed out
     │   ├── CorruptionError                   stored data failed verification
@@ -37,6 +39,7 @@ __all__ = [
     "AvlError",
     "BackendError",
     "BackendUnavailableError",
+    "BudgetExceededError",
     "CancelledError",
     "ConfigError",
     "CorruptionError",
@@ -51,6 +54,7 @@ __all__ = [
     "QueryError",
     "QueryTimeoutError",
     "RateLimitedError",
+    "UnknownRoleError",
     "UnsafeQueryError",
 ]
 
@@ -118,6 +122,34 @@ class RateLimitedError(AvlError):
         super().__init__(message)
 
 
+class BudgetExceededError(RateLimitedError):
+    """A call would take a user, role or team over its cost budget (``avl.costs``).
+
+    Attributes:
+        budget: which budget (``"user:ann"``, ``"role:analyst"``, ``"team:data"``).
+        period: the budget's period label (``"2026-12"``, ``"2026-W49"``, ``"2026-12-05"``).
+        spent_usd: spent (and reserved) in the period so far.
+        limit_usd: the budget.
+        retry_after_s: seconds until the period ends and the budget starts afresh.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str,
+        period: str,
+        spent_usd: float,
+        limit_usd: float,
+        retry_after_s: float,
+    ) -> None:
+        self.budget = budget
+        self.period = period
+        self.spent_usd = spent_usd
+        self.limit_usd = limit_usd
+        super().__init__(message, retry_after_s=retry_after_s)
+
+
 class NotFoundError(AvlError, LookupError):
     """No item with the given id or name."""
 
@@ -130,6 +162,21 @@ class AuthenticationError(PermissionDeniedError):
     """Credentials are missing or wrong."""
 
 
+class UnknownRoleError(PermissionDeniedError):
+    """A role was named that no policy is configured for (it fails closed).
+
+    Attributes:
+        role: the role that was asked for.
+        roles: the configured roles.
+    """
+
+    def __init__(self, role: str | None, roles: Sequence[str] = ()) -> None:
+        self.role = role
+        self.roles = tuple(roles)
+        known = ", ".join(self.roles) if self.roles else "none"
+        super().__init__(f"no policy is configured for role {role!r} (configured roles: {known})")
+
+
 class BackendError(AvlError):
     """A storage or database backend failed."""
 
@@ -139,7 +186,27 @@ class BackendUnavailableError(BackendError, ConnectionError):
 
 
 class CorruptionError(BackendError):
-    """Stored data failed verification (bad checksum, truncated file, broken chain)."""
+    """Stored data failed verification (bad checksum, truncated file, broken chain).
+
+    Attributes:
+        path: the damaged file, when there is one.
+        offset: the byte offset where the damage starts, when known.
+        records_affected: how many acknowledged records the damage reaches (they are
+            lost if the store is repaired by truncation), when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        offset: int | None = None,
+        records_affected: int | None = None,
+    ) -> None:
+        self.path = path
+        self.offset = offset
+        self.records_affected = records_affected
+        super().__init__(message)
 
 
 class LockedError(BackendError):

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -84,3 +86,33 @@ def shared_data() -> Path:
             pytest.skip(reason)
         unavailable(reason)
     return path
+
+
+@pytest.fixture
+def span_exporter() -> Iterator[Any]:
+    """An OpenTelemetry SDK in-memory exporter behind a fresh *global* tracer provider.
+
+    The global provider can be set once per process; like OpenTelemetry's own test
+    helpers, this resets the API's private "set once" guard before and after, so each
+    test gets its own provider and later tests see none.
+    """
+    trace = pytest.importorskip("opentelemetry.trace")
+    sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.util._once import Once
+
+    def reset() -> None:
+        trace._TRACER_PROVIDER_SET_ONCE = Once()
+        trace._TRACER_PROVIDER = None
+
+    reset()
+    exporter = InMemorySpanExporter()
+    provider = sdk_trace.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    try:
+        yield exporter
+    finally:
+        provider.shutdown()
+        reset()

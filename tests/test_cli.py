@@ -52,7 +52,7 @@ def test_demo_in_a_subprocess(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert (
-        "Q: How many customers are there?\nSQL: SELECT COUNT(*) FROM customers LIMIT 1000\nverdict: allowed\n  COUNT(*)\n  12\n"
+        "Q: How many customers are there?\nSQL: SELECT COUNT(*) FROM customers LIMIT 1000\nverdict: allowed\nCOUNT(*)\n────────\n      12\n"
         in out
     )
     assert "DELETE FROM orders\n    -> REJECTED: statement_kind" in out
@@ -133,13 +133,40 @@ def test_ask_records_history(shop: Path, tmp_path: Path) -> None:
     )
     assert code == 0, err
     assert (
-        "SQL: SELECT COUNT(*) FROM customers LIMIT 1000\nverdict: allowed\n  COUNT(*)\n  3\n" in out
+        "SQL: SELECT COUNT(*) FROM customers LIMIT 1000\nverdict: allowed\nCOUNT(*)\n────────\n       3\n"
+        in out
     )
     code, out, err = run("history", "--history", hist)
     assert code == 0, err
-    assert "How many customers are there?" in out
-    assert "ok" in out
-    assert "allowed" in out
+    header, rule, row = out.splitlines()
+    assert header.split() == [
+        "seq",
+        "time",
+        "user",
+        "role",
+        "outcome",
+        "verdict",
+        "question",
+        "sql",
+    ]
+    assert set(rule.replace(" ", "")) == {"─"}
+    assert row.split()[0] == "1"
+    assert "  cli  " in row
+    assert "  ok  " in row
+    assert "  allowed  How many customers are there?  SELECT COUNT(*)" in row
+    code, out, err = run("history", "--history", hist, "--json")
+    entry = json.loads(out)
+    assert (entry["seq"], entry["user"], entry["outcome"], entry["allowed"]) == (
+        1,
+        "cli",
+        "ok",
+        True,
+    )
+    code, out, err = run("history", "--history", hist, "--csv")
+    assert out.splitlines()[0] == "seq,time,user,role,outcome,verdict,question,sql"
+    assert out.splitlines()[1].endswith(
+        ",cli,,ok,allowed,How many customers are there?,SELECT COUNT(*) FROM customers LIMIT 1000"
+    )
 
 
 def test_eval_on_a_user_file(shop: Path, tmp_path: Path) -> None:

@@ -14,12 +14,21 @@ from avl.assistant._answer import Answer, Event, EventKind, Explanation, Trainin
 from avl.assistant._assistant import Assistant, AsyncAssistant
 from avl.assistant._db import Database, QueryResult, SchemaSnapshot
 from avl.assistant._demo import create_demo_database
-from avl.assistant._prompt import build_messages, extract_sql
+from avl.assistant._prompt import (
+    ABSTAIN_MARKER,
+    build_messages,
+    extract_sql,
+    parse_abstention,
+    render_messages,
+)
+from avl.assistant._writer import ChatSqlWriter
 
 __all__ = [
+    "ABSTAIN_MARKER",
     "Answer",
     "Assistant",
     "AsyncAssistant",
+    "ChatSqlWriter",
     "Database",
     "Event",
     "EventKind",
@@ -30,4 +39,6 @@ __all__ = [
     "build_messages",
     "create_demo_database",
     "extract_sql",
+    "parse_abstention",
+    "render_messages",
 ]

@@ -19,7 +19,8 @@ import numpy as np
 from avl._clock import Clock, SystemClock
 from avl.assistant._answer import Answer, Event, EventKind, Explanation, TrainingItem
 from avl.assistant._db import Database, SchemaSnapshot
-from avl.assistant._prompt import build_messages, extract_sql
+from avl.assistant._prompt import build_messages
+from avl.assistant._writer import ChatSqlWriter, as_streaming_writer
 from avl.errors import (
     AvlError,
     CancelledError,
@@ -31,15 +32,17 @@ from avl.errors import (
     RateLimitedError,
     UnsafeQueryError,
 )
-from avl.llm import Completion, Delta, Message, Usage
-from avl.llm.offline import (
-    GenerationContext,
-    OfflineChatModel,
+from avl.llm import Usage, estimate_tokens
+from avl.schema import (
+    ExamplePair,
+    FailedAttempt,
+    ForeignKeySpec,
+    SqlDraft,
+    TableSpec,
+    WriteContext,
     build_value_index,
-    estimate_tokens,
-    parse_prompt,
+    parse_ddl,
 )
-from avl.schema import ExamplePair, ForeignKeySpec, TableSpec
 from avl.text import STOPWORDS, ident_words, similarity, stem, words
 
 __all__ = ["Assistant", "AsyncAssistant"]
@@ -86,6 +89,20 @@ def _literal_words(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
     """Content words and numbers: two questions differing here never share a cache entry."""
     ws = [w.lower() for w in words(text)]
     return frozenset(w for w in ws if w not in STOPWORDS), tuple(w for w in ws if w[:1].isdigit())
+
+
+@attrs.frozen
+class _Drafted:
+    draft: SqlDraft
+    usage: Usage
+
+    @property
+    def model(self) -> str:
+        return self.draft.model
+
+    @property
+    def cost_usd(self) -> float | None:
+        return self.draft.cost_usd
 
 
 @attrs.frozen
@@ -177,6 +194,10 @@ class Assistant:
         )
         self.name = name or "default"
         self.model = _make_model(model)
+        # adapted once, here: the pipeline only ever sees a streaming SqlWriter
+        self.writer = as_streaming_writer(self.model)
+        # a writer that runs in this process may link words to stored values
+        self._link_values = not isinstance(self.writer, ChatSqlWriter)
         self.embedder = _make_embedder(embedder)
         self.store = store
         if self.store is None and self.embedder is not None:
@@ -258,22 +279,22 @@ class Assistant:
         if ddl is not None:
             if not isinstance(ddl, str) or not ddl.strip():
                 raise InvalidInputError("ddl must be a non-empty string")
-            _, ctx = parse_prompt([Message(role="user", content=ddl)], dialect=self.dialect)
-            if not ctx.tables:
+            ddl_tables, ddl_fks = parse_ddl(ddl, dialect=self.dialect)
+            if not ddl_tables:
                 raise InvalidInputError("ddl holds no CREATE TABLE statement that could be parsed")
-            for t in ctx.tables:
+            for t in ddl_tables:
                 self._add_table(t)
                 items.append(
                     TrainingItem(
                         id=_item_id("ddl", self.name, t.name),
                         kind="ddl",
-                        text=t.ddl(foreign_keys=ctx.foreign_keys),
+                        text=t.ddl(foreign_keys=tuple(ddl_fks)),
                         table=t.name,
                         added_by=added_by,
                         source=self.name,
                     )
                 )
-            self._add_fks(ctx.foreign_keys)
+            self._add_fks(ddl_fks)
         if documentation is not None:
             if not isinstance(documentation, str) or not documentation.strip():
                 raise InvalidInputError("documentation must be a non-empty string")
@@ -358,7 +379,7 @@ class Assistant:
                 )
             )
         self._add_fks(snap.foreign_keys)
-        if isinstance(self.model, OfflineChatModel):
+        if self._link_values:
             for t in snap.tables:
                 for c in t.columns:
                     if c.is_numeric and not c.type.lower().startswith(("year",)):
@@ -850,6 +871,17 @@ class Assistant:
             # ---- attempts
             while attempts < self.max_attempts:
                 attempts += 1
+                wctx = WriteContext(
+                    question=question,
+                    dialect=self.dialect,
+                    tables=tables,
+                    foreign_keys=self._fks_among(tables),
+                    examples=examples,
+                    documentation=docs,
+                    values=self._values if self._link_values else {},
+                    value_index=self._value_index if self._link_values else {},
+                    failed=[FailedAttempt(sql=s_, error=e_) for s_, e_ in feedback],
+                )
                 messages = build_messages(
                     question,
                     dialect=self.dialect,
@@ -874,40 +906,26 @@ class Assistant:
                             error + f"; retry after {ra:.3f}s", retry_after_s=ra, decision=d
                         )
                 ts = clock.monotonic()
-                if isinstance(self.model, OfflineChatModel):
-                    gctx = GenerationContext(
-                        tables=tables,
-                        foreign_keys=self._fks_among(tables),
-                        examples=examples if not feedback else (),
-                        documentation=docs,
-                        values=self._values,
-                        value_index=self._value_index,
-                        dialect=self.dialect,
-                    )
-                    text = self.model.generate(question, gctx)
-                    for piece in re.findall(r"\S+\s*", text):
-                        yield Event(kind=EventKind.TOKEN, data={"text": piece})
-                    completion = Completion(
-                        text=text,
-                        model="offline",
-                        provider="offline",
-                        usage=Usage(
-                            input_tokens=prompt_tokens, output_tokens=estimate_tokens(text)
-                        ),
-                        cost_usd=0.0,
-                    )
-                else:
-                    called: Completion = yield from self._call_model(messages)
-                    completion = called
+                draft: SqlDraft = yield from self._write(wctx)
                 lap("model", ts)
+                completion_usage = Usage(
+                    input_tokens=draft.input_tokens
+                    if draft.input_tokens is not None
+                    else prompt_tokens,
+                    output_tokens=draft.output_tokens
+                    if draft.output_tokens is not None
+                    else estimate_tokens(draft.sql or draft.text),
+                    cached_tokens=draft.cached_tokens,
+                )
+                completion = _Drafted(draft, completion_usage)
                 usage = usage + completion.usage
                 if completion.cost_usd is not None:
                     cost = (cost or 0.0) + completion.cost_usd
                 self._metric_tokens(completion)
-                sql = extract_sql(completion.text)
+                sql = draft.sql
                 yield Event(kind=EventKind.SQL, data={"sql": sql, "attempt": attempts})
                 if not sql:
-                    feedback.append((completion.text[:200], "the reply held no SQL query"))
+                    feedback.append((draft.text[:200], "the reply held no SQL query"))
                     verdict = None
                     error = "the model's reply held no SQL"
                     outcome = "llm_error"
@@ -1038,45 +1056,15 @@ class Assistant:
             )
             yield Event(kind=EventKind.DONE, data={"outcome": outcome})
 
-    def _call_model(self, messages: list[Message]) -> Generator[Event, None, Completion]:
-        stream = getattr(self.model, "stream", None)
-        if stream is not None:
-            text = []
-            last: Delta | None = None
-            for delta in stream(messages):
-                if delta.text:
-                    text.append(delta.text)
-                    yield Event(kind=EventKind.TOKEN, data={"text": delta.text})
-                if delta.done:
-                    last = delta
-            usage = (last.usage if last is not None else None) or Usage(
-                input_tokens=estimate_tokens("\n".join(m.content for m in messages)),
-                output_tokens=estimate_tokens("".join(text)),
-            )
-            model = (last.model if last is not None else "") or str(self.model.name)
-            cost = last.cost_usd if last is not None else None
-            return Completion(
-                text="".join(text),
-                model=model,
-                usage=usage,
-                cost_usd=cost if cost is not None else self._price(model, usage),
-                stop_reason=last.stop_reason if last is not None else None,
-            )
-        completion: Completion = self.model.complete(messages)
-        yield Event(kind=EventKind.TOKEN, data={"text": completion.text})
-        return completion
-
-    def _price(self, model: str, usage: Usage) -> float | None:
-        from avl.metrics import CostTable
-
-        provider = str(getattr(self.model, "provider", "") or "")
-        return CostTable.default().cost_usd(
-            provider,
-            model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cached_tokens=usage.cached_tokens,
-        )
+    def _write(self, wctx: WriteContext) -> Generator[Event, None, SqlDraft]:
+        pieces = self.writer.write_stream(wctx)
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration as stop:
+                draft: SqlDraft = stop.value
+                return draft
+            yield Event(kind=EventKind.TOKEN, data={"text": piece})
 
     def _fks_among(self, tables: Sequence[TableSpec]) -> tuple[ForeignKeySpec, ...]:
         names = {t.name.lower() for t in tables}
@@ -1208,7 +1196,7 @@ class Assistant:
         else:
             fn(*args)
 
-    def _metric_tokens(self, completion: Completion) -> None:
+    def _metric_tokens(self, completion: _Drafted) -> None:
         if self.metrics is None:
             return
         fn = getattr(self.metrics, "record_tokens", None)

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from avl.cli._common import EXIT_ERROR, UsageError
+from avl.cli._common import EXIT_ERROR, EXIT_OK, UsageError
 from avl.errors import AvlError
 
 __all__ = ["build_parser", "main"]
@@ -42,15 +42,28 @@ _COMMANDS = (
     "avl.cli._check",
     "avl.cli._ask",
     "avl.cli._history",
+    "avl.cli._vectors",
+    "avl.cli._costs",
+    "avl.cli._audit",
     "avl.cli._web",
     "avl.cli._keys",
+    "avl.cli._mcp",
+    "avl.cli._init",
+    "avl.cli._completion",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``avl`` (for documentation and tests)."""
-    ap = argparse.ArgumentParser(prog="avl", description="Ask a database safely.")
-    sub = ap.add_subparsers(dest="command", required=True)
+    from avl import __version__
+
+    ap = argparse.ArgumentParser(
+        prog="avl",
+        description="Ask a database safely: SafeQuery, the Assistant, history, the web console.",
+        epilog="Run 'avl COMMAND --help' for a command's options and examples.",
+    )
+    ap.add_argument("--version", action="version", version=f"avl {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in _COMMANDS:
         importlib.import_module(name).register(sub)
     return ap
@@ -71,14 +84,26 @@ def main(
     """
     out = out or sys.stdout
     err = err or sys.stderr
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    if argv == ["--version"]:  # the fast path: no parser, no command module
+        from avl import __version__
+
+        out.write(f"avl {__version__}\n")
+        return 0
     parser = build_parser()
     try:
-        args = parser.parse_args(list(argv) if argv is not None else None)
+        args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0) if exc.code in (0, None) else EXIT_ERROR
     try:
         code: int = args.func(args, out)
         return code
+    except BrokenPipeError:  # the reader went away (``avl history | head``): stop quietly
+        if out is sys.stdout:
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (AvlError, UsageError, OSError) as exc:
         err.write(f"avl {args.command}: error: {exc}\n")
         return EXIT_ERROR

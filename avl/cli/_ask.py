@@ -21,37 +21,78 @@ __all__ = ["register"]
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="database URL (or AVL_DB)")
-    p.add_argument("--config", help="a console TOML file (or AVL_CONFIG)")
-    p.add_argument("--model", help="model URL (default offline://)")
-    p.add_argument("--training", default="avl_training.jsonl", help="training file")
-    p.add_argument("--user", default="cli")
+    p.add_argument("--db", metavar="URL", help="database URL, e.g. sqlite:///shop.db (or AVL_DB)")
+    p.add_argument("--config", metavar="FILE", help="a console TOML file (or AVL_CONFIG)")
+    p.add_argument(
+        "--model", metavar="URL", help="model, e.g. offline://, openai:gpt-4o (default offline://)"
+    )
+    p.add_argument(
+        "--training",
+        default="avl_training.jsonl",
+        metavar="FILE",
+        help="the JSON-lines training file (default: avl_training.jsonl)",
+    )
+    p.add_argument("--user", default="cli", help="who is asking, for history and limits")
+
+
+def _parser(sub: Any, name: str, help: str, examples: str) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return p
 
 
 def register(sub: Any) -> None:
     """Add ``ask``, ``train`` and ``eval`` to the subcommands."""
-    p = sub.add_parser("ask", help="answer a question")
-    p.add_argument("question", nargs="+")
+    p = _parser(
+        sub,
+        "ask",
+        "answer a question about a database",
+        '  avl ask "how many orders are there?" --db sqlite:///shop.db\n'
+        '  avl ask "top 5 customers by total" --config avl.toml --role analyst --csv\n',
+    )
+    p.add_argument("question", nargs="+", help="the question, in plain language")
     _common(p)
-    p.add_argument("--role", default=None)
-    p.add_argument("--history", help="History URL to record into (e.g. sqlite:///history.db)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--role", default=None, help="the policy role to ask as (from the config)")
+    p.add_argument(
+        "--history", metavar="URL", help="History to record into, e.g. sqlite:///history.db"
+    )
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the answer as JSON")
+    fmt.add_argument("--csv", action="store_true", help="print the result rows as CSV")
     p.set_defaults(func=_cmd_ask)
 
-    p = sub.add_parser("train", help="add training (validated) to the training file")
+    p = _parser(
+        sub,
+        "train",
+        "add training (validated) to the training file",
+        '  avl train --db sqlite:///shop.db --question "Paris customers?" \\\n'
+        "      --sql \"SELECT name FROM customers WHERE city = 'Paris'\"\n"
+        "  avl train --db sqlite:///shop.db --ddl schema.sql\n",
+    )
     _common(p)
-    p.add_argument("--question")
-    p.add_argument("--sql")
-    p.add_argument("--ddl", help="a file of CREATE TABLE statements")
-    p.add_argument("--documentation")
+    p.add_argument("--question", help="a question (with --sql)")
+    p.add_argument("--sql", help="the SQL that answers --question (checked by SafeQuery)")
+    p.add_argument("--ddl", metavar="FILE", help="a file of CREATE TABLE statements")
+    p.add_argument("--documentation", metavar="TEXT", help="free-text documentation")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("eval", help="execution accuracy on a JSONL question set")
-    p.add_argument("questions", help="JSONL with question and sql")
-    p.add_argument("--db", required=True)
-    p.add_argument("--model", default=None)
+    p = _parser(
+        sub,
+        "eval",
+        "measure execution accuracy on a JSONL question set",
+        "  avl eval questions.jsonl --db sqlite:///shop.db --show 5\n",
+    )
+    p.add_argument("questions", help="JSON lines, each with question and sql")
+    p.add_argument("--db", required=True, metavar="URL", help="the database the questions ask")
+    p.add_argument("--model", default=None, metavar="URL", help="model (default offline://)")
     p.add_argument("--no-loo", action="store_true", help="skip the leave-one-out setting")
-    p.add_argument("--show", type=int, default=0, help="print this many misses")
+    p.add_argument("--show", type=int, default=0, metavar="N", help="print this many misses")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.set_defaults(func=_cmd_eval)
 
 
@@ -60,7 +101,7 @@ def _cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     try:
         load_training(console.assistant, Path(args.training))
         answer = console.assistant.ask(" ".join(args.question), user=args.user, role=args.role)
-        print_answer(answer, out, as_json=args.json)
+        print_answer(answer, out, as_json=args.json, as_csv=args.csv)
         if answer.verdict is not None and not answer.verdict.allowed:
             return EXIT_REJECTED
         return EXIT_OK if not answer.error else EXIT_ERROR
@@ -117,6 +158,22 @@ def _cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
         r = evaluate_questions(assistant, pairs, leave_one_out=not args.no_loo)
     finally:
         assistant.close()
+    if args.json:
+        from avl.cli._render import render_json
+
+        render_json(
+            {
+                "questions": r.n,
+                "schema_only": r.schema_only,
+                "leave_one_out": r.leave_one_out,
+                "recall": r.recall / r.n,
+                "prompt_tokens": r.prompt_tokens,
+                "full_schema_tokens": r.full_schema_tokens,
+                "misses": [{"question": q, "gold": gold, "got": got} for q, gold, got in r.misses],
+            },
+            out,
+        )
+        return EXIT_OK
     out.write(f"questions: {r.n}\n")
     out.write(f"execution accuracy, schema only:   {r.schema_only / r.n:.1%} ({r.schema_only})\n")
     if r.leave_one_out is not None:

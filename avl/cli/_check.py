@@ -1,37 +1,190 @@
-"""``avl check``: a SafeQuery verdict from the command line."""
+"""``avl check``: SafeQuery verdicts from the command line.
+
+``avl check "SQL"`` checks the text as one statement (a second statement after a
+``;`` is itself a violation). ``avl check -f FILE`` and ``avl check -`` (standard
+input) read a script: each statement gets its own verdict, shown with the line it
+starts on. The exit code is 0 when everything is allowed, 1 when any statement is
+rejected and 2 on an error.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError
+import attrs
 
-__all__ = ["register"]
+from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError
+from avl.cli._render import Style, render_csv, render_json, style_for
+
+__all__ = ["Statement", "register", "split_statements", "verdict_json"]
+
+_EXAMPLES = """examples:
+  avl check "SELECT id FROM orders"
+  avl check --dialect postgres --allow-table orders --max-rows 100 "SELECT * FROM orders"
+  avl check -f queries.sql                 one verdict per statement
+  cat queries.sql | avl check -            the same from standard input
+  avl check --json "DELETE FROM users"     the HTTP API's verdict shape
+"""
 
 
 def register(sub: Any) -> None:
     """Add ``check`` to the subcommands."""
     p = sub.add_parser(
-        "check", help="check SQL with SafeQuery (exit 0 allowed, 1 rejected, 2 error)"
+        "check",
+        help="check SQL with SafeQuery (exit 0 allowed, 1 rejected, 2 error)",
+        description="Check SQL with SafeQuery before it runs.",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("sql", nargs="*", help="the SQL (default: read stdin)")
-    p.add_argument("--dialect", default="sqlite")
-    p.add_argument("--max-rows", type=int, default=None)
-    p.add_argument("--allow-table", action="append", default=[])
-    p.add_argument("--deny-column", action="append", default=[])
-    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "sql",
+        nargs="*",
+        help="the SQL to check as one statement; '-' reads a script from standard input "
+        "(default when nothing is given)",
+    )
+    p.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a SQL script to check, one verdict per statement (repeatable)",
+    )
+    p.add_argument(
+        "--dialect",
+        default="sqlite",
+        help="the SQL dialect: sqlite, postgres, mysql, duckdb... (default: sqlite)",
+    )
+    p.add_argument(
+        "--max-rows", type=int, default=None, metavar="N", help="add or lower LIMIT to N rows"
+    )
+    p.add_argument(
+        "--allow-table",
+        action="append",
+        default=[],
+        metavar="TABLE",
+        help="only these tables may be read (repeatable; default: any non-system table)",
+    )
+    p.add_argument(
+        "--deny-column",
+        action="append",
+        default=[],
+        metavar="TABLE.COLUMN",
+        help="a column that must never be read (repeatable)",
+    )
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print JSON (one object per statement)")
+    fmt.add_argument("--csv", action="store_true", help="print CSV (one row per statement)")
     p.set_defaults(func=_cmd_check)
+
+
+@attrs.frozen(kw_only=True)
+class Statement:
+    """One statement of a script and where it starts.
+
+    Attributes:
+        sql: the statement's text (comments kept, the closing ``;`` dropped).
+        source: the file name, ``"<stdin>"`` or ``"<arg>"``.
+        line: the 1-based line of the script where the text starts.
+        col: the 1-based column of that line where the text starts.
+    """
+
+    sql: str
+    source: str
+    line: int
+    col: int
+
+
+def split_statements(text: str, *, dialect: str, source: str = "<stdin>") -> list[Statement]:
+    """Split a script into statements at the ``;`` tokens of ``dialect``.
+
+    Semicolons inside strings, quoted names and comments do not split. Text that
+    the tokenizer cannot read (an unterminated string) stays one statement, so
+    SafeQuery reports the error with its position.
+    """
+    from sqlglot.dialects.dialect import Dialect
+    from sqlglot.errors import SqlglotError
+    from sqlglot.tokenizer_core import TokenType
+
+    try:
+        tokens = Dialect.get_or_raise(dialect).tokenize(text)
+        cuts = [t.start for t in tokens if t.token_type == TokenType.SEMICOLON]
+    except (SqlglotError, ValueError):
+        cuts = []
+    out: list[Statement] = []
+    start = 0
+    for end in [*cuts, len(text)]:
+        piece = text[start:end]
+        stripped = piece.lstrip()
+        if stripped.strip():
+            at = start + (len(piece) - len(stripped))
+            line = text.count("\n", 0, at) + 1
+            col = at - (text.rfind("\n", 0, at) + 1) + 1
+            out.append(Statement(sql=stripped.rstrip(), source=source, line=line, col=col))
+        start = end + 1
+    return out
+
+
+def verdict_json(verdict: Any, *, statement: Statement | None = None) -> dict[str, Any]:
+    """The verdict in the HTTP API's shape (``/v1/sql/check``), positions in the script."""
+    violations = []
+    for v in verdict.violations:
+        pos = _script_position(v.position, statement)
+        violations.append(
+            {
+                "code": str(getattr(v.code, "value", v.code)),
+                "message": v.message,
+                "position": None if pos is None else {"line": pos[0], "col": pos[1]},
+            }
+        )
+    out: dict[str, Any] = {
+        "allowed": bool(verdict.allowed),
+        "violations": violations,
+        "sql": verdict.sql,
+        "kind": None if verdict.kind is None else str(getattr(verdict.kind, "value", verdict.kind)),
+        "tables": list(verdict.tables),
+        "columns": list(verdict.columns),
+    }
+    if statement is not None:
+        out["source"] = statement.source
+        out["line"] = statement.line
+    return out
+
+
+def _script_position(position: Any, statement: Statement | None) -> tuple[int, int] | None:
+    if position is None:
+        return None
+    line, col = int(position.line), int(position.col)
+    if statement is None:
+        return line, col
+    return statement.line + line - 1, (statement.col + col - 1 if line == 1 else col)
+
+
+def _statements(args: argparse.Namespace) -> Iterator[Statement]:
+    for name in args.file:
+        try:
+            text = Path(name).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{name}: not UTF-8 text ({exc.reason})") from exc
+        yield from split_statements(text, dialect=args.dialect, source=name)
+    if args.sql == ["-"] or (not args.sql and not args.file):
+        yield from split_statements(sys.stdin.read(), dialect=args.dialect)
+    elif args.sql:
+        if "-" in args.sql:
+            raise UsageError("'-' (standard input) cannot be mixed with SQL arguments")
+        sql = " ".join(args.sql)
+        if len(args.sql) == 1 and sql.lower().endswith(".sql") and Path(sql).is_file():
+            raise UsageError(f"{sql!r} is a file: check it with 'avl check -f {sql}'")
+        yield Statement(sql=sql, source="<arg>", line=1, col=1)
 
 
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     from avl.safety import Policy, SafeQuery
 
-    sql = " ".join(args.sql) if args.sql else sys.stdin.read()
-    if not sql.strip():
-        raise UsageError("no SQL given (pass it as arguments or on stdin)")
     kw: dict[str, Any] = {"dialect": args.dialect}
     if args.max_rows is not None:
         kw["max_rows"] = args.max_rows
@@ -39,26 +192,51 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         kw["allowed_tables"] = args.allow_table
     if args.deny_column:
         kw["denied_columns"] = args.deny_column
-    verdict = SafeQuery(Policy(**kw)).check(sql)
+    guard = SafeQuery(Policy(**kw))
+    statements = list(_statements(args))
+    if not statements:
+        raise UsageError("no SQL given (pass it as an argument, with -f FILE, or on stdin)")
+    results = [(s, guard.check(s.sql)) for s in statements]
+    script = len(results) > 1 or statements[0].source != "<arg>"
     if args.json:
-        out.write(
-            json.dumps(
-                {
-                    "allowed": verdict.allowed,
-                    "sql": verdict.sql,
-                    "violations": [
-                        {"code": str(getattr(v.code, "value", v.code)), "message": v.message}
-                        for v in verdict.violations
-                    ],
-                }
-            )
-            + "\n"
-        )
-    elif verdict.allowed:
-        out.write(f"allowed\n{verdict.sql}\n")
+        for s, v in results:
+            render_json(verdict_json(v, statement=s if script else None), out)
+    elif args.csv:
+        rows = []
+        for s, v in results:
+            codes = " ".join(str(getattr(x.code, "value", x.code)) for x in v.violations)
+            rows.append([s.source, s.line, "allowed" if v.allowed else "rejected", codes, s.sql])
+        render_csv(["source", "line", "verdict", "codes", "sql"], rows, out)
     else:
-        out.write("rejected\n")
-        for v in verdict.violations:
-            pos = f" at {v.position.line}:{v.position.col}" if v.position is not None else ""
-            out.write(f"  {getattr(v.code, 'value', v.code)}{pos}: {v.message}\n")
-    return EXIT_OK if verdict.allowed else EXIT_REJECTED
+        style = style_for(out)
+        for s, v in results:
+            _print_verdict(s, v, out, style, script=script)
+    return EXIT_OK if all(v.allowed for _, v in results) else EXIT_REJECTED
+
+
+def _print_verdict(
+    statement: Statement, verdict: Any, out: TextIO, style: Style, *, script: bool
+) -> None:
+    where = f"{statement.source}:{statement.line}: " if script else ""
+    if verdict.allowed:
+        out.write(f"{where}{style('allowed', 'green', 'bold')}\n{verdict.sql}\n")
+        return
+    out.write(f"{where}{style('rejected', 'red', 'bold')}\n")
+    lines = statement.sql.splitlines() or [""]
+    for v in verdict.violations:
+        code = str(getattr(v.code, "value", v.code))
+        pos = _script_position(v.position, statement if script else None)
+        at = f" at {pos[0]}:{pos[1]}" if pos else ""
+        out.write(f"  {style(code, 'yellow')}{at}: {v.message}\n")
+        if v.position is not None and 1 <= v.position.line <= len(lines):
+            _caret(lines[v.position.line - 1], v.position.col, out, style)
+
+
+def _caret(text: str, col: int, out: TextIO, style: Style) -> None:
+    """The statement's line with a caret under column ``col`` (cut around it when long)."""
+    col = max(1, min(col, len(text) + 1))
+    start = max(0, col - 60)
+    shown = text[start : start + 100]
+    lead = "…" if start else ""
+    out.write(f"    {lead}{shown}\n")
+    out.write(f"    {' ' * (len(lead) + col - 1 - start)}{style('^', 'red', 'bold')}\n")

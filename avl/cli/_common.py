@@ -27,31 +27,46 @@ class UsageError(Exception):
     """A command was called wrongly; printed as ``avl CMD: error: ...`` with exit 2."""
 
 
-def print_answer(answer: Any, out: TextIO, *, as_json: bool = False) -> None:
-    """Print one :class:`avl.assistant.Answer` as text or as one JSON line."""
+def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: bool = False) -> None:
+    """Print one :class:`avl.assistant.Answer`: text with an aligned table, JSON or CSV.
+
+    JSON is the answer's ``to_dict()``; CSV is the result rows under their header.
+    """
+    from avl.cli._render import render_csv, render_json, render_table, style_for
+
     if as_json:
-        out.write(json.dumps(answer.to_dict(), default=str) + "\n")
+        render_json(answer.to_dict(), out)
         return
+    if as_csv:
+        render_csv(list(answer.columns), answer.rows, out)
+        return
+    style = style_for(out)
     v = answer.verdict
-    out.write(f"Q: {answer.question}\n")
-    out.write(f"SQL: {answer.sql}\n")
+    out.write(f"{style('Q:', 'bold')} {answer.question}\n")
+    out.write(f"{style('SQL:', 'bold')} {answer.sql}\n")
     if v is not None:
         if v.allowed:
-            out.write("verdict: allowed\n")
+            out.write(f"verdict: {style('allowed', 'green')}\n")
         else:
             codes = ", ".join(
                 f"{getattr(x.code, 'value', x.code)} ({x.message})" for x in v.violations
             )
-            out.write(f"verdict: REJECTED {codes}\n")
+            out.write(f"verdict: {style('REJECTED', 'red', 'bold')} {codes}\n")
     if answer.error:
-        out.write(f"error: {answer.error}\n")
+        out.write(f"{style('error:', 'red')} {answer.error}\n")
     if answer.columns:
-        out.write("  " + " | ".join(answer.columns) + "\n")
-        for r in answer.rows[:20]:
-            out.write("  " + " | ".join("NULL" if x is None else str(x) for x in r) + "\n")
-        if len(answer.rows) > 20:
-            out.write(f"  ... {len(answer.rows) - 20} more row(s)\n")
+        shown = answer.rows[:_SHOWN_ROWS]
+        render_table(list(answer.columns), shown, out, style=style)
+        more = len(answer.rows) - len(shown)
+        if more > 0:
+            out.write(style(f"... {more} more row(s) (use --csv or --json for all)", "dim") + "\n")
+        elif getattr(answer, "truncated", False):
+            out.write(style("(the row cap cut the result)", "dim") + "\n")
     out.write("\n")
+
+
+#: rows an answer prints as a table (``--csv`` and ``--json`` print all)
+_SHOWN_ROWS = 20
 
 
 def console_from_args(args: argparse.Namespace) -> Any:

@@ -6,34 +6,73 @@ import argparse
 import json
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_OK, console_from_args
+from avl.cli._common import EXIT_OK, UsageError, console_from_args
 
 __all__ = ["register"]
 
 
 def register(sub: Any) -> None:
     """Add ``serve`` and ``openapi`` to the subcommands."""
-    p = sub.add_parser("serve", help="serve the console over HTTP (avl.web)")
-    p.add_argument("--config", help="a console TOML file")
-    p.add_argument("--db", help="database URL")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p = sub.add_parser(
+        "serve",
+        help="serve the console over HTTP (avl.web)",
+        description="Serve the web console and its JSON API.",
+        epilog="examples:\n  avl serve --db sqlite:///shop.db\n  avl serve --config avl.toml --port 8080",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", metavar="FILE", help="a console TOML file (or AVL_CONFIG)")
+    p.add_argument("--db", metavar="URL", help="database URL (or AVL_DB)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)"
+    )
+    p.add_argument("--port", type=_port, default=8000, help="TCP port, 1-65535 (default: 8000)")
     p.add_argument(
         "--allowed-host",
         action="append",
         default=[],
         metavar="NAME",
-        help="a host name clients use besides localhost (repeatable)",
+        help="a host name clients use besides localhost, e.g. avl.example.com (repeatable)",
     )
     p.set_defaults(func=_cmd_serve)
     p = sub.add_parser("openapi", help="print the OpenAPI document (avl.web)")
-    p.add_argument("--config", help="a console TOML file")
+    p.add_argument("--config", metavar="FILE", help="a console TOML file")
     p.set_defaults(func=_cmd_openapi)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be between 1 and 65535, got {port}")
+    return port
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail with a clear message before starting when the address cannot be bound."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise UsageError(f"cannot resolve --host {host!r}: {exc}") from exc
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "is another server running there? pick another with --port"
+            ) from exc
 
 
 def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     from avl.web.cli import serve
 
+    _check_free(args.host, args.port)
     console = console_from_args(args)
     try:
         serve(console, args.host, args.port, allowed_hosts=tuple(args.allowed_host))

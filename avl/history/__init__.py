@@ -11,6 +11,15 @@ Example:
 
 from __future__ import annotations
 
+from avl.history._anchor import (
+    Anchor,
+    AnchorSink,
+    CallbackAnchorSink,
+    FileAnchorSink,
+    HistoryAnchorSink,
+    LogAnchorSink,
+    read_anchors,
+)
 from avl.history._chain import Sealer
 from avl.history._entry import (
     Entry,
@@ -26,11 +35,17 @@ from avl.history._types import HistoryBackend, Query, SimilarityStore
 
 __all__ = [
     "BACKENDS",
+    "Anchor",
+    "AnchorSink",
     "AsyncHistory",
+    "CallbackAnchorSink",
     "Entry",
+    "FileAnchorSink",
     "GroupStats",
     "History",
+    "HistoryAnchorSink",
     "HistoryBackend",
+    "LogAnchorSink",
     "Outcome",
     "Page",
     "ProblemKind",
@@ -39,4 +54,5 @@ __all__ = [
     "SimilarityStore",
     "Stats",
     "VerifyReport",
+    "read_anchors",
 ]

@@ -23,17 +23,21 @@ from avl.history._entry import Entry, ProblemKind, VerifyReport
 
 __all__ = [
     "CONTENT_FIELDS",
+    "ESCAPE",
     "GENESIS",
     "Sealer",
     "check_chain",
     "decode_cursor",
     "encode_cursor",
     "entry_from_record",
+    "escape_text",
     "new_id",
     "percentile",
     "record_of",
+    "same_digest",
     "search_tokens",
     "to_json",
+    "unescape_text",
 ]
 
 GENESIS = "0" * 64
@@ -110,10 +114,50 @@ def to_json(value: Any) -> str:
 
 
 def _canonical(obj: Mapping[str, Any]) -> bytes:
+    # "surrogatepass": a lone surrogate a caller typed has one well-defined byte form,
+    # so such an entry is hashed (and recorded) instead of refused; every other string
+    # encodes exactly as plain UTF-8, so no existing hash changes.
     try:
-        return _CANONICAL.encode(obj).encode("utf-8")
-    except (TypeError, ValueError) as exc:
+        return _CANONICAL.encode(obj).encode("utf-8", "surrogatepass")
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInputError(f"entry is not serialisable: {exc}") from exc
+
+
+#: The escape character of stored text (a private-use code point): SQL backends store
+#: ``ESCAPE`` followed by four lower-case hex digits for a NUL, a lone surrogate or
+#: ``ESCAPE`` itself, which PostgreSQL (NUL) or UTF-8 (surrogates) cannot hold.
+ESCAPE = "\ue000"
+_NEEDS_ESCAPE = re.compile("[\x00\ud800-\udfff\ue000]")
+_ESCAPED = re.compile("\ue000([0-9a-f]{4})")
+
+
+def _esc(m: re.Match[str]) -> str:
+    return f"{ESCAPE}{ord(m.group()):04x}"
+
+
+def _unesc(m: re.Match[str]) -> str:
+    return chr(int(m.group(1), 16))
+
+
+def escape_text(text: str) -> str:
+    """``text`` in a form every SQL backend stores: NUL, lone surrogates and
+    :data:`ESCAPE` become ``ESCAPE`` + four hex digits; anything else is unchanged.
+
+    Lossless: :func:`unescape_text` gives ``text`` back exactly.
+    """
+    if text.isascii():
+        if "\x00" not in text:
+            return text
+    elif _NEEDS_ESCAPE.search(text) is None:
+        return text
+    return _NEEDS_ESCAPE.sub(_esc, text)
+
+
+def unescape_text(stored: str) -> str:
+    """The text :func:`escape_text` stored as ``stored``."""
+    if ESCAPE not in stored:
+        return stored
+    return _ESCAPED.sub(_unesc, stored)
 
 
 class Sealer:
@@ -152,40 +196,100 @@ class Sealer:
         return self._digest(_canonical(body))
 
     def sign_checkpoint(self, seq: int, hash: str) -> str:
-        """The signature of a pruning checkpoint (the last pruned ``seq`` and ``hash``)."""
+        """The signature of a pruning checkpoint (the last pruned ``seq`` and ``hash``).
+
+        ``seq`` is also the number of entries pruned so far (positions start at 1 and
+        have no gaps).
+        """
         return self._digest(_canonical({"checkpoint_seq": seq, "checkpoint_hash": hash}))
 
+    def sign_head(self, seq: int, hash: str) -> str:
+        """The signature of the head row (``""`` without a key: nothing to sign with)."""
+        if self._key is None:
+            return ""
+        return self._digest(_canonical({"head_seq": seq, "head_hash": hash}))
 
-ChainRow = tuple[int, Mapping[str, Any], str, str]
-"""(seq, record, prev_hash, hash) as stored."""
+    def sign_anchor(self, seq: int, hash: str, time: float) -> str:
+        """The HMAC of an anchor (``""`` without a key)."""
+        if self._key is None:
+            return ""
+        return self._digest(
+            _canonical({"anchor_seq": seq, "anchor_hash": hash, "anchor_time": time})
+        )
+
+
+ChainRow = tuple[int, Mapping[str, Any], Any, Any]
+"""(seq, record, prev_hash, hash) as stored (the hashes should be strings; anything
+else a tampered store holds is reported, never raised)."""
+
+Meta = tuple[Any, Any, Any]
+"""(seq, hash, signature) of a meta row as stored."""
+
+
+def same_digest(a: object, b: object) -> bool:
+    """Constant-time equality of two hex digests; ``False`` for anything that is not
+    an ASCII string (a BLOB or a number a tampered store returns)."""
+    if type(a) is not str or type(b) is not str or not a.isascii() or not b.isascii():
+        return False
+    return hmac.compare_digest(a, b)
+
+
+def _valid_meta(row: Meta | None) -> bool:
+    if row is None:
+        return True
+    seq, digest, sig = row
+    return (
+        type(seq) is int
+        and seq >= 0
+        and type(digest) is str
+        and digest.isascii()
+        and type(sig) is str
+        and sig.isascii()
+    )
 
 
 def check_chain(
     rows: Iterable[ChainRow],
     *,
     sealer: Sealer,
-    checkpoint: tuple[int, str, str] | None,
-    head: tuple[int, str] | None,
+    checkpoint: Meta | None,
+    head: Meta | None,
     locate_hash: Callable[[str], int | None],
+    anchor: tuple[int, str] | None = None,
 ) -> VerifyReport:
     """Walk the stored rows in ``seq`` order and report the first problem.
 
     Args:
         rows: (seq, record, prev_hash, hash) in ascending ``seq`` order.
-        sealer: recomputes hashes.
+        sealer: recomputes hashes and signatures.
         checkpoint: (seq, hash, signature) of the last pruned entry, or ``None``.
-        head: (seq, hash) of the chain head as the store recorded it, or ``None``.
+        head: (seq, hash, signature) of the chain head as the store recorded it, or
+            ``None``; with a key, its signature must match.
         locate_hash: returns the ``seq`` of the row whose stored hash is the argument
             (used only to classify a problem once one is found).
+        anchor: (seq, hash) of a head kept outside the store: the entry at that
+            position must exist with that hash (or have been pruned under a signed
+            checkpoint).
 
     Returns:
         The :class:`VerifyReport`.
     """
+    for name, meta in (("pruning checkpoint", checkpoint), ("head", head)):
+        if not _valid_meta(meta):
+            return VerifyReport(
+                ok=False,
+                checked=0,
+                problem=ProblemKind.ALTERED,
+                message=f"the {name} row holds values of the wrong type: {meta!r}"[:300],
+            )
     expected_seq = 1
     expected_prev = GENESIS
+    anchor_seen = anchor is None or anchor[0] == 0
+    if anchor is not None and anchor[0] == 0 and anchor[1] != GENESIS:
+        return _anchor_mismatch(anchor, 0)
     if checkpoint is not None:
         cp_seq, cp_hash, cp_sig = checkpoint
-        if not hmac.compare_digest(sealer.sign_checkpoint(cp_seq, cp_hash), cp_sig):
+        if not same_digest(sealer.sign_checkpoint(cp_seq, cp_hash), cp_sig):
             return VerifyReport(
                 ok=False,
                 checked=0,
@@ -193,6 +297,25 @@ def check_chain(
                 seq=cp_seq,
                 message=f"the pruning checkpoint (seq {cp_seq}) does not match its signature",
             )
+        if anchor is not None and not anchor_seen:
+            if anchor[0] == cp_seq:
+                if not same_digest(cp_hash, anchor[1]):
+                    return _anchor_mismatch(anchor, 0)
+                anchor_seen = True
+            elif anchor[0] < cp_seq:
+                if not sealer.keyed:
+                    return VerifyReport(
+                        ok=False,
+                        checked=0,
+                        problem=ProblemKind.DELETED,
+                        seq=anchor[0],
+                        message=(
+                            f"the anchor (seq {anchor[0]}) lies in the pruned range (up to seq "
+                            f"{cp_seq}); without an hmac_key the checkpoint cannot prove it: "
+                            "verify with an anchor taken after the last prune"
+                        ),
+                    )
+                anchor_seen = True  # the signed checkpoint vouches for the pruned range
         expected_seq, expected_prev = cp_seq + 1, cp_hash
     checked = 0
     prev_seq: int | None = None
@@ -201,7 +324,7 @@ def check_chain(
     while current is not None:
         nxt = next(it, None)
         seq, record, prev_hash, stored = current
-        rid = record.get("id")
+        rid = record.get("id") if isinstance(record, Mapping) else None
         rid_s = None if rid is None else str(rid)
 
         def fail(
@@ -217,22 +340,29 @@ def check_chain(
             )
 
         try:
-            computed = sealer.seal(record, seq=seq, prev_hash=prev_hash)
+            computed = (
+                sealer.seal(record, seq=seq, prev_hash=prev_hash) if type(prev_hash) is str else ""
+            )
         except InvalidInputError:
             computed = ""
-        valid = hmac.compare_digest(computed, stored)
-        if valid and prev_hash == expected_prev and seq == expected_seq:
+        valid = same_digest(computed, stored)
+        linked_ok = type(prev_hash) is str and prev_hash == expected_prev
+        if valid and linked_ok and seq == expected_seq:
             if head is not None and seq > head[0]:
                 return fail(
                     ProblemKind.INSERTED,
                     f"entry {rid_s} (seq {seq}) is beyond the recorded head (seq {head[0]})",
                 )
+            if not anchor_seen and anchor is not None and seq == anchor[0]:
+                if not same_digest(stored, anchor[1]):
+                    return _anchor_mismatch(anchor, checked, rid_s)
+                anchor_seen = True
             checked += 1
             expected_prev, expected_seq, prev_seq = stored, seq + 1, seq
             current = nxt
             continue
         # Something is wrong at this row: classify it.
-        if prev_hash != expected_prev:
+        if not linked_ok and type(prev_hash) is str:
             linked = locate_hash(prev_hash)
             if linked is not None and linked > seq:
                 return fail(
@@ -257,7 +387,7 @@ def check_chain(
                 ProblemKind.ALTERED,
                 f"entry {rid_s} (seq {seq}) was altered: its content does not match its hash",
             )
-        if prev_hash == expected_prev:
+        if linked_ok:
             return fail(
                 ProblemKind.ALTERED,
                 f"entry {rid_s} has chain position {seq}, expected {expected_seq}",
@@ -278,6 +408,20 @@ def check_chain(
             f"{what} deleted before entry {rid_s} (seq {seq}): it does not link to seq "
             f"{expected_seq - 1}",
         )
+    if head is not None and sealer.keyed:
+        h_seq, h_hash, h_sig = head
+        unsigned_empty = h_seq == 0 and h_hash == GENESIS and h_sig == ""
+        if not unsigned_empty and not same_digest(sealer.sign_head(h_seq, h_hash), h_sig):
+            return VerifyReport(
+                ok=False,
+                checked=checked,
+                problem=ProblemKind.ALTERED,
+                seq=h_seq,
+                message=(
+                    f"the head row (seq {h_seq}) does not match its signature: it was moved "
+                    "or written without the key"
+                ),
+            )
     last_seq = expected_seq - 1
     if head is not None and head[0] > last_seq:
         return VerifyReport(
@@ -295,7 +439,35 @@ def check_chain(
             seq=last_seq,
             message=f"the recorded head hash does not match entry seq {last_seq}",
         )
+    if not anchor_seen and anchor is not None:
+        return VerifyReport(
+            ok=False,
+            checked=checked,
+            problem=ProblemKind.ROLLED_BACK,
+            seq=last_seq,
+            message=(
+                f"the chain ends at seq {last_seq} but the anchor was taken at seq "
+                f"{anchor[0]}: entries {last_seq + 1}..{anchor[0]} are missing (a restored "
+                "backup, a deleted tail or a replaced table)"
+            ),
+        )
     return VerifyReport(ok=True, checked=checked, head_seq=last_seq, head_hash=expected_prev)
+
+
+def _anchor_mismatch(
+    anchor: tuple[int, str], checked: int, entry_id: str | None = None
+) -> VerifyReport:
+    return VerifyReport(
+        ok=False,
+        checked=checked,
+        problem=ProblemKind.ROLLED_BACK,
+        entry_id=entry_id,
+        seq=anchor[0],
+        message=(
+            f"the entry at seq {anchor[0]} does not match the anchor: the history was "
+            "rolled back or replaced since the anchor was taken"
+        ),
+    )
 
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)

@@ -38,6 +38,11 @@ class Outcome(str, enum.Enum):
     TIMEOUT = "timeout"
     CANCELLED = "cancelled"
     ERROR = "error"
+    ABSTAINED = "abstained"
+    """The writer said the question cannot be answered from this database (not an error)."""
+    PENDING = "pending"
+    """Recorded before a request reaches the model or the database; a later entry
+    tagged ``completes:<id>`` records how it ended."""
 
     def __str__(self) -> str:
         return self.value
@@ -281,6 +286,9 @@ class ProblemKind(str, enum.Enum):
     INSERTED = "inserted"
     DELETED = "deleted"
     REORDERED = "reordered"
+    ROLLED_BACK = "rolled_back"
+    """The chain does not reach, or does not match, an anchor kept outside the store:
+    a restored backup, a deleted tail with the head moved back, a replaced table."""
 
     def __str__(self) -> str:
         return self.value
@@ -300,6 +308,7 @@ class VerifyReport:
         message: a sentence describing the problem (empty when ``ok``).
         head_seq: the chain position of the last entry (0 when empty).
         head_hash: the hash at the head of the chain.
+        anchor_seq: the position of the anchor checked against (``None`` without one).
     """
 
     ok: bool
@@ -310,6 +319,7 @@ class VerifyReport:
     message: str = ""
     head_seq: int = 0
     head_hash: str = ""
+    anchor_seq: int | None = None
 
     def __bool__(self) -> bool:
         return self.ok

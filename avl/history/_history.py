@@ -6,11 +6,14 @@ import asyncio
 import csv
 import datetime as _dt
 import json
+import logging
+import math
 import os
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, Union
 
 import attrs
 import numpy as np
@@ -18,7 +21,8 @@ import numpy as np
 from avl._clock import Clock, SystemClock
 from avl._registry import Registry
 from avl.embeddings._base import Embedder
-from avl.errors import ConfigError, InvalidInputError, NotFoundError
+from avl.errors import ConfigError, CorruptionError, InvalidInputError, NotFoundError
+from avl.history._anchor import Anchor, AnchorSink, as_sink
 from avl.history._chain import (
     Sealer,
     decode_cursor,
@@ -26,6 +30,7 @@ from avl.history._chain import (
     new_id,
     percentile,
     record_of,
+    same_digest,
     search_tokens,
 )
 from avl.history._entry import (
@@ -33,12 +38,31 @@ from avl.history._entry import (
     GroupStats,
     Outcome,
     Page,
+    ProblemKind,
     Stats,
     VerifyReport,
 )
 from avl.history._types import HistoryBackend, Query, SimilarityStore
 
 __all__ = ["BACKENDS", "AsyncHistory", "History"]
+
+log = logging.getLogger("avl.history")
+
+#: What ``anchor_to=`` accepts: a sink, a callable, a file path, or several of them.
+SinkLike = Union[AnchorSink, Callable[[Anchor], object], str, "os.PathLike[str]"]
+#: How often retention runs ``prune`` (clock seconds) while entries are recorded.
+PRUNE_EVERY_S = 3600.0
+_CONFIG_KEYS = frozenset(
+    {
+        "url",
+        "table_prefix",
+        "hmac_key_env",
+        "retain_days",
+        "anchor_file",
+        "anchor_every",
+        "anchor_every_s",
+    }
+)
 
 #: URL scheme -> backend class.
 BACKENDS = Registry(
@@ -90,12 +114,46 @@ def _epoch(name: str, value: TimeLike | None) -> float | None:
     return float(value)
 
 
+def _age_s(name: str, value: object) -> float:
+    if isinstance(value, _dt.timedelta):
+        age = value.total_seconds()
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            age = float(value)
+        except OverflowError:
+            age = math.inf
+    else:
+        raise InvalidInputError(f"{name} must be seconds or a timedelta, got {value!r}"[:200])
+    if not math.isfinite(age) or age < 0:
+        raise InvalidInputError(f"{name} must be a finite, non-negative age, got {value!r}")
+    return age
+
+
+def _positive(name: str, value: object, kind: type) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise ConfigError(f"{name} must be a positive {kind.__name__}, got {value!r}"[:200])
+    if not math.isfinite(float(value)) or value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value!r}")
+    return float(value)
+
+
 def _outcomes(value: Outcome | str | Iterable[Outcome | str] | None) -> tuple[str, ...]:
     if value is None:
         return ()
-    items: Iterable[Outcome | str] = (value,) if isinstance(value, (str, Outcome)) else value
+    if isinstance(value, (str, Outcome)):
+        items: Iterable[Outcome | str] = (value,)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = value
+    else:
+        raise InvalidInputError(
+            f"outcome must be an outcome, a string or a list of them, got {type(value).__name__}"
+        )
     out = []
     for item in items:
+        if not isinstance(item, (str, Outcome)):
+            raise InvalidInputError(f"outcome values must be strings, got {item!r}"[:200])
         out.append(Entry(outcome=item).outcome.value)
     return tuple(out)
 
@@ -103,6 +161,10 @@ def _outcomes(value: Outcome | str | Iterable[Outcome | str] | None) -> tuple[st
 def _tag_filter(value: str | Iterable[str] | None) -> tuple[str, ...]:
     if value is None:
         return ()
+    if not isinstance(value, (str, list, tuple, set, frozenset)):
+        raise InvalidInputError(
+            f"tags must be a string or a list of strings, got {type(value).__name__}"
+        )
     return Entry(tags=value).tags
 
 
@@ -148,8 +210,14 @@ class History:
 
     Each recorded entry carries a SHA-256 hash (HMAC-SHA256 when ``hmac_key`` is set)
     chained to the previous entry's; :meth:`verify` names the first altered,
-    inserted, deleted or reordered entry. Safe to share between threads; several
-    processes may write to the same SQLite file or PostgreSQL tables at once.
+    inserted, deleted or reordered entry. A chain alone cannot tell a rolled-back
+    tail from a short history: take :meth:`anchor` s and keep them elsewhere
+    (``anchor_to=``), then ``verify(anchor=...)`` proves every entry up to the anchor
+    is still there. Safe to share between threads; several processes may write to
+    the same SQLite file or PostgreSQL tables at once.
+
+    Text fields may hold anything a caller typed (NUL bytes, lone surrogates): it is
+    stored escaped and read back exactly, so recording never fails on it.
 
     Args:
         url: ``"memory://"`` (default), ``"sqlite:///relative.db"`` or
@@ -157,18 +225,36 @@ class History:
             ``"postgresql://user@host/db"`` (``?table=prefix``). A
             :class:`~avl.history.HistoryBackend` object is also accepted.
         hmac_key: key for HMAC-SHA256 hashes; the same key must be used to verify.
-        clock: the clock for default entry times and ``older_than``.
+            It also signs the head row, pruning checkpoints and anchors.
+        clock: the clock for default entry times, ``older_than`` and anchors.
         embedder: embeds questions for ``similar_to`` searches.
         vector_store: stores the question vectors (an ``avl.vectors`` store or
             anything with ``add(ids, vectors, metadata)`` and ``search(query, k)``).
         table_prefix: table-name prefix for SQL backends (default ``avl_history``);
             letters, digits and ``_`` only.
+        create: create the database file and tables when missing (default). With
+            ``False`` nothing is created: a missing history raises
+            :class:`~avl.errors.NotFoundError` (for reading a user's database).
+        anchor_to: where periodic anchors go: an :class:`AnchorSink`, a callable
+            taking an :class:`Anchor`, a file path (appended as JSON lines), or a
+            list of them. An anchor is taken after every ``anchor_every`` entries
+            and when ``anchor_every_s`` seconds have passed since the last one (at
+            the next record), and once more on :meth:`close`. A sink that fails is
+            logged (``avl.history``, ERROR) and retried at the next entry; the
+            recorded entry stays recorded.
+        anchor_every: entries between periodic anchors (default 1000 when
+            ``anchor_to`` is set and neither interval is).
+        anchor_every_s: clock seconds between periodic anchors.
+        retain: keep entries this long (seconds or a timedelta): older ones are
+            pruned on open and about hourly while recording (:meth:`prune`).
 
     Raises:
         ConfigError: unknown URL scheme, bad option, or only one of ``embedder`` and
             ``vector_store`` given.
+        NotFoundError: ``create=False`` and there is no history at ``url``.
         MissingDependencyError: the backend's driver is not installed.
         BackendUnavailableError: the database cannot be reached or opened.
+        CorruptionError: the database file is damaged.
 
     Example:
         >>> from avl.history import History, Entry
@@ -176,7 +262,7 @@ class History:
         ...     stored = history.record(Entry(user="ann", question="how many orders?",
         ...                                   sql="SELECT count(*) FROM orders", outcome="ok"))
         ...     [e.user for e in history.search(text="orders", limit=10)]
-        ...     history.verify().ok
+        ...     history.verify(anchor=history.anchor()).ok
         ['ann']
         True
     """
@@ -190,23 +276,149 @@ class History:
         embedder: Embedder | None = None,
         vector_store: SimilarityStore | None = None,
         table_prefix: str | None = None,
+        create: bool = True,
+        anchor_to: SinkLike | Sequence[SinkLike] | None = None,
+        anchor_every: int | None = None,
+        anchor_every_s: float | None = None,
+        retain: float | _dt.timedelta | None = None,
     ) -> None:
+        if clock is not None and not callable(getattr(clock, "now", None)):
+            raise ConfigError(f"clock must have a now() method, got {type(clock).__name__}")
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._sealer = Sealer(hmac_key)
+        if hmac_key is not None and not isinstance(hmac_key, (bytes, str)):
+            raise ConfigError(f"hmac_key must be bytes or str, got {type(hmac_key).__name__}")
+        try:
+            self._sealer = Sealer(hmac_key)
+        except InvalidInputError as exc:
+            raise ConfigError(str(exc)) from exc
         if (embedder is None) != (vector_store is None):
             raise ConfigError("similarity search needs both embedder= and vector_store=")
+        if embedder is not None and not callable(getattr(embedder, "embed", None)):
+            raise ConfigError(f"embedder must have embed(texts), got {type(embedder).__name__}")
+        if vector_store is not None and not isinstance(vector_store, SimilarityStore):
+            raise ConfigError(
+                f"vector_store must have add() and search(), got {type(vector_store).__name__}"
+            )
+        if table_prefix is not None and not isinstance(table_prefix, str):
+            raise ConfigError(f"table_prefix must be a string, got {type(table_prefix).__name__}")
+        if not isinstance(create, bool):
+            raise ConfigError(f"create must be True or False, got {create!r}")
         self._embedder = embedder
         self._vectors = vector_store
+        # periodic anchors and retention (validated before anything is opened)
+        self._sinks = self._sinks_of(anchor_to)
+        every = _positive("anchor_every", anchor_every, int)
+        every_s = _positive("anchor_every_s", anchor_every_s, float)
+        if (every is not None or every_s is not None) and not self._sinks:
+            raise ConfigError("anchor_every/anchor_every_s need anchor_to= (where anchors go)")
+        if self._sinks and every is None and every_s is None:
+            every = 1000.0
+        self._anchor_every = None if every is None else int(every)
+        self._anchor_every_s = every_s
+        self._retain_s = None if retain is None else _age_s("retain", retain)
+        if self._retain_s is not None and not create:
+            raise ConfigError("retain= prunes, which a History opened with create=False must not")
+        self._maint = threading.Lock()
+        self._since_anchor = 0
+        self._last_anchor_t = float(self._clock.now())
+        self._next_prune = -math.inf
         if isinstance(url, str):
             kwargs: dict[str, Any] = {}
             if table_prefix is not None:
                 kwargs["table_prefix"] = table_prefix
+            if not create:
+                kwargs["create"] = False
             self._backend: HistoryBackend = BACKENDS.create(url, **kwargs)
         elif isinstance(url, HistoryBackend):
             self._backend = url
         else:
             raise ConfigError(f"expected a history URL or backend, got {type(url).__name__}")
         self._closed = False
+        if self._retain_s is not None:
+            self._retention(float(self._clock.now()))
+
+    @staticmethod
+    def _sinks_of(value: object) -> tuple[AnchorSink, ...]:
+        if value is None:
+            return ()
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        try:
+            return tuple(as_sink(v) for v in items)
+        except InvalidInputError as exc:
+            raise ConfigError(f"anchor_to: {exc}") from exc
+
+    @classmethod
+    def from_config(
+        cls,
+        spec: str | Mapping[str, Any],
+        *,
+        environ: Mapping[str, str] | None = None,
+        clock: Clock | None = None,
+    ) -> History:
+        """A History from a config value (the Console's ``history`` key).
+
+        ``spec`` is a URL, or a table::
+
+            [history]
+            url = "sqlite:///history.db"
+            hmac_key_env = "AVL_HISTORY_KEY"   # the key is read from this variable
+            retain_days = 90                   # prune older entries (checkpointed)
+            anchor_file = "/mnt/audit/anchors.jsonl"   # periodic anchors go here
+            anchor_every = 1000                # entries between anchors
+            anchor_every_s = 3600              # seconds between anchors
+
+        Args:
+            spec: the URL or the table.
+            environ: where ``hmac_key_env`` is looked up (default ``os.environ``).
+            clock: the History's clock.
+
+        Returns:
+            The History.
+
+        Raises:
+            ConfigError: an unknown key, a bad value, or ``hmac_key_env`` naming an
+                unset variable.
+        """
+        if isinstance(spec, str):
+            return cls(spec, clock=clock)
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"history: expected a URL or a table, got {type(spec).__name__}")
+        unknown = set(spec) - _CONFIG_KEYS
+        if unknown:
+            raise ConfigError(
+                f"history: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                f"(known: {', '.join(sorted(_CONFIG_KEYS))})"
+            )
+        url = spec.get("url", "memory://")
+        if not isinstance(url, str) or not url:
+            raise ConfigError(f"history.url must be a non-empty URL string, got {url!r}")
+        key: str | None = None
+        key_env = spec.get("hmac_key_env")
+        if key_env is not None:
+            env = os.environ if environ is None else environ
+            if not isinstance(key_env, str) or not env.get(key_env):
+                raise ConfigError(
+                    f"history.hmac_key_env names {key_env!r}, which is not set (or empty)"
+                )
+            key = env[key_env]
+        retain = spec.get("retain_days")
+        retain_s = None
+        if retain is not None:
+            days = _positive("history.retain_days", retain, float)
+            retain_s = None if days is None else days * 86_400.0
+        anchor_file = spec.get("anchor_file")
+        if anchor_file is not None and (not isinstance(anchor_file, str) or not anchor_file):
+            raise ConfigError(f"history.anchor_file must be a path string, got {anchor_file!r}")
+        return cls(
+            url,
+            hmac_key=key,
+            clock=clock,
+            table_prefix=spec.get("table_prefix"),
+            anchor_to=anchor_file,
+            anchor_every=spec.get("anchor_every"),
+            anchor_every_s=spec.get("anchor_every_s"),
+            retain=retain_s,
+        )
 
     @property
     def backend(self) -> HistoryBackend:
@@ -268,7 +480,60 @@ class History:
         stored = self._backend.append(prepared, self._sealer)
         if self._embedder is not None and self._vectors is not None:
             self._index(stored)
+        if self._sinks or self._retain_s is not None:
+            self._after_record(stored)
         return stored
+
+    def _after_record(self, stored: Sequence[Entry]) -> None:
+        """Periodic anchors and retention; never fails the write that already happened."""
+        now = float(self._clock.now())
+        if self._sinks:
+            with self._maint:
+                self._since_anchor += len(stored)
+                due = (
+                    self._anchor_every is not None and self._since_anchor >= self._anchor_every
+                ) or (
+                    self._anchor_every_s is not None
+                    and now - self._last_anchor_t >= self._anchor_every_s
+                )
+            if due and stored:
+                last = stored[-1]
+                self._emit(self._make_anchor(int(last.seq or 0), str(last.hash), now), now)
+        if self._retain_s is not None and now >= self._next_prune:
+            self._retention(now)
+
+    def _retention(self, now: float) -> None:
+        with self._maint:
+            if now < self._next_prune:
+                return
+            self._next_prune = now + min(PRUNE_EVERY_S, max(1.0, (self._retain_s or 0) / 10))
+        try:
+            removed = self._backend.prune(now - (self._retain_s or 0.0), self._sealer)
+        except Exception:  # the entry is stored: report loudly, retry at the next interval
+            log.exception("history retention: pruning failed; retrying in an hour")
+            return
+        if removed:
+            log.info(
+                "history retention: pruned %d entries older than %.0f s", removed, self._retain_s
+            )
+
+    def _emit(self, anchor: Anchor, now: float) -> bool:
+        ok = True
+        for sink in self._sinks:
+            try:
+                sink.write(anchor)
+            except Exception:  # the entry is stored: report loudly, retry at the next one
+                ok = False
+                log.exception(
+                    "history anchor seq %d could not be written to %r; retrying at the next entry",
+                    anchor.seq,
+                    sink,
+                )
+        if ok:
+            with self._maint:
+                self._since_anchor = 0
+                self._last_anchor_t = now
+        return ok
 
     def _index(self, stored: Sequence[Entry]) -> None:
         if self._embedder is None or self._vectors is None:
@@ -535,8 +800,12 @@ class History:
         """Remove entries older than an age, keeping the chain verifiable.
 
         Only a prefix of the chain is removed (entries up to the first one that is
-        not old enough); a checkpoint of the last removed entry (HMAC-signed when a
-        key is set) lets :meth:`verify` start from there.
+        not old enough); a checkpoint of the last removed entry (its ``seq``, which is
+        also how many entries were ever pruned, and its hash; HMAC-signed when a key
+        is set) lets :meth:`verify` prove the rest continuous from there. An anchor
+        taken before the prune still verifies against a keyed History (the signed
+        checkpoint vouches for the pruned range); without a key, verify with an
+        anchor taken after the last prune.
 
         Args:
             older_than: age in seconds or a timedelta, relative to the clock's ``now()``.
@@ -549,37 +818,122 @@ class History:
             BackendError: the write failed (nothing was removed).
         """
         self._check_open()
-        if isinstance(older_than, _dt.timedelta):
-            age = older_than.total_seconds()
-        elif isinstance(older_than, (int, float)) and not isinstance(older_than, bool):
-            age = float(older_than)
-        else:
-            raise InvalidInputError(
-                f"older_than must be seconds or a timedelta, got {older_than!r}"
-            )
-        if age < 0:
-            raise InvalidInputError(f"older_than must not be negative, got {older_than!r}")
+        age = _age_s("older_than", older_than)
         return self._backend.prune(self._clock.now() - age, self._sealer)
 
-    def verify(self) -> VerifyReport:
-        """Check the whole hash chain.
+    def _make_anchor(self, seq: int, head_hash: str, now: float) -> Anchor:
+        try:
+            mac = self._sealer.sign_anchor(seq, head_hash, now) or None
+            return Anchor(seq=seq, head_hash=head_hash, time=now, mac=mac)
+        except InvalidInputError as exc:
+            raise CorruptionError(f"the history head is damaged: {exc}") from exc
+
+    def anchor(self, *, to: SinkLike | Sequence[SinkLike] | None = None) -> Anchor:
+        """The chain head now, to keep where the database's writers cannot reach.
+
+        Args:
+            to: also write it to these sinks (see ``anchor_to``); their errors raise.
+
+        Returns:
+            An :class:`Anchor` (HMAC-signed when the History has a key).
+
+        Raises:
+            CorruptionError: the head row is damaged.
+            BackendError: the read, or a sink, failed.
+            InvalidInputError: ``to`` is not a sink.
+
+        Example:
+            >>> h = History()
+            >>> _ = h.record(Entry(question="q"))
+            >>> h.anchor().seq
+            1
+        """
+        self._check_open()
+        sinks: tuple[AnchorSink, ...] = ()
+        if to is not None:
+            items = list(to) if isinstance(to, (list, tuple)) else [to]
+            sinks = tuple(as_sink(v) for v in items)
+        seq, head_hash = self._backend.head()
+        anchor = self._make_anchor(seq, head_hash, float(self._clock.now()))
+        for sink in sinks:
+            sink.write(anchor)
+        return anchor
+
+    def verify(self, anchor: Anchor | None = None) -> VerifyReport:
+        """Check the whole hash chain, and that it still reaches ``anchor``.
+
+        Args:
+            anchor: an :class:`Anchor` taken earlier (and kept elsewhere): the report
+                is not ok when any entry up to it is missing, changed or rolled back
+                (a restored backup, a deleted tail with the head row moved back, a
+                replaced table). With a key, the anchor's MAC must match.
 
         Returns:
             A :class:`VerifyReport`; ``report.ok`` is ``True`` when every entry
-            verifies, else ``problem`` names the first altered, inserted, deleted or
-            reordered entry.
+            verifies, else ``problem`` names the first altered, inserted, deleted,
+            reordered or rolled-back entry.
 
         Raises:
+            InvalidInputError: ``anchor`` is not an Anchor, or is signed when this
+                History has no key (or unsigned when it has one).
             BackendError: the read failed.
         """
         self._check_open()
-        return self._backend.verify(self._sealer)
+        if anchor is None:
+            return self._backend.verify(self._sealer)
+        if not isinstance(anchor, Anchor):
+            raise InvalidInputError(f"anchor must be an Anchor, got {type(anchor).__name__}")
+        if self._sealer.keyed and anchor.mac is None:
+            raise InvalidInputError(
+                "this History has an hmac_key but the anchor is not signed: it was not "
+                "taken by a History with the key"
+            )
+        if not self._sealer.keyed and anchor.mac is not None:
+            raise InvalidInputError(
+                "the anchor is signed: open the History with its hmac_key to verify it"
+            )
+        if anchor.mac is not None and not same_digest(
+            self._sealer.sign_anchor(anchor.seq, anchor.head_hash, anchor.time), anchor.mac
+        ):
+            return VerifyReport(
+                ok=False,
+                checked=0,
+                problem=ProblemKind.ALTERED,
+                seq=anchor.seq,
+                anchor_seq=anchor.seq,
+                message="the anchor's MAC does not match: it was altered or made with another key",
+            )
+        report = self._backend.verify(self._sealer, (anchor.seq, anchor.head_hash))
+        return attrs.evolve(report, anchor_seq=anchor.seq)
+
+    def ping(self) -> None:
+        """Check that the store answers (one cheap read), e.g. before a request that
+        must be audited.
+
+        Raises:
+            InvalidInputError: this History is closed.
+            BackendUnavailableError: the store cannot be reached.
+            BackendError: the store failed otherwise (``LockedError``,
+                ``CorruptionError``...).
+        """
+        self._check_open()
+        self._backend.ping()
 
     def close(self) -> None:
-        """Release the backend's connections (idempotent)."""
+        """Write a final anchor when anchors are configured and entries were recorded
+        since the last one, then release the backend's connections (idempotent)."""
         if not self._closed:
-            self._closed = True
-            self._backend.close()
+            try:
+                if self._sinks and self._since_anchor:
+                    try:
+                        seq, head_hash = self._backend.head()
+                        now = float(self._clock.now())
+                        self._emit(self._make_anchor(seq, head_hash, now), now)
+                    except Exception:  # closing must release the connections regardless
+                        log.exception("history: the final anchor could not be taken")
+            finally:
+                self._closed = True
+                self._backend.close()
 
     def __enter__(self) -> History:
         return self
@@ -623,6 +977,11 @@ class AsyncHistory:
         embedder: Embedder | None = None,
         vector_store: SimilarityStore | None = None,
         table_prefix: str | None = None,
+        create: bool = True,
+        anchor_to: SinkLike | Sequence[SinkLike] | None = None,
+        anchor_every: int | None = None,
+        anchor_every_s: float | None = None,
+        retain: float | _dt.timedelta | None = None,
     ) -> None:
         self._sync = History(
             url,
@@ -631,6 +990,11 @@ class AsyncHistory:
             embedder=embedder,
             vector_store=vector_store,
             table_prefix=table_prefix,
+            create=create,
+            anchor_to=anchor_to,
+            anchor_every=anchor_every,
+            anchor_every_s=anchor_every_s,
+            retain=retain,
         )
 
     @property
@@ -704,9 +1068,17 @@ class AsyncHistory:
         """See :meth:`History.prune`."""
         return await asyncio.to_thread(self._sync.prune, older_than)
 
-    async def verify(self) -> VerifyReport:
+    async def verify(self, anchor: Anchor | None = None) -> VerifyReport:
         """See :meth:`History.verify`."""
-        return await asyncio.to_thread(self._sync.verify)
+        return await asyncio.to_thread(self._sync.verify, anchor)
+
+    async def anchor(self, *, to: SinkLike | Sequence[SinkLike] | None = None) -> Anchor:
+        """See :meth:`History.anchor`."""
+        return await asyncio.to_thread(lambda: self._sync.anchor(to=to))
+
+    async def ping(self) -> None:
+        """See :meth:`History.ping`."""
+        await asyncio.to_thread(self._sync.ping)
 
     async def close(self) -> None:
         """See :meth:`History.close`."""

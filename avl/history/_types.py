@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol
 
 import attrs
-import numpy as np
-import numpy.typing as npt
 
-from avl.history._chain import Sealer
-from avl.history._entry import Entry, VerifyReport
+from avl.typing import HistoryBackend, SimilarityStore
 
 __all__ = ["HistoryBackend", "Query", "SimilarityStore", "VectorHit"]
 
@@ -43,51 +39,6 @@ class Query:
     limit: int | None = None
 
 
-@runtime_checkable
-class HistoryBackend(Protocol):
-    """Where entries are stored. Implementations: memory, SQLite, PostgreSQL.
-
-    ``append`` runs in one transaction that serialises the chain head, so concurrent
-    writers (threads or processes) keep one chain.
-    """
-
-    def append(self, items: Sequence[tuple[Entry, dict[str, Any]]], sealer: Sealer) -> list[Entry]:
-        """Store entries at the head of the chain, atomically.
-
-        Each item is ``(entry, record)``: ``record`` is the entry's content as plain JSON
-        values (:func:`avl.history._chain.record_of`) with ``id`` and ``time`` set;
-        they win over the entry's own (possibly ``None``) ``id`` and ``time``.
-        """
-        ...
-
-    def get(self, id: str) -> Entry | None:
-        """The entry with ``id``, or ``None``."""
-        ...
-
-    def search(self, query: Query) -> list[Entry]:
-        """Entries matching ``query``, newest (highest ``seq``) first."""
-        ...
-
-    def scan(self, query: Query) -> Iterator[Entry]:
-        """Every entry matching ``query`` (``limit`` ignored), oldest first."""
-        ...
-
-    def verify(self, sealer: Sealer) -> VerifyReport:
-        """Check the chain in one consistent snapshot."""
-        ...
-
-    def prune(self, before_time: float, sealer: Sealer) -> int:
-        """Remove the oldest entries with ``time < before_time`` (a prefix of the chain).
-
-        Stores a signed checkpoint of the last removed entry; returns how many went.
-        """
-        ...
-
-    def close(self) -> None:
-        """Release connections."""
-        ...
-
-
 class VectorHit(Protocol):
     """What a similarity store returns per match."""
 
@@ -99,22 +50,4 @@ class VectorHit(Protocol):
     @property
     def score(self) -> float:
         """Similarity (higher is closer)."""
-        ...
-
-
-@runtime_checkable
-class SimilarityStore(Protocol):
-    """The part of :class:`avl.vectors.VectorStore` that history uses."""
-
-    def add(
-        self,
-        ids: Sequence[str],
-        vectors: npt.NDArray[np.float32],
-        metadata: Sequence[dict[str, Any]],
-    ) -> None:
-        """Add vectors under ``ids``."""
-        ...
-
-    def search(self, query: npt.NDArray[np.float32], k: int) -> Sequence[Any]:
-        """The ``k`` closest entries as hits with ``.id`` and ``.score``."""
         ...

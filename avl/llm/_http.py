@@ -26,6 +26,7 @@ from avl.errors import (
     ProviderRateLimitError,
     ProviderTimeoutError,
 )
+from avl.metrics import Span, SpanKind, inject_context, start_span, tracing_enabled
 
 __all__ = [
     "AsyncSender",
@@ -353,13 +354,48 @@ def _decode_json(provider: str, response: httpx.Response, body: bytes) -> Any:
 def _build_request(
     client: httpx.Client | httpx.AsyncClient, spec: RequestSpec, timeout_s: float
 ) -> httpx.Request:
+    headers = dict(spec.headers)
+    inject_context(headers)  # W3C traceparent of the current (client) span, if tracing
     return client.build_request(
         spec.method,
         spec.url,
         params=dict(spec.params),
-        headers=dict(spec.headers),
+        headers=headers,
         json=dict(spec.json),
         timeout=httpx.Timeout(timeout_s),
+    )
+
+
+def _attempt_span(
+    provider: str, spec: RequestSpec, attempt: int
+) -> contextlib.AbstractContextManager[Span]:
+    """A client span for one HTTP attempt (semantic-convention attributes, no query)."""
+    if not tracing_enabled():
+        return contextlib.nullcontext(Span())
+    url = httpx.URL(spec.url)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return start_span(
+        spec.method,
+        kind=SpanKind.CLIENT,
+        tracer="avl.llm",
+        attributes={
+            "http.request.method": spec.method,
+            "server.address": url.host,
+            "server.port": port,
+            "url.full": str(url.copy_with(query=None, fragment=None, username=None, password=None)),
+            "gen_ai.provider.name": provider,
+            "http.request.resend_count": attempt - 1 if attempt > 1 else None,
+        },
+    )
+
+
+def _failed(span: Span, failure: _Failure) -> None:
+    status = failure.error.status
+    cause = failure.__cause__
+    span.error(
+        failure.error,
+        record=False,
+        error_type=str(status) if status else type(cause or failure.error).__name__,
     )
 
 
@@ -447,29 +483,33 @@ class SyncSender(_SenderBase):
         attempt = 0
         while True:
             attempt += 1
-            try:
-                request = _build_request(self.client, spec, self._attempt_timeout(start))
+            with _attempt_span(self.provider, spec, attempt) as span:
                 try:
-                    response = self.client.send(request, stream=stream)
-                except httpx.HTTPError as exc:
-                    raise _transport_failure(self.provider, exc) from exc
-                try:
-                    if response.status_code >= 400 or not stream:
-                        body = response.read()
+                    request = _build_request(self.client, spec, self._attempt_timeout(start))
+                    try:
+                        response = self.client.send(request, stream=stream)
+                    except httpx.HTTPError as exc:
+                        raise _transport_failure(self.provider, exc) from exc
+                    span.set("http.response.status_code", response.status_code)
+                    try:
+                        if response.status_code >= 400 or not stream:
+                            body = response.read()
+                            response.close()
+                        else:
+                            body = b""
+                    except httpx.HTTPError as exc:
                         response.close()
-                    else:
-                        body = b""
-                except httpx.HTTPError as exc:
-                    response.close()
-                    raise _transport_failure(self.provider, exc) from exc
-                if response.status_code >= 400:
-                    raise _status_failure(self.provider, response, body, self.clock.now())
-                return response, body, start
-            except _Failure as failure:
-                delay = self._delay(failure, attempt, start)
-                if delay is None:
-                    raise _final_error(failure, attempt) from failure.__cause__
-                self.sleep(delay)
+                        raise _transport_failure(self.provider, exc) from exc
+                    if response.status_code >= 400:
+                        raise _status_failure(self.provider, response, body, self.clock.now())
+                    return response, body, start
+                except _Failure as failure:
+                    _failed(span, failure)
+                    error = failure
+            delay = self._delay(error, attempt, start)
+            if delay is None:
+                raise _final_error(error, attempt) from error.__cause__
+            self.sleep(delay)
 
     def send_json(self, spec: RequestSpec) -> tuple[Any, httpx.Headers]:
         """Send ``spec`` (retrying) and return the decoded JSON body and headers.
@@ -536,29 +576,33 @@ class AsyncSender(_SenderBase):
         attempt = 0
         while True:
             attempt += 1
-            try:
-                request = _build_request(self.client, spec, self._attempt_timeout(start))
+            with _attempt_span(self.provider, spec, attempt) as span:
                 try:
-                    response = await self.client.send(request, stream=stream)
-                except httpx.HTTPError as exc:
-                    raise _transport_failure(self.provider, exc) from exc
-                try:
-                    if response.status_code >= 400 or not stream:
-                        body = await response.aread()
+                    request = _build_request(self.client, spec, self._attempt_timeout(start))
+                    try:
+                        response = await self.client.send(request, stream=stream)
+                    except httpx.HTTPError as exc:
+                        raise _transport_failure(self.provider, exc) from exc
+                    span.set("http.response.status_code", response.status_code)
+                    try:
+                        if response.status_code >= 400 or not stream:
+                            body = await response.aread()
+                            await response.aclose()
+                        else:
+                            body = b""
+                    except httpx.HTTPError as exc:
                         await response.aclose()
-                    else:
-                        body = b""
-                except httpx.HTTPError as exc:
-                    await response.aclose()
-                    raise _transport_failure(self.provider, exc) from exc
-                if response.status_code >= 400:
-                    raise _status_failure(self.provider, response, body, self.clock.now())
-                return response, body, start
-            except _Failure as failure:
-                delay = self._delay(failure, attempt, start)
-                if delay is None:
-                    raise _final_error(failure, attempt) from failure.__cause__
-                await self.sleep(delay)
+                        raise _transport_failure(self.provider, exc) from exc
+                    if response.status_code >= 400:
+                        raise _status_failure(self.provider, response, body, self.clock.now())
+                    return response, body, start
+                except _Failure as failure:
+                    _failed(span, failure)
+                    error = failure
+            delay = self._delay(error, attempt, start)
+            if delay is None:
+                raise _final_error(error, attempt) from error.__cause__
+            await self.sleep(delay)
 
     async def send_json(self, spec: RequestSpec) -> tuple[Any, httpx.Headers]:
         """Async twin of :meth:`SyncSender.send_json`."""

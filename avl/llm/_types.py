@@ -1,11 +1,12 @@
-"""Values and Protocols shared by every chat model (pure, no I/O)."""
+"""Values shared by every chat model (pure, no I/O); the Protocols live in :mod:`avl.typing`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 import attrs
+
+from avl.typing import AsyncChatModel, ChatModel
 
 __all__ = [
     "AsyncChatModel",
@@ -125,67 +126,3 @@ class Delta:
     cost_usd: float | None = None
     request_id: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
-
-
-@runtime_checkable
-class ChatModel(Protocol):
-    """A synchronous chat model."""
-
-    @property
-    def name(self) -> str:
-        """The model's name, for metrics, cost and cache keys."""
-        ...
-
-    def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> Completion:
-        """Return the whole completion for ``messages``."""
-        ...
-
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> Iterator[Delta]:
-        """Yield the completion as it is generated; the last delta has ``done=True``."""
-        ...
-
-
-@runtime_checkable
-class AsyncChatModel(Protocol):
-    """The asyncio twin of :class:`ChatModel` (same method names)."""
-
-    @property
-    def name(self) -> str:
-        """The model's name."""
-        ...
-
-    async def complete(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> Completion:
-        """Return the whole completion for ``messages``."""
-        ...
-
-    def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> AsyncIterator[Delta]:
-        """Yield the completion as it is generated."""
-        ...

@@ -5,10 +5,12 @@ network. It is the default model of the Assistant, the README demo and the CLI.
 
 It has two entry points:
 
-- :meth:`OfflineChatModel.generate` takes the question and a structured
-  :class:`GenerationContext` (tables, columns, types, foreign keys, stored values,
-  trained question->SQL pairs). The Assistant uses this side channel when its model
-  is offline, so nothing is lost in a text round trip.
+- :meth:`OfflineChatModel.write` takes a structured :class:`~avl.schema.WriteContext`
+  (the question, tables, columns, types, foreign keys, stored values, trained
+  question->SQL pairs) and returns a :class:`~avl.schema.SqlDraft`: it is a
+  :class:`~avl.typing.SqlWriter`, which the Assistant calls directly, so nothing is
+  lost in a text round trip. :meth:`OfflineChatModel.generate` is the same with the
+  question passed beside the context.
 - :meth:`OfflineChatModel.complete` takes chat messages like any model. It reads the
   prompt back: ``CREATE TABLE`` statements become tables and foreign keys, lines
   ``Q: ...`` followed by ``SQL: ...`` become trained pairs, and the last line starting
@@ -40,7 +42,7 @@ from avl.errors import InvalidInputError
 from avl.llm._offline._context import GenerationContext, build_value_index
 from avl.llm._offline._generator import OfflineGenerator
 from avl.llm._types import Completion, Delta, Message, Usage
-from avl.schema import ColumnSpec, ExamplePair, ForeignKeySpec, TableSpec
+from avl.schema import ColumnSpec, ExamplePair, ForeignKeySpec, SqlDraft, TableSpec, WriteContext
 
 __all__ = [
     "AsyncOfflineChatModel",
@@ -139,7 +141,7 @@ def parse_prompt(
         tables.append(TableSpec(name=tname, columns=cols))
     pairs = [ExamplePair(question=q, sql=s.rstrip(";")) for q, s in _PAIR.findall(text)]
     return question, GenerationContext(
-        tables=tables, foreign_keys=fks, examples=pairs, dialect=dialect
+        question=question, tables=tables, foreign_keys=fks, examples=pairs, dialect=dialect
     )
 
 
@@ -169,7 +171,18 @@ class OfflineChatModel:
         """``"offline"``."""
         return "offline"
 
-    def generate(self, question: str, context: GenerationContext) -> str:
+    def write(self, context: WriteContext) -> SqlDraft:
+        """Write SQL for ``context.question`` (the :class:`~avl.typing.SqlWriter` side).
+
+        The Assistant calls this with the caller's policy-scoped context; nothing
+        leaves the process, and there is nothing to pay.
+
+        Raises:
+            InvalidInputError: the question is not a non-empty string.
+        """
+        return SqlDraft(sql=self.generate(context.question, context), model="offline", cost_usd=0.0)
+
+    def generate(self, question: str, context: WriteContext) -> str:
         """Write one SQL statement for ``question`` from structured ``context``.
 
         Args:
@@ -251,7 +264,11 @@ class AsyncOfflineChatModel:
         """``"offline"``."""
         return "offline"
 
-    def generate(self, question: str, context: GenerationContext) -> str:
+    def write(self, context: WriteContext) -> SqlDraft:
+        """Same as :meth:`OfflineChatModel.write` (pure CPU, no await needed)."""
+        return self._sync.write(context)
+
+    def generate(self, question: str, context: WriteContext) -> str:
         """Same as :meth:`OfflineChatModel.generate` (pure CPU, no await needed)."""
         return self._sync.generate(question, context)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import re
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "GaugeValue",
     "Metrics",
     "MetricsSnapshot",
     "ModelUsage",
@@ -55,6 +57,9 @@ _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 StageKey = tuple[str, str, str, str]  # stage, model, user, outcome
 
+#: What a gauge callback returns: one value, or values by one label's value.
+GaugeValue = float | Mapping[str, float]
+
 
 class Percentiles(NamedTuple):
     """p50, p95 and p99 in seconds (unpacks as a 3-tuple)."""
@@ -72,7 +77,7 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
+def _frozen(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
     return MappingProxyType(dict(value))
 
 
@@ -124,11 +129,13 @@ class MetricsSnapshot:
         models: tokens and cost per model.
         cache_hits: cache hits.
         cache_misses: cache misses.
-        rejections: per violation code.
-        rate_limited: per user.
+        rejections: per violation code (all sources).
+        rate_limited: per user (all sources).
         counters: custom counters keyed ``name{label="value",...}`` (labels sorted).
-        requests: HTTP requests counted by :meth:`Metrics.observe_request`, keyed
-            ``"METHOD route status"`` (``"GET /v1/history 200"``).
+        requests: HTTP requests keyed ``(route, method, status)``.
+        gauges: gauges keyed ``name{label="value",...}`` (labels sorted), the
+            callbacks' current values included.
+        verification: the last history verification ``(ok, checked, at)``, or ``None``.
     """
 
     window_s: float
@@ -139,7 +146,9 @@ class MetricsSnapshot:
     rejections: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen)
     rate_limited: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen)
     counters: Mapping[str, float] = attrs.field(factory=dict, converter=_frozen)
-    requests: Mapping[str, int] = attrs.field(factory=dict, converter=_frozen)
+    requests: Mapping[tuple[str, str, str], int] = attrs.field(factory=dict, converter=_frozen)
+    gauges: Mapping[str, float] = attrs.field(factory=dict, converter=_frozen)
+    verification: tuple[bool, int, float] | None = None
 
     @property
     def cache_hit_ratio(self) -> float | None:
@@ -248,12 +257,16 @@ class Metrics:
         self._lock = threading.Lock()
         self._hists: dict[StageKey, _Hist] = {}
         self._windows: dict[str, deque[tuple[float, float, str, str, str]]] = {}
-        self._usage: dict[str, _Usage] = {}
+        self._usage: dict[tuple[str, str], _Usage] = {}
         self._cache = [0, 0]
-        self._rejections: dict[str, int] = {}
-        self._rate_limited: dict[str, int] = {}
+        self._rejections: dict[tuple[str, str], int] = {}
+        self._rate_limited: dict[tuple[str, str], int] = {}
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self._requests: dict[tuple[str, str, str], _Hist] = {}
+        self._requests: dict[tuple[str, str, str], int] = {}
+        self._request_hists: dict[tuple[str, str], _Hist] = {}
+        self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._gauge_callbacks: dict[str, tuple[Callable[[], GaugeValue], str, str]] = {}
+        self._verification: tuple[bool, int, float] | None = None
         self._registry: CollectorRegistry | None = None
 
     # -- recording -----------------------------------------------------------------
@@ -281,10 +294,9 @@ class Metrics:
             hist = self._hists.get(key)
             if hist is None:
                 hist = self._hists[key] = _Hist(len(self.buckets))
-            for i, bound in enumerate(self.buckets):
-                if secs <= bound:
-                    hist.buckets[i] += 1
-                    break
+            i = bisect.bisect_left(self.buckets, secs)
+            if i < len(hist.buckets):
+                hist.buckets[i] += 1
             hist.count += 1
             hist.sum += secs
             window = self._windows.get(stage)
@@ -292,37 +304,6 @@ class Metrics:
                 window = self._windows[stage] = deque(maxlen=self.max_samples)
             window.append((now, secs, key[1], key[2], key[3]))
             self._expire(window, now)
-
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        """Record one HTTP request (the web adapter calls this for every request).
-
-        Args:
-            route: the route template (``/v1/history/{entry_id}``), never a raw path.
-            method: the HTTP method.
-            status: the response status.
-            seconds: how long it took.
-
-        Raises:
-            InvalidInputError: a negative or non-finite duration, or a non-string label.
-
-        Example:
-            >>> m = Metrics()
-            >>> m.observe_request("/healthz", "GET", 200, 0.001)
-            >>> m.snapshot().requests
-            mappingproxy({'GET /healthz 200': 1})
-        """
-        secs = _seconds(seconds)
-        key = (_label(route), _label(method), str(int(status)))
-        with self._lock:
-            hist = self._requests.get(key)
-            if hist is None:
-                hist = self._requests[key] = _Hist(len(self.buckets))
-            for i, bound in enumerate(self.buckets):
-                if secs <= bound:
-                    hist.buckets[i] += 1
-                    break
-            hist.count += 1
-            hist.sum += secs
 
     def _expire(self, window: deque[tuple[float, float, str, str, str]], now: float) -> None:
         cutoff = now - self.window_s
@@ -384,6 +365,7 @@ class Metrics:
         cost_usd: float | None = None,
         *,
         cached_tokens: int = 0,
+        user: str | None = None,
     ) -> float | None:
         """Add a model call's tokens and cost.
 
@@ -394,6 +376,8 @@ class Metrics:
             cost_usd: the cost; when ``None`` it comes from ``cost_table`` (if the
                 model is in it).
             cached_tokens: cached input tokens (for the cost table).
+            user: who asked (the ``user`` label of tokens and cost; ``""`` when
+                not given).
 
         Returns:
             The cost counted (``None`` when unknown).
@@ -402,6 +386,7 @@ class Metrics:
             InvalidInputError: negative token counts or cost.
         """
         model = _label(model)
+        who = _label(user)
         inp = _count("input_tokens", input_tokens)
         out = _count("output_tokens", output_tokens)
         cached = _count("cached_tokens", cached_tokens)
@@ -414,45 +399,163 @@ class Metrics:
         if cost_usd is not None:
             cost_usd = _seconds(cost_usd, "cost_usd")
         with self._lock:
-            usage = self._usage.get(model)
+            usage = self._usage.get((model, who))
             if usage is None:
-                usage = self._usage[model] = _Usage()
+                usage = self._usage[(model, who)] = _Usage()
             usage.calls += 1
             usage.inp += inp
             usage.out += out
             usage.cost += cost_usd or 0.0
         return cost_usd
 
-    def record_rejection(self, code: str) -> None:
-        """Count a SafeQuery rejection by violation code (an Enum's value is used)."""
-        code = _label(getattr(code, "value", code))
-        with self._lock:
-            self._rejections[code] = self._rejections.get(code, 0) + 1
+    def record_rejection(self, code: str, *, source: str = "ask") -> None:
+        """Count a SafeQuery rejection by violation code (an Enum's value is used).
 
-    def record_rate_limited(self, user: str | None = None) -> None:
-        """Count a request refused by a rate limit."""
-        user = _label(user)
+        Args:
+            code: the violation code.
+            source: the path that refused it (``"ask"``, ``"sql_run"``,
+                ``"sql_check"``, ``"train"``, ``"mcp"``...), the ``source`` label.
+        """
+        key = (_label(getattr(code, "value", code)), _label(source))
         with self._lock:
-            self._rate_limited[user] = self._rate_limited.get(user, 0) + 1
+            self._rejections[key] = self._rejections.get(key, 0) + 1
+
+    def record_rate_limited(self, user: str | None = None, *, source: str = "ask") -> None:
+        """Count a request refused by a rate limit.
+
+        Args:
+            user: who was refused.
+            source: which limit refused it (``"ask"``, ``"web"``, ``"tokens"``...).
+        """
+        key = (_label(user), _label(source))
+        with self._lock:
+            self._rate_limited[key] = self._rate_limited.get(key, 0) + 1
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Record one HTTP request: its count by status and its latency by route.
+
+        Use the route's template (``/v1/history/{entry_id}``), not the raw path, so
+        the number of series stays bounded.
+
+        Args:
+            route: the route template.
+            method: the HTTP method.
+            status: the response status code.
+            seconds: the time to the end of the response.
+
+        Raises:
+            InvalidInputError: a bad status or duration, or a non-string label.
+        """
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise InvalidInputError(f"status must be an HTTP status code, got {status!r}")
+        secs = _seconds(seconds)
+        key = (_label(route), _label(method))
+        skey = (key[0], key[1], str(status))
+        with self._lock:
+            self._requests[skey] = self._requests.get(skey, 0) + 1
+            hist = self._request_hists.get(key)
+            if hist is None:
+                hist = self._request_hists[key] = _Hist(len(self.buckets))
+            i = bisect.bisect_left(self.buckets, secs)
+            if i < len(hist.buckets):
+                hist.buckets[i] += 1
+            hist.count += 1
+            hist.sum += secs
+
+    def set_gauge(self, name: str, value: float, /, **labels: str) -> None:
+        """Set the gauge ``avl_<name>`` with ``labels`` to ``value``.
+
+        Raises:
+            InvalidInputError: a bad name, label name or a non-finite value.
+        """
+        key = _series_key(name, labels, "gauge")
+        number = _finite(value, "gauge value")
+        with self._lock:
+            self._gauges[key] = number
+
+    def add_gauge(self, name: str, delta: float = 1.0, /, **labels: str) -> None:
+        """Add ``delta`` (negative to decrease) to the gauge ``avl_<name>`` with ``labels``.
+
+        Example:
+            >>> m = Metrics()
+            >>> m.add_gauge("streams_active", 1)
+            >>> m.add_gauge("streams_active", -1)
+            >>> m.snapshot().gauges["streams_active"]
+            0.0
+
+        Raises:
+            InvalidInputError: a bad name, label name or a non-finite delta.
+        """
+        key = _series_key(name, labels, "gauge")
+        number = _finite(delta, "gauge delta")
+        with self._lock:
+            self._gauges[key] = self._gauges.get(key, 0.0) + number
+
+    def gauge_callback(
+        self,
+        name: str,
+        callback: Callable[[], GaugeValue],
+        *,
+        label: str = "state",
+        help: str = "",
+    ) -> None:
+        """Read the gauge ``avl_<name>`` from ``callback`` at every scrape and snapshot.
+
+        For state another object owns (a connection pool's sizes, the open streams).
+        The callback returns a number, or a mapping from a value of ``label`` to a
+        number (``{"in_use": 2, "idle": 3}``). A callback that raises is skipped for
+        that scrape. Registering the same name again replaces the callback.
+
+        Args:
+            name: the gauge's name without the ``avl_`` prefix.
+            callback: returns the value(s); called without the metrics lock held.
+            label: the label name for a mapping's keys.
+            help: the gauge's help text.
+
+        Raises:
+            InvalidInputError: a bad name or label, or ``callback`` is not callable.
+        """
+        _series_key(name, {label: ""}, "gauge")
+        if not callable(callback):
+            raise InvalidInputError("callback must be callable")
+        with self._lock:
+            self._gauge_callbacks[name] = (callback, label, help or f"Gauge {name}.")
+
+    def record_verification(self, ok: bool, checked: int, *, at: float | None = None) -> None:
+        """Record the result of a history chain verification (``History.verify()``).
+
+        Exposed as ``avl_history_verify_ok`` (1 or 0), ``avl_history_verify_checked``,
+        ``avl_history_verify_timestamp_seconds`` and ``avl_history_verifications_total``
+        by result, for the "chain verification failure" alert.
+
+        Args:
+            ok: whether the chain verified.
+            checked: entries checked.
+            at: when (seconds since the epoch; default: the clock's ``now()``).
+
+        Raises:
+            InvalidInputError: a negative count or a bad time.
+        """
+        n = _count("checked", checked)
+        when = self._clock.now() if at is None else _seconds(at, "at")
+        with self._lock:
+            self._verification = (bool(ok), n, when)
+            key = ("history_verifications", (("result", "ok" if ok else "failed"),))
+            self._counters[key] = self._counters.get(key, 0.0) + 1.0
 
     def record_cache(self, hit: bool) -> None:
         """Count a cache lookup."""
         with self._lock:
             self._cache[0 if hit else 1] += 1
 
-    def count(self, name: str, value: float = 1.0, **labels: str) -> None:
+    def count(self, name: str, value: float = 1.0, /, **labels: str) -> None:
         """Add ``value`` to the custom counter ``name`` with ``labels``.
 
         Raises:
             InvalidInputError: a bad name, label name or negative value.
         """
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise InvalidInputError(f"counter name must match [a-zA-Z_][a-zA-Z0-9_]*: {name!r}")
-        for label in labels:
-            if not _LABEL.match(label):
-                raise InvalidInputError(f"bad label name {label!r}")
+        key = _series_key(name, labels, "counter")
         amount = _seconds(value, "counter value")
-        key = (name, tuple(sorted((k, _label(v)) for k, v in labels.items())))
         with self._lock:
             self._counters[key] = self._counters.get(key, 0.0) + amount
 
@@ -501,26 +604,36 @@ class Metrics:
     def snapshot(self) -> MetricsSnapshot:
         """A frozen copy of every metric now."""
         stages: dict[str, StageSnapshot] = {}
+        gauges = {_series(n, lbl): v for (n, lbl), v in self._gauge_series()}
         with self._lock:
             totals: dict[str, list[float]] = {}
             for (stage, *_), hist in self._hists.items():
                 acc = totals.setdefault(stage, [0, 0.0])
                 acc[0] += hist.count
                 acc[1] += hist.sum
+            per_model: dict[str, list[float]] = {}
+            for (model, _user), u in self._usage.items():
+                acc = per_model.setdefault(model, [0, 0, 0, 0.0])
+                acc[0] += u.calls
+                acc[1] += u.inp
+                acc[2] += u.out
+                acc[3] += u.cost
             models = {
                 m: ModelUsage(
-                    calls=u.calls, input_tokens=u.inp, output_tokens=u.out, cost_usd=u.cost
+                    calls=int(a[0]), input_tokens=int(a[1]), output_tokens=int(a[2]), cost_usd=a[3]
                 )
-                for m, u in sorted(self._usage.items())
+                for m, a in sorted(per_model.items())
             }
             counters = {_series(n, lbl): v for (n, lbl), v in sorted(self._counters.items())}
             cache = tuple(self._cache)
-            rejections = dict(sorted(self._rejections.items()))
-            limited = dict(sorted(self._rate_limited.items()))
-            requests = {
-                f"{method} {route} {status}": h.count
-                for (route, method, status), h in sorted(self._requests.items())
-            }
+            rejections: dict[str, int] = {}
+            for (code, _source), n in sorted(self._rejections.items()):
+                rejections[code] = rejections.get(code, 0) + n
+            limited: dict[str, int] = {}
+            for (user, _source), n in sorted(self._rate_limited.items()):
+                limited[user] = limited.get(user, 0) + n
+            requests = dict(sorted(self._requests.items()))
+            verification = self._verification
         for stage in sorted(totals):
             p = self.percentiles(stage)
             stages[stage] = StageSnapshot(
@@ -537,11 +650,31 @@ class Metrics:
             models=models,
             cache_hits=cache[0],
             cache_misses=cache[1],
-            rejections=rejections,
-            rate_limited=limited,
+            rejections=dict(sorted(rejections.items())),
+            rate_limited=dict(sorted(limited.items())),
             counters=counters,
             requests=requests,
+            gauges=dict(sorted(gauges.items())),
+            verification=verification,
         )
+
+    def _gauge_series(self) -> list[tuple[tuple[str, tuple[tuple[str, str], ...]], float]]:
+        """Every gauge sample: the set ones and the callbacks' (called unlocked)."""
+        with self._lock:
+            out = sorted(self._gauges.items())
+            callbacks = sorted(self._gauge_callbacks.items())
+        for name, (callback, label, _help) in callbacks:
+            try:
+                value = callback()
+            except Exception:  # a broken callback must not break the scrape
+                continue
+            if isinstance(value, Mapping):
+                for k, v in sorted(value.items()):
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        out.append(((name, ((label, str(k)),)), float(v)))
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                out.append(((name, ()), float(value)))
+        return out
 
     # -- Prometheus ------------------------------------------------------------------
 
@@ -572,6 +705,7 @@ class Metrics:
 
     def _collect(self) -> Iterator[Any]:
         core = require("prometheus_client.core", extra="metrics")
+        gauge_series = self._gauge_series()
         with self._lock:
             hists = {k: (list(h.buckets), h.count, h.sum) for k, h in self._hists.items()}
             usage = {m: (u.calls, u.inp, u.out, u.cost) for m, u in self._usage.items()}
@@ -579,32 +713,19 @@ class Metrics:
             rejections = dict(self._rejections)
             limited = dict(self._rate_limited)
             counters = dict(self._counters)
-            requests = {k: (list(h.buckets), h.count, h.sum) for k, h in self._requests.items()}
-        http = core.HistogramMetricFamily(
-            "avl_http_request_duration_seconds",
-            "Duration of HTTP requests by route template, method and status.",
-            labels=["route", "method", "status"],
-        )
-        for rkey, (rbuckets, rcount, rtotal) in sorted(requests.items()):
-            rcumulative, rrunning = [], 0
-            for bound, n in zip(self.buckets, rbuckets, strict=True):
-                rrunning += n
-                rcumulative.append((_fmt(bound), rrunning))
-            rcumulative.append(("+Inf", rcount))
-            http.add_metric(list(rkey), rcumulative, rtotal)
-        yield http
+            requests = dict(self._requests)
+            request_hists = {
+                k: (list(h.buckets), h.count, h.sum) for k, h in self._request_hists.items()
+            }
+            verification = self._verification
+            helps = {name: cb[2] for name, cb in self._gauge_callbacks.items()}
         h = core.HistogramMetricFamily(
             "avl_stage_duration_seconds",
             "Duration of pipeline stages.",
             labels=["stage", "model", "user", "outcome"],
         )
         for key, (buckets, count, total) in sorted(hists.items()):
-            cumulative, running = [], 0
-            for bound, n in zip(self.buckets, buckets, strict=True):
-                running += n
-                cumulative.append((_fmt(bound), running))
-            cumulative.append(("+Inf", count))
-            h.add_metric(list(key), cumulative, total)
+            h.add_metric(list(key), self._cumulative(buckets, count), total)
         yield h
         q = core.GaugeMetricFamily(
             "avl_stage_duration_window_seconds",
@@ -617,45 +738,119 @@ class Metrics:
                 for name, value in zip(("0.5", "0.95", "0.99"), p, strict=True):
                     q.add_metric([stage, name], value)
         yield q
-        tokens = core.CounterMetricFamily(
-            "avl_tokens", "Model tokens.", labels=["model", "direction"]
+        rc = core.CounterMetricFamily(
+            "avl_http_requests",
+            "HTTP requests by route template, method and status.",
+            labels=["route", "method", "status"],
         )
-        cost = core.CounterMetricFamily("avl_cost_usd", "Model cost in USD.", labels=["model"])
-        calls = core.CounterMetricFamily("avl_model_calls", "Model calls.", labels=["model"])
-        for model, (n, inp, out, usd) in sorted(usage.items()):
-            tokens.add_metric([model, "input"], inp)
-            tokens.add_metric([model, "output"], out)
-            cost.add_metric([model], usd)
-            calls.add_metric([model], n)
+        for (route, method, status), n in sorted(requests.items()):
+            rc.add_metric([route, method, status], n)
+        yield rc
+        rh = core.HistogramMetricFamily(
+            "avl_http_request_duration_seconds",
+            "HTTP request duration by route template and method.",
+            labels=["route", "method"],
+        )
+        for key2, (buckets, count, total) in sorted(request_hists.items()):
+            rh.add_metric(list(key2), self._cumulative(buckets, count), total)
+        yield rh
+        tokens = core.CounterMetricFamily(
+            "avl_tokens", "Model tokens.", labels=["model", "user", "direction"]
+        )
+        cost = core.CounterMetricFamily(
+            "avl_cost_usd", "Model cost in USD.", labels=["model", "user"]
+        )
+        calls = core.CounterMetricFamily(
+            "avl_model_calls", "Model calls.", labels=["model", "user"]
+        )
+        for (model, user), (n, inp, out, usd) in sorted(usage.items()):
+            tokens.add_metric([model, user, "input"], inp)
+            tokens.add_metric([model, user, "output"], out)
+            cost.add_metric([model, user], usd)
+            calls.add_metric([model, user], n)
         yield from (tokens, cost, calls)
         c = core.CounterMetricFamily("avl_cache_lookups", "Cache lookups.", labels=["result"])
         c.add_metric(["hit"], cache[0])
         c.add_metric(["miss"], cache[1])
         yield c
         r = core.CounterMetricFamily(
-            "avl_rejections", "SafeQuery rejections by violation code.", labels=["code"]
+            "avl_rejections",
+            "SafeQuery rejections by violation code and the path that refused.",
+            labels=["code", "source"],
         )
-        for code, n in sorted(rejections.items()):
-            r.add_metric([code], n)
+        for (code, source), n in sorted(rejections.items()):
+            r.add_metric([code, source], n)
         yield r
         rl = core.CounterMetricFamily(
-            "avl_rate_limited", "Requests refused by rate limits.", labels=["user"]
+            "avl_rate_limited",
+            "Requests refused by rate limits, by user and limit.",
+            labels=["user", "source"],
         )
-        for user, n in sorted(limited.items()):
-            rl.add_metric([user], n)
+        for (user, source), n in sorted(limited.items()):
+            rl.add_metric([user, source], n)
         yield rl
-        by_name: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = {}
-        for (name, labels), value in sorted(counters.items()):
-            by_name.setdefault(name, []).append((labels, value))
-        for name, series in by_name.items():
-            label_names = sorted({k for labels, _ in series for k, _ in labels})
-            fam = core.CounterMetricFamily(
-                f"avl_{name}", f"Custom counter {name}.", labels=label_names
-            )
-            for labels, value in series:
-                d = dict(labels)
-                fam.add_metric([d.get(k, "") for k in label_names], value)
-            yield fam
+        if verification is not None:
+            ok, checked, at = verification
+            for gname, ghelp, gvalue in (
+                ("avl_history_verify_ok", "1 if the last chain verification passed.", ok),
+                ("avl_history_verify_checked", "Entries the last verification checked.", checked),
+                (
+                    "avl_history_verify_timestamp_seconds",
+                    "When the last verification ran (Unix time).",
+                    at,
+                ),
+            ):
+                g = core.GaugeMetricFamily(gname, ghelp)
+                g.add_metric([], float(gvalue))
+                yield g
+        yield from _families(core.CounterMetricFamily, sorted(counters.items()), "counter", {})
+        yield from _families(core.GaugeMetricFamily, gauge_series, "gauge", helps)
+
+    def _cumulative(self, buckets: list[int], count: int) -> list[tuple[str, int]]:
+        cumulative, running = [], 0
+        for bound, n in zip(self.buckets, buckets, strict=True):
+            running += n
+            cumulative.append((_fmt(bound), running))
+        cumulative.append(("+Inf", count))
+        return cumulative
+
+
+def _families(
+    family: Any,
+    samples: list[tuple[tuple[str, tuple[tuple[str, str], ...]], float]],
+    kind: str,
+    helps: Mapping[str, str],
+) -> Iterator[Any]:
+    by_name: dict[str, list[tuple[tuple[tuple[str, str], ...], float]]] = {}
+    for (name, labels), value in samples:
+        by_name.setdefault(name, []).append((labels, value))
+    for name, series in by_name.items():
+        label_names = sorted({k for labels, _ in series for k, _ in labels})
+        fam = family(f"avl_{name}", helps.get(name) or f"Custom {kind} {name}.", labels=label_names)
+        for labels, value in series:
+            d = dict(labels)
+            fam.add_metric([d.get(k, "") for k in label_names], value)
+        yield fam
+
+
+def _series_key(
+    name: str, labels: Mapping[str, str], kind: str
+) -> tuple[str, tuple[tuple[str, str], ...]]:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidInputError(f"{kind} name must match [a-zA-Z_][a-zA-Z0-9_]*: {name!r}")
+    for label in labels:
+        if not _LABEL.match(label):
+            raise InvalidInputError(f"bad label name {label!r}")
+    return (name, tuple(sorted((k, _label(v)) for k, v in labels.items())))
+
+
+def _finite(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise InvalidInputError(f"{name} must be finite, got {value!r}")
+    return out
 
 
 def _fmt(bound: float) -> str:

@@ -215,6 +215,10 @@ def apply_headers(
     return headers
 
 
+def _charged_default(self: Reservation) -> int:
+    return self.cost if self.decision.allowed else 0
+
+
 @attrs.frozen(kw_only=True)
 class Reservation:
     """Units taken ahead of a call whose real cost is known only afterwards.
@@ -223,11 +227,16 @@ class Reservation:
         key: the storage key.
         cost: the units reserved.
         decision: the decision of the reservation.
+        charged: the units the storage really took: ``cost`` when the reservation
+            was allowed by the storage, ``0`` when it was refused or granted while
+            failing open (``on_unavailable="allow"``: the storage was down, nothing
+            was taken). :meth:`RateLimiter.settle` refunds at most this much.
     """
 
     key: str
     cost: int
     decision: Decision
+    charged: int = attrs.field(default=attrs.Factory(_charged_default, takes_self=True))
 
     @property
     def allowed(self) -> bool:
@@ -243,6 +252,21 @@ def _refused(decision: Decision, key: str) -> RateLimitedError:
         retry_after_s=decision.retry_after,
         decision=decision,
     )
+
+
+def _settle_diff(reservation: Reservation, actual_cost: int) -> int:
+    """Units to charge (positive) or refund (negative): never a refund beyond the charge."""
+    if not isinstance(reservation, Reservation):
+        raise InvalidInputError(
+            f"reservation must be what reserve() returned, got {type(reservation).__name__}"
+        )
+    _check_cost(actual_cost, "actual_cost")
+    if not reservation.allowed:
+        raise InvalidInputError("cannot settle a refused reservation (nothing was taken)")
+    charged = reservation.charged
+    if type(charged) is not int or not 0 <= charged <= reservation.cost:
+        raise InvalidInputError(f"reservation.charged must be within 0..cost, got {charged!r}")
+    return actual_cost - charged
 
 
 class _BaseLimiter:
@@ -486,13 +510,26 @@ class RateLimiter(_BaseLimiter):
             9300
         """
         k = make_key(key)
-        return Reservation(key=k, cost=cost, decision=self.hit(k, cost))
+        _check_cost(cost)
+        try:
+            decision = self._hit(k, cost)
+        except BackendUnavailableError as exc:
+            # failing open (or closed): nothing was taken, so nothing may be refunded
+            return Reservation(key=k, cost=cost, decision=self._fallback(exc, k), charged=0)
+        return Reservation(
+            key=k, cost=cost, decision=decision, charged=cost if decision.allowed else 0
+        )
 
     def settle(self, reservation: Reservation, actual_cost: int) -> Decision:
-        """Replace a reservation's cost by the real one.
+        """Replace a reservation's charge by the real cost.
 
-        A lower real cost refunds the difference; a higher one charges the extra
-        even past the limit (the work is already done), so later hits wait longer.
+        A lower real cost refunds the difference, but never more than the storage
+        really took (``reservation.charged``): a reservation granted while failing
+        open took nothing, so settling it after the storage is back charges the real
+        cost instead of refunding units that were never charged. A higher real cost
+        charges the extra even past the limit (the work is already done), so later
+        hits wait longer. Settling while the storage is still down follows
+        ``on_unavailable`` (nothing is charged or refunded).
 
         Args:
             reservation: what :meth:`reserve` returned (settle it once).
@@ -506,10 +543,7 @@ class RateLimiter(_BaseLimiter):
             BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
             BackendError: the storage failed otherwise.
         """
-        _check_cost(actual_cost, "actual_cost")
-        if not reservation.allowed:
-            raise InvalidInputError("cannot settle a refused reservation (nothing was taken)")
-        diff = actual_cost - reservation.cost
+        diff = _settle_diff(reservation, actual_cost)
         if diff < 0:
             return self._run(reservation.key, -diff, Op.REFUND)
         if diff > 0:
@@ -728,7 +762,14 @@ class AsyncRateLimiter(_BaseLimiter):
             BackendError: the storage failed otherwise.
         """
         k = make_key(key)
-        return Reservation(key=k, cost=cost, decision=await self.hit(k, cost))
+        _check_cost(cost)
+        try:
+            decision = await self._binding.hit(k, cost)
+        except BackendUnavailableError as exc:
+            return Reservation(key=k, cost=cost, decision=self._fallback(exc, k), charged=0)
+        return Reservation(
+            key=k, cost=cost, decision=decision, charged=cost if decision.allowed else 0
+        )
 
     async def settle(self, reservation: Reservation, actual_cost: int) -> Decision:
         """Async :meth:`RateLimiter.settle`.
@@ -738,10 +779,7 @@ class AsyncRateLimiter(_BaseLimiter):
             BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
             BackendError: the storage failed otherwise.
         """
-        _check_cost(actual_cost, "actual_cost")
-        if not reservation.allowed:
-            raise InvalidInputError("cannot settle a refused reservation (nothing was taken)")
-        diff = actual_cost - reservation.cost
+        diff = _settle_diff(reservation, actual_cost)
         if diff < 0:
             return await self._run(reservation.key, -diff, Op.REFUND)
         if diff > 0:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from avl.vectors._filters import Filter
+from avl.typing import VectorBackend
 
 __all__ = ["Hit", "Metric", "Record", "VectorBackend", "Where"]
 
@@ -79,56 +79,3 @@ class Record:
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable-looking array field: unhashable
-
-
-@runtime_checkable
-class VectorBackend(Protocol):
-    """What a vector-store backend implements.
-
-    :class:`~avl.vectors.VectorStore` validates every argument before calling a
-    backend: ids are unique strings, ``vectors`` is a finite, C-contiguous float32
-    matrix of shape ``(len(ids), dim)`` (already L2-normalised for ``cosine``),
-    ``metadata`` has one dict per id, and ``where`` is a parsed filter.
-    """
-
-    @property
-    def dim(self) -> int:
-        """The vector dimension."""
-        ...
-
-    @property
-    def metric(self) -> Metric:
-        """The metric."""
-        ...
-
-    def add(
-        self, ids: Sequence[str], vectors: FloatMatrix, metadata: Sequence[dict[str, Any]]
-    ) -> None:
-        """Insert new ids; raise ``InvalidInputError`` if any id already exists."""
-        ...
-
-    def upsert(
-        self, ids: Sequence[str], vectors: FloatMatrix, metadata: Sequence[dict[str, Any]]
-    ) -> None:
-        """Insert or replace."""
-        ...
-
-    def delete(self, ids: Sequence[str]) -> int:
-        """Remove ids (missing ones are ignored); return how many were removed."""
-        ...
-
-    def get(self, ids: Sequence[str]) -> list[Record | None]:
-        """The records for ``ids`` in order, ``None`` where an id is unknown."""
-        ...
-
-    def count(self) -> int:
-        """How many vectors are stored."""
-        ...
-
-    def search_many(self, queries: FloatMatrix, k: int, where: Filter) -> list[list[Hit]]:
-        """The best ``k`` hits per query among the vectors matching ``where``."""
-        ...
-
-    def close(self) -> None:
-        """Release resources (files, locks, connections, threads)."""
-        ...

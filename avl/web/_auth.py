@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from avl.errors import AuthenticationError, ConfigError
+from avl.typing import Authenticator
 
 log = logging.getLogger("avl.web")
 
@@ -110,32 +111,6 @@ class Identity:
             ``True`` if held.
         """
         return permission in self.permissions
-
-
-@runtime_checkable
-class Authenticator(Protocol):
-    """Turns request headers into an :class:`Identity`.
-
-    Implement this to plug in any scheme (sessions, OAuth introspection, mTLS
-    headers from a proxy...).
-    """
-
-    def authenticate(self, headers: Mapping[str, str], client: str | None) -> Identity | None:
-        """Identify the caller.
-
-        Args:
-            headers: request headers, names in lower case.
-            client: the client host, if known.
-
-        Returns:
-            The identity, or ``None`` when this authenticator finds no credentials
-            of its kind.
-
-        Raises:
-            avl.errors.AuthenticationError: credentials of its kind are present but
-                wrong (bad key, bad signature, expired token).
-        """
-        ...
 
 
 @runtime_checkable

@@ -162,9 +162,10 @@ def test_prometheus_text_parses_with_right_values() -> None:
     m.observe_stage("generate", 0.05, model="openai/gpt-4o", user="ann", outcome="ok")
     m.observe_stage("generate", 0.5, model="openai/gpt-4o", user="ann", outcome="ok")
     m.observe_stage("generate", 3.0, model="openai/gpt-4o", user="ann", outcome="ok")
-    m.record_tokens("openai/gpt-4o", 100, 20, cost_usd=0.01)
+    m.record_tokens("openai/gpt-4o", 100, 20, cost_usd=0.01, user="ann")
     m.record_cache(False)
     m.record_rejection("DML")
+    m.record_rejection("DML", source="sql_run")
     m.record_rate_limited("bob")
     m.count("questions", user="ann")
     fams = _families(m.prometheus_text())
@@ -188,12 +189,17 @@ def test_prometheus_text_parses_with_right_values() -> None:
         ("avl_stage_duration_window_seconds", (("quantile", "0.99"), ("stage", "generate")))
     ] == pytest.approx(p99)
     tokens = fams["avl_tokens"]
-    assert tokens[("avl_tokens_total", (("direction", "input"), ("model", "openai/gpt-4o")))] == 100
-    assert tokens[("avl_tokens_total", (("direction", "output"), ("model", "openai/gpt-4o")))] == 20
-    assert fams["avl_cost_usd"][("avl_cost_usd_total", (("model", "openai/gpt-4o"),))] == 0.01
+    model_ann = (("model", "openai/gpt-4o"), ("user", "ann"))
+    assert tokens[("avl_tokens_total", (("direction", "input"), *model_ann))] == 100
+    assert tokens[("avl_tokens_total", (("direction", "output"), *model_ann))] == 20
+    assert fams["avl_cost_usd"][("avl_cost_usd_total", model_ann)] == 0.01
+    assert fams["avl_model_calls"][("avl_model_calls_total", model_ann)] == 1
     assert fams["avl_cache_lookups"][("avl_cache_lookups_total", (("result", "miss"),))] == 1
-    assert fams["avl_rejections"][("avl_rejections_total", (("code", "DML"),))] == 1
-    assert fams["avl_rate_limited"][("avl_rate_limited_total", (("user", "bob"),))] == 1
+    rejections = fams["avl_rejections"]
+    assert rejections[("avl_rejections_total", (("code", "DML"), ("source", "ask")))] == 1
+    assert rejections[("avl_rejections_total", (("code", "DML"), ("source", "sql_run")))] == 1
+    limited = fams["avl_rate_limited"]
+    assert limited[("avl_rate_limited_total", (("source", "ask"), ("user", "bob")))] == 1
     assert fams["avl_questions"][("avl_questions_total", (("user", "ann"),))] == 1
     _ = p95
 

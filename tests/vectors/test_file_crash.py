@@ -125,14 +125,33 @@ def test_corrupted_committed_log_record_is_detected(tmp_path: Path) -> None:
     d = _fresh(tmp_path)
     (log,) = d.glob("log.*")
     data = bytearray(log.read_bytes())
-    data[30] ^= 0xFF  # inside the first record (not the last one)
+    data[36 + 20 + 5] ^= 0xFF  # inside the first record (after the 36-byte log header)
     log.write_bytes(bytes(data))
-    with pytest.raises(CorruptionError, match="record at byte 8"):
+    with pytest.raises(CorruptionError, match="byte 36: a record failed its checksum"):
+        VectorStore(dim=2, metric="ip", backend=f"file://{d}")
+
+
+def test_truncated_log_of_a_cleanly_closed_store_is_detected(tmp_path: Path) -> None:
+    d = _fresh(tmp_path)
+    (log,) = d.glob("log.*")
+    log.write_bytes(log.read_bytes()[:-5])
+    with pytest.raises(CorruptionError, match="1 acknowledged record"):
         VectorStore(dim=2, metric="ip", backend=f"file://{d}")
 
 
 def test_torn_last_record_is_discarded(tmp_path: Path) -> None:
-    d = _fresh(tmp_path)
+    # A crash leaves the log marked "not closed cleanly": a copy taken while the store
+    # is open stands for the directory a killed process leaves behind.
+    import shutil
+
+    src = tmp_path / "live"
+    store = VectorStore(dim=2, metric="ip", backend=f"file://{src}")
+    store.add(["a", "b"], [[1.0, 0.0], [0.0, 1.0]])
+    store.add("c", [1.0, 1.0])
+    store.add("d", [2.0, 1.0])
+    d = tmp_path / "s"
+    shutil.copytree(src, d)
+    store.close()
     (log,) = d.glob("log.*")
     data = log.read_bytes()
     log.write_bytes(data[:-5])

@@ -205,8 +205,7 @@ def _state(console: Console) -> tuple[int, int]:
 def _refusals(console: Console) -> dict[str, int]:
     """Requests refused (400, 403, 415, 421), by ``METHOD route``."""
     out: dict[str, int] = {}
-    for key, n in console.metrics.snapshot().requests.items():
-        method, route, status = key.split()
+    for (route, method, status), n in console.metrics.snapshot().requests.items():
         if status in {"400", "403", "415", "421"}:
             out[f"{method} {route}"] = out.get(f"{method} {route}", 0) + n
     return out
@@ -259,7 +258,7 @@ def test_a_hostile_page_cannot_drive_the_console(
     # The CORS fetch with a JSON body never left the browser (its preflight failed).
     assert "fetch3:blocked" in results
     assert set(results) >= {"img:error", "eventsource:error", "script:error"}
-    assert "POST /v1/train 200" not in console.metrics.snapshot().requests
+    assert ("/v1/train", "POST", "200") not in console.metrics.snapshot().requests
     assert _state(console) == before  # nothing trained, run or asked
 
 

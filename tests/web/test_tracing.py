@@ -164,16 +164,15 @@ async def test_route_metrics(console: TinyConsole) -> None:
         await c.request("BREW", "/healthz")
         exposition = await c.get("/metrics")
     assert dict(metrics.snapshot().requests) == {
-        "GET /healthz 200": 3,
-        "POST /v1/sql/check 200": 2,
-        "POST /v1/sql/check 415": 1,
-        "GET /v1/history/{entry_id} 404": 2,
-        "GET unmatched 404": 2,
-        "_OTHER /healthz 405": 1,
-        "GET /metrics 200": 1,
+        ("/healthz", "GET", "200"): 3,
+        ("/v1/sql/check", "POST", "200"): 2,
+        ("/v1/sql/check", "POST", "415"): 1,
+        ("/v1/history/{entry_id}", "GET", "404"): 2,
+        ("unmatched", "GET", "404"): 2,
+        ("/healthz", "_OTHER", "405"): 1,
+        ("/metrics", "GET", "200"): 1,
     }
     assert exposition.status_code == 200
-    assert (
-        'avl_http_request_duration_seconds_count{method="GET",route="/healthz",status="200"} 3.0'
-        in exposition.text
-    )
+    text = exposition.text
+    assert 'avl_http_requests_total{method="GET",route="/healthz",status="200"} 3.0' in text
+    assert 'avl_http_request_duration_seconds_count{method="GET",route="/healthz"} 3.0' in text

@@ -13,22 +13,39 @@ from urllib.parse import parse_qsl, urlsplit
 import attrs
 
 from avl.errors import ConfigError, CorruptionError
-from avl.history._chain import CONTENT_FIELDS, Sealer, entry_from_record
+from avl.history._chain import (
+    CONTENT_FIELDS,
+    ESCAPE,
+    Sealer,
+    entry_from_record,
+    escape_text,
+    to_json,
+    unescape_text,
+)
 from avl.history._entry import Entry, Outcome, replace_checked
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "TEXT_FIELDS",
     "check_prefix",
     "entry_of_row",
     "record_of_row",
     "sealed_rows",
+    "stored_json",
     "url_options",
 ]
 
 DEFAULT_PREFIX = "avl_history"
 _PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 JSON_FIELDS = ("violations", "timings", "tags")
+#: Free-text columns: stored through :func:`~avl.history._chain.escape_text`.
+TEXT_FIELDS = ("id", "user", "role", "session", "question", "sql", "error", "model")
 _decode = json.JSONDecoder().decode
+
+
+def stored_json(value: Any) -> str:
+    """A JSON column's stored text (compact JSON, escaped like every text column)."""
+    return escape_text(to_json(value))
 
 
 def sealed_rows(
@@ -95,13 +112,21 @@ def record_of_row(
     """
     values = row if isinstance(row, tuple) else tuple(row[f] for f in CONTENT_FIELDS)
     record = dict(zip(CONTENT_FIELDS, values, strict=True))
-    if record["allowed"] is not None:
+    if record["allowed"] is not None and type(record["allowed"]) in (int, bool):
         record["allowed"] = bool(record["allowed"])
+    for field in TEXT_FIELDS:
+        v = record[field]
+        if type(v) is str and ESCAPE in v:
+            record[field] = unescape_text(v)
     for field in JSON_FIELDS:
         if field == "tags" and not tags_are_json:
-            record["tags"] = list(record["tags"]) if record["tags"] is not None else None
+            tags = record["tags"]
+            if isinstance(tags, list):
+                record["tags"] = [unescape_text(t) if type(t) is str else t for t in tags]
             continue
         raw = record[field]
+        if type(raw) is str and ESCAPE in raw:
+            raw = unescape_text(raw)
         if raw == "[]":
             record[field] = []
         elif raw == "{}":
@@ -109,7 +134,7 @@ def record_of_row(
         elif isinstance(raw, str):
             try:
                 record[field] = _decode(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 record[field] = raw
     return record
 

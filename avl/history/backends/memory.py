@@ -21,14 +21,18 @@ class MemoryBackend:
     Args:
         url: ``"memory://"``.
         table_prefix: accepted and ignored (for symmetry with SQL backends).
+        create: accepted and ignored (there is nothing to create).
     """
 
-    def __init__(self, url: str = "memory://", *, table_prefix: str | None = None) -> None:
+    def __init__(
+        self, url: str = "memory://", *, table_prefix: str | None = None, create: bool = True
+    ) -> None:
         self._lock = threading.RLock()
         # Each row: [seq, record, prev_hash, hash]; lists so tests can tamper.
         self._rows: list[list[Any]] = []
         self._by_id: dict[str, int] = {}
-        self._head: tuple[int, str] = (0, GENESIS)
+        # (seq, hash, signature): a list so tests can move the head back.
+        self._head: list[Any] = [0, GENESIS, ""]
         self._checkpoint: tuple[int, str, str] | None = None
 
     def append(self, items: Sequence[tuple[Entry, dict[str, Any]]], sealer: Sealer) -> list[Entry]:
@@ -37,7 +41,7 @@ class MemoryBackend:
             for _, rec in items:
                 if rec["id"] in self._by_id:
                     raise InvalidInputError(f"a history entry with id {rec['id']!r} already exists")
-            seq, prev = self._head
+            seq, prev = self._head[0], self._head[1]
             staged: list[list[Any]] = []
             for _, record in items:
                 seq += 1
@@ -48,7 +52,7 @@ class MemoryBackend:
             for row in staged:
                 self._by_id[row[1]["id"]] = len(self._rows)
                 self._rows.append(row)
-            self._head = (seq, prev)
+            self._head = [seq, prev, sealer.sign_head(seq, prev)]
             return [entry_of_row(r[1], r[0], r[2], r[3]) for r in staged]
 
     def _entry(self, row: list[Any]) -> Entry:
@@ -103,7 +107,15 @@ class MemoryBackend:
             matched = [self._entry(r) for r in rows if self._matches(r, query)]
         return iter(matched)
 
-    def verify(self, sealer: Sealer) -> VerifyReport:
+    def head(self) -> tuple[int, str]:
+        """The chain head ``(seq, hash)``."""
+        with self._lock:
+            return int(self._head[0]), str(self._head[1])
+
+    def ping(self) -> None:
+        """Always reachable."""
+
+    def verify(self, sealer: Sealer, anchor: tuple[int, str] | None = None) -> VerifyReport:
         """Check the chain."""
         with self._lock:
             rows = sorted(self._rows, key=lambda r: r[0])
@@ -112,8 +124,9 @@ class MemoryBackend:
                 ((r[0], r[1], r[2], r[3]) for r in rows),
                 sealer=sealer,
                 checkpoint=self._checkpoint,
-                head=self._head,
+                head=(self._head[0], self._head[1], self._head[2]),
                 locate_hash=by_hash.get,
+                anchor=anchor,
             )
 
     def prune(self, before_time: float, sealer: Sealer) -> int:

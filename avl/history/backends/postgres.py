@@ -8,6 +8,10 @@ by a lock (threads take turns).
 
 URL option: ``?table=<prefix>`` (default ``avl_history``); other query parameters
 are passed to libpq.
+
+Text is stored through :func:`~avl.history._chain.escape_text` (PostgreSQL refuses
+NUL in text; UTF-8 cannot carry a lone surrogate), so whatever a caller typed is
+recorded and read back exactly.
 """
 
 from __future__ import annotations
@@ -21,16 +25,24 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from avl._optional import require
 from avl._registry import redact_url
-from avl.errors import BackendError, BackendUnavailableError, InvalidInputError
-from avl.history._chain import CONTENT_FIELDS, GENESIS, Sealer, check_chain, to_json
+from avl.errors import (
+    BackendError,
+    BackendUnavailableError,
+    CorruptionError,
+    InvalidInputError,
+    NotFoundError,
+)
+from avl.history._chain import CONTENT_FIELDS, GENESIS, Sealer, check_chain, escape_text
 from avl.history._entry import Entry, VerifyReport
 from avl.history._types import Query
 from avl.history.backends._common import (
     DEFAULT_PREFIX,
+    TEXT_FIELDS,
     check_prefix,
     entry_of_row,
     record_of_row,
     sealed_rows,
+    stored_json,
 )
 
 __all__ = ["PostgresBackend", "schema_sql"]
@@ -77,12 +89,19 @@ def schema_sql(p: str) -> list[str]:
     ]
 
 
+_TEXT = frozenset(TEXT_FIELDS)
+
+
 def _row_params(record: dict[str, Any], seq: int, prev: str, digest: str) -> tuple[Any, ...]:
     values = []
     for field in CONTENT_FIELDS:
         v = record[field]
-        if field in ("violations", "timings"):
-            v = to_json(v)
+        if field in _TEXT:
+            v = escape_text(v)
+        elif field in ("violations", "timings"):
+            v = stored_json(v)
+        elif field == "tags":
+            v = [escape_text(t) for t in v]
         values.append(v)
     return (seq, *values, prev, digest)
 
@@ -93,14 +112,17 @@ class PostgresBackend:
     Args:
         url: a libpq URL, plus ``?table=<prefix>``.
         table_prefix: overrides ``?table=``.
+        create: create the tables when missing (default); with ``False`` nothing is
+            created and missing tables raise :class:`~avl.errors.NotFoundError`.
 
     Raises:
         ConfigError: a bad prefix.
+        NotFoundError: ``create=False`` and no history tables.
         MissingDependencyError: psycopg is not installed (``avl[postgres]``).
         BackendUnavailableError: the server cannot be reached.
     """
 
-    def __init__(self, url: str, *, table_prefix: str | None = None) -> None:
+    def __init__(self, url: str, *, table_prefix: str | None = None, create: bool = True) -> None:
         self._psycopg = require("psycopg", extra="postgres")
         parts = urlsplit(url)
         params = parse_qsl(parts.query, keep_blank_values=True)
@@ -119,6 +141,17 @@ class PostgresBackend:
             raise BackendUnavailableError(
                 f"cannot connect to PostgreSQL at {self._safe_url}: {exc}"
             ) from exc
+        if not create:
+            p = self.prefix
+            with self._translate("opening the history"):
+                row = self._conn.execute(
+                    "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+                    (f"{p}_entries", f"{p}_meta"),
+                ).fetchone()
+            if not row or not row[0]:
+                self.close()
+                raise NotFoundError(f"no history tables with prefix {p!r} at {self._safe_url}")
+            return
         lock_id = zlib.crc32(f"avl.history:{self.prefix}".encode())
         with self._translate("creating the history schema"), self._conn.transaction():
             self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
@@ -153,7 +186,12 @@ class PostgresBackend:
             ).fetchone()
             out: list[Entry] = []
             rows = sealed_rows(items, sealer, seq, prev, _row_params, out)
-            head_sql = f"UPDATE {p}_meta SET seq = %s, hash = %s WHERE name = 'head'"
+            if type(seq) is not int or type(prev) is not str:
+                raise CorruptionError(
+                    f"the history head row ({p}_meta) is damaged ({seq!r}, {prev!r}): "
+                    "verify() names the problem"
+                )
+            head_sql = f"UPDATE {p}_meta SET seq = %s, hash = %s, sig = %s WHERE name = 'head'"
             if len(items) >= 64:
                 # rows are sealed while COPY streams: the server works on the rows
                 # already sent while the next ones are hashed
@@ -164,7 +202,7 @@ class PostgresBackend:
                         copy.write_row(row)
                 if out:
                     seq, prev = out[-1].seq, out[-1].hash
-                cur.execute(head_sql, (seq, prev))
+                cur.execute(head_sql, (seq, prev, sealer.sign_head(seq, prev)))
             else:
                 params = list(rows)
                 if out:
@@ -177,7 +215,7 @@ class PostgresBackend:
                         f"VALUES ({', '.join(['%s'] * (len(CONTENT_FIELDS) + 3))})",
                         params,
                     )
-                    cur.execute(head_sql, (seq, prev))
+                    cur.execute(head_sql, (seq, prev, sealer.sign_head(seq, prev)))
         return out
 
     def _entries(self, rows: Sequence[Sequence[Any]]) -> list[Entry]:
@@ -191,7 +229,8 @@ class PostgresBackend:
         """The entry with ``id``, or ``None``."""
         with self._translate("reading a history entry"):
             rows = self._conn.execute(
-                f"SELECT {_SELECT} FROM {self.prefix}_entries e WHERE e.id = %s", (id,)
+                f"SELECT {_SELECT} FROM {self.prefix}_entries e WHERE e.id = %s",
+                (escape_text(id),),
             ).fetchall()
         found = self._entries(rows)
         return found[0] if found else None
@@ -204,7 +243,7 @@ class PostgresBackend:
             params.append(" ".join(q.tokens))
         if q.user is not None:
             clauses.append('e."user" = %s')
-            params.append(q.user)
+            params.append(escape_text(q.user))
         if q.since is not None:
             clauses.append("e.time >= %s")
             params.append(q.since)
@@ -216,10 +255,10 @@ class PostgresBackend:
             params.append(list(q.outcomes))
         if q.tags:
             clauses.append("e.tags @> %s::text[]")
-            params.append(list(q.tags))
+            params.append([escape_text(t) for t in q.tags])
         if q.ids is not None:
             clauses.append("e.id = ANY(%s)")
-            params.append(list(q.ids))
+            params.append([escape_text(i) for i in q.ids])
         if q.before_seq is not None:
             clauses.append("e.seq < %s")
             params.append(q.before_seq)
@@ -253,7 +292,33 @@ class PostgresBackend:
                 return
             after = int(page[-1].seq or 0)
 
-    def verify(self, sealer: Sealer) -> VerifyReport:
+    def head(self) -> tuple[int, str]:
+        """The chain head ``(seq, hash)`` as the head row records it.
+
+        Raises:
+            CorruptionError: the head row is missing or damaged.
+        """
+        with self._translate("reading the history head"):
+            row = self._conn.execute(
+                f"SELECT seq, hash FROM {self.prefix}_meta WHERE name = 'head'"
+            ).fetchone()
+        if row is None or type(row[0]) is not int or type(row[1]) is not str:
+            raise CorruptionError(
+                f"the history head row ({self.prefix}_meta) is missing or damaged: {row!r}"[:300]
+            )
+        return int(row[0]), str(row[1])
+
+    def ping(self) -> None:
+        """One round trip (reconnecting once if the connection was lost).
+
+        Raises:
+            BackendUnavailableError: the server cannot be reached.
+            BackendError: the query failed otherwise.
+        """
+        with self._translate("pinging the history"):
+            self._conn.execute("SELECT 1").fetchone()
+
+    def verify(self, sealer: Sealer, anchor: tuple[int, str] | None = None) -> VerifyReport:
         """Check the chain in one REPEATABLE READ snapshot."""
         p = self.prefix
         with self._translate("verifying history"), self._conn.transaction():
@@ -275,7 +340,7 @@ class PostgresBackend:
 
             def locate(h: str) -> int | None:
                 found = self._conn.execute(
-                    f"SELECT seq FROM {p}_entries WHERE hash = %s LIMIT 1", (h,)
+                    f"SELECT seq FROM {p}_entries WHERE hash = %s LIMIT 1", (escape_text(h),)
                 ).fetchone()
                 return None if found is None else int(found[0])
 
@@ -283,8 +348,9 @@ class PostgresBackend:
                 rows(),
                 sealer=sealer,
                 checkpoint=meta.get("checkpoint"),
-                head=None if head is None else (head[0], head[1]),
+                head=head,
                 locate_hash=locate,
+                anchor=anchor,
             )
 
     def prune(self, before_time: float, sealer: Sealer) -> int:

@@ -20,13 +20,8 @@ from collections.abc import Callable, Sequence
 
 import attrs
 
-from avl.llm._offline._context import (
-    ColumnSpec,
-    ExamplePair,
-    GenerationContext,
-    TableSpec,
-    build_value_index,
-)
+from avl.schema import ColumnSpec, ExamplePair, TableSpec, build_value_index
+from avl.schema import WriteContext as GenerationContext
 from avl.text import STOPWORDS, ident_words, key_words, similarity, stem, words
 
 __all__ = ["OfflineGenerator"]

@@ -155,8 +155,10 @@ def _is_noscript(exc: BaseException) -> bool:
     return isinstance(exc, exceptions.NoScriptError) or str(exc).startswith("NOSCRIPT")
 
 
-def _client_kwargs(timeout_s: float) -> dict[str, Any]:
-    retry_mod = require("redis.retry", extra="redis")
+def _client_kwargs(timeout_s: float, *, asyncio: bool = False) -> dict[str, Any]:
+    # The asyncio client needs the asyncio Retry class: given the synchronous one it
+    # converts it and warns (UserWarning) on every client built.
+    retry_mod = require("redis.asyncio.retry" if asyncio else "redis.retry", extra="redis")
     backoff = require("redis.backoff", extra="redis")
     return {
         "socket_timeout": timeout_s,
@@ -421,7 +423,9 @@ class AsyncRedisStorage:
         self._prefix = prefix
         self._clock = clock
         try:
-            self._client: Any = aredis.Redis.from_url(url, **_client_kwargs(float(timeout_s)))
+            self._client: Any = aredis.Redis.from_url(
+                url, **_client_kwargs(float(timeout_s), asyncio=True)
+            )
         except ValueError as exc:
             raise ConfigError(f"bad Redis URL {redact_url(url)!r}: {exc}") from exc
 
