@@ -21,6 +21,7 @@ pass the guard, authentication and rate limiting untouched.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
@@ -414,9 +415,12 @@ class HostCheck:
         names: set[str] = set()
         with_port: set[str] = set()
         suffixes: list[str] = []
+        networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for p in (*LOOPBACK_HOSTS, *allowed_hosts):
             if p.startswith("*."):
                 suffixes.append(p[1:])
+            elif "/" in p:
+                networks.append(ipaddress.ip_network(p))
             elif ("]:" in p) if p.startswith("[") else (":" in p):
                 with_port.add(p)
             else:
@@ -425,6 +429,7 @@ class HostCheck:
         self.names = frozenset(names)
         self.with_port = frozenset(with_port)
         self.suffixes = tuple(suffixes)
+        self.networks = tuple(networks)
 
     def allowed(self, host: str, port: str | None) -> bool:
         """Whether ``host`` (with ``port``) is served."""
@@ -432,6 +437,14 @@ class HostCheck:
             return True
         if port is not None and f"{host}:{port}" in self.with_port:
             return True
+        if self.networks:
+            try:
+                address = ipaddress.ip_address(host.strip("[]"))
+            except ValueError:
+                pass
+            else:
+                if any(address in net for net in self.networks):
+                    return True
         return any(host.endswith(s) for s in self.suffixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -44,8 +45,11 @@ def normalize_host_pattern(pattern: str) -> str:
 
     Accepted: a host name or IP address (``api.example.com``, ``10.0.0.5``,
     ``[2001:db8::1]``), optionally with a port (``api.example.com:8443``: only that
-    port), ``*.example.com`` (any subdomain, not ``example.com`` itself) and ``*``
-    (any host: turns the DNS-rebinding protection off). A wildcard takes no port.
+    port), ``*.example.com`` (any subdomain, not ``example.com`` itself), a network
+    (``10.0.0.0/8``: any IP address in it, as a Kubernetes probe or a scraper
+    sends; an address cannot come from DNS rebinding, which needs a name) and ``*``
+    (any host: turns the DNS-rebinding protection off). A wildcard or a network
+    takes no port.
 
     Args:
         pattern: the entry.
@@ -66,6 +70,11 @@ def normalize_host_pattern(pattern: str) -> str:
     value = pattern.strip().lower().rstrip(".")
     if value == "*":
         return value
+    if "/" in value and "://" not in value:
+        try:
+            return str(ipaddress.ip_network(value, strict=False))
+        except ValueError:
+            pass
     if "/" in value or "@" in value or " " in value:
         raise ConfigError(
             f"allowed_hosts: {pattern!r} is not a host name (no scheme, path or user)"
@@ -113,8 +122,8 @@ class WebSettings:
             ``local_identity``.
         local_identity: the identity of loopback callers when no authenticator is
             configured (default: user ``local``, role ``default``, every permission).
-        allowed_hosts: host names served besides ``localhost``, ``127.0.0.1`` and
-            ``[::1]`` (which are always served, with any port); see
+        allowed_hosts: host names (or networks) served besides ``localhost``,
+            ``127.0.0.1`` and ``[::1]`` (which are always served, with any port); see
             :func:`normalize_host_pattern`. A request for any other ``Host`` gets 421
             (a missing or malformed one 400) before routing: this is what stops DNS
             rebinding. Add the public names a deployment is reached by.

@@ -57,7 +57,9 @@ def serve(
     served from that file and follow its changes (see
     :class:`avl.web.KeyFileAuthenticator`; ``avl keys`` manages it). A specific
     address bound is added to ``allowed_hosts``; the names clients use for a public
-    server must be configured (``allowed_hosts=["api.example.com"]``).
+    server must be configured (``allowed_hosts=["api.example.com"]``, or
+    ``AVL_ALLOWED_HOSTS="avl.example.com, 10.0.0.0/8"`` in the environment, added to
+    the settings' list).
 
     Args:
         console: the console.
@@ -70,7 +72,7 @@ def serve(
 
     Raises:
         avl.errors.ConfigError: a non-loopback ``host`` with no authenticator, a bad
-            port, or a bad API keys file.
+            port, a bad ``AVL_ALLOWED_HOSTS`` entry, or a bad API keys file.
         avl.errors.MissingDependencyError: uvicorn or Starlette is missing.
     """
     import attrs
@@ -86,6 +88,10 @@ def serve(
             effective = attrs.evolve(effective, **overrides)
         except TypeError as exc:
             raise ConfigError(f"unknown web setting: {exc}") from exc
+    hosts_env = os.environ.get("AVL_ALLOWED_HOSTS", "")
+    extra_hosts = [h for h in hosts_env.replace(",", " ").split() if h]
+    if extra_hosts:
+        effective = attrs.evolve(effective, allowed_hosts=(*effective.allowed_hosts, *extra_hosts))
     keys_file = os.environ.get("AVL_API_KEYS_FILE")
     if effective.authenticator is None and keys_file:
         from avl.web._keys import KeyFileAuthenticator

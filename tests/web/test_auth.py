@@ -184,11 +184,15 @@ def test_serve_public_bind_with_keys_allows_the_bound_address(
     apps: list[Any] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: apps.append((app, kw)))
     auth = ApiKeyAuthenticator.from_keys({"srv-key-0123456789": Identity(user="ann")})
+    monkeypatch.setenv("AVL_ALLOWED_HOSTS", "avl.avl.svc, 172.16.0.0/12")
     serve(console, host="10.0.0.5", port=8126, authenticator=auth, allowed_hosts=["api.example"])
     app, kw = apps[0]
     assert kw["host"] == "10.0.0.5"
     settings = app.handlers.settings
-    assert settings.allowed_hosts == ("api.example", "10.0.0.5")
+    assert settings.allowed_hosts == ("api.example", "avl.avl.svc", "172.16.0.0/12", "10.0.0.5")
+    monkeypatch.setenv("AVL_ALLOWED_HOSTS", "http://bad.example")
+    with pytest.raises(ConfigError, match="allowed_hosts"):
+        serve(console, host="10.0.0.5", port=8126, authenticator=auth)
 
 
 def _seed(console: TinyConsole) -> dict[str, str]:

@@ -234,6 +234,10 @@ async def test_head_is_guarded_like_get(console: TinyConsole) -> None:
         (["10.0.0.5"], "10.0.0.5:8000", 200),
         (["2001:db8::1"], "[2001:db8::1]:8000", 200),
         (["*"], "anything.example", 200),
+        (["10.0.0.0/8"], "10.1.2.3:8000", 200),
+        (["10.0.0.0/8"], "11.0.0.1", 421),
+        (["10.0.0.0/8"], "10.evil.example", 421),
+        (["fd00::/8"], "[fd00::5]:8000", 200),
         ([], "localhost.", 200),
         ([], "127.0.0.1:1", 200),
     ],
@@ -250,7 +254,15 @@ async def test_allowed_hosts(
 def test_allowed_hosts_are_validated(console: TinyConsole) -> None:
     from avl.errors import ConfigError
 
-    for bad in ("http://a.example", "a.example/path", "*", "a.*.example", "*.example.com:80", ""):
+    for bad in (
+        "http://a.example",
+        "a.example/path",
+        "*",
+        "a.*.example",
+        "*.example.com:80",
+        "",
+        "10.0.0.0/33",
+    ):
         if bad == "*":
             create_app(console, allowed_hosts=[bad])  # allowed: turns the check off
             continue
