@@ -37,7 +37,7 @@ from avl.web._protocols import (
 from avl.web._settings import WebSettings
 from avl.web._streams import PipelineRunner, StreamHub, sse_response
 
-__all__ = ["Handlers", "VerdictCache", "json_bytes"]
+__all__ = ["FixedAnswer", "Handlers", "VerdictCache", "json_bytes"]
 
 log = logging.getLogger("avl.web")
 
@@ -118,6 +118,25 @@ class VerdictCache:
                     self._cache[key] = answer
 
 
+class FixedAnswer:
+    """A raw ASGI app answering 200 with fixed bytes (a fresh message each time)."""
+
+    def __init__(self, body: bytes, media_type: bytes) -> None:
+        self.body = body
+        self.length = str(len(body)).encode("latin-1")
+        self.media_type = media_type
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", self.length), (b"content-type", self.media_type)],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+
+
 class _AsgiResponse(Response):
     """A Response that delegates to a raw ASGI app (for the SSE streams)."""
 
@@ -163,6 +182,8 @@ class Handlers:
         self.guard_lock = threading.Lock()
         self._spec: bytes | None = None
         self._page: bytes | None = None
+        #: ``GET /healthz``: a raw ASGI answer (load balancers call it a lot).
+        self.healthz = FixedAnswer(b'{"status":"ok"}', b"application/json")
 
     # -- helpers -------------------------------------------------------------------
 
@@ -492,9 +513,6 @@ class Handlers:
                 headers=_rate_headers(decision),
             )
         )
-
-    async def healthz(self, request: Request) -> Response:
-        return Response(b'{"status":"ok"}', media_type=_JSON)
 
     def _probes(self) -> list[tuple[str, Callable[[], object]]]:
         probes: list[tuple[str, Callable[[], object]]] = []

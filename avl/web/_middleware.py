@@ -48,6 +48,8 @@ from avl.web._settings import LOOPBACK_HOSTS
 __all__ = [
     "DECISION",
     "IDENTITY",
+    "RESPONSE_HEADERS",
+    "STATUS",
     "Authenticate",
     "BodyLimit",
     "CheckCache",
@@ -66,6 +68,10 @@ log = logging.getLogger("avl.web")
 
 IDENTITY = "avl.identity"
 DECISION = "avl.decision"
+#: ``scope`` key: response headers inner layers add (written by SecurityHeaders).
+RESPONSE_HEADERS = "avl.response_headers"
+#: ``scope`` key: the status of the answer sent (set by SecurityHeaders).
+STATUS = "avl.status"
 _ROUTE = "avl.route"
 _PROBLEM_TYPE = b"application/problem+json"
 
@@ -183,6 +189,20 @@ class Tracing:
         self._propagate = propagate
         self._tracer = trace.get_tracer("avl.web")
         self._proxy = trace.ProxyTracerProvider
+        self._configured = False
+        self._checked_at = -1.0
+
+    def configured(self) -> bool:
+        """Whether the application set a tracer provider (looked up at most once a
+        second until it has: a provider, once set, stays)."""
+        if self._configured:
+            return True
+        now = time.monotonic()
+        if now - self._checked_at < 1.0:
+            return False
+        self._checked_at = now
+        self._configured = not isinstance(self._trace.get_tracer_provider(), self._proxy)
+        return self._configured
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         trace = self._trace
@@ -190,8 +210,7 @@ class Tracing:
             await self.app(scope, receive, send)
             return
         headers = scope["headers"]
-        configured = not isinstance(trace.get_tracer_provider(), self._proxy)
-        if not configured:
+        if not self.configured():
             if _header(scope, b"traceparent") is None:
                 await self.app(scope, receive, send)
                 return
@@ -259,7 +278,8 @@ class RouteMetrics:
 
     The route label is the template (``/v1/history/{entry_id}``), or ``unmatched``
     for paths no route serves, so a scanner cannot grow the label set. Latency runs
-    until the last byte of the answer (an SSE stream's whole life).
+    until the last byte of the answer (an SSE stream's whole life). The status is
+    the one :class:`SecurityHeaders` saw leave (500 if none did).
 
     Args:
         app: the app to wrap.
@@ -283,22 +303,14 @@ class RouteMetrics:
             await self.app(scope, receive, send)
             return
         start = self.clock()
-        status = 500
-
-        async def counted_send(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
         try:
-            await self.app(scope, receive, counted_send)
+            await self.app(scope, receive, send)
         finally:
             route = route_of(scope)
             self.metrics.observe_request(
                 route.path if route is not None else "unmatched",
                 _method(scope),
-                status,
+                scope.get(STATUS, 500),
                 max(0.0, self.clock() - start),
             )
 
@@ -315,6 +327,12 @@ class SecurityHeaders:
     ``Cross-Origin-Resource-Policy: same-origin``. Everything else (the API, its
     problems and refusals) gets ``nosniff``, ``Cache-Control: no-store``, a CSP that
     allows nothing, the same framing and referrer rules and CORP.
+
+    It is also where the other layers' response headers leave: a layer inside it
+    appends ``(name, value)`` pairs to ``scope[RESPONSE_HEADERS]`` (the rate-limit
+    headers) instead of wrapping ``send`` again, and the status sent is kept in
+    ``scope[STATUS]`` for :class:`RouteMetrics`. The app's own answers never set
+    these names, so nothing is filtered; every list is built per response.
 
     Args:
         app: the app to wrap.
@@ -339,7 +357,6 @@ class SecurityHeaders:
             (b"cache-control", b"no-store"),
             *common,
         )
-        self.names = frozenset(k for k, _ in (*self.page, *self.api))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -347,13 +364,13 @@ class SecurityHeaders:
             return
         route = route_of(scope)
         extra = self.page if route is not None and route.page else self.api
-        names = self.names
+        added: list[tuple[bytes, bytes]] = []
+        scope[RESPONSE_HEADERS] = added
 
         async def secured_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", ()) if k not in names]
-                headers.extend(extra)
-                message = {**message, "headers": headers}
+                scope[STATUS] = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), *added, *extra]}
             await send(message)
 
         await self.app(scope, receive, secured_send)
@@ -426,6 +443,7 @@ class HostCheck:
             else:
                 names.add(p)
         self.any = "*" in names
+        self._decided: dict[bytes, int] = {}  # raw Host -> 0 served, 400 or 421
         self.names = frozenset(names)
         self.with_port = frozenset(with_port)
         self.suffixes = tuple(suffixes)
@@ -447,19 +465,32 @@ class HostCheck:
                     return True
         return any(host.endswith(s) for s in self.suffixes)
 
+    def decide(self, raw: bytes | None) -> int:
+        """0 when a raw ``Host`` value is served, else the status to refuse it with."""
+        if raw is None:
+            return 400
+        decided = self._decided.get(raw)
+        if decided is None:
+            parsed = split_host(raw.decode("latin-1"))
+            decided = 400 if parsed is None else 0 if self.allowed(*parsed) else 421
+            if len(self._decided) < 1024:  # bounded: made-up hosts are not remembered
+                self._decided[raw] = decided
+        return decided
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.any:
             await self.app(scope, receive, send)
             return
         raw = _header(scope, b"host")
-        parsed = None if raw is None else split_host(raw.decode("latin-1"))
-        if parsed is None:
+        decided = self.decide(raw)
+        if decided == 400:
             await send_problem(BadRequestError("a valid Host header is required"), scope, send)
             return
-        if not self.allowed(*parsed):
+        if decided == 421:
+            shown = split_host((raw or b"").decode("latin-1"))
             await send_problem(
                 MisdirectedRequestError(
-                    f"this server does not serve the host {parsed[0]!r} "
+                    f"this server does not serve the host {shown[0] if shown else ''!r} "
                     "(add it to allowed_hosts to serve it)"
                 ),
                 scope,
@@ -791,17 +822,15 @@ class RateLimit:
             await _refuse(exc, scope, send)
             return
         state[DECISION] = decision
+        added = scope.get(RESPONSE_HEADERS)
+        if added is not None:
+            added.extend(extra)
+            await self.app(scope, receive, send)
+            return
 
-        async def limited_send(message: Message) -> None:
+        async def limited_send(message: Message) -> None:  # used alone, without SecurityHeaders
             if message["type"] == "http.response.start":
-                have = {k for k, _ in message.get("headers", ())}
-                message = {
-                    **message,
-                    "headers": [
-                        *message.get("headers", ()),
-                        *((k, v) for k, v in extra if k not in have),
-                    ],
-                }
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
         await self.app(scope, receive, limited_send)
