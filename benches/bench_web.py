@@ -205,8 +205,16 @@ def _to_ms(value: str) -> float:
     return number / 1000 if unit == "us" else number * 1000 if unit == "s" else number
 
 
-def wrk(url: str, duration: int, script: str | None) -> dict[str, float]:
-    """Run wrk once and parse requests/s, p50, p99 and non-2xx counts."""
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, duration: int, script: str | None, pid: int | None = None) -> dict[str, float]:
+    """Run wrk once and parse requests/s, p50, p99 and non-2xx counts; with the
+    server's ``pid``, also the server's CPU microseconds per request (robust to a
+    busy machine: time the server waited for a CPU is not counted)."""
     pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
     cmd = [*pin, "wrk", "-t2", "-c64", f"-d{duration}s", "--latency"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
@@ -215,14 +223,24 @@ def wrk(url: str, duration: int, script: str | None) -> dict[str, float]:
     try:
         if script:
             cmd += ["-s", lua]
+        cpu0 = _cpu_s(pid) if pid else 0.0
         out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+        cpu = _cpu_s(pid) - cpu0 if pid else 0.0
     finally:
         os.unlink(lua)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _to_ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = _to_ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": float(bad.group(1)) if bad else 0}
+    total = re.search(r"(\d+) requests in", out)
+    n = float(total.group(1)) if total else 0.0
+    return {
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "non_2xx": float(bad.group(1)) if bad else 0,
+        "cpu_us": cpu / n * 1e6 if n and pid else float("nan"),
+    }
 
 
 def first_event_latency(port: int, n: int) -> dict[str, float]:
@@ -515,17 +533,22 @@ def main() -> None:
         f"off, loopback, best of {args.rounds} interleaved rounds"
     )
     print(
-        f"{'endpoint':42} {'req/s':>10} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}"
+        f"{'endpoint':42} {'req/s':>10} {'vs bare':>8} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'non-2xx':>8} {'server CPU us/req':>18}"
     )
     for name, r in results.items():
         if "rps" in r:
             print(
                 f"{name:42} {r['rps']:10.0f} {r['rps'] / base:8.2f} {r['p50_ms']:8.2f} "
-                f"{r['p99_ms']:8.2f} {r['non_2xx']:8.0f}"
+                f"{r['p99_ms']:8.2f} {r['non_2xx']:8.0f} {r['cpu_us']:18.1f}"
             )
-    full = results["avl POST /v1/sql/check (cached)"]["rps"]
-    core = results["avl-core POST /v1/sql/check (cached)"]["rps"]
-    print(f"cached check, full app vs without the issue-12 layers: {full / core:.3f}x")
+    full = results["avl POST /v1/sql/check (cached)"]
+    core = results["avl-core POST /v1/sql/check (cached)"]
+    print(
+        f"cached check, full app vs without the issue-12 layers: req/s {full['rps'] / core['rps']:.3f}x, "
+        f"server CPU per request {full['cpu_us'] / core['cpu_us']:.3f}x "
+        f"(+{full['cpu_us'] - core['cpu_us']:.1f} us)"
+    )
     sse = results["avl SSE ask: time to first event"]
     print(
         f"SSE ask, time to first event over {sse['n']:.0f} requests: "

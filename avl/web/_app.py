@@ -185,6 +185,7 @@ class _App:
         self.handlers = handlers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A coroutine function: servers tell ASGI 3 from ASGI 2 by that.
         scope["app"] = self
         await self.app(scope, receive, send)
 

@@ -17,6 +17,13 @@ Each refuses with an RFC 9457 problem built per response (no response object or
 header list is shared between requests) and otherwise calls the app it wraps.
 Public routes (the page, its files, ``/healthz``, ``/readyz``, ``/openapi.json``)
 pass the guard, authentication and rate limiting untouched.
+
+A layer decides synchronously and returns the awaitable of the app it calls (or of
+its refusal): ``__call__`` is a plain method returning an awaitable, so a layer with
+nothing to do after the app adds no coroutine frame to the request. Only the work
+that must follow the app (a span, reading a body) is a coroutine. (The app they
+compose is wrapped once more in a coroutine function, as servers tell ASGI 3 apps
+by that.)
 """
 
 from __future__ import annotations
@@ -49,7 +56,6 @@ __all__ = [
     "DECISION",
     "IDENTITY",
     "RESPONSE_HEADERS",
-    "STATUS",
     "Authenticate",
     "BodyLimit",
     "CheckCache",
@@ -70,8 +76,6 @@ IDENTITY = "avl.identity"
 DECISION = "avl.decision"
 #: ``scope`` key: response headers inner layers add (written by SecurityHeaders).
 RESPONSE_HEADERS = "avl.response_headers"
-#: ``scope`` key: the status of the answer sent (set by SecurityHeaders).
-STATUS = "avl.status"
 _ROUTE = "avl.route"
 _PROBLEM_TYPE = b"application/problem+json"
 
@@ -145,10 +149,10 @@ async def send_problem(
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _refuse(exc: BaseException, scope: Scope, send: Send) -> None:
+def _refuse(exc: BaseException, scope: Scope, send: Send) -> Awaitable[None]:
     if not isinstance(exc, E.AvlError):
         log.error("unexpected error in a middleware on %s", scope.get("path"), exc_info=exc)
-    await send_problem(exc, scope, send)
+    return send_problem(exc, scope, send)
 
 
 # -- Tracing ------------------------------------------------------------------------------
@@ -165,10 +169,10 @@ class Tracing:
     """A server span per request, child of the caller's W3C ``traceparent``.
 
     Uses the global OpenTelemetry tracer provider (``opentelemetry-api``, the
-    ``otel`` extra), as libraries should: with no provider configured it only
-    passes an incoming trace context on (so outgoing calls keep it), and without
-    ``opentelemetry-api`` it does nothing. Spans opened while the request runs
-    (the pipeline's stages, in this request's context) are its children.
+    ``otel`` extra), as libraries should; until the application sets one (it is
+    looked for once per 256 requests, so set it before serving) and without
+    ``opentelemetry-api``, requests pass untouched. Spans opened while the request
+    runs (the pipeline's stages, in this request's context) are its children.
 
     Attributes follow the HTTP semantic conventions: ``http.request.method``,
     ``http.route``, ``url.path``, ``url.scheme``, ``server.address``,
@@ -180,46 +184,36 @@ class Tracing:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         try:
-            from opentelemetry import context, propagate, trace
+            from opentelemetry import propagate, trace
         except ImportError:
             self._trace: Any = None
             return
         self._trace = trace
-        self._context = context
         self._propagate = propagate
         self._tracer = trace.get_tracer("avl.web")
         self._proxy = trace.ProxyTracerProvider
         self._configured = False
-        self._checked_at = -1.0
+        self._until_check = 0
 
     def configured(self) -> bool:
-        """Whether the application set a tracer provider (looked up at most once a
-        second until it has: a provider, once set, stays)."""
+        """Whether the application set a tracer provider (looked up once per 256
+        requests until it has: a provider, once set, stays)."""
         if self._configured:
             return True
-        now = time.monotonic()
-        if now - self._checked_at < 1.0:
+        self._until_check -= 1
+        if self._until_check > 0:
             return False
-        self._checked_at = now
+        self._until_check = 256
         self._configured = not isinstance(self._trace.get_tracer_provider(), self._proxy)
         return self._configured
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if self._trace is None or scope["type"] != "http" or not self.configured():
+            return self.app(scope, receive, send)
+        return self._traced(scope, receive, send)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
         trace = self._trace
-        if trace is None or scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        headers = scope["headers"]
-        if not self.configured():
-            if _header(scope, b"traceparent") is None:
-                await self.app(scope, receive, send)
-                return
-            token = self._context.attach(self._extract(headers))
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                self._context.detach(token)
-            return
         route = route_of(scope)
         template = route.path if route is not None else None
         method = _method(scope)
@@ -243,21 +237,21 @@ class Tracing:
         if agent is not None:
             attributes["user_agent.original"] = agent.decode("latin-1")
         name = f"{method} {template}" if template is not None else method
-        kind = trace.SpanKind.SERVER
         with self._tracer.start_as_current_span(
-            name, context=self._extract(headers), kind=kind, attributes=attributes
+            name,
+            context=self._extract(scope["headers"]),
+            kind=trace.SpanKind.SERVER,
+            attributes=attributes,
         ) as span:
-            status_code = 500
 
-            async def traced_send(message: Message) -> None:
-                nonlocal status_code
+            def traced_send(message: Message) -> Awaitable[None]:
                 if message["type"] == "http.response.start":
                     status_code = int(message["status"])
                     span.set_attribute("http.response.status_code", status_code)
                     if status_code >= 500:
                         span.set_attribute("error.type", str(status_code))
                         span.set_status(trace.Status(trace.StatusCode.ERROR))
-                await send(message)
+                return send(message)
 
             await self.app(scope, receive, traced_send)
 
@@ -278,8 +272,9 @@ class RouteMetrics:
 
     The route label is the template (``/v1/history/{entry_id}``), or ``unmatched``
     for paths no route serves, so a scanner cannot grow the label set. Latency runs
-    until the last byte of the answer (an SSE stream's whole life). The status is
-    the one :class:`SecurityHeaders` saw leave (500 if none did).
+    until the answer's last byte is handed to the server (an SSE stream's whole
+    life, also when its client leaves early); a request that got no answer at all
+    (its client left while sending the body) is not counted.
 
     Args:
         app: the app to wrap.
@@ -298,21 +293,43 @@ class RouteMetrics:
         self.metrics = metrics
         self.clock = clock
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        route = route_of(scope)
+        if route is not None and route.stream:
+            return self._stream(scope, receive, send, route.path)
+        label = route.path if route is not None else "unmatched"
         start = self.clock()
+        status = 500
+
+        def counted_send(message: Message) -> Awaitable[None]:
+            nonlocal status
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                self.metrics.observe_request(label, _method(scope), status, self.clock() - start)
+            return send(message)
+
+        return self.app(scope, receive, counted_send)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send, label: str) -> None:
+        # A stream can end without a last message (the client went away): time it
+        # around the app instead.
+        start = self.clock()
+        status = 500
+
+        def counted_send(message: Message) -> Awaitable[None]:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            return send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, counted_send)
         finally:
-            route = route_of(scope)
-            self.metrics.observe_request(
-                route.path if route is not None else "unmatched",
-                _method(scope),
-                scope.get(STATUS, 500),
-                max(0.0, self.clock() - start),
-            )
+            self.metrics.observe_request(label, _method(scope), status, self.clock() - start)
 
 
 # -- SecurityHeaders ----------------------------------------------------------------------
@@ -323,15 +340,17 @@ class SecurityHeaders:
 
     The page and its files get the page's Content-Security-Policy (no inline
     script, ``frame-ancestors 'none'``), ``X-Frame-Options: DENY``,
-    ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer`` and
-    ``Cross-Origin-Resource-Policy: same-origin``. Everything else (the API, its
-    problems and refusals) gets ``nosniff``, ``Cache-Control: no-store``, a CSP that
-    allows nothing, the same framing and referrer rules and CORP.
+    ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+    ``Cross-Origin-Opener-Policy: same-origin`` and ``Cross-Origin-Resource-Policy:
+    same-origin``. Everything else (the API, its problems and refusals) gets
+    ``X-Content-Type-Options: nosniff`` (JSON is never run as a script or sniffed
+    into HTML, so no other page can read it through ``<script>``) and
+    ``Cache-Control: no-store``; the extra page headers mean nothing on JSON and
+    each costs the server on every answer.
 
     It is also where the other layers' response headers leave: a layer inside it
     appends ``(name, value)`` pairs to ``scope[RESPONSE_HEADERS]`` (the rate-limit
-    headers) instead of wrapping ``send`` again, and the status sent is kept in
-    ``scope[STATUS]`` for :class:`RouteMetrics`. The app's own answers never set
+    headers) instead of wrapping ``send`` again. The app's own answers never set
     these names, so nothing is filtered; every list is built per response.
 
     Args:
@@ -341,39 +360,33 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, *, page_csp: str) -> None:
         self.app = app
-        common = (
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"x-frame-options", b"DENY"),
-            (b"cross-origin-resource-policy", b"same-origin"),
-        )
         self.page = (
             (b"content-security-policy", page_csp.encode("latin-1")),
+            (b"x-frame-options", b"DENY"),
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"no-referrer"),
             (b"cross-origin-opener-policy", b"same-origin"),
-            *common,
+            (b"cross-origin-resource-policy", b"same-origin"),
         )
         self.api = (
-            (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+            (b"x-content-type-options", b"nosniff"),
             (b"cache-control", b"no-store"),
-            *common,
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         route = route_of(scope)
         extra = self.page if route is not None and route.page else self.api
         added: list[tuple[bytes, bytes]] = []
         scope[RESPONSE_HEADERS] = added
 
-        async def secured_send(message: Message) -> None:
+        def secured_send(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
-                scope[STATUS] = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), *added, *extra]}
-            await send(message)
+            return send(message)
 
-        await self.app(scope, receive, secured_send)
+        return self.app(scope, receive, secured_send)
 
 
 # -- HostCheck ----------------------------------------------------------------------------
@@ -477,27 +490,24 @@ class HostCheck:
                 self._decided[raw] = decided
         return decided
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or self.any:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         raw = _header(scope, b"host")
         decided = self.decide(raw)
+        if not decided:
+            return self.app(scope, receive, send)
         if decided == 400:
-            await send_problem(BadRequestError("a valid Host header is required"), scope, send)
-            return
-        if decided == 421:
-            shown = split_host((raw or b"").decode("latin-1"))
-            await send_problem(
-                MisdirectedRequestError(
-                    f"this server does not serve the host {shown[0] if shown else ''!r} "
-                    "(add it to allowed_hosts to serve it)"
-                ),
-                scope,
-                send,
-            )
-            return
-        await self.app(scope, receive, send)
+            return send_problem(BadRequestError("a valid Host header is required"), scope, send)
+        shown = split_host((raw or b"").decode("latin-1"))
+        return send_problem(
+            MisdirectedRequestError(
+                f"this server does not serve the host {shown[0] if shown else ''!r} "
+                "(add it to allowed_hosts to serve it)"
+            ),
+            scope,
+            send,
+        )
 
 
 # -- CrossSiteGuard -----------------------------------------------------------------------
@@ -553,11 +563,10 @@ class CrossSiteGuard:
         own = _strip_default_port(host.decode("latin-1").strip().lower())
         return _strip_default_port(netloc, scheme) == own
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         route = _guarded(scope) if scope["type"] == "http" else None
         if route is None:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         origin = site = ctype = host = None
         credentials = False
         for key, value in scope["headers"]:
@@ -575,33 +584,30 @@ class CrossSiteGuard:
                 credentials = True
         origin_ok = origin is not None and self.origin_allowed(origin, host)
         if origin is not None and not origin_ok:
-            await send_problem(
+            return send_problem(
                 CrossSiteRequestError(
                     f"requests from the origin {origin.decode('latin-1')[:200]!r} are refused"
                 ),
                 scope,
                 send,
             )
-            return
         if site in (b"cross-site", b"same-site") and not origin_ok:
-            await send_problem(
+            return send_problem(
                 CrossSiteRequestError("a request another web page made is refused"), scope, send
             )
-            return
         method = scope["method"]
         if method not in _SAFE_METHODS:
             if ctype is None or ctype.split(b";", 1)[0].strip().lower() != b"application/json":
                 got = "none" if ctype is None else repr(ctype.decode("latin-1")[:100])
-                await send_problem(
+                return send_problem(
                     UnsupportedMediaTypeError(
                         f"the body must be application/json (Content-Type: {got})"
                     ),
                     scope,
                     send,
                 )
-                return
         elif route.stream and not (origin_ok or credentials or site in (b"same-origin", b"none")):
-            await send_problem(
+            return send_problem(
                 CrossSiteRequestError(
                     "a GET stream needs Sec-Fetch-Site: same-origin (the console page), an "
                     "allowed Origin or credentials; other clients use POST /v1/ask with "
@@ -610,8 +616,7 @@ class CrossSiteGuard:
                 scope,
                 send,
             )
-            return
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
 
 
 # -- BodyLimit ----------------------------------------------------------------------------
@@ -629,21 +634,18 @@ class BodyLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         limit = self.max_bytes
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit() or len(declared) > 18:
-                await send_problem(BadRequestError("invalid Content-Length"), scope, send)
-                return
+                return send_problem(BadRequestError("invalid Content-Length"), scope, send)
             if int(declared) > limit:
-                await send_problem(
+                return send_problem(
                     RequestTooLargeError(f"request body over {limit} bytes"), scope, send
                 )
-                return
         seen = 0
 
         async def limited_receive() -> Message:
@@ -655,13 +657,17 @@ class BodyLimit:
                     raise RequestTooLargeError(f"request body over {limit} bytes")
             return message
 
-        await self.app(scope, limited_receive, send)
+        return self.app(scope, limited_receive, send)
 
 
 # -- Authenticate -------------------------------------------------------------------------
 
 
 _FORWARD_HEADERS = frozenset({b"forwarded", b"x-forwarded-for", b"x-real-ip"})
+
+
+def _headers_dict(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
 
 
 def _forwarded_from_elsewhere(headers: Sequence[tuple[bytes, bytes]]) -> bool:
@@ -720,8 +726,9 @@ class Authenticate:
             else None
         )
 
-    async def identify(self, scope: Scope) -> Identity:
-        """The caller's identity.
+    def identify(self, scope: Scope) -> Identity | None:
+        """The caller's identity; ``None`` when an asynchronous authenticator must
+        be awaited (:meth:`identify_later`).
 
         Raises:
             avl.errors.AuthenticationError: no or wrong credentials.
@@ -735,26 +742,40 @@ class Authenticate:
             raise E.AuthenticationError(
                 "this server has no authenticator configured and serves loopback callers only"
             )
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.identify_async is not None:
-            identity = await self.identify_async(headers, host)
-        else:
-            identity = auth.authenticate(headers, host)
+            return None
+        return self._known(auth.authenticate(_headers_dict(scope), host))
+
+    @staticmethod
+    def _known(identity: Identity | None) -> Identity:
         if identity is None:
             raise E.AuthenticationError("credentials required (X-API-Key or Authorization: Bearer)")
         return identity
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _guarded(scope) is None:
-            await self.app(scope, receive, send)
-            return
+    async def identify_later(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Await the asynchronous authenticator, then go on (or refuse)."""
+        assert self.identify_async is not None
+        client = scope.get("client")
         try:
-            identity = await self.identify(scope)
+            found = await self.identify_async(_headers_dict(scope), client[0] if client else None)
+            identity = self._known(found)
         except Exception as exc:  # an authenticator's own bug must not become a bare 500
             await _refuse(exc, scope, send)
             return
         _state(scope)[IDENTITY] = identity
         await self.app(scope, receive, send)
+
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        if scope["type"] != "http" or _guarded(scope) is None:
+            return self.app(scope, receive, send)
+        try:
+            identity = self.identify(scope)
+        except Exception as exc:  # an authenticator's own bug must not become a bare 500
+            return _refuse(exc, scope, send)
+        if identity is None:
+            return self.identify_later(scope, receive, send)
+        _state(scope)[IDENTITY] = identity
+        return self.app(scope, receive, send)
 
 
 # -- RateLimit ----------------------------------------------------------------------------
@@ -798,10 +819,9 @@ class RateLimit:
             out.append((name, str(v).encode("latin-1")))
         return out
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or _guarded(scope) is None:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         state = _state(scope)
         identity: Identity = state[IDENTITY]
         key = f"web:{identity.user}"
@@ -819,21 +839,19 @@ class RateLimit:
                     decision=decision,
                 )
         except Exception as exc:
-            await _refuse(exc, scope, send)
-            return
+            return _refuse(exc, scope, send)
         state[DECISION] = decision
         added = scope.get(RESPONSE_HEADERS)
         if added is not None:
             added.extend(extra)
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
 
-        async def limited_send(message: Message) -> None:  # used alone, without SecurityHeaders
+        def limited_send(message: Message) -> Awaitable[None]:  # alone, without SecurityHeaders
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", ()), *extra]}
-            await send(message)
+            return send(message)
 
-        await self.app(scope, receive, limited_send)
+        return self.app(scope, receive, limited_send)
 
 
 # -- CheckCache ---------------------------------------------------------------------------
@@ -889,14 +907,15 @@ class CheckCache:
         self.app = app
         self.cache = cache
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         route = route_of(scope)
         if route is None or route.name != "sql_check" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._answer(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             raw = await read_body(receive)
         except Exception as exc:

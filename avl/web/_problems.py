@@ -101,6 +101,10 @@ PROBLEM_TABLE: dict[type[BaseException], ProblemType] = {
     E.RateLimitedError: ProblemType(status=429, slug="rate-limited", title="Too many requests"),
     E.NotFoundError: ProblemType(status=404, slug="not-found", title="Not found"),
     E.PermissionDeniedError: ProblemType(status=403, slug="forbidden", title="Forbidden"),
+    # Not the default policy: refused, without listing the roles that are configured.
+    E.UnknownRoleError: ProblemType(
+        status=403, slug="unknown-role", title="Role not configured", expose_detail=False
+    ),
     E.AuthenticationError: ProblemType(
         status=401, slug="unauthenticated", title="Authentication required"
     ),

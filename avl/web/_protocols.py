@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from avl.typing import Guard
+
 __all__ = [
     "AssistantLike",
     "ConsoleLike",
@@ -28,12 +30,8 @@ __all__ = [
 ]
 
 
-class GuardLike(Protocol):
-    """A SafeQuery: ``check(sql, params=...) -> Verdict``."""
-
-    def check(self, sql: str, *, params: Mapping[str, Any] | None = ...) -> Any:
-        """Check one SQL text (the verdict has ``allowed``, ``violations``, ``sql``...)."""
-        ...
+#: A SafeQuery: ``check(sql, params=...) -> Verdict`` (the shared Protocol).
+GuardLike = Guard
 
 
 class DecisionLike(Protocol):

@@ -24,13 +24,11 @@ PAGE = {
     "referrer-policy": "no-referrer",
     "x-frame-options": "DENY",
     "cross-origin-resource-policy": "same-origin",
+    "cross-origin-opener-policy": "same-origin",
 }
 API = {
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
-    "referrer-policy": "no-referrer",
-    "x-frame-options": "DENY",
-    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
 }
 
 

@@ -596,12 +596,12 @@ async def test_bad_history_cursor_is_422(app: Any, cursor: str) -> None:
 
 
 async def test_an_unknown_role_is_403(console: TinyConsole) -> None:
-    """A console refuses a role it does not configure (PermissionDeniedError): 403."""
-    from avl.errors import PermissionDeniedError
+    """A console refuses a role it does not configure (UnknownRoleError): 403."""
+    from avl.errors import UnknownRoleError
 
     def guard_for(role: str) -> Any:
         if role not in console.policies:
-            raise PermissionDeniedError(f"role {role!r} is not configured")
+            raise UnknownRoleError(role, sorted(console.policies))
         return TinyConsole.guard_for(console, role)
 
     console.guard_for = guard_for  # type: ignore[method-assign]
@@ -612,5 +612,6 @@ async def test_an_unknown_role_is_403(console: TinyConsole) -> None:
         run = await c.post("/v1/sql/run", json={"sql": "SELECT 1"})
     for r in (check, run):
         assert r.status_code == 403
-        assert r.json()["type"] == "urn:avl:problem:forbidden"
-        assert r.json()["detail"] == "role 'ghost' is not configured"
+        assert r.json()["type"] == "urn:avl:problem:unknown-role"
+        assert r.json()["title"] == "Role not configured"
+        assert "tenant" not in r.text  # the configured roles are not listed
