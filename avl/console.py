@@ -8,7 +8,9 @@ SafeQuery policy, an in-memory History and an in-memory rate limiter.
 
 Config keys (all optional)::
 
-    db = "sqlite:///shop.db"          # or postgresql://..., mysql://...
+    db = "sqlite:///shop.db"          # or postgresql://..., mysql://..., duckdb:///...
+                                      # or a [db] table: url, pool_size, schemas,
+                                      # max_result_bytes... (avl.assistant.Database.from_config)
     model = "offline://"
     history = "memory://"             # or sqlite:///history.db, postgresql://..., "" for none
                                       # or a [history] table: url, hmac_key_env, retain_days,
@@ -24,6 +26,10 @@ Config keys (all optional)::
     [token_budget]                    # prompt tokens per user
     rates = "200000/day"
 
+    [budgets]                         # cost budgets in USD (avl.costs.Budgets.from_config)
+    period = "month"
+    user = { "*" = 5.0 }
+
     [assistant]                       # Assistant keyword arguments
     max_rows = 1000
     max_attempts = 3
@@ -31,15 +37,22 @@ Config keys (all optional)::
     context_tokens = 2000
     cache_threshold = 0.95
 
-    [policy]                          # Policy keyword arguments for everyone
+    training = "memory://"            # or sqlite:///training.db, postgresql://... (shared)
+
+    [policy]                          # the "default" policy's Policy keyword arguments
     max_rows = 500
 
     [roles.analyst]                   # per-role Policy keyword arguments
     denied_columns = ["customers.email"]
 
+Roles fail closed: with ``[roles.*]`` configured, a role that is not one of them is
+refused (:class:`~avl.errors.UnknownRoleError`), and a request without a role uses
+the ``"default"`` policy only when ``[policy]`` or ``[roles.default]`` configures
+it. With no roles at all, the default policy applies to everyone.
+
 Environment variables (``Console.from_env``): ``AVL_CONFIG`` (a TOML file read
-first), ``AVL_DB``, ``AVL_MODEL``, ``AVL_HISTORY``, ``AVL_RATELIMIT``,
-``AVL_RATELIMIT_STORAGE``, ``AVL_TOKEN_BUDGET``, ``AVL_MAX_ROWS``.
+first), ``AVL_DB``, ``AVL_MODEL``, ``AVL_HISTORY``, ``AVL_TRAINING``,
+``AVL_RATELIMIT``, ``AVL_RATELIMIT_STORAGE``, ``AVL_TOKEN_BUDGET``, ``AVL_MAX_ROWS``.
 
 Example:
     >>> from avl.console import Console
@@ -56,9 +69,14 @@ import tempfile
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from avl.errors import ConfigError
+from avl.errors import ConfigError, UnknownRoleError
+
+if TYPE_CHECKING:
+    from avl.assistant import Assistant
+    from avl.safety import Policy
+    from avl.typing import Guard, Limiter
 
 __all__ = ["Console"]
 
@@ -77,6 +95,8 @@ _TOP_KEYS = frozenset(
         "train_from_database",
         "name",
         "store",
+        "training",
+        "budgets",
     }
 )
 
@@ -104,11 +124,13 @@ class Console:
 
     Attributes:
         assistant: the :class:`~avl.assistant.Assistant`.
-        policies: role -> :class:`~avl.safety.Policy` (``"default"`` always present).
+        policies: role -> :class:`~avl.safety.Policy` (``"default"`` only when it
+            applies: configured, or no roles configured at all).
         limiter: the request :class:`~avl.ratelimit.RateLimiter`, or ``None``.
         token_limiter: the token-budget limiter, or ``None``.
         history: the :class:`~avl.history.History`, or ``None``.
         metrics: the :class:`~avl.metrics.Metrics`, or ``None``.
+        budgets: the cost :class:`~avl.costs.Budgets` (``[budgets]``), or ``None``.
         config: the effective configuration mapping.
     """
 
@@ -123,11 +145,10 @@ class Console:
         self.config: dict[str, Any] = dict(overrides)
         self._tmpdir: str | None = None
         from avl.assistant import Assistant
-        from avl.safety import Policy
 
         db = overrides.get("db")
         if db is None or db == "":
-            from avl.assistant._demo import DEMO_PAIRS, create_demo_database
+            from avl.assistant import DEMO_PAIRS, create_demo_database
 
             self._tmpdir = tempfile.mkdtemp(prefix="avl-demo-")
             # removed on close(), or when the Console is collected or the process exits
@@ -158,60 +179,104 @@ class Console:
                 metrics = None
             self.metrics: Any = metrics
             # ---- rate limits
-            self.limiter: Any = (
+            self.limiter: Limiter | None = (
                 limiter_obj
                 if limiter_obj is not None
                 else self._limiter(
                     overrides.get("ratelimit", {"rates": "10/second; 1000/day"}), "ratelimit"
                 )
             )
-            self.token_limiter: Any = self._limiter(overrides.get("token_budget"), "token_budget")
+            self.token_limiter: Limiter | None = self._limiter(
+                overrides.get("token_budget"), "token_budget"
+            )
+            # ---- cost budgets
+            self.budgets: Any = None
+            if overrides.get("budgets"):
+                from avl.costs import Budgets
+
+                spec = overrides["budgets"]
+                self.budgets = (
+                    spec
+                    if isinstance(spec, Budgets)
+                    else Budgets.from_config(spec, metrics=self.metrics)
+                )
             # ---- assistant (policies need its dialect and schema)
             akw = dict(overrides.get("assistant") or {})
             if not isinstance(akw, Mapping):
                 raise ConfigError("assistant: expected a table of Assistant keyword arguments")
-            self.assistant: Any = Assistant(
+            if isinstance(db, Mapping):
+                from avl.assistant import Database
+
+                db = Database.from_config(db, timeout_s=float(akw.get("timeout_s", 10.0)))
+            self.assistant: Assistant = Assistant(
                 db,
                 model=overrides.get("model", "offline://"),
                 embedder=overrides.get("embedder", "default"),
                 store=overrides.get("store"),
+                training=overrides.get("training"),
                 history=self.history,
                 metrics=self.metrics,
                 limiter=self.limiter,
                 token_limiter=self.token_limiter,
+                budgets=self.budgets,
                 name=overrides.get("name"),
                 **akw,
             )
+            pool_stats = getattr(self.assistant.db, "pool_stats", None)
+            if self.metrics is not None and callable(pool_stats):
+                self.metrics.gauge_callback(
+                    "db_pool_connections",
+                    pool_stats,
+                    label="state",
+                    help="Connections to the database asked: the pool's size and in use.",
+                )
             if overrides.get("train_from_database", True):
                 self.assistant.train_from_database()
             for q, s in demo_pairs:
                 self.assistant.train(question=q, sql=s, added_by="demo")
-            base = self.assistant._default_policy()
-            pkw = overrides.get("policy") or {}
-            if not isinstance(pkw, Mapping):
-                raise ConfigError("policy: expected a table of Policy keyword arguments")
-            import attrs
-
-            try:
-                default = attrs.evolve(base, **pkw) if pkw else base
-                policies: dict[str, Any] = {"default": default}
-                for role, rkw in (overrides.get("roles") or {}).items():
-                    if isinstance(rkw, Policy):
-                        policies[str(role)] = rkw
-                    elif isinstance(rkw, Mapping):
-                        policies[str(role)] = attrs.evolve(default, **rkw)
-                    else:
-                        raise ConfigError(
-                            f"roles.{role}: expected a table of Policy keyword arguments"
-                        )
-            except TypeError as exc:
-                raise ConfigError(f"bad policy option: {exc}") from exc
-            self.policies: dict[str, Any] = policies
-            self.assistant._policy = policies
-            self.assistant._guards.clear()
+            self.policies: dict[str, Policy] = self._policies(
+                self.assistant.default_policy(), overrides.get("policy"), overrides.get("roles")
+            )
+            # no roles: one policy for everyone; roles: each named one, nothing else
+            self._roles_configured = bool(overrides.get("roles"))
+            self.assistant.policy = (
+                dict(self.policies) if self._roles_configured else self.policies["default"]
+            )
         except BaseException:
             self._cleanup()
             raise
+
+    @staticmethod
+    def _policies(base: Policy, pkw: object, roles: object) -> dict[str, Policy]:
+        import attrs
+
+        from avl.safety import Policy
+
+        pkw = pkw or {}
+        roles = roles or {}
+        if not isinstance(pkw, Mapping):
+            raise ConfigError("policy: expected a table of Policy keyword arguments")
+        if not isinstance(roles, Mapping):
+            raise ConfigError("roles: expected tables of Policy keyword arguments, one per role")
+        try:
+            default = attrs.evolve(base, **pkw) if pkw else base
+            policies: dict[str, Policy] = {}
+            if pkw or not roles:
+                policies["default"] = default
+            for role, rkw in roles.items():
+                if not isinstance(role, str) or not role:
+                    raise ConfigError(
+                        f"roles: a role name must be a non-empty string, got {role!r}"
+                    )
+                if isinstance(rkw, Policy):
+                    policies[role] = rkw
+                elif isinstance(rkw, Mapping):
+                    policies[role] = attrs.evolve(default, **rkw)
+                else:
+                    raise ConfigError(f"roles.{role}: expected a table of Policy keyword arguments")
+        except TypeError as exc:
+            raise ConfigError(f"bad policy option: {exc}") from exc
+        return policies
 
     @staticmethod
     def _limiter(spec: Any, key: str) -> Any:
@@ -266,7 +331,12 @@ class Console:
         if env.get("AVL_CONFIG"):
             cfg = _read_toml(env["AVL_CONFIG"])
         over: dict[str, Any] = {}
-        for var, key in (("AVL_DB", "db"), ("AVL_MODEL", "model"), ("AVL_HISTORY", "history")):
+        for var, key in (
+            ("AVL_DB", "db"),
+            ("AVL_MODEL", "model"),
+            ("AVL_HISTORY", "history"),
+            ("AVL_TRAINING", "training"),
+        ):
             if var in env:
                 over[key] = env[var]
         if "AVL_RATELIMIT" in env:
@@ -288,30 +358,44 @@ class Console:
         return cls(**_merge(cfg, over))
 
     # ------------------------------------------------------------------ API
-    def policy_for(self, role: str | None) -> Any:
-        """The :class:`~avl.safety.Policy` of ``role`` (``"default"`` for unknown roles).
+    def policy_for(self, role: str | None) -> Policy:
+        """The :class:`~avl.safety.Policy` of ``role``.
 
         Args:
-            role: the role name (``None``: the default policy).
+            role: the role name (``None``: a request without a role).
 
         Returns:
             The policy.
-        """
-        if role is None or role not in self.policies:
-            return self.policies["default"]
-        return self.policies[role]
 
-    def guard_for(self, role: str | None) -> Any:
-        """The :class:`~avl.safety.SafeQuery` of ``role``.
+        Raises:
+            UnknownRoleError: no policy is configured for ``role`` (with roles
+                configured, only those roles, and ``"default"`` when configured).
+        """
+        name = self._role(role)
+        return self.policies[name]
+
+    def guard_for(self, role: str | None) -> Guard:
+        """The :class:`~avl.safety.SafeQuery` of ``role`` (the Assistant's, cached).
 
         Args:
-            role: the role name.
+            role: the role name (``None``: a request without a role).
 
         Returns:
-            The guard (cached per role).
+            The guard.
+
+        Raises:
+            UnknownRoleError: no policy is configured for ``role``.
         """
-        name = role if role is not None and role in self.policies else "default"
-        return self.assistant.guard_for(name)
+        self._role(role)
+        return self.assistant.guard_for(role)
+
+    def _role(self, role: str | None) -> str:
+        if not self._roles_configured:
+            return "default"  # no roles configured: one policy for everyone
+        name = "default" if role is None else role
+        if name not in self.policies:
+            raise UnknownRoleError(role, sorted(self.policies))
+        return name
 
     def close(self) -> None:
         """Close the database, the history and remove the temporary demo database."""
@@ -319,6 +403,8 @@ class Console:
         close = getattr(self.history, "close", None)
         if close is not None:
             close()
+        if self.budgets is not None:
+            self.budgets.close()
         self._cleanup()
 
     def _cleanup(self) -> None:

@@ -10,6 +10,7 @@ is still in ``__cause__``. Each class also subclasses the fitting builtin, so
     ├── ConfigError (ValueError)              bad configuration, URL, rate string, option
     │   └── MissingDependencyError (ImportError)   an optional extra is not installed
     ├── InvalidInputError (ValueError)        bad argument: wrong dimension, NaN, bad value
+    │   └── InvalidTypeError (TypeError)      an argument of the wrong type (check(5))
     ├── UnsafeQueryError (ValueError)         SafeQuery rejected a statement
     ├── RateLimitedError                      over a rate limit; carries retry_after_s
     │   └── BudgetExceededError               a call would exceed a cost budget
@@ -44,6 +45,7 @@ __all__ = [
     "ConfigError",
     "CorruptionError",
     "InvalidInputError",
+    "InvalidTypeError",
     "LockedError",
     "MissingDependencyError",
     "NotFoundError",
@@ -88,6 +90,11 @@ class InvalidInputError(AvlError, ValueError):
     """An argument is invalid (wrong dimension, NaN, wrong type, out of range)."""
 
 
+class InvalidTypeError(InvalidInputError, TypeError):
+    """An argument has the wrong type (a number where SQL text is expected, say); also a
+    ``TypeError``, and a ``ValueError`` as every :class:`InvalidInputError`."""
+
+
 class UnsafeQueryError(AvlError, ValueError):
     """SafeQuery refused a statement.
 
@@ -105,7 +112,7 @@ class UnsafeQueryError(AvlError, ValueError):
     @property
     def codes(self) -> tuple[str, ...]:
         """The violation codes as strings, in order."""
-        return tuple(str(getattr(v.code, "value", v.code)) for v in self.violations)
+        return tuple(violation_code(v) for v in self.violations)
 
 
 class RateLimitedError(AvlError):
@@ -279,3 +286,18 @@ class ProviderRateLimitError(ProviderError):
 
 class CancelledError(AvlError):
     """The caller cancelled the operation (for example, a client disconnected)."""
+
+
+def violation_code(violation: Any) -> str:
+    """A violation's code as a plain string: an enum's value, or the string itself.
+
+    The one helper for reading the ``code`` of a SafeQuery violation (or of any
+    guard's violation), wherever codes are shown, stored or counted.
+
+    Example:
+        >>> from avl.safety import Policy, SafeQuery
+        >>> violation_code(SafeQuery(Policy()).check("DROP TABLE t").violations[0])
+        'statement_kind'
+    """
+    code = violation.code
+    return str(getattr(code, "value", code))

@@ -32,7 +32,7 @@ import contextvars
 import logging
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import IO, Any
 
@@ -44,11 +44,13 @@ __all__ = [
     "CONTEXT_FIELDS",
     "LOGGERS",
     "VALUE_FIELDS",
+    "AccessLog",
     "ContextFilter",
     "RedactFilter",
     "configure_logging",
     "json_formatter",
     "log_context",
+    "bind_log_fields",
     "log_fields",
     "redact",
     "set_outcome",
@@ -178,6 +180,17 @@ def set_outcome(outcome: str, **fields: Any) -> None:
     current.update({k: v for k, v in fields.items() if v is not None})
 
 
+def bind_log_fields(**fields: Any) -> None:
+    """Add fields (``user=...``) to the innermost :func:`log_context` (``None`` skipped).
+
+    A no-op outside any :func:`log_context`. The web adapter's authentication calls it
+    with the caller's user once it is known.
+    """
+    current = _FIELDS.get()
+    if current is not None:
+        current.update({k: v for k, v in fields.items() if v is not None})
+
+
 def log_fields() -> Mapping[str, Any]:
     """The fields of the innermost :func:`log_context` (empty outside one)."""
     return MappingProxyType(dict(_FIELDS.get() or {}))
@@ -247,6 +260,114 @@ class RedactFilter(logging.Filter):
             elif isinstance(value, str):
                 record.__dict__[name] = redact(value)
         return True
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+_ASGI = Callable[[Any, Any, Any], Awaitable[None]]
+
+
+def _outcome_of(status: int) -> str:
+    if status < 400:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    if status in (401, 403):
+        return "denied"
+    if status == 422:
+        return "rejected"
+    if status < 500:
+        return "bad_request"
+    if status == 504:
+        return "timeout"
+    return "error"
+
+
+class AccessLog:
+    """ASGI middleware: a request id and log fields per request, one access record each.
+
+    For each HTTP request it takes the caller's ``X-Request-Id`` (when it is a short
+    token; else it makes one), opens a :func:`log_context` with ``request_id`` (so every
+    record logged while the request runs, in worker threads too, carries it), sends the
+    id back in ``X-Request-Id``, and at the end logs one record on ``avl.web.access``:
+    ``"POST /v1/ask 200"`` with ``method``, ``path``, ``status``, ``duration_ms`` and the
+    ``outcome`` (the one set with :func:`set_outcome`, else derived from the status:
+    ``ok``, ``rejected`` (422), ``rate_limited`` (429), ``denied``, ``bad_request``,
+    ``timeout`` (504), ``error``). The query string is never logged.
+
+    Args:
+        app: the ASGI app to wrap.
+        logger: where the access records go (default ``avl.web.access``).
+        trust_request_id: keep a caller's ``X-Request-Id`` (default); off: always
+            make a new one.
+        clock: ``() -> seconds`` (monotonic), for the duration.
+    """
+
+    def __init__(
+        self,
+        app: _ASGI,
+        *,
+        logger: logging.Logger | None = None,
+        trust_request_id: bool = True,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+        import uuid
+
+        self.app = app
+        self.log = logger if logger is not None else logging.getLogger("avl.web.access")
+        self.trust = trust_request_id
+        self._clock = clock if clock is not None else time.perf_counter
+        self._uuid4 = uuid.uuid4
+
+    def _request_id(self, headers: Iterable[tuple[bytes, bytes]]) -> str:
+        if self.trust:
+            for name, value in headers:
+                if name == b"x-request-id":
+                    text = value.decode("latin-1")
+                    if _REQUEST_ID.match(text):
+                        return text
+        return self._uuid4().hex
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Run the request inside its log context and log it at the end."""
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = self._request_id(scope.get("headers", ()))
+        start = self._clock()
+        status = 500
+        header = (b"x-request-id", request_id.encode("latin-1"))
+
+        async def send_with_id(message: Any) -> None:
+            nonlocal status
+            if message.get("type") == "http.response.start":
+                status = int(message.get("status", 500))
+                headers = [h for h in message.get("headers", []) if h[0] != b"x-request-id"]
+                message = {**message, "headers": [*headers, header]}
+            await send(message)
+
+        with log_context(request_id=request_id) as fields:
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                if self.log.isEnabledFor(logging.INFO):
+                    outcome = fields.get("outcome") or _outcome_of(status)
+                    method = str(scope.get("method", ""))
+                    path = str(scope.get("path", ""))
+                    self.log.info(
+                        "%s %s %d",
+                        method,
+                        path,
+                        status,
+                        extra={
+                            "method": method,
+                            "path": path,
+                            "status": status,
+                            "duration_ms": round(1000 * (self._clock() - start), 3),
+                            "outcome": outcome,
+                        },
+                    )
 
 
 _TEXT_FORMAT = (

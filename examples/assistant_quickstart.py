@@ -41,9 +41,11 @@ def main() -> None:
                 )
         # 4. a query review
         print(assistant.explain("SELECT * FROM orders WHERE status = 'shipped'"))
-        # 5. everything is in the history
+        # 5. everything is in the history: a "pending" entry before the model is called,
+        #    then the entry that completes it (tagged completes:<pending id>)
         for entry in history.search(limit=10).entries:
-            print(entry.seq, entry.outcome, entry.question)
+            if str(entry.outcome) != "pending":
+                print(entry.seq, entry.outcome, entry.question)
         assistant.close()
 
 

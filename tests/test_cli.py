@@ -138,7 +138,7 @@ def test_ask_records_history(shop: Path, tmp_path: Path) -> None:
     )
     code, out, err = run("history", "--history", hist)
     assert code == 0, err
-    header, rule, row = out.splitlines()
+    header, rule, row, pending = out.splitlines()  # newest first; the pending entry came first
     assert header.split() == [
         "seq",
         "time",
@@ -150,14 +150,16 @@ def test_ask_records_history(shop: Path, tmp_path: Path) -> None:
         "sql",
     ]
     assert set(rule.replace(" ", "")) == {"─"}
-    assert row.split()[0] == "1"
+    assert row.split()[0] == "2"
+    assert pending.split()[0] == "1"
+    assert "  pending  " in pending
     assert "  cli  " in row
     assert "  ok  " in row
     assert "  allowed  How many customers are there?  SELECT COUNT(*)" in row
     code, out, err = run("history", "--history", hist, "--json")
-    entry = json.loads(out)
+    entry = json.loads(out.splitlines()[0])
     assert (entry["seq"], entry["user"], entry["outcome"], entry["allowed"]) == (
-        1,
+        2,
         "cli",
         "ok",
         True,

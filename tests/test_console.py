@@ -84,8 +84,10 @@ def test_from_config_with_roles(db: str) -> None:
         console.guard_for(None).check("SELECT salary FROM staff").sql
         == "SELECT salary FROM staff LIMIT 50"
     )
+    # the analyst's model never sees the salary column, and no salary comes back
     answer = console.assistant.ask("What is the average salary?", role="analyst")
-    assert answer.verdict.allowed is False
+    assert "salary" not in answer.sql.lower()
+    assert not {10, 20, 15.0} & {v for row in answer.rows for v in row}
     assert console.assistant.ask("What is the average salary?").rows == ((15.0,),)
     console.close()
 

@@ -29,7 +29,7 @@ EXPECT = {
         "((40,),)",
         "Barbara Liskov",
     ],
-    "tutorials/fastapi.rst": ["'rows': [[40]]", "column", "ok"],
+    "tutorials/fastapi.rst": ["'rows': [[40]]", "False", "ok"],
     "tutorials/multitenant.rst": [
         "3 SELECT COUNT(*) FROM (SELECT * FROM orders WHERE customer_id = 3)",
         "((4,),)",

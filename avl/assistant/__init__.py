@@ -13,7 +13,8 @@ from __future__ import annotations
 from avl.assistant._answer import Answer, Event, EventKind, Explanation, TrainingItem
 from avl.assistant._assistant import Assistant, AsyncAssistant
 from avl.assistant._db import Database, QueryResult, SchemaSnapshot
-from avl.assistant._demo import create_demo_database
+from avl.assistant._demo import DEMO_PAIRS, DEMO_QUESTIONS, create_demo_database
+from avl.assistant._eval import EvalReport, evaluate_questions
 from avl.assistant._prompt import (
     ABSTAIN_MARKER,
     build_messages,
@@ -21,24 +22,35 @@ from avl.assistant._prompt import (
     parse_abstention,
     render_messages,
 )
+from avl.assistant._training import MemoryTrainingStore, SqlTrainingStore, open_training_store
+from avl.assistant._view import SchemaView, policy_view
 from avl.assistant._writer import ChatSqlWriter
 
 __all__ = [
     "ABSTAIN_MARKER",
+    "DEMO_PAIRS",
+    "DEMO_QUESTIONS",
     "Answer",
     "Assistant",
     "AsyncAssistant",
     "ChatSqlWriter",
     "Database",
+    "EvalReport",
     "Event",
     "EventKind",
     "Explanation",
+    "MemoryTrainingStore",
     "QueryResult",
     "SchemaSnapshot",
+    "SchemaView",
+    "SqlTrainingStore",
     "TrainingItem",
     "build_messages",
     "create_demo_database",
+    "evaluate_questions",
     "extract_sql",
+    "open_training_store",
     "parse_abstention",
+    "policy_view",
     "render_messages",
 ]

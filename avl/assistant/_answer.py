@@ -12,6 +12,8 @@ import attrs
 
 from avl._optional import require
 from avl.llm import Usage
+from avl.schema import ForeignKeySpec, TableSpec, as_foreign_keys
+from avl.typing import Verdict, violation_code
 
 __all__ = ["Answer", "Event", "EventKind", "Explanation", "TrainingItem"]
 
@@ -39,9 +41,13 @@ class TrainingItem:
         text: the text that is embedded and shown to the model.
         question: the question of a pair.
         sql: the SQL of a pair.
-        table: the table a ``schema``/``ddl`` item describes.
+        table: the table a ``schema``/``ddl`` item describes, or the table a
+            documentation item is tied to (it is then shown only to callers who
+            may read that table).
         added_by: who added it (provenance).
         source: the data source it belongs to.
+        spec: the table a ``schema``/``ddl`` item describes, as a value.
+        foreign_keys: the foreign keys of that table.
     """
 
     id: str
@@ -52,6 +58,8 @@ class TrainingItem:
     table: str = ""
     added_by: str = ""
     source: str = "default"
+    spec: TableSpec | None = None
+    foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(default=(), converter=as_foreign_keys)
 
 
 class EventKind(str, enum.Enum):
@@ -121,6 +129,11 @@ class Answer:
         verdict: SafeQuery's verdict on the last SQL (``None`` if no SQL was made).
         columns: the column names of the result.
         rows: the rows (at most the row cap).
+        outcome: how it ended: ``ok``, ``abstained``, ``rejected``, ``db_error``,
+            ``timeout``, ``llm_error``... (the History outcome).
+        reason: why the writer abstained (``""`` unless ``outcome`` is
+            ``abstained``).
+        understood: what the writer understood of the question, with an abstention.
         attempts: how many SQL attempts were made (0 when served from the cache).
         usage: tokens used by the model over all attempts.
         cost_usd: cost of the model calls (``None`` when the model has no price).
@@ -135,7 +148,10 @@ class Answer:
 
     question: str
     sql: str = ""
-    verdict: Any = None
+    verdict: Verdict | None = None
+    outcome: str = "ok"
+    reason: str = ""
+    understood: str = ""
     columns: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     rows: tuple[tuple[Any, ...], ...] = attrs.field(default=(), converter=_rows)
     attempts: int = 0
@@ -153,6 +169,11 @@ class Answer:
         """Whether the SQL was allowed and ran."""
         return not self.error and self.verdict is not None and bool(self.verdict.allowed)
 
+    @property
+    def abstained(self) -> bool:
+        """Whether the writer abstained: no SQL, a reason (not an error)."""
+        return self.outcome == "abstained"
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of the answer."""
         v = self.verdict
@@ -161,8 +182,7 @@ class Answer:
             verdict = {
                 "allowed": bool(v.allowed),
                 "violations": [
-                    {"code": str(getattr(x.code, "value", x.code)), "message": str(x.message)}
-                    for x in v.violations
+                    {"code": violation_code(x), "message": str(x.message)} for x in v.violations
                 ],
                 "sql": v.sql,
             }
@@ -171,6 +191,10 @@ class Answer:
                 "question": self.question,
                 "sql": self.sql,
                 "verdict": verdict,
+                "outcome": self.outcome,
+                "abstained": self.abstained,
+                "reason": self.reason,
+                "understood": self.understood,
                 "columns": list(self.columns),
                 "rows": [list(r) for r in self.rows],
                 "attempts": self.attempts,
@@ -236,19 +260,21 @@ class Answer:
         }
 
     def __repr__(self) -> str:
-        status = (
-            "ok"
-            if self.ok
-            else ("rejected" if self.verdict is not None and not self.verdict.allowed else "error")
-        )
+        if self.ok or self.abstained:
+            status = self.outcome
+        else:
+            rejected = self.verdict is not None and not self.verdict.allowed
+            status = "rejected" if rejected else "error"
         lines = [f"Answer({status}, {len(self.rows)} row(s), attempts={self.attempts})"]
         lines.append(f"  question: {self.question}")
         if self.sql:
             lines.append(f"  sql: {self.sql}")
+        if self.abstained:
+            lines.append(f"  abstained: {self.reason}")
+            if self.understood:
+                lines.append(f"  understood: {self.understood}")
         if self.verdict is not None and not self.verdict.allowed:
-            codes = ", ".join(
-                str(getattr(v.code, "value", v.code)) for v in self.verdict.violations
-            )
+            codes = ", ".join(violation_code(v) for v in self.verdict.violations)
             lines.append(f"  violations: {codes}")
         if self.error:
             lines.append(f"  error: {self.error}")
@@ -265,6 +291,8 @@ class Answer:
         parts = [f"<div><p><b>{e(self.question)}</b></p>"]
         if self.sql:
             parts.append(f"<pre><code>{e(self.sql)}</code></pre>")
+        if self.abstained:
+            parts.append(f"<p><i>Cannot answer from this database: {e(self.reason)}</i></p>")
         if self.error:
             parts.append(f"<p style='color:#b00'>{e(self.error)}</p>")
         if self.columns:

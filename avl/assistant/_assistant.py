@@ -1,116 +1,95 @@
-"""The Assistant: question -> retrieve -> prompt -> model -> SQL -> SafeQuery ->
-read-only execution -> repair -> answer, with events, history and metrics."""
+"""The Assistant: ask a database in plain language, safely.
+
+The public class and its collaborators; the pipeline itself (stages and the one
+recorder) is in :mod:`avl.assistant._pipeline`, the caller's view in
+:mod:`avl.assistant._view`, the training stores in :mod:`avl.assistant._training`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import math
+import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
-from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+import cachetools
 import numpy as np
 
-from avl._clock import Clock, SystemClock
+from avl._clock import SystemClock
 from avl.assistant._answer import Answer, Event, EventKind, Explanation, TrainingItem
+from avl.assistant._audit import (
+    AuditMode,
+    Recorder,
+    check_context,
+    check_name,
+    check_question,
+    encode_text,
+)
+from avl.assistant._cache import SemanticCache
 from avl.assistant._db import Database, SchemaSnapshot
-from avl.assistant._prompt import build_messages
+from avl.assistant._knowledge import (
+    KINDS,
+    Knowledge,
+    Retrieved,
+    Scope,
+    chunks,
+    item_id,
+    retrieve,
+)
+from avl.assistant._pipeline import Request, run
+from avl.assistant._prompt import SYSTEM
+from avl.assistant._training import open_training_store
+from avl.assistant._view import SchemaView, policy_view, probe_sql
 from avl.assistant._writer import ChatSqlWriter, as_streaming_writer
 from avl.errors import (
-    AvlError,
-    CancelledError,
     ConfigError,
     InvalidInputError,
     NotFoundError,
-    ProviderError,
     QueryError,
     RateLimitedError,
+    UnknownRoleError,
     UnsafeQueryError,
 )
-from avl.llm import Usage, estimate_tokens
+from avl.llm import estimate_tokens
 from avl.schema import (
-    ExamplePair,
     FailedAttempt,
-    ForeignKeySpec,
-    SqlDraft,
     TableSpec,
+    Values,
     WriteContext,
     build_value_index,
     parse_ddl,
 )
-from avl.text import STOPWORDS, ident_words, similarity, stem, words
+from avl.typing import (
+    AuditLog,
+    ChatModel,
+    Clock,
+    Embedder,
+    Guard,
+    Limiter,
+    MetricsSink,
+    SqlWriter,
+    TrainingStore,
+    VectorIndex,
+    violation_code,
+)
+
+if TYPE_CHECKING:
+    from avl.costs import Budgets
 
 __all__ = ["Assistant", "AsyncAssistant"]
 
-_KINDS = ("ddl", "documentation", "sql", "schema")
-#: Text columns with at most this many distinct values are indexed for the offline model.
+#: Text columns with at most this many distinct values are indexed for linking.
 _VALUE_CAP = 1000
+#: The prefix of avl's own tables: never data (never introspected, denied by default).
+OWN_PREFIX = "avl_"
+_SYSTEM_TOKENS = estimate_tokens(SYSTEM)
+_log = logging.getLogger("avl.assistant")
 
-
-def _item_id(kind: str, source: str, *parts: str) -> str:
-    h = hashlib.sha256("\x1f".join((kind, source, *parts)).encode()).hexdigest()[:20]
-    return f"{kind}:{h}"
-
-
-def _content_stems(text: str) -> frozenset[str]:
-    return frozenset(stem(w) for w in words(text) if w.lower() not in STOPWORDS)
-
-
-def _chunks(text: str, max_chars: int = 800) -> list[str]:
-    """Split documentation into chunks of whole paragraphs (or sentences) <= max_chars."""
-    out: list[str] = []
-    current = ""
-    pieces: list[str] = []
-    for para in re.split(r"\n\s*\n", text):
-        para = " ".join(para.split())
-        if len(para) <= max_chars:
-            pieces.append(para)
-        else:
-            pieces.extend(re.split(r"(?<=[.!?])\s+", para))
-    for piece in pieces:
-        if not piece:
-            continue
-        if current and len(current) + 1 + len(piece) > max_chars:
-            out.append(current)
-            current = piece
-        else:
-            current = f"{current} {piece}".strip() if current else piece
-    if current:
-        out.append(current)
-    return out
-
-
-def _literal_words(text: str) -> tuple[frozenset[str], tuple[str, ...]]:
-    """Content words and numbers: two questions differing here never share a cache entry."""
-    ws = [w.lower() for w in words(text)]
-    return frozenset(w for w in ws if w not in STOPWORDS), tuple(w for w in ws if w[:1].isdigit())
-
-
-@attrs.frozen
-class _Drafted:
-    draft: SqlDraft
-    usage: Usage
-
-    @property
-    def model(self) -> str:
-        return self.draft.model
-
-    @property
-    def cost_usd(self) -> float | None:
-        return self.draft.cost_usd
-
-
-@attrs.frozen
-class _CacheEntry:
-    question: str
-    sql: str
-    key: tuple[str, ...]
-    vector: Any
+PolicyLike = Any  # a Policy, a mapping role -> Policy, a PolicySet, or a Guard
 
 
 class Assistant:
@@ -120,24 +99,41 @@ class Assistant:
     connection with a statement timeout and a row cap. A rejected or failing query
     is fed back to the model and retried (at most ``max_attempts`` times).
 
+    What the model sees is the caller's view only: the tables and columns their
+    policy lets them read (row-filtered tables marked), sample values from those
+    columns and rows, the trained pairs their policy allows and the documentation
+    that names nothing they may not read.
+
     Args:
         db: a database URL (``sqlite:///path.db``, ``postgresql://...``,
             ``mysql://...``), a DB-API connection, or a :class:`Database`.
-        model: a :class:`~avl.llm.ChatModel`, or a model URL (``offline://``,
-            default; other schemes need :func:`avl.llm.create_chat_model`).
-        embedder: an :class:`~avl.embeddings.Embedder` for retrieval and the
-            semantic cache (default: the hashing embedder when available; without
-            one, retrieval is lexical).
-        store: a vector store for the training items (default: an in-memory
-            :class:`~avl.vectors.VectorStore` when an embedder is used). Items carry
-            their ``source`` in metadata, so several assistants may share a store.
+        model: a :class:`~avl.typing.SqlWriter`, a :class:`~avl.typing.ChatModel`
+            (adapted once by :class:`~avl.assistant.ChatSqlWriter`), or a model URL
+            (``offline://``, the default).
+        embedder: an :class:`~avl.typing.Embedder` for retrieval and the semantic
+            cache (default: the hashing embedder; ``None``: lexical retrieval).
+        store: a vector store for the training items' vectors (default: an
+            in-memory :class:`~avl.vectors.VectorStore` when an embedder is used);
+            ids carry the source, so several assistants may share one.
+        training: where the training items live: ``"memory://"`` (default, this
+            process), ``"sqlite:///path.db"`` or ``"postgresql://..."`` (shared by
+            every worker), or a :class:`~avl.typing.TrainingStore`.
         policy: the SafeQuery :class:`~avl.safety.Policy` for everyone, a mapping
-            ``role -> Policy``, or a ``PolicySet``. Default: read-only over the
-            introspected schema with ``max_rows``.
-        history: a History to record every ask in (including rejections).
-        metrics: a Metrics sink.
+            ``role -> Policy``, a ``PolicySet``, or a guard object (``check``).
+            With roles, an unknown role is refused (:class:`~avl.errors.UnknownRoleError`)
+            and a request without a role uses the role ``"default"`` only when one
+            is configured. Default: read-only over the introspected schema with
+            ``max_rows``. A Policy is read in the database's dialect.
+        history: a History to record every request in (an :class:`~avl.typing.AuditLog`).
+        audit: ``"required"`` (default with a history: a request whose audit entry
+            cannot be written is refused before the model is called) or
+            ``"best_effort"`` (answer anyway, count the miss in metrics).
+        metrics: a metrics sink (:class:`~avl.metrics.Metrics`).
         limiter: a rate limiter for requests, keyed by user.
         token_limiter: a rate limiter whose cost is the prompt's tokens, keyed by user.
+        budgets: cost budgets (:class:`~avl.costs.Budgets`): each model call reserves
+            its most expensive estimate first (refused over budget with
+            :class:`~avl.errors.BudgetExceededError`), then settles its real cost.
         name: the data source's name (keys training data and the cache).
         max_attempts: SQL attempts per question (repair loop bound).
         max_rows: the row cap.
@@ -146,12 +142,13 @@ class Assistant:
         cache_threshold: similarity (0..1) above which the semantic cache answers;
             ``None`` disables the cache.
         learn: store successfully answered questions as pairs (off by default).
-        sample_values: send a few stored values per column to the model (opt-in).
+        sample_values: show the model a few stored values per readable column
+            (opt-in).
         clock: the clock for timings.
 
     Raises:
         ConfigError: a bad argument, or a default primitive is unavailable.
-        BackendUnavailableError: the database cannot be opened.
+        BackendUnavailableError: the database or the training store cannot be opened.
 
     Example:
         >>> assistant = Assistant(db="sqlite:///shop.db")  # doctest: +SKIP
@@ -164,14 +161,17 @@ class Assistant:
         self,
         db: str | object,
         *,
-        model: Any = "offline://",
-        embedder: Any = "default",
-        store: Any = None,
-        policy: Any = None,
-        history: Any = None,
-        metrics: Any = None,
-        limiter: Any = None,
-        token_limiter: Any = None,
+        model: str | SqlWriter | ChatModel = "offline://",
+        embedder: str | Embedder | None = "default",
+        store: VectorIndex | None = None,
+        training: str | TrainingStore | None = None,
+        policy: PolicyLike = None,
+        history: AuditLog | None = None,
+        audit: AuditMode | None = None,
+        metrics: MetricsSink | None = None,
+        limiter: Limiter | None = None,
+        token_limiter: Limiter | None = None,
+        budgets: Budgets | None = None,
         name: str | None = None,
         max_attempts: int = 3,
         max_rows: int = 1000,
@@ -188,6 +188,8 @@ class Assistant:
             raise ConfigError(f"max_rows must be a positive int, got {max_rows!r}")
         if cache_threshold is not None and not 0.0 < cache_threshold <= 1.0:
             raise ConfigError(f"cache_threshold must be in (0, 1], got {cache_threshold!r}")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ConfigError(f"name must be a non-empty string, got {name!r}")
         self._clock: Clock = clock or SystemClock()
         self.db = (
             db if isinstance(db, Database) else Database(db, timeout_s=timeout_s, clock=self._clock)
@@ -202,9 +204,16 @@ class Assistant:
         self.store = store
         if self.store is None and self.embedder is not None:
             self.store = _make_store(self.embedder)
-        self._policy = policy
+        self.training = open_training_store(training)
         self.history = history
         self.metrics = metrics
+        self.budgets = budgets
+        self._recorder = Recorder(
+            history,
+            metrics,
+            audit=audit if audit is not None else ("required" if history is not None else None),
+            source=self.name,
+        )
         self.limiter = limiter
         self.token_limiter = token_limiter
         self.max_attempts = max_attempts
@@ -213,16 +222,18 @@ class Assistant:
         self.cache_threshold = cache_threshold
         self.learn = learn
         self.sample_values = sample_values
+        self._cache = SemanticCache(cache_threshold) if cache_threshold is not None else None
         self._lock = threading.RLock()
-        self._items: dict[str, TrainingItem] = {}
-        self._tables: dict[str, TableSpec] = {}
-        self._fks: list[ForeignKeySpec] = []
+        self._policy: PolicyLike = None
+        self._knowledge = Knowledge(version="")
+        self._indexed: set[str] = set()
         self._values: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._value_index: Mapping[str, tuple[tuple[str, str, str], ...]] = MappingProxyType({})
-        self._guards: dict[Any, Any] = {}
-        self._derived: dict[tuple[str, str], Any] = {}
-        self._cache: list[_CacheEntry] = []
-        self._idf: dict[str, float] = {}
+        self._values_of: set[str] = set()
+        self._value_index = build_value_index({})
+        self._own_tables: tuple[str, ...] = ()
+        self._guards: dict[tuple[str | None, str], Guard] = {}
+        self._scopes: cachetools.LRUCache[tuple[Any, ...], Scope] = cachetools.LRUCache(256)
+        self.policy = policy
 
     # ------------------------------------------------------------ properties
     @property
@@ -233,17 +244,40 @@ class Assistant:
     @property
     def schema_version(self) -> str:
         """A hash of the known tables and columns (keys the semantic cache)."""
-        got = self._derived.get(("version", ""))
-        if got is None:
-            text = json.dumps(
-                sorted(
-                    (t.name, [(c.name, c.type) for c in t.columns]) for t in self._tables.values()
-                )
+        return self._knowledge_now().schema_version
+
+    @property
+    def policy(self) -> PolicyLike:
+        """The policy as configured (``None``: the default policy for everyone).
+
+        Setting it (a Policy, a role mapping, a PolicySet or a guard) takes effect
+        for the next request.
+
+        Raises:
+            ConfigError: not one of those.
+        """
+        return self._policy
+
+    @policy.setter
+    def policy(self, value: PolicyLike) -> None:
+        from avl.safety import Policy, PolicySet
+
+        if not (
+            value is None
+            or isinstance(value, (Policy, PolicySet))
+            or (isinstance(value, Mapping) and all(isinstance(p, Policy) for p in value.values()))
+            or callable(getattr(value, "check", None))
+        ):
+            raise ConfigError(
+                "policy must be a Policy, a PolicySet, a role -> Policy mapping or a guard, "
+                f"got {type(value).__name__}"
             )
-            got = hashlib.sha256(text.encode()).hexdigest()[:16]
-            self._derived[("version", "")] = got
-        version: str = got
-        return version
+        with self._lock:
+            self._policy = value
+            self._guards.clear()
+            self._scopes.clear()
+            if self._cache is not None:
+                self._cache.clear()
 
     # -------------------------------------------------------------- training
     def train(
@@ -253,20 +287,26 @@ class Assistant:
         documentation: str | None = None,
         question: str | None = None,
         sql: str | None = None,
+        table: str | None = None,
         added_by: str = "",
     ) -> list[str]:
         """Teach the Assistant DDL, documentation, or a question->SQL pair.
 
-        A pair is checked by SafeQuery before it is stored (a pair that would be
-        refused is never stored). Documentation is split into chunks of whole
-        paragraphs (about 800 characters). Each item is embedded once.
+        Items are kept in the training store (``training=``), so every Assistant
+        over the same store sees them. A pair is checked by SafeQuery (read-only,
+        over the known schema) before it is stored, and later shown only to
+        callers whose policy allows its SQL. Documentation is split into chunks of
+        whole paragraphs (about 800 characters); with ``table=`` it is shown only
+        to callers who may read that table (and never when it names a table or
+        column the caller may not read).
 
         Args:
             ddl: ``CREATE TABLE`` statements (they become known tables).
             documentation: free text about the data.
             question: a question, with ``sql``.
             sql: the SQL that answers ``question``.
-            added_by: who added it (kept as provenance).
+            table: the table ``documentation`` is about.
+            added_by: who added it (provenance).
 
         Returns:
             The ids of the stored items.
@@ -274,6 +314,7 @@ class Assistant:
         Raises:
             InvalidInputError: nothing given, or ``question`` without ``sql``.
             UnsafeQueryError: the pair's SQL is refused by SafeQuery.
+            BackendUnavailableError: the training store cannot be written.
         """
         items: list[TrainingItem] = []
         if ddl is not None:
@@ -283,27 +324,31 @@ class Assistant:
             if not ddl_tables:
                 raise InvalidInputError("ddl holds no CREATE TABLE statement that could be parsed")
             for t in ddl_tables:
-                self._add_table(t)
+                own = tuple(fk for fk in ddl_fks if fk.table == t.name)
                 items.append(
                     TrainingItem(
-                        id=_item_id("ddl", self.name, t.name),
+                        id=item_id("ddl", self.name, t.name),
                         kind="ddl",
-                        text=t.ddl(foreign_keys=tuple(ddl_fks)),
+                        text=t.ddl(foreign_keys=own, dialect=self.dialect),
                         table=t.name,
                         added_by=added_by,
                         source=self.name,
+                        spec=t,
+                        foreign_keys=own,
                     )
                 )
-            self._add_fks(ddl_fks)
         if documentation is not None:
             if not isinstance(documentation, str) or not documentation.strip():
                 raise InvalidInputError("documentation must be a non-empty string")
-            for chunk in _chunks(documentation.strip()):
+            if table is not None and (not isinstance(table, str) or not table.strip()):
+                raise InvalidInputError("table must be a non-empty string")
+            for chunk in chunks(documentation.strip()):
                 items.append(
                     TrainingItem(
-                        id=_item_id("documentation", self.name, chunk),
+                        id=item_id("documentation", self.name, chunk, table or ""),
                         kind="documentation",
                         text=chunk,
+                        table=(table or "").strip(),
                         added_by=added_by,
                         source=self.name,
                     )
@@ -313,9 +358,9 @@ class Assistant:
                 raise InvalidInputError("a trained pair needs a non-empty question= with sql=")
             if not isinstance(sql, str) or not sql.strip():
                 raise InvalidInputError("a trained pair needs a non-empty sql= with question=")
-            verdict = self._guard(None).check(sql)
+            verdict = self._training_guard().check(sql)
             if not verdict.allowed:
-                codes = ", ".join(str(getattr(v.code, "value", v.code)) for v in verdict.violations)
+                codes = ", ".join(violation_code(v) for v in verdict.violations)
                 raise UnsafeQueryError(
                     f"refusing to train on SQL that SafeQuery rejects ({codes})",
                     violations=verdict.violations,
@@ -323,7 +368,7 @@ class Assistant:
                 )
             items.append(
                 TrainingItem(
-                    id=_item_id("sql", self.name, question.strip(), sql.strip()),
+                    id=item_id("sql", self.name, question.strip(), sql.strip()),
                     kind="sql",
                     text=question.strip(),
                     question=question.strip(),
@@ -346,15 +391,17 @@ class Assistant:
     ) -> list[str]:
         """Read the database's tables, columns, types, keys and comments.
 
-        With the offline model, distinct stored values of short text columns are
-        also indexed locally for linking words to values (they never leave the
-        process). Values are sent to a remote model only when ``sample_values`` is
-        set here or on the Assistant.
+        avl's own tables (names starting with ``avl_``: a History, a vector store
+        or a training store kept in the same database) are never read as data. A
+        writer that runs in this process (the offline generator) also links words
+        to the stored values of short text columns; those values never leave the
+        process, and each caller's view holds only what their policy lets them read.
 
         Args:
             tables: only these tables (all when ``None``).
-            sample_values: how many sample values per text column to include in the
-                items shown to the model (opt-in; default 0).
+            sample_values: how many sample values per text column to keep for the
+                prompt (shown only when the Assistant's ``sample_values`` is on;
+                default 3 then).
             added_by: provenance of the items.
 
         Returns:
@@ -362,54 +409,52 @@ class Assistant:
 
         Raises:
             QueryError: the catalogue could not be read.
+            BackendUnavailableError: the training store cannot be written.
         """
         n = sample_values or (3 if self.sample_values else 0)
         snap: SchemaSnapshot = self.db.introspect(tables=tables, sample_values=n)
-        items = []
-        for t in snap.tables:
-            self._add_table(t)
-            items.append(
-                TrainingItem(
-                    id=_item_id("schema", self.name, t.name),
-                    kind="schema",
-                    text=t.ddl(foreign_keys=tuple(snap.foreign_keys), samples=n > 0),
-                    table=t.name,
-                    added_by=added_by,
-                    source=self.name,
-                )
+        self._note_own_tables(snap)
+        items = [
+            TrainingItem(
+                id=item_id("schema", self.name, t.name),
+                kind="schema",
+                text=t.ddl(foreign_keys=snap.foreign_keys, samples=n > 0, dialect=self.dialect),
+                table=t.name,
+                added_by=added_by,
+                source=self.name,
+                spec=t,
+                foreign_keys=tuple(fk for fk in snap.foreign_keys if fk.table == t.name),
             )
-        self._add_fks(snap.foreign_keys)
-        if self._link_values:
-            for t in snap.tables:
-                for c in t.columns:
-                    if c.is_numeric and not c.type.lower().startswith(("year",)):
-                        continue
-                    vals = self.db.distinct_values(t.name, c.name, _VALUE_CAP + 1)
-                    if vals and len(vals) <= _VALUE_CAP:
-                        self._values[(t.name, c.name)] = vals
-            self._value_index = MappingProxyType(build_value_index(self._values))
-        self._store_items(items)
+            for t in snap.tables
+        ]
+        if items:
+            self._store_items(items)
         return [i.id for i in items]
 
+    def _note_own_tables(self, snap: SchemaSnapshot) -> None:
+        own = tuple(getattr(snap, "skipped", ()))
+        if own and not self._own_tables:
+            _log.warning(
+                "the data database %s holds avl's own tables (%s): they are never shown to a "
+                "model or read as data, but a separate database for the History, vectors and "
+                "training is safer",
+                self.db.url,
+                ", ".join(own[:5]) + (" ..." if len(own) > 5 else ""),
+            )
+        with self._lock:
+            self._own_tables = tuple(sorted(set(self._own_tables) | set(own)))
+            self._guards.clear()
+            self._scopes.clear()
+
     def remove(self, id: str) -> None:
-        """Forget one training item.
+        """Forget one training item (in every Assistant sharing the store).
 
         Raises:
             NotFoundError: no item has this id.
         """
-        with self._lock:
-            item = self._items.pop(id, None)
-            if item is None:
-                raise NotFoundError(f"no training item with id {id!r}")
-            if item.kind in ("schema", "ddl") and not any(
-                i.table == item.table and i.kind in ("schema", "ddl") for i in self._items.values()
-            ):
-                self._tables.pop(item.table.lower(), None)
-                self._derived.clear()
-                self._guards.clear()
-            if self.store is not None:
-                self.store.delete([self._store_id(id)])
-            self._refresh_idf()
+        if not self.training.remove(self.name, [id]):
+            raise NotFoundError(f"no training item with id {id!r}")
+        self._knowledge_now()
 
     def training_data(self, kind: str | None = None) -> list[TrainingItem]:
         """The stored training items, optionally of one ``kind``.
@@ -417,239 +462,347 @@ class Assistant:
         Raises:
             InvalidInputError: unknown kind.
         """
-        if kind is not None and kind not in _KINDS:
-            raise InvalidInputError(f"unknown training kind {kind!r} (known: {', '.join(_KINDS)})")
-        with self._lock:
-            return [i for i in self._items.values() if kind is None or i.kind == kind]
+        if kind is not None and kind not in KINDS:
+            raise InvalidInputError(f"unknown training kind {kind!r} (known: {', '.join(KINDS)})")
+        return [i for i in self._knowledge_now().items if kind is None or i.kind == kind]
 
-    def _add_table(self, t: TableSpec) -> None:
-        with self._lock:
-            self._tables[t.name.lower()] = t
-            self._guards.clear()
-            self._derived.clear()
-
-    def _add_fks(self, fks: Sequence[ForeignKeySpec]) -> None:
-        with self._lock:
-            for fk in fks:
-                if fk not in self._fks:
-                    self._fks.append(fk)
-            self._derived.clear()
-
-    def _words_of(self, t: TableSpec) -> tuple[frozenset[str], frozenset[str]]:
-        key = ("words", t.name)
-        got = self._derived.get(key)
-        if got is None:
-            got = (
-                frozenset(ident_words(t.name)),
-                frozenset(w for c in t.columns for w in ident_words(c.name)),
-            )
-            self._derived[key] = got
-        words_: tuple[frozenset[str], frozenset[str]] = got
-        return words_
-
-    def _ddl_tokens(self, t: TableSpec) -> int:
-        key = ("tokens", t.name)
-        got = self._derived.get(key)
-        if got is None:
-            got = estimate_tokens(t.ddl(foreign_keys=tuple(self._fks)))
-            self._derived[key] = got
-        n: int = got
-        return n
-
-    def _store_id(self, item_id: str) -> str:
-        return f"{self.name}/{item_id}"
+    def _store_id(self, item: str) -> str:
+        return f"{self.name}/{item}"
 
     def _store_items(self, items: list[TrainingItem]) -> None:
-        with self._lock:
-            for i in items:
-                self._items[i.id] = i
-            if self.embedder is not None and self.store is not None:
-                vecs = self.embedder.embed([i.text for i in items])
-                ids = [self._store_id(i.id) for i in items]
-                self.store.delete(ids)
-                self.store.add(
-                    ids,
-                    np.ascontiguousarray(vecs, dtype=np.float32),
-                    [{"source": self.name, "kind": i.kind, "item": i.id} for i in items],
-                )
-            self._refresh_idf()
+        # vectors first, so a worker that sees the new version finds them
+        self._index(items)
+        self.training.put(self.name, items)
+        self._knowledge_now()
 
-    def _refresh_idf(self) -> None:
-        df: dict[str, int] = {}
-        pairs = [i for i in self._items.values() if i.kind == "sql"]
-        for p in pairs:
-            for s in _content_stems(p.question):
-                df[s] = df.get(s, 0) + 1
-        n = len(pairs)
-        self._idf = {t: math.log((n + 1) / (c + 0.5)) + 1.0 for t, c in df.items()}
-
-    # ------------------------------------------------------------- retrieval
-    def _retrieve(
-        self, question: str, qvec: Any
-    ) -> tuple[list[TableSpec], list[ExamplePair], list[str], list[TrainingItem]]:
-        """Tables first, then pairs and docs, within ``context_tokens``."""
-        with self._lock:
-            items = list(self._items.values())
-            tables = dict(self._tables)
-        dense: dict[str, float] = {}
-        if qvec is not None and self.store is not None:
-            for hit in self.store.search(qvec, k=64, where={"source": self.name}):
-                item_id = str(hit.id).split("/", 1)[-1]
-                dense[item_id] = float(hit.score)
-        qstems = _content_stems(question)
-        qlow = " " + " ".join(w.lower() for w in words(question)) + " "
-        # ---- tables
-        value_tables: dict[str, set[str]] = {}
-        qwords = [w.lower() for w in words(question)]
-        for first in set(qwords):
-            for vt, vc, v in self._value_index.get(first, ()):
-                if len(v) > 2 and f" {' '.join(x.lower() for x in words(v))} " in qlow:
-                    value_tables.setdefault(vt, set()).add(vc)
-        tscore: dict[str, float] = {}
-        for key, t in tables.items():
-            tw, cw = self._words_of(t)
-            s = 3.0 * len(tw & qstems) + 1.0 * len(cw & qstems)
-            s += 2.0 * len(value_tables.get(t.name, ()))
-            item = _item_id("schema", self.name, t.name)
-            s += 2.0 * dense.get(item, dense.get(_item_id("ddl", self.name, t.name), 0.0))
-            tscore[key] = s
-        ranked = sorted(tables, key=lambda k: -tscore[k])
-        chosen: list[str] = []
-        budget = self.context_tokens
-        used = 0
-
-        def cost(key: str) -> int:
-            return self._ddl_tokens(tables[key])
-
-        def neighbours(key: str) -> list[str]:
-            out = []
-            for fk in self._fks:
-                if fk.table.lower() == key:
-                    out.append(fk.ref_table.lower())
-                elif fk.ref_table.lower() == key:
-                    out.append(fk.table.lower())
-            return [o for o in out if o in tables]
-
-        queue: list[str] = []
-        for key in ranked:
-            queue.append(key)
-            if tscore[key] > 0:
-                queue.extend(neighbours(key))
-        for key in queue:
-            if key in chosen:
-                continue
-            c = cost(key)
-            if used + c > budget * 0.7 and chosen:
-                continue
-            chosen.append(key)
-            used += c
-        specs = [tables[k] for k in chosen]
-        # ---- pairs
-        pairs = [i for i in items if i.kind == "sql"]
-        scored = []
-        for p in pairs:
-            s = similarity(question, p.question, self._idf) + 0.3 * dense.get(p.id, 0.0)
-            scored.append((s, p))
-        scored.sort(key=lambda x: -x[0])
-        examples: list[ExamplePair] = []
-        shown: list[TrainingItem] = []
-        for s, p in scored[:12]:
-            if s <= 0:
-                break
-            c = estimate_tokens(p.question + p.sql) + 4
-            if used + c > budget:
-                break
-            examples.append(ExamplePair(question=p.question, sql=p.sql))
-            shown.append(p)
-            used += c
-        # ---- documentation
-        docs = [i for i in items if i.kind == "documentation"]
-        dscored = sorted(
-            docs,
-            key=lambda d: -(len(_content_stems(d.text) & qstems) + dense.get(d.id, 0.0)),
+    def _index(self, items: Sequence[TrainingItem]) -> None:
+        if self.embedder is None or self.store is None or not items:
+            return
+        vectors = np.ascontiguousarray(self.embedder.embed([i.text for i in items]), np.float32)
+        self.store.upsert(
+            [self._store_id(i.id) for i in items],
+            vectors,
+            [{"source": self.name, "kind": i.kind, "item": i.id} for i in items],
         )
-        doc_texts = []
-        for d in dscored[:5]:
-            c = estimate_tokens(d.text)
-            if used + c > budget:
-                break
-            doc_texts.append(d.text)
-            shown.append(d)
-            used += c
-        shown = [
-            i for i in items if i.kind in ("schema", "ddl") and i.table.lower() in chosen
-        ] + shown
-        return specs, examples, doc_texts, shown
+        with self._lock:
+            self._indexed.update(i.id for i in items)
 
-    def retrieval_tables(self, question: str) -> list[str]:
-        """The tables the retrieval step would put in the context for ``question``."""
-        qvec = self._embed_question(question)
-        return [t.name for t in self._retrieve(question, qvec)[0]]
+    def _knowledge_now(self) -> Knowledge:
+        """The knowledge at the store's current version (reloaded only when it changed)."""
+        version = self.training.version(self.name)
+        if version == self._knowledge.version:
+            return self._knowledge
+        with self._lock:
+            if version == self._knowledge.version:
+                return self._knowledge
+            k = Knowledge.build(version, self.training.items(self.name))
+            self._sync_vectors(k)
+            if k.schema_version != self._knowledge.schema_version:
+                # guards and views depend on the tables only (not on pairs or docs)
+                if self._link_values:
+                    self._sync_values(k)
+                self._guards.clear()
+                self._scopes.clear()
+            self._knowledge = k
+            return k
 
-    def _embed_question(self, question: str) -> Any:
-        if self.embedder is None:
-            return None
-        return np.ascontiguousarray(self.embedder.embed([question])[0], dtype=np.float32)
+    def _sync_vectors(self, k: Knowledge) -> None:
+        if self.embedder is None or self.store is None:
+            return
+        ids = {i.id for i in k.items}
+        gone = self._indexed - ids
+        if gone:
+            self.store.delete([self._store_id(i) for i in gone])
+            self._indexed -= gone
+        fresh = [i for i in k.items if i.id not in self._indexed]
+        missing = [i for i in fresh if self._store_id(i.id) not in self.store]
+        self._indexed.update(i.id for i in fresh)  # (the missing ones are indexed below)
+        self._index(missing)
+
+    def _sync_values(self, k: Knowledge) -> None:
+        names = {t.name for t in k.tables.values()}
+        for t in k.tables.values():
+            if t.name in self._values_of:
+                continue
+            self._values_of.add(t.name)
+            for c in t.columns:
+                if c.is_numeric and not c.type.lower().startswith("year"):
+                    continue
+                vals = self.db.distinct_values(t.name, c.name, _VALUE_CAP + 1)
+                if vals and len(vals) <= _VALUE_CAP:
+                    self._values[(t.name, c.name)] = vals
+        for stale in self._values_of - names:
+            self._values_of.discard(stale)
+            for key in [key for key in self._values if key[0] == stale]:
+                del self._values[key]
+        self._value_index = build_value_index(self._values)
 
     # ---------------------------------------------------------------- safety
+    def default_policy(self) -> Any:
+        """The default :class:`~avl.safety.Policy`: read-only over the known schema,
+        with the row cap, avl's own tables denied."""
+        from avl.safety import Policy
+
+        tables = self._knowledge_now().tables
+        schema = {t.name: [c.name for c in t.columns] for t in tables.values()} or None
+        return Policy(
+            dialect=self.dialect,
+            schema=schema,
+            max_rows=self.max_rows,
+            denied_tables=self._own_tables,
+        )
+
+    def _training_guard(self) -> Guard:
+        from avl.safety import Policy, SafeQuery
+
+        p = self._policy
+        return SafeQuery(self._in_dialect(p) if isinstance(p, Policy) else self.default_policy())
+
+    def _in_dialect(self, policy: Any) -> Any:
+        """A Policy read in the database's dialect (the SQL runs there)."""
+        if getattr(policy, "dialect", self.dialect) == self.dialect:
+            return policy
+        return attrs.evolve(policy, dialect=self.dialect)
+
     def policy_for(self, role: str | None) -> Any:
-        """The SafeQuery policy for ``role`` (the default policy when ``None``).
+        """The SafeQuery policy for ``role``.
 
         Args:
-            role: a role name, or ``None`` for the default.
+            role: a role name, or ``None`` for a request without one.
 
         Returns:
             The :class:`~avl.safety.Policy`.
 
         Raises:
-            PermissionDeniedError: the role has no policy.
+            UnknownRoleError: no policy is configured for the role.
         """
-        return self._guard(role).policy
+        guard = self.guard_for(role)
+        policy = getattr(guard, "policy", None)
+        if policy is None:
+            raise ConfigError("this Assistant's guard exposes no policy")
+        return policy
 
-    def _default_policy(self) -> Any:
-        from avl.safety import Policy
+    def guard_for(self, role: str | None = None) -> Guard:
+        """The guard (SafeQuery) checking SQL for ``role``; an unknown role fails closed.
 
-        schema = {t.name: [c.name for c in t.columns] for t in self._tables.values()} or None
-        return Policy(dialect=self.dialect, schema=schema, max_rows=self.max_rows)
+        With a single policy (or none) every role uses it; with roles (a mapping or
+        a ``PolicySet``) a role must be one of them, and a request without a role
+        uses ``"default"`` only when such a role is configured.
 
-    def _guard(self, role: str | None) -> Any:
-        from avl.errors import PermissionDeniedError
+        Raises:
+            UnknownRoleError: no policy is configured for ``role``.
+        """
         from avl.safety import Policy, PolicySet, SafeQuery
 
-        key = (role, self.schema_version)
+        version = self._knowledge_now().schema_version
+        p = self._policy
+        # one policy for everyone: one guard (and one verdict cache) for every role
+        key = (role if isinstance(p, (Mapping, PolicySet)) else None, version)
+        got = self._guards.get(key)
+        if got is not None:
+            return got
         with self._lock:
-            g = self._guards.get(key)
-            if g is not None:
-                return g
-            p = self._policy
+            g: Guard
             if p is None:
-                g = SafeQuery(self._default_policy())
+                g = SafeQuery(self.default_policy())
             elif isinstance(p, Policy):
-                g = SafeQuery(p)
+                g = SafeQuery(self._in_dialect(p))
             elif isinstance(p, PolicySet):
                 name = role if role is not None else "default"
                 if name not in p.roles:
-                    raise PermissionDeniedError(f"no SafeQuery policy for role {role!r}")
+                    raise UnknownRoleError(role, p.roles)
                 g = p.guard(name)
             elif isinstance(p, Mapping):
                 name = role if role is not None else "default"
                 if name not in p:
-                    name = "default"
-                if name not in p:
-                    raise PermissionDeniedError(f"no SafeQuery policy for role {role!r}")
-                g = SafeQuery(p[name])
-            elif hasattr(p, "check"):
-                g = p  # a guard object (anything with check(sql, params=...))
+                    raise UnknownRoleError(role, sorted(p))
+                g = SafeQuery(self._in_dialect(p[name]))
             else:
-                raise ConfigError(
-                    f"policy must be a Policy, a PolicySet or a role -> Policy mapping, got {type(p).__name__}"
-                )
+                g = p  # a guard object: anything with check(sql, params)
             self._guards[key] = g
             return g
 
-    def guard_for(self, role: str | None = None) -> Any:
-        """The SafeQuery checking SQL for ``role``."""
-        return self._guard(role)
+    def view(
+        self, role: str | None = None, context: Mapping[str, object] | None = None
+    ) -> SchemaView:
+        """What a caller may read: the view the prompt, the cache and tools are built from.
+
+        Args:
+            role: the caller's role.
+            context: the caller's row-filter parameters.
+
+        Returns:
+            The caller's :class:`~avl.assistant.SchemaView`.
+
+        Raises:
+            UnknownRoleError: no policy is configured for ``role``.
+            InvalidInputError: a bad context.
+        """
+        ctx = check_context(context)
+        return self._scope_of(self.guard_for(role), role, ctx).view
+
+    def _scope(self, r: Request) -> Scope:
+        assert r.guard is not None
+        return self._scope_of(r.guard, r.role, r.context)
+
+    def _scope_of(self, guard: Guard, role: str | None, ctx: Mapping[str, object]) -> Scope:
+        k = self._knowledge_now()
+        ctx_key = json.dumps(ctx, sort_keys=True, default=str)
+        key = (role, k.schema_version, ctx_key, self.sample_values)
+        got = self._scopes.get(key)
+        if got is not None:
+            return got
+        params = dict(ctx) or None
+        values: Values = self._values if self._link_values else {}
+        view = policy_view(
+            guard,
+            list(k.tables.values()),
+            k.foreign_keys,
+            dialect=self.dialect,
+            params=params,
+            samples=self.sample_values,
+            values=values,
+            sample_filtered=lambda t, cols: self._sample_filtered(guard, params, t, cols),
+        )
+        index = (
+            self._value_index
+            if not view.filtered and len(view.values) == len(values)
+            else build_value_index(view.values)
+        )
+        scope = Scope.of(view, index, dialect=self.dialect)
+        with self._lock:
+            self._scopes[key] = scope
+        return scope
+
+    def _sample_filtered(
+        self,
+        guard: Guard,
+        params: Mapping[str, object] | None,
+        table: TableSpec,
+        columns: Sequence[str],
+    ) -> dict[str, tuple[str, ...]]:
+        """Stored values of a row-filtered table as the caller may see them (through
+        the caller's guard, so under the caller's row filter)."""
+        out: dict[str, tuple[str, ...]] = {}
+        for col in columns:
+            probe = probe_sql(table.name, [col], self.dialect)
+            q = self.db.quote(col)
+            sql = probe.replace("SELECT ", "SELECT DISTINCT ", 1) + (
+                f" WHERE {q} IS NOT NULL LIMIT {_VALUE_CAP + 1}"
+            )
+            verdict = guard.check(sql, params)
+            if not verdict.allowed:
+                continue
+            try:
+                res = self.db.execute(verdict.sql or sql, max_rows=_VALUE_CAP + 1)
+            except QueryError:
+                continue
+            vals = tuple(r[0] for r in res.rows if isinstance(r[0], str) and len(r[0]) <= 60)
+            if vals and len(vals) <= _VALUE_CAP and not res.truncated:
+                out[col] = vals
+        return out
+
+    # ------------------------------------------------------------- retrieval
+    def _embed(self, text: str) -> Any:
+        if self.embedder is None:
+            return None
+        return np.ascontiguousarray(self.embedder.embed([text])[0], dtype=np.float32)
+
+    def _retrieve(self, r: Request, pair_allowed: Callable[[TrainingItem], bool]) -> Retrieved:
+        assert r.knowledge is not None
+        assert r.scope is not None
+        dense: dict[str, float] = {}
+        if r.vector is not None and self.store is not None:
+            for hit in self.store.search(r.vector, k=64, where={"source": self.name}):
+                dense[str(hit.id).split("/", 1)[-1]] = float(hit.score)
+        return retrieve(
+            r.knowledge,
+            r.scope,
+            r.text,
+            dense=dense,
+            budget=self.context_tokens,
+            source=self.name,
+            pair_allowed=pair_allowed,
+        )
+
+    def retrieval_tables(
+        self, question: str, *, role: str | None = None, context: Mapping[str, object] | None = None
+    ) -> list[str]:
+        """The tables the retrieval step would put in the context for ``question``.
+
+        Raises:
+            UnknownRoleError: no policy is configured for ``role``.
+        """
+        r = self._request(question, user="", role=role, context=context, session="", cancel=None)
+        r.guard = self.guard_for(role)
+        r.knowledge = self._knowledge_now()
+        r.scope = self._scope(r)
+        r.vector = self._embed(r.text)
+        return [t.name for t in self._retrieve(r, lambda p: True).tables]
+
+    def _write_context(self, r: Request) -> WriteContext:
+        got, scope = r.retrieved, r.scope
+        assert got is not None
+        assert scope is not None
+        linking = self._link_values
+        return WriteContext(
+            question=r.text,
+            dialect=self.dialect,
+            tables=got.tables,
+            foreign_keys=got.foreign_keys,
+            examples=got.examples if not r.failed else (),
+            documentation=got.documentation,
+            values=scope.view.values if linking else {},
+            value_index=scope.value_index if linking else {},
+            failed=[
+                FailedAttempt(sql=scope.view.redact(f.sql), error=scope.view.redact(f.error))
+                for f in r.failed
+            ],
+        )
+
+    def _context_tokens(self, r: Request, ctx: WriteContext) -> int:
+        """The one token estimate of a context: what retrieval counted, plus the rest."""
+        got = r.retrieved
+        extra = sum(estimate_tokens(f.sql) + estimate_tokens(f.error) + 12 for f in ctx.failed)
+        return _SYSTEM_TOKENS + estimate_tokens(ctx.question) + (got.tokens if got else 0) + extra
+
+    # ------------------------------------------------------- limits and cache
+    def _charge(self, r: Request, what: str, cost: int) -> None:
+        limiter = self.limiter if what == "requests" else self.token_limiter
+        if limiter is None:
+            return
+        d = limiter.hit(f"{self.name}:{r.user}:{what}", cost)
+        if not d.allowed:
+            ra = float(d.retry_after or 0.0)
+            over = "request rate limit" if what == "requests" else "token budget"
+            raise RateLimitedError(
+                f"user {r.user!r} is over the {over}; retry after {ra:.3f}s",
+                retry_after_s=ra,
+                decision=d,
+            )
+
+    def _cache_key(self, r: Request) -> tuple[str, ...]:
+        return (
+            self.name,
+            r.knowledge.schema_version if r.knowledge is not None else "",
+            str(r.role),
+            r.user,
+            json.dumps(r.context, sort_keys=True, default=str),
+        )
+
+    def _remember(self, r: Request) -> None:
+        if self._cache is not None:
+            self._cache.store(r.text, r.vector, self._cache_key(r), r.sql)
+        if self.learn and r.question == r.text:
+            try:
+                self.train(question=r.question, sql=r.sql, added_by=f"learned:{r.user}")
+            except UnsafeQueryError:
+                return
+
+    def clear_cache(self) -> None:
+        """Forget every cached question."""
+        if self._cache is not None:
+            self._cache.clear()
 
     # ------------------------------------------------------------------- ask
     def ask(
@@ -658,13 +811,15 @@ class Assistant:
         *,
         user: str = "anonymous",
         role: str | None = None,
-        context: Mapping[str, Any] | None = None,
+        context: Mapping[str, object] | None = None,
         session: str = "",
     ) -> Answer:
-        """Answer ``question``: retrieve, prompt, model, SafeQuery, run, repair.
+        """Answer ``question``: admit, retrieve, cache, write, check, run, repair.
 
         A rejected or failing SQL is not an exception: the returned answer then has
-        ``error`` set and no rows (``verdict.allowed`` tells rejections apart).
+        ``error`` set and no rows (``verdict.allowed`` tells rejections apart). An
+        abstention (the writer says the database cannot answer) has ``outcome``
+        ``"abstained"`` and a ``reason``.
 
         Args:
             question: the question in plain language.
@@ -677,14 +832,16 @@ class Assistant:
             The answer.
 
         Raises:
-            InvalidInputError: empty question.
+            InvalidInputError: an empty or oversized question, or a bad user, role,
+                session or context.
+            UnknownRoleError: no policy is configured for ``role``.
             RateLimitedError: the user is over a rate limit or token budget.
+            BackendUnavailableError: the audit log is down and audit is required.
             ProviderError: the model failed.
-            CancelledError: never here (only when a stream is closed early).
         """
         answer: Answer | None = None
-        for ev in self.stream(
-            question, user=user, role=role, context=context, session=session, _raise=True
+        for ev in run(
+            self, self._request(question, user, role, context, session, None), raise_errors=True
         ):
             if ev.kind is EventKind.ANSWER:
                 answer = ev.answer
@@ -697,20 +854,20 @@ class Assistant:
         *,
         user: str = "anonymous",
         role: str | None = None,
-        context: Mapping[str, Any] | None = None,
+        context: Mapping[str, object] | None = None,
         session: str = "",
         cancel: threading.Event | None = None,
-        _raise: bool = False,
     ) -> Generator[Event, None, None]:
         """Answer ``question`` as a stream of :class:`Event` s.
 
         Events come in this order: ``retrieved``, ``prompt``, ``token`` (zero or
         more), ``sql``, ``verdict``, then ``rows`` if it ran; after a failure the
         ``prompt``...``verdict`` steps repeat for the next attempt. Then ``answer``
-        and ``done``. Problems that end the request (rate limit, model failure)
-        give ``error`` then ``done``. Closing the iterator early cancels the request:
-        no query is left running or in a transaction, and History records the
-        outcome ``cancelled``.
+        and ``done``. An abstention ends after the tokens with ``answer``
+        (``outcome: "abstained"``) and ``done``. Problems that end the request
+        (rate limit, model failure, unknown role) give ``error`` then ``done``.
+        Closing the iterator early cancels the request: no query is left running or
+        in a transaction, and the History records the outcome ``cancelled``.
 
         Args:
             question: the question.
@@ -725,488 +882,38 @@ class Assistant:
             An iterator of events.
 
         Raises:
-            InvalidInputError: empty question.
+            InvalidInputError: an empty or oversized question, or a bad user, role,
+                session or context.
         """
-        if not isinstance(question, str) or not question.strip():
-            raise InvalidInputError("the question must be a non-empty string")
-        pipeline = self._pipeline(
-            question.strip(), user, role, dict(context or {}), session, _raise, cancel
+        pipeline = run(
+            self, self._request(question, user, role, context, session, cancel), raise_errors=False
         )
         if cancel is None:
             return pipeline
         return _cancellable(pipeline, cancel)
 
-    def _pipeline(
+    def _request(
         self,
         question: str,
         user: str,
         role: str | None,
-        ctx: dict[str, Any],
+        context: Mapping[str, object] | None,
         session: str,
-        _raise: bool,
-        cancel: threading.Event | None = None,
-    ) -> Generator[Event, None, None]:
-        clock = self._clock
-        t0 = clock.monotonic()
-        timings: dict[str, float] = {}
-        usage = Usage()
-        cost: float | None = None
-        attempts = 0
-        sql = ""
-        verdict: Any = None
-        outcome = "ok"
-        error = ""
-        finished = False
-
-        def lap(stage: str, start: float) -> None:
-            timings[stage] = timings.get(stage, 0.0) + (clock.monotonic() - start)
-            self._metric("observe_stage", stage, clock.monotonic() - start)
-
-        def finish(answer_kw: dict[str, Any]) -> Answer:
-            timings["total"] = clock.monotonic() - t0
-            hid = self._record(
-                question=question,
-                user=user,
-                role=role,
-                session=session,
-                sql=sql,
-                verdict=verdict,
-                outcome=outcome,
-                error=error,
-                row_count=len(answer_kw.get("rows", ())),
-                timings=timings,
-                usage=usage,
-                cost=cost,
-            )
-            return Answer(
-                question=question,
-                sql=sql,
-                verdict=verdict,
-                attempts=attempts,
-                usage=usage,
-                cost_usd=cost,
-                timings=dict(timings),
-                history_id=hid,
-                error=error,
-                source=self.name,
-                **answer_kw,
-            )
-
-        try:
-            # ---- rate limit (requests)
-            if self.limiter is not None:
-                d = self.limiter.hit(f"{self.name}:{user}:requests", 1)
-                if not d.allowed:
-                    ra = float(getattr(d, "retry_after", 0.0) or 0.0)
-                    outcome, error = "rate_limited", f"user {user!r} is over the request rate limit"
-                    raise RateLimitedError(
-                        error + f"; retry after {ra:.3f}s", retry_after_s=ra, decision=d
-                    )
-            guard = self._guard(role)
-            # ---- retrieve
-            ts = clock.monotonic()
-            qvec = self._embed_question(question)
-            tables, examples, docs, shown = self._retrieve(question, qvec)
-            lap("retrieve", ts)
-            yield Event(
-                kind=EventKind.RETRIEVED,
-                data={
-                    "items": [
-                        {"id": i.id, "kind": i.kind, "table": i.table, "question": i.question}
-                        for i in shown
-                    ]
-                },
-            )
-            # ---- semantic cache
-            cache_key = (
-                self.name,
-                self.schema_version,
-                str(role),
-                user,
-                json.dumps(ctx, sort_keys=True, default=str),
-            )
-            cached_sql = self._cache_lookup(question, qvec, cache_key)
-            if self.cache_threshold is not None:
-                self._metric("record_cache", cached_sql is not None)
-            feedback: list[tuple[str, str]] = []
-            result = None
-            if cached_sql is not None:
-                sql = cached_sql
-                ts = clock.monotonic()
-                verdict = guard.check(sql, params=ctx or None)
-                lap("check", ts)
-                yield Event(kind=EventKind.SQL, data={"sql": sql, "attempt": 0, "cached": True})
-                yield self._verdict_event(verdict)
-                if verdict.allowed:
-                    try:
-                        ts = clock.monotonic()
-                        result = self.db.execute(
-                            verdict.sql or sql, max_rows=self.max_rows, cancel=cancel
-                        )
-                        lap("execute", ts)
-                    except QueryError:
-                        result = None
-                if result is not None:
-                    sql = verdict.sql or sql
-                    yield Event(
-                        kind=EventKind.ROWS,
-                        data={
-                            "columns": list(result.columns),
-                            "rows": [list(r) for r in result.rows],
-                            "truncated": result.truncated,
-                        },
-                    )
-                    answer = finish(
-                        {
-                            "columns": result.columns,
-                            "rows": result.rows,
-                            "cached": True,
-                            "truncated": result.truncated,
-                        }
-                    )
-                    finished = True
-                    yield Event(kind=EventKind.ANSWER, data=answer.to_dict(), answer=answer)
-                    yield Event(kind=EventKind.DONE, data={"outcome": outcome})
-                    return
-            # ---- attempts
-            while attempts < self.max_attempts:
-                attempts += 1
-                wctx = WriteContext(
-                    question=question,
-                    dialect=self.dialect,
-                    tables=tables,
-                    foreign_keys=self._fks_among(tables),
-                    examples=examples,
-                    documentation=docs,
-                    values=self._values if self._link_values else {},
-                    value_index=self._value_index if self._link_values else {},
-                    failed=[FailedAttempt(sql=s_, error=e_) for s_, e_ in feedback],
-                )
-                messages = build_messages(
-                    question,
-                    dialect=self.dialect,
-                    tables=tables,
-                    foreign_keys=self._fks_among(tables),
-                    examples=examples,
-                    documentation=docs,
-                    samples=self.sample_values,
-                    feedback=feedback,
-                )
-                prompt_tokens = estimate_tokens("\n".join(m.content for m in messages))
-                yield Event(
-                    kind=EventKind.PROMPT,
-                    data={"attempt": attempts, "tokens": prompt_tokens, "messages": len(messages)},
-                )
-                if self.token_limiter is not None:
-                    d = self.token_limiter.hit(f"{self.name}:{user}:tokens", max(1, prompt_tokens))
-                    if not d.allowed:
-                        ra = float(getattr(d, "retry_after", 0.0) or 0.0)
-                        outcome, error = "rate_limited", f"user {user!r} is over the token budget"
-                        raise RateLimitedError(
-                            error + f"; retry after {ra:.3f}s", retry_after_s=ra, decision=d
-                        )
-                ts = clock.monotonic()
-                draft: SqlDraft = yield from self._write(wctx)
-                lap("model", ts)
-                completion_usage = Usage(
-                    input_tokens=draft.input_tokens
-                    if draft.input_tokens is not None
-                    else prompt_tokens,
-                    output_tokens=draft.output_tokens
-                    if draft.output_tokens is not None
-                    else estimate_tokens(draft.sql or draft.text),
-                    cached_tokens=draft.cached_tokens,
-                )
-                completion = _Drafted(draft, completion_usage)
-                usage = usage + completion.usage
-                if completion.cost_usd is not None:
-                    cost = (cost or 0.0) + completion.cost_usd
-                self._metric_tokens(completion)
-                sql = draft.sql
-                yield Event(kind=EventKind.SQL, data={"sql": sql, "attempt": attempts})
-                if not sql:
-                    feedback.append((draft.text[:200], "the reply held no SQL query"))
-                    verdict = None
-                    error = "the model's reply held no SQL"
-                    outcome = "llm_error"
-                    continue
-                ts = clock.monotonic()
-                verdict = guard.check(sql, params=ctx or None)
-                lap("check", ts)
-                yield self._verdict_event(verdict)
-                if not verdict.allowed:
-                    msgs = "; ".join(
-                        f"{getattr(v.code, 'value', v.code)}: {v.message}"
-                        for v in verdict.violations
-                    )
-                    feedback.append((sql, f"SafeQuery rejected it: {msgs}"))
-                    outcome, error = "rejected", f"SafeQuery rejected the SQL: {msgs}"
-                    self._metric(
-                        "record_rejection",
-                        [str(getattr(v.code, "value", v.code)) for v in verdict.violations],
-                    )
-                    self._record(
-                        question=question,
-                        user=user,
-                        role=role,
-                        session=session,
-                        sql=sql,
-                        verdict=verdict,
-                        outcome="rejected",
-                        error=error,
-                        row_count=None,
-                        timings=dict(timings),
-                        usage=completion.usage,
-                        cost=completion.cost_usd,
-                    ) if attempts < self.max_attempts else None
-                    continue
-                run_sql = verdict.sql or sql
-                try:
-                    ts = clock.monotonic()
-                    result = self.db.execute(run_sql, max_rows=self.max_rows, cancel=cancel)
-                    lap("execute", ts)
-                except QueryError as exc:
-                    lap("execute", ts)
-                    feedback.append((run_sql, str(exc)))
-                    outcome = "timeout" if isinstance(exc, TimeoutError) else "db_error"
-                    error = str(exc)
-                    yield Event(
-                        kind=EventKind.ERROR,
-                        data={
-                            "type": type(exc).__name__,
-                            "message": str(exc),
-                            "retryable": attempts < self.max_attempts,
-                        },
-                    )
-                    continue
-                sql = run_sql
-                outcome, error = "ok", ""
-                break
-            if result is None:
-                answer = finish({})
-                finished = True
-                yield Event(kind=EventKind.ANSWER, data=answer.to_dict(), answer=answer)
-                yield Event(kind=EventKind.DONE, data={"outcome": outcome})
-                return
-            yield Event(
-                kind=EventKind.ROWS,
-                data={
-                    "columns": list(result.columns),
-                    "rows": [list(r) for r in result.rows],
-                    "truncated": result.truncated,
-                },
-            )
-            self._cache_store(question, qvec, cache_key, sql)
-            if self.learn:
-                self._learn(question, sql, user)
-            answer = finish(
-                {"columns": result.columns, "rows": result.rows, "truncated": result.truncated}
-            )
-            finished = True
-            yield Event(kind=EventKind.ANSWER, data=answer.to_dict(), answer=answer)
-            yield Event(kind=EventKind.DONE, data={"outcome": outcome})
-        except GeneratorExit:
-            if not finished:
-                outcome, error = "cancelled", "the caller closed the stream"
-                self._record(
-                    question=question,
-                    user=user,
-                    role=role,
-                    session=session,
-                    sql=sql,
-                    verdict=verdict,
-                    outcome=outcome,
-                    error=error,
-                    row_count=None,
-                    timings=timings,
-                    usage=usage,
-                    cost=cost,
-                )
-            raise
-        except AvlError as exc:
-            if not finished:
-                if isinstance(exc, CancelledError):
-                    outcome, error = "cancelled", "the caller cancelled the request"
-                elif outcome == "ok":
-                    outcome = "llm_error" if isinstance(exc, ProviderError) else "error"
-                error = error or str(exc)
-                self._record(
-                    question=question,
-                    user=user,
-                    role=role,
-                    session=session,
-                    sql=sql,
-                    verdict=verdict,
-                    outcome=outcome,
-                    error=error,
-                    row_count=None,
-                    timings=timings,
-                    usage=usage,
-                    cost=cost,
-                )
-            if _raise:
-                raise
-            yield Event(
-                kind=EventKind.ERROR,
-                data={
-                    "type": type(exc).__name__,
-                    "message": str(exc),
-                    "retryable": isinstance(exc, RateLimitedError),
-                },
-            )
-            yield Event(kind=EventKind.DONE, data={"outcome": outcome})
-
-    def _write(self, wctx: WriteContext) -> Generator[Event, None, SqlDraft]:
-        pieces = self.writer.write_stream(wctx)
-        while True:
-            try:
-                piece = next(pieces)
-            except StopIteration as stop:
-                draft: SqlDraft = stop.value
-                return draft
-            yield Event(kind=EventKind.TOKEN, data={"text": piece})
-
-    def _fks_among(self, tables: Sequence[TableSpec]) -> tuple[ForeignKeySpec, ...]:
-        names = {t.name.lower() for t in tables}
-        return tuple(
-            fk for fk in self._fks if fk.table.lower() in names and fk.ref_table.lower() in names
+        cancel: threading.Event | None,
+    ) -> Request:
+        """Validate and encode the input before anything runs."""
+        q = check_question(question)
+        return Request(
+            question=q,
+            text=encode_text(q),
+            user=str(check_name(user, "user")),
+            role=check_name(role, "role", optional=True),
+            context=check_context(context),
+            session=str(check_name(session, "session")),
+            cancel=cancel,
+            model=str(self.writer.name),
+            started=self._clock.monotonic(),
         )
-
-    @staticmethod
-    def _verdict_event(verdict: Any) -> Event:
-        return Event(
-            kind=EventKind.VERDICT,
-            data={
-                "allowed": bool(verdict.allowed),
-                "violations": [
-                    {"code": str(getattr(v.code, "value", v.code)), "message": str(v.message)}
-                    for v in verdict.violations
-                ],
-                "sql": verdict.sql,
-            },
-        )
-
-    # ----------------------------------------------------------- cache/learn
-    def _cache_lookup(self, question: str, qvec: Any, key: tuple[str, ...]) -> str | None:
-        if self.cache_threshold is None:
-            return None
-        best, best_s = None, 0.0
-        with self._lock:
-            entries = [e for e in self._cache if e.key == key]
-        for e in entries:
-            if qvec is not None and e.vector is not None:
-                s = float(
-                    np.dot(qvec, e.vector)
-                    / ((np.linalg.norm(qvec) * np.linalg.norm(e.vector)) or 1.0)
-                )
-            else:
-                s = similarity(question, e.question)
-            if question.lower() == e.question.lower():
-                s = 1.0
-            elif _literal_words(question) != _literal_words(e.question):
-                continue  # another value or number: never reuse
-            if s > best_s:
-                best, best_s = e, s
-        if best is not None and best_s >= self.cache_threshold:
-            return best.sql
-        return None
-
-    def _cache_store(self, question: str, qvec: Any, key: tuple[str, ...], sql: str) -> None:
-        if self.cache_threshold is None:
-            return
-        with self._lock:
-            self._cache.append(_CacheEntry(question, sql, key, qvec))
-            if len(self._cache) > 1000:
-                del self._cache[0]
-
-    def clear_cache(self) -> None:
-        """Forget every cached question."""
-        with self._lock:
-            self._cache.clear()
-
-    def _learn(self, question: str, sql: str, user: str) -> None:
-        try:
-            self.train(question=question, sql=sql, added_by=f"learned:{user}")
-        except UnsafeQueryError:
-            return
-
-    # -------------------------------------------------------- history/metrics
-    def _record(
-        self,
-        *,
-        question: str,
-        user: str,
-        role: str | None,
-        session: str,
-        sql: str,
-        verdict: Any,
-        outcome: str,
-        error: str,
-        row_count: int | None,
-        timings: Mapping[str, float],
-        usage: Usage,
-        cost: float | None,
-    ) -> str | None:
-        self._metric("record_outcome", outcome)
-        if outcome == "rate_limited":
-            self._metric("record_rate_limited", user)
-        if self.history is None:
-            return None
-        from avl.history import Entry
-
-        entry = Entry(
-            user=user,
-            role=role or "",
-            session=session,
-            question=question,
-            sql=sql,
-            allowed=None if verdict is None else bool(verdict.allowed),
-            violations=()
-            if verdict is None
-            else tuple(str(getattr(v.code, "value", v.code)) for v in verdict.violations),
-            outcome=outcome,
-            error=error,
-            row_count=row_count,
-            timings=dict(timings),
-            model=str(getattr(self.model, "name", "")),
-            tokens_in=usage.input_tokens,
-            tokens_out=usage.output_tokens,
-            cost_usd=cost,
-            tags=(f"source:{self.name}",),
-        )
-        stored = self.history.record(entry)
-        return str(getattr(stored, "id", "") or "") or None
-
-    def _metric(self, method: str, *args: Any) -> None:
-        if self.metrics is None:
-            return
-        fn: Callable[..., Any] | None = getattr(self.metrics, method, None)
-        if fn is None:
-            return
-        model = str(getattr(self.model, "name", ""))
-        if method == "observe_stage":
-            fn(args[0], args[1], model=model)
-        elif method == "record_rejection":
-            for code in args[0]:
-                fn(code)
-        elif method == "record_outcome":
-            count = getattr(self.metrics, "count", None)
-            if count is not None:
-                count("asks", outcome=str(args[0]), model=model)
-        else:
-            fn(*args)
-
-    def _metric_tokens(self, completion: _Drafted) -> None:
-        if self.metrics is None:
-            return
-        fn = getattr(self.metrics, "record_tokens", None)
-        if fn is not None:
-            fn(
-                model=completion.model or str(getattr(self.model, "name", "")),
-                input_tokens=completion.usage.input_tokens,
-                output_tokens=completion.usage.output_tokens,
-                cost_usd=completion.cost_usd,
-            )
 
     # ----------------------------------------------------------------- review
     def explain(
@@ -1232,7 +939,7 @@ class Assistant:
         import sqlglot
         from sqlglot import expressions as exp
 
-        verdict = self._guard(role).check(sql)
+        verdict = self.guard_for(role).check(sql)
         if not verdict.allowed:
             raise UnsafeQueryError(
                 "SafeQuery refuses the statement", violations=verdict.violations, sql=sql
@@ -1241,7 +948,8 @@ class Assistant:
         res = self.db.explain(run)
         plan = [" ".join(str(x) for x in r if x is not None) for r in res.rows]
         scanned: list[str] = []
-        lowtables = {t.lower(): t for t in (tt.name for tt in self._tables.values())}
+        known = self._knowledge_now().tables
+        lowtables = {t.name.lower(): t.name for t in known.values()}
         for r in res.rows:
             line = " ".join(str(x) for x in r if x is not None)
             m = (
@@ -1281,7 +989,7 @@ class Assistant:
                     tname = next(
                         (
                             t.name
-                            for t in self._tables.values()
+                            for t in known.values()
                             if t.column(col.name) and t.name in alias_to_table.values()
                         ),
                         None,
@@ -1292,7 +1000,7 @@ class Assistant:
         full: list[str] = []
         for scanned_name in dict.fromkeys(scanned):
             real = lowtables.get(scanned_name.lower(), scanned_name)
-            spec = self._tables.get(real.lower())
+            spec = known.get(real.lower())
             rows = spec.row_count if spec is not None else None
             if rows is None or rows >= large_table_rows:
                 full.append(real)
@@ -1308,13 +1016,15 @@ class Assistant:
         return Explanation(sql=run, plan=plan, full_scans=full, suggestions=suggestions)
 
     def close(self) -> None:
-        """Close the database connection (if the Assistant opened it)."""
+        """Close the database connection (if the Assistant opened it) and the
+        training store."""
         self.db.close()
+        self.training.close()
 
     def __repr__(self) -> str:
         return (
-            f"Assistant(db={self.db.url!r}, model={getattr(self.model, 'name', '?')!r}, "
-            f"source={self.name!r}, items={len(self._items)})"
+            f"Assistant(db={self.db.url!r}, model={self.writer.name!r}, "
+            f"source={self.name!r}, items={len(self._knowledge.items)})"
         )
 
 
@@ -1381,7 +1091,7 @@ class AsyncAssistant:
         return await asyncio.to_thread(lambda: self.sync.explain(sql, **kwargs))
 
 
-def _make_model(model: Any) -> Any:
+def _make_model(model: object) -> SqlWriter | ChatModel:
     if isinstance(model, str):
         if model.startswith("offline://"):
             from avl.llm.offline import create
@@ -1389,31 +1099,29 @@ def _make_model(model: Any) -> Any:
             return create(model)
         from avl.llm import create_chat_model
 
-        return create_chat_model(model)
-    if not hasattr(model, "complete"):
-        raise ConfigError(f"model must be a ChatModel or a URL, got {type(model).__name__}")
-    return model
+        made: ChatModel = create_chat_model(model)
+        return made
+    if isinstance(model, (SqlWriter, ChatModel)) or callable(getattr(model, "complete", None)):
+        return model  # type: ignore[return-value]  # a duck-typed ChatModel (complete only)
+    raise ConfigError(
+        f"model must be a SqlWriter, a ChatModel or a URL, got {type(model).__name__}"
+    )
 
 
-def _make_embedder(embedder: Any) -> Any:
+def _make_embedder(embedder: str | Embedder | None) -> Embedder | None:
     if embedder is None:
         return None
     if isinstance(embedder, str):
         from avl.embeddings import create_embedder
 
-        return create_embedder("hash://" if embedder == "default" else embedder)
-    if not hasattr(embedder, "embed"):
+        made: Embedder = create_embedder("hash://" if embedder == "default" else embedder)
+        return made
+    if not callable(getattr(embedder, "embed", None)):
         raise ConfigError(f"embedder must be an Embedder, got {type(embedder).__name__}")
     return embedder
 
 
-def _make_store(embedder: Any) -> Any:
-    try:
-        from avl.vectors import VectorStore
-    except ImportError as exc:  # pragma: no cover
-        raise ConfigError("avl.vectors is not available; pass store=") from exc
+def _make_store(embedder: Embedder) -> VectorIndex:
+    from avl.vectors import VectorStore
+
     return VectorStore(int(embedder.dim), metric="cosine")
-
-
-__all__ += []
-_ = CancelledError

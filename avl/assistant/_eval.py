@@ -91,7 +91,8 @@ def evaluate_questions(
 
     db = assistant.db
     golds = [_multiset(db.execute(sql, max_rows=10**7).rows) for _, sql in questions]
-    all_tables = list(assistant._tables.values())
+    view = assistant.view()
+    all_tables = list(view.tables)
     schema_ok = recall = 0
     ptoks: list[int] = []
     ftoks: list[int] = []
@@ -111,7 +112,7 @@ def evaluate_questions(
         recall += _gold_tables(gold_sql, assistant.dialect) <= retrieved
         kw: dict[str, Any] = {
             "dialect": assistant.dialect,
-            "foreign_keys": assistant._fks,
+            "foreign_keys": view.foreign_keys,
             "examples": (),
             "documentation": (),
         }

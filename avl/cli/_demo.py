@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from avl.cli._common import EXIT_OK, print_answer
+from avl.typing import violation_code
 
 __all__ = ["register"]
 
@@ -20,8 +21,7 @@ def register(sub: Any) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from avl.assistant import Assistant
-    from avl.assistant._demo import DEMO_PAIRS, DEMO_QUESTIONS, create_demo_database
+    from avl.assistant import DEMO_PAIRS, DEMO_QUESTIONS, Assistant, create_demo_database
 
     with tempfile.TemporaryDirectory(prefix="avl-demo-") as tmp:
         path = Path(args.db) if args.db else Path(tmp) / "avl_demo.db"
@@ -42,7 +42,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
             guard = assistant.guard_for(None)
             for sql in ("DELETE FROM orders", "SELECT name FROM customers; DROP TABLE orders"):
                 v = guard.check(sql)
-                codes = ", ".join(str(getattr(x.code, "value", x.code)) for x in v.violations)
+                codes = ", ".join(violation_code(x) for x in v.violations)
                 out.write(f"  {sql}\n    -> {'allowed' if v.allowed else 'REJECTED: ' + codes}\n")
         finally:
             assistant.close()

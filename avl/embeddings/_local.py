@@ -9,6 +9,7 @@ Nothing is downloaded at run time.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,9 @@ class LocalEmbedder:
         device: the torch device (``"cpu"`` by default).
         batch_size: texts per forward pass.
         normalize: L2-normalise the vectors (recommended for cosine).
-        progress: optional ``callback(done, total)`` after each batch.
+        progress: optional ``callback(done, total)``, called after each batch the
+            library runs (texts are batched by length, so ``done`` counts texts
+            embedded so far, not a prefix of the input).
 
     Raises:
         MissingDependencyError: ``sentence-transformers`` or the model package is
@@ -97,6 +100,12 @@ class LocalEmbedder:
     def embed(self, texts: Sequence[str]) -> FloatMatrix:
         """Embed ``texts``.
 
+        The whole input goes to sentence-transformers in one ``encode`` call, which
+        sorts it by length before cutting batches of ``batch_size`` (so each batch
+        is padded to texts of similar length) and restores the input order. The
+        vectors are the ones a bare ``SentenceTransformer.encode`` call returns.
+        Progress is reported after each of the library's batches.
+
         Args:
             texts: the texts.
 
@@ -108,22 +117,51 @@ class LocalEmbedder:
             ProviderError: the model failed.
         """
         items = _check_texts(texts)
-        parts: list[FloatMatrix] = []
-        for start in range(0, len(items), self._batch_size):
-            batch = items[start : start + self._batch_size]
-            try:
-                out = self._model.encode(
-                    batch,
-                    batch_size=self._batch_size,
-                    convert_to_numpy=True,
-                    normalize_embeddings=self._normalize,
-                    show_progress_bar=False,
-                )
-            except Exception as exc:
-                raise ProviderError(f"local model failed: {exc}", provider="local") from exc
-            parts.append(np.asarray(out, dtype=np.float32).reshape(len(batch), self._dim))
-            if self._progress is not None:
-                self._progress(start + len(batch), len(items))
-        if not parts:
+        if not items:
             return np.empty((0, self._dim), dtype=np.float32)
-        return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
+        counter = None if self._progress is None else _BatchCounter(self._progress, len(items))
+        handle = None if counter is None else self._model.register_forward_hook(counter)
+        try:
+            out = self._model.encode(
+                items,
+                batch_size=self._batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=self._normalize,
+                show_progress_bar=False,
+            )
+        except Exception as exc:
+            if counter is not None and counter.error is exc:
+                raise  # the progress callback's own error, unchanged
+            raise ProviderError(f"local model failed: {exc}", provider="local") from exc
+        finally:
+            if handle is not None:
+                handle.remove()
+        vectors = np.asarray(out, dtype=np.float32).reshape(len(items), self._dim)
+        return np.ascontiguousarray(vectors)
+
+
+class _BatchCounter:
+    """A forward hook on the model: sentence-transformers runs one forward pass per
+    batch, so each call reports the batch's size as progress. Passes made by other
+    threads (another ``embed`` on the same model) are not counted."""
+
+    def __init__(self, progress: ProgressCallback, total: int) -> None:
+        self._progress = progress
+        self._total = total
+        self._done = 0
+        self._thread = threading.get_ident()
+        self.error: BaseException | None = None
+
+    def __call__(self, module: object, args: tuple[Any, ...], output: Any) -> None:
+        if threading.get_ident() != self._thread:
+            return
+        try:
+            batch = int(output["sentence_embedding"].shape[0])
+        except (KeyError, TypeError, AttributeError, IndexError):
+            return
+        self._done = min(self._total, self._done + batch)
+        try:
+            self._progress(self._done, self._total)
+        except BaseException as exc:
+            self.error = exc
+            raise

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from avl._args import describe
 from avl.errors import InvalidInputError
 from avl.history._entry import Entry, ProblemKind, VerifyReport
 
@@ -280,7 +281,7 @@ def check_chain(
                 ok=False,
                 checked=0,
                 problem=ProblemKind.ALTERED,
-                message=f"the {name} row holds values of the wrong type: {meta!r}"[:300],
+                message=f"the {name} row holds values of the wrong type: {describe(meta)}",
             )
     expected_seq = 1
     expected_prev = GENESIS
@@ -507,7 +508,7 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(raw)
         return seq
     except (ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidInputError(f"invalid cursor {cursor!r}") from None
+        raise InvalidInputError(f"invalid cursor {describe(cursor)}") from None
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

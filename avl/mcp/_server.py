@@ -15,6 +15,7 @@ from avl._optional import require
 from avl.errors import AvlError, RateLimitedError, UnsafeQueryError
 from avl.mcp import _tools as T
 from avl.mcp._tools import Caller
+from avl.typing import violation_code
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import Context, MCPServer
@@ -50,7 +51,7 @@ def _error_result(exc: AvlError) -> Any:
         body["allowed"] = False
         body["violations"] = [
             {
-                "code": str(getattr(v.code, "value", v.code)),
+                "code": violation_code(v),
                 "message": str(v.message),
                 "position": None
                 if v.position is None

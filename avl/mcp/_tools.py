@@ -29,6 +29,7 @@ from avl.errors import (
     RateLimitedError,
     UnsafeQueryError,
 )
+from avl.typing import violation_code
 
 __all__ = [
     "AnswerResult",
@@ -201,7 +202,7 @@ def verdict_result(verdict: Any) -> VerdictResult:
         pos = v.position
         out.append(
             {
-                "code": str(getattr(v.code, "value", v.code)),
+                "code": violation_code(v),
                 "message": str(v.message),
                 "position": None if pos is None else {"line": pos.line, "col": pos.col},
             }
@@ -229,10 +230,18 @@ def _admit(console: Any, caller: Caller) -> None:
         return
     decision = limiter.hit(caller.user)
     if not decision.allowed:
+        _count(console, "record_rate_limited", caller.user, source="mcp")
         raise RateLimitedError(
             f"rate limit reached for {caller.user!r}; retry in {decision.retry_after:.1f} s",
             retry_after_s=decision.retry_after,
         )
+
+
+def _count(console: Any, method: str, *args: str, source: str) -> None:
+    """A refusal in the console's metrics (rejections and rate limits, by path)."""
+    fn = getattr(getattr(console, "metrics", None), method, None)
+    if fn is not None:
+        fn(*args, source=source)
 
 
 def _record(console: Any, caller: Caller, **fields: Any) -> None:
@@ -246,40 +255,21 @@ def _record(console: Any, caller: Caller, **fields: Any) -> None:
 
 # ------------------------------------------------------------ schema view
 def _visible(console: Any, caller: Caller) -> list[TableInfo]:
-    """The tables and columns the caller's policy lets it read."""
-    policy = _policy(console, caller)
-    allowed = policy.allowed_tables
-    denied_tables = policy.denied_tables
-    denied_columns = {c.lower() for c in policy.denied_columns}
-    filtered = {t.lower() for t, _ in policy.row_filters}
+    """The tables and columns the caller may read: the Assistant's policy view, the
+    same one its prompts are built from (an unknown role is refused there)."""
+    _policy(console, caller)
+    view = console.assistant.view(caller.role, dict(caller.context) or None)
     out: list[TableInfo] = []
-    for t in _schema(console):
-        low = t.name.lower()
-        if low.startswith("avl_") or low in denied_tables:
-            continue
-        if allowed is not None and low not in allowed:
-            continue
-        cols: list[ColumnInfo] = [
-            {"name": c.name, "type": c.type}
-            for c in t.columns
-            if c.name.lower() not in denied_columns
-            and f"{low}.{c.name.lower()}" not in denied_columns
-        ]
+    for t in view.tables:
         out.append(
-            {"name": t.name, "columns": cols, "row_filtered": low in filtered, "comment": t.comment}
+            {
+                "name": t.name,
+                "columns": [{"name": c.name, "type": c.type} for c in t.columns],
+                "row_filtered": t.name.lower() in view.filtered,
+                "comment": t.comment,
+            }
         )
     return out
-
-
-def _schema(console: Any) -> Sequence[Any]:
-    cached = getattr(console, "_mcp_schema", None)
-    if cached is None:
-        cached = console.assistant.db.introspect().tables
-        try:
-            console._mcp_schema = cached
-        except AttributeError:  # a console that takes no new attributes
-            pass
-    return tuple(cached)
 
 
 # -------------------------------------------------------------------- tools
@@ -323,6 +313,8 @@ def run_sql(console: Any, caller: Caller, sql: str) -> RunResult:
     result = verdict_result(verdict)
     codes = tuple(v["code"] for v in result["violations"])
     if not verdict.allowed:
+        for code in codes:
+            _count(console, "record_rejection", code, source="mcp")
         _record(console, caller, sql=sql, allowed=False, violations=codes, outcome="rejected")
         raise UnsafeQueryError(
             "the query was refused by SafeQuery", violations=list(verdict.violations), sql=sql
@@ -369,7 +361,8 @@ def schema_text(console: Any, caller: Caller) -> str:
     parts = []
     for t in _visible(console, caller):
         cols = ",\n".join(f"  {c['name']} {c['type'] or 'TEXT'}" for c in t["columns"])
-        note = "-- rows are filtered by your policy\n" if t["row_filtered"] else ""
+        filtered = t["row_filtered"] and "filtered" not in t["comment"]
+        note = "-- rows are filtered for you by your access policy\n" if filtered else ""
         comment = f"-- {t['comment']}\n" if t["comment"] else ""
         parts.append(f"{comment}{note}CREATE TABLE {t['name']} (\n{cols}\n);")
     return "\n\n".join(parts) + "\n"

@@ -113,6 +113,25 @@ def _row_filters(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(out))
 
 
+def _function_names(instance: Any, attribute: Any, value: frozenset[str]) -> None:
+    """Every name must be a function the dialect's rules know (a typo gets a suggestion)."""
+    if not value:
+        return
+    from avl.safety.allowlists import catalog
+
+    known = catalog(instance.dialect).known()
+    for name in sorted(value):
+        lowered = name.lower()
+        if "." in lowered or lowered in known:
+            continue
+        hint = catalog(instance.dialect).suggest(lowered)
+        raise ConfigError(
+            f"Policy.{attribute.name}: {name!r} is not a function SafeQuery knows in "
+            f"{instance.dialect}{hint}; name a user-defined function in user_functions "
+            "(or qualify it with its schema)"
+        )
+
+
 def _positive(instance: Any, attribute: Any, value: int | None) -> None:
     if value is None:
         return
@@ -161,19 +180,33 @@ class Policy:
             reported, when ``clamp_limit`` is false).
         clamp_limit: clamp a too-large constant ``LIMIT`` instead of rejecting it.
         max_statements: how many statements one text may hold (default 1).
-        denied_functions: extra function names to refuse (case-insensitive).
-        allowed_functions: built-in dangerous functions to allow after all.
+        allowed_functions: functions to allow on top of the dialect's default
+            allow-list (``avl/safety/allowlists/<dialect>.py``), in expressions and as
+            table functions: built-in names the dialect knows (a typo is a
+            ``ConfigError`` with a "did you mean"), or schema-qualified names
+            (``public.my_func``). Never-listed functions may be named here too: the
+            deployment then vouches for them.
+        denied_functions: functions to refuse although the default allow-list holds
+            them (case-insensitive); they win over ``allowed_functions``.
+        user_functions: names of user-defined functions to allow as written (any name
+            is accepted; SafeQuery cannot know what they do).
         allow_system_catalogs: allow ``information_schema``, ``pg_catalog``,
             ``sqlite_master``, ``mysql.*`` and the like (default: refused).
         flag_constant_predicates: refuse conditions that do not depend on any row
             (``OR 1=1``); ``WHERE 1=1 AND ...`` stays allowed.
         max_joins: joins per ``SELECT``.
-        max_cartesian: independent (unconnected) sources per ``SELECT``; a
-            cross join of more is a row bomb.
+        max_cartesian: unrelated row sources per ``SELECT`` (default 1: every
+            table must be related to the others by a join or ``WHERE`` condition that
+            mentions both sides; a one-row aggregate, a ``VALUES`` list or a small
+            bounded generator may still multiply a table).
         max_depth: nesting depth of subqueries.
         max_length: characters in the SQL text.
-        max_generated_rows: the largest constant size a row generator
-            (``generate_series``, ``range``) or blob function may be asked for.
+        max_generated_rows: the most rows a row generator (``generate_series``,
+            ``range``...) may be asked for through constant arguments, and the largest
+            constant a recursive CTE may count to.
+        max_value_length: the longest value a size-producing function (``repeat``,
+            ``lpad``, ``printf`` widths, ``zeroblob``...) may be asked to build through
+            constant arguments, nesting included.
         row_filters: ``{table: predicate}``; the predicate (with ``:name``
             parameters bound from ``check(params=...)``) is applied to every
             reference of the table, in joins, subqueries, CTEs and set
@@ -196,13 +229,19 @@ class Policy:
     max_rows: int | None = attrs.field(default=None, validator=_positive)
     clamp_limit: bool = True
     max_statements: int = attrs.field(default=1, validator=_positive_int)
-    denied_functions: frozenset[str] = attrs.field(default=frozenset(), converter=_names_required)
-    allowed_functions: frozenset[str] = attrs.field(default=frozenset(), converter=_names_required)
+    denied_functions: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_names_required, validator=_function_names
+    )
+    allowed_functions: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_names_required, validator=_function_names
+    )
+    user_functions: frozenset[str] = attrs.field(default=frozenset(), converter=_names_required)
     allow_system_catalogs: bool = False
     flag_constant_predicates: bool = True
     max_joins: int = attrs.field(default=32, validator=_positive_int)
-    max_cartesian: int = attrs.field(default=2, validator=_positive_int)
+    max_cartesian: int = attrs.field(default=1, validator=_positive_int)
     max_depth: int = attrs.field(default=12, validator=_positive_int)
     max_length: int = attrs.field(default=100_000, validator=_positive_int)
     max_generated_rows: int = attrs.field(default=1_000_000, validator=_positive_int)
+    max_value_length: int = attrs.field(default=1_000_000, validator=_positive_int)
     row_filters: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_row_filters)

@@ -34,8 +34,22 @@ class ViolationCode(str, enum.Enum):
     """A table (or qualifier) that the schema does not have."""
     UNKNOWN_COLUMN = "unknown_column"
     """A column that no table in scope has."""
+    UNRESOLVED_COLUMN = "unresolved_column"
+    """A reference whose column the checker cannot prove (``ORDER BY 4`` or ``#4`` over a
+    ``*`` of unknown columns) while a denied column is in reach."""
+    DOUBLE_QUOTED_STRING = "double_quoted_string"
+    """SQLite, with a schema: a double-quoted name that is no column, which SQLite reads
+    as a string, used anywhere but as a value compared with a column."""
     FUNCTION_DENIED = "function_denied"
-    """A dangerous function (sleep, file or program access, session changes...)."""
+    """A function on the never-list (it runs SQL text, reads a table by name, a file or
+    a URL, changes session state, sleeps or locks...), or one the policy denies."""
+    FUNCTION_NOT_ALLOWED = "function_not_allowed"
+    """A function that is not on the dialect's allow-list (nor the policy's)."""
+    TABLE_FUNCTION_NOT_ALLOWED = "table_function_not_allowed"
+    """A function in ``FROM``/``JOIN`` that is not on the table-function allow-list."""
+    TYPE_NOT_ALLOWED = "type_not_allowed"
+    """A cast to (or a column of) a type the checker does not know, such as a
+    user-defined type."""
     SYSTEM_CATALOG = "system_catalog"
     """A system catalogue, system variable or server-information function."""
     CONSTANT_PREDICATE = "constant_predicate"

@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from avl.vectors._filters import Filter
-from avl.vectors._types import FloatMatrix, Hit, Metric, Record
+from avl.vectors._types import FloatMatrix, Hit, Metric, Record, metadata_view, stored_hit
 
 __all__ = ["ExactIndex", "top_k_rows"]
 
@@ -198,6 +198,19 @@ _QUERY_BLOCK = 512
 # still reach the k-th best. Used from ``_PRUNE_MIN_ROWS`` rows and ``dim >= 4 * _HEAD``.
 _HEAD = 96
 _PRUNE_MIN_ROWS = 16384
+_MATCH_CACHE = 8
+
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_typed(v) for v in value)
+    return (type(value).__name__, value)
+
+
+def _filter_key(where: Filter) -> tuple[Any, ...]:
+    """A cache key for ``where`` that tells ``1`` from ``True`` (equal in Python,
+    different filters here)."""
+    return tuple((c.key, c.op, _typed(c.value)) for c in where.conditions)
 
 
 class ExactIndex:
@@ -224,6 +237,8 @@ class ExactIndex:
         self._ids: list[str] = []
         self._row: dict[str, int] = {}
         self._meta: list[dict[str, Any]] = []
+        # filter -> matching rows, valid until the next write (a handful of filters)
+        self._match_cache: dict[tuple[Any, ...], IntArray] = {}
 
     # -- state ---------------------------------------------------------------
     def __len__(self) -> int:
@@ -281,6 +296,7 @@ class ExactIndex:
         self, ids: Sequence[str], vectors: FloatMatrix, metadata: Sequence[dict[str, Any]]
     ) -> None:
         """Append new ids (the caller guarantees they are new and unique)."""
+        self._match_cache.clear()
         m = len(ids)
         self._reserve(m)
         n = len(self._ids)
@@ -298,6 +314,7 @@ class ExactIndex:
         self, ids: Sequence[str], vectors: FloatMatrix, metadata: Sequence[dict[str, Any]]
     ) -> None:
         """Insert new ids and overwrite existing ones."""
+        self._match_cache.clear()
         new: list[int] = []
         for i, id_ in enumerate(ids):
             r = self._row.get(id_)
@@ -319,6 +336,7 @@ class ExactIndex:
 
         The last row moves into the hole, so rows are not stable across deletes.
         """
+        self._match_cache.clear()
         removed = 0
         for id_ in ids:
             r = self._row.pop(id_, None)
@@ -350,11 +368,51 @@ class ExactIndex:
         return Record(id=id_, vector=vec, metadata=self._meta[r])
 
     def matching_rows(self, where: Filter) -> IntArray | None:
-        """Rows whose metadata matches ``where``; ``None`` means every row."""
+        """Rows whose metadata matches ``where``; ``None`` means every row.
+
+        The answer is kept until the next write, so repeated searches with the same
+        filter scan the metadata once (the returned array is read-only).
+        """
         if not where:
             return None
+        key = _filter_key(where)
+        cached = self._match_cache.get(key)
+        if cached is not None:
+            return cached
         match = where.matches
-        return np.fromiter((i for i, md in enumerate(self._meta) if match(md)), dtype=np.intp)
+        rows = np.fromiter((i for i, md in enumerate(self._meta) if match(md)), dtype=np.intp)
+        rows.flags.writeable = False
+        if len(self._match_cache) >= _MATCH_CACHE:
+            del self._match_cache[next(iter(self._match_cache))]
+        self._match_cache[key] = rows
+        return rows
+
+    def columns(self, rows: IntArray) -> tuple[FloatMatrix, FloatMatrix]:
+        """The stored vectors of ``rows`` as a contiguous ``(dim, len(rows))`` matrix,
+        and their squared norms (for :meth:`rank`)."""
+        return np.ascontiguousarray(self._xt[:, rows]), self._sq[rows]
+
+    def rank(
+        self, q: FloatMatrix, k: int, xt: FloatMatrix, sq: FloatMatrix
+    ) -> tuple[IntArray, list[float], list[float]]:
+        """The best ``k`` columns of ``xt`` (from :meth:`columns`) for one query.
+
+        Returns:
+            ``(positions, keys, scores)`` best first: column positions, a ranking
+            key where higher is better (the score, or minus the distance for
+            ``l2``), and the score a :class:`Hit` reports.
+        """
+        n = xt.shape[1]
+        if n == 0 or k <= 0:
+            return np.empty(0, dtype=np.intp), [], []
+        raw = q @ xt
+        if self.metric is Metric.L2:
+            raw *= 2.0
+            raw -= sq
+        top = _top_k_vector(raw, min(k, n))
+        scores = self._reported(q, raw[top])
+        keys = [-s for s in scores] if self.metric is Metric.L2 else scores
+        return top, keys, scores
 
     def search_many(
         self,
@@ -477,18 +535,23 @@ class ExactIndex:
                 pool.tighten()
         return pool.top_k()
 
+    def _reported(self, q: FloatMatrix, vals: FloatMatrix) -> list[float]:
+        """Ranking values to reported scores (``l2``: ``|q - x|`` from ``2 q.x - |x|^2``)."""
+        if self.metric is Metric.L2:
+            qq = float(np.dot(q, q))
+            out: list[float] = np.sqrt(np.maximum(qq - vals.astype(np.float64), 0.0)).tolist()
+            return out
+        scores: list[float] = vals.tolist()
+        return scores
+
     def _hits(
         self, q: FloatMatrix, idx: IntArray, vals: FloatMatrix, rows: IntArray | None
     ) -> list[Hit]:
         if rows is not None:
             idx = rows[idx]
-        if self.metric is Metric.L2:
-            qq = float(np.dot(q, q))
-            scores = np.sqrt(np.maximum(qq - vals.astype(np.float64), 0.0)).tolist()
-        else:
-            scores = vals.tolist()
+        scores = self._reported(q, vals)
         ids, meta = self._ids, self._meta
         return [
-            Hit(id=ids[r], score=s, metadata=meta[r])
+            stored_hit(ids[r], s, metadata_view(meta[r]))
             for r, s in zip(idx.tolist(), scores, strict=True)
         ]

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from avl._registry import Registry
 from avl.errors import ConfigError, InvalidInputError, NotFoundError
@@ -24,10 +26,14 @@ BACKENDS = Registry(
         "memory": "avl.vectors.backends.memory:open_backend",
         "file": "avl.vectors.backends.file:open_backend",
         "annoy": "avl.vectors.backends.annoy:open_backend",
+        "hnsw": "avl.vectors.backends.hnsw:open_backend",
         "postgresql": "avl.vectors.backends.postgresql:open_backend",
     },
-    extras={"postgresql": "postgres"},
+    extras={"postgresql": "postgres", "hnsw": "hnsw"},
 )
+
+_NO_FILTER = Filter()
+_F32 = np.dtype(np.float32)
 
 IdLike = str | int
 Ids = IdLike | Iterable[IdLike]
@@ -46,7 +52,8 @@ def open_backend(url: str, *, dim: int, metric: str | Metric = "cosine") -> Vect
     """Open the backend for ``url``.
 
     Args:
-        url: ``memory://``, ``file:///path``, ``annoy:///path`` or ``postgresql://...``
+        url: ``memory://``, ``file:///path``, ``annoy:///path``, ``hnsw:///path`` or
+            ``postgresql://...``
             (options go in the query string, see each backend).
         dim: the vector dimension.
         metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
@@ -108,7 +115,7 @@ class VectorStore:
         dim: the vector dimension (positive).
         metric: ``"cosine"`` (default), ``"ip"`` or ``"l2"``.
         backend: a URL (``"memory://"`` default, ``"file:///path"``,
-            ``"annoy:///path"``, ``"postgresql://..."``) or a backend object that
+            ``"annoy:///path"``, ``"hnsw:///path"``, ``"postgresql://..."``) or a backend object that
             implements :class:`VectorBackend` with the same ``dim`` and ``metric``.
 
     Raises:
@@ -135,6 +142,7 @@ class VectorStore:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim <= 0:
             raise ConfigError(f"dim must be a positive int, got {dim!r}")
         self._dim = int(dim)
+        self._shape = (self._dim,)
         self._metric = _metric(metric)
         if isinstance(backend, str):
             self._backend = open_backend(backend, dim=self._dim, metric=self._metric)
@@ -149,6 +157,10 @@ class VectorStore:
                     f"the store was given dim={self._dim}, metric={self._metric.value!r}"
                 )
             self._backend = backend
+        # a backend's optional fast path for one unfiltered NumPy query (see VectorBackend)
+        self._search_one: Callable[[npt.NDArray[Any], int], list[Hit] | None] | None = getattr(
+            self._backend, "search_one", None
+        )
         self._lock = threading.RLock()
         self._closed = False
 
@@ -393,6 +405,21 @@ class VectorStore:
             >>> [(h.id, h.score) for h in store.search([0.0, 0.0], k=2)]
             [('1', 0.0), ('2', 5.0)]
         """
+        if where is None and type(query) is np.ndarray and type(k) is int and k > 0:
+            # the common call: one NumPy vector, no filter
+            search_one = self._search_one
+            if search_one is not None:
+                with self._lock:
+                    if self._closed:
+                        self._check_open()
+                    hits = search_one(query, k)
+                if hits is not None:
+                    return hits
+            q = self._fast_query(query)
+            if q is not None:
+                with self._lock:
+                    self._check_open()
+                    return self._backend.search_many(q, k, _NO_FILTER)[0]
         k = self._k(k)
         flt = parse_where(where)
         try:
@@ -409,6 +436,22 @@ class VectorStore:
         with self._lock:
             self._check_open()
             return self._backend.search_many(mat, k, flt)[0]
+
+    def _fast_query(self, query: npt.NDArray[Any]) -> FloatMatrix | None:
+        """The common query, a finite non-zero C-contiguous float32 vector of the
+        right dimension, validated and normalised in two NumPy calls and returned as
+        a ``(1, dim)`` matrix; ``None`` sends anything else through the full checks,
+        which convert it or give the precise error."""
+        if query.dtype is not _F32 or query.shape != self._shape or not query.flags.c_contiguous:
+            return None
+        sq = float(np.vdot(query, query))  # vdot: no overflow warning, the check says it
+        # NaN fails both comparisons; an infinity or an overflow is not below inf
+        if not 0.0 < sq < math.inf:
+            return None
+        if self._metric is Metric.COSINE:
+            unit: FloatMatrix = query[None, :] / np.float32(math.sqrt(sq))
+            return unit
+        return query[None, :]
 
     def search_many(
         self, queries: Any, k: int = 10, where: Where | Filter | None = None

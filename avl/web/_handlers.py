@@ -373,6 +373,10 @@ class Handlers:
     def stream_response(
         self, identity: Identity, question: str | None, last_id: str | None
     ) -> Response:
+        if not last_id:
+            # A role the console does not configure is a 403 before the stream
+            # starts, not a 200 whose first event is the refusal.
+            self.guard(identity.role)
         app = sse_response(
             hub=self.hub,
             runner=self.runner,

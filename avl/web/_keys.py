@@ -126,12 +126,17 @@ class KeyFile:
             raise ConfigError(f"cannot read API keys file {str(p)!r}: {exc}") from exc
         try:
             if self.is_toml:
-                tomllib = importlib.import_module("tomllib")
+                try:
+                    tomllib = importlib.import_module("tomllib")  # Python 3.11+
+                except ImportError:  # Python 3.10: tomli, a dependency there
+                    tomllib = importlib.import_module("tomli")
                 data = tomllib.loads(text)
             else:
                 data = json.loads(text)
         except ImportError as exc:
-            raise ConfigError("TOML key files need Python 3.11+; use a .json file") from exc
+            raise ConfigError(
+                "TOML key files need Python 3.11+ or 'tomli' installed; or use a .json file"
+            ) from exc
         except (ValueError, RecursionError) as exc:
             raise ConfigError(
                 f"{str(p)!r} is not valid {'TOML' if self.is_toml else 'JSON'}: {exc}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +58,25 @@ def checksum(path: Path) -> str:
 def shop(tmp_path: Path) -> Path:
     """Path of a fresh shop database."""
     return make_shop(tmp_path / "shop.db")
+
+
+def ended(history: Any, **filters: Any) -> list[Any]:
+    """The entries that record how requests ended (newest first): every entry but the
+    pending ones written before a request reaches the model or the database."""
+    page = history.search(limit=10_000, **filters)
+    return [e for e in page.entries if str(e.outcome) != "pending"]
+
+
+def assert_audited(history: Any) -> None:
+    """Every pending entry is completed by exactly one entry tagged ``completes:<id>``,
+    and every other entry of a request points at its pending entry."""
+    entries = history.search(limit=10_000).entries
+    pending = {e.id for e in entries if str(e.outcome) == "pending"}
+    completes = [t.split(":", 1)[1] for e in entries for t in e.tags if t.startswith("completes:")]
+    assert sorted(completes) == sorted(pending)
+    for e in entries:
+        links = [t for t in e.tags if t.startswith(("completes:", "request:"))]
+        if str(e.outcome) == "pending":
+            assert links == []
+        else:
+            assert all(t.split(":", 1)[1] in pending for t in links)

@@ -23,7 +23,7 @@ from avl.ratelimit import RateLimiter
 from avl.safety import Policy
 from avl.testing import FakeChatModel, FakeClock
 
-from .conftest import checksum
+from .conftest import assert_audited, checksum, ended
 
 
 def gold(path: Path, sql: str) -> list[tuple[object, ...]]:
@@ -153,8 +153,12 @@ def test_attempts_are_bounded(shop: Path) -> None:
     assert ans.verdict.allowed is False
     assert ans.rows == ()
     assert "SafeQuery rejected" in ans.error
-    page = history.search(limit=10)
-    assert [str(e.outcome) for e in page.entries] == ["rejected"] * 3
+    assert [str(e.outcome) for e in ended(history)] == ["rejected"] * 3
+    (pending,) = history.search(outcome="pending", limit=10)
+    final, *refused = ended(history)
+    assert f"completes:{pending.id}" in final.tags
+    assert all(f"request:{pending.id}" in e.tags for e in refused)
+    assert_audited(history)
 
 
 def test_stream_event_order_and_content(shop: Path) -> None:
@@ -206,7 +210,7 @@ def test_cancel_mid_stream_leaves_no_transaction(shop: Path) -> None:
     stream.close()  # type: ignore[attr-defined]
     assert conn.in_transaction is False
     assert a.db.in_transaction() is False
-    (entry,) = history.search(limit=5).entries
+    (entry,) = ended(history)
     assert str(entry.outcome) == "cancelled"
 
 
@@ -257,7 +261,7 @@ def test_rate_limit_and_token_budget(shop: Path) -> None:
         a.ask("How many orders are there?", user="ann")
     assert info.value.retry_after_s > 0
     assert a.ask("How many orders are there?", user="bob").rows == ((5,),)
-    outcomes = [str(e.outcome) for e in history.search(user="ann", limit=10).entries]
+    outcomes = [str(e.outcome) for e in ended(history, user="ann")]
     assert outcomes == ["rate_limited", "ok", "ok"]
     budget = RateLimiter("50/day", storage="memory://", clock=clock)
     b = Assistant(db=f"sqlite:///{shop}", token_limiter=budget, cache_threshold=None)
@@ -442,7 +446,7 @@ def test_cancel_event_stops_the_stream(shop: Path) -> None:
             cancel.set()
     assert seen == [EventKind.RETRIEVED, EventKind.PROMPT]
     assert a.db.in_transaction() is False
-    (entry,) = history.search(limit=5).entries
+    (entry,) = ended(history)
     assert str(entry.outcome) == "cancelled"
 
 

@@ -17,7 +17,7 @@ from avl.metrics import Metrics
 from avl.safety import SafeQuery
 from avl.testing import FakeChatModel
 
-from .conftest import checksum
+from .conftest import assert_audited, checksum, ended
 
 MUST_REJECT = {"ddl", "dml", "stacked", "exec", "file", "admin"}
 
@@ -89,9 +89,8 @@ def test_malicious_statements_never_change_the_database(app_db: Path, shared_dat
             ran += EventKind.ROWS in kinds
             assert answer.verdict is None or expected is True
     assert checksum(app_db) == before
-    entries = []
-    page = history.search(limit=10_000)
-    entries.extend(page.entries)
+    entries = ended(history)
+    assert_audited(history)
     outcomes = [str(e.outcome) for e in entries]
     assert outcomes.count("rejected") == rejected
     assert len(entries) == len(sample)

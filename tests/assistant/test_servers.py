@@ -97,7 +97,7 @@ def _run(url: str, c: str, o: str, gold_runner: Any, comments: bool = True) -> A
     if comments:  # table and column comments reach the schema text
         assert schema[c].startswith("-- people who buy\n")
         assert "-- in euros" in schema[o]
-    (fk,) = a._fks
+    (fk,) = a.view().foreign_keys
     assert (fk.table, fk.ref_table) == (o, c)
     for q, gold in _questions(c, o):
         ans = a.ask(q)

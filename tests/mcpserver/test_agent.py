@@ -103,7 +103,8 @@ def test_injected_model_and_hostile_agent_are_refused(shop: Path) -> None:
         run(go)
         entries = console.history.search(user="agent-1", limit=100).entries
         assert len(entries) >= len(HOSTILE) + 3
-        assert {str(e.outcome) for e in entries} <= {"rejected", "error", "llm_error"}
+        # (each ask also leaves the pending entry written before the model is called)
+        assert {str(e.outcome) for e in entries} <= {"rejected", "error", "llm_error", "pending"}
     finally:
         console.close()
     assert snapshot(shop) == before

@@ -213,3 +213,100 @@ def test_filter_alone_on_a_plain_handler() -> None:
     assert ContextFilter().filter(record) is True
     assert (record.trace_id, record.request_id, record.user) == ("", "", "")
     assert json_formatter().format(record).startswith("{")
+
+
+async def _app(scope: Any, receive: Any, send: Any) -> None:
+    logging.getLogger("avl.assistant").info("inside the request")
+    if scope["path"] == "/rejected":
+        set_outcome("rejected", user="ann")
+    status = {"/": 200, "/rejected": 422, "/limited": 429, "/boom": 500}[scope["path"]]
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def _get(app: Any, path: str, headers: dict[str, str] | None = None) -> Any:
+    import httpx
+
+    async def go() -> Any:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            return await c.get(path, headers=headers)
+
+    return asyncio.run(go())
+
+
+def test_access_log_request_ids_and_outcomes(json_out: io.StringIO) -> None:
+    from avl.logs import AccessLog
+
+    app = AccessLog(_app)
+    r = _get(app, "/?question=secret-question", {"X-Request-Id": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    inside, access = records(json_out)
+    assert inside["request_id"] == access["request_id"] == "abc-123"
+    assert access["logger"] == "avl.web.access"
+    assert access["message"] == "GET / 200"
+    assert (access["method"], access["path"], access["status"], access["outcome"]) == (
+        "GET",
+        "/",
+        200,
+        "ok",
+    )
+    assert access["duration_ms"] >= 0
+    assert "secret-question" not in json_out.getvalue()
+    json_out.truncate(0)
+    json_out.seek(0)
+    # a header that is not a short token is replaced by a fresh id
+    r = _get(app, "/rejected", {"X-Request-Id": "x" * 500})
+    new_id = r.headers["x-request-id"]
+    assert len(new_id) == 32
+    _, access = records(json_out)
+    assert (access["request_id"], access["outcome"], access["user"]) == (new_id, "rejected", "ann")
+    json_out.truncate(0)
+    json_out.seek(0)
+    for path, outcome in (("/limited", "rate_limited"), ("/boom", "error")):
+        _get(app, path)
+        assert records(json_out)[-1]["outcome"] == outcome
+
+
+def test_access_log_can_ignore_caller_ids(json_out: io.StringIO) -> None:
+    from avl.logs import AccessLog, bind_log_fields
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        bind_log_fields(user="bob", ignored=None)
+        await _app(scope, receive, send)
+
+    r = _get(AccessLog(app, trust_request_id=False), "/", {"X-Request-Id": "abc"})
+    assert r.headers["x-request-id"] != "abc"
+    assert records(json_out)[-1]["user"] == "bob"
+
+
+def test_serve_configures_json_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from avl.cli._web import _configure_logs
+
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    monkeypatch.setenv("AVL_LOG_FORMAT", "json")
+    try:
+        _configure_logs(argparse.Namespace(log_format=None, log_level="warning"))
+        logging.getLogger("avl.web").info("hidden")
+        logging.getLogger("avl.web").warning("shown")
+    finally:
+        for h in list(logging.getLogger("avl").handlers):
+            if h.get_name() == "avl.logs":
+                logging.getLogger("avl").removeHandler(h)
+        logging.getLogger("avl").setLevel(logging.NOTSET)
+    (record,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (record["message"], record["service"], record["level"]) == ("shown", "avl", "WARNING")
+
+
+def test_serve_refuses_an_unknown_log_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from avl.cli._common import UsageError
+    from avl.cli._web import _configure_logs
+
+    monkeypatch.setenv("AVL_LOG_FORMAT", "xml")
+    with pytest.raises(UsageError, match="AVL_LOG_FORMAT"):
+        _configure_logs(argparse.Namespace(log_format=None, log_level=None))

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from avl.errors import InvalidTypeError
 from avl.safety import Policy, SafeQuery, ViolationCode
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "safety" / "redteam.jsonl"
@@ -204,7 +205,7 @@ def test_hostile_input_is_refused_without_raising(sql: str, codes: list[str]) ->
 
 
 @pytest.mark.parametrize("value", [None, b"SELECT 1", 42])
-def test_non_text_is_a_parse_error(value: Any) -> None:
-    verdict = guard("default", "sqlite").check(value)
-    assert verdict.allowed is False
-    assert [str(c) for c in verdict.codes] == ["parse_error"]
+def test_non_text_raises_an_avl_type_error(value: Any) -> None:
+    with pytest.raises(InvalidTypeError, match="str") as info:
+        guard("default", "sqlite").check(value)
+    assert isinstance(info.value, TypeError)

@@ -42,6 +42,12 @@ def make_policy(preset: str, dialect: str) -> Policy:
             denied_columns=["users.password_hash"],
             max_rows=100,
         )
+    if preset == "appns":
+        return Policy(
+            dialect=dialect,
+            allowed_tables=["users", "orders"],
+            denied_columns=["users.password_hash"],
+        )
     if preset == "schema_only":
         return Policy(dialect=dialect, schema=APP_SCHEMA)
     if preset == "deny":

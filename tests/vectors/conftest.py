@@ -13,7 +13,7 @@ import pytest
 from avl.vectors import VectorStore
 from tests.conftest import unavailable
 
-BACKEND_NAMES = ["memory", "file", "annoy", "postgresql"]
+BACKEND_NAMES = ["memory", "file", "annoy", "hnsw", "postgresql"]
 
 MakeStore = Callable[..., VectorStore]
 
@@ -64,6 +64,8 @@ def make_store(
             url = f"file://{tmp_path}/store{n}"
         elif backend_name == "annoy":
             url = f"annoy://{tmp_path}/annoy{n}?min_index=8&rebuild_delta=4&background=0&exact_below=4"
+        elif backend_name == "hnsw":
+            url = f"hnsw://{tmp_path}/hnsw{n}?exact_below=4&save_every=16"
         else:
             uri = request.getfixturevalue("pgvector_uri")
             table = f"avl_vec_{uuid.uuid4().hex[:12]}"

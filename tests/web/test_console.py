@@ -239,3 +239,31 @@ async def test_sql_that_reaches_out_is_refused_on_run_and_train(
         assert r.status_code == 422
         assert r.headers["content-type"] == "application/problem+json"
         assert [v["code"] for v in r.json()["violations"]][:1] == [code]
+
+
+@pytest.mark.anyio
+async def test_an_unknown_role_is_403_with_the_real_console() -> None:
+    """A mistyped role in an identity gets 403 on every route, never the default policy."""
+    from avl.web import ApiKeyAuthenticator, Identity
+
+    console = Console.from_config({"roles": {"analyst": {"denied_columns": ["customers.name"]}}})
+    key = "typo-key-0123456789"
+    auth = ApiKeyAuthenticator.from_keys({key: Identity(user="t", role="analsyt")})
+    try:
+        async with client(create_app(console, authenticator=auth), headers={"x-api-key": key}) as c:
+            answers = [
+                await c.post("/v1/sql/check", json={"sql": "SELECT name FROM customers"}),
+                await c.post("/v1/sql/run", json={"sql": "SELECT name FROM customers"}),
+                await c.post("/v1/ask", json={"question": "customer names"}),
+                await c.post(
+                    "/v1/ask",
+                    json={"question": "customer names"},
+                    headers={"accept": "text/event-stream"},
+                ),
+            ]
+    finally:
+        console.close()
+    for r in answers:
+        assert r.status_code == 403, r.text
+        assert r.json()["type"] == "urn:avl:problem:unknown-role"
+        assert "analyst" not in r.text  # the configured roles are not listed

@@ -610,7 +610,12 @@ async def test_an_unknown_role_is_403(console: TinyConsole) -> None:
     async with client(app, headers={"x-api-key": "ghost-key-0123456789"}) as c:
         check = await c.post("/v1/sql/check", json={"sql": "SELECT 1"})
         run = await c.post("/v1/sql/run", json={"sql": "SELECT 1"})
-    for r in (check, run):
+        stream = await c.post(
+            "/v1/ask", json={"question": "customer names"}, headers={"accept": "text/event-stream"}
+        )
+        get_stream = await c.get("/v1/ask/stream", params={"question": "customer names"})
+    assert console.assistant.started.is_set() is False  # no pipeline ran
+    for r in (check, run, stream, get_stream):
         assert r.status_code == 403
         assert r.json()["type"] == "urn:avl:problem:unknown-role"
         assert r.json()["title"] == "Role not configured"

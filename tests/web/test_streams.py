@@ -145,7 +145,8 @@ class GatedModel:
 
 
 class SignallingHistory:
-    """A real History that sets ``recorded`` after each ``record``."""
+    """A real History that sets ``recorded`` once a request's outcome is recorded (the
+    entry after the pending one written before the model is called)."""
 
     def __init__(self) -> None:
         from avl.history import History
@@ -155,7 +156,8 @@ class SignallingHistory:
 
     def record(self, entry: Any) -> Any:
         stored = self.inner.record(entry)
-        self.recorded.set()
+        if str(entry.outcome) != "pending":
+            self.recorded.set()
         return stored
 
     def __getattr__(self, name: str) -> Any:
@@ -186,6 +188,7 @@ async def test_disconnect_cancels_the_real_assistant_and_is_recorded() -> None:
         # The Assistant saw the stream closed: the model's stream was closed and the
         # ask is in the history as cancelled, with no rows.
         entries = await anyio.to_thread.run_sync(lambda: console.history.search(limit=5))
+        entries = [e for e in entries if e.outcome.value != "pending"]
         assert [(e.outcome.value, e.row_count) for e in entries] == [("cancelled", None)]
     finally:
         console.close()
@@ -280,6 +283,9 @@ async def test_disconnect_interrupts_the_running_database_query(
         history=history,
         ratelimit={"rates": ""},
         assistant={"cache_threshold": None, "timeout_s": 3600.0},
+        # SafeQuery refuses these deliberately huge queries by default (a counter up to
+        # 1e11, a 4-way cartesian product): this deployment widens its resource bounds
+        policy={"max_generated_rows": 10**12, "max_cartesian": 4},
         **kw,
     )
     db = console.assistant.db
@@ -303,6 +309,7 @@ async def test_disconnect_interrupts_the_running_database_query(
         kinds = [e.event for e in sse.parse(wire.sent)]
         assert kinds[-2:] == ["sql", "verdict"]
         entries = await anyio.to_thread.run_sync(lambda: console.history.search(limit=5))
+        entries = [e for e in entries if e.outcome.value != "pending"]
         assert [(e.outcome.value, e.row_count, e.error) for e in entries] == [
             ("cancelled", None, "the caller cancelled the request")
         ]

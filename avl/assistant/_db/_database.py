@@ -35,17 +35,21 @@ import attrs
 from avl._clock import Clock, SystemClock
 from avl._registry import redact_url, scheme_of
 from avl.assistant._db._engine import Engine
-from avl.assistant._db._types import Limits, MiB, QueryResult, SchemaSnapshot
+from avl.assistant._db._types import Limits, MiB, QueryResult, SchemaSnapshot, is_own_table
 from avl.errors import (
     CancelledError,
     ConfigError,
     QueryError,
     QueryTimeoutError,
 )
+from avl.metrics import SpanKind, sql_attributes, start_span, tracing_enabled
 
 __all__ = ["Database", "QueryResult", "SchemaSnapshot"]
 
 _SCHEMES = ("sqlite", "postgresql", "mysql", "duckdb", "sqlalchemy")
+
+#: sqlglot dialect -> OpenTelemetry ``db.system.name``
+_DB_SYSTEM = {"postgres": "postgresql", "mysql": "mysql", "sqlite": "sqlite", "duckdb": "duckdb"}
 
 
 def _kind_of(conn: object) -> str:
@@ -146,6 +150,8 @@ class Database:
             self._engine = self._wrap(db, pool_size, schemas, dialect)
             self.url = f"<{type(db).__module__}.{type(db).__name__}>"
         self.dialect: str = self._engine.dialect
+        self._active = 0  # statements running now (the pool gauge's in_use)
+        self._active_lock = threading.Lock()
 
     def _open_url(
         self, url: str, pool_size: int, schemas: Sequence[str] | None, dialect: str | None
@@ -220,10 +226,68 @@ class Database:
             dialect=dialect,
         )
 
+    _CONFIG_KEYS = (
+        "url",
+        "timeout_s",
+        "pool_size",
+        "schemas",
+        "max_result_bytes",
+        "max_value_bytes",
+        "memory_mb",
+        "temp_mb",
+        "dialect",
+    )
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, timeout_s: float = 10.0, clock: Clock | None = None
+    ) -> Database:
+        """Build from a config table (the Console's ``[db]``)::
+
+            [db]
+            url = "postgresql://avl_reader@db/shop"
+            pool_size = 8
+            schemas = ["public", "sales"]
+            max_result_bytes = 16777216
+
+        Args:
+            config: ``url`` and any of this class's keyword arguments.
+            timeout_s: the statement timeout when the table gives none.
+            clock: the clock for the SQLite timeout.
+
+        Returns:
+            The database.
+
+        Raises:
+            ConfigError: not a table, no ``url``, an unknown key or a bad value.
+            BackendUnavailableError: the database cannot be opened.
+            MissingDependencyError: the driver for the URL is not installed.
+        """
+        if not isinstance(config, Mapping):
+            raise ConfigError(f"db: expected a URL or a table, got {type(config).__name__}")
+        unknown = sorted(set(config) - set(cls._CONFIG_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"db: unknown key(s) {', '.join(unknown)} (known: {', '.join(cls._CONFIG_KEYS)})"
+            )
+        url = config.get("url")
+        if not isinstance(url, str) or not url:
+            raise ConfigError('db: a table needs url = "sqlite:///..." (or another database URL)')
+        kwargs = {k: v for k, v in config.items() if k != "url"}
+        kwargs.setdefault("timeout_s", timeout_s)
+        try:
+            return cls(url, clock=clock, **kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"db: {exc}") from exc
+
     @property
     def pool_size(self) -> int:
         """The most connections this Database opens at once."""
         return self._engine.pool_size
+
+    def pool_stats(self) -> dict[str, int]:
+        """``{"size": pool_size, "in_use": statements running now}`` (a metrics gauge)."""
+        return {"size": self._engine.pool_size, "in_use": self._active}
 
     # ------------------------------------------------------------- execution
     @contextlib.contextmanager
@@ -296,8 +360,31 @@ class Database:
         if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 0:
             raise ConfigError(f"max_rows must be a non-negative integer, got {max_rows!r}")
         limits = self._current_limits()
-        with self._translate(sql, cancel):
-            return self._engine.run(sql, params, max_rows=max_rows, limits=limits, cancel=cancel)
+        attributes = (
+            sql_attributes(sql, system=_DB_SYSTEM.get(self.dialect), dialect=self.dialect)
+            if tracing_enabled()
+            else {}
+        )
+        with (
+            start_span(
+                str(attributes.get("db.operation.name", "query")),
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+                tracer="avl.db",
+            ) as span,
+            self._translate(sql, cancel),
+        ):
+            with self._active_lock:
+                self._active += 1
+            try:
+                result = self._engine.run(
+                    sql, params, max_rows=max_rows, limits=limits, cancel=cancel
+                )
+            finally:
+                with self._active_lock:
+                    self._active -= 1
+            span.set("db.response.returned_rows", len(result.rows))
+            return result
 
     def in_transaction(self) -> bool:
         """Whether any connection avl holds to the database has a transaction open."""
@@ -315,7 +402,7 @@ class Database:
         sample_values: int = 0,
         schemas: Sequence[str] | None = None,
     ) -> SchemaSnapshot:
-        """Read tables, columns, types, keys and comments.
+        """Read tables, columns, types, keys and comments (never avl's own tables).
 
         Args:
             tables: only these tables (case-insensitive; ``"schema.table"`` or the
@@ -333,9 +420,13 @@ class Database:
         want = {t.lower() for t in tables} if tables is not None else None
         with self._translate("<introspection>"):
             specs, fks = self._engine.introspect(want, schemas)
+        own = tuple(t.name for t in specs if is_own_table(t.name))
+        if own:  # avl's own tables are never data
+            specs = [t for t in specs if t.name not in own]
+            fks = [fk for fk in fks if fk.table not in own and fk.ref_table not in own]
         if sample_values > 0:
             specs = [self._with_samples(t, sample_values) for t in specs]
-        return SchemaSnapshot(dialect=self.dialect, tables=specs, foreign_keys=fks)
+        return SchemaSnapshot(dialect=self.dialect, tables=specs, foreign_keys=fks, skipped=own)
 
     def _with_samples(self, table: Any, n: int) -> Any:
         cols = []

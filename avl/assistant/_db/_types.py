@@ -40,17 +40,39 @@ class QueryResult:
     truncated: bool = False
 
 
+def _names(value: Sequence[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class SchemaSnapshot:
     """The introspected schema of a database.
 
     Tables outside the connection's default schema have schema-qualified names
     (``"sales.invoices"``).
+
+    Attributes:
+        dialect: the SQL dialect.
+        tables: the data tables (never avl's own).
+        foreign_keys: the foreign keys between them.
+        skipped: avl's own tables found in the database (names starting with
+            ``avl_``: a History, a vector store or a training store kept there),
+            which are never data.
     """
 
     dialect: str
     tables: tuple[TableSpec, ...] = attrs.field(converter=as_tables)
     foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(converter=as_foreign_keys)
+    skipped: tuple[str, ...] = attrs.field(default=(), converter=_names)
+
+
+#: avl's own tables (History, vectors, training) start with this; they are never data.
+OWN_TABLE_PREFIX = "avl_"
+
+
+def is_own_table(name: str) -> bool:
+    """Whether ``name`` (maybe ``schema.table``) is one of avl's own tables."""
+    return name.rpartition(".")[2].lower().startswith(OWN_TABLE_PREFIX)
 
 
 def _positive_or_none(instance: Any, attribute: Any, value: Any) -> None:

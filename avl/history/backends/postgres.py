@@ -3,11 +3,11 @@
 Full text uses a generated ``tsvector`` column (``simple`` configuration, over the
 question and the SQL) with a GIN index. Writers lock the head row of the meta table
 (``SELECT ... FOR UPDATE``) in the same transaction as the insert, so any number of
-processes appending at once keep one chain. One connection per ``History``, guarded
-by a lock (threads take turns).
+processes appending at once keep one chain. Threads share a ``psycopg_pool`` pool
+of connections (each call checks one out for its duration).
 
-URL option: ``?table=<prefix>`` (default ``avl_history``); other query parameters
-are passed to libpq.
+URL options: ``?table=<prefix>`` (default ``avl_history``), ``?pool_size=<n>`` (the
+most connections, default 4); other query parameters are passed to libpq.
 
 Text is stored through :func:`~avl.history._chain.escape_text` (PostgreSQL refuses
 NUL in text; UTF-8 cannot carry a lone surrogate), so whatever a caller typed is
@@ -23,11 +23,13 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from avl._args import describe
 from avl._optional import require
 from avl._registry import redact_url
 from avl.errors import (
     BackendError,
     BackendUnavailableError,
+    ConfigError,
     CorruptionError,
     InvalidInputError,
     NotFoundError,
@@ -92,6 +94,16 @@ def schema_sql(p: str) -> list[str]:
 _TEXT = frozenset(TEXT_FIELDS)
 
 
+def _pool_size(value: str) -> int:
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ConfigError(f"history URL: pool_size must be a positive integer, got {value!r}")
+    return size
+
+
 def _row_params(record: dict[str, Any], seq: int, prev: str, digest: str) -> tuple[Any, ...]:
     values = []
     for field in CONTENT_FIELDS:
@@ -128,16 +140,37 @@ class PostgresBackend:
         params = parse_qsl(parts.query, keep_blank_values=True)
         opts = dict(params)
         self.prefix = check_prefix(table_prefix or opts.get("table", DEFAULT_PREFIX))
-        rest = [(k, v) for k, v in params if k != "table"]
+        self.pool_size = _pool_size(opts.get("pool_size", "4"))
+        rest = [(k, v) for k, v in params if k not in ("table", "pool_size")]
         self._dsn = urlunsplit(
             ("postgresql", parts.netloc, parts.path, urlencode(rest, quote_via=quote), "")
         )
         self._safe_url = redact_url(url)
         self._lock = threading.RLock()
         self._closed = False
-        try:
-            self._conn = self._psycopg.connect(self._dsn, autocommit=True, connect_timeout=10)
+        self._local = threading.local()  # the connection a thread holds inside _translate
+        self._append_lock = threading.Lock()
+        try:  # the server's own error at once, rather than a pool timeout
+            self._psycopg.connect(self._dsn, autocommit=True, connect_timeout=10).close()
         except self._psycopg.Error as exc:
+            raise BackendUnavailableError(
+                f"cannot connect to PostgreSQL at {self._safe_url}: {exc}"
+            ) from exc
+        psycopg_pool = require("psycopg_pool", extra="postgres")
+        self._pool = psycopg_pool.ConnectionPool(
+            self._dsn,
+            min_size=1,
+            max_size=self.pool_size,
+            kwargs={"autocommit": True, "connect_timeout": 10},
+            open=False,
+            name="avl-history",
+        )
+        # the first connection before any call: a call that had to wait would make
+        # the pool grow at once
+        try:
+            self._pool.open(wait=True, timeout=15.0)
+        except psycopg_pool.PoolTimeout as exc:
+            self._pool.close()
             raise BackendUnavailableError(
                 f"cannot connect to PostgreSQL at {self._safe_url}: {exc}"
             ) from exc
@@ -150,7 +183,9 @@ class PostgresBackend:
                 ).fetchone()
             if not row or not row[0]:
                 self.close()
-                raise NotFoundError(f"no history tables with prefix {p!r} at {self._safe_url}")
+                raise NotFoundError(
+                    f"no history tables with prefix {describe(p)} at {self._safe_url}"
+                )
             return
         lock_id = zlib.crc32(f"avl.history:{self.prefix}".encode())
         with self._translate("creating the history schema"), self._conn.transaction():
@@ -158,17 +193,39 @@ class PostgresBackend:
             for stmt in schema_sql(self.prefix):
                 self._conn.execute(stmt)
 
+    @property
+    def _conn(self) -> Any:
+        """The connection this thread checked out in :meth:`_translate`."""
+        return self._local.conn
+
     @contextlib.contextmanager
-    def _translate(self, what: str) -> Iterator[None]:
-        pg = self._psycopg
-        try:
-            with self._lock:
-                if self._closed:
-                    raise BackendError("the history backend is closed")
-                if self._conn.broken or self._conn.closed:
-                    # The server went away earlier: try a fresh connection once per call.
-                    self._conn = pg.connect(self._dsn, autocommit=True, connect_timeout=10)
+    def _checkout(self, timeout_s: float = 30.0) -> Iterator[None]:
+        if getattr(self._local, "conn", None) is not None:  # nested: keep the one held
+            yield
+            return
+        if self._closed:
+            raise BackendError("the history backend is closed")
+        # a broken connection is discarded when it is returned: the next call gets a
+        # fresh one
+        with self._pool.connection(timeout=timeout_s) as conn:
+            self._local.conn = conn
+            try:
                 yield
+            finally:
+                self._local.conn = None
+
+    @contextlib.contextmanager
+    def _translate(self, what: str, timeout_s: float = 30.0) -> Iterator[None]:
+        pg = self._psycopg
+        pool_timeout = require("psycopg_pool", extra="postgres").PoolTimeout
+        try:
+            with self._checkout(timeout_s):
+                yield
+        except pool_timeout as exc:
+            raise BackendUnavailableError(
+                f"{what}: no PostgreSQL connection within {timeout_s:g} s "
+                f"(pool_size={self.pool_size})"
+            ) from exc
         except pg.errors.UniqueViolation as exc:
             raise InvalidInputError(f"{what}: an entry with this id already exists") from exc
         except pg.OperationalError as exc:
@@ -177,9 +234,17 @@ class PostgresBackend:
             raise BackendError(f"{what}: {exc}") from exc
 
     def append(self, items: Sequence[tuple[Entry, dict[str, Any]]], sealer: Sealer) -> list[Entry]:
-        """Store ``entries`` at the head of the chain (head row locked ``FOR UPDATE``)."""
+        """Store ``entries`` at the head of the chain (head row locked ``FOR UPDATE``).
+
+        A process's threads append one at a time (they would only queue on the head
+        row's lock on the server); reads run beside them on the pool.
+        """
         p = self.prefix
-        with self._translate("recording history entries"), self._conn.transaction():
+        with (
+            self._append_lock,
+            self._translate("recording history entries"),
+            self._conn.transaction(),
+        ):
             cur = self._conn.cursor()
             seq, prev = cur.execute(
                 f"SELECT seq, hash FROM {p}_meta WHERE name = 'head' FOR UPDATE"
@@ -188,7 +253,7 @@ class PostgresBackend:
             rows = sealed_rows(items, sealer, seq, prev, _row_params, out)
             if type(seq) is not int or type(prev) is not str:
                 raise CorruptionError(
-                    f"the history head row ({p}_meta) is damaged ({seq!r}, {prev!r}): "
+                    f"the history head row ({p}_meta) is damaged ({describe(seq)}, {describe(prev)}): "
                     "verify() names the problem"
                 )
             head_sql = f"UPDATE {p}_meta SET seq = %s, hash = %s, sig = %s WHERE name = 'head'"
@@ -222,7 +287,7 @@ class PostgresBackend:
         out = []
         for row in rows:
             record = record_of_row(tuple(row[1:-2]), tags_are_json=False)
-            out.append(entry_of_row(record, row[0], row[-2], row[-1]))
+            out.append(entry_of_row(record, row[0], row[-2], row[-1], f"{self.prefix}_entries"))
         return out
 
     def get(self, id: str) -> Entry | None:
@@ -304,7 +369,7 @@ class PostgresBackend:
             ).fetchone()
         if row is None or type(row[0]) is not int or type(row[1]) is not str:
             raise CorruptionError(
-                f"the history head row ({self.prefix}_meta) is missing or damaged: {row!r}"[:300]
+                f"the history head row ({self.prefix}_meta) is missing or damaged: {describe(row)}"
             )
         return int(row[0]), str(row[1])
 
@@ -315,8 +380,14 @@ class PostgresBackend:
             BackendUnavailableError: the server cannot be reached.
             BackendError: the query failed otherwise.
         """
-        with self._translate("pinging the history"):
-            self._conn.execute("SELECT 1").fetchone()
+        try:
+            with self._translate("pinging the history"):
+                self._conn.execute("SELECT 1").fetchone()
+        except BackendUnavailableError:
+            # a pooled connection the server dropped earlier is discarded on the
+            # way back: the second try gets a fresh one (or fails within 5 s)
+            with self._translate("pinging the history", timeout_s=5.0):
+                self._conn.execute("SELECT 1").fetchone()
 
     def verify(self, sealer: Sealer, anchor: tuple[int, str] | None = None) -> VerifyReport:
         """Check the chain in one REPEATABLE READ snapshot."""
@@ -388,9 +459,9 @@ class PostgresBackend:
             self._conn.execute(f"DROP TABLE IF EXISTS {self.prefix}_meta")
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the pool's connections."""
         with self._lock:
             if not self._closed:
                 self._closed = True
                 with contextlib.suppress(self._psycopg.Error):
-                    self._conn.close()
+                    self._pool.close()

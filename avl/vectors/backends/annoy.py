@@ -29,9 +29,11 @@ query; Annoy's own default is ``n * n_trees``), ``min_index`` (2048),
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -39,20 +41,32 @@ import numpy.typing as npt
 
 from avl._optional import require
 from avl.vectors._filters import Filter
-from avl.vectors._types import FloatMatrix, Hit, Metric, Record
+from avl.vectors._types import FloatMatrix, Hit, Metric, Record, metadata_view, stored_hit
 from avl.vectors.backends.file import FileBackend, int_option, path_of
 
 __all__ = ["AnnoyBackend", "open_backend"]
 
 _ANNOY_METRIC = {Metric.COSINE: "angular", Metric.IP: "dot", Metric.L2: "euclidean"}
+_F32 = np.dtype(np.float32)
+_MAX_NORM = 1.8e19  # sqrt of the largest float32: a larger norm overflows a float32 dot
+
+
+def _first(entry: tuple[float, str, float, MappingProxyType[str, Any]]) -> float:
+    return entry[0]
 
 
 class _Built:
-    """One immutable, built Annoy index and the ids of its items."""
+    """One immutable, built Annoy index with the ids and metadata of its items.
 
-    def __init__(self, index: Any, ids: list[str]) -> None:
+    An item's metadata dict is the one stored when the build started; a write to
+    the id later (upsert, delete) tombstones the item, so for every item that is
+    not a tombstone the captured id and metadata are still current.
+    """
+
+    def __init__(self, index: Any, ids: list[str], metas: list[dict[str, Any]]) -> None:
         self.index = index
         self.ids = ids
+        self.metas = [metadata_view(md) for md in metas]  # read-only views for hits
         self.id_set = frozenset(ids)
 
 
@@ -104,6 +118,8 @@ class AnnoyBackend:
     ) -> None:
         self._annoy = require("annoy", extra="all")
         self._data = FileBackend(path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync)
+        self._cosine = self._data.metric is Metric.COSINE
+        self._shape = (dim,)
         self._n_trees = n_trees
         self._search_k = search_k
         self._min_index = max(1, min_index)
@@ -117,7 +133,8 @@ class AnnoyBackend:
         self._built: _Built | None = None
         self._tombstones: set[str] = set()
         self._delta: set[str] = set(self._data.index.ids)
-        self._delta_rows: npt.NDArray[np.intp] | None = None
+        # rows of the delta, their vectors (dim, m) and squared norms; None: stale
+        self._delta_cache: tuple[npt.NDArray[np.intp], FloatMatrix, FloatMatrix] | None = None
         self._dirty: set[str] = set()
         self._building: threading.Thread | None = None
         self._build_error: BaseException | None = None
@@ -166,19 +183,23 @@ class AnnoyBackend:
             if not self._needs_build():
                 return
             ids = list(self._data.index.ids)
+            metas = list(self._data.index.metadata)
             vectors = self._data.index.vectors()
             self._dirty = set()
             if self._background:
                 thread = threading.Thread(
-                    target=self._build, args=(ids, vectors), name="avl-annoy-build", daemon=True
+                    target=self._build,
+                    args=(ids, metas, vectors),
+                    name="avl-annoy-build",
+                    daemon=True,
                 )
                 self._building = thread
                 thread.start()
                 return
             self._building = threading.current_thread()
-        self._build(ids, vectors)
+        self._build(ids, metas, vectors)
 
-    def _build(self, ids: list[str], vectors: FloatMatrix) -> None:
+    def _build(self, ids: list[str], metas: list[dict[str, Any]], vectors: FloatMatrix) -> None:
         try:
             index = self._annoy.AnnoyIndex(self.dim, _ANNOY_METRIC[self.metric])
             index.set_seed(self._seed)
@@ -191,7 +212,7 @@ class AnnoyBackend:
             index.build(self._n_trees, n_jobs=1)
             if progress is not None:
                 progress(n + 1, n + 1)  # the last step: the trees
-            built = _Built(index, ids)
+            built = _Built(index, ids, metas)
         except BaseException as exc:  # re-raised by wait()
             with self._lock:
                 self._build_error = exc
@@ -205,7 +226,7 @@ class AnnoyBackend:
             }
             for gone in built.id_set.difference(live.ids):
                 self._tombstones.add(gone)
-            self._delta_rows = None
+            self._delta_cache = None
             self._built = built
             self._building = None
             self._dirty = set()
@@ -231,9 +252,10 @@ class AnnoyBackend:
         with self._lock:
             self._building = threading.current_thread()
             ids = list(self._data.index.ids)
+            metas = list(self._data.index.metadata)
             vectors = self._data.index.vectors()
             self._dirty = set()
-        self._build(ids, vectors)
+        self._build(ids, metas, vectors)
 
     # -- writes --------------------------------------------------------------
     def _touched(self, ids: Sequence[str], live: bool) -> None:
@@ -247,7 +269,7 @@ class AnnoyBackend:
                 self._delta.add(i)
             else:
                 self._delta.discard(i)
-        self._delta_rows = None
+        self._delta_cache = None
 
     def add(
         self, ids: Sequence[str], vectors: FloatMatrix, metadata: Sequence[dict[str, Any]]
@@ -284,25 +306,63 @@ class AnnoyBackend:
         """How many vectors are stored."""
         return self._data.count()
 
-    def _delta_row_array(self) -> npt.NDArray[np.intp]:
-        rows = self._delta_rows
-        if rows is None:
+    def _delta_columns(self) -> tuple[npt.NDArray[np.intp], FloatMatrix, FloatMatrix]:
+        """The delta's rows with their vectors gathered once per write, not per query."""
+        cache = self._delta_cache
+        if cache is None:
             index = self._data.index
             found = (index.row_of(i) for i in self._delta)
-            rows = np.fromiter((r for r in found if r is not None), dtype=np.intp)
-            self._delta_rows = rows
-        return rows
+            rows = np.sort(np.fromiter((r for r in found if r is not None), dtype=np.intp))
+            xt, sq = index.columns(rows)
+            cache = (rows, xt, sq)
+            self._delta_cache = cache
+        return cache
 
     def search_many(self, queries: FloatMatrix, k: int, where: Filter) -> list[list[Hit]]:
-        """Approximate top-``k`` per query (exact re-scoring of candidates)."""
+        """Approximate top-``k`` per query (exact over the delta)."""
         with self._lock:
-            return [self._search_one(q, k, where) for q in queries]
+            built = self._built
+            if built is None:
+                return self._data.index.search_many(queries, k, where)
+            if not where and not self._tombstones and not self._delta:
+                # the common case, nothing written since the build: Annoy's own
+                # order, with the ids and metadata captured when it was built
+                return [self._search_built(built, q.tolist(), k) for q in queries]
+            return [self._search_one(built, q, k, where) for q in queries]
 
-    def _search_one(self, q: FloatMatrix, k: int, where: Filter) -> list[Hit]:
+    def search_one(self, query: npt.NDArray[Any], k: int) -> list[Hit] | None:
+        """The fast path of :meth:`VectorStore.search` (see :class:`VectorBackend`):
+        one unfiltered query, answered from the index when nothing was written since
+        it was built; ``None`` otherwise, or when ``query`` is not a finite, non-zero
+        float32 vector of the right dimension (the store then validates it)."""
+        if query.dtype is not _F32 or query.shape != self._shape:
+            return None
+        values = query.tolist()
+        # math.hypot neither overflows nor hides a NaN or an infinity; beyond
+        # _MAX_NORM the float32 arithmetic would overflow, which the store reports
+        if not 0.0 < math.hypot(*values) < _MAX_NORM:
+            return None
+        with self._lock:
+            built = self._built
+            if built is None or self._tombstones or self._delta:
+                return None
+            # Annoy's angular metric is scale-free: no need to normalise for cosine
+            return self._search_built(built, values, k)
+
+    def _search_built(self, built: _Built, values: list[float], k: int) -> list[Hit]:
+        items, dists = built.index.get_nns_by_vector(values, k, max(self._search_k, k), True)
+        ids, metas = built.ids, built.metas
+        if self._cosine:
+            # Annoy's angular distance is sqrt(2 - 2 cos)
+            return [
+                stored_hit(ids[i], 1.0 - d * d / 2.0, metas[i])
+                for i, d in zip(items, dists, strict=True)
+            ]
+        # "dot" reports the inner product, "euclidean" the distance
+        return [stored_hit(ids[i], d, metas[i]) for i, d in zip(items, dists, strict=True)]
+
+    def _search_one(self, built: _Built, q: FloatMatrix, k: int, where: Filter) -> list[Hit]:
         index = self._data.index
-        built = self._built
-        if built is None:
-            return index.search_many(q[None, :], k, where)[0]
         rows_match: npt.NDArray[np.intp] | None = None
         selectivity = 1.0
         if where:
@@ -312,45 +372,46 @@ class AnnoyBackend:
                 return index.search_many(q[None, :], k, where, rows=rows_match)[0]
             selectivity = rows_match.shape[0] / max(len(index), 1)
         tomb = self._tombstones
-        fetch = int((k + len(tomb)) / selectivity) + (k if where else 0)
+        fetch = k + len(tomb) if not where else int((k + len(tomb)) / selectivity) + k
         fetch = min(fetch, len(built.ids))
         items, dists = built.index.get_nns_by_vector(
             q.tolist(), fetch, max(self._search_k, fetch), True
         )
-        ids = built.ids
-        row = index.row_map
-        meta = index.metadata
-        metric = self.metric
-        has_where = bool(where)
-        found: list[tuple[float, int, float]] = []  # (key, row, score), key: higher is better
-        for item, dist in zip(items, dists, strict=True):
+        l2 = self.metric is Metric.L2
+        scores = [1.0 - d * d / 2.0 for d in dists] if self._cosine else dists
+        ids, metas = built.ids, built.metas
+        # (key, id, score, metadata view), key: higher is better
+        found: list[tuple[float, str, float, MappingProxyType[str, Any]]] = []
+        for item, sc in zip(items, scores, strict=True):
             ident = ids[item]
-            if tomb and ident in tomb:
+            if ident in tomb:
                 continue
-            r = row[ident]
-            if has_where and not where.matches(meta[r]):
+            md = metas[item]
+            if where and not where.matches(md):
                 continue
-            if metric is Metric.COSINE:
-                score = 1.0 - dist * dist / 2.0
-                found.append((score, r, score))
-            elif metric is Metric.IP:
-                found.append((dist, r, dist))
-            else:
-                found.append((-dist, r, dist))
-        delta_rows = self._delta_row_array()
+            found.append((-sc if l2 else sc, ident, sc, md))
+        delta_rows, delta_xt, delta_sq = self._delta_columns()
         if delta_rows.shape[0]:
+            meta = index.metadata
             if where:
-                keep = [where.matches(meta[r]) for r in delta_rows.tolist()]
-                delta_rows = delta_rows[np.asarray(keep, dtype=bool)]
-            for hit in index.search_many(q[None, :], k, Filter(), rows=delta_rows)[0]:
-                r = row[hit.id]
-                key = -hit.score if metric is Metric.L2 else hit.score
-                found.append((key, r, hit.score))
+                keep = np.fromiter(
+                    (where.matches(meta[r]) for r in delta_rows.tolist()),
+                    dtype=bool,
+                    count=delta_rows.shape[0],
+                )
+                delta_rows, delta_xt, delta_sq = (
+                    delta_rows[keep],
+                    delta_xt[:, keep],
+                    delta_sq[keep],
+                )
+            pos, keys, dscores = index.rank(q, k, delta_xt, delta_sq)
+            all_ids = index.ids
+            for r, key, sc in zip(delta_rows[pos].tolist(), keys, dscores, strict=True):
+                found.append((key, all_ids[r], sc, metadata_view(meta[r])))
         if where and len(found) < k and rows_match is not None:
             return index.search_many(q[None, :], k, where, rows=rows_match)[0]
-        found.sort(key=lambda t: -t[0])
-        all_ids = index.ids
-        return [Hit(id=all_ids[r], score=sc, metadata=meta[r]) for _, r, sc in found[:k]]
+        found.sort(key=_first, reverse=True)
+        return [stored_hit(ident, sc, md) for _, ident, sc, md in found[:k]]
 
     def close(self) -> None:
         """Wait for a build, then close the data files (idempotent)."""

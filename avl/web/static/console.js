@@ -142,6 +142,7 @@
           if (payload.sql) { $("sql").value = payload.sql; }
           if (payload.verdict) { showVerdict(payload.verdict); }
           if (payload.columns && payload.columns.length) { showRows(payload.columns, payload.rows); }
+          if (payload.abstained) { setStatus(`Cannot answer from this database: ${payload.reason}`); break; }
           setStatus(payload.error ? `No result: ${payload.error}` : `${(payload.rows || []).length} row(s)`);
           break;
         case "error": setStatus(`Error: ${payload.detail || payload.message || ev.data}`); break;
@@ -185,6 +186,7 @@
     if (!response.ok) { return; }
     const page = await response.json();
     for (const entry of page.items) {
+      if (entry.outcome === "pending") { continue; }  // written before the model is called
       const li = document.createElement("li");
       const q1 = document.createElement("span");
       q1.className = "q";

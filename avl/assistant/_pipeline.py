@@ -1,0 +1,450 @@
+"""The question pipeline: one request object through small stages, one recorder around them.
+
+::
+
+    admit -> retrieve -> cache -> attempts (write -> check -> execute -> repair)
+                                   \\-> answer (recorded once, whatever the outcome)
+
+Each stage is a generator that reads and updates the :class:`Request` and yields
+:class:`~avl.assistant.Event` s; a stage that ends the request sets
+``request.done``. :func:`run` drives them and records the request exactly once, in
+one place, for every outcome (answered, abstained, rejected, failed, rate-limited,
+cancelled). Each stage is an OpenTelemetry span (``avl.admit``, ``avl.retrieve``,
+``avl.cache``, ``avl.model``, ``avl.check``, ``avl.execute``, ``avl.record``) when
+the application set a tracer provider; never with row values, and with SQL text
+only when ``AVL_OTEL_RECORD_SQL`` asks for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from avl.assistant._answer import Answer, Event, EventKind
+from avl.assistant._audit import unsafe_characters
+from avl.assistant._knowledge import Knowledge, Retrieved, Scope
+from avl.errors import (
+    AvlError,
+    CancelledError,
+    ProviderError,
+    QueryError,
+    QueryTimeoutError,
+    RateLimitedError,
+)
+from avl.llm import Usage, estimate_tokens
+from avl.metrics import Span, span_attributes, sql_attributes, start_span
+from avl.schema import FailedAttempt, SqlDraft, WriteContext
+from avl.typing import Guard, Verdict, violation_code
+
+if TYPE_CHECKING:
+    from avl.assistant._assistant import Assistant
+    from avl.assistant._db import QueryResult
+
+__all__ = ["STAGES", "Request", "run"]
+
+Events = Generator[Event, None, None]
+
+
+@attrs.define(kw_only=True, eq=False)
+class Request:
+    """One question on its way through the pipeline (mutable, one per request).
+
+    ``question`` is what was asked (kept for the History and the answer);
+    ``text`` is the same with control characters and lone surrogates escaped (what
+    the writer, the retriever and the cache see).
+    """
+
+    question: str
+    text: str
+    user: str
+    role: str | None
+    context: dict[str, object]
+    session: str
+    cancel: threading.Event | None
+    model: str
+    started: float
+    timings: dict[str, float] = attrs.Factory(dict)
+    usage: Usage = attrs.Factory(Usage)
+    cost: float | None = None
+    attempts: int = 0
+    sql: str = ""
+    verdict: Verdict | None = None
+    outcome: str = "ok"
+    error: str = ""
+    reason: str = ""
+    understood: str = ""
+    result: QueryResult | None = None
+    cached: bool = False
+    reached: bool = False
+    done: bool = False
+    recorded: bool = False
+    pending_id: str | None = None
+    history_id: str | None = None
+    guard: Guard | None = None
+    knowledge: Knowledge | None = None
+    scope: Scope | None = None
+    vector: Any = None
+    retrieved: Retrieved | None = None
+    failed: list[FailedAttempt] = attrs.Factory(list)
+    prompt_tokens: int = 0
+
+    @property
+    def params(self) -> Mapping[str, object] | None:
+        """The row-filter parameters (``None`` when there are none)."""
+        return self.context or None
+
+    def end(self, outcome: str, error: str = "") -> None:
+        """Set how the request ended."""
+        self.outcome, self.error = outcome, error
+
+    def answer(self, source: str) -> Answer:
+        """The answer the caller gets."""
+        res = self.result
+        return Answer(
+            question=self.question,
+            sql=self.sql,
+            verdict=self.verdict,
+            outcome=self.outcome,
+            reason=self.reason,
+            understood=self.understood,
+            columns=res.columns if res is not None else (),
+            rows=res.rows if res is not None else (),
+            truncated=res.truncated if res is not None else False,
+            attempts=self.attempts,
+            usage=self.usage,
+            cost_usd=self.cost,
+            timings=self.timings,
+            history_id=self.history_id,
+            error=self.error,
+            cached=self.cached,
+            source=source,
+        )
+
+
+# ------------------------------------------------------------------------ helpers
+@contextmanager
+def stage(a: Assistant, r: Request, name: str, *, timed: bool = True) -> Iterator[Span]:
+    """A span around one stage, and (``timed``) its duration in timings and metrics."""
+    clock = a._clock
+    t0 = clock.monotonic()
+    try:
+        with start_span(
+            f"avl.{name}",
+            attributes=span_attributes(stage=name, model=r.model),
+            tracer="avl.assistant",
+        ) as span:
+            yield span
+    finally:
+        if timed:
+            a._recorder.stage(r, name, max(0.0, clock.monotonic() - t0))
+
+
+def _verdict_event(verdict: Verdict) -> Event:
+    return Event(
+        kind=EventKind.VERDICT,
+        data={
+            "allowed": bool(verdict.allowed),
+            "violations": [
+                {"code": violation_code(v), "message": str(v.message)} for v in verdict.violations
+            ],
+            "sql": verdict.sql,
+        },
+    )
+
+
+def _rows_event(result: QueryResult) -> Event:
+    return Event(
+        kind=EventKind.ROWS,
+        data={
+            "columns": list(result.columns),
+            "rows": [list(row) for row in result.rows],
+            "truncated": result.truncated,
+        },
+    )
+
+
+def check(a: Assistant, r: Request, sql: str) -> Generator[Event, None, Verdict]:
+    """SafeQuery (the caller's guard, with the caller's parameters) on ``sql``."""
+    assert r.guard is not None
+    with stage(a, r, "check") as span:
+        verdict = r.guard.check(sql, r.params)
+        span.update(
+            span_attributes(
+                allowed=bool(verdict.allowed),
+                verdict_codes=[violation_code(v) for v in verdict.violations],
+            )
+        )
+    r.sql, r.verdict = sql, verdict
+    yield _verdict_event(verdict)
+    return verdict
+
+
+def execute(a: Assistant, r: Request, sql: str) -> Generator[Event, None, QueryResult]:
+    """Run allowed SQL read-only (the row cap, the statement timeout, ``cancel``).
+
+    Raises:
+        QueryError: the database rejected it or it timed out.
+        CancelledError: the caller cancelled it.
+    """
+    r.reached = True
+    with stage(a, r, "execute") as span:
+        span.update(sql_attributes(sql, system=a.dialect, dialect=a.dialect))
+        result = a.db.execute(sql, max_rows=a.max_rows, cancel=r.cancel)
+        span.update(span_attributes(row_count=len(result.rows)))
+    r.sql, r.result = sql, result
+    yield _rows_event(result)
+    return result
+
+
+#: The output tokens a budget reservation assumes when the model sets no ``max_tokens``.
+BUDGET_OUTPUT_TOKENS = 1024
+
+
+def write(a: Assistant, r: Request, ctx: WriteContext) -> Generator[Event, None, SqlDraft]:
+    """Ask the writer once, streaming its output as ``token`` events; with budgets,
+    reserve the call's most expensive estimate first and settle its real cost after."""
+    r.reached = True
+    budgets = a.budgets
+    if budgets is None:
+        return (yield from _write(a, r, ctx))
+    from avl.costs import estimate_cost
+
+    reservation = budgets.reserve(
+        estimate_cost(
+            r.model,
+            input_tokens=r.prompt_tokens,
+            max_output_tokens=BUDGET_OUTPUT_TOKENS,
+            cost_table=getattr(a.model, "cost_table", None),
+        ),
+        user=r.user,
+        role=r.role,
+    )
+    try:
+        draft = yield from _write(a, r, ctx)
+    except BaseException:
+        budgets.refund(reservation)
+        raise
+    budgets.settle(reservation, draft.cost_usd or 0.0)
+    return draft
+
+
+def _write(a: Assistant, r: Request, ctx: WriteContext) -> Generator[Event, None, SqlDraft]:
+    with stage(a, r, "model") as span:
+        pieces = a.writer.write_stream(ctx)
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration as stop:
+                draft: SqlDraft = stop.value
+                break
+            yield Event(kind=EventKind.TOKEN, data={"text": piece})
+        usage = Usage(
+            input_tokens=draft.input_tokens if draft.input_tokens is not None else r.prompt_tokens,
+            output_tokens=draft.output_tokens
+            if draft.output_tokens is not None
+            else estimate_tokens(draft.sql or draft.reason),
+            cached_tokens=draft.cached_tokens,
+        )
+        model = draft.model or r.model
+        span.update(
+            span_attributes(
+                model=model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost_usd=draft.cost_usd,
+            )
+        )
+    r.usage = r.usage + usage
+    if draft.cost_usd is not None:
+        r.cost = (r.cost or 0.0) + draft.cost_usd
+    a._recorder.tokens(
+        r,
+        model=model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_tokens=usage.cached_tokens,
+        cost_usd=draft.cost_usd,
+    )
+    return draft
+
+
+# ------------------------------------------------------------------------- stages
+def admit(a: Assistant, r: Request) -> Events:
+    """The caller's guard (an unknown role fails closed), rate limit, pending entry."""
+    with stage(a, r, "admit", timed=False):
+        r.guard = a.guard_for(r.role)
+        a._charge(r, "requests", 1)
+        a._recorder.begin(r)
+    yield from ()
+
+
+def retrieve(a: Assistant, r: Request) -> Events:
+    """The caller's scope of the training, and what of it fits the token budget."""
+    with stage(a, r, "retrieve") as span:
+        r.knowledge = a._knowledge_now()
+        r.scope = a._scope(r)
+        r.vector = a._embed(r.text)
+        guard, params = r.guard, r.params
+        assert guard is not None
+        r.retrieved = a._retrieve(r, lambda p: bool(guard.check(p.sql, params).allowed))
+        span.update({"avl.retrieved.items": len(r.retrieved.shown)})
+    yield Event(
+        kind=EventKind.RETRIEVED,
+        data={
+            "items": [
+                {"id": i.id, "kind": i.kind, "table": i.table, "question": i.question}
+                for i in r.retrieved.shown
+            ]
+        },
+    )
+
+
+def cache(a: Assistant, r: Request) -> Events:
+    """A close enough question of the same caller, in the same scope, reuses its SQL."""
+    if a._cache is None:
+        return
+    with stage(a, r, "cache", timed=False) as span:
+        sql = a._cache.lookup(r.text, r.vector, a._cache_key(r))
+        span.update(span_attributes(cached=sql is not None))
+    a._recorder.cache(sql is not None)
+    if sql is None:
+        return
+    yield Event(kind=EventKind.SQL, data={"sql": sql, "attempt": 0, "cached": True})
+    verdict = yield from check(a, r, sql)
+    if not verdict.allowed:
+        return  # the policy changed: write anew
+    try:
+        yield from execute(a, r, verdict.sql or sql)
+    except QueryError:
+        r.result = None
+        return
+    r.cached = r.done = True
+
+
+def attempts(a: Assistant, r: Request) -> Events:
+    """Write -> check -> execute, repairing from the error, at most ``max_attempts``."""
+    while r.attempts < a.max_attempts:
+        r.attempts += 1
+        ctx = a._write_context(r)
+        r.prompt_tokens = a._context_tokens(r, ctx)
+        yield Event(kind=EventKind.PROMPT, data={"attempt": r.attempts, "tokens": r.prompt_tokens})
+        a._charge(r, "tokens", max(1, r.prompt_tokens))
+        draft = yield from write(a, r, ctx)
+        if draft.abstained:
+            r.reason, r.understood, r.sql, r.verdict = draft.reason, draft.understood, "", None
+            r.end("abstained")
+            return
+        yield Event(kind=EventKind.SQL, data={"sql": draft.sql, "attempt": r.attempts})
+        problem = _malformed(draft)
+        if problem:
+            r.sql, r.verdict = draft.sql, None
+            r.failed.append(FailedAttempt(sql=draft.text[:200] or draft.sql, error=problem))
+            r.end("llm_error", f"the model's reply {problem}")
+            continue
+        verdict = yield from check(a, r, draft.sql)
+        if not verdict.allowed:
+            msgs = "; ".join(f"{violation_code(v)}: {v.message}" for v in verdict.violations)
+            r.failed.append(FailedAttempt(sql=draft.sql, error=f"SafeQuery rejected it: {msgs}"))
+            r.end("rejected", f"SafeQuery rejected the SQL: {msgs}")
+            if r.attempts < a.max_attempts:
+                a._recorder.attempt(r, sql=draft.sql, error=r.error)
+            continue
+        run_sql = verdict.sql or draft.sql
+        try:
+            yield from execute(a, r, run_sql)
+        except QueryError as exc:
+            r.sql = run_sql
+            # the writer's own SQL goes back, not the guard's rewrite (row filters stay out)
+            r.failed.append(FailedAttempt(sql=draft.sql, error=str(exc)))
+            r.end("timeout" if isinstance(exc, QueryTimeoutError) else "db_error", str(exc))
+            yield Event(
+                kind=EventKind.ERROR,
+                data={
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "retryable": r.attempts < a.max_attempts,
+                },
+            )
+            continue
+        r.end("ok")
+        a._remember(r)
+        return
+
+
+def _malformed(draft: SqlDraft) -> str:
+    if not draft.sql.strip():
+        return "held no SQL query"
+    if unsafe_characters(draft.sql):
+        return (
+            "holds a NUL byte, a control character or a lone surrogate, which no database accepts"
+        )
+    return ""
+
+
+#: The stages, in order (a stage that ends the request sets ``request.done``).
+STAGES: tuple[Callable[[Assistant, Request], Events], ...] = (admit, retrieve, cache, attempts)
+
+
+# ---------------------------------------------------------------------------- run
+def run(a: Assistant, r: Request, *, raise_errors: bool) -> Events:
+    """Drive the stages and record the request once, whatever happens."""
+    try:
+        for step in STAGES:
+            yield from step(a, r)
+            if r.done:
+                break
+        record(a, r)
+    except GeneratorExit:
+        if not r.recorded:
+            r.end("cancelled", "the caller closed the stream")
+            r.result = None  # never delivered
+            record(a, r)
+        raise
+    except AvlError as exc:
+        if not r.recorded:
+            if isinstance(exc, CancelledError):
+                r.end("cancelled", "the caller cancelled the request")
+            elif isinstance(exc, RateLimitedError):
+                r.end("rate_limited", str(exc))
+            elif r.outcome in ("ok", "abstained"):
+                r.end("llm_error" if isinstance(exc, ProviderError) else "error", str(exc))
+            else:
+                r.error = r.error or str(exc)
+            r.result = None
+            record(a, r)
+        if raise_errors:
+            raise
+        yield Event(
+            kind=EventKind.ERROR,
+            data={
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "retryable": isinstance(exc, RateLimitedError),
+            },
+        )
+        yield Event(kind=EventKind.DONE, data={"outcome": r.outcome})
+        return
+    answer = r.answer(a.name)
+    yield Event(kind=EventKind.ANSWER, data=answer.to_dict(), answer=answer)
+    yield Event(kind=EventKind.DONE, data={"outcome": r.outcome})
+
+
+def record(a: Assistant, r: Request) -> None:
+    """The one place a request is recorded (History entry and outcome metrics)."""
+    r.recorded = True
+    r.timings["total"] = max(0.0, a._clock.monotonic() - r.started)
+    with stage(a, r, "record", timed=False) as span:
+        span.update(
+            span_attributes(
+                outcome=r.outcome,
+                row_count=None if r.result is None else len(r.result.rows),
+                input_tokens=r.usage.input_tokens,
+                output_tokens=r.usage.output_tokens,
+                cost_usd=r.cost,
+            )
+        )
+        a._recorder.finish(r)

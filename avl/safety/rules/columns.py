@@ -1,0 +1,309 @@
+"""Column rules: which column every reference reads, and the marks columns carry.
+
+A denied column stays denied whatever it is called: the checker follows each column
+through ``SELECT *`` and its modifiers (``* EXCLUDE``, ``* REPLACE``, ``* RENAME``), column
+lists on CTEs, derived tables and table aliases (``AS t(a, b)``), ``VALUES`` aliases,
+positional references (``ORDER BY 4``, DuckDB's ``#4``), DuckDB's ``COLUMNS(...)`` and a
+``*`` inside a function. Where it cannot prove which column a reference reads while a
+denied column is in reach, it refuses (``unresolved_column``).
+
+With a schema, an unknown column is ``unknown_column``; in SQLite a double-quoted name
+that is no column is a string to the engine, so it is a violation
+(``double_quoted_string``) unless it stands as a plain value compared with a column
+(``name = "Bob"``, the style of much generated SQL), where the rewrite makes it a real
+string literal.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from avl.safety._verdict import ViolationCode
+from avl.safety.rules._util import is_constant
+
+if TYPE_CHECKING:
+    from avl.safety._walk import Rel, Run, Scope
+
+__all__ = ["column", "columns_fn", "positional", "star", "star_value", "use"]
+
+C = ViolationCode
+
+
+def use(run: Run, src: Rel, name: str, node: exp.Expr) -> None:
+    """Read column ``name`` of ``src``: unknown column, denied mark, record."""
+    if src.colset is not None and name not in src.colset:
+        if run.c.schema is not None:
+            run.flag(C.UNKNOWN_COLUMN, f"{src.name} has no column {name!r}", node)
+        return
+    if name in src.marked:
+        run.flag(C.COLUMN_DENIED, f"column {src.name}.{name} is denied", node)
+    if src.key:
+        run.columns.add(f"{src.key}.{name}")
+
+
+def _denied_any(run: Run, name: str, node: exp.Expr) -> None:
+    if name in run.c.denied_cols:
+        run.flag(C.COLUMN_DENIED, f"column {name!r} may be a denied column", node)
+
+
+def _qualified(run: Run, node: exp.Column, scope: Scope) -> Rel | None:
+    """The source a qualified column names (``t.x``, ``db.t.x``); None when not in scope."""
+    parts = list(node.parts[:-1])
+    names = [str(p.name).lower() for p in parts]
+    src = scope.lookup(".".join(names)) if len(names) > 1 else None
+    if src is None:
+        src = scope.lookup(names[-1])
+        if src is not None and len(names) > 1 and src.key is not None:
+            # db.t.x must name the same table as the source (not another db's t)
+            key = src.key.lower().split(".")
+            if key[-len(names) :] != names[-len(key) :]:
+                src = None
+    return src
+
+
+def column(run: Run, node: exp.Column, scope: Scope) -> bool:
+    """Rule for a column reference."""
+    this = node.this
+    if type(this) is exp.Star:
+        star(run, node, scope, carry=False)
+        return True
+    name = str(this.name).lower() if isinstance(this, exp.Identifier) else node.name.lower()
+    if node.args.get("table") is not None:
+        src = _qualified(run, node, scope)
+        if src is None:
+            qualifier = ".".join(str(p.name) for p in node.parts[:-1])
+            if run.c.schema is not None:
+                run.flag(
+                    C.UNKNOWN_TABLE,
+                    f"{qualifier!r} is not a table in scope (column {qualifier}.{name})",
+                    node,
+                )
+            else:
+                _denied_any(run, name, node)
+            return True
+        use(run, src, name, node)
+        return True
+    _bare(run, name, scope, node)
+    return True
+
+
+def _bare(run: Run, name: str, scope: Scope, node: exp.Expr) -> None:
+    s: Scope | None = scope
+    all_known = True
+    while s is not None:
+        hits = [src for src in s.sources.values() if src.colset is not None and name in src.colset]
+        unknown = [src for src in s.sources.values() if src.colset is None]
+        if hits:
+            for src in hits:
+                use(run, src, name, node)
+            for src in unknown:
+                if name in src.marked:
+                    run.flag(C.COLUMN_DENIED, f"column {src.name}.{name} is denied", node)
+            return
+        # PostgreSQL and DuckDB read a bare table name or alias as the whole row
+        whole = s.sources.get(name)
+        if whole is not None and whole.marked:
+            run.flag(
+                C.COLUMN_DENIED,
+                f"{name!r} may read whole rows of {whole.name}, denied columns included",
+                node,
+            )
+            return
+        if unknown:
+            all_known = False
+            for src in unknown:
+                use(run, src, name, node)
+            return
+        if whole is not None or name in s.aliases:
+            return
+        s = s.parent
+    if run.c.schema is not None and all_known:
+        if _sqlite_string(run, node):
+            return
+        run.flag(C.UNKNOWN_COLUMN, f"column {name!r} is not in any table in scope", node)
+    else:
+        _denied_any(run, name, node)
+
+
+def _sqlite_string(run: Run, node: exp.Expr) -> bool:
+    """A double-quoted name SQLite would read as a string: allowed only as a compared value."""
+    if not run.c.sqlite_strings or not isinstance(node, exp.Column) or node.table:
+        return False
+    ident = node.this
+    meta = getattr(ident, "_meta", None)
+    if not (isinstance(ident, exp.Identifier) and ident.args.get("quoted") and meta):
+        return False
+    start = meta.get("start")
+    if not isinstance(start, int) or run.sql[start : start + 1] != '"':
+        return False
+    parent = node.parent
+    other: exp.Expr | None = None
+    if isinstance(parent, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Like, exp.ILike,
+                           exp.Glob, exp.NullSafeEQ, exp.NullSafeNEQ)):  # fmt: skip
+        other = parent.expression if parent.this is node else parent.this
+    elif isinstance(parent, (exp.In, exp.Between)) and node is not parent.this:
+        other = parent.this
+    if isinstance(other, exp.Expr) and not is_constant(other):
+        run.strings.append(node)
+        return True
+    run.flag(
+        C.DOUBLE_QUOTED_STRING,
+        f'"{ident.name}" is no column; SQLite would read it as the string '
+        f"'{ident.name}' (write strings in single quotes)",
+        node,
+    )
+    return True
+
+
+# -------------------------------------------------------------------- stars
+def _star_of(node: exp.Expr) -> exp.Star | None:
+    if isinstance(node, exp.Star):
+        return node
+    if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
+        return node.this
+    return None
+
+
+def star(
+    run: Run, node: exp.Expr, scope: Scope, *, carry: bool
+) -> tuple[list[str] | None, frozenset[str]]:
+    """Expand ``*`` / ``t.*``: the names it yields (None: unknown) and their marks.
+
+    Marked columns are reported here unless ``carry`` (a CTE body or derived table
+    passes them on, and they are reported where they are read).
+    """
+    qualifier = ""
+    if isinstance(node, exp.Column):
+        qualifier = ".".join(str(p.name).lower() for p in node.parts[:-1])
+    the_star = _star_of(node)
+    excluded: set[str] = set()
+    replaced: set[str] = set()
+    renames: dict[str, str] = {}
+    if the_star is not None:
+        for key, value in the_star.args.items():
+            if not value:
+                continue
+            items = value if isinstance(value, list) else [value]
+            if key == "except_":
+                for item in items:
+                    excluded.add(str(item.name).lower())
+            elif key == "replace":
+                for item in items:
+                    if isinstance(item, exp.Alias):
+                        run.expr(item.this, scope)
+                        replaced.add(item.alias.lower())
+                    else:
+                        run.unknown(item)
+            elif key == "rename":
+                for item in items:
+                    if isinstance(item, exp.Alias) and isinstance(item.this, exp.Column):
+                        renames[item.this.name.lower()] = item.alias.lower()
+                    else:
+                        run.unknown(item)
+            else:
+                run.unknown(items[0] if isinstance(items[0], exp.Expr) else node)
+    if qualifier:
+        src = scope.lookup(qualifier)
+        if src is None:
+            if run.c.schema is not None:
+                run.flag(C.UNKNOWN_TABLE, f"{qualifier!r} is not a table in scope", node)
+            return None, frozenset()
+        srcs = [src]
+    else:
+        srcs = list(scope.sources.values())
+    names: list[str] | None = []
+    marks: set[str] = set()
+    for src in srcs:
+        for col in sorted(src.marked - excluded - replaced):
+            if carry:
+                marks.add(renames.get(col, col))
+            elif src.colset is None or col in src.colset:
+                run.flag(
+                    C.COLUMN_DENIED, f"SELECT * reads the denied column {src.name}.{col}", node
+                )
+        if src.cols is None:
+            names = None
+        else:
+            if src.key:
+                run.columns.update(f"{src.key}.{c}" for c in src.cols if c not in excluded)
+            if names is not None:
+                names.extend(renames.get(c, c) for c in src.cols if c not in excluded)
+    return names, frozenset(marks)
+
+
+def star_value(run: Run, node: exp.Expr, scope: Scope) -> bool:
+    """A ``*`` used as a value (``struct_pack(*)``, ``to_json(t.*)``); ``count(*)`` reads nothing."""
+    parent = node.parent
+    if isinstance(node, exp.Star) and isinstance(parent, exp.Count):
+        return True
+    if isinstance(parent, exp.Select) and node in parent.expressions:
+        return True  # the select list expands it itself
+    star(run, node, scope, carry=False)
+    return True
+
+
+def columns_fn(run: Run, node: exp.Expr, scope: Scope) -> bool:
+    """DuckDB ``COLUMNS(...)``: a list of names is resolved; a pattern or lambda may read
+    any column, so it is refused while a denied column is in reach."""
+    arg = node.this
+    items = arg.expressions if isinstance(arg, exp.Array) else None
+    if items is not None and all(isinstance(i, exp.Literal) and i.is_string for i in items):
+        for item in items:
+            _bare(run, str(item.this).lower(), scope, node)
+        return True
+    if isinstance(arg, (exp.Star, exp.Column)) and _star_of(arg) is not None:
+        star(run, arg, scope, carry=False)
+        return True
+    for src in scope.sources.values():
+        if src.marked:
+            run.flag(
+                C.COLUMN_DENIED,
+                f"COLUMNS(...) may read the denied column {src.name}.{sorted(src.marked)[0]}",
+                node,
+            )
+            return True
+    if not isinstance(arg, (exp.Literal, exp.Lambda)):
+        run.unknown(arg)
+    return True
+
+
+def positional(run: Run, node: exp.Expr, scope: Scope) -> bool:
+    """DuckDB ``#n`` outside ORDER BY: the n-th column of the FROM relations."""
+    parent = node.parent
+    while isinstance(parent, exp.Ordered):
+        parent = parent.parent
+    if isinstance(parent, exp.Order):
+        return True  # a select-list position, checked with ORDER BY n
+    number = node.this
+    try:
+        index = int(number.this) if isinstance(number, exp.Literal) else -1
+    except ValueError:
+        index = -1
+    seen = 0
+    for src in scope.sources.values():
+        if src.cols is None:
+            if any(s.marked for s in scope.sources.values()):
+                run.flag(
+                    C.UNRESOLVED_COLUMN,
+                    f"#{index} reads a column the checker cannot name while a denied column "
+                    "is in reach",
+                    node,
+                )
+            return True
+        if index <= seen + len(src.cols):
+            use(run, src, src.cols[index - seen - 1], node)
+            return True
+        seen += len(src.cols)
+    if index < 1 or index > seen:
+        run.flag(C.ORDER_BY_POSITION, f"#{index} is past the {seen} columns of FROM", node)
+    return True
+
+
+RULES = {
+    exp.Column: column,
+    exp.Star: star_value,
+    exp.Columns: columns_fn,
+    exp.PositionalColumn: positional,
+}

@@ -1,0 +1,84 @@
+"""``VectorStore.search``'s fast path (a plain NumPy query, no filter) on every
+backend: the same hits as the fully validated path, and the same errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from avl.errors import InvalidInputError
+from tests.vectors.conftest import MakeStore
+
+
+def _data(n: int, dim: int, seed: int = 3) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+def test_numpy_queries_match_the_validated_path(make_store: MakeStore, metric: str) -> None:
+    store = make_store(dim=8, metric=metric)
+    x = _data(60, 8)
+    store.add([f"v{i}" for i in range(60)], x, metadata=[{"i": i} for i in range(60)])
+    for q in _data(12, 8, seed=4):
+        fast = store.search(q, k=5)  # float32 ndarray: the fast path
+        slow = store.search(q.tolist(), k=5)  # a list: the validated path
+        assert [h.id for h in fast] == [h.id for h in slow]
+        assert [h.score for h in fast] == pytest.approx([h.score for h in slow], abs=1e-5)
+        assert [dict(h.metadata) for h in fast] == [dict(h.metadata) for h in slow]
+        # other NumPy forms go through the validated path and agree too
+        assert [h.id for h in store.search(q.astype(np.float64), k=5)] == [h.id for h in slow]
+        strided = np.repeat(q, 2)[::2]
+        assert not strided.flags.c_contiguous
+        assert [h.id for h in store.search(strided, k=5)] == [h.id for h in slow]
+        scaled = store.search(q * np.float32(7.5), k=5)
+        if metric == "cosine":  # cosine ignores the query's length
+            assert [h.id for h in scaled] == [h.id for h in slow]
+            assert [h.score for h in scaled] == pytest.approx([h.score for h in slow], abs=1e-5)
+
+
+def test_bad_numpy_queries_get_the_precise_errors(make_store: MakeStore) -> None:
+    store = make_store(dim=4)
+    store.add(["a", "b"], [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    f32 = np.float32
+    with pytest.raises(InvalidInputError, match="NaN or infinity"):
+        store.search(np.array([1.0, np.nan, 0.0, 0.0], dtype=f32), k=1)
+    with pytest.raises(InvalidInputError, match="NaN or infinity"):
+        store.search(np.array([np.inf, 0.0, 0.0, 0.0], dtype=f32), k=1)
+    with pytest.raises(InvalidInputError, match="zero vector"):
+        store.search(np.zeros(4, dtype=f32), k=1)
+    with pytest.raises(InvalidInputError, match="too large"):
+        store.search(np.full(4, 3e38, dtype=f32), k=1)
+    with pytest.raises(InvalidInputError, match="dimension 4"):
+        store.search(np.ones(3, dtype=f32), k=1)
+    with pytest.raises(InvalidInputError, match="numeric"):
+        store.search(np.array(["a", "b", "c", "d"]), k=1)
+    with pytest.raises(InvalidInputError, match="k must be a positive int"):
+        store.search(np.ones(4, dtype=f32), k=0)
+    assert [h.id for h in store.search(np.array([0.0, 2.0, 0.0, 0.0], dtype=f32), k=1)] == ["b"]
+
+
+def test_zero_query_is_fine_for_ip_and_l2(make_store: MakeStore) -> None:
+    store = make_store(dim=2, metric="l2")
+    store.add(["a", "b"], [[1.0, 0.0], [3.0, 0.0]])
+    hits = store.search(np.zeros(2, dtype=np.float32), k=2)
+    assert [(h.id, h.score) for h in hits] == [("a", pytest.approx(1.0)), ("b", pytest.approx(3.0))]
+
+
+def test_writes_after_a_build_are_seen_by_the_fast_path(make_store: MakeStore) -> None:
+    store = make_store(dim=8)
+    x = _data(40, 8, seed=5)
+    store.add([f"v{i}" for i in range(40)], x)
+    store.delete("v3")
+    assert "v3" not in {h.id for h in store.search(x[3], k=40)}
+    store.upsert("v4", -x[4])
+    assert store.search(-x[4], k=1)[0].id == "v4"
+    store.add("new", x[3] * 2.0)
+    assert store.search(x[3], k=1)[0].id == "new"
+
+
+def test_a_closed_store_refuses_the_fast_path(make_store: MakeStore) -> None:
+    store = make_store(dim=2)
+    store.add("a", [1.0, 0.0])
+    store.close()
+    with pytest.raises(InvalidInputError, match="closed"):
+        store.search(np.array([1.0, 0.0], dtype=np.float32))
