@@ -181,6 +181,8 @@ def problem_for(
     if row.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="avl"'
     detail = str(exc) if row.expose_detail else ""
+    if isinstance(exc, E.UnknownRoleError):  # the role asked for, not the configured ones
+        detail = f"no policy is configured for role {exc.role!r}"
     problem = Problem(
         type=TYPE_PREFIX + row.slug,
         title=row.title,

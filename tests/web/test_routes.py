@@ -619,4 +619,5 @@ async def test_an_unknown_role_is_403(console: TinyConsole) -> None:
         assert r.status_code == 403
         assert r.json()["type"] == "urn:avl:problem:unknown-role"
         assert r.json()["title"] == "Role not configured"
+        assert r.json()["detail"] == "no policy is configured for role 'ghost'"
         assert "tenant" not in r.text  # the configured roles are not listed
