@@ -89,7 +89,9 @@ _LETTER_CONTEXT = frozenset(
     {"an", "grade", "grades", "letter", "rating", "rated", "class", "level", "type", "mark", "got"}
 )
 #: Words allowed inside a multi-word name's mention ("level of membership").
-_GAP = frozenset({"of", "the", "a", "an", "in", "for", "by", "per", "to", "on", "at", "s"})
+_GAP = frozenset(
+    {"of", "the", "a", "an", "in", "for", "by", "per", "to", "on", "at", "s", "each", "every"}
+)
 #: Command words that open a question and never name data ("Show ...", "List ...").
 _COMMANDS = frozenset(
     {
