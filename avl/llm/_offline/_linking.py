@@ -88,6 +88,8 @@ _STOP = STOPWORDS - {"name", "names"}
 _LETTER_CONTEXT = frozenset(
     {"an", "grade", "grades", "letter", "rating", "rated", "class", "level", "type", "mark", "got"}
 )
+#: Nouns after which the next word is a text to look for ("the word you").
+_LIKE_NOUNS = frozenset({"word", "letter", "substring", "string", "phrase", "term"})
 #: Words allowed inside a multi-word name's mention ("level of membership").
 _GAP = frozenset(
     {"of", "the", "a", "an", "in", "for", "by", "per", "to", "on", "at", "s", "each", "every"}
@@ -685,6 +687,17 @@ def _link_values(
                 Link(start=quote.start, end=quote.end, kind="literal", value=body, score=0.8)
             )
     kept = _choose_values(found, cands, toks)
+    # the word after "the word", "the letter", "the substring": a literal
+    for i in range(1, n):
+        j = i - 1
+        if toks[j].low == "the" and j > 0:
+            j -= 1
+        if (
+            toks[i - 1].low in _LIKE_NOUNS
+            and not toks[i].punct
+            and not any(v.start <= i < v.end for v in kept)
+        ):
+            kept.append(Link(start=i, end=i + 1, kind="literal", value=toks[i].text, score=0.8))
     # capitalised words in the middle of the question that link to nothing: a
     # name the index does not hold (too many distinct values to index)
     taken = {i for v in kept for i in v.span} | {
