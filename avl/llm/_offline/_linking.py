@@ -287,7 +287,7 @@ def link_question(
         if found is None:
             exact_only = t.low in FUNCTION_WORDS
             found = {}
-            for w in schema.vocabulary:
+            for w in schema.ordered_vocabulary:
                 if exact_only:
                     s = 1.0 if t.stem == w or t.low == w else 0.0
                 else:
@@ -314,13 +314,13 @@ def link_question(
             seen_words & set(ci.words) for ci in ti.columns
         ):
             continue
-        for ws in {ti.key, ti.words}:
+        for ws in dict.fromkeys((ti.key, ti.words)):
             cands.extend(_spans(ws, matches, joined, toks, schema, "table", ti.name, ""))
     for ti in schema.tables:
         for ci in ti.columns:
             if not seen_words & set(ci.words):
                 continue
-            for ws in {ci.key, ci.words}:
+            for ws in dict.fromkeys((ci.key, ci.words)):
                 cands.extend(_spans(ws, matches, joined, toks, schema, "column", ti.name, ci.name))
             if ci.key and not set(ti.key) & set(ci.key):
                 # the table's name before the column's ("customer name"): the whole
@@ -510,7 +510,7 @@ def _spans(
             else:
                 opts = [(w, s) for w, s in matches[j].items() if w in want and w not in got]
                 if opts:
-                    w, s = max(opts, key=lambda x: x[1])
+                    w, s = max(opts, key=lambda x: (x[1], x[0]))
                     hit = (w, s, j)
             if hit is not None:
                 got[hit[0]] = hit[1]
