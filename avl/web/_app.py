@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from avl import errors as E
+from avl.logs import AccessLog
 from avl.web._handlers import Handlers, VerdictCache, json_bytes
 from avl.web._jsonschema import encode_value
 from avl.web._middleware import (
@@ -110,6 +111,7 @@ def middleware_stack(
     )
     stack = [
         Middleware(Tracing),
+        Middleware(AccessLog),
         Middleware(RouteMetrics, metrics=metrics) if isinstance(metrics, RequestMetrics) else None,
         Middleware(SecurityHeaders, page_csp=settings.page_csp),
         Middleware(HostCheck, allowed_hosts=settings.allowed_hosts),
@@ -127,6 +129,7 @@ def middleware_stack(
             cost=settings.rate_cost,
             count_local=count_local,
             local_identity=settings.local_identity if local else None,
+            metrics=metrics,
         )
         if limiter is not None
         else None,
@@ -165,6 +168,10 @@ def build_app(console: ConsoleLike, settings: WebSettings) -> ASGIApp:
     """Assemble the router, the exception table and the middleware list."""
     cache = VerdictCache(settings.check_cache_size)
     handlers = Handlers(console, settings, cache)
+    gauge = getattr(console.metrics, "gauge_callback", None)
+    if callable(gauge):  # the open streams, read at every scrape
+        runner = handlers.runner
+        gauge("sse_streams", lambda: {"running": runner.running}, label="state")
     app: ASGIApp = ExceptionMiddleware(
         Router(routes=_routes(handlers)), handlers=EXCEPTION_HANDLERS
     )
