@@ -95,3 +95,26 @@ def test_the_ctypes_fallback_sets_the_same_limit() -> None:
         conn.execute("SELECT zeroblob(101)").fetchone()
     set_length_limit(conn, before)
     conn.close()
+
+
+def test_duckdb_guards_cannot_be_stepped_around(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "g.duckdb"
+    duckdb.connect(str(path)).close()
+    db = Database(f"duckdb:///{path}", pool_size=1)
+    for sql in (
+        # EXPLAIN ANALYZE runs what it explains: it could replace the guard macro
+        "EXPLAIN ANALYZE CREATE OR REPLACE TEMP MACRO repeat(s, k) AS s",
+        "/* c */ EXPLAIN ANALYZE CREATE TEMP TABLE x AS SELECT 1",
+        # a qualified name reaches the built-in past the macro
+        "SELECT length(system.main.repeat('x', 100000000))",
+        "SELECT len(main.range(1000000000))",
+        "SELECT length(repeat('x', 100000000))",
+        "SELECT length(lpad('x', 100000000, 'y'))",
+    ):
+        with pytest.raises(QueryError):
+            db.execute(sql)
+    assert db.execute("EXPLAIN ANALYZE SELECT repeat('ab', 2)").rows[0][0] == "analyzed_plan"
+    assert db.execute("SELECT repeat('ab', 2), range(3)").rows == (("abab", [0, 1, 2]),)
+    db.close()

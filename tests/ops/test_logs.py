@@ -310,3 +310,15 @@ def test_serve_refuses_an_unknown_log_format(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AVL_LOG_FORMAT", "xml")
     with pytest.raises(UsageError, match="AVL_LOG_FORMAT"):
         _configure_logs(argparse.Namespace(log_format=None, log_level=None))
+
+
+def test_access_log_skips_the_probes(json_out: io.StringIO) -> None:
+    from avl.logs import AccessLog
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    r = _get(AccessLog(app), "/healthz")
+    assert "x-request-id" not in r.headers
+    assert json_out.getvalue() == ""

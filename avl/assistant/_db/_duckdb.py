@@ -74,6 +74,9 @@ _FILE_SUFFIXES = (
     ".duckdb",
 )
 _STATEMENTS = ("SELECT", "EXPLAIN")
+_GUARDED = frozenset({"repeat", "lpad", "rpad", "range", "generate_series"})
+# EXPLAIN ANALYZE runs the statement it explains: only a SELECT may follow
+_EXPLAIN = re.compile(r"\s*EXPLAIN\s*(\([^()]*\))?\s*(ANALY[SZ]E\b)?", re.IGNORECASE)
 
 
 def view_paths(view_sql: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -266,10 +269,19 @@ class DuckDBEngine(Engine):
                     f"cannot run multiple commands in one call ({len(statements)} given)", sql=sql
                 )
             kind = str(getattr(statements[0].type, "name", statements[0].type)).upper()
-            if kind not in _STATEMENTS:
+            select = sql
+            if kind == "EXPLAIN":
+                m = _EXPLAIN.match(sql)
+                select = sql[m.end() :] if m else ""
+                inner = cur.extract_statements(select) if m else []
+                kinds = [str(getattr(t.type, "name", t.type)).upper() for t in inner]
+                if kinds != ["SELECT"]:
+                    raise QueryError("only a SELECT statement may be explained here", sql=sql)
+            elif kind not in _STATEMENTS:
                 raise QueryError(
                     f"the database is read-only: a {kind} statement cannot run here", sql=sql
                 )
+            self._check_calls(cur, select, sql)
             with Watchdog(cur.interrupt, timeout_s=limits.timeout_s, cancel=cancel) as dog:
                 try:
                     cur.execute(sql, params)
@@ -287,6 +299,40 @@ class DuckDBEngine(Engine):
                     # a cursor stopped mid-result is not reused
                     if dog.fired:
                         lease.discard()
+
+    @staticmethod
+    def _check_calls(cur: Any, select: str, sql: str) -> None:
+        """Refuse a schema-qualified call of a guarded function
+        (``system.main.repeat(...)`` would step around the macro), reading DuckDB's
+        own parse tree (``json_serialize_sql``); a statement it cannot serialise is
+        refused too."""
+        import json
+
+        row = cur.execute("SELECT json_serialize_sql(?)", [select]).fetchone()
+        tree = json.loads(row[0]) if row and row[0] else {"error": True}
+        if tree.get("error"):
+            raise QueryError(
+                "the statement could not be read for its function calls: "
+                f"{tree.get('error_message', 'unknown form')}",
+                sql=sql,
+            )
+        stack: list[Any] = [tree]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if (
+                    node.get("class") == "FUNCTION"
+                    and str(node.get("function_name", "")).lower() in _GUARDED
+                    and (node.get("schema") or node.get("catalog"))
+                ):
+                    raise QueryError(
+                        f"a schema-qualified call of {node['function_name']}() cannot run "
+                        "here (its result size is checked on the plain name)",
+                        sql=sql,
+                    )
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
 
     def meta(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._pool.lease() as lease:
