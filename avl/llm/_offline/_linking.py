@@ -25,7 +25,15 @@ from collections.abc import Mapping, Sequence
 import attrs
 from cachetools import LRUCache
 
-from avl.llm._offline._lexicon import FUNCTION_WORDS, NUMBER_WORDS
+from avl.llm._offline._lexicon import (
+    AVG_WORDS,
+    FREQUENCY_WORDS,
+    FUNCTION_WORDS,
+    MAX_WORDS,
+    MIN_WORDS,
+    NUMBER_WORDS,
+    SUM_WORDS,
+)
 from avl.llm._offline._question import Question, Token
 from avl.llm._offline._schema import ColumnInfo, SchemaIndex
 from avl.text import ABBREVIATIONS, STOPWORDS, stem, words
@@ -87,6 +95,36 @@ _STOP = STOPWORDS - {"name", "names"}
 #: Words before a single capital letter that make it a value ("an A", "grade B").
 _LETTER_CONTEXT = frozenset(
     {"an", "grade", "grades", "letter", "rating", "rated", "class", "level", "type", "mark", "got"}
+)
+#: Intent words that link to a name only when they are that very name: "popular" is
+#: no form of "population", "most" none of "mostly" (a verb like "ordered" still names
+#: the orders it forms).
+_EXACT_ONLY = (
+    FREQUENCY_WORDS
+    | MAX_WORDS
+    | MIN_WORDS
+    | AVG_WORDS
+    | SUM_WORDS
+    | frozenset(
+        {
+            "count",
+            "counts",
+            "number",
+            "numbers",
+            "amount",
+            "many",
+            "much",
+            "distinct",
+            "different",
+            "unique",
+            "each",
+            "every",
+            "per",
+            "all",
+            "any",
+            "total",
+        }
+    )
 )
 #: Nouns after which the next word is a text to look for ("the word you").
 _LIKE_NOUNS = frozenset({"word", "letter", "substring", "string", "phrase", "term"})
@@ -285,7 +323,7 @@ def link_question(
         passive = t.low.endswith("ed") and q.low(i + 1) == "by"
         found = schema.matches_of(t.low)
         if found is None:
-            exact_only = t.low in FUNCTION_WORDS
+            exact_only = t.low in _EXACT_ONLY
             found = {}
             for w in schema.ordered_vocabulary:
                 if exact_only:
