@@ -26,6 +26,10 @@ Config keys (all optional)::
     [token_budget]                    # prompt tokens per user
     rates = "200000/day"
 
+    [budgets]                         # cost budgets in USD (avl.costs.Budgets.from_config)
+    period = "month"
+    user = { "*" = 5.0 }
+
     [assistant]                       # Assistant keyword arguments
     max_rows = 1000
     max_attempts = 3
@@ -71,6 +75,8 @@ from avl.errors import ConfigError, UnknownRoleError
 
 if TYPE_CHECKING:
     from avl.assistant import Assistant
+    from avl.history import History
+    from avl.metrics import Metrics
     from avl.safety import Policy
     from avl.typing import Guard, Limiter
 
@@ -92,6 +98,7 @@ _TOP_KEYS = frozenset(
         "name",
         "store",
         "training",
+        "budgets",
     }
 )
 
@@ -125,6 +132,7 @@ class Console:
         token_limiter: the token-budget limiter, or ``None``.
         history: the :class:`~avl.history.History`, or ``None``.
         metrics: the :class:`~avl.metrics.Metrics`, or ``None``.
+        budgets: the cost :class:`~avl.costs.Budgets` (``[budgets]``), or ``None``.
         config: the effective configuration mapping.
     """
 
@@ -162,7 +170,7 @@ class Console:
                     history = History.from_config(history)
                 else:
                     history = None
-            self.history: Any = history
+            self.history: History | None = history
             # ---- metrics
             metrics = overrides.get("metrics", True)
             if metrics is True:
@@ -171,7 +179,7 @@ class Console:
                 metrics = Metrics()
             elif metrics is False or metrics is None:
                 metrics = None
-            self.metrics: Any = metrics
+            self.metrics: Metrics | None = metrics
             # ---- rate limits
             self.limiter: Limiter | None = (
                 limiter_obj
@@ -183,6 +191,17 @@ class Console:
             self.token_limiter: Limiter | None = self._limiter(
                 overrides.get("token_budget"), "token_budget"
             )
+            # ---- cost budgets
+            self.budgets: Any = None
+            if overrides.get("budgets"):
+                from avl.costs import Budgets
+
+                spec = overrides["budgets"]
+                self.budgets = (
+                    spec
+                    if isinstance(spec, Budgets)
+                    else Budgets.from_config(spec, metrics=self.metrics)
+                )
             # ---- assistant (policies need its dialect and schema)
             akw = dict(overrides.get("assistant") or {})
             if not isinstance(akw, Mapping):
@@ -201,9 +220,18 @@ class Console:
                 metrics=self.metrics,
                 limiter=self.limiter,
                 token_limiter=self.token_limiter,
+                budgets=self.budgets,
                 name=overrides.get("name"),
                 **akw,
             )
+            pool_stats = getattr(self.assistant.db, "pool_stats", None)
+            if self.metrics is not None and callable(pool_stats):
+                self.metrics.gauge_callback(
+                    "db_pool_connections",
+                    pool_stats,
+                    label="state",
+                    help="Connections to the database asked: the pool's size and in use.",
+                )
             if overrides.get("train_from_database", True):
                 self.assistant.train_from_database()
             for q, s in demo_pairs:
@@ -377,6 +405,8 @@ class Console:
         close = getattr(self.history, "close", None)
         if close is not None:
             close()
+        if self.budgets is not None:
+            self.budgets.close()
         self._cleanup()
 
     def _cleanup(self) -> None:

@@ -91,7 +91,8 @@ class InvalidInputError(AvlError, ValueError):
 
 
 class InvalidTypeError(InvalidInputError, TypeError):
-    """An argument has the wrong type (a number where SQL text is expected, say)."""
+    """An argument has the wrong type (a number where SQL text is expected, say); also a
+    ``TypeError``, and a ``ValueError`` as every :class:`InvalidInputError`."""
 
 
 class UnsafeQueryError(AvlError, ValueError):
@@ -111,7 +112,7 @@ class UnsafeQueryError(AvlError, ValueError):
     @property
     def codes(self) -> tuple[str, ...]:
         """The violation codes as strings, in order."""
-        return tuple(str(getattr(v.code, "value", v.code)) for v in self.violations)
+        return tuple(violation_code(v) for v in self.violations)
 
 
 class RateLimitedError(AvlError):
@@ -285,3 +286,18 @@ class ProviderRateLimitError(ProviderError):
 
 class CancelledError(AvlError):
     """The caller cancelled the operation (for example, a client disconnected)."""
+
+
+def violation_code(violation: Any) -> str:
+    """A violation's code as a plain string: an enum's value, or the string itself.
+
+    The one helper for reading the ``code`` of a SafeQuery violation (or of any
+    guard's violation), wherever codes are shown, stored or counted.
+
+    Example:
+        >>> from avl.safety import Policy, SafeQuery
+        >>> violation_code(SafeQuery(Policy()).check("DROP TABLE t").violations[0])
+        'statement_kind'
+    """
+    code = violation.code
+    return str(getattr(code, "value", code))

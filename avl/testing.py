@@ -21,8 +21,15 @@ from __future__ import annotations
 
 import threading
 
-from avl.llm._fake import AsyncFakeChatModel, FakeCall, FakeChatModel
-from avl.llm._replay import RecordedTransport, Recording, load_recording, recorded_transport
+from avl.llm import (
+    AsyncFakeChatModel,
+    FakeCall,
+    FakeChatModel,
+    RecordedTransport,
+    Recording,
+    load_recording,
+    recorded_transport,
+)
 
 __all__ = [
     "AsyncFakeChatModel",
@@ -92,7 +99,7 @@ from collections.abc import Sequence as _Sequence  # noqa: E402
 
 import numpy as _np  # noqa: E402
 
-from avl.embeddings._base import FloatMatrix as _FloatMatrix  # noqa: E402
+from avl.typing import FloatMatrix as _FloatMatrix  # noqa: E402
 
 
 class FakeEmbedder:

@@ -34,10 +34,12 @@ from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequenc
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
+from avl.errors import violation_code
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from avl.assistant import TrainingItem
     from avl.history import Entry, Query, Sealer, VerifyReport
     from avl.llm import Completion, Delta, Message
@@ -71,8 +73,19 @@ __all__ = [
     "violation_code",
 ]
 
-#: A float32 matrix (one vector per row).
-FloatMatrix = npt.NDArray[np.float32]
+if TYPE_CHECKING:
+    #: A float32 matrix (one vector per row).
+    FloatMatrix = npt.NDArray[np.float32]
+
+
+def __getattr__(name: str) -> object:
+    # FloatMatrix needs NumPy: made on first use, so importing this module stays cheap
+    if name == "FloatMatrix":
+        import numpy as np
+        import numpy.typing as npt
+
+        return npt.NDArray[np.float32]
+    raise AttributeError(f"module 'avl.typing' has no attribute {name!r}")
 
 
 # ------------------------------------------------------------------------- time
@@ -469,18 +482,6 @@ class Guard(Protocol):
     def check(self, sql: str, params: Mapping[str, object] | None = None) -> Verdict:
         """Decide whether ``sql`` may run, with ``params`` for its row filters."""
         ...
-
-
-def violation_code(violation: Violation) -> str:
-    """A violation's code as a plain string (an enum's value, or the string itself).
-
-    Example:
-        >>> from avl.safety import Policy, SafeQuery
-        >>> violation_code(SafeQuery(Policy()).check("DROP TABLE t").violations[0])
-        'statement_kind'
-    """
-    code = violation.code
-    return str(getattr(code, "value", code))
 
 
 # ---------------------------------------------------------------- rate limiting

@@ -14,6 +14,7 @@ from avl.assistant._answer import Answer, Event, EventKind, Explanation, Trainin
 from avl.assistant._assistant import Assistant, AsyncAssistant
 from avl.assistant._db import Database, QueryResult, SchemaSnapshot
 from avl.assistant._demo import DEMO_PAIRS, DEMO_QUESTIONS, create_demo_database
+from avl.assistant._eval import EvalReport, evaluate_questions
 from avl.assistant._prompt import (
     ABSTAIN_MARKER,
     build_messages,
@@ -34,6 +35,7 @@ __all__ = [
     "AsyncAssistant",
     "ChatSqlWriter",
     "Database",
+    "EvalReport",
     "Event",
     "EventKind",
     "Explanation",
@@ -45,6 +47,7 @@ __all__ = [
     "TrainingItem",
     "build_messages",
     "create_demo_database",
+    "evaluate_questions",
     "extract_sql",
     "open_training_store",
     "parse_abstention",

@@ -8,12 +8,13 @@ recorder) is in :mod:`avl.assistant._pipeline`, the caller's view in
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 import cachetools
@@ -55,7 +56,15 @@ from avl.errors import (
     UnsafeQueryError,
 )
 from avl.llm import estimate_tokens
-from avl.schema import TableSpec, Values, WriteContext, build_value_index, parse_ddl
+from avl.metrics import tracing_enabled
+from avl.schema import (
+    FailedAttempt,
+    TableSpec,
+    Values,
+    WriteContext,
+    build_value_index,
+    parse_ddl,
+)
 from avl.typing import (
     AuditLog,
     ChatModel,
@@ -70,6 +79,10 @@ from avl.typing import (
     violation_code,
 )
 
+if TYPE_CHECKING:
+    from avl.costs import Budgets
+    from avl.safety import Policy, PolicySet
+
 __all__ = ["Assistant", "AsyncAssistant"]
 
 #: Text columns with at most this many distinct values are indexed for linking.
@@ -79,7 +92,8 @@ OWN_PREFIX = "avl_"
 _SYSTEM_TOKENS = estimate_tokens(SYSTEM)
 _log = logging.getLogger("avl.assistant")
 
-PolicyLike = Any  # a Policy, a mapping role -> Policy, a PolicySet, or a Guard
+#: What ``policy=`` takes: one Policy, roles (a mapping or a PolicySet), or a guard.
+PolicyLike = Union["Policy", Mapping[str, "Policy"], "PolicySet", Guard, None]
 
 
 class Assistant:
@@ -121,6 +135,9 @@ class Assistant:
         metrics: a metrics sink (:class:`~avl.metrics.Metrics`).
         limiter: a rate limiter for requests, keyed by user.
         token_limiter: a rate limiter whose cost is the prompt's tokens, keyed by user.
+        budgets: cost budgets (:class:`~avl.costs.Budgets`): each model call reserves
+            its most expensive estimate first (refused over budget with
+            :class:`~avl.errors.BudgetExceededError`), then settles its real cost.
         name: the data source's name (keys training data and the cache).
         max_attempts: SQL attempts per question (repair loop bound).
         max_rows: the row cap.
@@ -158,6 +175,7 @@ class Assistant:
         metrics: MetricsSink | None = None,
         limiter: Limiter | None = None,
         token_limiter: Limiter | None = None,
+        budgets: Budgets | None = None,
         name: str | None = None,
         max_attempts: int = 3,
         max_rows: int = 1000,
@@ -193,6 +211,7 @@ class Assistant:
         self.training = open_training_store(training)
         self.history = history
         self.metrics = metrics
+        self.budgets = budgets
         self._recorder = Recorder(
             history,
             metrics,
@@ -210,8 +229,11 @@ class Assistant:
         self._cache = SemanticCache(cache_threshold) if cache_threshold is not None else None
         self._lock = threading.RLock()
         self._policy: PolicyLike = None
+        self._per_role = False
         self._knowledge = Knowledge(version="")
         self._indexed: set[str] = set()
+        self._sizes: dict[str, int] = {}
+        self._stems: dict[str, frozenset[str]] = {}
         self._values: dict[tuple[str, str], tuple[str, ...]] = {}
         self._values_of: set[str] = set()
         self._value_index = build_value_index({})
@@ -259,6 +281,7 @@ class Assistant:
             )
         with self._lock:
             self._policy = value
+            self._per_role = isinstance(value, (Mapping, PolicySet))
             self._guards.clear()
             self._scopes.clear()
             if self._cache is not None:
@@ -480,7 +503,8 @@ class Assistant:
         with self._lock:
             if version == self._knowledge.version:
                 return self._knowledge
-            k = Knowledge.build(version, self.training.items(self.name))
+            items = self.training.items(self.name)
+            k = Knowledge.build(version, items, self._sizes, self._stems)
             self._sync_vectors(k)
             if k.schema_version != self._knowledge.schema_version:
                 # guards and views depend on the tables only (not on pairs or docs)
@@ -501,7 +525,7 @@ class Assistant:
             self._indexed -= gone
         fresh = [i for i in k.items if i.id not in self._indexed]
         missing = [i for i in fresh if self._store_id(i.id) not in self.store]
-        self._indexed.update(i.id for i in fresh if i not in missing)
+        self._indexed.update(i.id for i in fresh)  # (the missing ones are indexed below)
         self._index(missing)
 
     def _sync_values(self, k: Knowledge) -> None:
@@ -523,7 +547,7 @@ class Assistant:
         self._value_index = build_value_index(self._values)
 
     # ---------------------------------------------------------------- safety
-    def default_policy(self) -> Any:
+    def default_policy(self) -> Policy:
         """The default :class:`~avl.safety.Policy`: read-only over the known schema,
         with the row cap, avl's own tables denied."""
         from avl.safety import Policy
@@ -543,13 +567,13 @@ class Assistant:
         p = self._policy
         return SafeQuery(self._in_dialect(p) if isinstance(p, Policy) else self.default_policy())
 
-    def _in_dialect(self, policy: Any) -> Any:
+    def _in_dialect(self, policy: Policy) -> Policy:
         """A Policy read in the database's dialect (the SQL runs there)."""
         if getattr(policy, "dialect", self.dialect) == self.dialect:
             return policy
         return attrs.evolve(policy, dialect=self.dialect)
 
-    def policy_for(self, role: str | None) -> Any:
+    def policy_for(self, role: str | None) -> Policy:
         """The SafeQuery policy for ``role``.
 
         Args:
@@ -560,11 +584,13 @@ class Assistant:
 
         Raises:
             UnknownRoleError: no policy is configured for the role.
+            ConfigError: the guard is a custom object without a Policy.
         """
-        guard = self.guard_for(role)
-        policy = getattr(guard, "policy", None)
-        if policy is None:
-            raise ConfigError("this Assistant's guard exposes no policy")
+        from avl.safety import Policy
+
+        policy = getattr(self.guard_for(role), "policy", None)
+        if not isinstance(policy, Policy):
+            raise ConfigError("this Assistant's guard exposes no Policy")
         return policy
 
     def guard_for(self, role: str | None = None) -> Guard:
@@ -577,13 +603,16 @@ class Assistant:
         Raises:
             UnknownRoleError: no policy is configured for ``role``.
         """
-        from avl.safety import Policy, PolicySet, SafeQuery
+        return self._guard_of(role, self._knowledge_now())
 
-        version = self._knowledge_now().schema_version
-        key = (role, version)
+    def _guard_of(self, role: str | None, k: Knowledge) -> Guard:
+        # one policy for everyone: one guard (and one verdict cache) for every role
+        key = (role if self._per_role else None, k.schema_version)
         got = self._guards.get(key)
         if got is not None:
             return got
+        from avl.safety import Policy, PolicySet, SafeQuery
+
         with self._lock:
             p = self._policy
             g: Guard
@@ -627,13 +656,20 @@ class Assistant:
 
     def _scope(self, r: Request) -> Scope:
         assert r.guard is not None
-        return self._scope_of(r.guard, r.role, r.context)
+        return self._scope_of(r.guard, r.role, r.context, r.knowledge)
 
-    def _scope_of(self, guard: Guard, role: str | None, ctx: Mapping[str, object]) -> Scope:
-        k = self._knowledge_now()
+    def _scope_of(
+        self,
+        guard: Guard,
+        role: str | None,
+        ctx: Mapping[str, object],
+        known: Knowledge | None = None,
+    ) -> Scope:
+        k = known if known is not None else self._knowledge_now()
         ctx_key = json.dumps(ctx, sort_keys=True, default=str)
         key = (role, k.schema_version, ctx_key, self.sample_values)
-        got = self._scopes.get(key)
+        with self._lock:  # an LRU lookup reorders the cache
+            got = self._scopes.get(key)
         if got is not None:
             return got
         params = dict(ctx) or None
@@ -653,7 +689,7 @@ class Assistant:
             if not view.filtered and len(view.values) == len(values)
             else build_value_index(view.values)
         )
-        scope = Scope.of(view, index, dialect=self.dialect)
+        scope = Scope.of(view, index, dialect=self.dialect, source=self.name)
         with self._lock:
             self._scopes[key] = scope
         return scope
@@ -695,6 +731,17 @@ class Assistant:
     def _retrieve(self, r: Request, pair_allowed: Callable[[TrainingItem], bool]) -> Retrieved:
         assert r.knowledge is not None
         assert r.scope is not None
+        mine: list[str] = []
+
+        def allowed(p: TrainingItem) -> bool:
+            # a learned pair stays with the role and context it was learned in
+            if p.scope:
+                if not mine:
+                    mine.append(_scope_key(r))
+                if p.scope != mine[0]:
+                    return False
+            return pair_allowed(p)
+
         dense: dict[str, float] = {}
         if r.vector is not None and self.store is not None:
             for hit in self.store.search(r.vector, k=64, where={"source": self.name}):
@@ -705,8 +752,7 @@ class Assistant:
             r.text,
             dense=dense,
             budget=self.context_tokens,
-            source=self.name,
-            pair_allowed=pair_allowed,
+            pair_allowed=allowed,
         )
 
     def retrieval_tables(
@@ -738,14 +784,21 @@ class Assistant:
             documentation=got.documentation,
             values=scope.view.values if linking else {},
             value_index=scope.value_index if linking else {},
-            failed=[attrs.evolve(f, error=scope.view.redact(f.error)) for f in r.failed],
+            failed=[
+                FailedAttempt(
+                    sql=scope.view.redact(f.sql), error=scope.view.redact_error(f.error, f.sql)
+                )
+                for f in r.failed
+            ],
         )
 
     def _context_tokens(self, r: Request, ctx: WriteContext) -> int:
         """The one token estimate of a context: what retrieval counted, plus the rest."""
         got = r.retrieved
+        if r.question_tokens < 0:
+            r.question_tokens = estimate_tokens(ctx.question)
         extra = sum(estimate_tokens(f.sql) + estimate_tokens(f.error) + 12 for f in ctx.failed)
-        return _SYSTEM_TOKENS + estimate_tokens(ctx.question) + (got.tokens if got else 0) + extra
+        return _SYSTEM_TOKENS + r.question_tokens + (got.tokens if got else 0) + extra
 
     # ------------------------------------------------------- limits and cache
     def _charge(self, r: Request, what: str, cost: int) -> None:
@@ -774,11 +827,27 @@ class Assistant:
     def _remember(self, r: Request) -> None:
         if self._cache is not None:
             self._cache.store(r.text, r.vector, self._cache_key(r), r.sql)
-        if self.learn and r.question == r.text:
-            try:
-                self.train(question=r.question, sql=r.sql, added_by=f"learned:{r.user}")
-            except UnsafeQueryError:
+        if self.learn and r.question == r.text and r.written:
+            # the writer's SQL (not the guard's rewrite, which holds the caller's filter
+            # values), shown later only to callers of the same role and context
+            verdict = self._training_guard().check(r.written)
+            if not verdict.allowed:
                 return
+            q, scope = r.question.strip(), _scope_key(r)
+            self._store_items(
+                [
+                    TrainingItem(
+                        id=item_id("sql", self.name, q, r.written, scope),
+                        kind="sql",
+                        text=q,
+                        question=q,
+                        sql=r.written,
+                        added_by=f"learned:{r.user}",
+                        source=self.name,
+                        scope=scope,
+                    )
+                ]
+            )
 
     def clear_cache(self) -> None:
         """Forget every cached question."""
@@ -894,6 +963,7 @@ class Assistant:
             cancel=cancel,
             model=str(self.writer.name),
             started=self._clock.monotonic(),
+            traced=tracing_enabled(),
         )
 
     # ----------------------------------------------------------------- review
@@ -1007,6 +1077,11 @@ class Assistant:
             f"Assistant(db={self.db.url!r}, model={self.writer.name!r}, "
             f"source={self.name!r}, items={len(self._knowledge.items)})"
         )
+
+
+def _scope_key(r: Request) -> str:
+    text = json.dumps([r.role, r.context], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _cancellable(

@@ -134,8 +134,7 @@ def _cmd_train(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
-    from avl.assistant import Assistant
-    from avl.assistant._eval import evaluate_questions
+    from avl.assistant import Assistant, evaluate_questions
 
     pairs: list[tuple[str, str]] = []
     for lineno, line in enumerate(Path(args.questions).read_text(encoding="utf-8").splitlines(), 1):

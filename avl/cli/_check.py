@@ -19,6 +19,7 @@ import attrs
 
 from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError
 from avl.cli._render import Style, render_csv, render_json, style_for
+from avl.typing import violation_code
 
 __all__ = ["Statement", "register", "split_statements", "verdict_json"]
 
@@ -136,7 +137,7 @@ def verdict_json(verdict: Any, *, statement: Statement | None = None) -> dict[st
         pos = _script_position(v.position, statement)
         violations.append(
             {
-                "code": str(getattr(v.code, "value", v.code)),
+                "code": violation_code(v),
                 "message": v.message,
                 "position": None if pos is None else {"line": pos[0], "col": pos[1]},
             }
@@ -204,7 +205,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     elif args.csv:
         rows = []
         for s, v in results:
-            codes = " ".join(str(getattr(x.code, "value", x.code)) for x in v.violations)
+            codes = " ".join(violation_code(x) for x in v.violations)
             rows.append([s.source, s.line, "allowed" if v.allowed else "rejected", codes, s.sql])
         render_csv(["source", "line", "verdict", "codes", "sql"], rows, out)
     else:
@@ -224,7 +225,7 @@ def _print_verdict(
     out.write(f"{where}{style('rejected', 'red', 'bold')}\n")
     lines = statement.sql.splitlines() or [""]
     for v in verdict.violations:
-        code = str(getattr(v.code, "value", v.code))
+        code = violation_code(v)
         pos = _script_position(v.position, statement if script else None)
         at = f" at {pos[0]}:{pos[1]}" if pos else ""
         out.write(f"  {style(code, 'yellow')}{at}: {v.message}\n")

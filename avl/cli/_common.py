@@ -33,6 +33,7 @@ def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: boo
     JSON is the answer's ``to_dict()``; CSV is the result rows under their header.
     """
     from avl.cli._render import render_csv, render_json, render_table, style_for
+    from avl.typing import violation_code
 
     if as_json:
         render_json(answer.to_dict(), out)
@@ -48,10 +49,12 @@ def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: boo
         if v.allowed:
             out.write(f"verdict: {style('allowed', 'green')}\n")
         else:
-            codes = ", ".join(
-                f"{getattr(x.code, 'value', x.code)} ({x.message})" for x in v.violations
-            )
+            codes = ", ".join(f"{violation_code(x)} ({x.message})" for x in v.violations)
             out.write(f"verdict: {style('REJECTED', 'red', 'bold')} {codes}\n")
+    if getattr(answer, "abstained", False):
+        out.write(f"{style('abstained:', 'yellow')} {answer.reason}\n")
+        if answer.understood:
+            out.write(f"understood: {answer.understood}\n")
     if answer.error:
         out.write(f"{style('error:', 'red')} {answer.error}\n")
     if answer.columns:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from avl.cli._common import EXIT_OK, print_answer
+from avl.typing import violation_code
 
 __all__ = ["register"]
 
@@ -41,7 +42,7 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
             guard = assistant.guard_for(None)
             for sql in ("DELETE FROM orders", "SELECT name FROM customers; DROP TABLE orders"):
                 v = guard.check(sql)
-                codes = ", ".join(str(getattr(x.code, "value", x.code)) for x in v.violations)
+                codes = ", ".join(violation_code(x) for x in v.violations)
                 out.write(f"  {sql}\n    -> {'allowed' if v.allowed else 'REJECTED: ' + codes}\n")
         finally:
             assistant.close()

@@ -26,6 +26,23 @@ def register(sub: Any) -> None:
         "--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, loopback only)"
     )
     p.add_argument("--port", type=_port, default=8000, help="TCP port, 1-65535 (default: 8000)")
+    p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name clients use besides localhost, e.g. avl.example.com (repeatable)",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=None,
+        help="avl's log records as text or JSON lines on stderr (or AVL_LOG_FORMAT; "
+        "default text), with trace ids, request id, user and outcome (avl.logs)",
+    )
+    p.add_argument(
+        "--log-level", default=None, help="avl's log level (or AVL_LOG_LEVEL; default INFO)"
+    )
     p.set_defaults(func=_cmd_serve)
     p = sub.add_parser("openapi", help="print the OpenAPI document (avl.web)")
     p.add_argument("--config", metavar="FILE", help="a console TOML file")
@@ -66,12 +83,25 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     from avl.web.cli import serve
 
     _check_free(args.host, args.port)
+    _configure_logs(args)
     console = console_from_args(args)
     try:
-        serve(console, args.host, args.port)
+        serve(console, args.host, args.port, allowed_hosts=tuple(args.allowed_host))
     finally:
         console.close()
     return EXIT_OK
+
+
+def _configure_logs(args: argparse.Namespace) -> None:
+    import os
+
+    from avl.logs import configure_logging
+
+    fmt = args.log_format or os.environ.get("AVL_LOG_FORMAT") or "text"
+    if fmt not in ("text", "json"):
+        raise UsageError(f"AVL_LOG_FORMAT must be text or json, got {fmt!r}")
+    level = args.log_level or os.environ.get("AVL_LOG_LEVEL") or "INFO"
+    configure_logging(level, json=fmt == "json", static_fields={"service": "avl"})
 
 
 def _cmd_openapi(args: argparse.Namespace, out: TextIO) -> int:

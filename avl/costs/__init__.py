@@ -21,6 +21,7 @@ from avl.costs._budget import (
     Period,
     Scope,
     WebhookAlerts,
+    estimate_cost,
 )
 from avl.costs._ledger import LEDGERS, Ledger, MemoryLedger, RedisLedger, ledger_from_url
 from avl.costs._report import (
@@ -57,6 +58,7 @@ __all__ = [
     "WebhookAlerts",
     "cost_report",
     "daily_costs",
+    "estimate_cost",
     "forecast_month",
     "ledger_from_url",
     "parse_since",

@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from avl._clock import Clock, SystemClock
-from avl.costs._ledger import MICRO, Ledger, ledger_from_url
+from avl.costs._ledger import NANO, Ledger, ledger_from_url
 from avl.errors import (
     BackendUnavailableError,
     BudgetExceededError,
@@ -47,6 +47,7 @@ __all__ = [
     "Period",
     "Scope",
     "WebhookAlerts",
+    "estimate_cost",
 ]
 
 log = logging.getLogger("avl.costs")
@@ -104,8 +105,11 @@ def _limit(_: object, attribute: attrs.Attribute[float], value: float) -> None:
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
         or value <= 0
+        or value > 9_000_000
     ):
-        raise ConfigError(f"a budget's limit_usd must be a positive number, got {value!r}")
+        raise ConfigError(
+            f"a budget's limit_usd must be a positive number up to 9,000,000, got {value!r}"
+        )
 
 
 def _name(_: object, attribute: attrs.Attribute[str], value: str) -> None:
@@ -232,7 +236,41 @@ def _usd(value: float, name: str) -> int:
         raise InvalidInputError(f"{name} must be a finite number of dollars, got {value!r}")
     if value < 0:
         raise InvalidInputError(f"{name} must not be negative, got {value!r}")
-    return round(value * MICRO)
+    return round(value * NANO)
+
+
+def estimate_cost(
+    model: str,
+    *,
+    input_tokens: int,
+    max_output_tokens: int,
+    cost_table: Any = None,
+) -> float:
+    """The most a model call can cost: the prompt's tokens at the input price plus
+    ``max_output_tokens`` at the output price (what :meth:`Budgets.reserve` takes).
+
+    Args:
+        model: ``"provider/name"`` (``"openai/gpt-4o-mini"``).
+        input_tokens: the prompt's tokens.
+        max_output_tokens: the most the model may write.
+        cost_table: a :class:`~avl.metrics.CostTable` (default: the default prices).
+
+    Returns:
+        The estimate in USD; 0.0 for a model missing from the table (its calls are
+        then settled with their reported cost, if any).
+
+    Example:
+        >>> round(estimate_cost("openai/gpt-4o-mini", input_tokens=1000, max_output_tokens=500), 6)
+        0.00045
+    """
+    from avl.metrics import CostTable
+
+    table = cost_table if cost_table is not None else CostTable.default()
+    provider, _, name = model.partition("/")
+    cost = table.cost_usd(
+        provider, name, input_tokens=max(0, input_tokens), output_tokens=max(0, max_output_tokens)
+    )
+    return 0.0 if cost is None else float(cost)
 
 
 #: What receives budget alerts.
@@ -414,7 +452,7 @@ class Budgets:
             label, _start, end = b.period.window(now)
             rows.append((b, who, label, end))
             keys.append(b.key(who, label))
-            limits.append(round(b.limit_usd * MICRO))
+            limits.append(round(b.limit_usd * NANO))
             ttls.append(int(end - now) + _KEEP_S)
         return rows, keys, limits, ttls
 
@@ -461,7 +499,7 @@ class Budgets:
                 scope=b.scope,
                 name=who,
                 period=label,
-                spent_usd=total / MICRO,
+                spent_usd=total / NANO,
                 limit_usd=b.limit_usd,
                 resets_at=end,
             )
@@ -470,7 +508,7 @@ class Budgets:
         self._gauges(statuses)
         if not ok:
             worst = next(
-                (s for s in statuses if s.spent_usd * MICRO + amount > s.limit_usd * MICRO),
+                (s for s in statuses if s.spent_usd * NANO + amount > s.limit_usd * NANO),
                 statuses[0],
             )
             self._count_refusal(worst)
@@ -486,7 +524,7 @@ class Budgets:
             raise BudgetExceededError(
                 f"budget {worst.budget} ({worst.limit_usd:g} USD per "
                 f"{self._by_status(worst).period.value}) is spent: {worst.spent_usd:.4f} USD "
-                f"used in {worst.period}, and this call may cost up to {amount / MICRO:.4f} USD",
+                f"used in {worst.period}, and this call may cost up to {amount / NANO:.4f} USD",
                 budget=worst.budget,
                 period=worst.period,
                 spent_usd=worst.spent_usd,
@@ -494,7 +532,7 @@ class Budgets:
                 retry_after_s=max(0.0, worst.resets_at - self._clock.now()),
             )
         return BudgetReservation(
-            keys=tuple(keys), amount_usd=amount / MICRO, statuses=statuses, ttls_s=tuple(ttls)
+            keys=tuple(keys), amount_usd=amount / NANO, statuses=statuses, ttls_s=tuple(ttls)
         )
 
     def settle(self, reservation: BudgetReservation, actual_usd: float) -> tuple[BudgetStatus, ...]:
@@ -509,7 +547,7 @@ class Budgets:
             BackendUnavailableError: the ledger is unreachable (``"raise"`` mode).
         """
         actual = _usd(actual_usd, "actual_usd")
-        return self._adjust(reservation, actual - round(reservation.amount_usd * MICRO))
+        return self._adjust(reservation, actual - round(reservation.amount_usd * NANO))
 
     def refund(self, reservation: BudgetReservation) -> tuple[BudgetStatus, ...]:
         """Give a reservation back (the call failed before costing anything).
@@ -517,7 +555,7 @@ class Budgets:
         Raises:
             BackendUnavailableError: the ledger is unreachable (``"raise"`` mode).
         """
-        return self._adjust(reservation, -round(reservation.amount_usd * MICRO), alert=False)
+        return self._adjust(reservation, -round(reservation.amount_usd * NANO), alert=False)
 
     def _adjust(
         self, reservation: BudgetReservation, delta: int, *, alert: bool = True
@@ -532,7 +570,7 @@ class Budgets:
             log.warning("budget ledger unavailable; settlement lost: %s", exc)
             return reservation.statuses
         statuses = tuple(
-            attrs.evolve(s, spent_usd=t / MICRO)
+            attrs.evolve(s, spent_usd=t / NANO)
             for s, t in zip(reservation.statuses, totals, strict=True)
         )
         self._gauges(statuses)
@@ -558,7 +596,7 @@ class Budgets:
                 scope=b.scope,
                 name=who,
                 period=label,
-                spent_usd=t / MICRO,
+                spent_usd=t / NANO,
                 limit_usd=b.limit_usd,
                 resets_at=end,
             )

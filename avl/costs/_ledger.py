@@ -1,6 +1,6 @@
 """Where budgets keep what was spent: in memory, or in Redis (shared by every process).
 
-Amounts are integers of micro-dollars (1 USD = 1,000,000), so every backend adds
+Amounts are integers of nano-dollars (1 USD = 10**9), so every backend adds
 exactly. A reservation is checked and taken on all of a call's budgets at once, or on
 none (one lock in memory, one Lua script in Redis).
 """
@@ -18,12 +18,12 @@ from avl.errors import BackendError, BackendUnavailableError, ConfigError
 
 __all__ = ["LEDGERS", "Ledger", "MemoryLedger", "RedisLedger", "ledger_from_url"]
 
-MICRO = 1_000_000
+NANO = 1_000_000_000
 
 
 @runtime_checkable
 class Ledger(Protocol):
-    """The storage of budgets: spent micro-dollars per key, and alert marks."""
+    """The storage of budgets: spent nano-dollars per key, and alert marks."""
 
     def reserve(
         self, keys: Sequence[str], amount: int, limits: Sequence[int], ttls_s: Sequence[int]

@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from avl._args import describe
 from avl.errors import CorruptionError, InvalidInputError, NotFoundError
 
 __all__ = [
@@ -44,24 +45,24 @@ _MAX_ANCHOR_FILE = 64 << 20
 
 def _seq(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInputError(f"Anchor.seq must be a non-negative int, got {value!r}")
+        raise InvalidInputError(f"Anchor.seq must be a non-negative int, got {describe(value)}")
     return value
 
 
 def _hash(value: object) -> str:
     if not isinstance(value, str) or not _HEX64.match(value):
         raise InvalidInputError(
-            f"Anchor.head_hash must be 64 lower-case hex digits, got {value!r}"[:200]
+            f"Anchor.head_hash must be 64 lower-case hex digits, got {describe(value)}"[:200]
         )
     return value
 
 
 def _time(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInputError(f"Anchor.time must be epoch seconds, got {value!r}"[:200])
+        raise InvalidInputError(f"Anchor.time must be epoch seconds, got {describe(value)}")
     out = float(value)
     if not math.isfinite(out):
-        raise InvalidInputError(f"Anchor.time must be finite, got {value!r}")
+        raise InvalidInputError(f"Anchor.time must be finite, got {describe(value)}")
     return out
 
 
@@ -73,7 +74,7 @@ def _mac(value: object) -> str | None:
 
 def _hash_named(name: str, value: object) -> str:
     if not isinstance(value, str) or not _HEX64.match(value):
-        raise InvalidInputError(f"{name} must be 64 lower-case hex digits, got {value!r}"[:200])
+        raise InvalidInputError(f"{name} must be 64 lower-case hex digits, got {describe(value)}")
     return value
 
 
@@ -124,7 +125,7 @@ class Anchor:
         """
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise InvalidInputError(
-                f"not an avl anchor (expected a JSON object with format {FORMAT!r})"
+                f"not an avl anchor (expected a JSON object with format {describe(FORMAT)})"
             )
         unknown = set(data) - {"format", "seq", "head_hash", "time", "mac"}
         if unknown:
@@ -203,7 +204,7 @@ class LogAnchorSink:
     def __init__(self, logger: logging.Logger | None = None, level: int = logging.INFO) -> None:
         self._logger = logger if logger is not None else logging.getLogger("avl.history.anchor")
         if isinstance(level, bool) or not isinstance(level, int):
-            raise InvalidInputError(f"level must be a logging level int, got {level!r}")
+            raise InvalidInputError(f"level must be a logging level int, got {describe(level)}")
         self._level = level
 
     def write(self, anchor: Anchor) -> None:
@@ -259,7 +260,9 @@ class FileAnchorSink:
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise BackendError(f"cannot append an anchor to {str(self.path)!r}: {exc}") from exc
+            raise BackendError(
+                f"cannot append an anchor to {describe(str(self.path))}: {exc}"
+            ) from exc
 
     def latest(self) -> Anchor:
         """The last anchor in the file.
@@ -270,7 +273,7 @@ class FileAnchorSink:
         """
         anchors = read_anchors(self.path)
         if not anchors:
-            raise NotFoundError(f"no anchor in {str(self.path)!r}")
+            raise NotFoundError(f"no anchor in {describe(str(self.path))}")
         return anchors[-1]
 
     def __repr__(self) -> str:
@@ -302,14 +305,14 @@ def read_anchors(path: str | os.PathLike[str]) -> list[Anchor]:
         size = p.stat().st_size
         if size > _MAX_ANCHOR_FILE:
             raise InvalidInputError(
-                f"{str(p)!r} is {size} bytes; an anchor file above {_MAX_ANCHOR_FILE} bytes "
+                f"{describe(str(p))} is {size} bytes; an anchor file above {_MAX_ANCHOR_FILE} bytes "
                 "is not read (rotate it)"
             )
         data = p.read_bytes()
     except FileNotFoundError:
-        raise NotFoundError(f"no anchor file at {str(p)!r}") from None
+        raise NotFoundError(f"no anchor file at {describe(str(p))}") from None
     except OSError as exc:
-        raise NotFoundError(f"cannot read anchor file {str(p)!r}: {exc}") from exc
+        raise NotFoundError(f"cannot read anchor file {describe(str(p))}: {exc}") from exc
     stripped = data.strip()
     if stripped.startswith(b"{") and b"\n" not in stripped:
         # One anchor, as `avl history anchor` prints it (possibly without a newline).
@@ -317,7 +320,7 @@ def read_anchors(path: str | os.PathLike[str]) -> list[Anchor]:
             return [Anchor.from_json(stripped)]
         except InvalidInputError as exc:
             raise CorruptionError(
-                f"{str(p)!r}: byte 0: not an anchor ({exc}); 1 anchor affected",
+                f"{describe(str(p))}: byte 0: not an anchor ({exc}); 1 anchor affected",
                 path=str(p),
                 offset=0,
                 records_affected=1,
@@ -341,7 +344,7 @@ def read_anchors(path: str | os.PathLike[str]) -> list[Anchor]:
         if problem:
             following = sum(1 for rest in lines[number:] if rest.strip())
             raise CorruptionError(
-                f"{str(p)!r}: line {number} (byte {offset}) is damaged: {problem}; "
+                f"{describe(str(p))}: line {number} (byte {offset}) is damaged: {problem}; "
                 f"{1 + following} anchor line(s) from there on are affected",
                 path=str(p),
                 offset=offset,
@@ -368,7 +371,7 @@ class HistoryAnchorSink:
         if not hasattr(history, "record") or not hasattr(history, "search"):
             raise InvalidInputError(f"expected a History, got {type(history).__name__}")
         if not isinstance(source, str) or not source:
-            raise InvalidInputError(f"source must be a non-empty string, got {source!r}")
+            raise InvalidInputError(f"source must be a non-empty string, got {describe(source)}")
         self._history = history
         self._source = source
 
@@ -399,7 +402,7 @@ class HistoryAnchorSink:
         """
         page = self._history.search(user=self._source, tags="avl-anchor", limit=1)
         if not page:
-            raise NotFoundError(f"no anchor recorded for {self._source!r}")
+            raise NotFoundError(f"no anchor recorded for {describe(self._source)}")
         entry = page[0]
         try:
             return Anchor.from_json(entry.question)

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from avl._args import describe
 from avl.errors import InvalidInputError
 from avl.history._entry import Entry, ProblemKind, VerifyReport
 
@@ -280,7 +281,7 @@ def check_chain(
                 ok=False,
                 checked=0,
                 problem=ProblemKind.ALTERED,
-                message=f"the {name} row holds values of the wrong type: {meta!r}"[:300],
+                message=f"the {name} row holds values of the wrong type: {describe(meta)}",
             )
     expected_seq = 1
     expected_prev = GENESIS
@@ -500,11 +501,14 @@ def decode_cursor(cursor: str) -> int:
     """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("s"):
+        if not raw.startswith("s") or not raw[1:].isdigit() or len(raw) > 20:
             raise ValueError(raw)
-        return int(raw[1:])
+        seq = int(raw[1:])
+        if seq >= 2**63:  # beyond any stored sequence number (and SQLite's INTEGER)
+            raise ValueError(raw)
+        return seq
     except (ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidInputError(f"invalid cursor {cursor!r}") from None
+        raise InvalidInputError(f"invalid cursor {describe(cursor)}") from None
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
+from avl._args import describe, expect_int, expect_number, type_error
 from avl.errors import InvalidInputError
 
 __all__ = [
@@ -51,36 +51,42 @@ class Outcome(str, enum.Enum):
 def _to_outcome(value: Outcome | str) -> Outcome:
     if isinstance(value, Outcome):
         return value
+    if not isinstance(value, str):
+        type_error("outcome", "an Outcome or its string value", value)
     try:
-        return Outcome(str(value))
+        return Outcome(value)
     except ValueError:
         known = ", ".join(o.value for o in Outcome)
-        raise InvalidInputError(f"unknown outcome {value!r} (known: {known})") from None
-
-
-def _opt_str(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInputError(f"expected a string or None, got {type(value).__name__}")
-    return value
+        raise InvalidInputError(f"unknown outcome {describe(value)} (known: {known})") from None
 
 
 def _str(value: object) -> str:
-    if value is None:
-        return ""
+    # None is "": the type itself is checked by _is_str (which knows the field)
+    return "" if value is None else cast(str, value)
+
+
+def _is_str(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, str):
-        raise InvalidInputError(f"expected a string, got {type(value).__name__}")
-    return value
+        type_error(f"Entry.{attribute.name}", "a string", value)
+
+
+def _is_opt_str(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and not isinstance(value, str):
+        type_error(f"Entry.{attribute.name}", "a string or None", value)
+
+
+def _is_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # stored in 64-bit columns (SQLite INTEGER, PostgreSQL BIGINT)
+    expect_int(f"Entry.{attribute.name}", value, low=-(2**63), high=2**63 - 1)
+
+
+def _is_opt_int(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None:
+        _is_int(instance, attribute, value)
 
 
 def _finite(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInputError(f"{name} must be a number, got {value!r}")
-    out = float(value)
-    if not math.isfinite(out):
-        raise InvalidInputError(f"{name} must be finite, got {value!r}")
-    return out
+    return expect_number(name, value)
 
 
 def _opt_time(value: float | None) -> float | None:
@@ -91,45 +97,38 @@ def _opt_cost(value: float | None) -> float | None:
     return None if value is None else _finite("cost_usd", value)
 
 
-def _opt_int(value: int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(f"expected an integer or None, got {value!r}")
-    return value
-
-
-def _int(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInputError(f"expected an integer, got {value!r}")
-    return value
-
-
 def _opt_bool(value: bool | None) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
-    raise InvalidInputError(f"allowed must be True, False or None, got {value!r}")
+    type_error("allowed", "True, False or None", value)
+
+
+def _strings(name: str, value: object) -> list[object]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple, set, frozenset)):
+        type_error(name, "a list of strings", value)
+    return list(value)
 
 
 def _codes(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = (value,)
     out = []
-    for code in value:
-        code = getattr(code, "value", code)
+    for code in _strings("violations", value):
+        if isinstance(code, enum.Enum):
+            code = code.value
         if not isinstance(code, str):
-            raise InvalidInputError(f"violation codes must be strings, got {code!r}")
+            type_error("violations", "a list of code strings", code)
         out.append(code)
     return tuple(out)
 
 
 def _tags(value: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = (value,)
     tags = set()
-    for tag in value:
+    for tag in _strings("tags", value):
         if not isinstance(tag, str) or not tag:
-            raise InvalidInputError(f"tags must be non-empty strings, got {tag!r}")
+            raise InvalidInputError(f"tags must be non-empty strings, got {describe(tag)}")
         tags.add(tag)
     return tuple(sorted(tags))
 
@@ -138,12 +137,12 @@ def _timings(value: Mapping[str, float] | None) -> Mapping[str, float]:
     if value is None:
         return MappingProxyType({})
     if not isinstance(value, Mapping):
-        raise InvalidInputError(f"timings must be a mapping stage -> seconds, got {value!r}")
+        type_error("timings", "a mapping of stage name to seconds", value)
     out: dict[str, float] = {}
-    for stage, seconds in value.items():
+    for stage, seconds in dict(value).items():
         if not isinstance(stage, str):
-            raise InvalidInputError(f"timing stage names must be strings, got {stage!r}")
-        out[stage] = _finite(f"timings[{stage!r}]", seconds)
+            type_error("timings stage names", "strings", stage)
+        out[stage] = _finite(f"timings[{describe(stage)}]", seconds)
     return MappingProxyType(dict(sorted(out.items())))
 
 
@@ -183,27 +182,27 @@ class Entry:
         hash: this entry's hash (store-filled).
     """
 
-    id: str | None = attrs.field(default=None, converter=_opt_str)
-    seq: int | None = attrs.field(default=None, converter=_opt_int)
+    id: str | None = attrs.field(default=None, validator=_is_opt_str)
+    seq: int | None = attrs.field(default=None, validator=_is_opt_int)
     time: float | None = attrs.field(default=None, converter=_opt_time)
-    user: str = attrs.field(default="", converter=_str)
-    role: str = attrs.field(default="", converter=_str)
-    session: str = attrs.field(default="", converter=_str)
-    question: str = attrs.field(default="", converter=_str)
-    sql: str = attrs.field(default="", converter=_str)
+    user: str = attrs.field(default="", converter=_str, validator=_is_str)
+    role: str = attrs.field(default="", converter=_str, validator=_is_str)
+    session: str = attrs.field(default="", converter=_str, validator=_is_str)
+    question: str = attrs.field(default="", converter=_str, validator=_is_str)
+    sql: str = attrs.field(default="", converter=_str, validator=_is_str)
     allowed: bool | None = attrs.field(default=None, converter=_opt_bool)
     violations: tuple[str, ...] = attrs.field(default=(), converter=_codes)
     outcome: Outcome = attrs.field(default=Outcome.OK, converter=_to_outcome)
-    error: str = attrs.field(default="", converter=_str)
-    row_count: int | None = attrs.field(default=None, converter=_opt_int)
+    error: str = attrs.field(default="", converter=_str, validator=_is_str)
+    row_count: int | None = attrs.field(default=None, validator=_is_opt_int)
     timings: Mapping[str, float] = attrs.field(factory=dict, converter=_timings, hash=False)
-    model: str = attrs.field(default="", converter=_str)
-    tokens_in: int = attrs.field(default=0, converter=_int)
-    tokens_out: int = attrs.field(default=0, converter=_int)
+    model: str = attrs.field(default="", converter=_str, validator=_is_str)
+    tokens_in: int = attrs.field(default=0, validator=_is_int)
+    tokens_out: int = attrs.field(default=0, validator=_is_int)
     cost_usd: float | None = attrs.field(default=None, converter=_opt_cost)
     tags: tuple[str, ...] = attrs.field(default=(), converter=_tags)
-    prev_hash: str | None = attrs.field(default=None, converter=_opt_str)
-    hash: str | None = attrs.field(default=None, converter=_opt_str)
+    prev_hash: str | None = attrs.field(default=None, validator=_is_opt_str)
+    hash: str | None = attrs.field(default=None, validator=_is_opt_str)
 
     @property
     def latency_s(self) -> float | None:

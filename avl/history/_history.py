@@ -18,9 +18,9 @@ from typing import IO, Any, Literal, Union
 import attrs
 import numpy as np
 
+from avl._args import describe, expect_number, type_error
 from avl._clock import Clock, SystemClock
 from avl._registry import Registry
-from avl.embeddings._base import Embedder
 from avl.errors import ConfigError, CorruptionError, InvalidInputError, NotFoundError
 from avl.history._anchor import Anchor, AnchorSink, as_sink
 from avl.history._chain import (
@@ -43,6 +43,7 @@ from avl.history._entry import (
     VerifyReport,
 )
 from avl.history._types import HistoryBackend, Query, SimilarityStore
+from avl.typing import Embedder
 
 __all__ = ["BACKENDS", "AsyncHistory", "History"]
 
@@ -108,10 +109,13 @@ def _epoch(name: str, value: TimeLike | None) -> float | None:
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
             raise InvalidInputError(f"{name} must be timezone-aware, got a naive datetime")
-        return value.timestamp()
+        try:
+            return value.timestamp()
+        except (OverflowError, ValueError, OSError) as exc:
+            raise InvalidInputError(f"{name} is out of range: {exc}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidInputError(f"{name} must be epoch seconds or a datetime, got {value!r}")
-    return float(value)
+        type_error(name, "epoch seconds or an aware datetime", value)
+    return expect_number(name, value, finite=False)
 
 
 def _age_s(name: str, value: object) -> float:
@@ -123,9 +127,9 @@ def _age_s(name: str, value: object) -> float:
         except OverflowError:
             age = math.inf
     else:
-        raise InvalidInputError(f"{name} must be seconds or a timedelta, got {value!r}"[:200])
+        raise InvalidInputError(f"{name} must be seconds or a timedelta, got {describe(value)}")
     if not math.isfinite(age) or age < 0:
-        raise InvalidInputError(f"{name} must be a finite, non-negative age, got {value!r}")
+        raise InvalidInputError(f"{name} must be a finite, non-negative age, got {describe(value)}")
     return age
 
 
@@ -133,9 +137,9 @@ def _positive(name: str, value: object, kind: type) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
-        raise ConfigError(f"{name} must be a positive {kind.__name__}, got {value!r}"[:200])
+        raise ConfigError(f"{name} must be a positive {kind.__name__}, got {describe(value)}")
     if not math.isfinite(float(value)) or value <= 0:
-        raise ConfigError(f"{name} must be positive, got {value!r}")
+        raise ConfigError(f"{name} must be positive, got {describe(value)}")
     return float(value)
 
 
@@ -153,7 +157,7 @@ def _outcomes(value: Outcome | str | Iterable[Outcome | str] | None) -> tuple[st
     out = []
     for item in items:
         if not isinstance(item, (str, Outcome)):
-            raise InvalidInputError(f"outcome values must be strings, got {item!r}"[:200])
+            raise InvalidInputError(f"outcome values must be strings, got {describe(item)}")
         out.append(Entry(outcome=item).outcome.value)
     return tuple(out)
 
@@ -302,7 +306,7 @@ class History:
         if table_prefix is not None and not isinstance(table_prefix, str):
             raise ConfigError(f"table_prefix must be a string, got {type(table_prefix).__name__}")
         if not isinstance(create, bool):
-            raise ConfigError(f"create must be True or False, got {create!r}")
+            raise ConfigError(f"create must be True or False, got {describe(create)}")
         self._embedder = embedder
         self._vectors = vector_store
         # periodic anchors and retention (validated before anything is opened)
@@ -391,14 +395,14 @@ class History:
             )
         url = spec.get("url", "memory://")
         if not isinstance(url, str) or not url:
-            raise ConfigError(f"history.url must be a non-empty URL string, got {url!r}")
+            raise ConfigError(f"history.url must be a non-empty URL string, got {describe(url)}")
         key: str | None = None
         key_env = spec.get("hmac_key_env")
         if key_env is not None:
             env = os.environ if environ is None else environ
             if not isinstance(key_env, str) or not env.get(key_env):
                 raise ConfigError(
-                    f"history.hmac_key_env names {key_env!r}, which is not set (or empty)"
+                    f"history.hmac_key_env names {describe(key_env)}, which is not set (or empty)"
                 )
             key = env[key_env]
         retain = spec.get("retain_days")
@@ -408,7 +412,9 @@ class History:
             retain_s = None if days is None else days * 86_400.0
         anchor_file = spec.get("anchor_file")
         if anchor_file is not None and (not isinstance(anchor_file, str) or not anchor_file):
-            raise ConfigError(f"history.anchor_file must be a path string, got {anchor_file!r}")
+            raise ConfigError(
+                f"history.anchor_file must be a path string, got {describe(anchor_file)}"
+            )
         return cls(
             url,
             hmac_key=key,
@@ -431,7 +437,7 @@ class History:
 
     def _prepare(self, entry: Entry) -> tuple[Entry, dict[str, Any]]:
         if not isinstance(entry, Entry):
-            raise InvalidInputError(f"expected an Entry, got {type(entry).__name__}")
+            type_error("entry", "an Entry", entry)
         record = record_of(entry)
         if entry.id is None or entry.time is None:
             now = float(self._clock.now())
@@ -471,7 +477,15 @@ class History:
             BackendError: the write failed (nothing was stored).
         """
         self._check_open()
-        prepared = [self._prepare(e) for e in entries]
+        if isinstance(entries, Entry):
+            type_error("entries", "an iterable of Entry (use record() for one)", entries)
+        if isinstance(entries, (str, bytes, Mapping)) or not isinstance(entries, Iterable):
+            type_error("entries", "an iterable of Entry", entries)
+        try:
+            items = list(entries)
+        except Exception as exc:  # the caller's own iterator failed: say so, as ours
+            raise InvalidInputError(f"entries could not be iterated: {describe(exc)}") from exc
+        prepared = [self._prepare(e) for e in items]
         if not prepared:
             return []
         ids = [r["id"] for _, r in prepared]
@@ -560,7 +574,7 @@ class History:
             raise InvalidInputError(f"entry id must be a string, got {type(id).__name__}")
         found = self._backend.get(id)
         if found is None:
-            raise NotFoundError(f"no history entry with id {id!r}")
+            raise NotFoundError(f"no history entry with id {describe(id)}")
         return found
 
     def _query(
@@ -632,7 +646,9 @@ class History:
         """
         self._check_open()
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-            raise InvalidInputError(f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r}")
+            raise InvalidInputError(
+                f"limit must be an integer in 1..{MAX_LIMIT}, got {describe(limit)}"
+            )
         query = self._query(
             text=text, user=user, since=since, until=until, outcome=outcome, tags=tags
         )
@@ -760,8 +776,12 @@ class History:
             BackendError: the read failed.
         """
         self._check_open()
-        if format not in ("jsonl", "csv"):
-            raise InvalidInputError(f"format must be 'jsonl' or 'csv', got {format!r}")
+        if not isinstance(format, str) or format not in ("jsonl", "csv"):
+            raise InvalidInputError(f"format must be 'jsonl' or 'csv', got {describe(format)}")
+        if not isinstance(path_or_file, (str, os.PathLike)) and not callable(
+            getattr(path_or_file, "write", None)
+        ):
+            type_error("path_or_file", "a path or an open text file", path_or_file)
         if isinstance(path_or_file, (str, os.PathLike)):
             path = Path(path_or_file)
             tmp = path.with_name(path.name + ".tmp")

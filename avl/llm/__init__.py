@@ -35,13 +35,16 @@ from avl.llm._types import (
 )
 
 if TYPE_CHECKING:
+    from avl.llm._fake import AsyncFakeChatModel, FakeCall, FakeChatModel
     from avl.llm._http import RetryPolicy
+    from avl.llm._replay import RecordedTransport, Recording, load_recording, recorded_transport
     from avl.llm.anthropic import AnthropicChatModel, AsyncAnthropicChatModel
     from avl.llm.gemini import AsyncGeminiChatModel, GeminiChatModel
     from avl.llm.openai import AsyncOpenAIChatModel, OpenAIChatModel
 
 __all__ = [
     "AnthropicChatModel",
+    "AsyncFakeChatModel",
     "AsyncAnthropicChatModel",
     "AsyncChatModel",
     "AsyncGeminiChatModel",
@@ -49,9 +52,13 @@ __all__ = [
     "ChatModel",
     "Completion",
     "Delta",
+    "FakeCall",
+    "FakeChatModel",
     "GeminiChatModel",
     "Message",
     "OpenAIChatModel",
+    "RecordedTransport",
+    "Recording",
     "RetryPolicy",
     "Role",
     "TokenCounter",
@@ -63,10 +70,20 @@ __all__ = [
     "create_chat_model",
     "ensure_offline_encodings",
     "estimate_tokens",
+    "load_recording",
+    "recorded_transport",
 ]
 
 _LAZY = MappingProxyType(
     {
+        # the test doubles (documented in avl.testing), loaded on first use
+        "FakeCall": "avl.llm._fake",
+        "FakeChatModel": "avl.llm._fake",
+        "AsyncFakeChatModel": "avl.llm._fake",
+        "RecordedTransport": "avl.llm._replay",
+        "Recording": "avl.llm._replay",
+        "load_recording": "avl.llm._replay",
+        "recorded_transport": "avl.llm._replay",
         "RetryPolicy": "avl.llm._http",
         "OpenAIChatModel": "avl.llm.openai",
         "AsyncOpenAIChatModel": "avl.llm.openai",

@@ -24,11 +24,11 @@ except ModuleNotFoundError:  # pragma: no cover - without it there is no mcp SDK
 from avl.errors import (
     InvalidInputError,
     NotFoundError,
-    PermissionDeniedError,
     QueryError,
     RateLimitedError,
     UnsafeQueryError,
 )
+from avl.typing import violation_code
 
 __all__ = [
     "AnswerResult",
@@ -65,11 +65,15 @@ class Caller:
         user: the user id.
         role: the role whose policy applies (``None``: the default policy).
         context: values for the policy's row-filter parameters.
+        admitted: the adapter already counted this request against the caller's
+            rate limit (the web adapter's middleware does), so tools do not count
+            it again.
     """
 
     user: str = "mcp"
     role: str | None = None
     context: Mapping[str, Any] = attrs.field(factory=dict)
+    admitted: bool = False
 
 
 class PositionItem(TypedDict):
@@ -201,7 +205,7 @@ def verdict_result(verdict: Any) -> VerdictResult:
         pos = v.position
         out.append(
             {
-                "code": str(getattr(v.code, "value", v.code)),
+                "code": violation_code(v),
                 "message": str(v.message),
                 "position": None if pos is None else {"line": pos.line, "col": pos.col},
             }
@@ -210,10 +214,8 @@ def verdict_result(verdict: Any) -> VerdictResult:
 
 
 def _policy(console: Any, caller: Caller) -> Any:
-    """The caller's policy; an unknown role is refused, never the default."""
-    policies: Mapping[str, Any] = getattr(console, "policies", {})
-    if caller.role is not None and caller.role not in policies:
-        raise PermissionDeniedError(f"unknown role {caller.role!r}")
+    """The caller's policy; an unknown role is refused (the Console raises
+    :class:`~avl.errors.UnknownRoleError`), never given the default."""
     return console.policy_for(caller.role)
 
 
@@ -225,14 +227,22 @@ def _guard(console: Any, caller: Caller) -> Any:
 def _admit(console: Any, caller: Caller) -> None:
     """Count one request against the caller's rate limit."""
     limiter = getattr(console, "limiter", None)
-    if limiter is None:
+    if limiter is None or caller.admitted:
         return
     decision = limiter.hit(caller.user)
     if not decision.allowed:
+        _count(console, "record_rate_limited", caller.user, source="mcp")
         raise RateLimitedError(
             f"rate limit reached for {caller.user!r}; retry in {decision.retry_after:.1f} s",
             retry_after_s=decision.retry_after,
         )
+
+
+def _count(console: Any, method: str, *args: str, source: str) -> None:
+    """A refusal in the console's metrics (rejections and rate limits, by path)."""
+    fn = getattr(getattr(console, "metrics", None), method, None)
+    if fn is not None:
+        fn(*args, source=source)
 
 
 def _record(console: Any, caller: Caller, **fields: Any) -> None:
@@ -304,6 +314,8 @@ def run_sql(console: Any, caller: Caller, sql: str) -> RunResult:
     result = verdict_result(verdict)
     codes = tuple(v["code"] for v in result["violations"])
     if not verdict.allowed:
+        for code in codes:
+            _count(console, "record_rejection", code, source="mcp")
         _record(console, caller, sql=sql, allowed=False, violations=codes, outcome="rejected")
         raise UnsafeQueryError(
             "the query was refused by SafeQuery", violations=list(verdict.violations), sql=sql

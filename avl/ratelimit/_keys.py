@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Union
 
-from avl.errors import InvalidInputError
+from avl._args import describe, type_error
+from avl.errors import InvalidInputError, InvalidTypeError
 
 __all__ = ["Key", "make_key"]
 
@@ -14,9 +15,11 @@ Key = Union[str, tuple[Union[str, int], ...]]  # noqa: UP007 - a runtime alias o
 
 def _escape(part: str | int) -> str:
     if isinstance(part, bool) or not isinstance(part, (str, int)):
-        raise InvalidInputError(
-            f"key parts must be strings or integers, got {type(part).__name__}: {part!r}"
+        raise InvalidTypeError(
+            f"key parts must be strings or integers, got {type(part).__name__}: {describe(part)}"
         )
+    if isinstance(part, int) and not -(2**63) <= part < 2**63:
+        raise InvalidInputError(f"integer key parts must fit in 64 bits, got {describe(part)}")
     s = str(part)
     if "\\" in s or ":" in s:
         s = s.replace("\\", "\\\\").replace(":", "\\:")
@@ -48,12 +51,20 @@ def make_key(key: Key) -> str:
         return key
     if isinstance(key, tuple) and key:
         return ":".join(_escape(p) for p in key)
-    raise InvalidInputError(
-        f"a rate-limit key must be a string or a non-empty tuple, got {type(key).__name__}: {key!r}"
+    raise InvalidTypeError(
+        f"a rate-limit key must be a string or a non-empty tuple, got {type(key).__name__}: {describe(key)}"
     )
 
 
+#: The largest cost one call may take (exact in a double, as Redis' Lua computes).
+MAX_COST = 2**53
+
+
 def _check_cost(cost: object, name: str = "cost") -> int:
-    if type(cost) is not int or cost < 0:
-        raise InvalidInputError(f"{name} must be a non-negative integer, got {cost!r}")
+    if type(cost) is not int:
+        type_error(name, "a non-negative integer", cost)
+    if cost < 0:
+        raise InvalidInputError(f"{name} must be a non-negative integer, got {describe(cost)}")
+    if cost > MAX_COST:
+        raise InvalidInputError(f"{name} must be at most {MAX_COST}, got {describe(cost)}")
     return cost

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
+from avl._args import describe, type_error
 from avl._clock import Clock
 from avl._registry import Registry
 from avl.errors import (
@@ -31,7 +32,7 @@ from avl.errors import (
     RateLimitedError,
 )
 from avl.ratelimit._decision import Decision, make_decision
-from avl.ratelimit._keys import Key, _check_cost, make_key
+from avl.ratelimit._keys import MAX_COST, Key, _check_cost, make_key
 from avl.ratelimit._rates import Rate, parse_rates
 from avl.ratelimit._strategies import Op, Plan, Strategy
 
@@ -246,12 +247,27 @@ class Reservation:
 
 def _refused(decision: Decision, key: str) -> RateLimitedError:
     return RateLimitedError(
-        f"rate limit exceeded for {key!r}: {decision.limit} per "
+        f"rate limit exceeded for {describe(key)}: {decision.limit} per "
         f"{decision.rate.period_s if decision.rate else '?'}s; retry after "
         f"{decision.retry_after:.3f}s",
         retry_after_s=decision.retry_after,
         decision=decision,
     )
+
+
+def _check_clock(clock: object) -> None:
+    if clock is not None and not callable(getattr(type(clock), "now", None)):
+        raise ConfigError(f"clock must have a now() method, got {describe(clock)}")
+
+
+def _keys_of(keys: object) -> list[Key]:
+    """The caller's keys as a list (a string is refused: not a list of one-letter keys)."""
+    if isinstance(keys, (str, bytes, Mapping)) or not isinstance(keys, Iterable):
+        type_error("keys", "an iterable of keys", keys)
+    try:
+        return list(keys)
+    except Exception as exc:  # the caller's own iterable failed
+        raise InvalidInputError(f"keys could not be iterated: {describe(exc)}") from exc
 
 
 def _settle_diff(reservation: Reservation, actual_cost: int) -> int:
@@ -265,7 +281,9 @@ def _settle_diff(reservation: Reservation, actual_cost: int) -> int:
         raise InvalidInputError("cannot settle a refused reservation (nothing was taken)")
     charged = reservation.charged
     if type(charged) is not int or not 0 <= charged <= reservation.cost:
-        raise InvalidInputError(f"reservation.charged must be within 0..cost, got {charged!r}")
+        raise InvalidInputError(
+            f"reservation.charged must be within 0..cost, got {describe(charged)}"
+        )
     return actual_cost - charged
 
 
@@ -281,23 +299,29 @@ class _BaseLimiter:
     ) -> None:
         self._rates = parse_rates(rates)
         try:
+            if not isinstance(strategy, str):
+                raise ValueError(strategy)
             self._strategy = Strategy(strategy)
         except ValueError:
             known = ", ".join(s.value for s in Strategy)
-            raise ConfigError(f"unknown strategy {strategy!r} (known: {known})") from None
+            raise ConfigError(f"unknown strategy {describe(strategy)} (known: {known})") from None
         try:
+            if not isinstance(on_unavailable, str):
+                raise ValueError(on_unavailable)
             self._on_unavailable = OnUnavailable(on_unavailable)
         except ValueError:
             known = ", ".join(s.value for s in OnUnavailable)
             raise ConfigError(
-                f"unknown on_unavailable {on_unavailable!r} (known: {known})"
+                f"unknown on_unavailable {describe(on_unavailable)} (known: {known})"
             ) from None
         if (
             isinstance(timeout_s, bool)
             or not isinstance(timeout_s, (int, float))
             or not (0 < timeout_s < 3600)
         ):
-            raise ConfigError(f"timeout_s must be a positive number of seconds, got {timeout_s!r}")
+            raise ConfigError(
+                f"timeout_s must be a positive number of seconds, got {describe(timeout_s)}"
+            )
         self._timeout_s = float(timeout_s)
         self._plan = Plan(self._rates, self._strategy)
 
@@ -370,6 +394,7 @@ class RateLimiter(_BaseLimiter):
         timeout_s: float = 0.5,
     ) -> None:
         super().__init__(rates, strategy, on_unavailable, timeout_s)
+        _check_clock(clock)
         if isinstance(storage, str):
             scheme = _STORAGES.scheme_of(storage)
             factory = _STORAGES.factory(storage)
@@ -377,7 +402,7 @@ class RateLimiter(_BaseLimiter):
                 storage = cast(Storage, factory(storage, clock=clock))
             else:
                 storage = cast(Storage, factory(storage, timeout_s=self._timeout_s))
-        if not hasattr(storage, "bind"):
+        if not callable(getattr(type(storage), "bind", None)):
             raise ConfigError(
                 f"storage must be a URL or a storage object with bind(), got "
                 f"{type(storage).__name__}"
@@ -416,7 +441,7 @@ class RateLimiter(_BaseLimiter):
         """
         if key.__class__ is not str:
             key = make_key(key)
-        if cost.__class__ is not int or cost < 0:
+        if cost.__class__ is not int or not 0 <= cost <= MAX_COST:
             _check_cost(cost)
         try:
             return self._hit(key, cost)
@@ -481,7 +506,7 @@ class RateLimiter(_BaseLimiter):
             BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
             BackendError: the storage failed otherwise.
         """
-        ks = [k if k.__class__ is str else make_key(k) for k in keys]
+        ks = [k if k.__class__ is str else make_key(k) for k in _keys_of(keys)]
         _check_cost(cost)
         try:
             return self._binding.apply_many(ks, cost, Op.HIT)
@@ -662,6 +687,7 @@ class AsyncRateLimiter(_BaseLimiter):
         timeout_s: float = 0.5,
     ) -> None:
         super().__init__(rates, strategy, on_unavailable, timeout_s)
+        _check_clock(clock)
         obj: Any = storage
         if isinstance(storage, str):
             scheme = _ASYNC_STORAGES.scheme_of(storage)
@@ -670,9 +696,9 @@ class AsyncRateLimiter(_BaseLimiter):
                 obj = factory(storage, clock=clock)
             else:
                 obj = factory(storage, timeout_s=self._timeout_s)
-        if hasattr(obj, "bind_async"):
+        if callable(getattr(type(obj), "bind_async", None)):
             self._binding: AsyncBinding = obj.bind_async(self._plan)
-        elif hasattr(obj, "bind"):
+        elif callable(getattr(type(obj), "bind", None)):
             self._binding = _SyncAsAsync(obj.bind(self._plan))
         else:
             raise ConfigError(
@@ -746,7 +772,7 @@ class AsyncRateLimiter(_BaseLimiter):
             BackendUnavailableError: the storage is unreachable (``"raise"`` mode).
             BackendError: the storage failed otherwise.
         """
-        ks = [make_key(k) for k in keys]
+        ks = [make_key(k) for k in _keys_of(keys)]
         _check_cost(cost)
         try:
             return await self._binding.apply_many(ks, cost, Op.HIT)

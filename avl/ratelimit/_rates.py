@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import attrs
 
+from avl._args import describe
 from avl.errors import ConfigError
 
 __all__ = ["Rate", "parse_rates"]
@@ -39,7 +40,8 @@ for _names, _us in (
 del _names, _us, _n
 
 _ITEM = re.compile(
-    r"^\s*(?P<count>[+-]?\d+)\s*(?:/|per\b)\s*(?P<mult>\d+(?:\.\d+)?)?\s*(?P<unit>[a-z]+)\s*$",
+    r"^\s*(?P<count>[+-]?\d{1,30})\s*(?:/|per\b)\s*(?P<mult>\d{1,30}(?:\.\d{1,30})?)?\s*"
+    r"(?P<unit>[a-z]{1,20})\s*$",
     re.IGNORECASE,
 )
 
@@ -53,9 +55,15 @@ _UNIT_WORDS = (
 )
 
 
+#: The largest limit (and cost) a rate accepts: exact in a double, as Redis' Lua uses.
+MAX_UNITS = 2**53
+
+
 def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value <= 0:
-        raise ConfigError(f"Rate.{attribute.name} must be a positive integer, got {value!r}")
+    if type(value) is not int or not 0 < value <= MAX_UNITS:
+        raise ConfigError(
+            f"Rate.{attribute.name} must be a positive integer, got {describe(value)}"
+        )
 
 
 def _period_us(instance: Rate, attribute: attrs.Attribute[float], value: float) -> None:
@@ -63,13 +71,26 @@ def _period_us(instance: Rate, attribute: attrs.Attribute[float], value: float) 
         isinstance(value, bool)
         or not isinstance(value, (int, float))
         or not math.isfinite(value)
+        or not math.isfinite(value * 1_000_000)
+        or value > _MAX_PERIOD_S
         or round(value * 1_000_000) < 1
     ):
-        raise ConfigError(f"Rate.period_s must be a finite number >= 1e-6 seconds, got {value!r}")
+        raise ConfigError(
+            f"Rate.period_s must be a finite number >= 1e-6 seconds, got {describe(value)}"
+        )
+
+
+#: The longest period a rate accepts (about 31.7 years).
+_MAX_PERIOD_S = 1e9
 
 
 def _to_float(value: float) -> float:
-    return float(value) if type(value) is int else value
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf  # refused by the validator, with the value described
+    return value
 
 
 @attrs.frozen(kw_only=True)
@@ -118,23 +139,37 @@ def _parse_item(item: str, text: str) -> Rate:
     m = _ITEM.match(item)
     if m is None:
         raise ConfigError(
-            f"bad rate {item.strip()!r} in {text!r}: expected '<count>/<period>' "
+            f"bad rate {describe(item.strip())} in {describe(text)}: expected '<count>/<period>' "
             "such as '10/second', '50000 per day' or '5 per 10 seconds'"
         )
     count = int(m["count"])
     if count <= 0:
-        raise ConfigError(f"bad rate {item.strip()!r} in {text!r}: the count must be positive")
+        raise ConfigError(
+            f"bad rate {describe(item.strip())} in {describe(text)}: the count must be positive"
+        )
+    if count > MAX_UNITS:
+        raise ConfigError(
+            f"bad rate {describe(item.strip())} in {describe(text)}: the count must be at most "
+            f"{MAX_UNITS}"
+        )
     unit = m["unit"].lower()
     unit_us = _UNITS_US.get(unit)
     if unit_us is None:
         raise ConfigError(
-            f"bad rate {item.strip()!r} in {text!r}: unknown time unit {m['unit']!r} "
+            f"bad rate {describe(item.strip())} in {describe(text)}: unknown time unit {describe(m['unit'])} "
             "(known: ms, second, minute, hour, day, week)"
         )
     mult = float(m["mult"]) if m["mult"] else 1.0
+    if mult * unit_us > _MAX_PERIOD_S * 1_000_000:
+        raise ConfigError(
+            f"bad rate {describe(item.strip())} in {describe(text)}: the period must be at most "
+            f"{_MAX_PERIOD_S:.0e} seconds"
+        )
     period_us = round(mult * unit_us)
     if period_us < 1:
-        raise ConfigError(f"bad rate {item.strip()!r} in {text!r}: the period must be positive")
+        raise ConfigError(
+            f"bad rate {describe(item.strip())} in {describe(text)}: the period must be positive"
+        )
     return Rate(limit=count, period_s=period_us / 1_000_000)
 
 
@@ -157,26 +192,29 @@ def parse_rates(rates: str | Rate | Iterable[str | Rate]) -> tuple[Rate, ...]:
     """
     out: list[Rate] = []
     if isinstance(rates, Rate):
-        out.append(rates)
-    elif isinstance(rates, str):
+        return (rates,)
+    if isinstance(rates, str):
         parts = [p for p in re.split(r"[;,]", rates) if p.strip()]
         if not parts:
-            raise ConfigError(f"empty rate string {rates!r}: expected e.g. '10/second'")
+            raise ConfigError(f"empty rate string {describe(rates)}: expected e.g. '10/second'")
         out.extend(_parse_item(p, rates) for p in parts)
     else:
+        if isinstance(rates, (bytes, Mapping)) or not isinstance(rates, Iterable):
+            raise ConfigError(
+                f"rates must be a string, a Rate or a list of them, got "
+                f"{type(rates).__name__}: {describe(rates)}"
+            )
         try:
             items = list(rates)
-        except TypeError:
-            raise ConfigError(
-                f"rates must be a string, a Rate or a list of them, got {type(rates).__name__}"
-            ) from None
+        except Exception as exc:  # the caller's own iterable failed
+            raise ConfigError(f"rates could not be iterated: {describe(exc)}") from exc
         for item in items:
-            if isinstance(item, (str, Rate)):
-                out.extend(parse_rates(item))
-            else:
+            if not isinstance(item, (str, Rate)):
                 raise ConfigError(
-                    f"rates must be strings or Rate values, got {type(item).__name__}: {item!r}"
+                    f"rates must be strings or Rate values, got {type(item).__name__}: "
+                    f"{describe(item)}"
                 )
+            out.extend(parse_rates(item))
     if not out:
         raise ConfigError("no rates given: expected e.g. '10/second'")
     unique: list[Rate] = []

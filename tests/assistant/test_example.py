@@ -32,3 +32,24 @@ def test_quickstart_example() -> None:
     ]
     review = next(line for line in lines if line.startswith("Explanation("))
     assert "CREATE INDEX ix_orders_status ON" in review
+
+
+def test_roles_example() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "assistant_roles.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert lines[0] == (
+        "customers ['id', 'name', 'country', 'signup_year'] "
+        "rows are filtered for you by your access policy"
+    )
+    assert lines[2] == (
+        "SELECT COUNT(*) FROM (SELECT * FROM customers WHERE country = 'France') AS customers ((2,),)"
+    )
+    assert lines[3].startswith("refused: no policy is configured for role 'suport'")
+    assert [line.split()[1] for line in lines[4:]] == ["pending", "ok", "error"]
+    assert "completes:" in lines[5]

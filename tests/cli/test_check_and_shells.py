@@ -175,12 +175,12 @@ def test_bash_completion_completes_commands_options_and_files(tmp_path: Path) ->
     (tmp_path / "queries.sql").write_text("SELECT 1")
     probe = (
         f"source {tmp_path / 'avl.bash'}\n"
-        'COMP_WORDS=(avl c); COMP_CWORD=1; _avl; echo "${COMPREPLY[@]}"\n'
+        'COMP_WORDS=(avl che); COMP_CWORD=1; _avl; echo "${COMPREPLY[@]}"\n'
         'COMP_WORDS=(avl check --di); COMP_CWORD=2; _avl; echo "${COMPREPLY[@]}"\n'
         f'COMP_WORDS=(avl check -f {tmp_path}/quer); COMP_CWORD=3; _avl; echo "${{COMPREPLY[@]}}"\n'
     )
     got = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
-    assert got.stdout.splitlines() == ["check completion", "--dialect", f"{tmp_path}/queries.sql"]
+    assert got.stdout.splitlines() == ["check", "--dialect", f"{tmp_path}/queries.sql"]
 
 
 @pytest.mark.skipif(shutil.which("fish") is None and not os.environ.get("CI"), reason="no fish")

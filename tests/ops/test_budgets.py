@@ -242,6 +242,7 @@ def test_from_config() -> None:
         ({"period": "year"}, "period"),
         ({"user": {"ann": -1}}, "positive"),
         ({"user": {"ann": "ten"}}, "positive"),
+        ({"user": {"ann": 1e7}}, "9,000,000"),
         ({"user": ["ann"]}, "table"),
         ({"alerts": [0.8, 0.5]}, "ascending"),
         ({"alerts": [1.5]}, "ascending"),
@@ -356,3 +357,21 @@ def test_webhook_failure_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     b.settle(b.reserve(0.0, user="ann"), 0.6)
     assert "budget webhook" in caplog.text
     assert "pw@" not in caplog.text
+
+
+def test_estimate_cost() -> None:
+    from avl.costs import estimate_cost
+    from avl.metrics import CostTable, ModelPrice
+
+    # gpt-4o: 2.50 in, 10.00 out per million tokens
+    assert estimate_cost("openai/gpt-4o", input_tokens=2000, max_output_tokens=1000) == (
+        pytest.approx(0.015)
+    )
+    assert estimate_cost("offline/demo", input_tokens=10**6, max_output_tokens=10**6) == 0.0
+    assert estimate_cost("acme/unknown", input_tokens=10, max_output_tokens=10) == 0.0
+    table = CostTable.default().with_prices(
+        {"acme/unknown": ModelPrice(input_per_mtok=1.0, output_per_mtok=2.0)}
+    )
+    assert estimate_cost(
+        "acme/unknown", input_tokens=10**6, max_output_tokens=10**6, cost_table=table
+    ) == pytest.approx(3.0)

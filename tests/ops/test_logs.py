@@ -278,3 +278,64 @@ def test_access_log_can_ignore_caller_ids(json_out: io.StringIO) -> None:
     r = _get(AccessLog(app, trust_request_id=False), "/", {"X-Request-Id": "abc"})
     assert r.headers["x-request-id"] != "abc"
     assert records(json_out)[-1]["user"] == "bob"
+
+
+def test_serve_configures_json_logs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from avl.cli._web import _configure_logs
+
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    monkeypatch.setenv("AVL_LOG_FORMAT", "json")
+    try:
+        _configure_logs(argparse.Namespace(log_format=None, log_level="warning"))
+        logging.getLogger("avl.web").info("hidden")
+        logging.getLogger("avl.web").warning("shown")
+    finally:
+        for h in list(logging.getLogger("avl").handlers):
+            if h.get_name() == "avl.logs":
+                logging.getLogger("avl").removeHandler(h)
+        logging.getLogger("avl").setLevel(logging.NOTSET)
+    (record,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert (record["message"], record["service"], record["level"]) == ("shown", "avl", "WARNING")
+
+
+def test_serve_refuses_an_unknown_log_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from avl.cli._common import UsageError
+    from avl.cli._web import _configure_logs
+
+    monkeypatch.setenv("AVL_LOG_FORMAT", "xml")
+    with pytest.raises(UsageError, match="AVL_LOG_FORMAT"):
+        _configure_logs(argparse.Namespace(log_format=None, log_level=None))
+
+
+def test_access_log_skips_the_probes(json_out: io.StringIO) -> None:
+    from avl.logs import AccessLog
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    r = _get(AccessLog(app), "/healthz")
+    assert "x-request-id" not in r.headers
+    assert json_out.getvalue() == ""
+
+
+def test_the_access_record_has_the_questions_outcome(json_out: io.StringIO) -> None:
+    from avl.console import Console
+    from avl.web import create_app
+    from tests.ops.test_chaos import request
+
+    with Console(history="memory://") as console:
+        app = create_app(console)
+        # a 200 whose question was not answered with rows: the access record says how
+        # the question ended, not just "ok" from the status
+        r = request(app, "POST", "/v1/ask", {"question": "What is the weather on Mars today?"})
+        latest = next(iter(console.history.search(limit=1)))
+    assert r.status_code == 200
+    access = [x for x in records(json_out) if x["logger"] == "avl.web.access"]
+    assert str(latest.outcome) != "ok"
+    assert access[-1]["outcome"] == str(latest.outcome)

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 
+from avl._args import describe
 from avl.errors import ConfigError, CorruptionError
 from avl.history._chain import (
     CONTENT_FIELDS,
@@ -83,7 +84,7 @@ def check_prefix(prefix: str) -> str:
     if not isinstance(prefix, str) or not _PREFIX.match(prefix):
         raise ConfigError(
             f"table prefix must match [A-Za-z_][A-Za-z0-9_]* (at most 41 characters), "
-            f"got {prefix!r}"
+            f"got {describe(prefix)}"
         )
     return prefix
 
@@ -97,7 +98,9 @@ def url_options(url: str, allowed: tuple[str, ...]) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
         if key not in allowed:
-            raise ConfigError(f"unknown history URL option {key!r} (known: {', '.join(allowed)})")
+            raise ConfigError(
+                f"unknown history URL option {describe(key)} (known: {', '.join(allowed)})"
+            )
         out[key] = value
     return out
 
@@ -188,8 +191,17 @@ def _fast_entry(r: Mapping[str, Any], seq: int, prev_hash: str, hash: str) -> En
     return new
 
 
-def entry_of_row(record: Mapping[str, Any], seq: int, prev_hash: str, hash: str) -> Entry:
+def entry_of_row(
+    record: Mapping[str, Any], seq: int, prev_hash: str, hash: str, source: str | None = None
+) -> Entry:
     """Build an entry from a stored record.
+
+    Args:
+        record: the stored content fields.
+        seq: the stored position.
+        prev_hash: the stored previous hash.
+        hash: the stored hash.
+        source: the file (or table) it was read from, for the error.
 
     Raises:
         CorruptionError: the stored values are not a valid entry.
@@ -200,4 +212,8 @@ def entry_of_row(record: Mapping[str, Any], seq: int, prev_hash: str, hash: str)
     try:
         return entry_from_record(record, seq=seq, prev_hash=prev_hash, hash=hash)
     except (ValueError, TypeError) as exc:
-        raise CorruptionError(f"history entry seq {seq} is unreadable: {exc}") from exc
+        where = f" in {source}" if source else ""
+        raise CorruptionError(
+            f"history entry seq {seq}{where} is unreadable (verify() names the problem): {exc}",
+            path=source,
+        ) from exc

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from avl._args import describe
 from avl.errors import InvalidInputError
 from avl.history._chain import GENESIS, Sealer, check_chain, search_tokens
 from avl.history._entry import Entry, VerifyReport
@@ -40,7 +41,9 @@ class MemoryBackend:
         with self._lock:
             for _, rec in items:
                 if rec["id"] in self._by_id:
-                    raise InvalidInputError(f"a history entry with id {rec['id']!r} already exists")
+                    raise InvalidInputError(
+                        f"a history entry with id {describe(rec['id'])} already exists"
+                    )
             seq, prev = self._head[0], self._head[1]
             staged: list[list[Any]] = []
             for _, record in items:

@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from avl._args import describe
 from avl._optional import require
 from avl._registry import redact_url
 from avl.errors import (
@@ -182,7 +183,9 @@ class PostgresBackend:
                 ).fetchone()
             if not row or not row[0]:
                 self.close()
-                raise NotFoundError(f"no history tables with prefix {p!r} at {self._safe_url}")
+                raise NotFoundError(
+                    f"no history tables with prefix {describe(p)} at {self._safe_url}"
+                )
             return
         lock_id = zlib.crc32(f"avl.history:{self.prefix}".encode())
         with self._translate("creating the history schema"), self._conn.transaction():
@@ -250,7 +253,7 @@ class PostgresBackend:
             rows = sealed_rows(items, sealer, seq, prev, _row_params, out)
             if type(seq) is not int or type(prev) is not str:
                 raise CorruptionError(
-                    f"the history head row ({p}_meta) is damaged ({seq!r}, {prev!r}): "
+                    f"the history head row ({p}_meta) is damaged ({describe(seq)}, {describe(prev)}): "
                     "verify() names the problem"
                 )
             head_sql = f"UPDATE {p}_meta SET seq = %s, hash = %s, sig = %s WHERE name = 'head'"
@@ -284,7 +287,7 @@ class PostgresBackend:
         out = []
         for row in rows:
             record = record_of_row(tuple(row[1:-2]), tags_are_json=False)
-            out.append(entry_of_row(record, row[0], row[-2], row[-1]))
+            out.append(entry_of_row(record, row[0], row[-2], row[-1], f"{self.prefix}_entries"))
         return out
 
     def get(self, id: str) -> Entry | None:
@@ -366,7 +369,7 @@ class PostgresBackend:
             ).fetchone()
         if row is None or type(row[0]) is not int or type(row[1]) is not str:
             raise CorruptionError(
-                f"the history head row ({self.prefix}_meta) is missing or damaged: {row!r}"[:300]
+                f"the history head row ({self.prefix}_meta) is missing or damaged: {describe(row)}"
             )
         return int(row[0]), str(row[1])
 

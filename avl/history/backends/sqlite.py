@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from avl._args import describe
 from avl.errors import (
     BackendError,
     BackendUnavailableError,
@@ -130,7 +131,12 @@ def _translate(what: str, path: Path | str = "") -> Iterator[None]:
             raise LockedError(f"{what}{where}: the database stayed locked ({msg})") from exc
         if "unable to open" in msg or "disk I/O" in msg or "readonly" in msg:
             raise BackendUnavailableError(f"{what}{where}: {msg}") from exc
-        if "decode" in msg or "malformed" in msg:
+        if (
+            "decode" in msg
+            or "malformed" in msg
+            or "no such column" in msg
+            or "no such table" in msg
+        ):
             raise CorruptionError(
                 f"{what}: the history database {path} is damaged: {msg}", path=str(path)
             ) from exc
@@ -145,6 +151,11 @@ def _translate(what: str, path: Path | str = "") -> Iterator[None]:
         raise BackendError(f"{what}{where}: {exc}") from exc
     except sqlite3.Error as exc:
         raise BackendError(f"{what}{where}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        # text (or an error message) read back from the file is not UTF-8
+        raise CorruptionError(
+            f"{what}: the history database {path} is damaged: {exc}", path=str(path)
+        ) from exc
 
 
 def _lenient_text(raw: bytes) -> str:
@@ -206,14 +217,14 @@ class SQLiteBackend:
         self.prefix = check_prefix(table_prefix or opts.get("table", DEFAULT_PREFIX))
         sync = opts.get("synchronous", "normal").lower()
         if sync not in ("normal", "full"):
-            raise ConfigError(f"synchronous must be 'normal' or 'full', got {sync!r}")
+            raise ConfigError(f"synchronous must be 'normal' or 'full', got {describe(sync)}")
         self._sync = sync.upper()
         try:
             busy_s = float(opts.get("busy_timeout_s", "30"))
         except ValueError:
             raise ConfigError("busy_timeout_s must be a number") from None
         if not 0 <= busy_s <= 86_400:
-            raise ConfigError(f"busy_timeout_s must be within 0..86400, got {busy_s!r}")
+            raise ConfigError(f"busy_timeout_s must be within 0..86400, got {describe(busy_s)}")
         self._busy_ms = int(busy_s * 1000)
         self._create = bool(create)
         self._local = threading.local()
@@ -248,7 +259,7 @@ class SQLiteBackend:
                 }
             if len(names) != 2:
                 self.close()
-                raise NotFoundError(f"no history tables with prefix {p!r} in {self.path}")
+                raise NotFoundError(f"no history tables with prefix {describe(p)} in {self.path}")
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -298,7 +309,7 @@ class SQLiteBackend:
                 ).fetchone()
                 if type(seq) is not int or type(prev) is not str:
                     raise CorruptionError(
-                        f"the history head row in {self.path} is damaged ({seq!r}, {prev!r}): "
+                        f"the history head row in {self.path} is damaged ({describe(seq)}, {describe(prev)}): "
                         "verify() names the problem",
                         path=str(self.path),
                     )
@@ -326,7 +337,7 @@ class SQLiteBackend:
         out = []
         for row in cur:
             record = record_of_row(tuple(row[1:-2]), tags_are_json=True)
-            out.append(entry_of_row(record, row[0], row[-2], row[-1]))
+            out.append(entry_of_row(record, row[0], row[-2], row[-1], str(self.path)))
         return out
 
     def get(self, id: str) -> Entry | None:
@@ -422,7 +433,7 @@ class SQLiteBackend:
             )
         if row is None or type(row[0]) is not int or type(row[1]) is not str:
             raise CorruptionError(
-                f"the history head row in {self.path} is missing or damaged: {row!r}"[:300],
+                f"the history head row in {self.path} is missing or damaged: {describe(row)}",
                 path=str(self.path),
             )
         return int(row[0]), str(row[1])

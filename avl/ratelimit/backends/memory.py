@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from avl._args import describe
 from avl._clock import Clock, SystemClock
 from avl.errors import ConfigError
 from avl.ratelimit._decision import Decision, make_decision
-from avl.ratelimit._keys import _check_cost, make_key
+from avl.ratelimit._keys import MAX_COST, _check_cost, make_key
 from avl.ratelimit._strategies import Op, Plan, Strategy, evaluate, expired, sliding_retry
 
 __all__ = ["MemoryStorage"]
@@ -51,9 +52,9 @@ class MemoryStorage:
         self, url: str = "memory://", *, clock: Clock | None = None, max_keys: int = 1_000_000
     ) -> None:
         if not isinstance(url, str) or not url.lower().startswith("memory://"):
-            raise ConfigError(f"MemoryStorage expects a 'memory://' URL, got {url!r}")
+            raise ConfigError(f"MemoryStorage expects a 'memory://' URL, got {describe(url)}")
         if type(max_keys) is not int or max_keys < 1:
-            raise ConfigError(f"max_keys must be a positive integer, got {max_keys!r}")
+            raise ConfigError(f"max_keys must be a positive integer, got {describe(max_keys)}")
         self._clock = clock if clock is not None else SystemClock()
         self._max_keys = max_keys
         self._lock = threading.Lock()
@@ -184,7 +185,7 @@ class _MemoryBinding:
         def hit(key: Any, cost: int = 1) -> Decision:
             if key.__class__ is not str:
                 key = make_key(key)
-            if cost.__class__ is not int or cost < 0:
+            if cost.__class__ is not int or not 0 <= cost <= MAX_COST:
                 _check_cost(cost)
             now_us = ns() // 1000 if system else now_of()
             now = now_us // unit * b
@@ -311,7 +312,7 @@ class _MemoryBinding:
         def hit(key: Any, cost: int = 1) -> Decision:
             if key.__class__ is not str:
                 key = make_key(key)
-            if cost.__class__ is not int or cost < 0:
+            if cost.__class__ is not int or not 0 <= cost <= MAX_COST:
                 _check_cost(cost)
             now_us = ns() // 1000 if system else now_of()
             ok_all = True
@@ -380,7 +381,7 @@ class _MemoryBinding:
         def hit(key: Any, cost: int = 1) -> Decision:
             if key.__class__ is not str:
                 key = make_key(key)
-            if cost.__class__ is not int or cost < 0:
+            if cost.__class__ is not int or not 0 <= cost <= MAX_COST:
                 _check_cost(cost)
             acquire()
             try:
@@ -432,7 +433,7 @@ class _MemoryBinding:
         def hit(key: Any, cost: int = 1) -> Decision:
             if key.__class__ is not str:
                 key = make_key(key)
-            if cost.__class__ is not int or cost < 0:
+            if cost.__class__ is not int or not 0 <= cost <= MAX_COST:
                 _check_cost(cost)
             acquire()
             try:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from typing import Any
 
+from avl._args import describe
 from avl._clock import Clock
 from avl._optional import require
 from avl._registry import redact_url
@@ -117,7 +118,9 @@ class _Compiled:
         decode = self.decode
         for reply in replies:
             if not isinstance(reply, bytes) or len(reply) % _DECISION.size:
-                raise BackendError(f"unexpected reply from the rate-limit script: {reply!r}")
+                raise BackendError(
+                    f"unexpected reply from the rate-limit script: {describe(reply)}"
+                )
             out.extend(decode(reply, off) for off in range(0, len(reply), _DECISION.size))
         return out
 
@@ -129,7 +132,9 @@ class _Compiled:
             spec = self.plan.specs[i]
             div = self.divisors[i]
         except (TypeError, ValueError, IndexError, struct.error) as exc:
-            raise BackendError(f"unexpected reply from the rate-limit script: {reply!r}") from exc
+            raise BackendError(
+                f"unexpected reply from the rate-limit script: {describe(reply)}"
+            ) from exc
         return make_decision(
             ok == 1,
             int(remaining),
@@ -170,11 +175,11 @@ def _client_kwargs(timeout_s: float, *, asyncio: bool = False) -> dict[str, Any]
 
 def _check_common(url: str, prefix: str, timeout_s: float) -> None:
     if not isinstance(url, str) or not url.lower().startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"RedisStorage expects a 'redis://' URL, got {url!r}")
+        raise ConfigError(f"RedisStorage expects a 'redis://' URL, got {describe(url)}")
     if not isinstance(prefix, str):
-        raise ConfigError(f"prefix must be a string, got {prefix!r}")
+        raise ConfigError(f"prefix must be a string, got {describe(prefix)}")
     if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or timeout_s <= 0:
-        raise ConfigError(f"timeout_s must be a positive number, got {timeout_s!r}")
+        raise ConfigError(f"timeout_s must be a positive number, got {describe(timeout_s)}")
 
 
 def _now_arg(clock: Clock | None) -> str:

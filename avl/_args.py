@@ -1,0 +1,97 @@
+"""Argument checks shared by the public API (pure, private).
+
+Errors from bad input name the argument, what was expected and what was got. What
+was got is described by :func:`describe`, which never raises: not for an int of
+5,000 digits (``repr`` refuses those), a list nested 10,000 deep, or an object whose
+``__repr__`` raises.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NoReturn
+
+from avl.errors import InvalidInputError, InvalidTypeError
+
+__all__ = ["describe", "expect_int", "expect_number", "expect_str", "type_error"]
+
+_LIMIT = 80
+
+
+def describe(value: object, limit: int = _LIMIT) -> str:
+    """A short description of any value, for an error message (never raises).
+
+    Example:
+        >>> describe(10**5000)
+        'an int of 5001 digits'
+        >>> describe("x" * 100)[-6:]
+        "xxx...'"
+    """
+    kind = type(value).__name__
+    if type(value) is int and value.bit_length() > 1000:
+        digits = int(value.bit_length() * math.log10(2)) + 1
+        return f"an int of about {digits} digits" if digits > 5000 else _int_digits(value)
+    try:
+        text = repr(value)
+    except BaseException:  # a hostile __repr__, a RecursionError: describe the type only
+        return f"an unprintable {kind} object"
+    if len(text) > limit:
+        text = text[: limit - 4] + "..." + text[-1:]
+    return text
+
+
+def _int_digits(value: int) -> str:
+    try:
+        return f"an int of {len(str(abs(value)))} digits"
+    except ValueError:
+        return "a very large int"
+
+
+def type_error(name: str, expected: str, value: object) -> NoReturn:
+    """Raise :class:`~avl.errors.InvalidTypeError`: ``{name} must be {expected}, got ...``."""
+    raise InvalidTypeError(f"{name} must be {expected}, got {describe(value)}")
+
+
+def expect_str(name: str, value: object) -> str:
+    """``value`` if it is a ``str``.
+
+    Raises:
+        InvalidTypeError: anything else.
+    """
+    if not isinstance(value, str):
+        type_error(name, "a string", value)
+    return value
+
+
+def expect_int(name: str, value: object, *, low: int | None = None, high: int | None = None) -> int:
+    """``value`` if it is an ``int`` (not a bool) within ``low..high``.
+
+    Raises:
+        InvalidTypeError: not an int.
+        InvalidInputError: out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        type_error(name, "an integer", value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        lo = "" if low is None else str(low)
+        hi = "" if high is None else str(high)
+        raise InvalidInputError(f"{name} must be within {lo}..{hi}, got {describe(value)}")
+    return int(value)
+
+
+def expect_number(name: str, value: object, *, finite: bool = True) -> float:
+    """``value`` as a float if it is an int or float (not a bool).
+
+    Raises:
+        InvalidTypeError: not a number.
+        InvalidInputError: not finite (when ``finite``), or too large for a float.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        type_error(name, "a number", value)
+    try:
+        out = float(value)
+    except OverflowError:
+        raise InvalidInputError(f"{name} is too large: {describe(value)}") from None
+    if finite and not math.isfinite(out):
+        raise InvalidInputError(f"{name} must be finite, got {describe(value)}")
+    return out
