@@ -9,8 +9,19 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Mapping
+from types import MappingProxyType
 
-__all__ = ["STOPWORDS", "ident_words", "key_words", "similarity", "stem", "stems", "words"]
+__all__ = [
+    "ABBREVIATIONS",
+    "STOPWORDS",
+    "ident_words",
+    "key_words",
+    "similarity",
+    "stem",
+    "stems",
+    "words",
+]
 
 _WORD = re.compile(r"\d+(?:\.\d+)?|[A-Za-z]+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -32,10 +43,12 @@ _IRREGULAR = {
     "business": "business",
 }
 
-# Words that name the same concept; each maps to a canonical stem.
+# Words of ordinary English that name the same measured concept; each maps to a
+# canonical stem, on both sides (question words and identifier words). Every entry
+# is a general equivalence (comparative adjectives of a measure, common synonyms,
+# verb forms of a noun), never a column of one particular schema.
 _SYNONYMS = {
     "nation": "country",
-    "nationality": "country",
     "old": "age",
     "older": "age",
     "oldest": "age",
@@ -51,59 +64,69 @@ _SYNONYMS = {
     "heaviest": "weight",
     "lighter": "weight",
     "lightest": "weight",
-    "hp": "horsepower",
-    "titled": "title",
-    "called": "name",
-    "named": "name",
-    "lang": "language",
-    "amount": "amount",
-    "cost": "price",
-    "costs": "price",
-    "expensive": "price",
-    "cheapest": "price",
-    "cheaper": "price",
     "tall": "height",
     "taller": "height",
     "tallest": "height",
-    "shorter": "height",
-    "shortest": "height",
+    "titled": "title",
+    "called": "name",
+    "named": "name",
+    "cost": "price",
+    "costs": "price",
+    "expensive": "price",
+    "cheap": "price",
+    "cheapest": "price",
+    "cheaper": "price",
     "populous": "population",
-    "big": "size",
-    "phone": "phone",
+    "populated": "population",
     "telephone": "phone",
     "mail": "email",
-    "e": "e",
     "birthday": "birth",
     "born": "birth",
-    "dob": "birth",
     "surname": "last",
-    "firstname": "first",
-    "lastname": "last",
-    "id": "id",
     "identifier": "id",
     "ids": "id",
-    "employees": "employee",
     "staff": "employee",
-    "num": "number",
-    "no": "number",
-    "yr": "year",
-    "qty": "quantity",
-    "desc": "description",
     "described": "description",
     "describe": "description",
     "describes": "description",
-    "descriptions": "description",
-    "cars": "car",
     "automobile": "car",
-    "artists": "artist",
     "musician": "artist",
-    "song": "song",
-    "track": "track",
     "film": "movie",
-    "films": "movie",
-    "gdp": "gdp",
-    "continent": "continent",
 }
+
+# Abbreviations common in identifiers (``qty``, ``cust_no``, ``emp_dob``). They are
+# expanded in identifiers only: in prose several of them are other words ("no",
+# "desc", "min").
+_ABBREVIATIONS: dict[str, str] = {
+    "acct": "account",
+    "addr": "address",
+    "amt": "amount",
+    "avg": "average",
+    "cnt": "count",
+    "cust": "customer",
+    "dept": "department",
+    "desc": "description",
+    "dob": "birth",
+    "dt": "date",
+    "emp": "employee",
+    "fname": "first",
+    "firstname": "first",
+    "lname": "last",
+    "lastname": "last",
+    "lang": "language",
+    "mgr": "manager",
+    "nbr": "number",
+    "no": "number",
+    "num": "number",
+    "pct": "percent",
+    "qty": "quantity",
+    "tel": "phone",
+    "yr": "year",
+}
+
+#: Identifier abbreviations and the word each stands for (``qty`` -> ``quantity``),
+#: as :func:`ident_words` expands them.
+ABBREVIATIONS: Mapping[str, str] = MappingProxyType(_ABBREVIATIONS)
 
 STOPWORDS = frozenset(
     [
@@ -216,10 +239,20 @@ STOPWORDS = frozenset(
 )
 
 
-def stem(word: str) -> str:
-    """Reduce ``word`` to a crude stem (plural and case folded, synonyms mapped)."""
+def stem(word: str, *, synonyms: bool = True) -> str:
+    """Reduce ``word`` to a crude stem (plural and case folded, synonyms mapped).
+
+    Args:
+        word: one word.
+        synonyms: map synonyms to their canonical stem (``cheapest`` -> ``price``);
+            ``False`` folds plurals and case only (for comparing stored values).
+
+    Example:
+        >>> stem("Cities"), stem("oldest"), stem("oldest", synonyms=False)
+        ('city', 'age', 'oldest')
+    """
     w = word.lower()
-    if w in _SYNONYMS:
+    if synonyms and w in _SYNONYMS:
         return _SYNONYMS[w]
     if w in _IRREGULAR:
         w = _IRREGULAR[w]
@@ -229,7 +262,7 @@ def stem(word: str) -> str:
         w = w[:-2]
     elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
         w = w[:-1]
-    return _SYNONYMS.get(w, w)
+    return _SYNONYMS.get(w, w) if synonyms else w
 
 
 def words(text: str) -> list[str]:
@@ -243,12 +276,22 @@ def stems(text: str) -> list[str]:
 
 
 def ident_words(name: str) -> list[str]:
-    """Split an identifier (``Song_release_year``, ``InvoiceLine``) into lower stems."""
+    """Split an identifier (``release_year``, ``OrderLine``) into lower stems.
+
+    Identifier abbreviations are expanded (``qty`` -> ``quantity``, ``cust_no`` ->
+    ``customer``, ``number``).
+
+    Example:
+        >>> ident_words("OrderQty")
+        ['order', 'quantity']
+    """
     out: list[str] = []
     for part in re.split(r"[^A-Za-z0-9]+", name):
         if not part:
             continue
-        out.extend(stem(p) for p in _CAMEL.findall(part))
+        for p in _CAMEL.findall(part):
+            low = p.lower()
+            out.append(_ABBREVIATIONS.get(low) or stem(low))
     return out
 
 

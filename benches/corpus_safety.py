@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--templates", action="store_true", help="also run the template-mode corpus bench"
     )
+    parser.add_argument(
+        "--functions",
+        action="store_true",
+        help="list the distinct functions the benign corpora call, and whether each is allowed",
+    )
     args = parser.parse_args(argv)
 
     data = shared_data_dir()
@@ -74,6 +79,17 @@ def main(argv: list[str] | None = None) -> None:
             print(f"    [{row['dialect']}/{row.get('db')}] {why}: {row['sql'][:150]}")
     n, blocked = run_questions(guards)
     print(f"\ntext2sql/questions.jsonl gold SQL (own schema): {len(blocked):,} of {n:,} blocked")
+    if args.functions:
+        from tests.safety._corpus import corpus_functions
+
+        print("\nfunctions the benign corpora call (name: calls; * = refused):")
+        for dialect, names in sorted(corpus_functions(guards).items()):
+            refused = [n for n, (_c, ok) in names.items() if not ok]
+            listed = ", ".join(
+                f"{'*' if not ok else ''}{name}:{calls}"
+                for name, (calls, ok) in sorted(names.items(), key=lambda kv: -kv[1][0])
+            )
+            print(f"  {dialect} ({len(names)} distinct, {len(refused)} refused): {listed}")
     if args.templates:
         try:
             from benches import corpus_template

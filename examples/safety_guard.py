@@ -41,6 +41,13 @@ questions = [
     "SELECT name, password_hash FROM users",
     "SELECT name FROM users WHERE name = '' OR '1'='1'",
     "SELECT name FROM users; DROP TABLE orders",
+    # a column list renames the columns: the denied mark follows password_hash to c
+    "WITH t(a, b, c, d) AS (SELECT * FROM users) SELECT c FROM t",
+    # functions must be on the SQLite allow-list; load_extension never is
+    "SELECT load_extension('/tmp/evil.so')",
+    "SELECT my_udf(total) FROM orders",
+    # two unrelated tables: a cartesian product
+    "SELECT users.name, orders.total FROM users, orders",
 ]
 for sql in questions:
     try:

@@ -3,27 +3,43 @@
 :class:`OfflineChatModel` is a :class:`~avl.llm.ChatModel` that needs no key and no
 network. It is the default model of the Assistant, the README demo and the CLI.
 
-It has two entry points:
+It has three entry points:
 
 - :meth:`OfflineChatModel.write` takes a structured :class:`~avl.schema.WriteContext`
   (the question, tables, columns, types, foreign keys, stored values, trained
-  question->SQL pairs) and returns a :class:`~avl.schema.SqlDraft`: it is a
+  question->SQL pairs) and returns a :class:`~avl.schema.SqlDraft`: SQL, or an
+  abstention with the reason and what was understood. It is a
   :class:`~avl.typing.SqlWriter`, which the Assistant calls directly, so nothing is
   lost in a text round trip. :meth:`OfflineChatModel.generate` is the same with the
-  question passed beside the context.
+  question passed beside the context, returning only the SQL (``""`` when it
+  abstains).
 - :meth:`OfflineChatModel.complete` takes chat messages like any model. It reads the
   prompt back: ``CREATE TABLE`` statements become tables and foreign keys, lines
   ``Q: ...`` followed by ``SQL: ...`` become trained pairs, and the last line starting
   with ``Question:`` (or else the last user message) is the question. The answer is
-  a fenced ``sql`` block.
+  a fenced ``sql`` block, or ``CANNOT ANSWER: <reason>``.
 
-How it answers: the closest trained question (IDF-weighted word overlap, with a bonus
-when the trained SQL has the question's shape: count, average, ordering, negation...)
-gives its SQL, with the literals the new question changes swapped in (numbers and
-stored values). With no close pair it composes a query: words are linked to tables,
-columns and stored values (stems, plurals, synonyms, identifiers split on ``_`` and
-camel case), and the common shapes are built: list, filter, count, aggregate per
-group, min/max/avg/sum, top-N and ordering, with joins along foreign keys.
+How it answers, in order:
+
+1. It does not read what is no question: an imperative write ("delete all orders",
+   "please drop the table", a SQL write statement) is never answered with a read;
+   text that addresses the model ("ignore previous instructions"), gibberish and
+   text far longer than a question abstain with the reason.
+2. Words link to tables, columns and stored values: stems, word forms
+   (``opened``/``open``), derivations (``located``/``location``), typos, words
+   written apart (``play list``), parts of multi-word names that hold their
+   informative words, ``<table>_id`` read as the table, ``number of X`` as an
+   ``X`` count column, demonyms (``Asian``/``Asia``); no value hits on schema words
+   or intent words.
+3. A trained pair close enough is adapted to the question (its literal, column,
+   order direction and limit swapped on the SQL's tree) when the pair's SQL agrees
+   with what the question names.
+4. Otherwise ordered intent steps read the subject, filters, counts, aggregates,
+   grouping, ranking, order and limit, and one renderer writes the sqlglot tree in
+   the database's dialect, joining every table the intent reads along foreign keys
+   (through bridge tables).
+5. Below a confidence threshold (the share of the question's content words linked to
+   the schema or its values), it abstains and says what it understood.
 
 Example:
     >>> from avl.llm.offline import ColumnSpec, GenerationContext, OfflineChatModel, TableSpec
@@ -31,6 +47,10 @@ Example:
     ...     ColumnSpec(name="name", type="TEXT"), ColumnSpec(name="age", type="INT")])])
     >>> OfflineChatModel().generate("How many singers are there?", ctx)
     'SELECT COUNT(*) FROM singer'
+    >>> import attrs
+    >>> draft = OfflineChatModel().write(attrs.evolve(ctx, question="delete all singers"))
+    >>> draft.abstained, draft.reason
+    (True, 'it asks to delete data; the assistant only reads data and never changes it, so it does not answer this with a query')
 """
 
 from __future__ import annotations
@@ -40,7 +60,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 
 from avl.errors import InvalidInputError
 from avl.llm._offline._context import GenerationContext, build_value_index
-from avl.llm._offline._generator import OfflineGenerator
+from avl.llm._offline._generator import OfflineDraft, OfflineGenerator
 from avl.llm._types import Completion, Delta, Message, Usage
 from avl.schema import ColumnSpec, ExamplePair, ForeignKeySpec, SqlDraft, TableSpec, WriteContext
 
@@ -172,15 +192,28 @@ class OfflineChatModel:
         return "offline"
 
     def write(self, context: WriteContext) -> SqlDraft:
-        """Write SQL for ``context.question`` (the :class:`~avl.typing.SqlWriter` side).
+        """Write SQL for ``context.question``, or abstain (the :class:`~avl.typing.SqlWriter` side).
 
-        The Assistant calls this with the caller's policy-scoped context; nothing
-        leaves the process, and there is nothing to pay.
+        The Assistant calls this with the caller's policy-scoped context; it uses
+        nothing else, nothing leaves the process, and there is nothing to pay. An
+        abstention (a write intent, text addressed to the model, gibberish, or a
+        question the schema and stored values do not cover) has no SQL, a reason
+        and what was understood.
+
+        Args:
+            context: the question, tables, foreign keys, stored values and trained
+                pairs.
+
+        Returns:
+            The draft.
 
         Raises:
             InvalidInputError: the question is not a non-empty string.
         """
-        return SqlDraft(sql=self.generate(context.question, context), model="offline", cost_usd=0.0)
+        d = self._draft(context.question, context)
+        if d.sql:
+            return SqlDraft(sql=d.sql, understood=d.understood, model="offline", cost_usd=0.0)
+        return SqlDraft.abstain(d.reason, understood=d.understood, model="offline", cost_usd=0.0)
 
     def generate(self, question: str, context: WriteContext) -> str:
         """Write one SQL statement for ``question`` from structured ``context``.
@@ -190,14 +223,26 @@ class OfflineChatModel:
             context: tables, foreign keys, stored values and trained pairs.
 
         Returns:
-            The SQL (not yet validated: the Assistant runs it through SafeQuery).
+            The SQL (not yet validated: the Assistant runs it through SafeQuery), or
+            ``""`` when the generator abstains (:meth:`write` says why).
 
         Raises:
             InvalidInputError: ``question`` is not a non-empty string.
         """
+        return self._draft(question, context).sql
+
+    def _draft(self, question: str, context: WriteContext) -> OfflineDraft:
         if not isinstance(question, str) or not question.strip():
             raise InvalidInputError("the question must be a non-empty string")
-        return self._gen.generate(question, context)
+        return self._gen.draft(
+            question,
+            tables=context.tables,
+            foreign_keys=context.foreign_keys,
+            examples=context.examples,
+            value_index=context.value_index or build_value_index(context.values),
+            values=context.values,
+            dialect=context.dialect,
+        )
 
     def complete(
         self,
@@ -207,14 +252,15 @@ class OfflineChatModel:
         temperature: float | None = None,
         stop: Sequence[str] | None = None,
     ) -> Completion:
-        """Answer prompt messages with a fenced SQL block (see the module docs).
+        """Answer prompt messages with a fenced SQL block, or ``CANNOT ANSWER: <reason>``
+        (see the module docs).
 
         Raises:
             InvalidInputError: there is no user message.
         """
         question, context = parse_prompt(messages, dialect=self.dialect)
-        sql = self.generate(question, context)
-        text = f"```sql\n{sql}\n```"
+        d = self._draft(question, context)
+        text = f"```sql\n{d.sql}\n```" if d.sql else f"CANNOT ANSWER: {d.reason}"
         prompt = "\n".join(m.content for m in messages)
         usage = Usage(input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text))
         return Completion(

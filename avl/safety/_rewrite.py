@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from avl.safety._verdict import ViolationCode
 from avl.safety.rules._util import SETOPS, number
 
 if TYPE_CHECKING:
+    from avl.safety._checker import RowFilter
     from avl.safety._walk import Run
 
 __all__ = ["rewrite"]
@@ -47,23 +49,8 @@ def _wrap(run: Run, statements: list[exp.Expr], substitutions: dict[str, str]) -
     changed = False
     nonce = secrets.token_hex(8)
     for index, (table, rf) in enumerate(run.wraps):
-        missing = sorted({n for n in rf.template.params if n not in run.params})
-        if missing:
-            run.flag(
-                C.MISSING_PARAMETER,
-                f"the row filter on {table.name!r} needs the parameter(s) {', '.join(missing)}",
-                table,
-            )
-            continue
-        try:
-            predicate = run.c.filter_text(rf, run.params)
-        except AvlError as exc:
-            run.flag(
-                C.INVALID_PARAMETER,
-                f"a parameter of the row filter on {table.name!r} cannot be written as a "
-                f"literal: {exc}",
-                table,
-            )
+        predicate = _predicate(run, table, rf)
+        if predicate is None:
             continue
         token = f"avlrowfilter{nonce}{index}"
         inner = table.copy()
@@ -102,10 +89,124 @@ def _unqualify(run: Run, statements: list[exp.Expr], table: exp.Table) -> None:
                 col.set("catalog", None)
 
 
+def _span(node: object) -> tuple[int, int] | None:
+    """Where an identifier is in the text (``end`` exclusive), when the parser kept it."""
+    meta = getattr(node, "_meta", None)
+    if isinstance(node, exp.Identifier) and meta:
+        start, end = meta.get("start"), meta.get("end")
+        if isinstance(start, int) and isinstance(end, int):
+            return start, end + 1
+    return None
+
+
+def _predicate(run: Run, table: exp.Table, rf: RowFilter) -> str | None:
+    """A row filter's predicate with its parameters written in (reported when it cannot be)."""
+    missing = sorted({n for n in rf.template.params if n not in run.params})
+    if missing:
+        run.flag(
+            C.MISSING_PARAMETER,
+            f"the row filter on {table.name!r} needs the parameter(s) {', '.join(missing)}",
+            table,
+        )
+        return None
+    try:
+        return run.c.filter_text(rf, run.params)
+    except AvlError as exc:
+        run.flag(
+            C.INVALID_PARAMETER,
+            f"a parameter of the row filter on {table.name!r} cannot be written as a "
+            f"literal: {exc}",
+            table,
+        )
+        return None
+
+
+def _wrap_text(run: Run, statements: list[exp.Expr]) -> list[tuple[int, int, str]] | None:
+    """Row filters as edits of the text (None when a reference's span is unknown).
+
+    Editing the text leaves the rest of the statement exactly as written: sqlglot never
+    regenerates (and so never renames) a function or clause the user wrote.
+    """
+    sql = run.sql
+    edits: list[tuple[int, int, str]] = []
+    for table, rf in run.wraps:
+        args = table.args
+        if not args.keys() <= _NAME_ARGS:
+            return None
+        parts = [args[k] for k in ("catalog", "db", "this") if args.get(k) is not None]
+        spans = [_span(p) for p in parts]
+        if not parts or any(sp is None for sp in spans):
+            return None
+        alias = args.get("alias")
+        if alias is not None and _span(alias.this) is None:
+            return None  # an alias the parser made up (not in the text)
+        predicate = _predicate(run, table, rf)
+        if predicate is None:
+            continue
+        start = min(sp[0] for sp in spans if sp is not None)
+        if not _AFTER_FROM.search(sql, 0, start):
+            return None  # not written after FROM/JOIN/a comma (PostgreSQL's TABLE t, say)
+        this_span = spans[-1]
+        assert this_span is not None
+        text = f"(SELECT * FROM {sql[start : this_span[1]]} WHERE {predicate})"
+        if alias is None:
+            text += f" AS {sql[this_span[0] : this_span[1]]}"
+            if len(parts) > 1:
+                unqualified = _unqualify_text(run, statements, table)
+                if unqualified is None:
+                    return None
+                edits.extend(unqualified)
+        edits.append((start, this_span[1], text))
+    edits.sort()
+    for (_, end, _), (start, _, _) in itertools.pairwise(edits):
+        if start < end:
+            return None
+    return edits
+
+
+def _unqualify_text(
+    run: Run, statements: list[exp.Expr], table: exp.Table
+) -> list[tuple[int, int, str]] | None:
+    """Edits that turn ``db.t.col`` into ``t.col`` for an unaliased, wrapped ``db.t``."""
+    parts = run.c.parts_of(table)
+    edits: list[tuple[int, int, str]] = []
+    for statement in statements:
+        for col in statement.find_all(exp.Column):
+            if col.args.get("db") is None:
+                continue
+            names = col.parts[:-1]
+            qualifier = [run.c.norm(p) for p in names]
+            if not (
+                qualifier
+                and qualifier[-1] == parts[-1]
+                and parts[-len(qualifier) :] == tuple(qualifier)
+            ):
+                continue
+            first, last = _span(names[0]), _span(names[-1])
+            if first is None or last is None:
+                return None
+            edits.append((first[0], last[0], ""))
+    return edits
+
+
+def _apply(sql: str, edits: list[tuple[int, int, str]]) -> str:
+    out = sql
+    for start, end, text in sorted(edits, reverse=True):
+        out = out[:start] + text + out[end:]
+    return out
+
+
 def rewrite(run: Run, statements: list[exp.Expr]) -> str:
     """The SQL to run (empty when the rewrite itself found a violation)."""
     substitutions: dict[str, str] = {}
-    changed = _wrap(run, statements, substitutions) if run.wraps else False
+    textual = run.p.dialect in _LIMIT_LAST
+    changed = False
+    if run.wraps:
+        edits = _wrap_text(run, statements) if textual and len(statements) == 1 else None
+        if edits is None:
+            changed = _wrap(run, statements, substitutions)
+        else:
+            run.edits.extend(edits)
     if run.violations:
         return ""
     if changed and run.strings:
@@ -113,15 +214,19 @@ def rewrite(run: Run, statements: list[exp.Expr]) -> str:
             col.replace(exp.Literal.string(str(col.this.name)))
     elif run.strings:
         for col in run.strings:
-            meta = getattr(col.this, "_meta", None) or {}
-            start, end = meta.get("start"), meta.get("end")
-            if isinstance(start, int) and isinstance(end, int):
-                run.edits.append((start, end + 1, _quote(str(col.this.name))))
-    textual = not changed and run.p.dialect in _LIMIT_LAST
+            span = _span(col.this)
+            if span is not None:
+                run.edits.append((span[0], span[1], _quote(str(col.this.name))))
+    textual = textual and not changed
     if run.p.max_rows is not None and len(statements) == 1:
         changed = _limit(run, statements[0], textual) or changed
         root = statements[0]
         if run.bound_outside and isinstance(root, exp.Query):
+            end = run.statement_end
+            if textual and end is not None:
+                # PERCENT / WITH TIES: bound the (edited) statement from outside, as text
+                inner = _apply(run.sql[:end], [e for e in run.edits if e[1] <= end])
+                return f"SELECT * FROM ({inner}) AS _bounded LIMIT {run.p.max_rows}"
             outer = exp.select("*").from_(root.subquery("_bounded"))
             outer.set("limit", exp.Limit(expression=exp.Literal.number(run.p.max_rows)))
             statements[0] = outer
@@ -133,11 +238,8 @@ def rewrite(run: Run, statements: list[exp.Expr]) -> str:
     if run.violations:
         return ""
     if run.edits and not changed:
-        # only LIMIT or string quotes changed: edit the text (no regeneration)
-        out = run.sql
-        for start, end, text in sorted(run.edits, reverse=True):
-            out = out[:start] + text + out[end:]
-        return out
+        # only the text changed (row filters, LIMIT, string quotes): no regeneration
+        return _apply(run.sql, run.edits)
     if not changed:
         sql = run.sql
         if sql.strip().endswith(";") and not _ends_in_comment(sql):
@@ -164,6 +266,10 @@ def rewrite(run: Run, statements: list[exp.Expr]) -> str:
             run.flag(C.UNKNOWN_NODE, "the row filter could not be placed in the rewrite")
             return ""
     return out
+
+
+_NAME_ARGS = frozenset({"this", "db", "catalog", "alias"})
+_AFTER_FROM = re.compile(r"(?:\bFROM|\bJOIN|,)\s*\Z", re.IGNORECASE)
 
 
 def _ends_in_comment(sql: str) -> bool:

@@ -295,9 +295,9 @@ class Run:
                 if handler(self, n, scope):
                     continue
             for value in reversed(n.args.values()):
-                if isinstance(value, list):
+                if type(value) is list:
                     for item in reversed(value):
-                        if isinstance(item, expr_cls):
+                        if isinstance(item, expr_cls) and type(item) is not ident:
                             push(item)
-                elif isinstance(value, expr_cls):
+                elif isinstance(value, expr_cls) and type(value) is not ident:
                     push(value)

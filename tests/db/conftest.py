@@ -1,7 +1,8 @@
-"""One Database suite, every engine: the ``backend`` fixture builds the same small
+"""One Database suite, every engine: the ``backend`` fixture opens the same small
 shop (customers, orders with a tenant column, and a 200,000-row table for slow
 joins) on real SQLite, PostgreSQL, MariaDB and DuckDB, directly and through
-SQLAlchemy, with unique table names."""
+SQLAlchemy, with unique table names. The shop is built once per engine and test
+session: every test only reads (and checks that writes are refused)."""
 
 from __future__ import annotations
 
@@ -84,7 +85,7 @@ def _sqlite_count(path: Path) -> Callable[[str], int]:
     return count
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def pg_tables(postgres_dsn: str) -> Iterator[tuple[str, str, str, str]]:
     import psycopg
 
@@ -121,7 +122,7 @@ def mysql_connect(url: str, **kw: Any) -> Any:
     return pymysql.connect(**args)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def my_tables(mysql_url: str) -> Iterator[tuple[str, str, str, str]]:
     t = tag()
     c, o, b = f"cust_{t}", f"ord_{t}", f"big_{t}"
@@ -199,12 +200,22 @@ def _generic(db: Database) -> Database:
     return db
 
 
+@pytest.fixture(scope="session")
+def sqlite_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, str]:
+    return _sqlite(tmp_path_factory.mktemp("sqlite"))
+
+
+@pytest.fixture(scope="session")
+def duckdb_shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str, str]:
+    return _duckdb(tmp_path_factory.mktemp("duckdb"))
+
+
 def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
-    """Build the shop for backend ``name``."""
+    """Open the shop for backend ``name`` (built once per engine and session)."""
     base = name.removeprefix("sa-generic-").removeprefix("sa-")
     kind = base.removesuffix("-conn")
     if kind == "sqlite":
-        path, c, o, b = _sqlite(tmp_path)
+        path, c, o, b = request.getfixturevalue("sqlite_shop")
         count = _sqlite_count(path)
     elif kind == "postgres":
         dsn, c, o, b = request.getfixturevalue("pg_tables")
@@ -213,7 +224,7 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> B
         url, c, o, b = request.getfixturevalue("my_tables")
         count = _my_count(url)
     else:
-        path, c, o, b = _duckdb(tmp_path)
+        path, c, o, b = request.getfixturevalue("duckdb_shop")
         count = _duckdb_count(path)
     dialect = {"sqlite": "sqlite", "postgres": "postgres", "mariadb": "mysql"}.get(kind, "duckdb")
     opened: list[Any] = []

@@ -57,7 +57,7 @@ CTX = GenerationContext(
             "List the names of singers from France.",
             "SELECT name FROM singer WHERE country = 'France'",
         ),
-        ("Show singers not from France.", "SELECT name FROM singer WHERE country != 'France'"),
+        ("Show singers not from France.", "SELECT name FROM singer WHERE country <> 'France'"),
         ("How many singers are older than 40?", "SELECT COUNT(*) FROM singer WHERE age > 40"),
         (
             "Show the number of singers in each country.",
@@ -73,8 +73,8 @@ CTX = GenerationContext(
         ),
         (
             "What are the concert names of singers from France?",
-            "SELECT T2.concert_name FROM singer AS T1 JOIN concert AS T2 ON T2.singer_id = T1.singer_id "
-            "WHERE T1.country = 'France'",
+            "SELECT T1.concert_name FROM concert AS T1 JOIN singer AS T2 ON T1.singer_id = T2.singer_id "
+            "WHERE T2.country = 'France'",
         ),
     ],
 )
@@ -100,7 +100,8 @@ def test_reuse_adapts_values_and_numbers() -> None:
     got = OfflineChatModel().generate(
         "What is the average age of singers from Netherlands older than 35?", ctx
     )
-    assert got == "SELECT avg(age) FROM singer WHERE country = 'Netherlands' AND age > 35"
+    # the pair's SQL, its literals swapped on the tree (written back by sqlglot)
+    assert got == "SELECT AVG(age) FROM singer WHERE country = 'Netherlands' AND age > 35"
 
 
 def test_a_pair_stating_a_number_the_question_lacks_is_not_reused() -> None:
@@ -120,7 +121,7 @@ def test_a_pair_stating_a_number_the_question_lacks_is_not_reused() -> None:
     assert model.generate("How many singers are there?", ctx) == "SELECT COUNT(*) FROM singer"
     # with one, the pair is reused and its number adapted
     assert model.generate("How many concerts are held by singers older than 30?", ctx) == (
-        "SELECT count(*) FROM concert AS c JOIN singer AS s "
+        "SELECT COUNT(*) FROM concert AS c JOIN singer AS s "
         "ON c.singer_id = s.singer_id WHERE s.age > 30"
     )
 

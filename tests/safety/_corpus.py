@@ -149,3 +149,55 @@ def run_questions(guards: Guards) -> tuple[int, list[tuple[dict[str, Any], Verdi
         if not verdict.allowed:
             blocked.append((row, verdict))
     return total, blocked
+
+
+def corpus_functions(guards: Guards) -> dict[str, dict[str, tuple[int, bool]]]:
+    """The distinct functions the benign corpora call, per dialect: name -> (calls, allowed).
+
+    A call written with a name is listed by that name (lower case); function syntax
+    without a name by its sqlglot class in angle brackets (``<cast>``). ``allowed`` says
+    whether the dialect's rules allow the call (the same decision the checker makes).
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    from avl.safety.allowlists import catalog
+
+    out: dict[str, dict[str, tuple[int, bool]]] = {}
+    catalogs = {}
+    sources = [
+        (row["sql"], dialect_of(row["dialect"]))
+        for name in ("benign", "tricky")
+        for row in rows(guards.data / "benign" / f"{name}.jsonl")
+    ] + [(row["sql"], "sqlite") for row in rows(guards.data / "text2sql" / "questions.jsonl")]
+    for sql, dialect in sources:
+        if dialect not in catalogs:
+            catalogs[dialect] = catalog(dialect)
+        functions = catalogs[dialect]
+        try:
+            trees = sqlglot.parse(sql, read=dialect)
+        except sqlglot.errors.SqlglotError:
+            continue
+        seen = out.setdefault(dialect, {})
+        for tree in trees:
+            if tree is None:
+                continue
+            for node in tree.find_all(exp.Func):
+                meta = node.meta
+                start, end = meta.get("start"), meta.get("end")
+                text = (
+                    sql[start : end + 1] if isinstance(start, int) and isinstance(end, int) else ""
+                )
+                cls = type(node)
+                if text.strip('`"[]').replace("_", "").isalnum():
+                    name = text.strip('`"[]').lower()
+                    in_from = isinstance(node.parent, (exp.Table, exp.TableFromRows, exp.Lateral))
+                    names = functions.table_names if in_from else functions.names
+                    classes = functions.table_classes if in_from else functions.classes
+                    allowed = name in names or (not functions.by_name and cls in classes)
+                else:
+                    name = f"<{cls.__name__.lower()}>"
+                    allowed = cls in functions.classes or cls in functions.table_classes
+                calls, _ = seen.get(name, (0, allowed))
+                seen[name] = (calls + 1, allowed)
+    return out

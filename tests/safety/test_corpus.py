@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.safety._corpus import STRICT_TAGS, Guards, run_benign, run_malicious, run_questions
+from tests.safety._corpus import (
+    STRICT_TAGS,
+    Guards,
+    corpus_functions,
+    run_benign,
+    run_malicious,
+    run_questions,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +48,23 @@ def test_text2sql_gold_sql_with_its_schema(guards: Guards) -> None:
     total, blocked = run_questions(guards)
     assert total == 1056
     assert [(row["sql"], verdict.codes) for row, verdict in blocked] == []
+
+
+def test_every_function_the_benign_corpora_call_is_allowed(guards: Guards) -> None:
+    """An allow-list that blocks analysts is a failure too."""
+    functions = corpus_functions(guards)
+    assert set(functions) == {
+        "sqlite",
+        "postgres",
+        "mysql",
+        "duckdb",
+        "tsql",
+        "bigquery",
+        "snowflake",
+    }
+    refused = {
+        dialect: sorted(name for name, (_calls, allowed) in names.items() if not allowed)
+        for dialect, names in functions.items()
+    }
+    assert refused == {dialect: [] for dialect in functions}
+    assert sum(len(names) for names in functions.values()) >= 300

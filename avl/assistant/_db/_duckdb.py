@@ -3,9 +3,17 @@ beyond the files the database's own views read, the configuration locked.
 
 Opening ``duckdb:///path.duckdb``:
 
-- ``read_only=True`` (writes fail), ``threads`` 2 and ``memory_limit`` =
-  ``memory_mb``, ``max_temp_directory_size`` = ``temp_mb``, no automatic
-  extension install or load;
+- ``read_only=True`` (writes fail), ``threads`` 2 and ``memory_limit`` = half of
+  ``memory_mb`` (it governs the buffer manager; strings and lists are allocated
+  beside it), ``max_temp_directory_size`` = ``temp_mb``, no automatic extension
+  install or load;
+- on each cursor, ``repeat``, ``lpad`` and ``rpad`` are shadowed by temporary
+  macros that refuse a result longer than ``max_value_bytes`` before building it
+  (one such call cannot be interrupted: ``repeat(repeat('x', 100000), 10000)``
+  took 12 s and 1.9 GB before), and the scalar (list) forms of ``range`` and
+  ``generate_series`` with one or two arguments refuse more than
+  ``max_value_bytes / 8`` items (``len(range(1e9))`` ran for minutes); the
+  three-argument form (a step, or timestamps) is left as is;
 - the files the database's views read (``CREATE VIEW v AS SELECT * FROM
   read_parquet('/data/x.parquet')``) become the only readable paths
   (``allowed_paths``; a glob's directory goes to ``allowed_directories``), then
@@ -66,6 +74,9 @@ _FILE_SUFFIXES = (
     ".duckdb",
 )
 _STATEMENTS = ("SELECT", "EXPLAIN")
+_GUARDED = frozenset({"repeat", "lpad", "rpad", "range", "generate_series"})
+# EXPLAIN ANALYZE runs the statement it explains: only a SELECT may follow
+_EXPLAIN = re.compile(r"\s*EXPLAIN\s*(\([^()]*\))?\s*(ANALY[SZ]E\b)?", re.IGNORECASE)
 
 
 def view_paths(view_sql: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -145,7 +156,47 @@ class DuckDBEngine(Engine):
             self.owned = False
             self._base = db
         self.pool_size = pool_size
-        self._pool = BoundedPool(self._base.cursor, max_size=pool_size, name="DuckDB")
+        self._value_limit = int(limits.max_value_bytes)
+        self._pool = BoundedPool(self._cursor, max_size=pool_size, name="DuckDB")
+
+    def _cursor(self) -> Any:
+        """A new cursor whose size-producing string functions check their result's
+        length first (temporary macros shadow the built-ins on this connection)."""
+        cur = self._base.cursor()
+        n = self._value_limit
+        # the check sits in the count argument: the optimizer folds constant calls
+        # before a CASE around them could skip one
+        for name, args, size, call in (
+            ("repeat", "s, k", "length(s) * k", "s, {k}"),
+            ("lpad", "s, k, c", "k", "s, {k}, c"),
+            ("rpad", "s, k, c", "k", "s, {k}, c"),
+        ):
+            k = (
+                f"CASE WHEN {size} > {n} THEN error('{name}: the result would pass the "
+                f"{n}-byte value limit') ELSE k END"
+            )
+            cur.execute(
+                f"CREATE OR REPLACE TEMP MACRO {name}({args}) AS "
+                f"system.main.{name}({call.format(k=k)})"
+            )
+        # scalar range/generate_series build a whole list: its length is bounded too
+        items = max(1, n // 8)
+        for name in ("range", "generate_series"):
+            fn = f"system.main.{name}"
+
+            def span(count: str, name: str = name) -> str:
+                return (
+                    f"CASE WHEN {count} > {items} THEN error('{name}: the list would pass "
+                    f"{items} items') ELSE 0 END"
+                )
+
+            cur.execute(
+                f"CREATE OR REPLACE TEMP MACRO {name}(a) AS {fn}(a + {span('a')}), "
+                f"(a, b) AS {fn}(a, b + {span('b - a')}), "
+                # with a step (also timestamps with an interval) the call is left as is
+                f"(a, b, c) AS {fn}(a, b, c)"
+            )
+        return cur
 
     def _open(self, path: Path, limits: Limits) -> Any:
         duckdb = self._duckdb
@@ -155,7 +206,8 @@ class DuckDBEngine(Engine):
                 read_only=True,
                 config={
                     "threads": 2,
-                    "memory_limit": f"{int(limits.memory_mb)}MB",
+                    # the buffer manager's share; strings and lists come on top
+                    "memory_limit": f"{max(16, int(limits.memory_mb) // 2)}MB",
                     "max_temp_directory_size": f"{int(limits.temp_mb)}MB",
                     "autoinstall_known_extensions": False,
                     "autoload_known_extensions": False,
@@ -217,10 +269,19 @@ class DuckDBEngine(Engine):
                     f"cannot run multiple commands in one call ({len(statements)} given)", sql=sql
                 )
             kind = str(getattr(statements[0].type, "name", statements[0].type)).upper()
-            if kind not in _STATEMENTS:
+            select = sql
+            if kind == "EXPLAIN":
+                m = _EXPLAIN.match(sql)
+                select = sql[m.end() :] if m else ""
+                inner = cur.extract_statements(select) if m else []
+                kinds = [str(getattr(t.type, "name", t.type)).upper() for t in inner]
+                if kinds != ["SELECT"]:
+                    raise QueryError("only a SELECT statement may be explained here", sql=sql)
+            elif kind not in _STATEMENTS:
                 raise QueryError(
                     f"the database is read-only: a {kind} statement cannot run here", sql=sql
                 )
+            self._check_calls(cur, select, sql)
             with Watchdog(cur.interrupt, timeout_s=limits.timeout_s, cancel=cancel) as dog:
                 try:
                     cur.execute(sql, params)
@@ -238,6 +299,40 @@ class DuckDBEngine(Engine):
                     # a cursor stopped mid-result is not reused
                     if dog.fired:
                         lease.discard()
+
+    @staticmethod
+    def _check_calls(cur: Any, select: str, sql: str) -> None:
+        """Refuse a schema-qualified call of a guarded function
+        (``system.main.repeat(...)`` would step around the macro), reading DuckDB's
+        own parse tree (``json_serialize_sql``); a statement it cannot serialise is
+        refused too."""
+        import json
+
+        row = cur.execute("SELECT json_serialize_sql(?)", [select]).fetchone()
+        tree = json.loads(row[0]) if row and row[0] else {"error": True}
+        if tree.get("error"):
+            raise QueryError(
+                "the statement could not be read for its function calls: "
+                f"{tree.get('error_message', 'unknown form')}",
+                sql=sql,
+            )
+        stack: list[Any] = [tree]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, dict):
+                if (
+                    node.get("class") == "FUNCTION"
+                    and str(node.get("function_name", "")).lower() in _GUARDED
+                    and (node.get("schema") or node.get("catalog"))
+                ):
+                    raise QueryError(
+                        f"a schema-qualified call of {node['function_name']}() cannot run "
+                        "here (its result size is checked on the plain name)",
+                        sql=sql,
+                    )
+                stack.extend(node.values())
+            elif isinstance(node, list):
+                stack.extend(node)
 
     def meta(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._pool.lease() as lease:

@@ -69,12 +69,19 @@ def run_postgres(
         with conn.cursor() as cur:
             # psycopg opens the transaction itself when autocommit is off
             cur.execute("BEGIN READ ONLY" if conn.autocommit else "SET TRANSACTION READ ONLY")
-            cur.execute(f"SET LOCAL statement_timeout = {ms}")
-            cur.execute(f"SET LOCAL work_mem = '{int(work_kb)}kB'")
-            cur.execute("SET LOCAL hash_mem_multiplier = 1")
-            cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+            # the transaction's settings in one round trip (they end with it)
+            settings = [
+                ("statement_timeout", f"{ms}"),
+                ("work_mem", f"{int(work_kb)}kB"),
+                ("hash_mem_multiplier", "1"),
+                ("max_parallel_workers_per_gather", "0"),
+            ]
             if temp_ok:
-                cur.execute(f"SET LOCAL temp_file_limit = '{int(limits.temp_mb)}MB'")
+                settings.append(("temp_file_limit", f"{int(limits.temp_mb)}MB"))
+            cur.execute(
+                "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in settings),
+                [x for pair in settings for x in pair],
+            )
             with Watchdog(conn.cancel_safe, timeout_s=None, cancel=cancel):
                 # the extended protocol: exactly one statement
                 rows = cur.stream(sql, params, size=256)

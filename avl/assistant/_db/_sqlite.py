@@ -14,6 +14,10 @@ uses it, and its own settings back afterwards. While a statement runs:
   ``zeroblob``, a doubling recursive CTE) fails at once with "string or blob too
   big" instead of allocating; ``Connection.setlimit`` on Python 3.11+, the
   ``sqlite3_limit`` C function through ctypes on 3.10;
+- ``printf``/``format`` refuse a width or precision above that limit before
+  formatting (SQLite's own ``printf`` may still loop once per requested
+  character after the limit stopped it growing, for seconds, in one call); on
+  connections avl opens only: Python cannot take the override off a borrowed one;
 - the page cache and the sorter are held to ``memory_mb`` (temporary b-trees
   spill to a file).
 """
@@ -51,6 +55,21 @@ def _authorizer(
     action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None
 ) -> int:
     return sqlite3.SQLITE_DENY if action in _DENIED else sqlite3.SQLITE_OK
+
+
+def _allow_all(
+    action: int, arg1: str | None, arg2: str | None, db: str | None, trigger: str | None
+) -> int:
+    return sqlite3.SQLITE_OK
+
+
+def _clear_authorizer(conn: sqlite3.Connection) -> None:
+    """Take the authorizer off (Python 3.10 cannot pass ``None``: it installs an
+    allow-everything one instead)."""
+    if sys.version_info >= (3, 11):
+        conn.set_authorizer(None)
+    else:  # pragma: no cover - Python 3.10
+        conn.set_authorizer(_allow_all)
 
 
 def set_length_limit(conn: sqlite3.Connection, value: int) -> int:
@@ -105,6 +124,77 @@ def _ctypes_limit(conn: sqlite3.Connection, limit_id: int, value: int) -> int:
         raise ConfigError("the SQLite connection is closed")
     previous: int = _CTYPES[0](handle, limit_id, value)
     return previous
+
+
+_FLAGS = frozenset("-+ 0#!,")
+
+
+def printf_widths(fmt: str, args: Sequence[Any]) -> list[int]:
+    """The widths and precisions a SQLite ``printf`` format asks for (``*`` read from
+    ``args``), so a huge one can be refused before the call."""
+    out: list[int] = []
+    i, n, arg = 0, len(fmt), 0
+    while i < n:
+        if fmt[i] != "%":
+            i += 1
+            continue
+        i += 1
+        if i < n and fmt[i] == "%":
+            i += 1
+            continue
+        while i < n and fmt[i] in _FLAGS:
+            i += 1
+        for part in ("width", "precision"):
+            if part == "precision":
+                if i >= n or fmt[i] != ".":
+                    break
+                i += 1
+            if i < n and fmt[i] == "*":
+                value = args[arg] if arg < len(args) else 0
+                arg += 1
+                i += 1
+                try:
+                    out.append(abs(int(value)))
+                except (TypeError, ValueError):
+                    out.append(0)
+            else:
+                start = i
+                while i < n and fmt[i].isdigit():
+                    i += 1
+                if i > start:
+                    out.append(int(fmt[start:i]))
+        if i < n:
+            i += 1  # the conversion
+            arg += 1
+    return out
+
+
+class _PrintfGuard:
+    """``printf``/``format`` that refuse a width or precision above the value-length
+    limit, then format with the built-in (on a private in-memory connection, where it
+    is not overridden). SQLite's own ``printf`` can loop once per requested character
+    after the length limit stops it from growing (seconds for ``%.*c`` of 1e9, in one
+    function call that no progress handler or interrupt reaches)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._helper = sqlite3.connect(":memory:", check_same_thread=False)
+        set_length_limit(self._helper, limit)
+
+    def __call__(self, fmt: Any, *args: Any) -> Any:
+        if fmt is None:
+            return None
+        text = str(fmt)
+        if any(w > self.limit for w in printf_widths(text, args)):
+            raise ValueError(f"printf width or precision above the {self.limit}-byte value limit")
+        marks = ", ".join("?" for _ in range(len(args) + 1))
+        return self._helper.execute(f"SELECT printf({marks})", (text, *args)).fetchone()[0]
+
+    def install(self, conn: sqlite3.Connection) -> None:
+        """Override ``printf``/``format`` on ``conn`` for good (Python's sqlite3 cannot
+        remove a function again, so only connections avl opened get it)."""
+        for name in ("printf", "format"):
+            conn.create_function(name, -1, self, deterministic=True)
 
 
 def _sqlite_path(url: str) -> Path:
@@ -167,7 +257,7 @@ def run_sqlite(
     finally:
         if cur is not None:
             cur.close()
-        conn.set_authorizer(None)
+        _clear_authorizer(conn)
         conn.set_progress_handler(None, 0)
         set_length_limit(conn, previous)
         # a refused write still opened the driver's implicit transaction: end it
@@ -207,6 +297,7 @@ class SQLiteEngine(Engine):
             conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
             kib = max(1024, self._limits.memory_mb * 1024 // 4)
             conn.execute(f"PRAGMA cache_size = -{int(kib)}")
+            _PrintfGuard(self._limits.max_value_bytes).install(conn)
             conn.execute("PRAGMA temp_store = FILE")
         except sqlite3.Error as exc:
             raise BackendUnavailableError(

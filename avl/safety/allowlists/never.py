@@ -29,8 +29,7 @@ NEVER: dict[str, tuple[bool, str]] = {
         """
         table_to_xml table_to_xmlschema table_to_xml_and_xmlschema schema_to_xml
         schema_to_xmlschema schema_to_xml_and_xmlschema database_to_xml
-        database_to_xmlschema database_to_xml_and_xmlschema pragma_storage_info
-        pragma_table_info summary seq_scan
+        database_to_xmlschema database_to_xml_and_xmlschema summary seq_scan
         json_populate_record json_populate_recordset jsonb_populate_record
         jsonb_populate_recordset enum_range enum_first enum_last has_table_privilege
         has_column_privilege has_any_column_privilege has_database_privilege
@@ -76,7 +75,7 @@ NEVER: dict[str, tuple[bool, str]] = {
         current_statement current_transaction current_version current_ip_address
         current_organization_name current_organization_user current_available_roles
         current_secondary_roles current_role_type current_user_id current_timezone
-        get_ddl result_scan
+        get_ddl result_scan pragma_table_info pragma_storage_info
         """,
     ),
     "changes session or server state": (

@@ -37,7 +37,9 @@ CLASSES: dict[str, str] = {
         RegexpSubstr Repeat Replace Reverse Right SHA SHA2 SHA2Digest Soundex Space Split
         SplitPart StartsWith StrPosition StringToArray Substring SubstringIndex ToBase64
         ToBinary ToChar ToNumber ToDouble ToBoolean Translate Trim Unhex Unicode Upper
-        Typeof Uuid Getbit
+        Typeof Uuid Getbit Base64DecodeString Base64Encode HexDecodeString LowerHex
+        SHA1Digest String Strtok StrtokToArray ToBase32 Try TryBase64DecodeString
+        TryHexDecodeString Nvl2
         """,
     "datetime": """
         CurrentDate CurrentTime CurrentTimestamp Localtime Localtimestamp UtcDate UtcTime
@@ -47,20 +49,31 @@ CLASSES: dict[str, str] = {
         StrToDate StrToTime Time TimeFromParts TimeStrToTime TimeToStr TimeToUnix Timestamp
         TimestampAdd TimestampDiff TimestampFromParts TimestampSub TimestampTrunc ToDays
         TsOrDsToDate TsOrDsToTimestamp UnixMicros UnixSeconds UnixToTime Week WeekOfYear
-        WeekStart Year ConvertTimezone GenerateDateArray
+        WeekStart Year ConvertTimezone GenerateDateArray DateFromUnixDate DateStrToDate
+        DateToDateStr DateToDi Datetime DatetimeAdd DatetimeDiff DatetimeSub DatetimeTrunc
+        DiToDate MonthsBetween StrToUnix TimeAdd TimeDiff TimeSlice TimeStrToDate
+        TimeStrToUnix TimeSub TimeToTimeStr TimeTrunc TimestampLtzFromParts
+        TimestampTzFromParts TsOrDiToDi TsOrDsAdd TsOrDsDiff TsOrDsToDateStr TsOrDsToDatetime
+        TsOrDsToTime UnixDate UnixMillis UnixToStr UnixToTimeStr YearOfWeek YearOfWeekIso
         """,
     "json": """
         JSONArray JSONArrayAgg JSONArrayAppend JSONArrayInsert JSONBObjectAgg JSONExtract
         JSONExtractScalar JSONBExtract JSONBExtractScalar JSONBContains JSONKeys JSONObject
         JSONObjectAgg JSONRemove JSONSet JSONStripNulls JSONType ParseJSON FromJson
-        GetExtract ToVariant JSONTable
+        GetExtract ToVariant JSONTable JSONExists JSONBExists JSONBPathExists
+        JSONExtractArray JSONFormat JSONBool JSONArrayContains JSONBContainsTopKey
+        JSONBContainsAnyTopKeys JSONBContainsAllTopKeys StripNullValue JSONValueArray
         """,
     "array": """
         ArrayAppend ArrayConcat ArrayContains ArrayContainsAll ArrayDistinct ArrayFilter
         ArrayIntersect ArrayMax ArrayMin ArrayOverlaps ArrayPosition ArrayPrepend
         ArrayRemove ArrayReverse ArraySize ArraySlice ArraySort ArrayToString Flatten
         Transform Reduce MapKeys StructExtract CosineDistance EuclideanDistance
-        GenerateSeries ExplodingGenerateSeries SplitToTable Seq1 Seq2 Seq4 Seq8
+        GenerateSeries ExplodingGenerateSeries SplitToTable Seq1 Seq2 Seq4 Seq8 ArrayAll
+        ArrayAny ArrayCompact ArrayConcatAgg ArrayContainedBy ArrayExcept ArrayFirst
+        ArrayInsert ArrayLast ArrayRemoveAt ArraySum ArrayUnionAgg ArrayUniqueAgg ArraysZip
+        List MapCat MapContainsKey MapDelete MapInsert MapPick MapSize StrToMap ToArray ToMap
+        ToCodePoints
         """,
     "aggregate": """
         AnyValue ApproxDistinct ApproxQuantile ApproxQuantiles ArgMax ArgMin ArrayAgg Avg
@@ -68,7 +81,7 @@ CLASSES: dict[str, str] = {
         First GroupConcat Kurtosis Last LogicalAnd LogicalOr Max Median Min Mode
         PercentileCont PercentileDisc Quantile RegrAvgx RegrAvgy RegrCount RegrIntercept
         RegrR2 RegrSlope RegrSxx RegrSxy RegrSyy Skewness Stddev StddevPop StddevSamp Sum
-        Variance VariancePop
+        Variance VariancePop ApproxTopK ApproxTopSum
         """,
     "window": """
         CumeDist DenseRank FirstValue Lag LastValue Lead NthValue Ntile PercentRank Rank

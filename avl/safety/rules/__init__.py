@@ -74,6 +74,7 @@ PLAIN = _classes(
     "JSONSchema", "Changes", "HistoricalData", "Version", "IndexTableHint", "WithTableHint",
     "Tags", "Schema", "Returning", "OnConflict", "Lateral", "Unnest", "TableFromRows",
     "Dot", "Is", "SimilarTo", "Glob", "ILikeAny", "LikeAny", "Any", "All", "Exists",
+    "JSONValue",
 )  # fmt: skip
 
 _ORDER = (statements, queries, relations, columns, functions, predicates, shapes, resources)

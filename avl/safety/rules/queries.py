@@ -29,7 +29,8 @@ C = ViolationCode
 
 _SELECT_HANDLED = frozenset(
     {"with_", "expressions", "from_", "joins", "where", "group", "having", "qualify", "order",
-     "limit", "offset", "into", "locks", "hint", "distinct", "windows", "kind", "laterals", "pivots"}
+     "limit", "offset", "into", "locks", "hint", "distinct", "windows", "kind", "laterals", "pivots",
+     "sample"}
 )  # fmt: skip
 # argument names a SELECT may carry without anything to report (the handled ones, and
 # MySQL SQL_CALC_FOUND_ROWS etc. / Snowflake EXCLUDE, which have no side effects)
@@ -90,6 +91,35 @@ def _positions(run: Run, node: exp.Expr, out: _Outputs, clause: str) -> None:
                 "denied column is in reach",
                 target,
             )
+
+
+def _chained(names: list[str], joined: list[tuple[exp.Join, str | None]], from_: object) -> bool:
+    """The common case, cheaply: one FROM source and every JOIN ... ON a.x = b.y tying its
+    source to one before it (no cartesian product to look for)."""
+    if not isinstance(from_, exp.From) or from_.expressions or len(joined) != len(names) - 1:
+        return False
+    seen = {names[0]}
+    for join, name in joined:
+        on = join.args.get("on")
+        if name is None or type(on) is not exp.EQ:
+            return False
+        left, right = on.this, on.expression
+        if type(left) is not exp.Column or type(right) is not exp.Column:
+            return False
+        a, b = left.table.lower(), right.table.lower()
+        if not ((a == name and b in seen) or (b == name and a in seen)):
+            return False
+        seen.add(name)
+    return True
+
+
+def _numbered(node: exp.Expr) -> bool:
+    """Whether an ORDER BY / GROUP BY has a positional item (``ORDER BY 2``, ``#2``)."""
+    for item in node.expressions:
+        target = item.this if type(item) is exp.Ordered else item
+        if type(target) is exp.Literal or type(target) is exp.PositionalColumn:
+            return True
+    return False
 
 
 def _inline(node: exp.Expr) -> bool:
@@ -233,13 +263,14 @@ def select(run: Run, node: exp.Select, outer: Scope | None) -> Rel | None:
         predicates.constants_of(run, where.this, "WHERE")
         conditions.append(where.this)
         walk.append(where.this)
-    if len(names) > 1:
+    if len(names) > 1 and not _chained(names, joined, from_):
         resources.cartesian(
             run, node, names, conditions, links, scope, where.this if where is not None else None
         )
     group = args.get("group")
     if group is not None:
-        _positions(run, group, out, "GROUP BY")
+        if _numbered(group):
+            _positions(run, group, out, "GROUP BY")
         walk.append(group)
     for key, clause in (("having", "HAVING"), ("qualify", "QUALIFY")):
         value = args.get(key)
@@ -249,9 +280,13 @@ def select(run: Run, node: exp.Select, outer: Scope | None) -> Rel | None:
     windows = args.get("windows")
     if windows:
         walk.extend(windows)
+    sample = args.get("sample")
+    if sample is not None:
+        walk.append(sample)
     order = args.get("order")
     if order is not None:
-        _positions(run, order, out, "ORDER BY")
+        if _numbered(order):
+            _positions(run, order, out, "ORDER BY")
         walk.append(order)
     limit = args.get("limit")
     if limit is not None:

@@ -68,6 +68,8 @@ _TABLE_WALKED = frozenset({"joins", "laterals", "pivots", "hints", "sample", "ve
 
 def is_catalog(parts: tuple[str, ...]) -> bool:
     """Whether a (lower-cased) table name is a system catalogue."""
+    if any("." in p for p in parts):  # BigQuery reads `a.b.c` as one identifier
+        parts = tuple(x for p in parts for x in p.split("."))
     name = parts[-1]
     if any(p in CATALOG_SCHEMAS for p in parts[:-1]):
         return True
@@ -252,8 +254,8 @@ def table(run: Run, node: exp.Table, scope: Scope, links: list[frozenset[str]]) 
                         _function_args(run, inner, scope)
                     elif not isinstance(inner, exp.Func):
                         run.unknown(inner)
-            elif key == "ordinality":
-                continue
+            elif key in ("ordinality", "indexed"):
+                continue  # WITH ORDINALITY, SQLite's INDEXED BY / NOT INDEXED
             else:
                 run.unknown(value[0] if isinstance(value, list) and value else value)
     this = node.this
