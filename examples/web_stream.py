@@ -23,7 +23,7 @@ async def main(question: str) -> None:
     try:
         app = create_app(console)
         transport = httpx.ASGITransport(app=app)  # client address 127.0.0.1: served locally
-        async with httpx.AsyncClient(transport=transport, base_url="http://avl") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             async with client.stream(
                 "POST",
                 "/v1/ask",

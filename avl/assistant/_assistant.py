@@ -55,6 +55,7 @@ from avl.errors import (
     UnsafeQueryError,
 )
 from avl.llm import estimate_tokens
+from avl.metrics import tracing_enabled
 from avl.schema import (
     FailedAttempt,
     TableSpec,
@@ -225,8 +226,11 @@ class Assistant:
         self._cache = SemanticCache(cache_threshold) if cache_threshold is not None else None
         self._lock = threading.RLock()
         self._policy: PolicyLike = None
+        self._per_role = False
         self._knowledge = Knowledge(version="")
         self._indexed: set[str] = set()
+        self._sizes: dict[str, int] = {}
+        self._stems: dict[str, frozenset[str]] = {}
         self._values: dict[tuple[str, str], tuple[str, ...]] = {}
         self._values_of: set[str] = set()
         self._value_index = build_value_index({})
@@ -274,6 +278,7 @@ class Assistant:
             )
         with self._lock:
             self._policy = value
+            self._per_role = isinstance(value, (Mapping, PolicySet))
             self._guards.clear()
             self._scopes.clear()
             if self._cache is not None:
@@ -495,7 +500,8 @@ class Assistant:
         with self._lock:
             if version == self._knowledge.version:
                 return self._knowledge
-            k = Knowledge.build(version, self.training.items(self.name))
+            items = self.training.items(self.name)
+            k = Knowledge.build(version, items, self._sizes, self._stems)
             self._sync_vectors(k)
             if k.schema_version != self._knowledge.schema_version:
                 # guards and views depend on the tables only (not on pairs or docs)
@@ -592,16 +598,18 @@ class Assistant:
         Raises:
             UnknownRoleError: no policy is configured for ``role``.
         """
-        from avl.safety import Policy, PolicySet, SafeQuery
+        return self._guard_of(role, self._knowledge_now())
 
-        version = self._knowledge_now().schema_version
-        p = self._policy
+    def _guard_of(self, role: str | None, k: Knowledge) -> Guard:
         # one policy for everyone: one guard (and one verdict cache) for every role
-        key = (role if isinstance(p, (Mapping, PolicySet)) else None, version)
+        key = (role if self._per_role else None, k.schema_version)
         got = self._guards.get(key)
         if got is not None:
             return got
+        from avl.safety import Policy, PolicySet, SafeQuery
+
         with self._lock:
+            p = self._policy
             g: Guard
             if p is None:
                 g = SafeQuery(self.default_policy())
@@ -643,10 +651,16 @@ class Assistant:
 
     def _scope(self, r: Request) -> Scope:
         assert r.guard is not None
-        return self._scope_of(r.guard, r.role, r.context)
+        return self._scope_of(r.guard, r.role, r.context, r.knowledge)
 
-    def _scope_of(self, guard: Guard, role: str | None, ctx: Mapping[str, object]) -> Scope:
-        k = self._knowledge_now()
+    def _scope_of(
+        self,
+        guard: Guard,
+        role: str | None,
+        ctx: Mapping[str, object],
+        known: Knowledge | None = None,
+    ) -> Scope:
+        k = known if known is not None else self._knowledge_now()
         ctx_key = json.dumps(ctx, sort_keys=True, default=str)
         key = (role, k.schema_version, ctx_key, self.sample_values)
         got = self._scopes.get(key)
@@ -669,7 +683,7 @@ class Assistant:
             if not view.filtered and len(view.values) == len(values)
             else build_value_index(view.values)
         )
-        scope = Scope.of(view, index, dialect=self.dialect)
+        scope = Scope.of(view, index, dialect=self.dialect, source=self.name)
         with self._lock:
             self._scopes[key] = scope
         return scope
@@ -721,7 +735,6 @@ class Assistant:
             r.text,
             dense=dense,
             budget=self.context_tokens,
-            source=self.name,
             pair_allowed=pair_allowed,
         )
 
@@ -763,8 +776,10 @@ class Assistant:
     def _context_tokens(self, r: Request, ctx: WriteContext) -> int:
         """The one token estimate of a context: what retrieval counted, plus the rest."""
         got = r.retrieved
+        if r.question_tokens < 0:
+            r.question_tokens = estimate_tokens(ctx.question)
         extra = sum(estimate_tokens(f.sql) + estimate_tokens(f.error) + 12 for f in ctx.failed)
-        return _SYSTEM_TOKENS + estimate_tokens(ctx.question) + (got.tokens if got else 0) + extra
+        return _SYSTEM_TOKENS + r.question_tokens + (got.tokens if got else 0) + extra
 
     # ------------------------------------------------------- limits and cache
     def _charge(self, r: Request, what: str, cost: int) -> None:
@@ -913,6 +928,7 @@ class Assistant:
             cancel=cancel,
             model=str(self.writer.name),
             started=self._clock.monotonic(),
+            traced=tracing_enabled(),
         )
 
     # ----------------------------------------------------------------- review

@@ -81,6 +81,8 @@ class Knowledge:
         docs: the documentation items.
         idf: IDF weights of the pairs' question stems.
         schema_version: a hash of the tables and columns (keys caches).
+        tokens: item id -> the estimated tokens a pair or a document adds to a
+            prompt (computed once per version).
     """
 
     version: str
@@ -91,10 +93,25 @@ class Knowledge:
     docs: tuple[TrainingItem, ...] = ()
     idf: dict[str, float] = attrs.field(factory=dict)
     schema_version: str = ""
+    tokens: Mapping[str, int] = attrs.field(factory=dict)
 
     @classmethod
-    def build(cls, version: str, items: Sequence[TrainingItem]) -> Knowledge:
-        """Derive everything from ``items``."""
+    def build(
+        cls,
+        version: str,
+        items: Sequence[TrainingItem],
+        sizes: dict[str, int] | None = None,
+        stems: dict[str, frozenset[str]] | None = None,
+    ) -> Knowledge:
+        """Derive everything from ``items``.
+
+        Args:
+            version: the store's version.
+            items: the items at that version.
+            sizes: item id -> token size, kept from earlier builds (an id names its
+                content, so a size never changes); missing ones are added.
+            stems: item id -> a pair question's content stems, kept the same way.
+        """
         tables: dict[str, TableSpec] = {}
         fks: list[ForeignKeySpec] = []
         for i in items:
@@ -105,8 +122,12 @@ class Knowledge:
                         fks.append(fk)
         pairs = tuple(i for i in items if i.kind == "sql")
         df: dict[str, int] = {}
+        memo = {} if stems is None else stems
         for p in pairs:
-            for s in content_stems(p.question):
+            got = memo.get(p.id)
+            if got is None:
+                got = memo[p.id] = content_stems(p.question)
+            for s in got:
                 df[s] = df.get(s, 0) + 1
         n = len(pairs)
         idf = {t: math.log((n + 1) / (c + 0.5)) + 1.0 for t, c in df.items()}
@@ -122,7 +143,24 @@ class Knowledge:
             docs=tuple(i for i in items if i.kind == "documentation"),
             idf=idf,
             schema_version=hashlib.sha256(text.encode()).hexdigest()[:16],
+            tokens=_sizes(pairs, items, {} if sizes is None else sizes),
         )
+
+
+def _sizes(
+    pairs: Sequence[TrainingItem], items: Sequence[TrainingItem], cache: dict[str, int]
+) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in pairs:
+        got = cache.get(p.id)
+        out[p.id] = cache[p.id] = (
+            got if got is not None else estimate_tokens(p.question + p.sql) + 4
+        )
+    for d in items:
+        if d.kind == "documentation":
+            got = cache.get(d.id)
+            out[d.id] = cache[d.id] = got if got is not None else estimate_tokens(d.text)
+    return out
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -134,20 +172,26 @@ class Scope:
         value_index: the caller's stored values by first word.
         words: lower-cased table name -> (table-name stems, column-name stems).
         ddl_tokens: lower-cased table name -> the estimated tokens of its DDL.
+        item_ids: lower-cased table name -> the ids of its ``schema`` and ``ddl`` items.
     """
 
     view: SchemaView
     value_index: ValueIndex
     words: Mapping[str, tuple[frozenset[str], frozenset[str]]]
     ddl_tokens: Mapping[str, int]
+    item_ids: Mapping[str, tuple[str, str]] = attrs.field(factory=dict)
 
     @classmethod
-    def of(cls, view: SchemaView, value_index: ValueIndex, *, dialect: str) -> Scope:
-        """Precompute the table words and DDL sizes of ``view``."""
+    def of(cls, view: SchemaView, value_index: ValueIndex, *, dialect: str, source: str) -> Scope:
+        """Precompute the table words, DDL sizes and item ids of ``view``."""
         fks = view.foreign_keys
         return cls(
             view=view,
             value_index=value_index,
+            item_ids={
+                t.name.lower(): (item_id("schema", source, t.name), item_id("ddl", source, t.name))
+                for t in view.tables
+            },
             words={
                 t.name.lower(): (
                     frozenset(ident_words(t.name)),
@@ -192,7 +236,6 @@ def retrieve(
     *,
     dense: Mapping[str, float],
     budget: int,
-    source: str,
     pair_allowed: Callable[[TrainingItem], bool],
 ) -> Retrieved:
     """Tables first (within 70% of ``budget``), then pairs, then documentation.
@@ -213,13 +256,12 @@ def retrieve(
             if len(v) > 2 and f" {' '.join(x.lower() for x in words(v))} " in qlow:
                 value_tables.setdefault(vt.lower(), set()).add(vc)
     tscore: dict[str, float] = {}
-    for key, t in tables.items():
+    for key in tables:
         tw, cw = scope.words[key]
         s = 3.0 * len(tw & qstems) + 1.0 * len(cw & qstems)
         s += 2.0 * len(value_tables.get(key, ()))
-        s += 2.0 * dense.get(
-            item_id("schema", source, t.name), dense.get(item_id("ddl", source, t.name), 0.0)
-        )
+        schema_id, ddl_id = scope.item_ids[key]
+        s += 2.0 * dense.get(schema_id, dense.get(ddl_id, 0.0))
         tscore[key] = s
     ranked = sorted(tables, key=lambda k: -tscore[k])
     neighbours: dict[str, list[str]] = {}
@@ -264,7 +306,7 @@ def retrieve(
             break
         if view.mentions_hidden(f"{p.question} {p.sql}") or not pair_allowed(p):
             continue
-        c = estimate_tokens(p.question + p.sql) + 4
+        c = knowledge.tokens[p.id]
         if used + c > budget:
             break
         examples.append(ExamplePair(question=p.question, sql=p.sql))
@@ -281,7 +323,7 @@ def retrieve(
     )
     doc_texts: list[str] = []
     for d in docs[:5]:
-        c = estimate_tokens(d.text)
+        c = knowledge.tokens[d.id]
         if used + c > budget:
             break
         doc_texts.append(d.text)

@@ -18,8 +18,8 @@ only when ``AVL_OTEL_RECORD_SQL`` asks for it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -36,6 +36,7 @@ from avl.errors import (
     RateLimitedError,
 )
 from avl.llm import Usage, estimate_tokens
+from avl.logs import set_outcome
 from avl.metrics import Span, span_attributes, sql_attributes, start_span
 from avl.schema import FailedAttempt, SqlDraft, WriteContext
 from avl.typing import Guard, Verdict, violation_code
@@ -91,6 +92,8 @@ class Request:
     retrieved: Retrieved | None = None
     failed: list[FailedAttempt] = attrs.Factory(list)
     prompt_tokens: int = 0
+    question_tokens: int = -1
+    traced: bool = False
 
     @property
     def params(self) -> Mapping[str, object] | None:
@@ -126,21 +129,38 @@ class Request:
 
 
 # ------------------------------------------------------------------------ helpers
-@contextmanager
-def stage(a: Assistant, r: Request, name: str, *, timed: bool = True) -> Iterator[Span]:
-    """A span around one stage, and (``timed``) its duration in timings and metrics."""
-    clock = a._clock
-    t0 = clock.monotonic()
-    try:
-        with start_span(
-            f"avl.{name}",
-            attributes=span_attributes(stage=name, model=r.model),
+class stage:
+    """A span around one stage (when tracing is on), and (``timed``) its duration in
+    the timings and metrics. A plain class: it runs a dozen times per request."""
+
+    __slots__ = ("a", "cm", "name", "r", "t0", "timed")
+
+    def __init__(self, a: Assistant, r: Request, name: str, *, timed: bool = True) -> None:
+        self.a, self.r, self.name, self.timed = a, r, name, timed
+        self.cm: AbstractContextManager[Span] | None = None
+        self.t0 = 0.0
+
+    def __enter__(self) -> Span:
+        self.t0 = self.a._clock.monotonic()
+        if not self.r.traced:
+            return _NO_SPAN
+        self.cm = start_span(
+            f"avl.{self.name}",
+            attributes=span_attributes(stage=self.name, model=self.r.model),
             tracer="avl.assistant",
-        ) as span:
-            yield span
-    finally:
-        if timed:
-            a._recorder.stage(r, name, max(0.0, clock.monotonic() - t0))
+        )
+        return self.cm.__enter__()
+
+    def __exit__(self, *exc: Any) -> bool | None:
+        try:
+            return None if self.cm is None else self.cm.__exit__(*exc)
+        finally:
+            if self.timed:
+                seconds = max(0.0, self.a._clock.monotonic() - self.t0)
+                self.a._recorder.stage(self.r, self.name, seconds)
+
+
+_NO_SPAN = Span(None)
 
 
 def _verdict_event(verdict: Verdict) -> Event:
@@ -172,12 +192,13 @@ def check(a: Assistant, r: Request, sql: str) -> Generator[Event, None, Verdict]
     assert r.guard is not None
     with stage(a, r, "check") as span:
         verdict = r.guard.check(sql, r.params)
-        span.update(
-            span_attributes(
-                allowed=bool(verdict.allowed),
-                verdict_codes=[violation_code(v) for v in verdict.violations],
+        if r.traced:
+            span.update(
+                span_attributes(
+                    allowed=bool(verdict.allowed),
+                    verdict_codes=[violation_code(v) for v in verdict.violations],
+                )
             )
-        )
     r.sql, r.verdict = sql, verdict
     yield _verdict_event(verdict)
     return verdict
@@ -192,9 +213,11 @@ def execute(a: Assistant, r: Request, sql: str) -> Generator[Event, None, QueryR
     """
     r.reached = True
     with stage(a, r, "execute") as span:
-        span.update(sql_attributes(sql, system=a.dialect, dialect=a.dialect))
+        if r.traced:
+            span.update(sql_attributes(sql, system=a.dialect, dialect=a.dialect))
         result = a.db.execute(sql, max_rows=a.max_rows, cancel=r.cancel)
-        span.update(span_attributes(row_count=len(result.rows)))
+        if r.traced:
+            span.update(span_attributes(row_count=len(result.rows)))
     r.sql, r.result = sql, result
     yield _rows_event(result)
     return result
@@ -250,14 +273,15 @@ def _write(a: Assistant, r: Request, ctx: WriteContext) -> Generator[Event, None
             cached_tokens=draft.cached_tokens,
         )
         model = draft.model or r.model
-        span.update(
-            span_attributes(
-                model=model,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost_usd=draft.cost_usd,
+        if r.traced:
+            span.update(
+                span_attributes(
+                    model=model,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cost_usd=draft.cost_usd,
+                )
             )
-        )
     r.usage = r.usage + usage
     if draft.cost_usd is not None:
         r.cost = (r.cost or 0.0) + draft.cost_usd
@@ -276,7 +300,8 @@ def _write(a: Assistant, r: Request, ctx: WriteContext) -> Generator[Event, None
 def admit(a: Assistant, r: Request) -> Events:
     """The caller's guard (an unknown role fails closed), rate limit, pending entry."""
     with stage(a, r, "admit", timed=False):
-        r.guard = a.guard_for(r.role)
+        r.knowledge = a._knowledge_now()
+        r.guard = a._guard_of(r.role, r.knowledge)
         a._charge(r, "requests", 1)
         a._recorder.begin(r)
     yield from ()
@@ -285,7 +310,6 @@ def admit(a: Assistant, r: Request) -> Events:
 def retrieve(a: Assistant, r: Request) -> Events:
     """The caller's scope of the training, and what of it fits the token budget."""
     with stage(a, r, "retrieve") as span:
-        r.knowledge = a._knowledge_now()
         r.scope = a._scope(r)
         r.vector = a._embed(r.text)
         guard, params = r.guard, r.params
@@ -309,7 +333,8 @@ def cache(a: Assistant, r: Request) -> Events:
         return
     with stage(a, r, "cache", timed=False) as span:
         sql = a._cache.lookup(r.text, r.vector, a._cache_key(r))
-        span.update(span_attributes(cached=sql is not None))
+        if r.traced:
+            span.update(span_attributes(cached=sql is not None))
     a._recorder.cache(sql is not None)
     if sql is None:
         return
@@ -438,13 +463,15 @@ def record(a: Assistant, r: Request) -> None:
     r.recorded = True
     r.timings["total"] = max(0.0, a._clock.monotonic() - r.started)
     with stage(a, r, "record", timed=False) as span:
-        span.update(
-            span_attributes(
-                outcome=r.outcome,
-                row_count=None if r.result is None else len(r.result.rows),
-                input_tokens=r.usage.input_tokens,
-                output_tokens=r.usage.output_tokens,
-                cost_usd=r.cost,
+        if r.traced:
+            span.update(
+                span_attributes(
+                    outcome=r.outcome,
+                    row_count=None if r.result is None else len(r.result.rows),
+                    input_tokens=r.usage.input_tokens,
+                    output_tokens=r.usage.output_tokens,
+                    cost_usd=r.cost,
+                )
             )
-        )
         a._recorder.finish(r)
+    set_outcome(r.outcome)  # the request's log records (avl.logs) say how it ended

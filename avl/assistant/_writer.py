@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING
 
 from avl.assistant._prompt import extract_sql, parse_abstention, render_messages
 from avl.errors import ConfigError
 from avl.llm import Completion, Message, Usage
 from avl.schema import SqlDraft, WriteContext
 from avl.typing import ChatModel, SqlWriter, StreamingSqlWriter
+
+if TYPE_CHECKING:
+    from avl.metrics import CostTable
 
 __all__ = ["ChatSqlWriter", "as_streaming_writer"]
 
@@ -58,6 +62,7 @@ class ChatSqlWriter:
         self.render = render
         self.max_tokens = max_tokens
         self.temperature = temperature
+        self._costs: CostTable | None = None
 
     @property
     def name(self) -> str:
@@ -125,7 +130,17 @@ class ChatSqlWriter:
         model = completion.model or self.name
         cost = completion.cost_usd
         if cost is None and usage_known:
-            cost = _price(str(getattr(self.model, "provider", "") or ""), model, usage)
+            if self._costs is None:
+                from avl.metrics import CostTable
+
+                self._costs = CostTable.default()
+            cost = self._costs.cost_usd(
+                str(getattr(self.model, "provider", "") or ""),
+                model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cached_tokens=usage.cached_tokens,
+            )
         inp = usage.input_tokens if usage_known else None
         out = usage.output_tokens if usage_known else None
         abstention = parse_abstention(completion.text)
@@ -152,18 +167,6 @@ class ChatSqlWriter:
 
     def __repr__(self) -> str:
         return f"ChatSqlWriter({self.model!r})"
-
-
-def _price(provider: str, model: str, usage: Usage) -> float | None:
-    from avl.metrics import CostTable
-
-    return CostTable.default().cost_usd(
-        provider,
-        model,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cached_tokens=usage.cached_tokens,
-    )
 
 
 class _PiecewiseWriter:

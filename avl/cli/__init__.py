@@ -12,6 +12,7 @@ Subcommands::
     avl eval QUESTIONS.jsonl --db URL
                                    execution accuracy on your own question set
     avl serve / avl openapi        the web adapter (``avl.web``)
+    avl keys create|list|revoke    the API keys ``avl serve`` accepts
 
 ``ask``, ``train`` and ``eval`` read ``--config FILE.toml`` and the ``AVL_*``
 environment variables (see :mod:`avl.console`). Training is kept in a JSON-lines
@@ -45,6 +46,7 @@ _COMMANDS = (
     "avl.cli._costs",
     "avl.cli._audit",
     "avl.cli._web",
+    "avl.cli._keys",
     "avl.cli._mcp",
     "avl.cli._init",
     "avl.cli._completion",

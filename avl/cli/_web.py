@@ -27,6 +27,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--port", type=_port, default=8000, help="TCP port, 1-65535 (default: 8000)")
     p.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name clients use besides localhost, e.g. avl.example.com (repeatable)",
+    )
+    p.add_argument(
         "--log-format",
         choices=("text", "json"),
         default=None,
@@ -79,7 +86,7 @@ def _cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     _configure_logs(args)
     console = console_from_args(args)
     try:
-        serve(console, args.host, args.port)
+        serve(console, args.host, args.port, allowed_hosts=tuple(args.allowed_host))
     finally:
         console.close()
     return EXIT_OK

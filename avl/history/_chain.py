@@ -503,9 +503,12 @@ def decode_cursor(cursor: str) -> int:
         raise InvalidInputError(f"invalid cursor {describe(cursor)}")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("s"):
+        if not raw.startswith("s") or not raw[1:].isdigit() or len(raw) > 20:
             raise ValueError(raw)
-        return int(raw[1:])
+        seq = int(raw[1:])
+        if seq >= 2**63:  # beyond any stored sequence number (and SQLite's INTEGER)
+            raise ValueError(raw)
+        return seq
     except (ValueError, TypeError, UnicodeDecodeError):
         raise InvalidInputError(f"invalid cursor {describe(cursor)}") from None
 

@@ -145,7 +145,7 @@ class Run:
         self.violations: list[Violation] = []
         self.seen: set[tuple[ViolationCode, str]] = set()
         self.tables: set[str] = set()
-        self.columns: set[str] = set()
+        self.columns: set[tuple[str, str]] = set()  # (table, column) read
         # rewrites decided during the walk, made after it
         self.wraps: list[tuple[exp.Table, RowFilter]] = []
         self.edits: list[tuple[int, int, str]] = []
@@ -263,7 +263,7 @@ class Run:
                         name = str(this.this).lower()
                         if name in src.colset and name not in src.marked:
                             if src.key:
-                                self.columns.add(f"{src.key}.{name}")
+                                self.columns.add((src.key, name))
                             continue
                 elif type(this) is ident and qualifier is None and len(scope.sources) == 1:
                     # a bare column of the only source, when that source has it
@@ -274,7 +274,7 @@ class Run:
                             name = word.lower()
                             if name in colset and name not in src.marked:
                                 if src.key:
-                                    self.columns.add(f"{src.key}.{name}")
+                                    self.columns.add((src.key, name))
                                 break
                     else:
                         column_handler(self, n, scope)

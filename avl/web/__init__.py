@@ -17,23 +17,35 @@ from avl._optional import require
 from avl.web._auth import (
     PERMISSIONS,
     ApiKeyAuthenticator,
+    AsyncAuthenticator,
     Authenticator,
     ChainAuthenticator,
     Identity,
-    JWTAuthenticator,
     hash_api_key,
     is_loopback,
 )
-from avl.web._settings import WebSettings
+from avl.web._jwt import ClaimMapping, JWKSCache, JWTAuthenticator
+from avl.web._keys import KeyFile, KeyFileAuthenticator, KeyRecord
+from avl.web._protocols import ConsoleLike
+from avl.web._settings import DEFAULT_PAGE_CSP, LOOPBACK_HOSTS, WebSettings
 from avl.web.cli import openapi_spec, serve
 
 __all__ = [
+    "DEFAULT_PAGE_CSP",
+    "LOOPBACK_HOSTS",
     "PERMISSIONS",
     "ApiKeyAuthenticator",
+    "AsyncAuthenticator",
     "Authenticator",
     "ChainAuthenticator",
+    "ClaimMapping",
+    "ConsoleLike",
     "Identity",
+    "JWKSCache",
     "JWTAuthenticator",
+    "KeyFile",
+    "KeyFileAuthenticator",
+    "KeyRecord",
     "WebSettings",
     "create_app",
     "hash_api_key",
@@ -43,17 +55,21 @@ __all__ = [
 ]
 
 
-def create_app(console: Any, settings: WebSettings | None = None, **overrides: Any) -> Any:
+def create_app(console: ConsoleLike, settings: WebSettings | None = None, **overrides: Any) -> Any:
     """Build the ASGI app for a console.
 
     The app mounts anywhere: standalone under uvicorn, inside Starlette or FastAPI
     (``app.mount("/avl", create_app(console))``), or under Django's ASGI handler.
+    Its middlewares, outermost first: tracing, route metrics, security headers,
+    the Host allow-list, CORS (when configured), the cross-site guard, the body
+    limit, authentication, rate limiting and the verdict cache (see the docs).
 
     Args:
-        console: an :class:`avl.console.Console` (or any object with its shape:
-            ``assistant``, ``limiter``, ``history``, ``metrics``, ``guard_for``).
+        console: an :class:`avl.console.Console` (or any object of the
+            :class:`ConsoleLike` shape).
         settings: the :class:`WebSettings`; default: no authenticator (loopback
-            callers only), CORS off, 2 MiB body limit.
+            callers only), the loopback host names only, CORS off, 2 MiB body
+            limit.
         **overrides: fields of :class:`WebSettings` to change
             (``create_app(console, authenticator=auth)``).
 

@@ -16,10 +16,13 @@ from avl.web._schemas import Problem, violation_out
 
 __all__ = [
     "BadRequestError",
+    "CrossSiteRequestError",
     "MethodNotAllowedError",
+    "MisdirectedRequestError",
     "PROBLEM_TABLE",
     "ProblemType",
     "RequestTooLargeError",
+    "TooManyStreamsError",
     "UnsupportedMediaTypeError",
     "problem_for",
 ]
@@ -39,6 +42,18 @@ class UnsupportedMediaTypeError(E.InvalidInputError):
 
 class MethodNotAllowedError(E.InvalidInputError):
     """The route exists but not for this method."""
+
+
+class MisdirectedRequestError(E.InvalidInputError):
+    """The ``Host`` header names a host this server does not serve (DNS rebinding)."""
+
+
+class CrossSiteRequestError(E.PermissionDeniedError):
+    """A request another web page made the browser send (refused: CSRF)."""
+
+
+class TooManyStreamsError(E.RateLimitedError):
+    """Too many pipeline runs at once (for the caller, or for the whole server)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -73,10 +88,23 @@ PROBLEM_TABLE: dict[type[BaseException], ProblemType] = {
     MethodNotAllowedError: ProblemType(
         status=405, slug="method-not-allowed", title="Method not allowed"
     ),
+    MisdirectedRequestError: ProblemType(
+        status=421, slug="misdirected", title="Host not served here"
+    ),
+    CrossSiteRequestError: ProblemType(
+        status=403, slug="cross-site", title="Cross-site request refused"
+    ),
+    TooManyStreamsError: ProblemType(
+        status=429, slug="too-many-streams", title="Too many streams at once"
+    ),
     E.UnsafeQueryError: ProblemType(status=422, slug="unsafe-query", title="Query refused"),
     E.RateLimitedError: ProblemType(status=429, slug="rate-limited", title="Too many requests"),
     E.NotFoundError: ProblemType(status=404, slug="not-found", title="Not found"),
     E.PermissionDeniedError: ProblemType(status=403, slug="forbidden", title="Forbidden"),
+    # Not the default policy: refused, without listing the roles that are configured.
+    E.UnknownRoleError: ProblemType(
+        status=403, slug="unknown-role", title="Role not configured", expose_detail=False
+    ),
     E.AuthenticationError: ProblemType(
         status=401, slug="unauthenticated", title="Authentication required"
     ),
@@ -153,6 +181,8 @@ def problem_for(
     if row.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="avl"'
     detail = str(exc) if row.expose_detail else ""
+    if isinstance(exc, E.UnknownRoleError):  # the role asked for, not the configured ones
+        detail = f"no policy is configured for role {exc.role!r}"
     problem = Problem(
         type=TYPE_PREFIX + row.slug,
         title=row.title,

@@ -9,7 +9,7 @@ import attrs
 
 from avl.web import _schemas as S
 
-__all__ = ["ROUTES", "Param", "RouteSpec"]
+__all__ = ["ROUTES", "STATIC", "Param", "RouteSpec", "match_route"]
 
 
 @attrs.frozen(kw_only=True)
@@ -40,8 +40,9 @@ class RouteSpec:
         errors: the error statuses this route can answer (besides the ones every
             authenticated route can: 401, 429).
         public: served without authentication or rate limiting.
-        stream: can answer ``text/event-stream``.
+        stream: can answer ``text/event-stream`` (runs the pipeline; capped per user).
         tag: the OpenAPI tag.
+        page: the console page or one of its files (browser security headers, CSP).
     """
 
     name: str
@@ -56,6 +57,7 @@ class RouteSpec:
     public: bool = False
     stream: bool = False
     tag: str = "console"
+    page: bool = False
 
 
 _HISTORY_PARAMS = (
@@ -226,5 +228,50 @@ ROUTES: tuple[RouteSpec, ...] = (
         media="text/html",
         public=True,
         tag="ops",
+        page=True,
     ),
 )
+
+#: The page's static files (not in the OpenAPI document).
+STATIC = RouteSpec(
+    name="static",
+    method="GET",
+    path="/static/{name}",
+    summary="A file of the console page.",
+    media="text/plain",
+    public=True,
+    tag="ops",
+    page=True,
+)
+
+_EXACT: dict[str, RouteSpec] = {r.path: r for r in ROUTES if "{" not in r.path}
+_PREFIXED: tuple[tuple[str, RouteSpec], ...] = tuple(
+    (r.path.split("{", 1)[0], r) for r in (*ROUTES, STATIC) if "{" in r.path
+)
+
+
+def match_route(path: str) -> RouteSpec | None:
+    """The route a path (inside the app, without ``root_path``) belongs to.
+
+    Methods are not compared: a wrong method still belongs to the route (and gets
+    its checks, then 405). Path parameters match one non-empty segment.
+
+    Args:
+        path: the request path.
+
+    Returns:
+        The route, or ``None`` for a path no route serves.
+
+    Example:
+        >>> match_route("/v1/history/abc").name, match_route("/nope")
+        ('history_get', None)
+    """
+    route = _EXACT.get(path)
+    if route is not None:
+        return route
+    for prefix, spec in _PREFIXED:
+        if path.startswith(prefix):
+            rest = path[len(prefix) :]
+            if rest and "/" not in rest:
+                return spec
+    return None

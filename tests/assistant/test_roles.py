@@ -172,7 +172,7 @@ async def test_web_identity_with_an_unconfigured_role_gets_403(db: str) -> None:
     app = create_app(console, authenticator=auth)
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 4321))
     try:
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as c:
             key = {"x-api-key": "k-mallory-0123456789"}
             asked = await c.post(
                 "/v1/ask",

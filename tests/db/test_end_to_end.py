@@ -79,3 +79,30 @@ def test_row_filters_scope_every_answer(backend: Backend) -> None:
     assert [(r[0], float(r[1])) for r in one.rows] == [(3, 35.0)]
     assert [(r[0], float(r[1])) for r in two.rows] == [(1, 30.0)]
     a.close()
+
+
+def test_the_assistant_takes_an_engine_or_a_sqlalchemy_url(tmp_path: object) -> None:
+    import sqlite3
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    path = Path(str(tmp_path)) / "e.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+    conn.commit()
+    conn.close()
+    engine = sa.create_engine(f"sqlite:///{path}")
+    for db in (engine, f"sqlalchemy+sqlite:///{path}"):
+        a = Assistant(
+            db=db,
+            model=FakeChatModel(["SELECT COUNT(*) FROM t"]),
+            embedder=None,
+            cache_threshold=None,
+        )
+        a.train_from_database()
+        assert type(a.db._engine).__name__ == "SQLAlchemyEngine"
+        assert a.ask("How many rows?").rows == ((2,),)
+        a.close()
+    engine.dispose()

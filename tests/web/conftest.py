@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import httpx
 import pytest
@@ -87,7 +88,13 @@ class ScriptedAssistant:
         return str(entry.id)
 
     def stream(
-        self, question: str, *, user: str = "", role: str = "default", context: Any = None
+        self,
+        question: str,
+        *,
+        user: str = "",
+        role: str | None = "default",
+        context: Any = None,
+        cancel: threading.Event | None = None,
     ) -> Iterator[Ev]:
         self.started.set()
         try:
@@ -98,7 +105,7 @@ class ScriptedAssistant:
             if sql is None:
                 raise NotFoundError(f"no scripted SQL for {question!r}")
             yield Ev(kind="sql", data={"sql": sql, "attempt": 1})
-            verdict = self.console.guard_for(role).check(sql)
+            verdict = self.console.guard_for(role or "default").check(sql)
             yield Ev(
                 kind="verdict",
                 data={
@@ -113,7 +120,9 @@ class ScriptedAssistant:
                     kind="rows",
                     data={"columns": list(result.columns), "rows": [list(r) for r in result.rows]},
                 )
-            hid = self._record(user, role, question, sql, verdict.allowed, len(result.rows))
+            hid = self._record(
+                user, role or "default", question, sql, verdict.allowed, len(result.rows)
+            )
             answer = Ans(
                 question=question,
                 sql=verdict.sql or sql,
@@ -129,7 +138,7 @@ class ScriptedAssistant:
             self.closed.set()
 
     def ask(
-        self, question: str, *, user: str = "", role: str = "default", context: Any = None
+        self, question: str, *, user: str = "", role: str | None = "default", context: Any = None
     ) -> Ans:
         answer = None
         for ev in self.stream(question, user=user, role=role):
@@ -152,9 +161,10 @@ class TinyConsole:
             "admin": Policy(dialect="sqlite", max_rows=1000),
             "tenant": Policy(dialect="sqlite", row_filters={"orders": "customer_id = :cid"}),
         }
-        self.history = History("memory://")
-        self.limiter = limiter
-        self.metrics = None
+        self.history: Any = History("memory://")
+        self.limiter: Any = limiter
+        self.metrics: Any = None
+        self.config: dict[str, Any] = {}
         self.assistant = ScriptedAssistant(
             db,
             self,
@@ -207,9 +217,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def client(app: Any, host: str = "127.0.0.1", **kw: Any) -> httpx.AsyncClient:
+BASE_URL = "http://127.0.0.1:8000"
+
+
+def client(
+    app: Any, host: str = "127.0.0.1", *, base_url: str = BASE_URL, **kw: Any
+) -> httpx.AsyncClient:
+    """An httpx client calling ``app`` in process, from ``host``, for ``base_url``."""
     transport = httpx.ASGITransport(app=app, client=(host, 4321))
-    return httpx.AsyncClient(transport=transport, base_url="http://test", **kw)
+    return httpx.AsyncClient(transport=transport, base_url=base_url, **kw)
 
 
 @pytest.fixture
@@ -254,3 +270,64 @@ class LiveServer:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.sock.close()
+
+
+class Wire:
+    """Drive the ASGI app by hand: a request body, then a disconnect on demand."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.sent: list[bytes] = []
+        self.status: int | None = None
+        self.headers: dict[bytes, bytes] = {}
+        self.disconnect = anyio.Event()
+        self.got_data = anyio.Event()
+        self._first = True
+
+    async def receive(self) -> dict[str, Any]:
+        if self._first:
+            self._first = False
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        await self.disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = dict(message["headers"])
+        elif message["type"] == "http.response.body":
+            self.sent.append(message.get("body", b""))
+            self.got_data.set()
+            self.got_data = anyio.Event()
+
+    def text(self) -> bytes:
+        return b"".join(self.sent)
+
+
+def asgi_scope(
+    path: str = "/v1/ask", headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1:8000"),
+            (b"content-type", b"application/json"),
+            (b"accept", b"text/event-stream"),
+            *(headers or []),
+        ],
+        "client": ("127.0.0.1", 5555),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+async def wait_for(wire: Wire, needle: bytes) -> None:
+    while needle not in wire.text():
+        await wire.got_data.wait()

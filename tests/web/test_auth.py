@@ -10,7 +10,6 @@ import pytest
 
 from avl.errors import AuthenticationError, ConfigError
 from avl.history import Entry
-from avl.testing import FakeClock
 from avl.web import (
     ApiKeyAuthenticator,
     ChainAuthenticator,
@@ -83,50 +82,6 @@ def _tamper(token: str, **claims: Any) -> str:
     return f"{header}.{new}.{sig}"
 
 
-def test_jwt_hs256() -> None:
-    clock = FakeClock(start=1_000_000.0)
-    jwt = JWTAuthenticator(SECRET, issuer="avl-test", audience="api", leeway_s=0, clock=clock)
-    token = jwt.issue(
-        {
-            "sub": "ann",
-            "role": "tenant",
-            "ctx": {"cid": 1},
-            "perms": ["train"],
-            "iss": "avl-test",
-            "aud": ["api"],
-            "exp": 1_000_060,
-        }
-    )
-    who = jwt.authenticate({"authorization": f"Bearer {token}"}, None)
-    assert who == Identity(user="ann", role="tenant", context={"cid": 1}, permissions={"train"})
-    assert jwt.authenticate({}, None) is None
-    with pytest.raises(AuthenticationError, match="bad token signature"):
-        jwt.authenticate({"authorization": "Bearer " + _tamper(token, role="admin")}, None)
-    none_alg = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
-    _, payload, _ = token.split(".")
-    with pytest.raises(AuthenticationError, match="HS256 only"):
-        jwt.authenticate({"authorization": f"Bearer {none_alg}.{payload}."}, None)
-    with pytest.raises(AuthenticationError, match="malformed"):
-        jwt.authenticate({"authorization": "Bearer a.b.c"}, None)
-    other = JWTAuthenticator(SECRET, clock=clock)
-    with pytest.raises(AuthenticationError, match="wrong token issuer"):
-        jwt.authenticate(
-            {"authorization": "Bearer " + other.issue({"sub": "x", "aud": "api"})}, None
-        )
-    with pytest.raises(AuthenticationError, match="wrong token audience"):
-        jwt.authenticate(
-            {"authorization": "Bearer " + other.issue({"sub": "x", "iss": "avl-test"})}, None
-        )
-    clock.advance(61)
-    with pytest.raises(AuthenticationError, match="token expired"):
-        jwt.authenticate({"authorization": f"Bearer {token}"}, None)
-    later = other.issue({"sub": "x", "nbf": clock.now() + 100})
-    with pytest.raises(AuthenticationError, match="not yet valid"):
-        other.authenticate({"authorization": f"Bearer {later}"}, None)
-    with pytest.raises(ConfigError, match="32 bytes"):
-        JWTAuthenticator(b"short")
-
-
 def test_chain_tries_in_order() -> None:
     jwt = JWTAuthenticator(SECRET)
     keys = ApiKeyAuthenticator.from_keys({"key-aaaaaaaaaaaaaaaa": Identity(user="k")})
@@ -156,10 +111,13 @@ async def test_no_authenticator_serves_loopback_only(console: TinyConsole) -> No
 async def test_starlette_testclient_is_served_as_local(console: TinyConsole) -> None:
     from starlette.testclient import TestClient
 
-    with TestClient(create_app(console)) as tc:
+    with TestClient(create_app(console), base_url="http://localhost") as tc:
         r = tc.post("/v1/sql/check", json={"sql": "SELECT 1"})
+    with TestClient(create_app(console)) as tc:  # its default Host, testserver, is not ours
+        refused = tc.post("/v1/sql/check", json={"sql": "SELECT 1"})
     assert r.status_code == 200
     assert r.json()["allowed"] is True
+    assert refused.status_code == 421
 
 
 @pytest.mark.anyio
@@ -192,6 +150,49 @@ def test_serve_refuses_open_public_bind(console: TinyConsole) -> None:
         ConfigError, match=r"refusing to serve on '0\.0\.0\.0' without an authenticator"
     ):
         serve(console, host="0.0.0.0", port=1)
+    for host in ("::", "10.0.0.5", "example.com", "testclient"):
+        with pytest.raises(ConfigError, match="refusing to serve"):
+            serve(console, host=host, port=1)
+
+
+def test_serve_binds_loopback_for_host_none(
+    console: TinyConsole, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``host=None`` (or empty) binds 127.0.0.1, never every interface."""
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.delenv("AVL_API_KEYS_FILE", raising=False)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    serve(console, host=None, port=8123)
+    serve(console, host="", port=8124)
+    serve(console, port=8125)
+    assert [(c["host"], c["port"]) for c in calls] == [
+        ("127.0.0.1", 8123),
+        ("127.0.0.1", 8124),
+        ("127.0.0.1", 8125),
+    ]
+    with pytest.raises(ConfigError, match="port must be"):
+        serve(console, port=99999)
+
+
+def test_serve_public_bind_with_keys_allows_the_bound_address(
+    console: TinyConsole, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    apps: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: apps.append((app, kw)))
+    auth = ApiKeyAuthenticator.from_keys({"srv-key-0123456789": Identity(user="ann")})
+    monkeypatch.setenv("AVL_ALLOWED_HOSTS", "avl.avl.svc, 172.16.0.0/12")
+    serve(console, host="10.0.0.5", port=8126, authenticator=auth, allowed_hosts=["api.example"])
+    app, kw = apps[0]
+    assert kw["host"] == "10.0.0.5"
+    settings = app.handlers.settings
+    assert settings.allowed_hosts == ("api.example", "avl.avl.svc", "172.16.0.0/12", "10.0.0.5")
+    monkeypatch.setenv("AVL_ALLOWED_HOSTS", "http://bad.example")
+    with pytest.raises(ConfigError, match="allowed_hosts"):
+        serve(console, host="10.0.0.5", port=8126, authenticator=auth)
 
 
 def _seed(console: TinyConsole) -> dict[str, str]:
@@ -279,7 +280,7 @@ def test_api_keys_from_file(tmp_path: Any) -> None:
     ) == Identity(user="bob")
     bad = tmp_path / "bad.json"
     for content, message in [
-        ("{", "is not valid .json"),
+        ("{", "is not valid JSON"),
         ('{"keys": 3}', "expected a list 'keys'"),
         ('{"keys": [{"user": "x"}]}', r"keys\[0\] needs a 'sha256' string"),
         (json.dumps({"keys": [{"sha256": digest, "user": "x", "admin": True}]}), "unknown field"),

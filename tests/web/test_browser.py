@@ -16,6 +16,15 @@ from .conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
+
+def expect(locator: Any) -> Any:
+    """Playwright's ``expect`` (waits on locators, without evaluating JavaScript
+    strings, which the page's CSP refuses)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -46,6 +55,7 @@ def browser() -> Iterator[Any]:
         from playwright.sync_api import sync_playwright
     except ImportError:
         unavailable("playwright is not installed")
+
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
         yield b
@@ -69,7 +79,7 @@ def test_ask_shows_sql_and_rows(browser: Any, page_url: str) -> None:
     # Search the history: no match empties the list, a match brings the entry back.
     page.fill("#history-q", "zebra")
     page.press("#history-q", "Enter")
-    page.wait_for_function("document.querySelectorAll('#history li').length === 0")
+    expect(page.locator("#history li")).to_have_count(0)  # (no wait_for_function: the CSP)
     page.fill("#history-q", "customers")
     page.press("#history-q", "Enter")
     page.wait_for_selector("#history li .q", timeout=15_000)
@@ -97,14 +107,11 @@ def test_rejected_query_shows_violations(browser: Any, page_url: str) -> None:
 def test_long_entries_do_not_widen_the_page(browser: Any, page_url: str) -> None:
     page = browser.new_page(viewport={"width": 1024, "height": 768})
     page.goto(page_url)
-    page.wait_for_function("document.getElementById('who').textContent !== ''")
-    assert page.inner_text("#who") == "signed in as local"
+    expect(page.locator("#who")).to_have_text("signed in as local")
     page.fill("#sql", "SELECT '" + "0" * 3000 + "' AS wide")
     page.click("#run-button")
     page.wait_for_selector("#rows tbody tr td", timeout=15_000)
-    page.wait_for_function(
-        "[...document.querySelectorAll('#history li .q')].some(e => e.textContent.includes('000'))"
-    )
+    page.locator("#history li .q", has_text="000").first.wait_for(timeout=15_000)
     assert page.evaluate("document.documentElement.scrollWidth") == 1024
     page.close()
 
@@ -123,13 +130,10 @@ def test_signing_in_with_an_api_key(browser: Any) -> None:
             assert page.inner_text("#status").startswith("Sign in: credentials required")
             page.fill("#api-key", "wrong-key-0123456789")
             page.click("#key-button")
-            page.wait_for_function(
-                "document.getElementById('status').textContent.includes('invalid API key')"
-            )
+            expect(page.locator("#status")).to_contain_text("invalid API key")
             page.fill("#api-key", key)
             page.click("#key-button")
-            page.wait_for_function("document.getElementById('who').textContent !== ''")
-            assert page.inner_text("#who") == "signed in as ann"
+            expect(page.locator("#who")).to_have_text("signed in as ann")
             assert page.locator("#key-form").is_hidden()
             page.fill("#question", "How many customers are there?")
             page.click("#ask-button")

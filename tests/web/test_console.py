@@ -33,7 +33,7 @@ def test_check_with_testclient_and_default_console() -> None:
 
     console = Console()
     try:
-        with TestClient(create_app(console)) as tc:
+        with TestClient(create_app(console), base_url="http://localhost") as tc:
             spec = tc.get("/openapi.json")
             ok = tc.post("/v1/sql/check", json={"sql": "SELECT name FROM customers"})
             bad = tc.post("/v1/sql/check", json={"sql": "DROP TABLE customers"})
@@ -54,7 +54,7 @@ def test_check_with_testclient_and_default_console() -> None:
 async def test_check_with_asgi_transport_default_client(app: Any) -> None:
     # httpx's ASGITransport reports client ("127.0.0.1", 123) by default.
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost:8000") as c:
         r = await c.post("/v1/sql/check", json={"sql": "SELECT count(*) FROM orders"})
     assert r.status_code == 200
     assert r.json()["allowed"] is True
@@ -73,7 +73,7 @@ def test_from_config_roles() -> None:
         )
         from starlette.testclient import TestClient
 
-        with TestClient(create_app(console, authenticator=auth)) as tc:
+        with TestClient(create_app(console, authenticator=auth), base_url="http://localhost") as tc:
             h = {"x-api-key": "analyst-key-0123456789"}
             denied = tc.post("/v1/sql/check", json={"sql": "SELECT name FROM customers"}, headers=h)
             fine = tc.post("/v1/sql/check", json={"sql": "SELECT city FROM customers"}, headers=h)
@@ -155,9 +155,9 @@ def test_local_caller_counted_only_when_limits_are_configured() -> None:
     default = Console()
     explicit = Console.from_config({"ratelimit": {"rates": "3/minute"}})
     try:
-        with TestClient(create_app(default)) as tc:
+        with TestClient(create_app(default), base_url="http://localhost") as tc:
             many = [tc.post("/v1/sql/check", json={"sql": "SELECT 1"}) for _ in range(25)]
-        with TestClient(create_app(explicit)) as tc:
+        with TestClient(create_app(explicit), base_url="http://localhost") as tc:
             few = [tc.post("/v1/sql/check", json={"sql": "SELECT 1"}) for _ in range(4)]
     finally:
         default.close()
@@ -239,3 +239,31 @@ async def test_sql_that_reaches_out_is_refused_on_run_and_train(
         assert r.status_code == 422
         assert r.headers["content-type"] == "application/problem+json"
         assert [v["code"] for v in r.json()["violations"]][:1] == [code]
+
+
+@pytest.mark.anyio
+async def test_an_unknown_role_is_403_with_the_real_console() -> None:
+    """A mistyped role in an identity gets 403 on every route, never the default policy."""
+    from avl.web import ApiKeyAuthenticator, Identity
+
+    console = Console.from_config({"roles": {"analyst": {"denied_columns": ["customers.name"]}}})
+    key = "typo-key-0123456789"
+    auth = ApiKeyAuthenticator.from_keys({key: Identity(user="t", role="analsyt")})
+    try:
+        async with client(create_app(console, authenticator=auth), headers={"x-api-key": key}) as c:
+            answers = [
+                await c.post("/v1/sql/check", json={"sql": "SELECT name FROM customers"}),
+                await c.post("/v1/sql/run", json={"sql": "SELECT name FROM customers"}),
+                await c.post("/v1/ask", json={"question": "customer names"}),
+                await c.post(
+                    "/v1/ask",
+                    json={"question": "customer names"},
+                    headers={"accept": "text/event-stream"},
+                ),
+            ]
+    finally:
+        console.close()
+    for r in answers:
+        assert r.status_code == 403, r.text
+        assert r.json()["type"] == "urn:avl:problem:unknown-role"
+        assert "analyst" not in r.text  # the configured roles are not listed

@@ -16,6 +16,9 @@ from .conftest import TinyConsole, client
 
 pytestmark = pytest.mark.anyio
 
+# What a browser sends for a request of the console page itself.
+SAME_ORIGIN = {"sec-fetch-site": "same-origin"}
+
 
 async def test_sql_check_allowed(app: Any) -> None:
     async with client(app) as c:
@@ -122,7 +125,7 @@ async def test_sql_check_cached_answer_is_identical(console: TinyConsole, clock:
             b"sql=1",
             {"content-type": "application/x-www-form-urlencoded"},
             415,
-            "expected application/json",
+            "the body must be application/json",
         ),
     ],
 )
@@ -285,7 +288,9 @@ async def test_ask_sse_stream(app: Any) -> None:
 
 async def test_ask_sse_error_event(app: Any) -> None:
     async with client(app) as c:
-        r = await c.get("/v1/ask/stream", params={"question": "nothing scripted"})
+        r = await c.get(
+            "/v1/ask/stream", params={"question": "nothing scripted"}, headers=SAME_ORIGIN
+        )
     events = list(sse.parse([r.content]))
     assert [e.event for e in events] == ["retrieved", "error", "done"]
     assert json.loads(events[1].data)["status"] == 404
@@ -293,8 +298,10 @@ async def test_ask_sse_error_event(app: Any) -> None:
 
 async def test_ask_stream_get_and_validation(app: Any) -> None:
     async with client(app) as c:
-        ok = await c.get("/v1/ask/stream", params={"question": "customer names"})
-        missing = await c.get("/v1/ask/stream")
+        ok = await c.get(
+            "/v1/ask/stream", params={"question": "customer names"}, headers=SAME_ORIGIN
+        )
+        missing = await c.get("/v1/ask/stream", headers=SAME_ORIGIN)
         bad = await c.post("/v1/ask", json={"question": ""})
     assert [e.event for e in sse.parse([ok.content])][-1] == "done"
     assert missing.status_code == 422
@@ -559,3 +566,58 @@ async def test_check_cache_never_lends_permissions(console: TinyConsole) -> None
     assert boss.json()["sql"] == "SELECT id FROM orders LIMIT 1000"
     assert pleb.status_code == 403
     assert again.content == boss.content
+
+
+@pytest.mark.parametrize("path", ["/v1/sql/check", "/v1/sql/run", "/v1/ask", "/v1/train"])
+@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+async def test_deeply_nested_json_is_400(app: Any, path: str, opener: bytes) -> None:
+    body = opener * 100_000
+    async with client(app) as c:
+        r = await c.post(path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["detail"] == "the request body is nested too deeply"
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "czk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5OQ",  # "s99999999999999999999999999"
+        "czkyMjMzNzIwMzY4NTQ3NzU4MDg",  # "s9223372036854775808" (2**63)
+        "cy0x",  # "s-1"
+        "%%%",
+        "czE" * 3000,
+    ],
+)
+async def test_bad_history_cursor_is_422(app: Any, cursor: str) -> None:
+    async with client(app) as c:
+        r = await c.get("/v1/history", params={"cursor": cursor})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("invalid cursor")
+
+
+async def test_an_unknown_role_is_403(console: TinyConsole) -> None:
+    """A console refuses a role it does not configure (UnknownRoleError): 403."""
+    from avl.errors import UnknownRoleError
+
+    def guard_for(role: str) -> Any:
+        if role not in console.policies:
+            raise UnknownRoleError(role, sorted(console.policies))
+        return TinyConsole.guard_for(console, role)
+
+    console.guard_for = guard_for  # type: ignore[method-assign]
+    auth = ApiKeyAuthenticator.from_keys({"ghost-key-0123456789": Identity(user="g", role="ghost")})
+    app = create_app(console, authenticator=auth)
+    async with client(app, headers={"x-api-key": "ghost-key-0123456789"}) as c:
+        check = await c.post("/v1/sql/check", json={"sql": "SELECT 1"})
+        run = await c.post("/v1/sql/run", json={"sql": "SELECT 1"})
+        stream = await c.post(
+            "/v1/ask", json={"question": "customer names"}, headers={"accept": "text/event-stream"}
+        )
+        get_stream = await c.get("/v1/ask/stream", params={"question": "customer names"})
+    assert console.assistant.started.is_set() is False  # no pipeline ran
+    for r in (check, run, stream, get_stream):
+        assert r.status_code == 403
+        assert r.json()["type"] == "urn:avl:problem:unknown-role"
+        assert r.json()["title"] == "Role not configured"
+        assert r.json()["detail"] == "no policy is configured for role 'ghost'"
+        assert "tenant" not in r.text  # the configured roles are not listed

@@ -615,6 +615,11 @@ def cartesian(
 
 
 # ------------------------------------------------------------------ recursion
+# comparisons that can end a recursion (IS NOT NULL cannot)
+_BOUNDING = (
+    exp.LT, exp.LTE, exp.GT, exp.GTE, exp.EQ, exp.NEQ, exp.Between, exp.In, exp.Like,
+    exp.ILike, exp.NullSafeEQ,
+)  # fmt: skip
 _GROWTH = (exp.DPipe, exp.Concat, exp.ConcatWs, exp.Repeat, exp.Pad, exp.ArrayConcat)
 _GROWTH_NAMES = frozenset(
     {"concat", "concat_ws", "repeat", "replicate", "lpad", "rpad", "format", "printf",
@@ -700,7 +705,7 @@ def recursive_cte(run: Run, cte: exp.CTE, body: exp.Expr, name: str, declared: R
         elif join.args.get("using"):
             conditions.append(exp.column(join.args["using"][0].name, table=alias))
     bounded = step.args.get("limit") is not None or any(
-        _mentions(c, alias, columns) for c in conditions
+        _mentions(cmp, alias, columns) for c in conditions for cmp in c.find_all(*_BOUNDING)
     )
     if not bounded:
         run.flag(
