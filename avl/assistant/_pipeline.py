@@ -93,6 +93,7 @@ class Request:
     failed: list[FailedAttempt] = attrs.Factory(list)
     prompt_tokens: int = 0
     question_tokens: int = -1
+    written: str = ""
     traced: bool = False
 
     @property
@@ -141,7 +142,8 @@ class stage:
         self.t0 = 0.0
 
     def __enter__(self) -> Span:
-        self.t0 = self.a._clock.monotonic()
+        if self.timed:
+            self.t0 = self.a._clock.monotonic()
         if not self.r.traced:
             return _NO_SPAN
         self.cm = start_span(
@@ -396,6 +398,7 @@ def attempts(a: Assistant, r: Request) -> Events:
             )
             continue
         r.end("ok")
+        r.written = draft.sql
         a._remember(r)
         return
 

@@ -177,6 +177,28 @@ def _format(run: Run, node: exp.Expr, name: str) -> None:
             return
 
 
+def _aggregate(run: Run, node: exp.Expr, name: str) -> None:
+    """``string_agg``/``array_agg``/``group_concat``...: one value built from every row.
+
+    When the SELECT's sources have a known size (a bounded generator, ``VALUES``), that
+    value is about rows x (value + separator): it may not exceed ``max_value_length``.
+    """
+    rows = run.source_rows
+    if rows is None:
+        return
+    args = positional(node)
+    value = value_size(args[0]) if args else 1.0
+    separator = value_size(args[1]) if len(args) > 1 and isinstance(args[1], exp.Literal) else 0.0
+    size = rows * (value + separator + 1)
+    limit = run.p.max_value_length
+    if size > limit:
+        run.flag(
+            C.RESOURCE_EXHAUSTION,
+            f"{name}() builds one value of about {size:g} from {rows:g} rows; the limit is {limit}",
+            node,
+        )
+
+
 def _array_fill(run: Run, node: exp.Expr, name: str) -> None:
     args = positional(node)
     if len(args) < 2:
@@ -373,6 +395,26 @@ SIZE_HOOKS: dict[str, Hook] = {
     "generate_timestamp_array": _series,
     "array_generate_range": _series,
     "generator": _generator,
+    **dict.fromkeys(
+        (
+            "string_agg",
+            "group_concat",
+            "array_agg",
+            "json_agg",
+            "jsonb_agg",
+            "json_object_agg",
+            "jsonb_object_agg",
+            "list",
+            "listagg",
+            "json_group_array",
+            "json_group_object",
+            "json_arrayagg",
+            "json_objectagg",
+            "array_concat_agg",
+            "list_string_agg",
+        ),
+        _aggregate,
+    ),
 }
 CLASS_HOOKS: dict[type[exp.Expr], Hook] = {
     exp.Repeat: _repeat,
@@ -383,6 +425,12 @@ CLASS_HOOKS: dict[type[exp.Expr], Hook] = {
     exp.ExplodingGenerateSeries: _series,
     exp.GenerateDateArray: _series,
     exp.Generator: _generator,
+    exp.GroupConcat: _aggregate,
+    exp.ArrayAgg: _aggregate,
+    exp.JSONArrayAgg: _aggregate,
+    exp.JSONObjectAgg: _aggregate,
+    exp.JSONBObjectAgg: _aggregate,
+    exp.ArrayConcatAgg: _aggregate,
 }
 
 
