@@ -731,11 +731,16 @@ class Assistant:
     def _retrieve(self, r: Request, pair_allowed: Callable[[TrainingItem], bool]) -> Retrieved:
         assert r.knowledge is not None
         assert r.scope is not None
-        scope = _scope_key(r)
+        mine: list[str] = []
 
         def allowed(p: TrainingItem) -> bool:
             # a learned pair stays with the role and context it was learned in
-            return (not p.scope or p.scope == scope) and pair_allowed(p)
+            if p.scope:
+                if not mine:
+                    mine.append(_scope_key(r))
+                if p.scope != mine[0]:
+                    return False
+            return pair_allowed(p)
 
         dense: dict[str, float] = {}
         if r.vector is not None and self.store is not None:

@@ -142,7 +142,8 @@ class stage:
         self.t0 = 0.0
 
     def __enter__(self) -> Span:
-        self.t0 = self.a._clock.monotonic()
+        if self.timed:
+            self.t0 = self.a._clock.monotonic()
         if not self.r.traced:
             return _NO_SPAN
         self.cm = start_span(
