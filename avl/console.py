@@ -75,6 +75,8 @@ from avl.errors import ConfigError, UnknownRoleError
 
 if TYPE_CHECKING:
     from avl.assistant import Assistant
+    from avl.history import History
+    from avl.metrics import Metrics
     from avl.safety import Policy
     from avl.typing import Guard, Limiter
 
@@ -168,7 +170,7 @@ class Console:
                     history = History.from_config(history)
                 else:
                     history = None
-            self.history: Any = history
+            self.history: History | None = history
             # ---- metrics
             metrics = overrides.get("metrics", True)
             if metrics is True:
@@ -177,7 +179,7 @@ class Console:
                 metrics = Metrics()
             elif metrics is False or metrics is None:
                 metrics = None
-            self.metrics: Any = metrics
+            self.metrics: Metrics | None = metrics
             # ---- rate limits
             self.limiter: Limiter | None = (
                 limiter_obj

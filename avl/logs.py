@@ -301,6 +301,8 @@ class AccessLog:
         trust_request_id: keep a caller's ``X-Request-Id`` (default); off: always
             make a new one.
         clock: ``() -> seconds`` (monotonic), for the duration.
+        skip_paths: paths passed through untouched (the probes and the scrape, called
+            every few seconds: no id, no record).
     """
 
     def __init__(
@@ -310,11 +312,13 @@ class AccessLog:
         logger: logging.Logger | None = None,
         trust_request_id: bool = True,
         clock: Callable[[], float] | None = None,
+        skip_paths: Iterable[str] = ("/healthz", "/readyz", "/metrics"),
     ) -> None:
         import time
         import uuid
 
         self.app = app
+        self.skip = frozenset(skip_paths)
         self.log = logger if logger is not None else logging.getLogger("avl.web.access")
         self.trust = trust_request_id
         self._clock = clock if clock is not None else time.perf_counter
@@ -331,7 +335,7 @@ class AccessLog:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Run the request inside its log context and log it at the end."""
-        if scope.get("type") != "http":
+        if scope.get("type") != "http" or scope.get("path") in self.skip:
             await self.app(scope, receive, send)
             return
         request_id = self._request_id(scope.get("headers", ()))

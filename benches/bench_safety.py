@@ -163,9 +163,13 @@ def main(argv: list[str] | None = None) -> None:
         chars = sum(map(len, statements)) // len(statements)
         runs = contenders(statements)
         best: dict[str, float] = dict.fromkeys(runs, 0.0)
+        ratios: list[float] = []  # check uncached / parse_one, per round
         for _ in range(args.rounds):
+            round_best: dict[str, float] = {}
             for name, fn in runs.items():
-                best[name] = max(best[name], measure(fn, args.seconds))
+                round_best[name] = measure(fn, args.seconds)
+                best[name] = max(best[name], round_best[name])
+            ratios.append(round_best["parse_one"] / round_best["check uncached"])
         base = best["parse_one"]
         print(f"\n{label} statements (~{chars} chars, {len(statements)} distinct)")
         print(f"  {'contender':<16} {'per second':>12} {'us each':>9} {'vs parse_one':>13}")
@@ -173,6 +177,11 @@ def main(argv: list[str] | None = None) -> None:
             ratio = base / rate if name != "check cached" else rate / base
             note = f"{ratio:.2f}x cost" if name != "check cached" else f"{ratio:.0f}x faster"
             print(f"  {name:<16} {rate:>12,.0f} {1e6 / rate:>9.1f} {note:>13}")
+        ratios.sort()
+        print(
+            f"  uncached/parse_one per round: min {ratios[0]:.2f}x, "
+            f"median {ratios[len(ratios) // 2]:.2f}x, max {ratios[-1]:.2f}x"
+        )
 
 
 def _compiled_sqlglot() -> bool:

@@ -26,7 +26,7 @@ provider.add_span_processor(SimpleSpanProcessor(exporter))
 trace.set_tracer_provider(provider)  # before or after importing avl: both work
 
 from avl.console import Console  # noqa: E402
-from avl.logs import AccessLog, configure_logging  # noqa: E402
+from avl.logs import configure_logging  # noqa: E402
 from avl.web import create_app  # noqa: E402
 
 configure_logging("INFO", json=True, stream=sys.stdout)
@@ -37,7 +37,7 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 async def main() -> None:
     with Console() as console:
-        app = AccessLog(create_app(console))  # a request id and an access record each
+        app = create_app(console)  # its AccessLog gives a request id and an access record
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
             r = await c.post(

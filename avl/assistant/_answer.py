@@ -48,6 +48,9 @@ class TrainingItem:
         source: the data source it belongs to.
         spec: the table a ``schema``/``ddl`` item describes, as a value.
         foreign_keys: the foreign keys of that table.
+        scope: for a pair learned from an answered question (``learn=True``), a key
+            of the role and context it was learned in: it is shown only to callers
+            of the same role and context (its literals may be theirs).
     """
 
     id: str
@@ -60,6 +63,7 @@ class TrainingItem:
     source: str = "default"
     spec: TableSpec | None = None
     foreign_keys: tuple[ForeignKeySpec, ...] = attrs.field(default=(), converter=as_foreign_keys)
+    scope: str = ""
 
 
 class EventKind(str, enum.Enum):

@@ -8,12 +8,13 @@ recorder) is in :mod:`avl.assistant._pipeline`, the caller's view in
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 import cachetools
@@ -80,6 +81,7 @@ from avl.typing import (
 
 if TYPE_CHECKING:
     from avl.costs import Budgets
+    from avl.safety import Policy, PolicySet
 
 __all__ = ["Assistant", "AsyncAssistant"]
 
@@ -90,7 +92,8 @@ OWN_PREFIX = "avl_"
 _SYSTEM_TOKENS = estimate_tokens(SYSTEM)
 _log = logging.getLogger("avl.assistant")
 
-PolicyLike = Any  # a Policy, a mapping role -> Policy, a PolicySet, or a Guard
+#: What ``policy=`` takes: one Policy, roles (a mapping or a PolicySet), or a guard.
+PolicyLike = Union["Policy", Mapping[str, "Policy"], "PolicySet", Guard, None]
 
 
 class Assistant:
@@ -544,7 +547,7 @@ class Assistant:
         self._value_index = build_value_index(self._values)
 
     # ---------------------------------------------------------------- safety
-    def default_policy(self) -> Any:
+    def default_policy(self) -> Policy:
         """The default :class:`~avl.safety.Policy`: read-only over the known schema,
         with the row cap, avl's own tables denied."""
         from avl.safety import Policy
@@ -564,13 +567,13 @@ class Assistant:
         p = self._policy
         return SafeQuery(self._in_dialect(p) if isinstance(p, Policy) else self.default_policy())
 
-    def _in_dialect(self, policy: Any) -> Any:
+    def _in_dialect(self, policy: Policy) -> Policy:
         """A Policy read in the database's dialect (the SQL runs there)."""
         if getattr(policy, "dialect", self.dialect) == self.dialect:
             return policy
         return attrs.evolve(policy, dialect=self.dialect)
 
-    def policy_for(self, role: str | None) -> Any:
+    def policy_for(self, role: str | None) -> Policy:
         """The SafeQuery policy for ``role``.
 
         Args:
@@ -581,11 +584,13 @@ class Assistant:
 
         Raises:
             UnknownRoleError: no policy is configured for the role.
+            ConfigError: the guard is a custom object without a Policy.
         """
-        guard = self.guard_for(role)
-        policy = getattr(guard, "policy", None)
-        if policy is None:
-            raise ConfigError("this Assistant's guard exposes no policy")
+        from avl.safety import Policy
+
+        policy = getattr(self.guard_for(role), "policy", None)
+        if not isinstance(policy, Policy):
+            raise ConfigError("this Assistant's guard exposes no Policy")
         return policy
 
     def guard_for(self, role: str | None = None) -> Guard:
@@ -663,7 +668,8 @@ class Assistant:
         k = known if known is not None else self._knowledge_now()
         ctx_key = json.dumps(ctx, sort_keys=True, default=str)
         key = (role, k.schema_version, ctx_key, self.sample_values)
-        got = self._scopes.get(key)
+        with self._lock:  # an LRU lookup reorders the cache
+            got = self._scopes.get(key)
         if got is not None:
             return got
         params = dict(ctx) or None
@@ -725,6 +731,17 @@ class Assistant:
     def _retrieve(self, r: Request, pair_allowed: Callable[[TrainingItem], bool]) -> Retrieved:
         assert r.knowledge is not None
         assert r.scope is not None
+        mine: list[str] = []
+
+        def allowed(p: TrainingItem) -> bool:
+            # a learned pair stays with the role and context it was learned in
+            if p.scope:
+                if not mine:
+                    mine.append(_scope_key(r))
+                if p.scope != mine[0]:
+                    return False
+            return pair_allowed(p)
+
         dense: dict[str, float] = {}
         if r.vector is not None and self.store is not None:
             for hit in self.store.search(r.vector, k=64, where={"source": self.name}):
@@ -735,7 +752,7 @@ class Assistant:
             r.text,
             dense=dense,
             budget=self.context_tokens,
-            pair_allowed=pair_allowed,
+            pair_allowed=allowed,
         )
 
     def retrieval_tables(
@@ -768,7 +785,9 @@ class Assistant:
             values=scope.view.values if linking else {},
             value_index=scope.value_index if linking else {},
             failed=[
-                FailedAttempt(sql=scope.view.redact(f.sql), error=scope.view.redact(f.error))
+                FailedAttempt(
+                    sql=scope.view.redact(f.sql), error=scope.view.redact_error(f.error, f.sql)
+                )
                 for f in r.failed
             ],
         )
@@ -808,11 +827,27 @@ class Assistant:
     def _remember(self, r: Request) -> None:
         if self._cache is not None:
             self._cache.store(r.text, r.vector, self._cache_key(r), r.sql)
-        if self.learn and r.question == r.text:
-            try:
-                self.train(question=r.question, sql=r.sql, added_by=f"learned:{r.user}")
-            except UnsafeQueryError:
+        if self.learn and r.question == r.text and r.written:
+            # the writer's SQL (not the guard's rewrite, which holds the caller's filter
+            # values), shown later only to callers of the same role and context
+            verdict = self._training_guard().check(r.written)
+            if not verdict.allowed:
                 return
+            q, scope = r.question.strip(), _scope_key(r)
+            self._store_items(
+                [
+                    TrainingItem(
+                        id=item_id("sql", self.name, q, r.written, scope),
+                        kind="sql",
+                        text=q,
+                        question=q,
+                        sql=r.written,
+                        added_by=f"learned:{r.user}",
+                        source=self.name,
+                        scope=scope,
+                    )
+                ]
+            )
 
     def clear_cache(self) -> None:
         """Forget every cached question."""
@@ -1042,6 +1077,11 @@ class Assistant:
             f"Assistant(db={self.db.url!r}, model={self.writer.name!r}, "
             f"source={self.name!r}, items={len(self._knowledge.items)})"
         )
+
+
+def _scope_key(r: Request) -> str:
+    text = json.dumps([r.role, r.context], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _cancellable(

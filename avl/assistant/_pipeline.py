@@ -36,6 +36,7 @@ from avl.errors import (
     RateLimitedError,
 )
 from avl.llm import Usage, estimate_tokens
+from avl.logs import set_outcome
 from avl.metrics import Span, span_attributes, sql_attributes, start_span
 from avl.schema import FailedAttempt, SqlDraft, WriteContext
 from avl.typing import Guard, Verdict, violation_code
@@ -92,6 +93,7 @@ class Request:
     failed: list[FailedAttempt] = attrs.Factory(list)
     prompt_tokens: int = 0
     question_tokens: int = -1
+    written: str = ""
     traced: bool = False
 
     @property
@@ -140,7 +142,8 @@ class stage:
         self.t0 = 0.0
 
     def __enter__(self) -> Span:
-        self.t0 = self.a._clock.monotonic()
+        if self.timed:
+            self.t0 = self.a._clock.monotonic()
         if not self.r.traced:
             return _NO_SPAN
         self.cm = start_span(
@@ -395,6 +398,7 @@ def attempts(a: Assistant, r: Request) -> Events:
             )
             continue
         r.end("ok")
+        r.written = draft.sql
         a._remember(r)
         return
 
@@ -473,3 +477,4 @@ def record(a: Assistant, r: Request) -> None:
                 )
             )
         a._recorder.finish(r)
+    set_outcome(r.outcome)  # the request's log records (avl.logs) say how it ended

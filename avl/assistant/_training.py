@@ -96,6 +96,8 @@ def item_to_json(item: TrainingItem) -> str:
         "added_by": item.added_by,
         "source": item.source,
     }
+    if item.scope:
+        doc["scope"] = item.scope
     if item.spec is not None:
         doc["spec"] = _table_dict(item.spec)
     if item.foreign_keys:
@@ -130,6 +132,7 @@ def item_from_json(text: str) -> TrainingItem:
             added_by=str(d.get("added_by", "")),
             source=str(d.get("source", "default")),
             spec=None if spec is None else _table_of(spec),
+            scope=str(d.get("scope", "")),
             foreign_keys=[
                 ForeignKeySpec(
                     table=str(f["table"]),

@@ -88,6 +88,24 @@ class SchemaView:
                 out = re.sub(re.escape(h), "<hidden>", out, flags=re.I)
         return out
 
+    def redact_error(self, error: str, sql: str) -> str:
+        """A database's error text, safe to show a model: hidden names replaced by
+        ``<hidden>``, and every quoted piece that is neither in ``sql`` (what the
+        writer wrote) nor a readable table or column name replaced by ``<value>``
+        (a failing cast can quote a stored value the caller's row filter hides)."""
+        known = {n.lower() for t in self.tables for n in (t.name, *(c.name for c in t.columns))}
+
+        def keep(m: re.Match[str]) -> str:
+            inner = m.group(2)
+            if not inner or inner in sql or inner.lower() in known:
+                return m.group(0)
+            return f"{m.group(1)}<value>{m.group(1)}"
+
+        return self.redact(_QUOTED.sub(keep, error))
+
+
+_QUOTED = re.compile(r"""(["'`])(.{0,200}?)\1""")
+
 
 def probe_sql(table: str, columns: Sequence[str], dialect: str) -> str:
     """``SELECT <columns> FROM <table>`` with every name quoted in ``dialect``."""

@@ -6,6 +6,7 @@ import argparse
 from typing import Any, TextIO
 
 from avl.cli._common import EXIT_OK, UsageError, console_from_args
+from avl.errors import UnknownRoleError
 
 __all__ = ["register"]
 
@@ -60,9 +61,10 @@ def _cmd_mcp(args: argparse.Namespace, out: TextIO) -> int:
     caller = Caller(user=args.user, role=args.role, context=_context(args.context))
     console = console_from_args(args)
     try:
-        if args.role is not None and args.role not in console.policies:
-            known = ", ".join(sorted(console.policies))
-            raise UsageError(f"unknown role {args.role!r} (configured: {known})")
+        try:
+            console.policy_for(args.role)
+        except UnknownRoleError as exc:
+            raise UsageError(str(exc)) from exc
         create_server(console, caller).run()
     finally:
         console.close()

@@ -19,7 +19,8 @@ return to the same caller.
 
 from __future__ import annotations
 
+from avl.mcp._http import http_app
 from avl.mcp._server import CallerFor, create_server
 from avl.mcp._tools import Caller
 
-__all__ = ["Caller", "CallerFor", "create_server"]
+__all__ = ["Caller", "CallerFor", "create_server", "http_app"]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from avl import __version__
 from avl._optional import require
-from avl.errors import AvlError, RateLimitedError, UnsafeQueryError
+from avl.errors import AvlError, RateLimitedError, UnknownRoleError, UnsafeQueryError
 from avl.mcp import _tools as T
 from avl.mcp._tools import Caller
 from avl.typing import violation_code
@@ -46,7 +46,10 @@ def _error_result(exc: AvlError) -> Any:
     """An avl error as an MCP tool error whose text is JSON (the violations included)."""
     from mcp.types import CallToolResult, TextContent
 
-    body: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+    message = str(exc)
+    if isinstance(exc, UnknownRoleError):  # name the role asked for, not the configured ones
+        message = f"no policy is configured for role {exc.role!r}"
+    body: dict[str, Any] = {"error": type(exc).__name__, "message": message}
     if isinstance(exc, UnsafeQueryError):
         body["allowed"] = False
         body["violations"] = [

@@ -24,7 +24,6 @@ except ModuleNotFoundError:  # pragma: no cover - without it there is no mcp SDK
 from avl.errors import (
     InvalidInputError,
     NotFoundError,
-    PermissionDeniedError,
     QueryError,
     RateLimitedError,
     UnsafeQueryError,
@@ -66,11 +65,15 @@ class Caller:
         user: the user id.
         role: the role whose policy applies (``None``: the default policy).
         context: values for the policy's row-filter parameters.
+        admitted: the adapter already counted this request against the caller's
+            rate limit (the web adapter's middleware does), so tools do not count
+            it again.
     """
 
     user: str = "mcp"
     role: str | None = None
     context: Mapping[str, Any] = attrs.field(factory=dict)
+    admitted: bool = False
 
 
 class PositionItem(TypedDict):
@@ -211,10 +214,8 @@ def verdict_result(verdict: Any) -> VerdictResult:
 
 
 def _policy(console: Any, caller: Caller) -> Any:
-    """The caller's policy; an unknown role is refused, never the default."""
-    policies: Mapping[str, Any] = getattr(console, "policies", {})
-    if caller.role is not None and caller.role not in policies:
-        raise PermissionDeniedError(f"unknown role {caller.role!r}")
+    """The caller's policy; an unknown role is refused (the Console raises
+    :class:`~avl.errors.UnknownRoleError`), never given the default."""
     return console.policy_for(caller.role)
 
 
@@ -226,7 +227,7 @@ def _guard(console: Any, caller: Caller) -> Any:
 def _admit(console: Any, caller: Caller) -> None:
     """Count one request against the caller's rate limit."""
     limiter = getattr(console, "limiter", None)
-    if limiter is None:
+    if limiter is None or caller.admitted:
         return
     decision = limiter.hit(caller.user)
     if not decision.allowed:

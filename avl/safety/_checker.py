@@ -40,6 +40,7 @@ from avl.safety.rules import (
 from avl.safety.rules import (
     functions as function_rules,
 )
+from avl.safety.rules.resources import SIZE_HOOKS
 
 if TYPE_CHECKING:
     from avl.safety._template import Template
@@ -153,7 +154,10 @@ class Checker:
             allowed=frozenset(f.lower() for f in policy.allowed_functions),
             denied=self.denied_functions,
         )
-        self.allowed_names = self.functions.names | self.user_functions
+        # allowed names -> their size rule (None when they have none), for the walk
+        self.allowed_hooks = {
+            name: SIZE_HOOKS.get(name) for name in self.functions.names | self.user_functions
+        }
         # function classes the walk need not visit when written without a name
         self.nameless = function_rules.nameless(self.functions)
         self.sqlite_strings = policy.dialect == "sqlite"
@@ -323,14 +327,16 @@ class Checker:
 
 
 def _verdict(run: Run, sql: str | None, kind: StatementKind | None) -> Verdict:
-    allowed = not run.violations and sql is not None
+    violations = run.violations
+    allowed = not violations and sql is not None
+    read = run.columns
     return Verdict(
         allowed=allowed,
-        violations=tuple(run.violations),
+        violations=tuple(violations) if violations else (),
         sql=sql if allowed else None,
         kind=kind,
-        tables=tuple(sorted(run.tables)),
-        columns=tuple(sorted(run.columns)),
+        tables=tuple(sorted(run.tables)) if run.tables else (),
+        columns=tuple(sorted({f"{t}.{c}" for t, c in read})) if read else (),
     )
 
 

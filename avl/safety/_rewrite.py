@@ -198,8 +198,21 @@ def _apply(sql: str, edits: list[tuple[int, int, str]]) -> str:
 
 def rewrite(run: Run, statements: list[exp.Expr]) -> str:
     """The SQL to run (empty when the rewrite itself found a violation)."""
-    substitutions: dict[str, str] = {}
+    max_rows = run.p.max_rows
     textual = run.p.dialect in _LIMIT_LAST
+    if (
+        textual
+        and max_rows is not None
+        and not run.wraps
+        and not run.strings
+        and len(statements) == 1
+        and run.statement_end is not None
+    ):
+        root = statements[0]
+        if type(root) is exp.Select and root.args.get("limit") is None:
+            # the common case: a LIMIT appended to the text
+            return f"{run.sql[: run.statement_end]} LIMIT {max_rows}"
+    substitutions: dict[str, str] = {}
     changed = False
     if run.wraps:
         edits = _wrap_text(run, statements) if textual and len(statements) == 1 else None
@@ -269,6 +282,7 @@ def rewrite(run: Run, statements: list[exp.Expr]) -> str:
 
 
 _NAME_ARGS = frozenset({"this", "db", "catalog", "alias"})
+_LIMITABLE = (exp.Select, *SETOPS)
 _AFTER_FROM = re.compile(r"(?:\bFROM|\bJOIN|,)\s*\Z", re.IGNORECASE)
 
 
@@ -280,7 +294,7 @@ def _ends_in_comment(sql: str) -> bool:
 def _limit(run: Run, root: exp.Expr, textual: bool) -> bool:
     max_rows = run.p.max_rows
     assert max_rows is not None
-    if not isinstance(root, (exp.Select, *SETOPS)):
+    if not isinstance(root, _LIMITABLE):
         if isinstance(root, exp.Subquery):
             # (SELECT ...) as a whole statement: limit the outside
             if root.args.get("limit") is None:

@@ -129,7 +129,7 @@ class Run:
     __slots__ = (
         "anchor", "backslashes", "bool_seen", "bound_outside", "c", "columns", "depth", "edits",
         "idiom", "inline", "nameless", "p", "params", "plain", "queries", "row_dependent",
-        "seen", "sql", "statement_end", "strings", "table", "tables", "too_deep",
+        "seen", "source_rows", "sql", "statement_end", "strings", "table", "tables", "too_deep",
         "violations", "width", "wraps",
     )  # fmt: skip
 
@@ -145,7 +145,7 @@ class Run:
         self.violations: list[Violation] = []
         self.seen: set[tuple[ViolationCode, str]] = set()
         self.tables: set[str] = set()
-        self.columns: set[str] = set()
+        self.columns: set[tuple[str, str]] = set()  # (table, column) read
         # rewrites decided during the walk, made after it
         self.wraps: list[tuple[exp.Table, RowFilter]] = []
         self.edits: list[tuple[int, int, str]] = []
@@ -155,6 +155,8 @@ class Run:
         self.depth = 0
         self.too_deep = False
         self.width: int | None = None
+        # an upper bound on the rows the SELECT being walked reads, when known
+        self.source_rows: float | None = None
         self.inline = False
         self.anchor: exp.Expr | None = None
         self.idiom: set[int] = set()
@@ -263,7 +265,7 @@ class Run:
                         name = str(this.this).lower()
                         if name in src.colset and name not in src.marked:
                             if src.key:
-                                self.columns.add(f"{src.key}.{name}")
+                                self.columns.add((src.key, name))
                             continue
                 elif type(this) is ident and qualifier is None and len(scope.sources) == 1:
                     # a bare column of the only source, when that source has it
@@ -274,7 +276,7 @@ class Run:
                             name = word.lower()
                             if name in colset and name not in src.marked:
                                 if src.key:
-                                    self.columns.add(f"{src.key}.{name}")
+                                    self.columns.add((src.key, name))
                                 break
                     else:
                         column_handler(self, n, scope)

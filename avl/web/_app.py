@@ -7,6 +7,7 @@ middlewares, composed in one list in :func:`middleware_stack`.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 
 from starlette.exceptions import HTTPException
@@ -18,9 +19,12 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from avl import errors as E
+from avl.logs import AccessLog
+from avl.web._auth import Identity
 from avl.web._handlers import Handlers, VerdictCache, json_bytes
 from avl.web._jsonschema import encode_value
 from avl.web._middleware import (
+    IDENTITY,
     Authenticate,
     BodyLimit,
     CheckCache,
@@ -33,7 +37,7 @@ from avl.web._middleware import (
 )
 from avl.web._problems import MethodNotAllowedError, problem_for
 from avl.web._protocols import ConsoleLike, RequestMetrics
-from avl.web._routes import ROUTES, STATIC, RouteSpec
+from avl.web._routes import MCP, ROUTES, STATIC, RouteSpec
 from avl.web._settings import WebSettings
 
 __all__ = ["EXCEPTION_HANDLERS", "build_app", "middleware_stack", "problem_response"]
@@ -110,6 +114,7 @@ def middleware_stack(
     )
     stack = [
         Middleware(Tracing),
+        Middleware(AccessLog),
         Middleware(RouteMetrics, metrics=metrics) if isinstance(metrics, RequestMetrics) else None,
         Middleware(SecurityHeaders, page_csp=settings.page_csp),
         Middleware(HostCheck, allowed_hosts=settings.allowed_hosts),
@@ -127,6 +132,7 @@ def middleware_stack(
             cost=settings.rate_cost,
             count_local=count_local,
             local_identity=settings.local_identity if local else None,
+            metrics=metrics,
         )
         if limiter is not None
         else None,
@@ -155,16 +161,45 @@ def _cors(settings: WebSettings) -> Middleware:
 
 def _routes(handlers: Handlers) -> list[BaseRoute]:
     specs: tuple[RouteSpec, ...] = (*ROUTES, STATIC)
-    return [
+    routes: list[BaseRoute] = [
         Route(spec.path, getattr(handlers, spec.name), methods=[spec.method], name=spec.name)
         for spec in specs
     ]
+    mcp = _mcp_app(handlers)
+    if mcp is not None:
+        routes.append(Route(MCP.path, mcp, methods=[MCP.method], name=MCP.name))
+    return routes
+
+
+def _mcp_app(handlers: Handlers) -> ASGIApp | None:
+    """The MCP tools over streamable HTTP, when enabled and the ``mcp`` extra is there.
+
+    The caller of each request is the identity the ``Authenticate`` middleware put
+    in the scope; the ``RateLimit`` middleware already counted the request.
+    """
+    if not handlers.settings.mcp or importlib.util.find_spec("mcp") is None:
+        return None
+    from avl.mcp import Caller, http_app
+
+    def caller_of(scope: Scope) -> Caller | None:
+        identity = scope.get("state", {}).get(IDENTITY)
+        if not isinstance(identity, Identity):
+            return None
+        return Caller(
+            user=identity.user, role=identity.role, context=identity.context, admitted=True
+        )
+
+    return http_app(handlers.console, caller_of)
 
 
 def build_app(console: ConsoleLike, settings: WebSettings) -> ASGIApp:
     """Assemble the router, the exception table and the middleware list."""
     cache = VerdictCache(settings.check_cache_size)
     handlers = Handlers(console, settings, cache)
+    gauge = getattr(console.metrics, "gauge_callback", None)
+    if callable(gauge):  # the open streams, read at every scrape
+        runner = handlers.runner
+        gauge("sse_streams", lambda: {"running": runner.running}, label="state")
     app: ASGIApp = ExceptionMiddleware(
         Router(routes=_routes(handlers)), handlers=EXCEPTION_HANDLERS
     )

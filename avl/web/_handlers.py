@@ -309,6 +309,10 @@ class Handlers:
         verdict = self.guard(identity.role).check(body.sql, params=params or None)
         out = S.verdict_out(verdict, identity.role)
         if not out.allowed:
+            record_rejection = getattr(self.console.metrics, "record_rejection", None)
+            if record_rejection is not None:
+                for v in out.violations:
+                    record_rejection(v.code, source="sql_run")
             await anyio.to_thread.run_sync(
                 lambda: self._record_run(identity, body.sql, out, "rejected")
             )
@@ -488,6 +492,9 @@ class Handlers:
             raise E.PermissionDeniedError("verifying the whole history needs 'history:all'")
         history = self.history()
         report = await anyio.to_thread.run_sync(history.verify)
+        record_verification = getattr(self.console.metrics, "record_verification", None)
+        if record_verification is not None:
+            record_verification(bool(report.ok), int(report.checked))
         problem = report.problem
         return _Json(
             S.VerifyOut(

@@ -38,6 +38,7 @@ from typing import Any, Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avl import errors as E
+from avl.logs import bind_log_fields
 from avl.web._auth import AsyncAuthenticator, Authenticator, Identity, is_loopback
 from avl.web._jsonschema import encode_value
 from avl.web._problems import (
@@ -763,6 +764,7 @@ class Authenticate:
             await _refuse(exc, scope, send)
             return
         _state(scope)[IDENTITY] = identity
+        bind_log_fields(user=identity.user)
         await self.app(scope, receive, send)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
@@ -775,6 +777,7 @@ class Authenticate:
         if identity is None:
             return self.identify_later(scope, receive, send)
         _state(scope)[IDENTITY] = identity
+        bind_log_fields(user=identity.user)
         return self.app(scope, receive, send)
 
 
@@ -791,6 +794,7 @@ class RateLimit:
         count_local: whether the local identity (no authenticator) is counted;
             when not, its answers carry the headers of a peek and are never refused.
         local_identity: that identity, or ``None`` when an authenticator is set.
+        metrics: where refusals are counted (``record_rate_limited``), or ``None``.
     """
 
     def __init__(
@@ -801,12 +805,14 @@ class RateLimit:
         cost: int,
         count_local: bool,
         local_identity: Identity | None,
+        metrics: Any = None,
     ) -> None:
         self.app = app
         self.limiter = limiter
         self.cost = cost
         self.count_local = count_local
         self.local_identity = local_identity
+        self.metrics = metrics  # refusals count in avl_rate_limited_total (source="web")
         self.names: dict[str, bytes] = {}
 
     def _headers(self, decision: DecisionLike) -> list[tuple[bytes, bytes]]:
@@ -833,6 +839,8 @@ class RateLimit:
             extra = self._headers(decision)
             if not decision.allowed:
                 retry = float(decision.retry_after)
+                if self.metrics is not None:
+                    self.metrics.record_rate_limited(identity.user, source="web")
                 raise E.RateLimitedError(
                     f"rate limit exceeded for {identity.user!r}; retry in {retry:.3g} s",
                     retry_after_s=retry,

@@ -9,7 +9,7 @@ import attrs
 
 from avl.web import _schemas as S
 
-__all__ = ["ROUTES", "STATIC", "Param", "RouteSpec", "match_route"]
+__all__ = ["MCP", "ROUTES", "STATIC", "Param", "RouteSpec", "match_route"]
 
 
 @attrs.frozen(kw_only=True)
@@ -244,7 +244,17 @@ STATIC = RouteSpec(
     page=True,
 )
 
-_EXACT: dict[str, RouteSpec] = {r.path: r for r in ROUTES if "{" not in r.path}
+#: The MCP server over streamable HTTP (not in the OpenAPI document: MCP describes
+#: itself). Behind every middleware, like the API routes.
+MCP = RouteSpec(
+    name="mcp",
+    method="POST",
+    path="/mcp",
+    summary="The MCP server (streamable HTTP, stateless, JSON responses).",
+    tag="mcp",
+)
+
+_EXACT: dict[str, RouteSpec] = {r.path: r for r in (*ROUTES, MCP) if "{" not in r.path}
 _PREFIXED: tuple[tuple[str, RouteSpec], ...] = tuple(
     (r.path.split("{", 1)[0], r) for r in (*ROUTES, STATIC) if "{" in r.path
 )

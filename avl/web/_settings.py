@@ -149,6 +149,9 @@ class WebSettings:
             not counted, responses still carry the limiter's headers (from a peek)
             and are never refused by the web layer.
         stream_ids: makes stream ids (inject a deterministic one in tests).
+        mcp: serve the MCP tools at ``POST /mcp`` (when the ``mcp`` extra is
+            installed), behind the same host, cross-site, authentication and rate
+            limit checks as the API.
     """
 
     authenticator: Authenticator | None = None
@@ -168,3 +171,4 @@ class WebSettings:
     rate_cost: int = 1
     limit_local: bool | None = None
     stream_ids: Callable[[], str] = attrs.field(default=_new_stream_id, eq=False)
+    mcp: bool = True

@@ -280,3 +280,41 @@ def test_history_in_the_postgresql_data_database(postgres_dsn: str, caplog: Any)
                 "SELECT tablename FROM pg_tables WHERE tablename LIKE %s", (prefix + "%",)
             ).fetchall():
                 conn.execute(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+
+
+def test_threads_share_one_assistant_and_every_ask_is_audited(shop: Path) -> None:
+    import threading
+
+    from avl.safety import Policy
+
+    history = History("memory://")
+    a = Assistant(
+        db=f"sqlite:///{shop}",
+        model=FakeChatModel(default="SELECT COUNT(*) FROM orders"),
+        history=history,
+        policy={"t": Policy(row_filters={"orders": "tenant_id = :tenant"})},
+    )
+    a.train_from_database()
+    results: list[tuple[int, Any]] = []
+    errors: list[BaseException] = []
+
+    def worker(tenant: int) -> None:
+        try:
+            for i in range(10):
+                ans = a.ask(
+                    f"How many orders are there? ({i % 3})", role="t", context={"tenant": tenant}
+                )
+                results.append((tenant, ans.rows))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(1 + n % 2,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(set(results)) == [(1, ((3,),)), (2, ((2,),))]
+    assert len(ended(history)) == 60
+    assert_audited(history)
+    assert history.verify().ok

@@ -279,3 +279,42 @@ def test_views_per_role(shop: Shop) -> None:
 
 def _any(x: Any) -> Any:
     return x
+
+
+def test_learned_pairs_stay_with_their_role_and_context(shop: Shop) -> None:
+    learned_sql = f"SELECT id FROM {shop.c} WHERE name = '{NAME[2]}'"
+    model = FakeChatModel(default=learned_sql)
+    a = Assistant(
+        db=shop.url, model=model, policy=_policies(shop), learn=True, cache_threshold=None
+    )
+    a.train_from_database(tables=[shop.c, shop.o, shop.p])
+    q = f"What is the id of {NAME[2]}?"
+    assert a.ask(q, role="analyst", context={"tenant": 2}).rows == ((3,),)
+    (pair,) = a.training_data("sql")
+    assert pair.sql == learned_sql  # the writer's SQL, never the tenant-filtered rewrite
+    a.ask("What is the id of that customer?", role="analyst", context={"tenant": 1})
+    a.ask("What is the id of that customer?", role="analyst", context={"tenant": 2})
+    assert NAME[2] not in model.calls[1].messages[1].content
+    assert learned_sql in model.calls[2].messages[1].content
+    a.close()
+
+
+def test_database_errors_lose_quoted_values_before_the_model_sees_them() -> None:
+    from avl.assistant import SchemaView
+    from avl.schema import ColumnSpec, TableSpec
+
+    view = SchemaView(
+        tables=[TableSpec(name="customers", columns=[ColumnSpec(name="name")])],
+        hidden={"secret_note"},
+    )
+    sql = "SELECT CAST(name AS INTEGER) FROM customers WHERE name = 'Ann'"
+    assert (
+        view.redact_error(f'invalid input syntax for type integer: "{NAME[2]}"', sql)
+        == 'invalid input syntax for type integer: "<value>"'
+    )
+    assert view.redact_error("no such column: 'Ann' near \"customers\"", sql) == (
+        "no such column: 'Ann' near \"customers\""
+    )
+    assert "secret_note" not in view.redact_error(
+        'HINT: Perhaps you meant to reference the column "customers.secret_note".', sql
+    )

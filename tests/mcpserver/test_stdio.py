@@ -169,8 +169,10 @@ def test_policy_view_role_and_context_from_a_config(shop: Path, tmp_path: Path) 
 def test_unknown_role_is_refused_at_start(shop: Path, tmp_path: Path) -> None:
     import subprocess
 
+    config = tmp_path / "avl.toml"
+    config.write_text(f'db = "sqlite:///{shop}"\n[roles.analyst]\nmax_rows = 10\n')
     proc = subprocess.run(
-        [sys.executable, "-m", "avl.cli", "mcp", "--db", f"sqlite:///{shop}", "--role", "nobody"],
+        [sys.executable, "-m", "avl.cli", "mcp", "--config", str(config), "--role", "analsyt"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -178,4 +180,4 @@ def test_unknown_role_is_refused_at_start(shop: Path, tmp_path: Path) -> None:
         check=False,
     )
     assert proc.returncode == 2
-    assert "unknown role 'nobody'" in proc.stderr
+    assert "no policy is configured for role 'analsyt'" in proc.stderr

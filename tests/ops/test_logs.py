@@ -310,3 +310,32 @@ def test_serve_refuses_an_unknown_log_format(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AVL_LOG_FORMAT", "xml")
     with pytest.raises(UsageError, match="AVL_LOG_FORMAT"):
         _configure_logs(argparse.Namespace(log_format=None, log_level=None))
+
+
+def test_access_log_skips_the_probes(json_out: io.StringIO) -> None:
+    from avl.logs import AccessLog
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    r = _get(AccessLog(app), "/healthz")
+    assert "x-request-id" not in r.headers
+    assert json_out.getvalue() == ""
+
+
+def test_the_access_record_has_the_questions_outcome(json_out: io.StringIO) -> None:
+    from avl.console import Console
+    from avl.web import create_app
+    from tests.ops.test_chaos import request
+
+    with Console(history="memory://") as console:
+        app = create_app(console)
+        # a 200 whose question was not answered with rows: the access record says how
+        # the question ended, not just "ok" from the status
+        r = request(app, "POST", "/v1/ask", {"question": "What is the weather on Mars today?"})
+        latest = next(iter(console.history.search(limit=1)))
+    assert r.status_code == 200
+    access = [x for x in records(json_out) if x["logger"] == "avl.web.access"]
+    assert str(latest.outcome) != "ok"
+    assert access[-1]["outcome"] == str(latest.outcome)

@@ -68,3 +68,27 @@ def test_every_function_the_benign_corpora_call_is_allowed(guards: Guards) -> No
     }
     assert refused == {dialect: [] for dialect in functions}
     assert sum(len(names) for names in functions.values()) >= 300
+
+
+def test_rewritten_gold_sql_returns_the_same_rows(guards: Guards) -> None:
+    """SQLite's double-quoted strings become single-quoted literals: same rows, every query."""
+    import sqlite3
+
+    from tests.safety._corpus import rows
+
+    rewritten = 0
+    for row in rows(guards.data / "text2sql" / "questions.jsonl"):
+        verdict = guards.benign("sqlite", row["db_id"]).check(row["sql"])
+        assert verdict.sql is not None
+        if verdict.sql.replace(" LIMIT 1000", "") == row["sql"].rstrip().rstrip(";"):
+            continue
+        rewritten += 1
+        db = guards.data / "text2sql" / "databases" / row["db_id"] / f"{row['db_id']}.sqlite"
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            want = sorted(map(repr, con.execute(row["sql"]).fetchall()))[:1000]
+            got = sorted(map(repr, con.execute(verdict.sql).fetchall()))
+        finally:
+            con.close()
+        assert got == want or len(got) == 1000, (row["sql"], verdict.sql)
+    assert rewritten >= 200  # the double-quoted strings of the Spider gold SQL

@@ -22,6 +22,7 @@ from avl.llm._offline._lexicon import (
     FUNCTION_WORDS,
     IMPERATIVE_LEADS,
     INJECTION_PHRASES,
+    NEGATIONS,
     NUMBER_WORDS,
     SQL_WRITE_KEYWORDS,
     WRITE_OBJECTS,
@@ -159,6 +160,21 @@ def _known(word: str) -> bool:
     return word in STOPWORDS or word in FUNCTION_WORDS or word in NUMBER_WORDS or word[:1].isdigit()
 
 
+def _names_a_missing_thing(q: Question, i: int, covered: set[int]) -> bool:
+    """An unknown word right after "of"/"for"/"about", or after "is"/"are", that
+    follows a linked word: the thing the question is about ("the price of gold") or
+    the property it asks for ("customers that are vegetarian") is in no table or
+    value."""
+    if i < 2 or q.tokens[i].low in FUNCTION_WORDS:
+        return False
+    after_link = i - 2 in covered or (q.low(i - 2) == "the" and i - 3 in covered)
+    if q.low(i - 1) in ("of", "for", "about"):
+        return after_link
+    # a property ending the question: "which customers are vegetarian?"
+    last = i + 1 >= len(q.tokens) or q.tokens[i + 1].punct
+    return q.low(i - 1) in ("is", "are", "was", "were") and after_link and last
+
+
 def content_tokens(q: Question) -> list[int]:
     """Positions of the words that name something: not stop words, not intent
     words, not numbers."""
@@ -166,7 +182,7 @@ def content_tokens(q: Question) -> list[int]:
     for i, t in enumerate(q.tokens):
         if t.punct or t.number is not None:
             continue
-        if t.low in STOPWORDS or t.low in FUNCTION_WORDS or len(t.low) < 2:
+        if t.low in STOPWORDS or t.low in FUNCTION_WORDS or t.low in NEGATIONS or len(t.low) < 2:
             continue
         out.append(i)
     return out
@@ -202,6 +218,8 @@ def confidence(
             continue  # a unit after a number the answer uses ("10 dollars")
         if t.low.endswith(_RELATION_SUFFIXES) and i not in covered:
             w = 0.5  # a verb form relating things ("living", "founded")
+        elif i not in covered and _names_a_missing_thing(q, i, covered):
+            w = 2.0  # "the price of gold": what the named column is asked about is not here
         total += w
         if i in covered:
             hit += w

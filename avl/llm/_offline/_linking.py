@@ -25,7 +25,15 @@ from collections.abc import Mapping, Sequence
 import attrs
 from cachetools import LRUCache
 
-from avl.llm._offline._lexicon import FUNCTION_WORDS, NUMBER_WORDS
+from avl.llm._offline._lexicon import (
+    AVG_WORDS,
+    FREQUENCY_WORDS,
+    FUNCTION_WORDS,
+    MAX_WORDS,
+    MIN_WORDS,
+    NUMBER_WORDS,
+    SUM_WORDS,
+)
 from avl.llm._offline._question import Question, Token
 from avl.llm._offline._schema import ColumnInfo, SchemaIndex
 from avl.text import ABBREVIATIONS, STOPWORDS, stem, words
@@ -88,8 +96,42 @@ _STOP = STOPWORDS - {"name", "names"}
 _LETTER_CONTEXT = frozenset(
     {"an", "grade", "grades", "letter", "rating", "rated", "class", "level", "type", "mark", "got"}
 )
+#: Intent words that link to a name only when they are that very name: "popular" is
+#: no form of "population", "most" none of "mostly" (a verb like "ordered" still names
+#: the orders it forms).
+_EXACT_ONLY = (
+    FREQUENCY_WORDS
+    | MAX_WORDS
+    | MIN_WORDS
+    | AVG_WORDS
+    | SUM_WORDS
+    | frozenset(
+        {
+            "count",
+            "counts",
+            "number",
+            "numbers",
+            "amount",
+            "many",
+            "much",
+            "distinct",
+            "different",
+            "unique",
+            "each",
+            "every",
+            "per",
+            "all",
+            "any",
+            "total",
+        }
+    )
+)
+#: Nouns after which the next word is a text to look for ("the word you").
+_LIKE_NOUNS = frozenset({"word", "letter", "substring", "string", "phrase", "term"})
 #: Words allowed inside a multi-word name's mention ("level of membership").
-_GAP = frozenset({"of", "the", "a", "an", "in", "for", "by", "per", "to", "on", "at", "s"})
+_GAP = frozenset(
+    {"of", "the", "a", "an", "in", "for", "by", "per", "to", "on", "at", "s", "each", "every"}
+)
 #: Command words that open a question and never name data ("Show ...", "List ...").
 _COMMANDS = frozenset(
     {
@@ -281,9 +323,9 @@ def link_question(
         passive = t.low.endswith("ed") and q.low(i + 1) == "by"
         found = schema.matches_of(t.low)
         if found is None:
-            exact_only = t.low in FUNCTION_WORDS
+            exact_only = t.low in _EXACT_ONLY
             found = {}
-            for w in schema.vocabulary:
+            for w in schema.ordered_vocabulary:
                 if exact_only:
                     s = 1.0 if t.stem == w or t.low == w else 0.0
                 else:
@@ -310,13 +352,13 @@ def link_question(
             seen_words & set(ci.words) for ci in ti.columns
         ):
             continue
-        for ws in {ti.key, ti.words}:
+        for ws in dict.fromkeys((ti.key, ti.words)):
             cands.extend(_spans(ws, matches, joined, toks, schema, "table", ti.name, ""))
     for ti in schema.tables:
         for ci in ti.columns:
             if not seen_words & set(ci.words):
                 continue
-            for ws in {ci.key, ci.words}:
+            for ws in dict.fromkeys((ci.key, ci.words)):
                 cands.extend(_spans(ws, matches, joined, toks, schema, "column", ti.name, ci.name))
             if ci.key and not set(ti.key) & set(ci.key):
                 # the table's name before the column's ("customer name"): the whole
@@ -506,7 +548,7 @@ def _spans(
             else:
                 opts = [(w, s) for w, s in matches[j].items() if w in want and w not in got]
                 if opts:
-                    w, s = max(opts, key=lambda x: x[1])
+                    w, s = max(opts, key=lambda x: (x[1], x[0]))
                     hit = (w, s, j)
             if hit is not None:
                 got[hit[0]] = hit[1]
@@ -683,6 +725,17 @@ def _link_values(
                 Link(start=quote.start, end=quote.end, kind="literal", value=body, score=0.8)
             )
     kept = _choose_values(found, cands, toks)
+    # the word after "the word", "the letter", "the substring": a literal
+    for i in range(1, n):
+        j = i - 1
+        if toks[j].low == "the" and j > 0:
+            j -= 1
+        if (
+            toks[i - 1].low in _LIKE_NOUNS
+            and not toks[i].punct
+            and not any(v.start <= i < v.end for v in kept)
+        ):
+            kept.append(Link(start=i, end=i + 1, kind="literal", value=toks[i].text, score=0.8))
     # capitalised words in the middle of the question that link to nothing: a
     # name the index does not hold (too many distinct values to index)
     taken = {i for v in kept for i in v.span} | {

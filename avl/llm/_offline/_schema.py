@@ -192,6 +192,9 @@ class SchemaIndex:
         self._weight = {w: math.log(1.0 + n / d) for w, d in df.items()}
         self._df = dict(df)
         self.vocabulary: frozenset[str] = frozenset(df)
+        # the same words in a fixed order: every tie is broken the same way in every
+        # process (string hashes differ between processes)
+        self.ordered_vocabulary: tuple[str, ...] = tuple(sorted(df))
         self.roots: dict[str, str] = {w: form_root(w) for w in df}
         # question word -> the name words it matches (questions repeat their words)
         self._matches: LRUCache[str, Mapping[str, float]] = LRUCache(maxsize=8192)

@@ -40,7 +40,7 @@ def use(run: Run, src: Rel, name: str, node: exp.Expr) -> None:
     if name in src.marked:
         run.flag(C.COLUMN_DENIED, f"column {src.name}.{name} is denied", node)
     if src.key:
-        run.columns.add(f"{src.key}.{name}")
+        run.columns.add((src.key, name))
 
 
 def _denied_any(run: Run, name: str, node: exp.Expr) -> None:
@@ -227,7 +227,8 @@ def star(
             names = None
         else:
             if src.key:
-                run.columns.update(f"{src.key}.{c}" for c in src.cols if c not in excluded)
+                key = src.key
+                run.columns.update((key, c) for c in src.cols if c not in excluded)
             if names is not None:
                 names.extend(renames.get(c, c) for c in src.cols if c not in excluded)
     return names, frozenset(marks)

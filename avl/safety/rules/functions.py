@@ -163,8 +163,9 @@ def function(run: Run, node: exp.Expr, scope: Scope) -> bool:
             text = run.sql[start : end + 1]
             if text.isidentifier():
                 word = text.lower()
-                if word in run.c.allowed_names:
-                    size = resources.SIZE_HOOKS.get(word) or resources.CLASS_HOOKS.get(cls)
+                hooks = run.c.allowed_hooks
+                if word in hooks:
+                    size = hooks[word] or resources.CLASS_HOOKS.get(cls)
                     if size is not None:
                         size(run, node, word)
                     return False

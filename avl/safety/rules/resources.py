@@ -177,6 +177,28 @@ def _format(run: Run, node: exp.Expr, name: str) -> None:
             return
 
 
+def _aggregate(run: Run, node: exp.Expr, name: str) -> None:
+    """``string_agg``/``array_agg``/``group_concat``...: one value built from every row.
+
+    When the SELECT's sources have a known size (a bounded generator, ``VALUES``), that
+    value is about rows x (value + separator): it may not exceed ``max_value_length``.
+    """
+    rows = run.source_rows
+    if rows is None:
+        return
+    args = positional(node)
+    value = value_size(args[0]) if args else 1.0
+    separator = value_size(args[1]) if len(args) > 1 and isinstance(args[1], exp.Literal) else 0.0
+    size = rows * (value + separator + 1)
+    limit = run.p.max_value_length
+    if size > limit:
+        run.flag(
+            C.RESOURCE_EXHAUSTION,
+            f"{name}() builds one value of about {size:g} from {rows:g} rows; the limit is {limit}",
+            node,
+        )
+
+
 def _array_fill(run: Run, node: exp.Expr, name: str) -> None:
     args = positional(node)
     if len(args) < 2:
@@ -373,6 +395,26 @@ SIZE_HOOKS: dict[str, Hook] = {
     "generate_timestamp_array": _series,
     "array_generate_range": _series,
     "generator": _generator,
+    **dict.fromkeys(
+        (
+            "string_agg",
+            "group_concat",
+            "array_agg",
+            "json_agg",
+            "jsonb_agg",
+            "json_object_agg",
+            "jsonb_object_agg",
+            "list",
+            "listagg",
+            "json_group_array",
+            "json_group_object",
+            "json_arrayagg",
+            "json_objectagg",
+            "array_concat_agg",
+            "list_string_agg",
+        ),
+        _aggregate,
+    ),
 }
 CLASS_HOOKS: dict[type[exp.Expr], Hook] = {
     exp.Repeat: _repeat,
@@ -383,6 +425,12 @@ CLASS_HOOKS: dict[type[exp.Expr], Hook] = {
     exp.ExplodingGenerateSeries: _series,
     exp.GenerateDateArray: _series,
     exp.Generator: _generator,
+    exp.GroupConcat: _aggregate,
+    exp.ArrayAgg: _aggregate,
+    exp.JSONArrayAgg: _aggregate,
+    exp.JSONObjectAgg: _aggregate,
+    exp.JSONBObjectAgg: _aggregate,
+    exp.ArrayConcatAgg: _aggregate,
 }
 
 
@@ -615,6 +663,11 @@ def cartesian(
 
 
 # ------------------------------------------------------------------ recursion
+# comparisons that can end a recursion (IS NOT NULL cannot)
+_BOUNDING = (
+    exp.LT, exp.LTE, exp.GT, exp.GTE, exp.EQ, exp.NEQ, exp.Between, exp.In, exp.Like,
+    exp.ILike, exp.NullSafeEQ,
+)  # fmt: skip
 _GROWTH = (exp.DPipe, exp.Concat, exp.ConcatWs, exp.Repeat, exp.Pad, exp.ArrayConcat)
 _GROWTH_NAMES = frozenset(
     {"concat", "concat_ws", "repeat", "replicate", "lpad", "rpad", "format", "printf",
@@ -700,7 +753,7 @@ def recursive_cte(run: Run, cte: exp.CTE, body: exp.Expr, name: str, declared: R
         elif join.args.get("using"):
             conditions.append(exp.column(join.args["using"][0].name, table=alias))
     bounded = step.args.get("limit") is not None or any(
-        _mentions(c, alias, columns) for c in conditions
+        _mentions(cmp, alias, columns) for c in conditions for cmp in c.find_all(*_BOUNDING)
     )
     if not bounded:
         run.flag(

@@ -161,7 +161,13 @@ def _ordering_word(st: State, i: int) -> bool:
     ):
         return True
     rest = [t for t in st.q.tokens[i + 1 :] if not t.punct]
-    return st.low(i) in ("sorted", "ordered", "arranged") and not rest
+    if rest:
+        return False
+    # "... sorted" ends a request; "which products were never ordered" is a verb
+    return st.low(i) in ("sorted", "arranged") or (
+        st.low(i) == "ordered"
+        and st.low(i - 1) not in ("never", "not", "were", "was", "been", "be")
+    )
 
 
 def _top_n(st: State) -> tuple[int, int] | None:

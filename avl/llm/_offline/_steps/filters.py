@@ -7,12 +7,15 @@ import attrs
 from avl.llm._offline._intent import Col, Cond, Having, Subquery
 from avl.llm._offline._lexicon import (
     AVG_WORDS,
+    CONTAINS_WORDS,
     CURRENCY_WORDS,
     DISTINCT_WORDS,
+    ENDS_WORDS,
     GT,
     LT,
     MONEY_WORDS,
     NEGATIONS,
+    STARTS_WORDS,
     WEAK_NUMBER_WORDS,
 )
 from avl.llm._offline._linking import Link
@@ -50,6 +53,8 @@ def value_filters(st: State) -> None:
         op = "!=" if neg else "="
         value: object = v.value
         like = _like_op(st, v.start, near=v.kind == "value")
+        if like is None and st.low(v.end) == "in" and st.low(v.end + 1) in ("their", "its", "the"):
+            like = ("LIKE", "%*%")  # "with 'a' in their names"
         if v.kind == "value":
             col = Col(v.table, v.column)
             same = lambda c, v=v: c.table == v.table and c.name == v.column  # noqa: E731
@@ -103,6 +108,17 @@ def _literal_column(st: State, v: Link) -> Col | None:
     if after is not None and after.start == v.end:
         st.take(after)
         return Col(after.table, after.column)
+    # "the state whose name contains 'North'": the column the name is of
+    k = v.start - 1
+    skip = {"the", "a", "substring", "string", "word", "letter", "letters", "text"}
+    skip |= CONTAINS_WORDS | STARTS_WORDS | ENDS_WORDS
+    while k >= 0 and st.low(k) in skip:
+        k -= 1
+    if st.low(k) in ("name", "names", "title") and st.low(k - 1) in ("whose", "with", "its"):
+        owner = st.column_before(k - 1, window=2, want=text)
+        if owner is not None:
+            st.take(owner)
+            return Col(owner.table, owner.column)
     # a text column before it, not the one a question word asks for
     before = st.column_before(v.start, window=4, want=text)
     if before is not None and not (

@@ -90,7 +90,7 @@ def ranking(st: State) -> None:
             if table is not None and table.table != it.subject:
                 _rank_by_related_count(st, table, desc, pos)
                 return
-            if table is not None and table.table == it.subject:
+            if table is not None and table.table == it.subject and _counting_superlative(st, pos):
                 # "which city has the most students": a category of the subject's rows
                 head = _group_column(st)
                 if head is not None:
@@ -107,7 +107,12 @@ def ranking(st: State) -> None:
                 return
             measure = (
                 st.column_after(j - 1, window=4, want=_is_measure)
-                or st.column_before(pos, window=2, want=_is_measure)
+                or (
+                    st.low(pos - 1) != "of"
+                    and st.low(pos - 2) != "of"
+                    and st.column_before(pos, window=2, want=_is_measure)
+                )
+                or None
                 # "the highest rating" stored as text
                 or st.column_after(j - 1, window=2, want=lambda c: not c.is_key and not c.temporal)
             )
@@ -218,6 +223,11 @@ def _rank_by_related_count(st: State, table: Link, desc: bool, pos: int) -> None
     it.notes.append(f"the {subject} with the {'most' if desc else 'fewest'} {table.table}")
 
 
+def _counting_superlative(st: State, pos: int) -> bool:
+    """ "The most", "the fewest", "the largest number of": a count, not a measure."""
+    return st.low(pos) in ("most", "fewest", "least") or st.low(pos + 1) in ("number", "amount")
+
+
 def _birth_column(st: State) -> Link | None:
     """A birth date or year column of the subject (or of a table in play)."""
     for table in st.tables_in_play():
@@ -272,14 +282,22 @@ def _rank_by_measure(st: State, measure: Link, desc: bool, pos: int) -> None:
         if c.start < pos and (c.table, c.column) != (measure.table, measure.column)
     ]
     head_tables = [
-        t for t in st.links.tables if t.start < max(pos, 1) or t.start in (measure.end, pos + 1)
+        t
+        for t in st.links.tables
+        if (t.start < max(pos, 1) or t.start in (measure.end, pos + 1))
+        and not measure.start <= t.start < measure.end
     ]
     others_extreme = any(
         p2 != pos and k2 == "max" and abs(p2 - pos) <= 4 for p2, _, k2 in _superlatives(st)
     )
     if others_extreme and not others:
         head_tables = []  # "the highest and lowest gpa of students": aggregates
-    asks_other = bool(others) or bool(head_tables) or st.low(0) in ("which", "who", "whose")
+    asks_other = (
+        bool(others)
+        or bool(head_tables)
+        or st.low(0) in ("which", "who", "whose")
+        or _top_n(st) is not None  # "the top 3 ...": rows, never one aggregate
+    )
     # with nothing else asked it is the aggregate itself
     if not asks_other and not it.select and st.low(pos) not in ("top",):
         for s_, e_ in st.links.column_spans():
@@ -299,6 +317,11 @@ def _rank_by_measure(st: State, measure: Link, desc: bool, pos: int) -> None:
         it.notes.append(f"{'max' if desc else 'min'} of {measure.column}")
         return
     category = _head_category(st)
+    if category is not None and (category.table, category.column) == (
+        measure.table,
+        measure.column,
+    ):
+        category = None
     if fn is None and category is not None and category.table == measure.table and not it.group:
         ci = st.col(category)
         if ci is not None and st.schema.naming_columns(category.table)[:1] != [ci]:

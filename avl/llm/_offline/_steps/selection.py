@@ -31,6 +31,18 @@ def selection(st: State) -> None:
         col = Col(c.table, c.column)
         if any(x.col == col and x.agg is None for x in it.select):
             continue
+        label = st.label_of(c.table, parent=False)
+        if (
+            len(label) > 1
+            and col == label[0]
+            and {st.low(k) for k in range(c.start, c.end)} <= {"name", "names", "full"}
+        ):
+            # "the names of the employees": every naming column (first and last)
+            for j, lc in enumerate(label):
+                if not any(x.col == lc for x in it.select):
+                    it.select.append(Item(col=lc, pos=c.start + j))
+            st.take(c)
+            continue
         it.select.append(Item(col=col, pos=c.start))
         st.take(c)
     # "customers and their cities": the rows' label, then the column
@@ -61,13 +73,7 @@ def selection(st: State) -> None:
             if (
                 st.in_head(t.start)
                 and t.table != it.subject
-                and (
-                    st.low(t.start - 1) == "and"
-                    or (
-                        st.low(t.start - 2) == "and"
-                        and st.low(t.start - 1) in ("the", "their", "its", "all")
-                    )
-                )
+                and _conjoined(st, t.start)
                 and not any(c.start < t.end and t.start < c.end for c in chosen)
             ):
                 for lc in st.label_of(t.table):
@@ -100,6 +106,17 @@ def selection(st: State) -> None:
                 it.select.remove(x)
                 it.select.insert(0, attrs.evolve(x, pos=-1))
     it.select.sort(key=lambda x: x.pos)
+
+
+def _conjoined(st: State, start: int) -> bool:
+    """Whether the words before ``start`` add a thing to show ("and the", "as well as
+    the corresponding", "along with their")."""
+    k = start - 1
+    while k >= 0 and st.low(k) in ("the", "their", "its", "all", "corresponding", "respective"):
+        k -= 1
+    if st.low(k) == "and":
+        return True
+    return st.low(k) in ("as", "with") and st.low(k - 1) in ("well", "along", "together")
 
 
 def _counted(it: Intent) -> bool:
