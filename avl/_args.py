@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from typing import NoReturn
 
-from avl.errors import InvalidInputError, InvalidTypeError
+from avl.errors import ConfigError, InvalidInputError, InvalidTypeError
 
-__all__ = ["describe", "expect_int", "expect_number", "expect_str", "type_error"]
+__all__ = ["check_clock", "describe", "expect_int", "expect_number", "expect_str", "type_error"]
 
 _LIMIT = 80
 
@@ -95,3 +95,24 @@ def expect_number(name: str, value: object, *, finite: bool = True) -> float:
     if finite and not math.isfinite(out):
         raise InvalidInputError(f"{name} must be finite, got {describe(value)}")
     return out
+
+
+def check_clock(name: str, clock: object, *, methods: tuple[str, ...] = ("now",)) -> None:
+    """Refuse a clock whose ``methods`` are missing or do not return finite numbers
+    (a ``datetime`` has a ``now``, but it returns a datetime).
+
+    Raises:
+        ConfigError: not a usable clock.
+    """
+    for method in methods:
+        fn = getattr(type(clock), method, None)
+        if not callable(fn):
+            raise ConfigError(f"{name} must have a {method}() method, got {describe(clock)}")
+        try:
+            value = getattr(clock, method)()
+        except Exception as exc:
+            raise ConfigError(f"{name}.{method}() failed: {describe(exc)}") from exc
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}.{method}() must return seconds, got {describe(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{name}.{method}() must return finite seconds, got {value}")

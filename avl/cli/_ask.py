@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -129,6 +130,8 @@ def _cmd_train(args: argparse.Namespace, out: TextIO) -> int:
     item["added_by"] = args.user
     with Path(args.training).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(item) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())  # acknowledged only once it is on disk
     out.write(f"trained {', '.join(ids)} -> {args.training}\n")
     return EXIT_OK
 

@@ -66,8 +66,8 @@ def _open_history(args: argparse.Namespace) -> Any:
         key = os.environ.get(args.hmac_key_env)
         if not key:
             raise UsageError(f"${args.hmac_key_env} is not set")
-        return History(url, hmac_key=key.encode("utf-8"))
-    return History(url)
+        return History(url, hmac_key=key.encode("utf-8"), create=False)
+    return History(url, create=False)  # reading never creates tables in a user's database
 
 
 def _read_anchors(path: str) -> list[Any]:

@@ -90,20 +90,45 @@ def console_from_args(args: argparse.Namespace) -> Any:
 
 
 def load_training(assistant: Any, path: Path) -> int:
-    """Train ``assistant`` from a JSON-lines training file; returns how many items."""
+    """Train ``assistant`` from a JSON-lines training file; returns how many items.
+
+    A damaged line is never skipped: it raises :class:`~avl.errors.CorruptionError`
+    naming the file, the line, its byte offset and how many items from there on are
+    not loaded.
+    """
+    from avl.errors import CorruptionError
+
     if not path.exists():
         return 0
+    data = path.read_bytes()
+    lines = data.split(b"\n")
     n = 0
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{lineno}: not JSON ({exc})") from exc
-        assistant.train(
-            **{k: item[k] for k in ("ddl", "documentation", "question", "sql") if item.get(k)},
-            added_by=str(item.get("added_by", "cli")),
-        )
-        n += 1
+    offset = 0
+    for lineno, raw in enumerate(lines, start=1):
+        problem = ""
+        item: Any = None
+        if raw.strip():
+            try:
+                item = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                problem = f"not UTF-8 ({exc})"
+            except json.JSONDecodeError as exc:
+                problem = f"not JSON ({exc})"
+            if not problem and not isinstance(item, dict):
+                problem = "not a JSON object"
+            if problem:
+                rest = sum(1 for r in lines[lineno - 1 :] if r.strip())
+                raise CorruptionError(
+                    f"{path}:{lineno} (byte {offset}): {problem}; {rest} training item(s) from "
+                    "there on are not loaded",
+                    path=str(path),
+                    offset=offset,
+                    records_affected=rest,
+                )
+            assistant.train(
+                **{k: item[k] for k in ("ddl", "documentation", "question", "sql") if item.get(k)},
+                added_by=str(item.get("added_by", "cli")),
+            )
+            n += 1
+        offset += len(raw) + 1
     return n

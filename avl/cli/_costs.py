@@ -90,7 +90,7 @@ def _cmd_costs(args: argparse.Namespace, out: TextIO) -> int:
     from avl.costs import cost_report
     from avl.history import History
 
-    history = History(history_url(args))
+    history = History(history_url(args), create=False)  # reading creates nothing
     try:
         report = cost_report(
             history, by=args.by, since=args.since, until=args.until, forecast=args.forecast

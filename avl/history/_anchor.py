@@ -234,7 +234,7 @@ class FileAnchorSink:
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise InvalidInputError(f"path must be a str or PathLike, got {type(path).__name__}")
-        self.path = Path(path)
+        self.path = Path(_fs_path(path))
         self._fsync = bool(fsync)
 
     def write(self, anchor: Anchor) -> None:
@@ -280,6 +280,18 @@ class FileAnchorSink:
         return f"FileAnchorSink({str(self.path)!r})"
 
 
+def _fs_path(path: str | os.PathLike[str]) -> str:
+    """``path`` if the file system can name it (no NUL, encodable)."""
+    try:
+        raw = os.fsdecode(os.fspath(path))
+        os.fsencode(raw)
+    except Exception as exc:  # a bad type, an unencodable name, a failing __fspath__
+        raise InvalidInputError(f"not a usable file path: {describe(path)}") from exc
+    if "\x00" in raw:
+        raise InvalidInputError(f"a file path cannot contain NUL: {describe(path)}")
+    return raw
+
+
 def read_anchors(path: str | os.PathLike[str]) -> list[Anchor]:
     """Every anchor in a file written by :class:`FileAnchorSink` (or one JSON anchor).
 
@@ -300,7 +312,7 @@ def read_anchors(path: str | os.PathLike[str]) -> list[Anchor]:
     """
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidInputError(f"path must be a str or PathLike, got {type(path).__name__}")
-    p = Path(path)
+    p = Path(_fs_path(path))
     try:
         size = p.stat().st_size
         if size > _MAX_ANCHOR_FILE:
@@ -418,8 +430,8 @@ def as_sink(value: object) -> AnchorSink:
     Raises:
         InvalidInputError: none of those.
     """
-    if isinstance(value, AnchorSink):
-        return value
+    if callable(getattr(type(value), "write", None)):
+        return value  # type: ignore[return-value]  # an AnchorSink: write(anchor)
     if isinstance(value, (str, os.PathLike)):
         return FileAnchorSink(value)
     if callable(value):

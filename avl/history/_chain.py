@@ -174,7 +174,7 @@ class Sealer:
 
     def __init__(self, key: bytes | str | None = None) -> None:
         if isinstance(key, str):
-            key = key.encode("utf-8")
+            key = key.encode("utf-8", "surrogatepass")
         if key is not None and not key:
             raise InvalidInputError("hmac_key must not be empty")
         self._key = key
@@ -499,6 +499,8 @@ def decode_cursor(cursor: str) -> int:
     Raises:
         InvalidInputError: the cursor is not one of ours.
     """
+    if not isinstance(cursor, str) or len(cursor) > 64:
+        raise InvalidInputError(f"invalid cursor {describe(cursor)}")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         if not raw.startswith("s") or not raw[1:].isdigit() or len(raw) > 20:

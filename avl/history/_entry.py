@@ -86,7 +86,9 @@ def _is_opt_int(instance: object, attribute: attrs.Attribute[Any], value: object
 
 
 def _finite(name: str, value: float) -> float:
-    return expect_number(name, value)
+    # + 0.0 turns -0.0 into 0.0: SQLite's REAL columns store -0.0 as 0.0, and the hash
+    # must cover what every backend reads back
+    return expect_number(name, value) + 0.0
 
 
 def _opt_time(value: float | None) -> float | None:

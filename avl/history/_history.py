@@ -18,10 +18,17 @@ from typing import IO, Any, Literal, Union
 import attrs
 import numpy as np
 
-from avl._args import describe, expect_number, type_error
+from avl._args import check_clock, describe, expect_number, type_error
 from avl._clock import Clock, SystemClock
 from avl._registry import Registry
-from avl.errors import ConfigError, CorruptionError, InvalidInputError, NotFoundError
+from avl.errors import (
+    AvlError,
+    BackendError,
+    ConfigError,
+    CorruptionError,
+    InvalidInputError,
+    NotFoundError,
+)
 from avl.history._anchor import Anchor, AnchorSink, as_sink
 from avl.history._chain import (
     Sealer,
@@ -286,8 +293,8 @@ class History:
         anchor_every_s: float | None = None,
         retain: float | _dt.timedelta | None = None,
     ) -> None:
-        if clock is not None and not callable(getattr(clock, "now", None)):
-            raise ConfigError(f"clock must have a now() method, got {type(clock).__name__}")
+        if clock is not None:
+            check_clock("clock", clock)
         self._clock: Clock = clock if clock is not None else SystemClock()
         if hmac_key is not None and not isinstance(hmac_key, (bytes, str)):
             raise ConfigError(f"hmac_key must be bytes or str, got {type(hmac_key).__name__}")
@@ -297,9 +304,11 @@ class History:
             raise ConfigError(str(exc)) from exc
         if (embedder is None) != (vector_store is None):
             raise ConfigError("similarity search needs both embedder= and vector_store=")
-        if embedder is not None and not callable(getattr(embedder, "embed", None)):
+        if embedder is not None and not callable(getattr(type(embedder), "embed", None)):
             raise ConfigError(f"embedder must have embed(texts), got {type(embedder).__name__}")
-        if vector_store is not None and not isinstance(vector_store, SimilarityStore):
+        if vector_store is not None and not all(
+            callable(getattr(type(vector_store), m, None)) for m in ("add", "search")
+        ):
             raise ConfigError(
                 f"vector_store must have add() and search(), got {type(vector_store).__name__}"
             )
@@ -333,7 +342,10 @@ class History:
             if not create:
                 kwargs["create"] = False
             self._backend: HistoryBackend = BACKENDS.create(url, **kwargs)
-        elif isinstance(url, HistoryBackend):
+        elif all(
+            callable(getattr(type(url), m, None))
+            for m in ("append", "get", "search", "scan", "verify", "head", "ping", "prune", "close")
+        ):
             self._backend = url
         else:
             raise ConfigError(f"expected a history URL or backend, got {type(url).__name__}")
@@ -876,7 +888,14 @@ class History:
         seq, head_hash = self._backend.head()
         anchor = self._make_anchor(seq, head_hash, float(self._clock.now()))
         for sink in sinks:
-            sink.write(anchor)
+            try:
+                sink.write(anchor)
+            except AvlError:
+                raise
+            except Exception as exc:  # the caller's sink (a webhook, a callback) failed
+                raise BackendError(
+                    f"anchor sink {describe(sink)} failed: {describe(exc, 200)}"
+                ) from exc
         return anchor
 
     def verify(self, anchor: Anchor | None = None) -> VerifyReport:

@@ -62,7 +62,15 @@ from avl.errors import InvalidInputError
 from avl.llm._offline._context import GenerationContext, build_value_index
 from avl.llm._offline._generator import OfflineDraft, OfflineGenerator
 from avl.llm._types import Completion, Delta, Message, Usage
-from avl.schema import ColumnSpec, ExamplePair, ForeignKeySpec, SqlDraft, TableSpec, WriteContext
+from avl.schema import (
+    ColumnSpec,
+    ExamplePair,
+    ForeignKeySpec,
+    SqlDraft,
+    TableSpec,
+    WriteContext,
+    parse_ddl,
+)
 
 __all__ = [
     "AsyncOfflineChatModel",
@@ -78,7 +86,6 @@ __all__ = [
     "parse_prompt",
 ]
 
-_CREATE = re.compile(r"CREATE\s+TABLE\b.*?\)\s*;", re.I | re.S)
 _PAIR = re.compile(r"^\s*(?:--\s*)?Q:\s*(.+?)\s*$\n^\s*(?:--\s*)?SQL:\s*(.+?)\s*$", re.M)
 _QUESTION = re.compile(r"^\s*Question:\s*(.+?)\s*$", re.M)
 
@@ -117,48 +124,13 @@ def parse_prompt(
     Raises:
         InvalidInputError: there is no user message.
     """
-    import sqlglot
-    from sqlglot import expressions as exp
-
     text = "\n".join(m.content for m in messages)
     users = [m.content for m in messages if m.role == "user"]
     if not users:
         raise InvalidInputError("the offline model needs at least one user message")
     found = _QUESTION.findall(users[-1]) or _QUESTION.findall(text)
     question = found[-1] if found else users[-1].strip().splitlines()[-1]
-    tables: list[TableSpec] = []
-    fks: list[ForeignKeySpec] = []
-    for block in _CREATE.findall(re.sub(r"--[^\n]*", "", text)):
-        try:
-            tree = sqlglot.parse_one(block, read=dialect)
-        except sqlglot.errors.SqlglotError:
-            continue
-        schema = tree.this if isinstance(tree.this, exp.Schema) else None
-        if schema is None or not isinstance(schema.this, exp.Table):
-            continue
-        tname = schema.this.name
-        cols: list[ColumnSpec] = []
-        for node in schema.expressions:
-            if isinstance(node, exp.ColumnDef):
-                kind = node.args.get("kind")
-                pk = any(
-                    isinstance(c.kind, exp.PrimaryKeyColumnConstraint) for c in node.constraints
-                )
-                cols.append(
-                    ColumnSpec(name=node.name, type=kind.sql() if kind else "", primary_key=pk)
-                )
-            elif isinstance(node, exp.ForeignKey):
-                ref = node.args.get("reference")
-                if ref is not None and isinstance(ref.this, exp.Schema):
-                    fks.append(
-                        ForeignKeySpec(
-                            table=tname,
-                            columns=[e.name for e in node.expressions],
-                            ref_table=ref.this.this.name,
-                            ref_columns=[e.name for e in ref.this.expressions],
-                        )
-                    )
-        tables.append(TableSpec(name=tname, columns=cols))
+    tables, fks = parse_ddl(text, dialect=dialect)
     pairs = [ExamplePair(question=q, sql=s.rstrip(";")) for q, s in _PAIR.findall(text)]
     return question, GenerationContext(
         question=question, tables=tables, foreign_keys=fks, examples=pairs, dialect=dialect

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 import attrs
 
-from avl._args import describe, type_error
+from avl._args import check_clock, describe, type_error
 from avl._clock import Clock
 from avl._registry import Registry
 from avl.errors import (
@@ -256,8 +256,8 @@ def _refused(decision: Decision, key: str) -> RateLimitedError:
 
 
 def _check_clock(clock: object) -> None:
-    if clock is not None and not callable(getattr(type(clock), "now", None)):
-        raise ConfigError(f"clock must have a now() method, got {describe(clock)}")
+    if clock is not None:
+        check_clock("clock", clock, methods=("now", "monotonic"))
 
 
 def _keys_of(keys: object) -> list[Key]:

@@ -330,14 +330,20 @@ def _verdict(run: Run, sql: str | None, kind: StatementKind | None) -> Verdict:
     violations = run.violations
     allowed = not violations and sql is not None
     read = run.columns
-    return Verdict(
-        allowed=allowed,
-        violations=tuple(violations) if violations else (),
-        sql=sql if allowed else None,
-        kind=kind,
-        tables=tuple(sorted(run.tables)) if run.tables else (),
-        columns=tuple(sorted({f"{t}.{c}" for t, c in read})) if read else (),
-    )
+    # the attrs __init__ without its keyword handling (the check's hot path); the
+    # value is the same frozen Verdict
+    verdict: Verdict = _new(Verdict)
+    _set(verdict, "allowed", allowed)
+    _set(verdict, "violations", tuple(violations) if violations else ())
+    _set(verdict, "sql", sql if allowed else None)
+    _set(verdict, "kind", kind)
+    _set(verdict, "tables", tuple(sorted(run.tables)) if run.tables else ())
+    _set(verdict, "columns", tuple(sorted({f"{t}.{c}" for t, c in read})) if read else ())
+    return verdict
+
+
+_new = object.__new__
+_set = object.__setattr__
 
 
 def _execute(run: Run) -> Verdict:

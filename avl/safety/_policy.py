@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from avl._args import describe
 from avl.errors import ConfigError
 from avl.safety._verdict import StatementKind
 
@@ -38,11 +39,20 @@ def _names(value: object) -> frozenset[str] | None:
     if not isinstance(value, Iterable):
         raise ConfigError(f"expected a list of names, got {type(value).__name__}")
     out = []
-    for item in value:
+    for item in _items(value, "a list of names"):
         if not isinstance(item, str) or not item.strip():
-            raise ConfigError(f"expected non-empty name strings, got {item!r}")
+            raise ConfigError(f"expected non-empty name strings, got {describe(item)}")
         out.append(item.strip())
     return frozenset(out)
+
+
+def _items(value: Iterable[Any], expected: str) -> list[Any]:
+    """The caller's iterable as a list; whatever iterating it raises (a 0-d array, a
+    hostile object) becomes a ConfigError."""
+    try:
+        return list(value)
+    except Exception as exc:
+        raise ConfigError(f"expected {expected}, got {describe(value)}") from exc
 
 
 def _names_required(value: object) -> frozenset[str]:
@@ -55,12 +65,16 @@ def _kinds(value: object) -> frozenset[StatementKind]:
     if not isinstance(value, Iterable):
         raise ConfigError(f"allowed_kinds: expected statement kinds, got {type(value).__name__}")
     out = []
-    for item in value:
+    for item in _items(value, "allowed_kinds: statement kinds"):
         try:
+            if not isinstance(item, (str, StatementKind)):
+                raise ValueError(item)
             out.append(StatementKind(str(getattr(item, "value", item)).lower()))
         except ValueError as exc:
             known = ", ".join(k.value for k in StatementKind)
-            raise ConfigError(f"allowed_kinds: unknown kind {item!r} (known: {known})") from exc
+            raise ConfigError(
+                f"allowed_kinds: unknown kind {describe(item)} (known: {known})"
+            ) from exc
     return frozenset(out)
 
 
@@ -72,7 +86,7 @@ def _schema(value: object) -> SchemaSpec | None:
     ):
         items: Iterable[Any] = value
     elif isinstance(value, Mapping):
-        items = value.items()
+        items = _items(value.items(), "schema: a mapping of table -> columns")
     else:
         raise ConfigError(
             f"schema: expected a mapping of table -> columns, got {type(value).__name__}"
@@ -80,15 +94,19 @@ def _schema(value: object) -> SchemaSpec | None:
     out = []
     for table, columns in items:
         if not isinstance(table, str) or not table.strip():
-            raise ConfigError(f"schema: table names must be non-empty strings, got {table!r}")
+            raise ConfigError(
+                f"schema: table names must be non-empty strings, got {describe(table)}"
+            )
         if isinstance(columns, Mapping):  # {column: type}
             columns = list(columns)
         if isinstance(columns, str) or not isinstance(columns, Iterable):
-            raise ConfigError(f"schema[{table!r}]: expected a list of column names")
+            raise ConfigError(f"schema[{describe(table)}]: expected a list of column names")
         cols = []
-        for col in columns:
+        for col in _items(columns, f"schema[{describe(table)}]: column names"):
             if not isinstance(col, str) or not col:
-                raise ConfigError(f"schema[{table!r}]: column names must be strings, got {col!r}")
+                raise ConfigError(
+                    f"schema[{describe(table)}]: column names must be strings, got {describe(col)}"
+                )
             cols.append(col)
         out.append((table.strip(), tuple(cols)))
     return tuple(sorted(out))
@@ -100,14 +118,14 @@ def _row_filters(value: object) -> tuple[tuple[str, str], ...]:
     if isinstance(value, tuple) and all(isinstance(x, tuple) and len(x) == 2 for x in value):
         items: Iterable[Any] = value
     elif isinstance(value, Mapping):
-        items = value.items()
+        items = _items(value.items(), "row_filters: a mapping of table -> predicate")
     else:
         raise ConfigError("row_filters: expected a mapping of table -> predicate")
     out = []
     for table, predicate in items:
         if not isinstance(table, str) or not isinstance(predicate, str) or not predicate.strip():
             raise ConfigError(
-                f"row_filters: expected table -> predicate strings, got {table!r}: {predicate!r}"
+                f"row_filters: expected table -> predicate strings, got {describe(table)}: {describe(predicate)}"
             )
         out.append((table.strip(), predicate.strip()))
     return tuple(sorted(out))
@@ -126,7 +144,7 @@ def _function_names(instance: Any, attribute: Any, value: frozenset[str]) -> Non
             continue
         hint = catalog(instance.dialect).suggest(lowered)
         raise ConfigError(
-            f"Policy.{attribute.name}: {name!r} is not a function SafeQuery knows in "
+            f"Policy.{attribute.name}: {describe(name)} is not a function SafeQuery knows in "
             f"{instance.dialect}{hint}; name a user-defined function in user_functions "
             "(or qualify it with its schema)"
         )
@@ -137,13 +155,15 @@ def _positive(instance: Any, attribute: Any, value: int | None) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(
-            f"Policy.{attribute.name} must be a positive integer or None, got {value!r}"
+            f"Policy.{attribute.name} must be a positive integer or None, got {describe(value)}"
         )
 
 
 def _positive_int(instance: Any, attribute: Any, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"Policy.{attribute.name} must be a positive integer, got {value!r}")
+        raise ConfigError(
+            f"Policy.{attribute.name} must be a positive integer, got {describe(value)}"
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import cachetools
 
+from avl._args import describe
 from avl.errors import ConfigError, InvalidInputError, UnsafeQueryError
 from avl.safety._checker import Checker
 from avl.safety._policy import Policy
@@ -177,6 +178,8 @@ class SafeQuery:
             if any(not isinstance(k, str) for k in params):
                 raise InvalidInputError("params keys must be strings") from exc
             return None
+        except Exception as exc:  # a value whose comparison or hash raises
+            raise InvalidInputError(f"params could not be read: {describe(exc)}") from exc
         return (sql, items)
 
 

@@ -129,7 +129,7 @@ class Run:
     __slots__ = (
         "anchor", "backslashes", "bool_seen", "bound_outside", "c", "columns", "depth", "edits",
         "idiom", "inline", "nameless", "p", "params", "plain", "queries", "row_dependent",
-        "seen", "source_rows", "sql", "statement_end", "strings", "table", "tables", "too_deep",
+        "seen", "sources_of", "sql", "statement_end", "strings", "table", "tables", "too_deep",
         "violations", "width", "wraps",
     )  # fmt: skip
 
@@ -155,8 +155,8 @@ class Run:
         self.depth = 0
         self.too_deep = False
         self.width: int | None = None
-        # an upper bound on the rows the SELECT being walked reads, when known
-        self.source_rows: float | None = None
+        # the scope and source names of the SELECT whose clauses are being walked
+        self.sources_of: tuple[Scope, list[str]] | None = None
         self.inline = False
         self.anchor: exp.Expr | None = None
         self.idiom: set[int] = set()

@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from avl._args import describe
 from avl.errors import InvalidInputError
 
 __all__ = ["KEY_PATTERN", "Condition", "Filter", "parse_where"]
@@ -50,11 +51,13 @@ def _check_scalar(key: str, op: str, value: Any) -> Any:
     kind = _kind(value)
     if kind == "other":
         raise InvalidInputError(
-            f"filter on {key!r}: {op} expects a str, int, float, bool or None, "
+            f"filter on {describe(key)}: {op} expects a str, int, float, bool or None, "
             f"got {type(value).__name__}"
         )
-    if kind == "number" and not math.isfinite(value):
-        raise InvalidInputError(f"filter on {key!r}: {op} value must be finite, got {value!r}")
+    if kind == "number" and isinstance(value, float) and not math.isfinite(value):
+        raise InvalidInputError(
+            f"filter on {describe(key)}: {op} value must be finite, got {describe(value)}"
+        )
     return value
 
 
@@ -126,7 +129,7 @@ def validate_key(key: Any) -> str:
     """
     if not isinstance(key, str) or KEY_PATTERN.fullmatch(key) is None:
         raise InvalidInputError(
-            f"invalid metadata filter key {key!r}: keys must match "
+            f"invalid metadata filter key {describe(key)}: keys must match "
             f"{KEY_PATTERN.pattern} (letters, digits, underscore)"
         )
     return key
@@ -161,23 +164,23 @@ def parse_where(where: Mapping[str, Any] | Filter | None) -> Filter:
         validate_key(key)
         if isinstance(spec, Mapping):
             if not spec:
-                raise InvalidInputError(f"filter on {key!r}: empty operator mapping")
+                raise InvalidInputError(f"filter on {describe(key)}: empty operator mapping")
             for op, value in spec.items():
                 if op not in _OPS:
                     raise InvalidInputError(
-                        f"filter on {key!r}: unknown operator {op!r} (known: {', '.join(_OPS)})"
+                        f"filter on {describe(key)}: unknown operator {describe(op)} (known: {', '.join(_OPS)})"
                     )
                 if op in ("$in", "$nin"):
                     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
                         raise InvalidInputError(
-                            f"filter on {key!r}: {op} expects a list, got {type(value).__name__}"
+                            f"filter on {describe(key)}: {op} expects a list, got {type(value).__name__}"
                         )
                     value = tuple(_check_scalar(key, op, v) for v in value)
                 else:
                     _check_scalar(key, op, value)
                     if op in _RANGE_OPS and _kind(value) not in ("number", "string"):
                         raise InvalidInputError(
-                            f"filter on {key!r}: {op} expects a number or a string, got {value!r}"
+                            f"filter on {describe(key)}: {op} expects a number or a string, got {describe(value)}"
                         )
                 conditions.append(Condition(key=key, op=op, value=value))
         else:

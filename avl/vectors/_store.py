@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from types import TracebackType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from avl._args import describe
 from avl._registry import Registry
-from avl.errors import ConfigError, InvalidInputError, NotFoundError
+from avl.errors import ConfigError, InvalidInputError, InvalidTypeError, NotFoundError
 from avl.vectors._filters import Filter, parse_where
 from avl.vectors._types import FloatMatrix, Hit, Metric, Record, VectorBackend, Where
 
@@ -40,12 +42,20 @@ Ids = IdLike | Iterable[IdLike]
 Metadata = Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None
 
 
+#: The largest vector dimension a store accepts (checked before anything is allocated).
+MAX_DIM = 65_536
+#: The most ids one call may carry (checked before they are iterated).
+MAX_IDS = 10_000_000
+
+
 def _metric(value: str | Metric) -> Metric:
+    if not isinstance(value, (str, Metric)):
+        raise ConfigError(f"metric must be 'cosine', 'ip' or 'l2', got {describe(value)}")
     try:
         return Metric(value)
     except ValueError:
         known = ", ".join(repr(m.value) for m in Metric)
-        raise ConfigError(f"unknown metric {value!r} (known: {known})") from None
+        raise ConfigError(f"unknown metric {describe(value)} (known: {known})") from None
 
 
 def open_backend(url: str, *, dim: int, metric: str | Metric = "cosine") -> VectorBackend:
@@ -82,14 +92,46 @@ def _plain_json(d: dict[str, Any], i: int) -> dict[str, Any]:
     """Convert NumPy scalars/arrays in metadata to plain JSON values, or refuse."""
     try:
         plain: dict[str, Any] = json.loads(json.dumps(d, allow_nan=False, default=_numpy_default))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInputError(f"metadata[{i}] is not JSON-serialisable: {exc}") from exc
     return plain
 
 
+def _as_floats(value: Any, what: str) -> npt.NDArray[np.float32]:
+    """``value`` as a float32 array; whatever NumPy raises on the caller's value (ragged
+    lists, strings, objects, too deep, too large) becomes an avl error, and complex
+    values are refused rather than silently losing their imaginary part."""
+    try:
+        # values beyond float32 become inf: the finite check names them (no warning)
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+            if arr.dtype.kind not in "biufO":
+                raise InvalidInputError(
+                    f"{what} must be real numeric values, got an array of {arr.dtype}"
+                )
+            return arr.astype(np.float32, copy=False)
+    except InvalidInputError:
+        raise
+    except Exception as exc:  # translated at the boundary, never swallowed
+        raise InvalidInputError(
+            f"{what} must be numeric arrays, got {describe(value)}: {describe(exc, 200)}"
+        ) from exc
+
+
+def _is_backend(value: object) -> bool:
+    try:
+        return isinstance(value, VectorBackend)
+    except Exception:  # an object whose attribute lookup raises is no backend
+        return False
+
+
 def _one_id(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, np.integer)):
-        raise InvalidInputError(f"ids must be str or int, got {type(value).__name__}: {value!r}")
+        raise InvalidTypeError(
+            f"ids must be str or int, got {type(value).__name__}: {describe(value)}"
+        )
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise InvalidInputError(f"integer ids must fit in 64 bits, got {describe(value)}")
     s = str(value)
     if not s:
         raise InvalidInputError("ids must not be empty strings")
@@ -140,14 +182,16 @@ class VectorStore:
         backend: str | VectorBackend = "memory://",
     ) -> None:
         if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim <= 0:
-            raise ConfigError(f"dim must be a positive int, got {dim!r}")
+            raise ConfigError(f"dim must be a positive int, got {describe(dim)}")
+        if dim > MAX_DIM:  # before anything is allocated for it
+            raise ConfigError(f"dim must be at most {MAX_DIM}, got {describe(dim)}")
         self._dim = int(dim)
         self._shape = (self._dim,)
         self._metric = _metric(metric)
         if isinstance(backend, str):
             self._backend = open_backend(backend, dim=self._dim, metric=self._metric)
         else:
-            if not isinstance(backend, VectorBackend):
+            if not _is_backend(backend):
                 raise ConfigError(
                     f"backend must be a URL or a VectorBackend, got {type(backend).__name__}"
                 )
@@ -187,16 +231,23 @@ class VectorStore:
         if isinstance(ids, np.ndarray):
             ids = ids.tolist()
         if isinstance(ids, (bytes, Mapping)) or not isinstance(ids, Iterable):
-            raise InvalidInputError(
+            raise InvalidTypeError(
                 f"ids must be a str, an int or a sequence, got {type(ids).__name__}"
             )
-        return [_one_id(v) for v in ids]
+        try:
+            if isinstance(ids, Sized) and len(ids) > MAX_IDS:
+                raise InvalidInputError(f"at most {MAX_IDS} ids per call, got {len(ids)}")
+            items = list(itertools.islice(ids, MAX_IDS + 1))
+        except InvalidInputError:
+            raise
+        except Exception as exc:  # the caller's own iterable failed
+            raise InvalidInputError(f"ids could not be iterated: {describe(exc)}") from exc
+        if len(items) > MAX_IDS:
+            raise InvalidInputError(f"at most {MAX_IDS} ids per call")
+        return [_one_id(v) for v in items]
 
     def _matrix(self, vectors: Any, n: int | None, what: str) -> FloatMatrix:
-        try:
-            arr = np.asarray(vectors, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"{what} must be numeric arrays: {exc}") from exc
+        arr = _as_floats(vectors, what)
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != self._dim:
@@ -250,12 +301,12 @@ class VectorStore:
             d = dict(md)
             for key in d:
                 if not isinstance(key, str):
-                    raise InvalidInputError(f"metadata[{i}] key {key!r} is not a string")
+                    raise InvalidInputError(f"metadata[{i}] key {describe(key)} is not a string")
             try:
                 json.dumps(d, allow_nan=False)
             except TypeError:
                 d = _plain_json(d, i)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:
                 raise InvalidInputError(f"metadata[{i}] is not JSON-serialisable: {exc}") from exc
             out.append(d)
         return out
@@ -268,9 +319,11 @@ class VectorStore:
         dupes = [i for i, c in Counter(id_list).items() if c > 1]
         if dupes:
             raise InvalidInputError(f"duplicate ids in one call: {sorted(dupes)[:10]}")
-        if single and np.ndim(vectors) == 2 and np.shape(vectors)[0] != 1:
+        mat = self._matrix(vectors, None, "vectors")
+        if single and mat.shape[0] != 1:
             raise InvalidInputError("one id given with several vectors")
-        mat = self._matrix(vectors, len(id_list), "vectors")
+        if mat.shape[0] != len(id_list):
+            raise InvalidInputError(f"got {len(id_list)} ids but {mat.shape[0]} vectors")
         return id_list, mat, self._metadata(metadata, len(id_list), single)
 
     def _check_open(self) -> None:
@@ -380,7 +433,7 @@ class VectorStore:
 
     def _k(self, k: int) -> int:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
-            raise InvalidInputError(f"k must be a positive int, got {k!r}")
+            raise InvalidInputError(f"k must be a positive int, got {describe(k)}")
         return int(k)
 
     def search(self, query: Any, k: int = 10, where: Where | Filter | None = None) -> list[Hit]:
@@ -422,10 +475,7 @@ class VectorStore:
                     return self._backend.search_many(q, k, _NO_FILTER)[0]
         k = self._k(k)
         flt = parse_where(where)
-        try:
-            arr = np.asarray(query, dtype=np.float32)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"query must be a numeric vector: {exc}") from exc
+        arr = _as_floats(query, "query")
         if arr.ndim == 2 and arr.shape[0] == 1:
             arr = arr[0]
         if arr.ndim != 1:
@@ -472,11 +522,12 @@ class VectorStore:
         """
         k = self._k(k)
         flt = parse_where(where)
-        if np.ndim(queries) != 2:
+        arr = _as_floats(queries, "queries")
+        if arr.ndim != 2:
             raise InvalidInputError(
-                f"queries must be a matrix (m, {self._dim}), got shape {np.shape(queries)}"
+                f"queries must be a matrix (m, {self._dim}), got shape {arr.shape}"
             )
-        mat = self._matrix(queries, None, "query")
+        mat = self._matrix(arr, None, "query")
         with self._lock:
             self._check_open()
             return self._backend.search_many(mat, k, flt)

@@ -63,16 +63,19 @@ class Opaque:
         return f"<{type(self.value).__name__}>"
 
 
-def unwrap(value: Any) -> Any:
-    """``value`` with every :class:`Opaque` inside lists, tuples and dicts replaced."""
+def unwrap(value: Any, depth: int = 0) -> Any:
+    """``value`` with every :class:`Opaque` inside lists, tuples and dicts replaced
+    (down to the nesting Hypothesis builds; the deep atoms themselves are left alone)."""
     if isinstance(value, Opaque):
         return value.value
+    if depth > 6:
+        return value
     if type(value) is list:
-        return [unwrap(v) for v in value]
+        return [unwrap(v, depth + 1) for v in value]
     if type(value) is tuple:
-        return tuple(unwrap(v) for v in value)
+        return tuple(unwrap(v, depth + 1) for v in value)
     if type(value) is dict:
-        return {k: unwrap(v) for k, v in value.items()}
+        return {k: unwrap(v, depth + 1) for k, v in value.items()}
     return value
 
 
@@ -104,6 +107,9 @@ def call(target: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tupl
         return False, exc
     except BaseException as exc:
         Stats.non_avl += 1
+        if _COLLECT:  # survey mode: note it and carry on (see the module docs)
+            _note(target, exc, args, kwargs)
+            return False, exc
         raise NonAvlError(
             f"{target}{_show(args, kwargs)} raised {type(exc).__module__}."
             f"{type(exc).__qualname__}: {_safe(exc)}"
@@ -114,6 +120,25 @@ def call(target: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tupl
             signal.signal(signal.SIGALRM, old)
     Stats.returned += 1
     return True, result
+
+
+#: ``AVL_FUZZ_COLLECT=FILE`` turns failures into lines of FILE (one per distinct place)
+#: instead of test failures: a survey of everything to fix in one run.
+_COLLECT = os.environ.get("AVL_FUZZ_COLLECT", "")
+_SEEN: set[tuple[str, str, str]] = set()
+
+
+def _note(target: str, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    import traceback
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "/avl/" in f.filename]
+    where = f"{frames[-1].filename.rsplit('/avl/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+    key = (target, type(exc).__name__, where)
+    if key in _SEEN:
+        return
+    _SEEN.add(key)
+    with open(_COLLECT, "a", encoding="utf-8") as fh:
+        fh.write(f"{target} {type(exc).__name__} avl/{where} {_show(args, kwargs)[:160]}\n")
 
 
 def _safe(value: Any, limit: int = 200) -> str:

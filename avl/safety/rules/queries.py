@@ -113,22 +113,6 @@ def _chained(names: list[str], joined: list[tuple[exp.Join, str | None]], from_:
     return True
 
 
-def _source_rows(scope: Scope, names: list[str]) -> float | None:
-    """The most rows the sources can yield together, when every one has a known bound."""
-    if not names:
-        return 1.0
-    total = 1.0
-    for name in names:
-        src = scope.sources.get(name)
-        if src is None:
-            return None
-        rows = resources.query_bound(src.query)[0] if src.query is not None else src.rows
-        if rows is None:
-            return None
-        total *= max(rows, 1.0)
-    return total
-
-
 def _numbered(node: exp.Expr) -> bool:
     """Whether an ORDER BY / GROUP BY has a positional item (``ORDER BY 2``, ``#2``)."""
     for item in node.expressions:
@@ -311,10 +295,10 @@ def select(run: Run, node: exp.Select, outer: Scope | None) -> Rel | None:
     if offset is not None:
         walk.append(offset)
     if walk:
-        saved = run.source_rows
-        run.source_rows = _source_rows(scope, names)
+        saved = run.sources_of
+        run.sources_of = (scope, names)  # read by the aggregate size rule, on demand
         run.expr(walk, scope)
-        run.source_rows = saved
+        run.sources_of = saved
     run.depth -= 1
     run.width = len(slots) if out.complete else None
     if not track:

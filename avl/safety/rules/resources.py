@@ -35,7 +35,15 @@ from avl.safety.rules._util import SETOPS, is_constant, number
 if TYPE_CHECKING:
     from avl.safety._walk import Rel, Run, Scope
 
-__all__ = ["cartesian", "positional", "query_bound", "recursive_cte", "rows_of", "value_size"]
+__all__ = [
+    "cartesian",
+    "positional",
+    "query_bound",
+    "recursive_cte",
+    "rows_of",
+    "source_rows",
+    "value_size",
+]
 
 C = ViolationCode
 Hook = Callable[["Run", exp.Expr, str], None]
@@ -183,7 +191,9 @@ def _aggregate(run: Run, node: exp.Expr, name: str) -> None:
     When the SELECT's sources have a known size (a bounded generator, ``VALUES``), that
     value is about rows x (value + separator): it may not exceed ``max_value_length``.
     """
-    rows = run.source_rows
+    if run.sources_of is None:
+        return
+    rows = source_rows(*run.sources_of)
     if rows is None:
         return
     args = positional(node)
@@ -531,6 +541,22 @@ def query_bound(node: exp.Expr | None) -> tuple[float | None, bool]:
     ):
         return 1.0, True
     return None, narrow
+
+
+def source_rows(scope: Scope, names: list[str]) -> float | None:
+    """The most rows the sources can yield together, when every one has a known bound."""
+    if not names:
+        return 1.0
+    total = 1.0
+    for name in names:
+        src = scope.sources.get(name)
+        if src is None:
+            return None
+        rows = query_bound(src.query)[0] if src.query is not None else src.rows
+        if rows is None:
+            return None
+        total *= max(rows, 1.0)
+    return total
 
 
 _SPREAD = 10_000  # rows a small source (VALUES, a bounded generator) may multiply a table by

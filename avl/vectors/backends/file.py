@@ -66,6 +66,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import attrs
 import numpy as np
 
+from avl._args import describe
 from avl.errors import (
     BackendError,
     ConfigError,
@@ -98,8 +99,8 @@ _U32 = struct.Struct("<I")
 _CLEAN, _DIRTY = ord("C"), ord("D")
 _METRIC_CODE = {Metric.COSINE: 1, Metric.IP: 2, Metric.L2: 3}
 _CODE_METRIC = {v: k for k, v in _METRIC_CODE.items()}
-#: The largest vector dimension a file store accepts (a 4 MiB vector).
-MAX_DIM = 1 << 20
+#: The largest vector dimension a file store accepts (as VectorStore).
+MAX_DIM = 65_536
 _CHUNK_BYTES = 256 << 10  # a damaged snapshot chunk loses at most about this much
 
 # first format (read for migration only)
@@ -315,7 +316,7 @@ class FileBackend:
 
     Args:
         path: the store directory (created if missing).
-        dim: the vector dimension (1..1,048,576).
+        dim: the vector dimension (1..65,536).
         metric: the metric.
         snapshot_bytes: write a snapshot when the log exceeds this many bytes.
         fsync: fsync each write (turn off only for throwaway data).
@@ -343,15 +344,17 @@ class FileBackend:
         repair: bool = False,
     ) -> None:
         if not isinstance(path, (str, os.PathLike)) or "\x00" in os.fspath(path):
-            raise ConfigError(f"path must be a file-system path, got {path!r}"[:200])
+            raise ConfigError(f"path must be a file-system path, got {describe(path)}")
         if isinstance(dim, bool) or not isinstance(dim, int) or not 0 < dim <= MAX_DIM:
-            raise ConfigError(f"dim must be an int in 1..{MAX_DIM}, got {dim!r}"[:200])
+            raise ConfigError(f"dim must be an int in 1..{MAX_DIM}, got {describe(dim)}")
         if isinstance(snapshot_bytes, bool) or not isinstance(snapshot_bytes, int):
-            raise ConfigError(f"snapshot_bytes must be an int, got {snapshot_bytes!r}")
+            raise ConfigError(f"snapshot_bytes must be an int, got {describe(snapshot_bytes)}")
         try:
+            if not isinstance(metric, (str, Metric)):
+                raise ValueError(metric)
             metric = Metric(metric)
         except ValueError:
-            raise ConfigError(f"unknown metric {metric!r}") from None
+            raise ConfigError(f"unknown metric {describe(metric)}") from None
         self._dir = Path(path)
         self._index = ExactIndex(dim, metric)
         self._snapshot_bytes = max(snapshot_bytes, 1)
