@@ -98,8 +98,6 @@ class Checker:
     """
 
     def __init__(self, policy: Policy) -> None:
-        from avl.safety._template import Template
-
         self.policy = policy
         self.dialect = Dialect.get_or_raise(policy.dialect)
         self.strategy = self.dialect.normalization_strategy
@@ -138,6 +136,8 @@ class Checker:
                 self.schema_by_name.setdefault(parts[-1], []).append((parts, cols))
         self.row_filters: list[RowFilter] = []
         for table, predicate in policy.row_filters:
+            from avl.safety._template import Template  # loaded only for row filters
+
             try:
                 cond = sqlglot.condition(predicate, dialect=self.dialect)
                 template = Template(sql=_PREFIX + predicate, dialect=policy.dialect)
