@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from avl import _html
-from avl.assistant import Answer, Assistant, create_demo_database
-from avl.assistant import Chart
+from avl.assistant import Answer, Assistant, Chart, create_demo_database
 from avl.history import Entry, History, Page, ProblemKind, VerifyReport
 from avl.metrics import Metrics
 from avl.ratelimit import Decision, Rate, RateLimiter
