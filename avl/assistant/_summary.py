@@ -68,7 +68,8 @@ def label(column: str) -> str:
         inner = inner.rsplit(".", 1)[-1]
         if inner in ("", "*", "1"):
             return "count" if word == "number of" else word
-        return f"{word} {_words(inner)}"
+        inner = _words(inner)
+        return inner if inner.split()[0] == word else f"{word} {inner}"
     return _words(column)
 
 

@@ -33,12 +33,15 @@ def test_session_object_asks_follow_ups_and_keeps_turns(demo: Path) -> None:
     a = _assistant(demo)
     chat = a.session(user="ann")
     assert isinstance(chat, Session)
-    assert len(chat.id) >= 16 and chat.id != a.session(user="ann").id
+    assert len(chat.id) >= 16
+    assert chat.id != a.session(user="ann").id
     assert chat.turns == ()
     first = chat.ask("How many customers are there in each country?")
-    assert first.ok and first.session == chat.id
+    assert first.ok
+    assert first.session == chat.id
     second = chat.ask("and only in France?")
-    assert second.ok and second.session == chat.id
+    assert second.ok
+    assert second.session == chat.id
     assert "'France'" in second.sql
     turns = chat.turns
     assert [t.question for t in turns] == [
@@ -51,13 +54,15 @@ def test_session_object_asks_follow_ups_and_keeps_turns(demo: Path) -> None:
     third = a.ask("sort them by country", user="ann", session=chat.id)
     assert third.session == chat.id
     d = third.to_dict()
-    assert d["session"] == chat.id and isinstance(d["summary"], str)
+    assert d["session"] == chat.id
+    assert isinstance(d["summary"], str)
 
 
 def test_session_new_creates_an_id_and_empty_asks_alone(demo: Path) -> None:
     a = _assistant(demo)
     new = a.ask("How many customers are there?", session="new")
-    assert new.session and new.session != "new"
+    assert new.session
+    assert new.session != "new"
     alone = a.ask("How many customers are there?")
     assert alone.session == ""
     assert a.session_turns(new.session) != ()
@@ -144,9 +149,11 @@ def _shared_history(demo: Path, url: str) -> None:
         chat.ask("How many customers are there in each country?")
         # another worker (its own History handle on the same store) continues it
         follow = w2.ask("and only in France?", user="ann", session=chat.id)
-        assert follow.ok and "'France'" in follow.sql
+        assert follow.ok
+        assert "'France'" in follow.sql
         entries = [e for e in h1.search(session=chat.id, limit=100) if str(e.outcome) == "ok"]
-        assert len(entries) == 2 and {e.session for e in entries} == {chat.id}
+        assert len(entries) == 2
+        assert {e.session for e in entries} == {chat.id}
         assert [t.question for t in w1.session_turns(chat.id, user="ann")] == [
             "How many customers are there in each country?",
             "and only in France?",
@@ -212,8 +219,10 @@ def test_row_filter_values_never_reach_the_model_through_turns(demo: Path, tmp_p
 # ---------------------------------------------------------------------- answers
 def test_answer_defaults_are_backwards_compatible() -> None:
     a = Answer(question="q")
-    assert a.summary is None and a.session == ""
-    assert a.to_dict()["summary"] is None and a.to_dict()["session"] == ""
+    assert a.summary is None
+    assert a.session == ""
+    assert a.to_dict()["summary"] is None
+    assert a.to_dict()["session"] == ""
 
 
 # ------------------------------------------------------------------------- HTTP
@@ -253,7 +262,8 @@ def test_follow_up_over_http() -> None:
             )
             assert first.status_code == 200
             sid = first.json()["session"]
-            assert sid and sid != "new"
+            assert sid
+            assert sid != "new"
             assert first.json()["summary"]
             follow = await tc.post(
                 "/v1/ask", json={"question": "and only in France?", "session": sid}, headers=ann
@@ -271,7 +281,8 @@ def test_follow_up_over_http() -> None:
             events = list(sse.parse([stream.content]))
             answers = [e for e in events if e.event == "answer"]
             assert len(answers) == 1, events
-            assert sid in answers[0].data and "summary" in answers[0].data
+            assert sid in answers[0].data
+            assert "summary" in answers[0].data
             # another caller sending ann's id starts afresh (turns are per caller)
             theirs = await tc.post(
                 "/v1/ask", json={"question": "and only in France?", "session": sid}, headers=bob

@@ -88,7 +88,8 @@ def test_template_no_rows_refusal_abstention_and_errors() -> None:
 
 def test_values_and_labels_read_as_words() -> None:
     assert label("COUNT(DISTINCT c.name)") == "number of name"
-    assert label("SUM(orders.total)") == "total total"
+    assert label("SUM(orders.total)") == "total"
+    assert label("SUM(amount)") == "total amount"
     assert label("signupYear") == "signup year"
     assert describe_value(True) == "yes"
     assert describe_value(0.123456) == "0.1235"
@@ -120,7 +121,8 @@ def test_a_refusal_is_summarised_with_its_reason(demo: Path) -> None:
     model = FakeChatModel(["```sql\nDELETE FROM customers\n```"] * 3)
     a = _assistant(demo, model=model, cache_threshold=None)
     got = a.ask("remove everyone")
-    assert got.verdict is not None and not got.verdict.allowed
+    assert got.verdict is not None
+    assert not got.verdict.allowed
     assert got.summary is not None
     assert got.summary.startswith("The query was refused by the access policy")
     assert len(model.calls) == 3  # no summary call for a refusal
@@ -163,11 +165,13 @@ def test_model_written_summary_is_one_bounded_call_counted_in_costs(demo: Path) 
     assert got.summary == "Customers come from six countries, most from the United Kingdom."
     assert len(model.calls) == 2
     call = model.calls[1]
-    assert call.max_tokens is not None and call.max_tokens <= 100
+    assert call.max_tokens is not None
+    assert call.max_tokens <= 100
     prompt = call.messages[-1].content
     assert "Columns: country, COUNT(*)" in prompt
     assert prompt.count("\n") <= 3 + 5  # question, columns, header and at most 5 rows
-    assert got.usage.input_tokens == 160 and got.usage.output_tokens == 32
+    assert got.usage.input_tokens == 160
+    assert got.usage.output_tokens == 32
     assert got.cost_usd == pytest.approx(0.012)
     # the summary's cost is settled in the caller's budget too
     assert budgets.status(user="ann")[0].spent_usd == pytest.approx(0.012)
@@ -184,7 +188,8 @@ def test_provider_error_falls_back_to_the_template(demo: Path) -> None:
     )
     a = _assistant(demo, model=model, summaries="model", cache_threshold=None, metrics=metrics)
     got = a.ask("how many customers?")
-    assert got.ok and got.summary == "The count is 12."
+    assert got.ok
+    assert got.summary == "The count is 12."
     assert len(model.calls) == 2
 
 
@@ -204,6 +209,6 @@ def test_template_mode_never_calls_the_model_again(demo: Path) -> None:
 def test_the_stream_carries_the_summary_in_the_answer(demo: Path) -> None:
     a = _assistant(demo)
     events = list(a.stream("How many customers are there?", session="new"))
-    answer = [e for e in events if e.kind.value == "answer"][0]
+    answer = next(e for e in events if e.kind.value == "answer")
     assert answer.data["summary"] == "The count is 12."
     assert answer.data["session"]
