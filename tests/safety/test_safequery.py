@@ -368,8 +368,13 @@ def test_qualified_names_are_not_the_allowed_table() -> None:
     assert codes(guard.check("SELECT id FROM public.orders")) == ["table_not_allowed"]
     qualified = SafeQuery(Policy(dialect="postgres", allowed_tables=["public.orders"]))
     assert qualified.check("SELECT id FROM public.orders").allowed is True
-    assert qualified.check("SELECT id FROM orders").allowed is True
+    # unqualified resolves through the search path: not provably public.orders
+    assert codes(qualified.check("SELECT id FROM orders")) == ["table_not_allowed"]
     assert codes(qualified.check("SELECT id FROM other.orders")) == ["table_not_allowed"]
+    pinned = SafeQuery(
+        Policy(dialect="postgres", allowed_tables=["public.orders"], default_schema="public")
+    )
+    assert pinned.check("SELECT id FROM orders").allowed is True
 
 
 def test_identifier_case_rules_follow_the_dialect() -> None:
