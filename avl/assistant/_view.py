@@ -117,11 +117,10 @@ def probe_sql(table: str, columns: Sequence[str], dialect: str) -> str:
 
     select = exp.select(*(exp.column(c, quoted=True) for c in columns))
     parts = table.split(".") if 1 < len(table.split(".")) <= 3 else [table]
-    name, db, catalog = (list(reversed(parts)) + [None, None])[:3]
+    padded: list[str | None] = [*reversed(parts), None, None]
+    name, db, catalog = padded[:3]
     assert name is not None
-    return select.from_(exp.table_(name, db=db, catalog=catalog, quoted=True)).sql(
-        dialect=dialect
-    )
+    return select.from_(exp.table_(name, db=db, catalog=catalog, quoted=True)).sql(dialect=dialect)
 
 
 def _is_filtered(sql: str | None) -> bool:

@@ -137,10 +137,13 @@ def _oracle(
     assert any("ok-row" in repr(rows) for _, rows in ran), ran
     # pinned to the schema the server really resolves to, a bare name is that table
     pinned = SafeQuery(
-        Policy(dialect=dialect, allowed_tables=[f"{other_schema}.{table}"], default_schema=other_schema)
+        Policy(
+            dialect=dialect, allowed_tables=[f"{other_schema}.{table}"], default_schema=other_schema
+        )
     )
     verdict = pinned.check(f"SELECT note FROM {table}")
-    assert verdict.allowed is True and verdict.sql is not None
+    assert verdict.allowed is True
+    assert verdict.sql is not None
     assert SECRET in repr(run(verdict.sql))  # the default schema does hold it
 
 
@@ -207,8 +210,6 @@ def test_duckdb_search_path(tmp_path: Path) -> None:
         con.execute("INSERT INTO sales.inv VALUES (1, 'ok-row')")
         con.execute("CREATE TABLE main.inv (id INT, note VARCHAR)")
         con.execute(f"INSERT INTO main.inv VALUES (1, '{SECRET}')")
-        _oracle(
-            "duckdb", lambda s: con.execute(s).fetchall(), duckdb.Error, "sales", "main", "inv"
-        )
+        _oracle("duckdb", lambda s: con.execute(s).fetchall(), duckdb.Error, "sales", "main", "inv")
     finally:
         con.close()

@@ -333,6 +333,12 @@ def _already_filtered(run: Run, node: exp.Table, rf: RowFilter) -> bool:
     where = select.args.get("where")
     if len(exprs) != 1 or not isinstance(exprs[0], exp.Star) or where is None:
         return False
+    from avl.safety._rewrite import FENCES, fence_of
+
+    # the wrapper's fence too: a filter the caller wrote unfenced is wrapped again,
+    # or the engine could run the caller's expressions on other tenants' rows
+    if fence_of(select, run.p.dialect) != FENCES.get(run.p.dialect, ""):
+        return False
     bound = run.c.bound_filter(rf, run.params)
     return bound is not None and where.this == bound
 

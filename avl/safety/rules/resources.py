@@ -529,7 +529,9 @@ def query_bound(node: exp.Expr | None) -> tuple[float | None, bool]:
     limit = args.get("limit")
     if isinstance(limit, exp.Limit):
         value = number(limit.args.get("expression"))
-        if value is not None:
+        # a negative LIMIT (SQLite's "no limit") or one past 2**53 (MySQL's "all rows",
+        # the row-filter fence) bounds nothing
+        if value is not None and 0 <= value < 2**53:
             return value, narrow
     if args.get("from_") is None and not args.get("joins"):
         return 1.0, True
