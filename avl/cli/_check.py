@@ -19,7 +19,7 @@ import attrs
 
 from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError
 from avl.cli._render import Style, render_csv, render_json, style_for
-from avl.typing import violation_code
+from avl.errors import violation_code
 
 __all__ = ["Statement", "register", "split_statements", "verdict_json"]
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
 
 __all__ = [
     "EXIT_ERROR",
@@ -96,6 +97,8 @@ def load_training(assistant: Any, path: Path) -> int:
     naming the file, the line, its byte offset and how many items from there on are
     not loaded.
     """
+    import json
+
     from avl.errors import CorruptionError
 
     if not path.exists():

@@ -98,8 +98,6 @@ class Checker:
     """
 
     def __init__(self, policy: Policy) -> None:
-        from avl.safety._template import Template
-
         self.policy = policy
         self.dialect = Dialect.get_or_raise(policy.dialect)
         self.strategy = self.dialect.normalization_strategy
@@ -142,6 +140,8 @@ class Checker:
                 self.schema_by_name.setdefault(parts[-1], []).append((parts, cols))
         self.row_filters: list[RowFilter] = []
         for table, predicate in policy.row_filters:
+            from avl.safety._template import Template  # loaded only for row filters
+
             try:
                 cond = sqlglot.condition(predicate, dialect=self.dialect)
                 template = Template(sql=_PREFIX + predicate, dialect=policy.dialect)
@@ -339,7 +339,7 @@ class Checker:
                 f"the checker does not understand this statement ({type(exc).__name__}); refusing"
             )
             code = C.UNKNOWN_NODE
-        return Verdict(allowed=False, violations=(Violation(code=code, message=message),))
+        return Verdict(allowed=False, violations=(Violation(code=code, message=message),), text=sql)
 
 
 def _verdict(run: Run, sql: str | None, kind: StatementKind | None) -> Verdict:
@@ -355,6 +355,7 @@ def _verdict(run: Run, sql: str | None, kind: StatementKind | None) -> Verdict:
     _set(verdict, "kind", kind)
     _set(verdict, "tables", tuple(sorted(run.tables)) if run.tables else ())
     _set(verdict, "columns", tuple(sorted({f"{t}.{c}" for t, c in read})) if read else ())
+    _set(verdict, "text", run.sql)
     return verdict
 
 
