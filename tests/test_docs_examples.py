@@ -38,7 +38,17 @@ EXPECT = {
         "table_not_allowed",
         "refused:",
     ],
-    "tutorials/notebook.rst": ["status", "True"],
+    "tutorials/notebook.rst": [
+        "status",
+        "bar",
+        "True",
+        "Verdict(rejected, select, 2 violations)",
+        "multiple_statements at 1:34",
+        "Page(1 entry, next_cursor=None)",
+        "VerifyReport(ok, 1 checked",
+        "Decision(allowed, 1 of 2 left",
+        "stages (percentiles over the last 300 s)",
+    ],
 }
 
 

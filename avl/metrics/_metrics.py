@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
+from avl import _html
 from avl._clock import Clock, SystemClock
 from avl._optional import require
 from avl.errors import ConfigError, InvalidInputError
@@ -136,6 +137,10 @@ class MetricsSnapshot:
         gauges: gauges keyed ``name{label="value",...}`` (labels sorted), the
             callbacks' current values included.
         verification: the last history verification ``(ok, checked, at)``, or ``None``.
+
+    ``repr()`` prints each non-empty part as a short aligned table; in a notebook
+    the snapshot shows as HTML tables (stage latencies in milliseconds, tokens and
+    cost per model, rejections, counters, gauges).
     """
 
     window_s: float
@@ -155,6 +160,90 @@ class MetricsSnapshot:
         """Hits / (hits + misses), or ``None`` before any lookup."""
         total = self.cache_hits + self.cache_misses
         return None if total == 0 else self.cache_hits / total
+
+    def _sections(
+        self,
+    ) -> list[tuple[str, tuple[str, ...], list[tuple[object, ...]], tuple[int, ...]]]:
+        """(title, columns, rows, right-aligned columns) of every non-empty part."""
+        ms = _html.fmt_seconds
+        out: list[tuple[str, tuple[str, ...], list[tuple[object, ...]], tuple[int, ...]]] = []
+        if self.stages:
+            rows: list[tuple[object, ...]] = [
+                (name, s.count, ms(s.sum_s), s.window_count, ms(s.p50), ms(s.p95), ms(s.p99))
+                for name, s in self.stages.items()
+            ]
+            out.append(
+                (
+                    f"stages (percentiles over the last {self.window_s:g} s)",
+                    ("stage", "count", "total", "in window", "p50", "p95", "p99"),
+                    rows,
+                    (2, 4, 5, 6),
+                )
+            )
+        if self.models:
+            rows = [
+                (m, u.calls, u.input_tokens, u.output_tokens, f"{u.cost_usd:.4f}")
+                for m, u in self.models.items()
+            ]
+            out.append(
+                (
+                    "models",
+                    ("model", "calls", "input tokens", "output tokens", "cost (USD)"),
+                    rows,
+                    (4,),
+                )
+            )
+        ratio = self.cache_hit_ratio
+        if ratio is not None:
+            out.append(
+                (
+                    "cache",
+                    ("hits", "misses", "hit ratio"),
+                    [(self.cache_hits, self.cache_misses, f"{ratio:.1%}")],
+                    (2,),
+                )
+            )
+        for title, head, values in (
+            ("rejections", "violation code", self.rejections),
+            ("rate limited", "user", self.rate_limited),
+            ("counters", "counter", self.counters),
+            ("gauges", "gauge", self.gauges),
+        ):
+            if values:
+                out.append((title, (head, "value"), list(values.items()), ()))
+        if self.requests:
+            rows = [(*key, n) for key, n in self.requests.items()]
+            out.append(("HTTP requests", ("route", "method", "status", "count"), rows, ()))
+        if self.verification is not None:
+            ok, checked, at = self.verification
+            out.append(
+                (
+                    "last history verification",
+                    ("ok", "checked", "at (UTC)"),
+                    [(str(ok), checked, _html.fmt_time(at))],
+                    (),
+                )
+            )
+        return out
+
+    def __repr__(self) -> str:
+        sections = self._sections()
+        lines = [f"MetricsSnapshot(window_s={self.window_s:g}{'' if sections else ', empty'})"]
+        for title, columns, rows, right in sections:
+            lines.append(f"  {title}:")
+            lines.extend(_html.text_table(columns, rows, indent="    ", max_rows=20, right=right))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The snapshot as HTML tables (Jupyter calls it)."""
+        parts = ["<div><b>Metrics</b></div>"]
+        sections = self._sections()
+        if not sections:
+            parts.append(_html.muted("nothing recorded yet"))
+        for title, columns, rows, right in sections:
+            parts.append(f"<div style='margin-top:6px'><b>{_html.esc(title)}</b></div>")
+            parts.append(_html.table(columns, rows, right=right))
+        return _html.box("".join(parts), kind="metrics")
 
 
 class _Hist:

@@ -323,7 +323,7 @@ class Checker:
                 f"the checker does not understand this statement ({type(exc).__name__}); refusing"
             )
             code = C.UNKNOWN_NODE
-        return Verdict(allowed=False, violations=(Violation(code=code, message=message),))
+        return Verdict(allowed=False, violations=(Violation(code=code, message=message),), text=sql)
 
 
 def _verdict(run: Run, sql: str | None, kind: StatementKind | None) -> Verdict:
@@ -339,6 +339,7 @@ def _verdict(run: Run, sql: str | None, kind: StatementKind | None) -> Verdict:
     _set(verdict, "kind", kind)
     _set(verdict, "tables", tuple(sorted(run.tables)) if run.tables else ())
     _set(verdict, "columns", tuple(sorted({f"{t}.{c}" for t, c in read})) if read else ())
+    _set(verdict, "text", run.sql)
     return verdict
 
 
