@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import itertools
 import re
-import secrets
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
+from avl._lazy import LazyPattern
 from avl.errors import AvlError
 from avl.safety._verdict import ViolationCode
 from avl.safety.rules._util import SETOPS, number
@@ -72,6 +72,8 @@ def _quote(text: str) -> str:
 def _wrap(run: Run, statements: list[exp.Expr], substitutions: dict[str, str]) -> bool:
     """Replace each row-filtered table reference; True when the tree changed."""
     changed = False
+    import secrets  # loaded for row filters only (it loads OpenSSL)
+
     nonce = secrets.token_hex(8)
     for index, (table, rf) in enumerate(run.wraps):
         predicate = _predicate(run, table, rf)
@@ -309,7 +311,7 @@ def rewrite(run: Run, statements: list[exp.Expr]) -> str:
 
 _NAME_ARGS = frozenset({"this", "db", "catalog", "alias"})
 _LIMITABLE = (exp.Select, *SETOPS)
-_AFTER_FROM = re.compile(r"(?:\bFROM|\bJOIN|,)\s*\Z", re.IGNORECASE)
+_AFTER_FROM = LazyPattern(r"(?:\bFROM|\bJOIN|,)\s*\Z", re.IGNORECASE)
 
 
 def _ends_in_comment(sql: str) -> bool:

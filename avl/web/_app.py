@@ -29,11 +29,9 @@ from avl.web._middleware import (
     BodyLimit,
     CheckCache,
     CrossSiteGuard,
+    Envelope,
     HostCheck,
     RateLimit,
-    RouteMetrics,
-    SecurityHeaders,
-    Tracing,
 )
 from avl.web._problems import MethodNotAllowedError, problem_for
 from avl.web._protocols import ConsoleLike, RequestMetrics
@@ -113,10 +111,12 @@ def middleware_stack(
         settings.limit_local if settings.limit_local is not None else "ratelimit" in console.config
     )
     stack = [
-        Middleware(Tracing),
-        Middleware(AccessLog),
-        Middleware(RouteMetrics, metrics=metrics) if isinstance(metrics, RequestMetrics) else None,
-        Middleware(SecurityHeaders, page_csp=settings.page_csp),
+        Middleware(
+            Envelope,
+            page_csp=settings.page_csp,
+            metrics=metrics if isinstance(metrics, RequestMetrics) else None,
+            access_log=AccessLog(None),
+        ),
         Middleware(HostCheck, allowed_hosts=settings.allowed_hosts),
         _cors(settings) if settings.cors_origins else None,
         Middleware(CrossSiteGuard, cors_origins=settings.cors_origins),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from avl._lazy import LazyPattern
 from avl.safety._verdict import ViolationCode
 from avl.safety._walk import Rel, Scope
 from avl.safety.rules import functions, resources
@@ -57,7 +58,7 @@ CATALOG_TABLES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 # a relation name that is really a file or a URL (DuckDB replacement scans, ClickHouse...)
-_PATHLIKE = re.compile(
+_PATHLIKE = LazyPattern(
     r"[/\\:]|\.(csv|tsv|txt|parquet|json|jsonl|ndjson|gz|zst|xlsx?|db|duckdb|sqlite3?|arrow|"
     r"avro|orc|ipc|feather)$",
     re.IGNORECASE,
