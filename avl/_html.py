@@ -62,8 +62,9 @@ _PRE = (
 )
 _MARK = "background:#ffd7d5;color:#82071e;border-bottom:2px solid #b42318;border-radius:2px"
 _TABLE = "border-collapse:collapse;margin:6px 0;font-size:12.5px"
+# Jupyter's stylesheets right-align every table cell: text cells say left themselves
 _TH = "text-align:left;padding:3px 8px;border-bottom:1px solid #d0d7de;white-space:nowrap"
-_TD = "padding:3px 8px;border-bottom:1px solid #eaeef2;vertical-align:top"
+_TD = "text-align:left;padding:3px 8px;border-bottom:1px solid #eaeef2;vertical-align:top"
 _NUM = ";text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap"
 
 
@@ -113,7 +114,7 @@ def fmt_seconds(seconds: float | None) -> str:
         return "∞"
     if seconds < 0.001:
         return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
+    if seconds < 0.99995:
         return f"{seconds * 1e3:.1f} ms"
     return f"{seconds:.2f} s"
 
@@ -160,25 +161,25 @@ def table(
     what: str = "rows",
     raw_columns: Iterable[int] = (),
     right: Iterable[int] = (),
+    nowrap: Iterable[int] = (),
     header: bool = True,
 ) -> str:
     """An HTML table of ``rows`` under ``columns``, at most ``max_rows`` of them.
 
     Numbers are right-aligned; every cell is escaped and cut to :data:`MAX_CELL`
     characters except the ``raw_columns`` (indexes of cells the caller already
-    rendered as safe HTML); the ``right`` columns are right-aligned too. When there are more rows (``total`` if given, else the
+    rendered as safe HTML); the ``right`` columns are right-aligned too, the
+    ``nowrap`` columns never wrap. When there are more rows (``total`` if given, else the
     rows counted), a ``… N more <what>`` line follows the table. Only the shown rows
     are read from ``rows``.
     """
     raw = set(raw_columns)
     align = set(right)
-    head = "".join(
-        f"<th style='{_TH}{';text-align:right' if i in align else ''}'>{esc(c)}</th>"
-        for i, c in enumerate(columns)
-    )
+    whole = set(nowrap)
     body: list[str] = []
     shown = 0
     seen = 0
+    numeric = [True] * len(columns)  # a column of numbers gets a right-aligned header
     for row in rows:
         seen += 1
         if shown >= max_rows:
@@ -188,16 +189,24 @@ def table(
         shown += 1
         cells = []
         for i, value in enumerate(row):
+            td = _TD + (";white-space:nowrap" if i in whole else "")
+            if i < len(numeric) and value is not None and not is_number(value):
+                numeric[i] = False
             if i in raw:
-                cells.append(f"<td style='{_TD}'>{value}</td>")
+                cells.append(f"<td style='{td}'>{value}</td>")
             elif is_number(value) or (i in align and value is not None):
-                cells.append(f"<td style='{_TD}{_NUM}'>{esc(cell_text(value))}</td>")
+                cells.append(f"<td style='{td}{_NUM}'>{esc(cell_text(value))}</td>")
             elif value is None:
-                cells.append(f"<td style='{_TD};color:{_MUTED}'>NULL</td>")
+                cells.append(f"<td style='{td};color:{_MUTED}'>NULL</td>")
             else:
-                cells.append(f"<td style='{_TD}'>{esc(cell_text(value))}</td>")
+                cells.append(f"<td style='{td}'>{esc(cell_text(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     count = total if total is not None else seen
+    head = "".join(
+        f"<th style='{_TH}{';text-align:right' if i in align or (shown and numeric[i]) else ''}'>"
+        f"{esc(c)}</th>"
+        for i, c in enumerate(columns)
+    )
     thead = f"<thead><tr>{head}</tr></thead>" if header else ""
     return f"<table style='{_TABLE}'>{thead}<tbody>{''.join(body)}</tbody></table>" + more_line(
         count - shown, what

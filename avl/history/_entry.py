@@ -331,13 +331,16 @@ class Page(list[Entry]):
         if not n:
             return _html.box(head, kind="page")
         rows = (_view_row(e, _html.MAX_CELL) for e in self)
-        body = _html.table(_VIEW_COLUMNS, rows, total=n, what="entries", right=(7, 8))
+        body = _html.table(
+            _VIEW_COLUMNS, rows, total=n, what="entries", right=(7, 8), nowrap=(1, 4)
+        )
         return _html.box(head + body, kind="page")
 
     def to_pandas(self) -> Any:
         """The entries as a ``pandas.DataFrame``, one row each, one column per
         :class:`Entry` field (as :meth:`Entry.to_dict` gives them) plus
-        ``latency_s``; ``time`` is a UTC ``datetime64`` column.
+        ``latency_s``; ``time`` is a UTC ``datetime64`` column, ``seq`` and
+        ``row_count`` are nullable integers (``<NA>`` for a query that did not run).
 
         Raises:
             MissingDependencyError: pandas is not installed (``pip install 'avl[pandas]'``).
@@ -347,6 +350,8 @@ class Page(list[Entry]):
         records = [{**e.to_dict(), "latency_s": e.latency_s} for e in self]
         frame = pd.DataFrame.from_records(records, columns=columns)
         frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
+        for name in ("seq", "row_count"):  # integers with gaps stay integers
+            frame[name] = frame[name].astype("Int64")
         return frame
 
 
