@@ -195,7 +195,9 @@ def unwrap(
         inner = sub.this
         if not isinstance(inner, exp.Select) or not _is_star(inner) or not inner.args.get("where"):
             continue
-        if any(inner.args.get(k) for k in ("joins", "group", "having", "order", "limit")):
+        if any(inner.args.get(k) for k in ("joins", "group", "having", "order")):
+            continue
+        if not _is_fence(inner, dialect):
             continue
         src = inner.args.get("from_") or inner.args.get("from")
         table = src.this if src is not None else None
@@ -214,6 +216,28 @@ def unwrap(
             tree.set("limit", None)
             changed = True
     return tree.sql(dialect=dialect) if changed else sql
+
+
+#: ``LIMIT`` values that do not limit (the guard's fence keeps a filter's subquery
+#: from being merged: ``LIMIT -1 OFFSET 0`` on SQLite, ``OFFSET 0`` on PostgreSQL,
+#: ``LIMIT 18446744073709551615`` on MySQL).
+_NO_LIMIT = frozenset({"-1", "18446744073709551615", "ALL"})
+
+
+def _is_fence(select: Any, dialect: str) -> bool:
+    """Whether ``select``'s ``LIMIT``/``OFFSET`` (if any) keep every row."""
+    from sqlglot import expressions as exp
+
+    limit, offset = select.args.get("limit"), select.args.get("offset")
+    if offset is not None:
+        value = offset.expression if isinstance(offset, exp.Offset) else offset
+        if value is None or value.sql(dialect=dialect) != "0":
+            return False
+    if limit is not None:
+        value = limit.expression if isinstance(limit, exp.Limit) else limit
+        if value is None or value.sql(dialect=dialect).replace(" ", "").upper() not in _NO_LIMIT:
+            return False
+    return True
 
 
 def _is_star(select: Any) -> bool:

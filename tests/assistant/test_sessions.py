@@ -306,3 +306,47 @@ def test_follow_up_over_http() -> None:
         asyncio.run(scenario())
     finally:
         console.close()
+
+
+@pytest.mark.parametrize(
+    ("dialect", "ran", "written"),
+    [
+        (
+            "sqlite",
+            "SELECT status, COUNT(*) FROM (SELECT * FROM orders WHERE customer_id = 9 "
+            "LIMIT -1 OFFSET 0) AS orders GROUP BY status LIMIT 50",
+            "SELECT status, COUNT(*) FROM orders GROUP BY status",
+        ),
+        (
+            "postgres",
+            "SELECT o.status FROM (SELECT * FROM orders WHERE customer_id = 9 OFFSET 0) AS o "
+            "LIMIT 50",
+            "SELECT o.status FROM orders AS o",
+        ),
+        (
+            "mysql",
+            "SELECT status FROM (SELECT * FROM orders WHERE customer_id = 9 "
+            "LIMIT 18446744073709551615) AS orders LIMIT 50",
+            "SELECT status FROM orders",
+        ),
+        (
+            "sqlite",
+            "SELECT * FROM (SELECT a FROM x UNION SELECT a FROM y) AS _bounded LIMIT 50",
+            "SELECT a FROM x UNION SELECT a FROM y",
+        ),
+    ],
+)
+def test_unwrap_takes_the_guards_rewrite_back_out(dialect: str, ran: str, written: str) -> None:
+    from avl.assistant._session import unwrap
+
+    assert unwrap(ran, dialect=dialect, filtered={"orders"}, max_rows=50) == written
+
+
+def test_unwrap_keeps_what_the_writer_wrote() -> None:
+    from avl.assistant._session import unwrap
+
+    mine = "SELECT a FROM (SELECT * FROM orders WHERE x = 1 LIMIT 5) AS orders LIMIT 10"
+    assert unwrap(mine, dialect="sqlite", filtered={"orders"}, max_rows=50) == mine
+    other = "SELECT a FROM (SELECT * FROM notes WHERE x = 1) AS notes"
+    assert unwrap(other, dialect="sqlite", filtered={"orders"}, max_rows=50) == other
+    assert unwrap("not sql at all (", dialect="sqlite") == "not sql at all ("
