@@ -118,6 +118,9 @@ def main(
     """
     out = out or sys.stdout
     err = err or sys.stderr
+    from avl.cli import _common
+
+    _common.WHOLE_PROCESS = argv is None  # the process's own command line: one-shot
     argv = list(argv) if argv is not None else sys.argv[1:]
     if argv == ["--version"]:  # the fast path: no parser, no command module
         from avl import __version__

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import attrs
 
-from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError
+from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError, startup
 from avl.cli._render import Style, render_csv, render_json, style_for
 from avl.errors import violation_code
 
@@ -184,8 +184,6 @@ def _statements(args: argparse.Namespace) -> Iterator[Statement]:
 
 
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
-    from avl.safety import Policy, SafeQuery
-
     kw: dict[str, Any] = {"dialect": args.dialect}
     if args.max_rows is not None:
         kw["max_rows"] = args.max_rows
@@ -193,7 +191,10 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         kw["allowed_tables"] = args.allow_table
     if args.deny_column:
         kw["denied_columns"] = args.deny_column
-    guard = SafeQuery(Policy(**kw))
+    with startup():
+        from avl.safety import Policy, SafeQuery
+
+        guard = SafeQuery(Policy(**kw))
     statements = list(_statements(args))
     if not statements:
         raise UsageError("no SQL given (pass it as an argument, with -f FILE, or on stdin)")
