@@ -147,6 +147,8 @@ def test_verdict_marks_every_violation_at_its_offset() -> None:
     by_offset = {m[0]: m for m in marks}
     users = sql.index("users")
     assert by_offset[users][1] == "users"
+    # a violation about an expression marks all of it (Position.end), not one token
+    assert by_offset[sql.index("1=1")][1] == "1=1 OR 1=1"
     items = box.one("ol", "avl-violations").iter("li")
     assert [li.attrs["data-code"] for li in items] == [c.value for c in v.codes]
     for i, violation in enumerate(v.violations, 1):
@@ -166,6 +168,23 @@ def test_violations_at_one_token_share_one_mark() -> None:
     assert sorted(int(n) for m in marks for n in m[2].split(",")) == list(
         range(1, len(v.violations) + 1)
     )
+
+
+def test_a_call_is_marked_with_its_parentheses() -> None:
+    sql = "SELECT load_extension('x') AS y, 2 AS z"
+    v = SafeQuery(Policy()).check(sql)
+    marks = marks_of(dom(v._repr_html_()).one("pre", "avl-sql"))
+    assert [m[1] for m in marks] == ["load_extension('x')"]
+
+
+def test_a_long_span_is_marked_by_its_first_token() -> None:
+    joins = " ".join(f"JOIN t{i} ON t{i}.id = t0.id" for i in range(1, 12))
+    sql = f"SELECT t0.id FROM t0 {joins}"
+    v = SafeQuery(Policy(max_joins=2)).check(sql)
+    assert "too_many_joins" in [c.value for c in v.codes]
+    for offset, text, _ in marks_of(dom(v._repr_html_()).one("pre", "avl-sql")):
+        assert len(text) <= _html.MAX_MARK
+        assert sql[offset : offset + len(text)] == text
 
 
 def test_parse_error_is_marked_from_its_line_and_column() -> None:
@@ -385,7 +404,8 @@ def test_answer_html_shows_the_verdict_and_marks_a_rejection(shop: Path) -> None
     assert_no_script(root)
     box = root.one("div", "avl-answer")
     assert f"drop it {XSS}" in box.one("div", "avl-question").text()
-    assert "rejected" in box.one("div", "avl-verdict-head").text()
+    assert "rejected" in box.one("div", "avl-question").text()
+    assert "rejected" not in box.one("div", "avl-verdict-head").text()  # said once
     pre = box.one("pre", "avl-sql")
     assert pre.text() == ans.sql
     marks = marks_of(pre)

@@ -337,13 +337,14 @@ class Answer:
                     sql=self.sql if v.allowed else None,
                     kind=getattr(v, "kind", None),
                     tables=tuple(getattr(v, "tables", ()) or ()),
+                    show_badge=status != "rejected",  # the header says it already
                 )
             )
         elif self.sql:
             parts.append(_html.sql_block(self.sql))
         if self.abstained:
             parts.append(
-                f"<p><i>Cannot answer from this database: {e(self.reason)}</i>"
+                f"<p><i>Abstained: {e(self.reason)}</i>"
                 + (
                     f"<br>{_html.muted('understood: ' + self.understood)}"
                     if self.understood
@@ -351,7 +352,7 @@ class Answer:
                 )
                 + "</p>"
             )
-        if self.error:
+        if self.error and status != "rejected":  # a rejection's error repeats the list
             parts.append(f"<p>{_html.bad(self.error)}</p>")
         if self.columns:
             parts.append(_html.table(self.columns, self.rows, total=len(self.rows)))

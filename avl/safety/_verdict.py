@@ -140,11 +140,14 @@ class Position:
         line: 1-based line number.
         col: 1-based column of the start of the token on that line.
         offset: 0-based character offset of the start of the token, when known.
+        end: 0-based offset just past the end of the syntax the violation is about
+            (``sql[offset:end]`` is it), when known; not part of equality.
     """
 
     line: int
     col: int
     offset: int | None = None
+    end: int | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen(kw_only=True)
