@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any
 
-from avl.typing import Clock
+if TYPE_CHECKING:
+    from avl.typing import Clock
 
 __all__ = ["Clock", "SystemClock"]
+
+
+def __getattr__(name: str) -> Any:
+    # ``Clock`` is the protocol of avl.typing, imported when first asked for: a module
+    # that needs only SystemClock does not pay for every protocol of avl.typing
+    if name == "Clock":
+        from avl.typing import Clock
+
+        return Clock
+    raise AttributeError(f"module 'avl._clock' has no attribute {name!r}")
 
 
 class SystemClock:

@@ -83,17 +83,27 @@ _OTHER = "other-key-0123456789abcd"
 _SLOW_S = 60.0
 
 
-def _core_app(console: Any) -> Any:
-    """The app without the layers issue 12 added (for the cost of those layers)."""
+def _core_app(console: Any, *, access_log: bool = True) -> Any:
+    """The app without the layers issue 12 added (for the cost of those layers).
+
+    Issue 12 added tracing, route metrics, security headers (the three are now one
+    layer, ``Envelope``, with the access log), the Host check and the cross-site
+    guard. Without them, the access log (which came with another issue) is served by
+    its own middleware, ``avl.logs.AccessLog``, unless ``access_log`` is off.
+    """
+    from starlette.middleware import Middleware
+
+    from avl.logs import AccessLog
     from avl.web import WebSettings
     from avl.web import _app as web_app
     from avl.web import _middleware as mw
 
-    new = (mw.Tracing, mw.RouteMetrics, mw.SecurityHeaders, mw.HostCheck, mw.CrossSiteGuard)
+    new = (mw.Envelope, mw.HostCheck, mw.CrossSiteGuard)
     full = web_app.middleware_stack
 
     def core_stack(*args: Any) -> Any:
-        return [m for m in full(*args) if m.cls not in new]
+        kept = [m for m in full(*args) if m.cls not in new]
+        return [Middleware(AccessLog), *kept] if access_log else kept
 
     web_app.middleware_stack = core_stack  # type: ignore[assignment]
     try:

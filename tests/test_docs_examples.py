@@ -31,14 +31,24 @@ EXPECT = {
     ],
     "tutorials/fastapi.rst": ["'rows': [[40]]", "False", "ok"],
     "tutorials/multitenant.rst": [
-        "3 SELECT COUNT(*) FROM (SELECT * FROM orders WHERE customer_id = 3)",
+        "3 SELECT COUNT(*) FROM (SELECT * FROM orders WHERE customer_id = 3 LIMIT -1 OFFSET 0)",
         "((4,),)",
-        "7 SELECT COUNT(*) FROM (SELECT * FROM orders WHERE customer_id = 7)",
+        "7 SELECT COUNT(*) FROM (SELECT * FROM orders WHERE customer_id = 7 LIMIT -1 OFFSET 0)",
         "WHERE customer_id = 3",
         "table_not_allowed",
         "refused:",
     ],
-    "tutorials/notebook.rst": ["status", "True"],
+    "tutorials/notebook.rst": [
+        "status",
+        "bar",
+        "True",
+        "Verdict(rejected, select, 2 violations)",
+        "multiple_statements at 1:34",
+        "Page(1 entry, next_cursor=None)",
+        "VerifyReport(ok, 1 checked",
+        "Decision(allowed, 1 of 2 left",
+        "stages (percentiles over the last 300 s)",
+    ],
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from avl.assistant._answer import Answer, Event, EventKind, Explanation, TrainingItem
 from avl.assistant._assistant import Assistant, AsyncAssistant
+from avl.assistant._chart import Chart
 from avl.assistant._db import Database, QueryResult, SchemaSnapshot
 from avl.assistant._demo import DEMO_PAIRS, DEMO_QUESTIONS, create_demo_database
 from avl.assistant._eval import EvalReport, evaluate_questions
@@ -33,6 +34,7 @@ __all__ = [
     "Answer",
     "Assistant",
     "AsyncAssistant",
+    "Chart",
     "ChatSqlWriter",
     "Database",
     "EvalReport",

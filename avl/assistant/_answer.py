@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import enum
-import html
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 import attrs
 
+from avl import _html
 from avl._optional import require
+from avl.assistant._chart import Chart
 from avl.llm import Usage
 from avl.schema import ForeignKeySpec, TableSpec, as_foreign_keys
 from avl.typing import Verdict, violation_code
@@ -227,11 +228,13 @@ class Answer:
         pd = require("pandas", extra="pandas")
         return pd.DataFrame(list(self.rows), columns=list(self.columns))
 
-    def chart(self) -> dict[str, Any] | None:
-        """A suggested chart as a Vega-Lite spec (a plain dict), or ``None``.
+    def chart(self) -> Chart | None:
+        """A suggested chart as a Vega-Lite spec, or ``None``.
 
         Two columns, one of them numeric, give a bar chart (a line chart when the
         other column looks like a date or year). Never code: only a declarative spec.
+        The :class:`Chart` is a ``dict`` (``chart["mark"]``) that Jupyter draws:
+        with Vega where the frontend has it, else as avl's own SVG.
         """
         if len(self.columns) != 2 or not self.rows:
             return None
@@ -250,27 +253,28 @@ class Answer:
         x = 1 - y
         xname, yname = self.columns[x], self.columns[y]
         temporal = any(w in xname.lower() for w in ("date", "year", "month", "day", "time"))
-        return {
-            "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
-            "description": self.question,
-            "data": {
-                "values": [{xname: _jsonable(r[x]), yname: _jsonable(r[y])} for r in self.rows]
-            },
-            "mark": "line" if temporal else "bar",
-            "encoding": {
-                "x": {"field": xname, "type": "ordinal" if temporal else kinds[x]},
-                "y": {"field": yname, "type": "quantitative"},
-            },
-        }
+        return Chart(
+            {
+                "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+                "description": self.question,
+                "data": {
+                    "values": [{xname: _jsonable(r[x]), yname: _jsonable(r[y])} for r in self.rows]
+                },
+                "mark": "line" if temporal else "bar",
+                "encoding": {
+                    "x": {"field": xname, "type": "ordinal" if temporal else kinds[x]},
+                    "y": {"field": yname, "type": "quantitative"},
+                },
+            }
+        )
 
     def __repr__(self) -> str:
-        if self.ok or self.abstained:
-            status = self.outcome
-        else:
-            rejected = self.verdict is not None and not self.verdict.allowed
-            status = "rejected" if rejected else "error"
+        status = self._status()
         lines = [f"Answer({status}, {len(self.rows)} row(s), attempts={self.attempts})"]
         lines.append(f"  question: {self.question}")
+        summary = getattr(self, "summary", None)
+        if summary:
+            lines.append(f"  summary: {summary}")
         if self.sql:
             lines.append(f"  sql: {self.sql}")
         if self.abstained:
@@ -280,36 +284,72 @@ class Answer:
         if self.verdict is not None and not self.verdict.allowed:
             codes = ", ".join(violation_code(v) for v in self.verdict.violations)
             lines.append(f"  violations: {codes}")
+            lines.extend("    " + x for x in _html.violations_lines(self.verdict.violations))
         if self.error:
             lines.append(f"  error: {self.error}")
         if self.columns:
-            lines.append("  " + " | ".join(self.columns))
-            for r in self.rows[:10]:
-                lines.append("  " + " | ".join(str(x) for x in r))
-            if len(self.rows) > 10:
-                lines.append(f"  ... {len(self.rows) - 10} more")
+            lines.extend(_html.text_table(self.columns, self.rows, total=len(self.rows)))
         return "\n".join(lines)
 
+    def _status(self) -> str:
+        if self.ok or self.abstained:
+            return self.outcome
+        rejected = self.verdict is not None and not self.verdict.allowed
+        return "rejected" if rejected else "error"
+
     def _repr_html_(self) -> str:
-        e = html.escape
-        parts = [f"<div><p><b>{e(self.question)}</b></p>"]
-        if self.sql:
-            parts.append(f"<pre><code>{e(self.sql)}</code></pre>")
-        if self.abstained:
-            parts.append(f"<p><i>Cannot answer from this database: {e(self.reason)}</i></p>")
-        if self.error:
-            parts.append(f"<p style='color:#b00'>{e(self.error)}</p>")
-        if self.columns:
-            head = "".join(f"<th>{e(str(c))}</th>" for c in self.columns)
-            body = "".join(
-                "<tr>" + "".join(f"<td>{e(str(x))}</td>" for x in r) + "</tr>"
-                for r in self.rows[:50]
+        """The answer as HTML (Jupyter calls it): the question, the summary, the
+        verdict with the SQL (violations marked at their positions), the rows (at
+        most 50, then ``… N more rows``). Every value is escaped."""
+        e = _html.esc
+        status = self._status()
+        good: bool | None = True if self.ok else (None if self.abstained else False)
+        meta = [f"{len(self.rows)} row{'' if len(self.rows) == 1 else 's'}"]
+        if self.attempts:
+            meta.append(f"{self.attempts} attempt{'' if self.attempts == 1 else 's'}")
+        if self.cached:
+            meta.append("from the cache")
+        if "total" in self.timings:
+            meta.append(_html.fmt_seconds(self.timings["total"]))
+        parts = [
+            f"<div class='avl-question'><b>{e(self.question)}</b> "
+            f"{_html.badge(status, good)} {_html.muted(' · '.join(meta))}</div>"
+        ]
+        summary = getattr(self, "summary", None)
+        if summary:
+            parts.append(f"<p class='avl-summary' style='margin:6px 0'>{e(summary)}</p>")
+        v = self.verdict
+        if v is not None:
+            parts.append(
+                _html.verdict_parts(
+                    allowed=bool(v.allowed),
+                    violations=tuple(v.violations),
+                    text=self.sql or str(getattr(v, "text", "") or ""),
+                    sql=self.sql if v.allowed else None,
+                    kind=getattr(v, "kind", None),
+                    tables=tuple(getattr(v, "tables", ()) or ()),
+                    show_badge=status != "rejected",  # the header says it already
+                )
             )
-            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-            if len(self.rows) > 50:
-                parts.append(f"<p>... {len(self.rows) - 50} more rows</p>")
-        parts.append("</div>")
-        return "".join(parts)
+        elif self.sql:
+            parts.append(_html.sql_block(self.sql))
+        if self.abstained:
+            parts.append(
+                f"<p><i>Abstained: {e(self.reason)}</i>"
+                + (
+                    f"<br>{_html.muted('understood: ' + self.understood)}"
+                    if self.understood
+                    else ""
+                )
+                + "</p>"
+            )
+        if self.error and status != "rejected":  # a rejection's error repeats the list
+            parts.append(f"<p>{_html.bad(self.error)}</p>")
+        if self.columns:
+            parts.append(_html.table(self.columns, self.rows, total=len(self.rows)))
+            if self.truncated:
+                parts.append(_html.muted("the result was cut at the row cap"))
+        return _html.box("".join(parts), kind="answer")
 
 
 @attrs.frozen(kw_only=True)

@@ -7,7 +7,6 @@ recorder) is in :mod:`avl.assistant._pipeline`, the caller's view in
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -21,6 +20,7 @@ import cachetools
 import numpy as np
 
 from avl._clock import SystemClock
+from avl._lazy import lazy_module
 from avl.assistant._answer import Answer, Event, EventKind, Explanation, TrainingItem
 from avl.assistant._audit import (
     AuditMode,
@@ -78,6 +78,11 @@ from avl.typing import (
     VectorIndex,
     violation_code,
 )
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when the async twin first runs
+    asyncio = lazy_module("asyncio")
 
 if TYPE_CHECKING:
     from avl.costs import Budgets

@@ -20,19 +20,22 @@ file (``--training``, default ``avl_training.jsonl``) that ``ask`` loads.
 
 Each command group lives in its own module under ``avl/cli/`` with a
 ``register(subparsers)`` function, listed once in :data:`_COMMANDS`; a command
-imports what it needs when it runs, so ``avl --help`` stays fast.
+imports what it needs when it runs, so ``avl --help`` stays fast. ``avl CMD ...``
+builds the parser of ``CMD``'s module alone (:data:`_MODULE_OF`), so ``avl check``
+never imports the other commands; ``avl --version`` builds no parser at all.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from avl.cli._common import EXIT_ERROR, EXIT_OK, UsageError
 from avl.errors import AvlError
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["build_parser", "main"]
 
@@ -53,9 +56,39 @@ _COMMANDS = (
     "avl.cli._completion",
 )
 
+# the module that registers each command: ``avl CMD`` imports only that one. A
+# command missing here still works (the whole parser is built); a test keeps the two
+# lists in step.
+_MODULE_OF = {
+    "demo": "avl.cli._demo",
+    "check": "avl.cli._check",
+    "ask": "avl.cli._ask",
+    "train": "avl.cli._ask",
+    "eval": "avl.cli._ask",
+    "history": "avl.cli._history",
+    "vectors": "avl.cli._vectors",
+    "costs": "avl.cli._costs",
+    "audit": "avl.cli._audit",
+    "serve": "avl.cli._web",
+    "openapi": "avl.cli._web",
+    "keys": "avl.cli._keys",
+    "mcp": "avl.cli._mcp",
+    "init": "avl.cli._init",
+    "completion": "avl.cli._completion",
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``avl`` (for documentation and tests)."""
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``avl`` (for documentation and tests).
+
+    Args:
+        command: build only the subcommands of the module that registers this
+            command (what ``avl COMMAND ...`` needs); ``None`` or an unknown name
+            builds them all.
+    """
+    import argparse
+    import importlib
+
     from avl import __version__
 
     ap = argparse.ArgumentParser(
@@ -65,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--version", action="version", version=f"avl {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in _COMMANDS:
+    only = _MODULE_OF.get(command) if command is not None else None
+    for name in (only,) if only is not None else _COMMANDS:
         importlib.import_module(name).register(sub)
     return ap
 
@@ -85,13 +119,17 @@ def main(
     """
     out = out or sys.stdout
     err = err or sys.stderr
+    from avl.cli import _common
+
+    _common.WHOLE_PROCESS = argv is None  # the process's own command line: one-shot
     argv = list(argv) if argv is not None else sys.argv[1:]
     if argv == ["--version"]:  # the fast path: no parser, no command module
         from avl import __version__
 
         out.write(f"avl {__version__}\n")
         return 0
-    parser = build_parser()
+    # ``avl CMD ...``: CMD's parser alone (an option first, ``avl -h ask``, needs them all)
+    parser = build_parser(argv[0] if argv else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

@@ -17,6 +17,7 @@ from avl.cli._common import (
     console_from_args,
     load_training,
     print_answer,
+    startup,
 )
 
 __all__ = ["register"]
@@ -112,7 +113,8 @@ def register(sub: Any) -> None:
 
 
 def _cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
-    console = console_from_args(args)
+    with startup():
+        console = console_from_args(args)
     try:
         load_training(console.assistant, Path(args.training))
         answer = console.assistant.ask(" ".join(args.question), user=args.user, role=args.role)

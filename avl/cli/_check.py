@@ -17,9 +17,9 @@ from typing import Any, TextIO
 
 import attrs
 
-from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError
+from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError, console_from_args, startup
 from avl.cli._render import Style, render_csv, render_json, style_for
-from avl.typing import violation_code
+from avl.errors import violation_code
 
 __all__ = ["Statement", "register", "split_statements", "verdict_json"]
 
@@ -216,8 +216,6 @@ def _policy(args: argparse.Namespace) -> Any:
         if args.deny_column:
             kw["denied_columns"] = args.deny_column
         return Policy(**kw)
-    from avl.cli._common import console_from_args
-
     console = console_from_args(argparse.Namespace(config=args.config))
     try:
         base = console.policy_for(args.role)
@@ -235,9 +233,10 @@ def _policy(args: argparse.Namespace) -> Any:
 
 
 def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
-    from avl.safety import SafeQuery
+    with startup():
+        from avl.safety import SafeQuery
 
-    guard = SafeQuery(_policy(args))
+        guard = SafeQuery(_policy(args))
     if not args.dialect:
         args.dialect = guard.policy.dialect
     statements = list(_statements(args))

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
-import json
+import contextlib
+import gc
 import os
-from pathlib import Path
-from typing import Any, TextIO
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
 
 __all__ = [
     "EXIT_ERROR",
@@ -19,6 +23,7 @@ __all__ = [
     "history_url",
     "load_training",
     "print_answer",
+    "startup",
 ]
 
 EXIT_OK = 0
@@ -28,6 +33,42 @@ EXIT_ERROR = 2
 
 class UsageError(Exception):
     """A command was called wrongly; printed as ``avl CMD: error: ...`` with exit 2."""
+
+
+#: set by :func:`avl.cli.main` when it runs the process's own command line (``argv``
+#: not given): only then is the process one-shot, and :func:`startup` pauses the GC
+WHOLE_PROCESS = False
+
+
+@contextlib.contextmanager
+def startup() -> Iterator[None]:
+    """The start-up of a one-shot command (its imports and set-up), without the cyclic
+    garbage collector.
+
+    Importing creates a hundred thousand objects that live as long as the process
+    (modules, classes, functions); the collector, triggered by every few hundred new
+    objects, would walk them again and again, about a tenth of ``avl ask``'s start-up,
+    to find next to nothing. Collection is paused while the block runs; at its end the
+    objects then alive are frozen (:func:`gc.freeze`: later collections skip them, and
+    they are never freed, which a one-shot process does not need) and the collector
+    resumes, as it was, for the command's own work. Long-running commands (``serve``,
+    ``shell``, ``mcp``) do not use this, and it does nothing when ``main`` is called
+    with arguments (tests, a program running several commands in one process), nor
+    a second time in one process.
+    """
+    global WHOLE_PROCESS
+    if not WHOLE_PROCESS:
+        yield
+        return
+    WHOLE_PROCESS = False  # once per process: a second command run in it collects as usual
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.freeze()
+            gc.enable()
 
 
 def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: bool = False) -> None:
@@ -156,6 +197,8 @@ def load_training(assistant: Any, path: Path) -> int:
     naming the file, the line, its byte offset and how many items from there on are
     not loaded.
     """
+    import json
+
     from avl.errors import CorruptionError
 
     if not path.exists():

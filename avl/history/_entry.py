@@ -9,7 +9,9 @@ from typing import Any, cast
 
 import attrs
 
+from avl import _html
 from avl._args import describe, expect_int, expect_number, type_error
+from avl._optional import require
 from avl.errors import InvalidInputError
 
 __all__ = [
@@ -257,8 +259,40 @@ def replace_checked(entry: Entry, **changes: Any) -> Entry:
     return new
 
 
+#: The columns of a page's table view (``repr()`` and the notebook view).
+_VIEW_COLUMNS = (
+    "seq",
+    "time (UTC)",
+    "user",
+    "role",
+    "outcome",
+    "question",
+    "sql",
+    "rows",
+    "latency",
+)
+
+
+def _view_row(e: Entry, sql_width: int) -> tuple[object, ...]:
+    return (
+        e.seq,
+        _html.fmt_time(e.time),
+        e.user,
+        e.role,
+        e.outcome.value + (f" ({', '.join(e.violations)})" if e.violations else ""),
+        e.question,
+        _html.truncate(e.sql.replace("\n", " "), sql_width),
+        "" if e.row_count is None else e.row_count,
+        "" if e.latency_s is None else _html.fmt_seconds(e.latency_s),
+    )
+
+
 class Page(list[Entry]):
     """A list of entries with the cursor for the next page.
+
+    ``repr()`` prints the entries as an aligned table (the first 10, then ``… N
+    more entries``); in a notebook the page shows as an HTML table of at most 50
+    entries. :meth:`to_pandas` gives every entry as a DataFrame row.
 
     Attributes:
         next_cursor: pass it as ``cursor=`` to get the next page; ``None`` on the
@@ -277,7 +311,48 @@ class Page(list[Entry]):
         return list(self)
 
     def __repr__(self) -> str:
-        return f"Page({len(self)} entries, next_cursor={self.next_cursor!r})"
+        n = len(self)
+        head = f"Page({n} {'entry' if n == 1 else 'entries'}, next_cursor={self.next_cursor!r})"
+        if not n:
+            return head
+        rows = (_view_row(e, 60) for e in self)
+        lines = _html.text_table(
+            _VIEW_COLUMNS, rows, total=n, max_rows=10, what="entries", right=(7, 8)
+        )
+        return "\n".join([head, *lines])
+
+    def _repr_html_(self) -> str:
+        """The page as an HTML table (Jupyter calls it): at most 50 entries."""
+        n = len(self)
+        head = f"<div><b>{n}</b> {'entry' if n == 1 else 'entries'}"
+        if self.next_cursor is not None:
+            head += " " + _html.muted(f"· more with cursor={self.next_cursor!r}")
+        head += "</div>"
+        if not n:
+            return _html.box(head, kind="page")
+        rows = (_view_row(e, _html.MAX_CELL) for e in self)
+        body = _html.table(
+            _VIEW_COLUMNS, rows, total=n, what="entries", right=(7, 8), nowrap=(1, 4)
+        )
+        return _html.box(head + body, kind="page")
+
+    def to_pandas(self) -> Any:
+        """The entries as a ``pandas.DataFrame``, one row each, one column per
+        :class:`Entry` field (as :meth:`Entry.to_dict` gives them) plus
+        ``latency_s``; ``time`` is a UTC ``datetime64`` column, ``seq`` and
+        ``row_count`` are nullable integers (``<NA>`` for a query that did not run).
+
+        Raises:
+            MissingDependencyError: pandas is not installed (``pip install 'avl[pandas]'``).
+        """
+        pd = require("pandas", extra="pandas")
+        columns = [*_ENTRY_FIELDS, "latency_s"]
+        records = [{**e.to_dict(), "latency_s": e.latency_s} for e in self]
+        frame = pd.DataFrame.from_records(records, columns=columns)
+        frame["time"] = pd.to_datetime(frame["time"], unit="s", utc=True)
+        for name in ("seq", "row_count"):  # integers with gaps stay integers
+            frame[name] = frame[name].astype("Int64")
+        return frame
 
 
 class ProblemKind(str, enum.Enum):
@@ -298,6 +373,9 @@ class ProblemKind(str, enum.Enum):
 @attrs.frozen(kw_only=True)
 class VerifyReport:
     """The result of checking the hash chain.
+
+    ``repr()`` reads as one line (``VerifyReport(ok, 12 checked, head seq 12 …)``
+    or the problem, where and why); in a notebook it shows as a badge and a table.
 
     Attributes:
         ok: ``True`` when every entry verified.
@@ -324,6 +402,49 @@ class VerifyReport:
 
     def __bool__(self) -> bool:
         return self.ok
+
+    def _rows(self) -> list[tuple[str, object]]:
+        out: list[tuple[str, object]] = [("entries checked", self.checked)]
+        if self.problem is not None:
+            out.append(("problem", self.problem.value))
+        if self.seq is not None:
+            out.append(("at seq", self.seq))
+        if self.entry_id is not None:
+            out.append(("entry id", self.entry_id))
+        out.append(
+            (
+                "head",
+                f"seq {self.head_seq} {self.head_hash[:16]}"
+                if self.head_hash
+                else f"seq {self.head_seq}",
+            )
+        )
+        if self.anchor_seq is not None:
+            out.append(("anchor at seq", self.anchor_seq))
+        return out
+
+    def __repr__(self) -> str:
+        if self.ok:
+            anchor = f", anchor at seq {self.anchor_seq}" if self.anchor_seq is not None else ""
+            head = f"head seq {self.head_seq}"
+            if self.head_hash:
+                head += f" {self.head_hash[:16]}…"
+            return f"VerifyReport(ok, {self.checked} checked, {head}{anchor})"
+        where = f" at seq {self.seq}" if self.seq is not None else ""
+        entry = f" (entry {self.entry_id})" if self.entry_id is not None else ""
+        problem = self.problem.value if self.problem is not None else "failed"
+        return (
+            f"VerifyReport({problem}{where}{entry}, {self.checked} checked: "
+            f"{_html.truncate(self.message, 500)})"
+        )
+
+    def _repr_html_(self) -> str:
+        """The report as HTML (Jupyter calls it): a badge, the message, the details."""
+        label = "chain verified" if self.ok else f"chain {self.problem or 'failed'}"
+        body = _html.badge(label, self.ok)
+        if self.message:
+            body += f" {_html.bad(self.message) if not self.ok else _html.esc(self.message)}"
+        return _html.box(body + _html.kv_table(self._rows()), kind="verify")
 
 
 @attrs.frozen(kw_only=True)

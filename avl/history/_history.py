@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as _dt
 import json
@@ -13,13 +12,14 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal, Union
+from typing import IO, TYPE_CHECKING, Any, Literal, Union
 
 import attrs
 import numpy as np
 
 from avl._args import check_clock, describe, expect_number, type_error
 from avl._clock import Clock, SystemClock
+from avl._lazy import lazy_module
 from avl._registry import Registry
 from avl.errors import (
     AvlError,
@@ -51,6 +51,11 @@ from avl.history._entry import (
 )
 from avl.history._types import HistoryBackend, Query, SimilarityStore
 from avl.typing import Embedder
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when the async twin first runs
+    asyncio = lazy_module("asyncio")
 
 __all__ = ["BACKENDS", "AsyncHistory", "History"]
 

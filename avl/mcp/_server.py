@@ -42,6 +42,29 @@ _INSTRUCTIONS = (
 )
 
 
+def _quiet_server(name: str) -> "MCPServer[Any]":
+    """The SDK's server, without the SDK configuring the application's logging.
+
+    Building an ``MCPServer`` calls :func:`logging.basicConfig` (a handler on the
+    root logger at INFO) when the root logger has no handler yet. A library must
+    not: every record of every logger would then be written (the web adapter's
+    access log on each request among them). The root logger's handlers and level
+    are put back as they were.
+    """
+    import logging
+
+    from mcp.server.mcpserver import MCPServer
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        return MCPServer(name, version=__version__, instructions=_INSTRUCTIONS)
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+
+
 def _error_result(exc: AvlError) -> Any:
     """An avl error as an MCP tool error whose text is JSON (the violations included)."""
     from mcp.types import CallToolResult, TextContent
@@ -95,7 +118,7 @@ def create_server(
     """
     require("mcp", extra="mcp")
     import anyio
-    from mcp.server.mcpserver import Context, MCPServer
+    from mcp.server.mcpserver import Context
     from mcp.types import ToolAnnotations
 
     who: CallerFor = caller if caller is not None else Caller()
@@ -114,7 +137,7 @@ def create_server(
         except AvlError as exc:
             return cast(R, _error_result(exc))
 
-    server: MCPServer[Any] = MCPServer(name, version=__version__, instructions=_INSTRUCTIONS)
+    server = _quiet_server(name)
     read_only = ToolAnnotations(read_only_hint=True, destructive_hint=False, open_world_hint=False)
 
     @server.tool(

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from avl import _html
 from avl.ratelimit._rates import Rate
 
 __all__ = ["Decision"]
@@ -32,6 +33,9 @@ class Decision:
             without a backend).
         rates: every rate of the limiter (for the ``RateLimit-Policy`` header).
 
+    ``repr()`` reads as one line (``Decision(refused, retry in 400.0 ms, 0 of 2
+    left, rate 2/second)``); in a notebook it shows as a small table.
+
     Example:
         >>> from avl.ratelimit import RateLimiter
         >>> d = RateLimiter("2/second").hit("user-1")
@@ -49,6 +53,41 @@ class Decision:
 
     def __bool__(self) -> bool:
         return self.allowed
+
+    def _summary(self) -> list[tuple[str, str]]:
+        out = [("left", f"{self.remaining} of {self.limit}")]
+        if not self.allowed:
+            retry = (
+                "never (the cost exceeds the limit)"
+                if math.isinf(self.retry_after)
+                else f"in {_html.fmt_seconds(self.retry_after)}"
+            )
+            out.insert(0, ("retry", retry))
+        out.append(("full again", f"in {_html.fmt_seconds(self.reset_after)}"))
+        if self.rate is not None:
+            out.append(("rate", str(self.rate)))
+        if len(self.rates) > 1:
+            out.append(("all rates", ", ".join(str(r) for r in self.rates)))
+        return out
+
+    def __repr__(self) -> str:
+        state = "allowed" if self.allowed else "refused"
+        parts = [state]
+        for name, value in self._summary():
+            if name == "left":
+                parts.append(f"{value} left")
+            elif name == "retry":
+                parts.append(f"retry {value}")
+            elif name == "full again":
+                parts.append(f"full again {value}")
+            else:
+                parts.append(f"{name} {value}")
+        return f"Decision({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        """The decision as HTML (Jupyter calls it): a badge and a small table."""
+        head = _html.badge("allowed" if self.allowed else "refused", self.allowed)
+        return _html.box(head + _html.kv_table(self._summary()), kind="decision")
 
     def headers(self) -> dict[str, str]:
         """HTTP response headers describing this decision.

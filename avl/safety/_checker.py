@@ -98,8 +98,6 @@ class Checker:
     """
 
     def __init__(self, policy: Policy) -> None:
-        from avl.safety._template import Template
-
         self.policy = policy
         self.dialect = Dialect.get_or_raise(policy.dialect)
         self.strategy = self.dialect.normalization_strategy
@@ -113,10 +111,14 @@ class Checker:
         self.simple_tables: dict[
             tuple[str, object], tuple[str, Rel, str, tuple[ViolationCode, str] | None]
         ] = {}
+        # the schema unqualified names resolve to, when the policy pins it
+        self.default_schema: tuple[str, ...] = (
+            self._table_parts(policy.default_schema) if policy.default_schema else ()
+        )
         self.allowed = (
             None
             if policy.allowed_tables is None
-            else [self._table_parts(t) for t in policy.allowed_tables]
+            else [self.resolved(self._table_parts(t)) for t in policy.allowed_tables]
         )
         self.denied = [self._table_parts(t) for t in policy.denied_tables]
         # denied columns: column -> list of table-name tuples (() = any table)
@@ -138,6 +140,8 @@ class Checker:
                 self.schema_by_name.setdefault(parts[-1], []).append((parts, cols))
         self.row_filters: list[RowFilter] = []
         for table, predicate in policy.row_filters:
+            from avl.safety._template import Template  # loaded only for row filters
+
             try:
                 cond = sqlglot.condition(predicate, dialect=self.dialect)
                 template = Template(sql=_PREFIX + predicate, dialect=policy.dialect)
@@ -221,7 +225,7 @@ class Checker:
         for entry in self.denied:
             if self.denied_match(parts, entry):
                 return (C.TABLE_DENIED, f"table {display!r} is denied")
-        if self.allowed is not None and not any(self.matches(parts, e) for e in self.allowed):
+        if self.allowed is not None and self.resolved(parts) not in self.allowed:
             return (C.TABLE_NOT_ALLOWED, f"table {display!r} is not in the allowed tables")
         return None
 
@@ -277,10 +281,22 @@ class Checker:
                     parts.append(self.norm(node))
         return tuple(parts)
 
-    @staticmethod
-    def matches(ref: tuple[str, ...], entry: tuple[str, ...]) -> bool:
-        """A reference matches a policy entry when the entry names it at least as precisely."""
-        return len(ref) <= len(entry) and entry[len(entry) - len(ref) :] == ref
+    def resolved(self, parts: tuple[str, ...]) -> tuple[str, ...]:
+        """A name with the qualifiers ``default_schema`` supplies (as written without one)."""
+        ds = self.default_schema
+        if ds and len(parts) <= len(ds):
+            return ds[: len(ds) + 1 - len(parts)] + parts
+        return parts
+
+    def matches(self, ref: tuple[str, ...], entry: tuple[str, ...]) -> bool:
+        """A reference matches an allow-list entry only when both name the same table.
+
+        An unqualified name resolves through the server's search path, so it names a
+        qualified entry's table only when ``Policy.default_schema`` says where
+        unqualified names go (otherwise it fails closed); a name with more qualifiers
+        than the entry (``otherdb.public.orders`` against ``orders``) never matches.
+        """
+        return self.resolved(ref) == self.resolved(entry)
 
     @staticmethod
     def denied_match(ref: tuple[str, ...], entry: tuple[str, ...]) -> bool:
@@ -323,7 +339,7 @@ class Checker:
                 f"the checker does not understand this statement ({type(exc).__name__}); refusing"
             )
             code = C.UNKNOWN_NODE
-        return Verdict(allowed=False, violations=(Violation(code=code, message=message),))
+        return Verdict(allowed=False, violations=(Violation(code=code, message=message),), text=sql)
 
 
 def _verdict(run: Run, sql: str | None, kind: StatementKind | None) -> Verdict:
@@ -339,6 +355,7 @@ def _verdict(run: Run, sql: str | None, kind: StatementKind | None) -> Verdict:
     _set(verdict, "kind", kind)
     _set(verdict, "tables", tuple(sorted(run.tables)) if run.tables else ())
     _set(verdict, "columns", tuple(sorted({f"{t}.{c}" for t, c in read})) if read else ())
+    _set(verdict, "text", run.sql)
     return verdict
 
 

@@ -6,6 +6,8 @@ import enum
 
 import attrs
 
+from avl import _html
+
 __all__ = ["Position", "StatementKind", "Verdict", "Violation", "ViolationCode"]
 
 
@@ -138,11 +140,14 @@ class Position:
         line: 1-based line number.
         col: 1-based column of the start of the token on that line.
         offset: 0-based character offset of the start of the token, when known.
+        end: 0-based offset just past the end of the syntax the violation is about
+            (``sql[offset:end]`` is it), when known; not part of equality.
     """
 
     line: int
     col: int
     offset: int | None = None
+    end: int | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -173,6 +178,13 @@ class Verdict:
         tables: the tables read, as written (normalised to the dialect's case
             rules), sorted.
         columns: the columns read as ``table.column`` where resolved, sorted.
+        text: the SQL text that was checked, as given (the violations' positions
+            point into it). Not part of equality: two texts with the same verdict
+            compare equal.
+
+    In a notebook a verdict shows itself as its SQL with each violation marked at
+    its position and the numbered violations beneath; ``repr()`` gives the same
+    in plain text.
     """
 
     allowed: bool
@@ -181,8 +193,39 @@ class Verdict:
     kind: StatementKind | None = None
     tables: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
+    text: str = attrs.field(default="", eq=False)
 
     @property
     def codes(self) -> tuple[ViolationCode, ...]:
         """The codes of the violations, in order."""
         return tuple(v.code for v in self.violations)
+
+    def __repr__(self) -> str:
+        kind = f", {self.kind.value}" if self.kind is not None else ""
+        if self.allowed:
+            lines = [f"Verdict(allowed{kind})"]
+            if self.sql is not None:
+                lines.append(f"  sql: {_html.truncate(self.sql, 2000)}")
+            if self.tables:
+                lines.append(f"  reads: {_html.truncate(', '.join(self.tables), 500)}")
+            return "\n".join(lines)
+        n = len(self.violations)
+        lines = [f"Verdict(rejected{kind}, {n} violation{'' if n == 1 else 's'})"]
+        if self.text:
+            lines.append(f"  sql: {_html.truncate(self.text, 2000)}")
+        lines.extend("  " + line for line in _html.violations_lines(self.violations))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The verdict as HTML (Jupyter calls it): the SQL with the violations marked."""
+        return _html.box(
+            _html.verdict_parts(
+                allowed=self.allowed,
+                violations=self.violations,
+                text=self.text,
+                sql=self.sql,
+                kind=self.kind,
+                tables=self.tables,
+            ),
+            kind="verdict",
+        )

@@ -29,15 +29,13 @@ from avl.web._middleware import (
     BodyLimit,
     CheckCache,
     CrossSiteGuard,
+    Envelope,
     HostCheck,
     RateLimit,
-    RouteMetrics,
-    SecurityHeaders,
-    Tracing,
 )
 from avl.web._problems import MethodNotAllowedError, problem_for
 from avl.web._protocols import ConsoleLike, RequestMetrics
-from avl.web._routes import MCP, ROUTES, STATIC, RouteSpec
+from avl.web._routes import FAVICON, MCP, ROUTES, STATIC, RouteSpec
 from avl.web._settings import WebSettings
 
 __all__ = ["EXCEPTION_HANDLERS", "build_app", "middleware_stack", "problem_response"]
@@ -113,10 +111,12 @@ def middleware_stack(
         settings.limit_local if settings.limit_local is not None else "ratelimit" in console.config
     )
     stack = [
-        Middleware(Tracing),
-        Middleware(AccessLog),
-        Middleware(RouteMetrics, metrics=metrics) if isinstance(metrics, RequestMetrics) else None,
-        Middleware(SecurityHeaders, page_csp=settings.page_csp),
+        Middleware(
+            Envelope,
+            page_csp=settings.page_csp,
+            metrics=metrics if isinstance(metrics, RequestMetrics) else None,
+            access_log=AccessLog(None),
+        ),
         Middleware(HostCheck, allowed_hosts=settings.allowed_hosts),
         _cors(settings) if settings.cors_origins else None,
         Middleware(CrossSiteGuard, cors_origins=settings.cors_origins),
@@ -160,7 +160,7 @@ def _cors(settings: WebSettings) -> Middleware:
 
 
 def _routes(handlers: Handlers) -> list[BaseRoute]:
-    specs: tuple[RouteSpec, ...] = (*ROUTES, STATIC)
+    specs: tuple[RouteSpec, ...] = (*ROUTES, STATIC, FAVICON)
     routes: list[BaseRoute] = [
         Route(spec.path, getattr(handlers, spec.name), methods=[spec.method], name=spec.name)
         for spec in specs

@@ -182,6 +182,7 @@ class Handlers:
         self.guard_lock = threading.Lock()
         self._spec: bytes | None = None
         self._page: bytes | None = None
+        self._icon: bytes | None = None
         #: ``GET /healthz``: a raw ASGI answer (load balancers call it a lot).
         self.healthz = FixedAnswer(b'{"status":"ok"}', b"application/json")
 
@@ -568,6 +569,15 @@ class Handlers:
         if self._page is None:
             self._page = resources.files("avl.web").joinpath("static/index.html").read_bytes()
         return Response(self._page, media_type="text/html; charset=utf-8")
+
+    async def favicon(self, request: Request) -> Response:
+        if self._icon is None:
+            self._icon = resources.files("avl.web").joinpath("static/favicon.svg").read_bytes()
+        return Response(
+            self._icon,
+            media_type="image/svg+xml",
+            headers={"cache-control": "public, max-age=86400"},
+        )
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]

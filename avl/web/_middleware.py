@@ -2,9 +2,9 @@
 
 :func:`avl.web._app.build_app` composes them in one list (outermost first)::
 
-    Tracing          a server span per request (W3C traceparent), when OpenTelemetry is on
-    RouteMetrics     request counts and latency per route
-    SecurityHeaders  CSP / nosniff / no-referrer / no framing; API answers not cached
+    Envelope         what every answer gets: its span (when OpenTelemetry is on), its
+                     request id and access record, its route metrics, CSP / nosniff /
+                     no-referrer / no framing (API answers not cached)
     HostCheck        the Host allow-list (DNS rebinding): 400 / 421 before routing
     CORSMiddleware   Starlette's, only when ``cors_origins`` is set
     CrossSiteGuard   requests another web page made: JSON-only writes, Origin, Sec-Fetch-Site
@@ -21,7 +21,8 @@ pass the guard, authentication and rate limiting untouched.
 A layer decides synchronously and returns the awaitable of the app it calls (or of
 its refusal): ``__call__`` is a plain method returning an awaitable, so a layer with
 nothing to do after the app adds no coroutine frame to the request. Only the work
-that must follow the app (a span, reading a body) is a coroutine. (The app they
+that must follow the app (the envelope's access record and metrics, a span, reading
+a body) is a coroutine. (The app they
 compose is wrapped once more in a coroutine function, as servers tell ASGI 3 apps
 by that.)
 """
@@ -38,7 +39,7 @@ from typing import Any, Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from avl import errors as E
-from avl.logs import bind_log_fields
+from avl.logs import AccessLog, bind_log_fields
 from avl.web._auth import AsyncAuthenticator, Authenticator, Identity, is_loopback
 from avl.web._jsonschema import encode_value
 from avl.web._problems import (
@@ -61,10 +62,9 @@ __all__ = [
     "BodyLimit",
     "CheckCache",
     "CrossSiteGuard",
+    "Envelope",
     "HostCheck",
     "RateLimit",
-    "RouteMetrics",
-    "SecurityHeaders",
     "Tracing",
     "VerdictCacheLike",
     "route_of",
@@ -170,8 +170,8 @@ class Tracing:
     """A server span per request, child of the caller's W3C ``traceparent``.
 
     Uses the global OpenTelemetry tracer provider (``opentelemetry-api``, the
-    ``otel`` extra), as libraries should; until the application sets one (it is
-    looked for once per 256 requests, so set it before serving) and without
+    ``otel`` extra), as libraries should; until the application sets one (which it
+    may do at any time: the test is one attribute read per request) and without
     ``opentelemetry-api``, requests pass untouched. Spans opened while the request
     runs (the pipeline's stages, in this request's context) are its children.
 
@@ -193,23 +193,31 @@ class Tracing:
         self._propagate = propagate
         self._tracer = trace.get_tracer("avl.web")
         self._proxy = trace.ProxyTracerProvider
-        self._configured = False
-        self._until_check = 0
+        # The API keeps the provider the application sets in a module global
+        # (``set_tracer_provider``), and hands out a proxy until then: reading that
+        # global is the whole test, so a provider set after the app was built is used
+        # from the next request on. Without the global (another API version), ask
+        # ``get_tracer_provider()`` each time instead.
+        self._direct = hasattr(trace, "_TRACER_PROVIDER")
+        if self._direct:
+            trace.get_tracer_provider()  # loads one named by OTEL_PYTHON_TRACER_PROVIDER
 
     def configured(self) -> bool:
-        """Whether the application set a tracer provider (looked up once per 256
-        requests until it has: a provider, once set, stays)."""
-        if self._configured:
-            return True
-        self._until_check -= 1
-        if self._until_check > 0:
+        """Whether the application has set a tracer provider (looked up each time)."""
+        trace = self._trace
+        if trace is None:
             return False
-        self._until_check = 256
-        self._configured = not isinstance(self._trace.get_tracer_provider(), self._proxy)
-        return self._configured
+        if self._direct:
+            return trace._TRACER_PROVIDER is not None
+        return not isinstance(trace.get_tracer_provider(), self._proxy)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        if self._trace is None or scope["type"] != "http" or not self.configured():
+        trace = self._trace
+        if (
+            trace is None
+            or scope["type"] != "http"
+            or (trace._TRACER_PROVIDER is None if self._direct else not self.configured())
+        ):
             return self.app(scope, receive, send)
         return self._traced(scope, receive, send)
 
@@ -265,103 +273,68 @@ class Tracing:
         return self._propagate.extract(carrier)
 
 
-# -- RouteMetrics -------------------------------------------------------------------------
+# -- Envelope ----------------------------------------------------------------------------
 
 
-class RouteMetrics:
-    """Counts every request and its latency by route template, method and status.
+class Envelope:
+    """What every answer gets on its way out: one layer, one ``send`` wrapper.
 
-    The route label is the template (``/v1/history/{entry_id}``), or ``unmatched``
-    for paths no route serves, so a scanner cannot grow the label set. Latency runs
-    until the answer's last byte is handed to the server (an SSE stream's whole
-    life, also when its client leaves early); a request that got no answer at all
-    (its client left while sending the body) is not counted.
+    - **Tracing**: a server span per request (:class:`Tracing`), when the
+      application has set a tracer provider.
+    - **The access log** (:class:`avl.logs.AccessLog`): a request id
+      (``X-Request-Id``), the log fields of the request, one record on
+      ``avl.web.access`` (built only when that logger is enabled for INFO). The
+      probes and the scrape pass without id or record.
+    - **Route metrics**: every request counted by route template, method and
+      status, and its latency by route and method
+      (:meth:`avl.metrics.Metrics.observe_request`). The route label is the
+      template (``/v1/history/{entry_id}``), or ``unmatched`` for paths no route
+      serves, so a scanner cannot grow the label set. Latency runs until the
+      answer's last byte is handed to the server (an SSE stream's whole life, also
+      when its client leaves early); a request that got no answer at all (its
+      client left while sending the body) is not counted.
+    - **Browser security headers**: the page and its files get the page's
+      Content-Security-Policy (no inline script, ``frame-ancestors 'none'``),
+      ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff``,
+      ``Referrer-Policy: no-referrer``, ``Cross-Origin-Opener-Policy:
+      same-origin`` and ``Cross-Origin-Resource-Policy: same-origin``. Everything
+      else (the API, its problems and refusals) gets ``X-Content-Type-Options:
+      nosniff`` (JSON is never run as a script or sniffed into HTML, so no other
+      page can read it through ``<script>``) and ``Cache-Control: no-store``; the
+      extra page headers mean nothing on JSON and each costs the server on every
+      answer.
+
+    It is also where the other layers' response headers leave: a layer inside it
+    appends ``(name, value)`` pairs to ``scope[RESPONSE_HEADERS]`` (the rate-limit
+    headers) instead of wrapping ``send`` again. The app's own answers never set
+    these names (nor ``X-Request-Id``), so nothing is filtered; every header list
+    is built per response.
+
+    These four jobs only add to what the app answers and never refuse anything, so
+    they share one coroutine and one ``send`` wrapper instead of four of each (the
+    layers that refuse stay one per job, inside it).
 
     Args:
         app: the app to wrap.
-        metrics: where to record (:class:`avl.metrics.Metrics`).
-        clock: ``() -> seconds`` (monotonic).
+        page_csp: the page's Content-Security-Policy.
+        metrics: where requests are counted (``observe_request``), or ``None``.
+        access_log: the access log, or ``None`` for none.
+        tracing: open server spans when a tracer provider is set.
+        clock: ``() -> seconds`` (monotonic), for the metrics.
     """
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        metrics: RequestMetrics,
+        page_csp: str,
+        metrics: RequestMetrics | None = None,
+        access_log: AccessLog | None = None,
+        tracing: bool = True,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.app = app
-        self.metrics = metrics
-        self.clock = clock
-
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        if scope["type"] != "http":
-            return self.app(scope, receive, send)
-        route = route_of(scope)
-        if route is not None and route.stream:
-            return self._stream(scope, receive, send, route.path)
-        label = route.path if route is not None else "unmatched"
-        start = self.clock()
-        status = 500
-
-        def counted_send(message: Message) -> Awaitable[None]:
-            nonlocal status
-            kind = message["type"]
-            if kind == "http.response.start":
-                status = message["status"]
-            elif kind == "http.response.body" and not message.get("more_body", False):
-                self.metrics.observe_request(label, _method(scope), status, self.clock() - start)
-            return send(message)
-
-        return self.app(scope, receive, counted_send)
-
-    async def _stream(self, scope: Scope, receive: Receive, send: Send, label: str) -> None:
-        # A stream can end without a last message (the client went away): time it
-        # around the app instead.
-        start = self.clock()
-        status = 500
-
-        def counted_send(message: Message) -> Awaitable[None]:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            return send(message)
-
-        try:
-            await self.app(scope, receive, counted_send)
-        finally:
-            self.metrics.observe_request(label, _method(scope), status, self.clock() - start)
-
-
-# -- SecurityHeaders ----------------------------------------------------------------------
-
-
-class SecurityHeaders:
-    """Browser security headers on every answer.
-
-    The page and its files get the page's Content-Security-Policy (no inline
-    script, ``frame-ancestors 'none'``), ``X-Frame-Options: DENY``,
-    ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
-    ``Cross-Origin-Opener-Policy: same-origin`` and ``Cross-Origin-Resource-Policy:
-    same-origin``. Everything else (the API, its problems and refusals) gets
-    ``X-Content-Type-Options: nosniff`` (JSON is never run as a script or sniffed
-    into HTML, so no other page can read it through ``<script>``) and
-    ``Cache-Control: no-store``; the extra page headers mean nothing on JSON and
-    each costs the server on every answer.
-
-    It is also where the other layers' response headers leave: a layer inside it
-    appends ``(name, value)`` pairs to ``scope[RESPONSE_HEADERS]`` (the rate-limit
-    headers) instead of wrapping ``send`` again. The app's own answers never set
-    these names, so nothing is filtered; every list is built per response.
-
-    Args:
-        app: the app to wrap.
-        page_csp: the page's Content-Security-Policy.
-    """
-
-    def __init__(self, app: ASGIApp, *, page_csp: str) -> None:
-        self.app = app
-        self.page = (
+        self.page: tuple[tuple[bytes, bytes], ...] = (
             (b"content-security-policy", page_csp.encode("latin-1")),
             (b"x-frame-options", b"DENY"),
             (b"x-content-type-options", b"nosniff"),
@@ -369,25 +342,70 @@ class SecurityHeaders:
             (b"cross-origin-opener-policy", b"same-origin"),
             (b"cross-origin-resource-policy", b"same-origin"),
         )
-        self.api = (
+        self.api: tuple[tuple[bytes, bytes], ...] = (
             (b"x-content-type-options", b"nosniff"),
             (b"cache-control", b"no-store"),
         )
+        self.metrics = metrics
+        self.access_log = access_log
+        self.clock = clock
+        # The span, when there is one, wraps the rest of this layer.
+        self.tracing: Tracing | None = Tracing(self._serve) if tracing else None
+        if self.tracing is not None and self.tracing._trace is None:
+            self.tracing = None  # no opentelemetry-api
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http":
             return self.app(scope, receive, send)
+        tracing = self.tracing
+        if tracing is not None and tracing.configured():
+            return tracing._traced(scope, receive, send)
+        return self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = route_of(scope)
-        extra = self.page if route is not None and route.page else self.api
+        if route is None:
+            extra, label, stream = self.api, "unmatched", False
+        else:
+            extra, label, stream = (self.page if route.page else self.api), route.path, route.stream
         added: list[tuple[bytes, bytes]] = []
         scope[RESPONSE_HEADERS] = added
+        access = self.access_log
+        begun = access.begin(scope) if access is not None else None
+        if begun is not None:
+            extra = (*extra, (b"x-request-id", begun[0].encode("latin-1")))
+        observe = self.metrics.observe_request if self.metrics is not None else None
+        method = scope["method"]
+        if method not in _METHODS:
+            method = "_OTHER"
+        clock = self.clock
+        start = clock()
+        status = 500
 
-        def secured_send(message: Message) -> Awaitable[None]:
-            if message["type"] == "http.response.start":
+        def envelope_send(message: Message) -> Awaitable[None]:
+            nonlocal status
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), *added, *extra]}
+            elif (
+                kind == "http.response.body"
+                and observe is not None
+                and not stream
+                and not message.get("more_body", False)
+            ):
+                observe(label, method, status, clock() - start)
             return send(message)
 
-        return self.app(scope, receive, secured_send)
+        try:
+            await self.app(scope, receive, envelope_send)
+        finally:
+            if stream and observe is not None:
+                # A stream can end without a last message (the client went away):
+                # it is timed around the app instead.
+                observe(label, method, status, clock() - start)
+            if begun is not None:
+                access.end(begun, scope, status)  # type: ignore[union-attr]
 
 
 # -- HostCheck ----------------------------------------------------------------------------
@@ -515,6 +533,16 @@ class HostCheck:
 
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
 
+#: The request headers :class:`CrossSiteGuard` reads, and their place in what it reads.
+_GUARD_HEADERS: dict[bytes, int] = {
+    b"origin": 0,
+    b"sec-fetch-site": 1,
+    b"content-type": 2,
+    b"host": 3,
+    b"x-api-key": 4,
+    b"authorization": 5,
+}
+
 
 def _strip_default_port(netloc: str, scheme: str | None = None) -> str:
     if scheme in (None, "http") and netloc.endswith(":80"):
@@ -564,59 +592,64 @@ class CrossSiteGuard:
         own = _strip_default_port(host.decode("latin-1").strip().lower())
         return _strip_default_port(netloc, scheme) == own
 
+    def refusal(
+        self,
+        route: RouteSpec,
+        method: str,
+        headers: Sequence[bytes | None],
+    ) -> E.AvlError | None:
+        """Why a request to a guarded route is refused, or ``None`` when it is not.
+
+        Args:
+            route: the route (not public, served with this method).
+            method: the request method.
+            headers: the values of :data:`_GUARD_HEADERS` in its order (``None``
+                when absent; the last one when repeated).
+        """
+        origin, site, ctype, host, api_key, auth = headers
+        origin_ok = origin is not None and self.origin_allowed(origin, host)
+        if origin is not None and not origin_ok:
+            return CrossSiteRequestError(
+                f"requests from the origin {origin.decode('latin-1')[:200]!r} are refused"
+            )
+        if site is not None:
+            site = site.strip().lower()
+            if site in (b"cross-site", b"same-site") and not origin_ok:
+                return CrossSiteRequestError("a request another web page made is refused")
+        if method not in _SAFE_METHODS:
+            if ctype != b"application/json" and (
+                ctype is None or ctype.split(b";", 1)[0].strip().lower() != b"application/json"
+            ):
+                got = "none" if ctype is None else repr(ctype.decode("latin-1")[:100])
+                return UnsupportedMediaTypeError(
+                    f"the body must be application/json (Content-Type: {got})"
+                )
+        elif route.stream and not (
+            origin_ok
+            or site in (b"same-origin", b"none")
+            or api_key is not None
+            or (auth is not None and auth[:7].lower() == b"bearer ")
+        ):
+            return CrossSiteRequestError(
+                "a GET stream needs Sec-Fetch-Site: same-origin (the console page), an "
+                "allowed Origin or credentials; other clients use POST /v1/ask with "
+                "Accept: text/event-stream"
+            )
+        return None
+
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         route = _guarded(scope) if scope["type"] == "http" else None
         if route is None:
             return self.app(scope, receive, send)
-        origin = site = ctype = host = None
-        credentials = False
-        for key, value in scope["headers"]:
-            if key == b"origin":
-                origin = value
-            elif key == b"sec-fetch-site":
-                site = value.strip().lower()
-            elif key == b"content-type":
-                ctype = value
-            elif key == b"host":
-                host = value
-            elif key == b"x-api-key" or (
-                key == b"authorization" and value[:7].lower() == b"bearer "
-            ):
-                credentials = True
-        origin_ok = origin is not None and self.origin_allowed(origin, host)
-        if origin is not None and not origin_ok:
-            return send_problem(
-                CrossSiteRequestError(
-                    f"requests from the origin {origin.decode('latin-1')[:200]!r} are refused"
-                ),
-                scope,
-                send,
-            )
-        if site in (b"cross-site", b"same-site") and not origin_ok:
-            return send_problem(
-                CrossSiteRequestError("a request another web page made is refused"), scope, send
-            )
-        method = scope["method"]
-        if method not in _SAFE_METHODS:
-            if ctype is None or ctype.split(b";", 1)[0].strip().lower() != b"application/json":
-                got = "none" if ctype is None else repr(ctype.decode("latin-1")[:100])
-                return send_problem(
-                    UnsupportedMediaTypeError(
-                        f"the body must be application/json (Content-Type: {got})"
-                    ),
-                    scope,
-                    send,
-                )
-        elif route.stream and not (origin_ok or credentials or site in (b"same-origin", b"none")):
-            return send_problem(
-                CrossSiteRequestError(
-                    "a GET stream needs Sec-Fetch-Site: same-origin (the console page), an "
-                    "allowed Origin or credentials; other clients use POST /v1/ask with "
-                    "Accept: text/event-stream"
-                ),
-                scope,
-                send,
-            )
+        seen: list[bytes | None] = [None, None, None, None, None, None]
+        slots = _GUARD_HEADERS
+        for key, value in scope["headers"]:  # one dict lookup per header
+            i = slots.get(key)
+            if i is not None:
+                seen[i] = value
+        refused = self.refusal(route, scope["method"], seen)
+        if refused is not None:
+            return send_problem(refused, scope, send)
         return self.app(scope, receive, send)
 
 

@@ -172,6 +172,13 @@ class AnswerOut:
     details: dict[str, Any] = attrs.field(
         factory=dict, metadata=_d("Everything else the assistant reported.")
     )
+    chart: dict[str, Any] | None = attrs.field(
+        default=None,
+        metadata=_d(
+            "A suggested chart of the rows as a Vega-Lite spec (a declarative dict, "
+            "never code), or null when the result does not chart."
+        ),
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -324,7 +331,34 @@ def rows_out(value: object) -> list[list[Any]]:
     return out
 
 
-_ANSWER_KNOWN = frozenset({"question", "sql", "verdict", "columns", "rows", "text", "error"})
+_ANSWER_KNOWN = frozenset(
+    {"question", "sql", "verdict", "columns", "rows", "text", "error", "chart"}
+)
+
+
+def chart_out(value: object) -> dict[str, Any] | None:
+    """The answer's suggested chart as a JSON Vega-Lite spec, or ``None``.
+
+    Reads ``value.chart()`` when the answer has one: a plain mapping, or an object
+    carrying the mapping (``.spec``, ``.to_dict()``), such as a notebook-drawable
+    chart. Anything else is no chart.
+    """
+    method = getattr(value, "chart", None)
+    if not callable(method):
+        return None
+    chart = method()
+    if chart is None:
+        return None
+    spec: object = chart
+    if not isinstance(spec, Mapping):
+        spec = getattr(chart, "spec", None)
+    if not isinstance(spec, Mapping):
+        to_dict = getattr(chart, "to_dict", None)
+        spec = to_dict() if callable(to_dict) else None
+    if not isinstance(spec, Mapping):
+        return None
+    encoded = encode_value(dict(spec))
+    return encoded if isinstance(encoded, dict) else None
 
 
 def answer_out(value: object, question: str, role: str) -> AnswerOut:
@@ -349,6 +383,7 @@ def answer_out(value: object, question: str, role: str) -> AnswerOut:
         text=str(getattr(value, "text", "") or getattr(value, "summary", "") or ""),
         error=str(encode_value(error)) if error else None,
         details={k: v for k, v in details.items() if k not in _ANSWER_KNOWN},
+        chart=chart_out(value),
     )
 
 

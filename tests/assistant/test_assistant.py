@@ -320,7 +320,7 @@ def test_answer_rendering(shop: Path) -> None:
     )
     text = repr(ans)
     assert text.startswith("Answer(ok, 3 row(s), attempts=1)")
-    assert "<table>" in ans._repr_html_()
+    assert "<table " in ans._repr_html_()
     spec = ans.chart()
     assert spec is not None
     assert spec["mark"] == "bar"

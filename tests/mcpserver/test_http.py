@@ -205,3 +205,18 @@ def test_mcp_is_not_in_the_openapi_document(console: Any) -> None:
             assert (await c.get("/mcp")).status_code == 405
 
     run(go)
+
+
+def test_building_the_app_leaves_the_applications_logging_alone(
+    console: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SDK's server calls logging.basicConfig when the root logger has no handler
+    # (as in an application that has not configured logging): every record of every
+    # logger would then be written, the access log's one per request among them.
+    import logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    create_app(console)
+    assert (root.handlers, root.level) == ([], logging.WARNING)

@@ -61,6 +61,24 @@ def test_requests_by_route_method_status_and_latency_histogram() -> None:
 def test_bad_status_is_refused(status: object) -> None:
     with pytest.raises(InvalidInputError, match="status"):
         Metrics().observe_request("/", "GET", status, 0.1)  # type: ignore[arg-type]
+    m = Metrics()
+    m.observe_request("/", "GET", 200, 0.1)  # the series exists: still checked
+    with pytest.raises(InvalidInputError, match="status"):
+        m.observe_request("/", "GET", status, 0.1)  # type: ignore[arg-type]
+    assert dict(m.snapshot().requests) == {("/", "GET", "200"): 1}
+
+
+@pytest.mark.parametrize("seconds", [-0.1, float("nan"), float("inf"), "0.1", True])
+def test_bad_durations_and_labels_are_refused_on_a_known_series(seconds: object) -> None:
+    m = Metrics()
+    m.observe_request("/", "GET", 200, 0.1)
+    m.observe_request("/", "GET", 200, 1)  # an int duration is fine
+    with pytest.raises(InvalidInputError):
+        m.observe_request("/", "GET", 200, seconds)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        m.observe_request(["/"], "GET", 200, 0.1)  # type: ignore[arg-type]
+    snap = m.snapshot()
+    assert dict(snap.requests) == {("/", "GET", "200"): 2}
 
 
 def test_gauges_set_add_and_callbacks() -> None:

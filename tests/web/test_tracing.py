@@ -3,6 +3,9 @@ as its children (JSON asks and streams alike), and per-route request metrics."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -176,3 +179,51 @@ async def test_route_metrics(console: TinyConsole) -> None:
     text = exposition.text
     assert 'avl_http_requests_total{method="GET",route="/healthz",status="200"} 3.0' in text
     assert 'avl_http_request_duration_seconds_count{method="GET",route="/healthz"} 3.0' in text
+
+
+_LATE_PROVIDER = textwrap.dedent(
+    """
+    import asyncio
+
+    import httpx
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from avl.console import Console
+    from avl.web import create_app
+
+
+    async def main() -> None:
+        exporter = InMemorySpanExporter()
+        with Console() as console:
+            app = create_app(console)
+            transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://127.0.0.1:8000"
+            ) as c:
+                assert (await c.get("/healthz")).status_code == 200
+                provider = TracerProvider()
+                provider.add_span_processor(SimpleSpanProcessor(exporter))
+                trace.set_tracer_provider(provider)  # after the app was built and served
+                assert (await c.post("/v1/sql/check", json={"sql": "SELECT 1"})).status_code == 200
+        print([s.name for s in exporter.get_finished_spans()])
+
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_a_provider_set_after_the_app_is_built_is_used_from_the_next_request() -> None:
+    # A fresh process: the global provider can be set once per process.
+    out = subprocess.run(
+        [sys.executable, "-c", _LATE_PROVIDER],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "['POST /v1/sql/check']"

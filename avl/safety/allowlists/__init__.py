@@ -14,39 +14,41 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping
+import importlib
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType, ModuleType
 
 import attrs
 from sqlglot import exp
 
-from avl.safety.allowlists import (
-    bigquery,
-    duckdb,
-    mysql,
-    never,
-    postgres,
-    snowflake,
-    sqlite,
-    tsql,
-    typed,
-)
+from avl.safety.allowlists import never, typed
 from avl.safety.allowlists._doc import Doc
 
 __all__ = ["Catalog", "Doc", "Entry", "Refusal", "catalog", "dialect_modules", "entries"]
 
+
+class _Modules(Mapping[str, ModuleType]):
+    """Dialect name -> its data module, each imported when first looked up (a check
+    in one dialect loads that dialect's list alone)."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self._names = names
+
+    def __getitem__(self, dialect: str) -> ModuleType:
+        if dialect not in self._names:
+            raise KeyError(dialect)
+        return importlib.import_module(f"{__name__}.{dialect}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 # dialects with a list of their own; the first four are judged by name
 _MODULES: Mapping[str, ModuleType] = MappingProxyType(
-    {
-        "sqlite": sqlite,
-        "postgres": postgres,
-        "mysql": mysql,
-        "duckdb": duckdb,
-        "bigquery": bigquery,
-        "snowflake": snowflake,
-        "tsql": tsql,
-    }
+    _Modules(("sqlite", "postgres", "mysql", "duckdb", "bigquery", "snowflake", "tsql"))
 )
 _BY_NAME = frozenset({"sqlite", "postgres", "mysql", "duckdb"})
 
@@ -144,6 +146,8 @@ class Catalog:
 
     def suggest(self, name: str) -> str:
         """A "did you mean" for an unknown name ('' when nothing is close)."""
+        import difflib
+
         close = difflib.get_close_matches(name, sorted(self.known()), n=1, cutoff=0.75)
         return f" (did you mean {close[0]!r}?)" if close else ""
 
