@@ -79,6 +79,7 @@ DECISION = "avl.decision"
 RESPONSE_HEADERS = "avl.response_headers"
 _ROUTE = "avl.route"
 _HEADERS = "avl.headers"
+_UNSET = object()
 _PROBLEM_TYPE = b"application/problem+json"
 
 
@@ -96,11 +97,10 @@ def _route_path(scope: Scope) -> str:
 
 def route_of(scope: Scope) -> RouteSpec | None:
     """The route a request belongs to (looked up once, kept in the scope)."""
-    try:
-        route: RouteSpec | None = scope[_ROUTE]
-    except KeyError:
+    route: RouteSpec | object | None = scope.get(_ROUTE, _UNSET)
+    if route is _UNSET:  # (not a try/except KeyError: raising costs more than a lookup)
         route = scope[_ROUTE] = match_route(_route_path(scope))
-    return route
+    return route  # type: ignore[return-value]
 
 
 def _guarded(scope: Scope) -> RouteSpec | None:
@@ -375,7 +375,11 @@ class Envelope:
         if scope["type"] != "http":
             return self.app(scope, receive, send)
         tracing = self.tracing
-        if tracing is not None and tracing.configured():
+        if tracing is not None and (
+            tracing._trace._TRACER_PROVIDER is not None  # Tracing.configured(), inline
+            if tracing._direct
+            else tracing.configured()
+        ):
             return tracing._traced(scope, receive, send)
         return self._serve(scope, receive, send)
 
