@@ -154,6 +154,12 @@ class Answer:
         cached: whether the SQL came from the semantic cache.
         truncated: whether the row cap cut the result.
         source: the data source that was asked.
+        summary: one plain-language sentence about the result (the value, the row
+            count, the first row of a ranking, "no rows", or why there is no
+            result); written by the model when a real model is configured, else
+            from a template; ``None`` when summaries are off.
+        session: the session id the question was asked in (``""``: none); give it
+            back to ask a follow-up question.
     """
 
     question: str
@@ -173,6 +179,8 @@ class Answer:
     cached: bool = False
     truncated: bool = False
     source: str = "default"
+    summary: str | None = None
+    session: str = ""
 
     @property
     def ok(self) -> bool:
@@ -220,6 +228,8 @@ class Answer:
                 "cached": self.cached,
                 "truncated": self.truncated,
                 "source": self.source,
+                "summary": self.summary,
+                "session": self.session,
             }
         )
         return out
@@ -277,9 +287,8 @@ class Answer:
         status = self._status()
         lines = [f"Answer({status}, {len(self.rows)} row(s), attempts={self.attempts})"]
         lines.append(f"  question: {self.question}")
-        summary = getattr(self, "summary", None)
-        if summary:
-            lines.append(f"  summary: {summary}")
+        if self.summary:
+            lines.append(f"  summary: {self.summary}")
         if self.sql:
             lines.append(f"  sql: {self.sql}")
         if self.abstained:

@@ -106,6 +106,9 @@ def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: boo
             out.write(style(f"... {more} more row(s) (use --csv or --json for all)", "dim") + "\n")
         elif getattr(answer, "truncated", False):
             out.write(style("(the row cap cut the result)", "dim") + "\n")
+    summary = getattr(answer, "summary", None)
+    if summary:
+        out.write(f"{style('summary:', 'bold')} {summary}\n")
     out.write("\n")
 
 
