@@ -612,3 +612,34 @@ def test_example_notebook_runs_and_renders() -> None:
         for m in re.findall(r"src=[\"']data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", page)
     ]
     assert len(inline) + sum("class='avl-chart'" in svg for svg in images) == 2
+
+
+def test_stats_views(history: History) -> None:
+    stats = history.stats()
+    text = repr(stats)
+    assert text.splitlines()[0] == "Stats(60 entries)"
+    assert "  by outcome:" in text
+    root = dom(stats._repr_html_())
+    box = root.one("div", "avl-stats")
+    tables = box.iter("table")
+    total = body_rows(tables[0])
+    assert total[0][:2] == ["all", "60"]
+    by_user = {row[0]: row for row in body_rows(tables[1])}
+    assert by_user["ann"][1] == "30"
+    assert by_user["bob"][1] == "30"
+
+
+def test_explanation_views(shop: Path) -> None:
+    a = Assistant(db=f"sqlite:///{shop}")
+    review = a.explain("SELECT * FROM orders WHERE customer_id = 3")
+    text = repr(review)
+    assert text.splitlines()[0] == "Explanation(full scans: orders, 1 plan line, 1 suggestion)"
+    assert "full scan of orders" in dom(review._repr_html_()).text()
+    assert "  suggest: CREATE INDEX" in text
+    root = dom(review._repr_html_())
+    box = root.one("div", "avl-explanation")
+    pres = [p.text() for p in box.iter("pre", "avl-sql")]
+    assert pres[0] == review.sql
+    assert "SCAN orders" in pres[1]
+    assert pres[2].startswith("CREATE INDEX")
+    a.close()
