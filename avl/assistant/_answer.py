@@ -329,9 +329,8 @@ class Answer:
             f"<div class='avl-question'><b>{e(self.question)}</b> "
             f"{_html.badge(status, good)} {_html.muted(' · '.join(meta))}</div>"
         ]
-        summary = getattr(self, "summary", None)
-        if summary:
-            parts.append(f"<p class='avl-summary' style='margin:6px 0'>{e(summary)}</p>")
+        if self.summary:
+            parts.append(f"<p class='avl-summary' style='margin:6px 0'>{e(self.summary)}</p>")
         v = self.verdict
         if v is not None:
             parts.append(
