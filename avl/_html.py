@@ -57,13 +57,14 @@ _BOX = (
 )
 _PRE = (
     "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;"
-    "background:#f6f8fa;border-radius:4px;padding:6px 8px;margin:6px 0;"
+    "background:#f6f8fa;color:#24292f;border-radius:4px;padding:6px 8px;margin:6px 0;"
     "white-space:pre-wrap;overflow-wrap:anywhere"
 )
 _MARK = "background:#ffd7d5;color:#82071e;border-bottom:2px solid #b42318;border-radius:2px"
 _TABLE = "border-collapse:collapse;margin:6px 0;font-size:12.5px"
+# Jupyter's stylesheets right-align every table cell: text cells say left themselves
 _TH = "text-align:left;padding:3px 8px;border-bottom:1px solid #d0d7de;white-space:nowrap"
-_TD = "padding:3px 8px;border-bottom:1px solid #eaeef2;vertical-align:top"
+_TD = "text-align:left;padding:3px 8px;border-bottom:1px solid #eaeef2;vertical-align:top"
 _NUM = ";text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap"
 
 
@@ -113,7 +114,7 @@ def fmt_seconds(seconds: float | None) -> str:
         return "∞"
     if seconds < 0.001:
         return f"{seconds * 1e6:.0f} µs"
-    if seconds < 1:
+    if seconds < 0.99995:
         return f"{seconds * 1e3:.1f} ms"
     return f"{seconds:.2f} s"
 
@@ -160,25 +161,25 @@ def table(
     what: str = "rows",
     raw_columns: Iterable[int] = (),
     right: Iterable[int] = (),
+    nowrap: Iterable[int] = (),
     header: bool = True,
 ) -> str:
     """An HTML table of ``rows`` under ``columns``, at most ``max_rows`` of them.
 
     Numbers are right-aligned; every cell is escaped and cut to :data:`MAX_CELL`
     characters except the ``raw_columns`` (indexes of cells the caller already
-    rendered as safe HTML); the ``right`` columns are right-aligned too. When there are more rows (``total`` if given, else the
+    rendered as safe HTML); the ``right`` columns are right-aligned too, the
+    ``nowrap`` columns never wrap. When there are more rows (``total`` if given, else the
     rows counted), a ``… N more <what>`` line follows the table. Only the shown rows
     are read from ``rows``.
     """
     raw = set(raw_columns)
     align = set(right)
-    head = "".join(
-        f"<th style='{_TH}{';text-align:right' if i in align else ''}'>{esc(c)}</th>"
-        for i, c in enumerate(columns)
-    )
+    whole = set(nowrap)
     body: list[str] = []
     shown = 0
     seen = 0
+    numeric = [True] * len(columns)  # a column of numbers gets a right-aligned header
     for row in rows:
         seen += 1
         if shown >= max_rows:
@@ -188,16 +189,24 @@ def table(
         shown += 1
         cells = []
         for i, value in enumerate(row):
+            td = _TD + (";white-space:nowrap" if i in whole else "")
+            if i < len(numeric) and value is not None and not is_number(value):
+                numeric[i] = False
             if i in raw:
-                cells.append(f"<td style='{_TD}'>{value}</td>")
+                cells.append(f"<td style='{td}'>{value}</td>")
             elif is_number(value) or (i in align and value is not None):
-                cells.append(f"<td style='{_TD}{_NUM}'>{esc(cell_text(value))}</td>")
+                cells.append(f"<td style='{td}{_NUM}'>{esc(cell_text(value))}</td>")
             elif value is None:
-                cells.append(f"<td style='{_TD};color:{_MUTED}'>NULL</td>")
+                cells.append(f"<td style='{td};color:{_MUTED}'>NULL</td>")
             else:
-                cells.append(f"<td style='{_TD}'>{esc(cell_text(value))}</td>")
+                cells.append(f"<td style='{td}'>{esc(cell_text(value))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     count = total if total is not None else seen
+    head = "".join(
+        f"<th style='{_TH}{';text-align:right' if i in align or (shown and numeric[i]) else ''}'>"
+        f"{esc(c)}</th>"
+        for i, c in enumerate(columns)
+    )
     thead = f"<thead><tr>{head}</tr></thead>" if header else ""
     return f"<table style='{_TABLE}'>{thead}<tbody>{''.join(body)}</tbody></table>" + more_line(
         count - shown, what
@@ -357,7 +366,7 @@ def code(text: str) -> str:
     """Escaped inline code."""
     return (
         "<code style='font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
-        f"background:#f6f8fa;padding:0 3px;border-radius:3px'>{esc(text)}</code>"
+        f"background:#f6f8fa;color:#24292f;padding:0 3px;border-radius:3px'>{esc(text)}</code>"
     )
 
 
@@ -386,6 +395,26 @@ def _where(violation: object, text: str) -> tuple[str, int | None]:
     return where, offset
 
 
+#: A violation's span longer than this is marked by its first token only (a whole
+#: query flagged for its number of joins would otherwise be one long mark).
+MAX_MARK = 80
+
+
+def _span_end(violation: object, text: str, offset: int) -> int:
+    """Where the mark of a violation at ``offset`` ends: the span its position gives
+    (when short), else the token at ``offset``."""
+    end = getattr(getattr(violation, "position", None), "end", None)
+    if isinstance(end, int) and offset < end <= len(text) and end - offset <= MAX_MARK:
+        # a call's closing parentheses carry no position: take them in
+        depth = text.count("(", offset, end) - text.count(")", offset, end)
+        stop = min(len(text), offset + MAX_MARK)
+        while depth > 0 and end < stop:
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        return end
+    return max(token_end(text, offset), offset + 1)
+
+
 def violations_lines(violations: Sequence[object], *, limit: int = 10) -> list[str]:
     """``code at line:col: message`` lines of the first ``limit`` violations, for reprs."""
     out = []
@@ -407,6 +436,7 @@ def verdict_parts(
     kind: object = None,
     tables: Sequence[str] = (),
     show_sql: bool = True,
+    show_badge: bool = True,
 ) -> str:
     """The inside of a verdict's view: a badge, what the statement reads, the SQL
     with each violation marked at its position, and the numbered violations.
@@ -415,19 +445,19 @@ def verdict_parts(
     ``position`` with ``line``, ``col`` and ``offset`` per violation).
     """
     kind_text = str(getattr(kind, "value", kind)) if kind is not None else ""
-    head = [badge("allowed" if allowed else "rejected", allowed)]
+    head = [badge("allowed" if allowed else "rejected", allowed)] if show_badge else []
     if kind_text:
         head.append(code(kind_text))
     if tables:
         head.append(muted("reads " + truncate(", ".join(tables), MAX_CELL)))
-    parts = [f"<div class='avl-verdict-head'>{' '.join(head)}</div>"]
+    parts = [f"<div class='avl-verdict-head'>{' '.join(head)}</div>"] if head else []
     marks: list[Mark] = []
     items: list[str] = []
     for number, v in enumerate(violations, 1):
         where, offset = _where(v, text)
         message = str(getattr(v, "message", ""))
         if offset is not None:
-            end = max(token_end(text, offset), offset + 1)
+            end = _span_end(v, text, offset)
             marks.append(Mark(offset, end, str(number), f"{number}. {_code_of(v)}: {message}"))
         if number <= MAX_ROWS:
             at = f" {muted('at ' + where)}" if where else ""

@@ -223,12 +223,21 @@ class LockedError(BackendError):
 class QueryError(AvlError):
     """The database rejected or failed a query.
 
+    The message carries the database's error text as avl makes it safe for the
+    caller: its first line, with every quoted piece the statement did not write
+    replaced by ``<value>`` (an error can quote a stored value the caller may not
+    read). The driver's own exception is chained as ``__cause__``.
+
     Attributes:
         sql: the statement that failed, if known.
+        code: the database's error class or code, if known (PostgreSQL's SQLSTATE
+            such as ``"22P02"``, MySQL's error number, SQLite's error name such as
+            ``"SQLITE_ERROR"``, DuckDB's exception class).
     """
 
-    def __init__(self, message: str, *, sql: str = "") -> None:
+    def __init__(self, message: str, *, sql: str = "", code: str = "") -> None:
         self.sql = sql
+        self.code = code
         super().__init__(message)
 
 

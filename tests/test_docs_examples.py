@@ -31,9 +31,9 @@ EXPECT = {
     ],
     "tutorials/fastapi.rst": ["'rows': [[40]]", "False", "ok"],
     "tutorials/multitenant.rst": [
-        "3 SELECT COUNT(*) FROM (SELECT * FROM orders WHERE customer_id = 3)",
+        "3 SELECT COUNT(*) FROM (SELECT * FROM orders WHERE customer_id = 3 LIMIT -1 OFFSET 0)",
         "((4,),)",
-        "7 SELECT COUNT(*) FROM (SELECT * FROM orders WHERE customer_id = 7)",
+        "7 SELECT COUNT(*) FROM (SELECT * FROM orders WHERE customer_id = 7 LIMIT -1 OFFSET 0)",
         "WHERE customer_id = 3",
         "table_not_allowed",
         "refused:",

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from avl import _html
+from avl._lazy import lazy_module
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 __all__ = ["Chart"]
 
@@ -100,8 +105,9 @@ class Chart(dict[str, Any]):
         hidden = max(0, len(points) - _MAX_MARKS)
         points = points[:_MAX_MARKS]
         n = len(points)
-        w = width or max(320, min(900, 80 + 34 * n))
+        title = str(self.get("description") or f"{yf} by {xf}")
         left, right, top = 64, 16, 34
+        w = width or max(320, min(900, 80 + 34 * n), min(900, 24 + 8 * len(title)))
         longest = max((len(_label(p[0])) for p in points), default=1)
         rotate = n > 8 or longest * 7 * n > w - left - right
         bottom = 44 + (min(longest, 16) * 5 if rotate else 0) + (14 if hidden else 0)
@@ -114,15 +120,14 @@ class Chart(dict[str, Any]):
             return top + ph - (v - lo) / (hi - lo) * ph
 
         esc = _html.esc
-        title = str(self.get("description") or f"{yf} by {xf}")
         out = [
             f"<svg xmlns='http://www.w3.org/2000/svg' class='avl-chart' width='{w}' height='{h}'"
             f" viewBox='0 0 {w} {h}' font-family='system-ui,-apple-system,sans-serif'"
             f" font-size='11' role='img' aria-label='{esc(title)}'>",
             f"<title>{esc(title)}</title>",
             f"<rect width='{w}' height='{h}' fill='#fff'/>",
-            f"<text x='{left}' y='18' font-size='13' font-weight='600' fill='#24292f'>"
-            f"{esc(_html.truncate(title, 90))}</text>",
+            f"<text x='8' y='18' font-size='13' font-weight='600' fill='#24292f'>"
+            f"{esc(_html.truncate(title, max(12, (w - 24) // 8)))}</text>",
         ]
         # y axis: grid lines and tick labels
         k = 0

@@ -108,11 +108,19 @@ _QUOTED = re.compile(r"""(["'`])(.{0,200}?)\1""")
 
 
 def probe_sql(table: str, columns: Sequence[str], dialect: str) -> str:
-    """``SELECT <columns> FROM <table>`` with every name quoted in ``dialect``."""
+    """``SELECT <columns> FROM <table>`` with every name quoted in ``dialect``.
+
+    A snapshot's ``schema.table`` name is quoted part by part (``"sales"."invoices"``),
+    as :meth:`Database.quote` does, so the probe names the table the policy names.
+    """
     from sqlglot import expressions as exp
 
     select = exp.select(*(exp.column(c, quoted=True) for c in columns))
-    return select.from_(exp.table_(table, quoted=True)).sql(dialect=dialect)
+    parts = table.split(".") if 1 < len(table.split(".")) <= 3 else [table]
+    padded: list[str | None] = [*reversed(parts), None, None]
+    name, db, catalog = padded[:3]
+    assert name is not None
+    return select.from_(exp.table_(name, db=db, catalog=catalog, quoted=True)).sql(dialect=dialect)
 
 
 def _is_filtered(sql: str | None) -> bool:

@@ -51,6 +51,7 @@ _COMMANDS = (
     "avl.cli._web",
     "avl.cli._keys",
     "avl.cli._mcp",
+    "avl.cli._shell",
     "avl.cli._init",
     "avl.cli._completion",
 )
@@ -74,6 +75,7 @@ _MODULE_OF = {
     "mcp": "avl.cli._mcp",
     "init": "avl.cli._init",
     "completion": "avl.cli._completion",
+    "shell": "avl.cli._shell",
 }
 
 
@@ -118,6 +120,9 @@ def main(
     """
     out = out or sys.stdout
     err = err or sys.stderr
+    from avl.cli import _common
+
+    _common.WHOLE_PROCESS = argv is None  # the process's own command line: one-shot
     argv = list(argv) if argv is not None else sys.argv[1:]
     if argv == ["--version"]:  # the fast path: no parser, no command module
         from avl import __version__

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -14,9 +17,13 @@ __all__ = [
     "EXIT_OK",
     "EXIT_REJECTED",
     "UsageError",
+    "config_of",
     "console_from_args",
+    "context_of",
+    "history_url",
     "load_training",
     "print_answer",
+    "startup",
 ]
 
 EXIT_OK = 0
@@ -26,6 +33,42 @@ EXIT_ERROR = 2
 
 class UsageError(Exception):
     """A command was called wrongly; printed as ``avl CMD: error: ...`` with exit 2."""
+
+
+#: set by :func:`avl.cli.main` when it runs the process's own command line (``argv``
+#: not given): only then is the process one-shot, and :func:`startup` pauses the GC
+WHOLE_PROCESS = False
+
+
+@contextlib.contextmanager
+def startup() -> Iterator[None]:
+    """The start-up of a one-shot command (its imports and set-up), without the cyclic
+    garbage collector.
+
+    Importing creates a hundred thousand objects that live as long as the process
+    (modules, classes, functions); the collector, triggered by every few hundred new
+    objects, would walk them again and again, about a tenth of ``avl ask``'s start-up,
+    to find next to nothing. Collection is paused while the block runs; at its end the
+    objects then alive are frozen (:func:`gc.freeze`: later collections skip them, and
+    they are never freed, which a one-shot process does not need) and the collector
+    resumes, as it was, for the command's own work. Long-running commands (``serve``,
+    ``shell``, ``mcp``) do not use this, and it does nothing when ``main`` is called
+    with arguments (tests, a program running several commands in one process), nor
+    a second time in one process.
+    """
+    global WHOLE_PROCESS
+    if not WHOLE_PROCESS:
+        yield
+        return
+    WHOLE_PROCESS = False  # once per process: a second command run in it collects as usual
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.freeze()
+            gc.enable()
 
 
 def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: bool = False) -> None:
@@ -66,6 +109,9 @@ def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: boo
             out.write(style(f"... {more} more row(s) (use --csv or --json for all)", "dim") + "\n")
         elif getattr(answer, "truncated", False):
             out.write(style("(the row cap cut the result)", "dim") + "\n")
+    summary = getattr(answer, "summary", None)
+    if summary:
+        out.write(f"{style('summary:', 'bold')} {summary}\n")
     out.write("\n")
 
 
@@ -88,6 +134,63 @@ def console_from_args(args: argparse.Namespace) -> Any:
     if getattr(args, "history", None):
         env["AVL_HISTORY"] = args.history
     return Console.from_env(env)
+
+
+def context_of(pairs: list[str]) -> dict[str, Any]:
+    """Row-filter parameters from ``--context KEY=VALUE`` options (digits become
+    integers).
+
+    Raises:
+        UsageError: a pair without ``=`` or without a key.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--context {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value
+    return out
+
+
+def config_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The console TOML of ``--config`` (else ``AVL_CONFIG``) as a mapping; ``{}``
+    when neither is given.
+
+    Raises:
+        UsageError: the file cannot be read or is not TOML.
+    """
+    from avl.console import _read_toml
+    from avl.errors import ConfigError
+
+    path = getattr(args, "config", None) or os.environ.get("AVL_CONFIG")
+    if not path:
+        return {}
+    try:
+        return _read_toml(path)
+    except ConfigError as exc:
+        raise UsageError(f"cannot read config: {exc}") from exc
+
+
+def history_url(args: argparse.Namespace) -> str:
+    """The History URL: ``--history``, else ``AVL_HISTORY``, else ``history`` (a URL,
+    or the ``url`` of a ``[history]`` table) in ``--config``/``AVL_CONFIG``.
+
+    Raises:
+        UsageError: none is given, or the config file cannot be read.
+    """
+    if getattr(args, "history", None):
+        return str(args.history)
+    if os.environ.get("AVL_HISTORY"):
+        return os.environ["AVL_HISTORY"]
+    config = getattr(args, "config", None) or os.environ.get("AVL_CONFIG")
+    if config:
+        url = config_of(args).get("history")
+        if isinstance(url, dict):
+            url = url.get("url")
+        if isinstance(url, str) and url:
+            return url
+        raise UsageError(f'{config!r} has no history URL (history = "sqlite:///...")')
+    raise UsageError("give --history URL (or --config FILE, or set AVL_HISTORY)")
 
 
 def load_training(assistant: Any, path: Path) -> int:

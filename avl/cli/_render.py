@@ -8,13 +8,11 @@ ellipsis only on a terminal (piped output keeps every character).
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any, TextIO
+
+# csv, json, shutil and decimal are imported where used: ``avl check`` prints text
 
 __all__ = [
     "Style",
@@ -60,6 +58,8 @@ def style_for(out: TextIO) -> Style:
 
 
 def _is_number(value: object) -> bool:
+    from decimal import Decimal
+
     return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
 
 
@@ -108,6 +108,8 @@ def render_table(
         for i, c in enumerate(r[: len(widths)]):
             widths[i] = max(widths[i], len(c))
     if max_width is None and style.enabled:
+        import shutil
+
         max_width = shutil.get_terminal_size((120, 24)).columns
     if max_width is not None and columns:
         budget = max(len(columns) * 4, max_width - 2 * (len(columns) - 1))
@@ -136,6 +138,8 @@ def render_table(
 
 def render_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> None:
     """Write a header and ``rows`` as CSV (RFC 4180; SQL nulls as empty fields)."""
+    import csv
+
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(list(columns))
     for r in rows:
@@ -144,10 +148,14 @@ def render_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]], out: TextI
 
 def render_json(value: Mapping[str, Any] | Sequence[Any], out: TextIO) -> None:
     """Write ``value`` as one line of JSON (bytes as hex, other objects as text)."""
+    import json
+
     out.write(json.dumps(value, default=_json_default, ensure_ascii=False) + "\n")
 
 
 def _json_default(value: object) -> object:
+    from decimal import Decimal
+
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, Decimal):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
-
-import httpx
 
 from avl._registry import Registry
 from avl.embeddings._base import Embedder
 from avl.errors import ConfigError
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["EMBEDDERS", "create_embedder"]
 

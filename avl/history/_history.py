@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import datetime as _dt
 import json
@@ -13,13 +12,14 @@ import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, Literal, Union
+from typing import IO, TYPE_CHECKING, Any, Literal, Union
 
 import attrs
 import numpy as np
 
 from avl._args import check_clock, describe, expect_number, type_error
 from avl._clock import Clock, SystemClock
+from avl._lazy import lazy_module
 from avl._registry import Registry
 from avl.errors import (
     AvlError,
@@ -51,6 +51,11 @@ from avl.history._entry import (
 )
 from avl.history._types import HistoryBackend, Query, SimilarityStore
 from avl.typing import Embedder
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported when the async twin first runs
+    asyncio = lazy_module("asyncio")
 
 __all__ = ["BACKENDS", "AsyncHistory", "History"]
 
@@ -598,6 +603,8 @@ class History:
         until: TimeLike | None,
         outcome: Outcome | str | Iterable[Outcome | str] | None,
         tags: str | Iterable[str] | None,
+        session: str | None = None,
+        role: str | None = None,
     ) -> Query | None:
         tokens: tuple[str, ...] | None = None
         if text is not None:
@@ -607,11 +614,14 @@ class History:
                 tokens = tuple(search_tokens(text))
                 if not tokens:
                     return None  # no searchable word: nothing can match
-        if user is not None and not isinstance(user, str):
-            raise InvalidInputError(f"user must be a string, got {type(user).__name__}")
+        for name, value in (("user", user), ("session", session), ("role", role)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
         return Query(
             tokens=tokens,
             user=user,
+            session=session,
+            role=role,
             since=_epoch("since", since),
             until=_epoch("until", until),
             outcomes=_outcomes(outcome),
@@ -630,6 +640,8 @@ class History:
         similar_to: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        session: str | None = None,
+        role: str | None = None,
     ) -> Page:
         """Find entries, newest first (keyset pagination on ``seq``).
 
@@ -647,6 +659,9 @@ class History:
                 recency (needs ``embedder`` and ``vector_store``); no cursor.
             limit: page size, 1..10000.
             cursor: ``next_cursor`` of the previous page.
+            session: only this session's entries (the conversation id given to
+                :meth:`Assistant.ask <avl.assistant.Assistant.ask>`).
+            role: only entries of this role (``""``: entries without a role).
 
         Returns:
             A :class:`Page` (a list of entries with ``next_cursor``).
@@ -662,7 +677,14 @@ class History:
                 f"limit must be an integer in 1..{MAX_LIMIT}, got {describe(limit)}"
             )
         query = self._query(
-            text=text, user=user, since=since, until=until, outcome=outcome, tags=tags
+            text=text,
+            user=user,
+            since=since,
+            until=until,
+            outcome=outcome,
+            tags=tags,
+            session=session,
+            role=role,
         )
         if similar_to is not None:
             if cursor is not None:
@@ -1066,6 +1088,8 @@ class AsyncHistory:
         similar_to: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        session: str | None = None,
+        role: str | None = None,
     ) -> Page:
         """See :meth:`History.search`."""
         return await asyncio.to_thread(
@@ -1079,6 +1103,8 @@ class AsyncHistory:
                 similar_to=similar_to,
                 limit=limit,
                 cursor=cursor,
+                session=session,
+                role=role,
             )
         )
 

@@ -26,6 +26,7 @@ import contextlib
 import enum
 import functools
 import os
+import sys
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
@@ -124,6 +125,14 @@ class TraceContext:
 # -- the OpenTelemetry API, imported on first use ------------------------------------
 
 
+def _otel_possible() -> bool:
+    """Whether OpenTelemetry can be tracing at all, without importing it: a tracer
+    provider is set by code that imported ``opentelemetry.trace`` (so did any code that
+    started a span), or named by ``OTEL_PYTHON_TRACER_PROVIDER``. When neither holds,
+    importing the API (about 10 ms) would only find its no-op provider."""
+    return "opentelemetry.trace" in sys.modules or "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+
+
 @functools.lru_cache(maxsize=1)
 def _api() -> Any:
     """The ``opentelemetry`` API modules, or ``None`` when not installed."""
@@ -156,6 +165,8 @@ def tracing_enabled() -> bool:
         >>> isinstance(tracing_enabled(), bool)
         True
     """
+    if not _otel_possible():
+        return False
     api = _api()
     return api is not None and not isinstance(api[0].get_tracer_provider(), api[4])
 
@@ -275,7 +286,7 @@ def start_span(
         >>> with start_span("avl.retrieve", attributes={"avl.stage": "retrieve"}) as span:
         ...     span.set("avl.items", 3)
     """
-    api = _api()
+    api = _api() if _otel_possible() else None
     if api is None:
         return _noop_span()
     provider = api[0].get_tracer_provider()
@@ -374,7 +385,7 @@ def current_ids() -> TraceIds | None:
         >>> current_ids() is None
         True
     """
-    api = _api()
+    api = _api() if _otel_possible() else None
     if api is None:
         return None
     ctx = api[0].get_current_span().get_span_context()

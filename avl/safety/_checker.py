@@ -111,10 +111,14 @@ class Checker:
         self.simple_tables: dict[
             tuple[str, object], tuple[str, Rel, str, tuple[ViolationCode, str] | None]
         ] = {}
+        # the schema unqualified names resolve to, when the policy pins it
+        self.default_schema: tuple[str, ...] = (
+            self._table_parts(policy.default_schema) if policy.default_schema else ()
+        )
         self.allowed = (
             None
             if policy.allowed_tables is None
-            else [self._table_parts(t) for t in policy.allowed_tables]
+            else [self.resolved(self._table_parts(t)) for t in policy.allowed_tables]
         )
         self.denied = [self._table_parts(t) for t in policy.denied_tables]
         # denied columns: column -> list of table-name tuples (() = any table)
@@ -221,7 +225,7 @@ class Checker:
         for entry in self.denied:
             if self.denied_match(parts, entry):
                 return (C.TABLE_DENIED, f"table {display!r} is denied")
-        if self.allowed is not None and not any(self.matches(parts, e) for e in self.allowed):
+        if self.allowed is not None and self.resolved(parts) not in self.allowed:
             return (C.TABLE_NOT_ALLOWED, f"table {display!r} is not in the allowed tables")
         return None
 
@@ -277,10 +281,22 @@ class Checker:
                     parts.append(self.norm(node))
         return tuple(parts)
 
-    @staticmethod
-    def matches(ref: tuple[str, ...], entry: tuple[str, ...]) -> bool:
-        """A reference matches a policy entry when the entry names it at least as precisely."""
-        return len(ref) <= len(entry) and entry[len(entry) - len(ref) :] == ref
+    def resolved(self, parts: tuple[str, ...]) -> tuple[str, ...]:
+        """A name with the qualifiers ``default_schema`` supplies (as written without one)."""
+        ds = self.default_schema
+        if ds and len(parts) <= len(ds):
+            return ds[: len(ds) + 1 - len(parts)] + parts
+        return parts
+
+    def matches(self, ref: tuple[str, ...], entry: tuple[str, ...]) -> bool:
+        """A reference matches an allow-list entry only when both name the same table.
+
+        An unqualified name resolves through the server's search path, so it names a
+        qualified entry's table only when ``Policy.default_schema`` says where
+        unqualified names go (otherwise it fails closed); a name with more qualifiers
+        than the entry (``otherdb.public.orders`` against ``orders``) never matches.
+        """
+        return self.resolved(ref) == self.resolved(entry)
 
     @staticmethod
     def denied_match(ref: tuple[str, ...], entry: tuple[str, ...]) -> bool:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot.tokenizer_core import Token, TokenType
 
+from avl._lazy import LazyPattern
 from avl.safety._verdict import ViolationCode
 
 if TYPE_CHECKING:
@@ -23,13 +24,13 @@ __all__ = ["into_outfile", "looks_like_code", "scan"]
 
 C = ViolationCode
 _MYSQL_FAMILY = frozenset({"mysql", "doris", "starrocks", "singlestore"})
-_CODE_PATTERN = re.compile(
+_CODE_PATTERN = LazyPattern(
     r"\b(order|group)\s+by\b|\blimit\s+\d|\(\s*select\b|\bunion\b.*\bselect\b|"
     r"\b(and|or)\s+[\w.]+\s*(=|<|>|!=|like\b|in\s*\()|;\s*(drop|delete|insert|update|shutdown|exec|declare)\b|"
     r"\bsp_password\b",
     re.IGNORECASE,
 )
-_STRAY_QUOTE = re.compile(r"(?<![A-Za-z])['\"`]|['\"`](?![A-Za-z])")
+_STRAY_QUOTE = LazyPattern(r"(?<![A-Za-z])['\"`]|['\"`](?![A-Za-z])")
 
 
 def looks_like_code(text: str, trailing: bool, inline_empty: bool = False) -> bool:

@@ -150,6 +150,13 @@ def _function_names(instance: Any, attribute: Any, value: frozenset[str]) -> Non
         )
 
 
+def _optional_name(instance: Any, attribute: Any, value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(
+            f"Policy.{attribute.name} must be a non-empty string or None, got {describe(value)}"
+        )
+
+
 def _positive(instance: Any, attribute: Any, value: int | None) -> None:
     if value is None:
         return
@@ -178,9 +185,16 @@ class Policy:
     fold to the dialect's case (lower in PostgreSQL, upper in Snowflake/Oracle,
     case-insensitive in SQLite/T-SQL/BigQuery), names written in the dialect's
     quotes keep their case. A name may be qualified (``"public.orders"``,
-    ``"otherdb.public.orders"``); an unqualified name in the allow-list only
-    matches unqualified references and references whose qualifiers it omits, so
-    ``otherdb.public.orders`` is never ``orders``.
+    ``"otherdb.public.orders"``). A reference is allowed only when it names
+    exactly an allowed table: ``orders`` matches the entry ``orders`` and nothing
+    else, ``sales.orders`` matches ``sales.orders`` and nothing else, since the
+    server resolves an unqualified name through its search path (PostgreSQL,
+    DuckDB), current database (MySQL) or attached databases (SQLite), which
+    SafeQuery cannot see. Name that schema in ``default_schema`` and unqualified
+    names (in the SQL and in the policy) are read as names in it. Deny rules
+    (``denied_tables``, ``denied_columns``, ``row_filters``) match in both
+    directions instead, so ``users`` denies ``public.users`` and ``sales.users``
+    denies a bare ``users``.
 
     Attributes:
         dialect: any sqlglot dialect name (``"sqlite"``, ``"postgres"``,
@@ -188,7 +202,12 @@ class Policy:
             "did you mean".
         allowed_kinds: statement kinds that may run; default read-only queries
             (``SELECT`` with CTEs, set operations and window functions).
-        allowed_tables: if given, the only tables that may be read.
+        allowed_tables: if given, the only tables that may be read (matched
+            exactly, see above).
+        default_schema: the schema (``"sales"``, or ``"db.sales"``) the server
+            resolves unqualified table names to, when the deployment pins it (a
+            fixed ``search_path``, the connection's database); without it an
+            unqualified reference never matches a qualified allow-list entry.
         denied_tables: tables that may never be read.
         denied_columns: ``table.column`` names that may never be read (a bare
             ``column`` is denied in every table); a ``SELECT *`` over such a
@@ -243,6 +262,7 @@ class Policy:
         default=frozenset([StatementKind.SELECT]), converter=_kinds
     )
     allowed_tables: frozenset[str] | None = attrs.field(default=None, converter=_names)
+    default_schema: str | None = attrs.field(default=None, validator=_optional_name)
     denied_tables: frozenset[str] = attrs.field(default=frozenset(), converter=_names_required)
     denied_columns: frozenset[str] = attrs.field(default=frozenset(), converter=_names_required)
     schema: SchemaSpec | None = attrs.field(default=None, converter=_schema)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import itertools
 import re
-import secrets
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel
 
+from avl._lazy import LazyPattern
 from avl.errors import AvlError
 from avl.safety._verdict import ViolationCode
 from avl.safety.rules._util import SETOPS, number
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from avl.safety._checker import RowFilter
     from avl.safety._walk import Run
 
-__all__ = ["rewrite"]
+__all__ = ["FENCES", "fence_of", "rewrite"]
 
 C = ViolationCode
 # dialects whose row limit is a trailing LIMIT clause (text can be appended)
@@ -40,6 +40,31 @@ _LIMIT_LAST = frozenset(
 )  # fmt: skip
 
 
+#: what closes a row-filter wrapper so the engine applies the filter before anything
+#: the caller wrote: without it PostgreSQL pulls the subquery up and orders the quals by
+#: cost (``CAST(notes AS boolean)`` ran before ``tenant_id + 0 = 1`` and its error quoted
+#: another tenant's row), and SQLite ran the caller's ``json(notes)`` on another
+#: tenant's row when an index on ``notes`` drove the scan (the error told the row
+#: exists). A subquery with ``OFFSET``/``LIMIT`` is neither pulled up nor receives
+#: pushed-down conditions on these engines (MySQL/MariaDB: not merged, no
+#: derived-condition pushdown).
+FENCES: dict[str, str] = {
+    "postgres": " OFFSET 0",
+    "duckdb": " OFFSET 0",
+    "sqlite": " LIMIT -1 OFFSET 0",
+    "mysql": " LIMIT 18446744073709551615",
+}
+
+
+def fence_of(select: exp.Select, dialect: str) -> str:
+    """The ``LIMIT``/``OFFSET`` tail of a wrapper ``select``, as :data:`FENCES` writes it."""
+    return "".join(
+        " " + node.sql(dialect=dialect)
+        for node in (select.args.get("limit"), select.args.get("offset"))
+        if isinstance(node, exp.Expr)
+    )
+
+
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -47,6 +72,8 @@ def _quote(text: str) -> str:
 def _wrap(run: Run, statements: list[exp.Expr], substitutions: dict[str, str]) -> bool:
     """Replace each row-filtered table reference; True when the tree changed."""
     changed = False
+    import secrets  # loaded for row filters only (it loads OpenSSL)
+
     nonce = secrets.token_hex(8)
     for index, (table, rf) in enumerate(run.wraps):
         predicate = _predicate(run, table, rf)
@@ -67,7 +94,7 @@ def _wrap(run: Run, statements: list[exp.Expr], substitutions: dict[str, str]) -
         marker = exp.EQ(this=exp.column(token + "a"), expression=exp.column(token + "b"))
         wrapper = exp.Subquery(this=exp.select("*").from_(inner).where(marker), alias=alias)
         table.replace(wrapper)
-        substitutions[token] = predicate
+        substitutions[token] = predicate + FENCES.get(run.p.dialect, "")
         changed = True
     return changed
 
@@ -148,7 +175,8 @@ def _wrap_text(run: Run, statements: list[exp.Expr]) -> list[tuple[int, int, str
             return None  # not written after FROM/JOIN/a comma (PostgreSQL's TABLE t, say)
         this_span = spans[-1]
         assert this_span is not None
-        text = f"(SELECT * FROM {sql[start : this_span[1]]} WHERE {predicate})"
+        fence = FENCES.get(run.p.dialect, "")
+        text = f"(SELECT * FROM {sql[start : this_span[1]]} WHERE {predicate}{fence})"
         if alias is None:
             text += f" AS {sql[this_span[0] : this_span[1]]}"
             if len(parts) > 1:
@@ -283,7 +311,7 @@ def rewrite(run: Run, statements: list[exp.Expr]) -> str:
 
 _NAME_ARGS = frozenset({"this", "db", "catalog", "alias"})
 _LIMITABLE = (exp.Select, *SETOPS)
-_AFTER_FROM = re.compile(r"(?:\bFROM|\bJOIN|,)\s*\Z", re.IGNORECASE)
+_AFTER_FROM = LazyPattern(r"(?:\bFROM|\bJOIN|,)\s*\Z", re.IGNORECASE)
 
 
 def _ends_in_comment(sql: str) -> bool:

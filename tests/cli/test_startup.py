@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
 import subprocess
 import sys
@@ -67,7 +68,9 @@ def test_check_imports_safequery_and_its_dialect_only() -> None:
     # no other command, no Assistant, no template engine
     other_commands = {m for m in under(mods, "avl.cli") if m.startswith("avl.cli._")}
     assert other_commands <= {"avl.cli._check", "avl.cli._common", "avl.cli._render"}
-    assert not under(mods, "avl.assistant", "avl.llm", "avl.console", "avl.safety._template")
+    assert not under(
+        mods, "avl.assistant", "avl.llm", "avl.console", "avl.safety._template", "avl._html"
+    )
     # sqlite (the default dialect) and nothing else: no other dialect, no other list
     dialects = {m.split(".")[2] for m in mods if m.startswith("sqlglot.dialects.")} - {"dialect"}
     assert dialects == {"sqlite"}
@@ -87,6 +90,79 @@ def test_check_with_a_file_and_json() -> None:
     code, mods = loaded("check", "--json", "-", stdin="SELECT 1; DELETE FROM t")
     assert code == 1
     assert not under(mods, *HEAVY)
+
+
+def test_ask_imports_no_http_client_event_loop_or_tracer(tmp_path: Path) -> None:
+    from avl.assistant import create_demo_database
+
+    db = create_demo_database(tmp_path / "shop.db")
+    code, mods = loaded("ask", "how many orders are there?", "--db", f"sqlite:///{db}")
+    assert code == 0
+    assert "avl.llm.offline" in mods  # the real pipeline ran
+    assert not under(mods, "httpx", "rich", "click", "tiktoken", "asyncio", "opentelemetry")
+    assert not under(mods, "avl.embeddings._openai", "avl.embeddings._local", "avl.web")
+    assert not under(mods, "avl._html")  # the notebook views
+
+
+def test_tracing_still_follows_an_application_tracer_provider() -> None:
+    code = """
+import avl.metrics as m
+assert m.tracing_enabled() is False
+try:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+except ImportError:
+    print("ok")
+else:
+    trace.set_tracer_provider(TracerProvider())
+    assert m.tracing_enabled() is True
+    with m.start_span("avl.test") as span:
+        assert span.recording and m.current_ids() is not None
+    print("ok")
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_startup_pauses_the_collector_only_for_the_process_command_line() -> None:
+    import gc
+
+    from avl.cli import _common, main
+
+    frozen = gc.get_freeze_count()
+    assert main(["check", "SELECT 1"], out=io.StringIO()) == 0
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == frozen  # called with arguments: nothing frozen
+    code = """
+import gc, sys
+from avl.cli import main
+sys.argv = ["avl", "check", "SELECT 1"]
+assert main() == 0
+assert gc.isenabled() and gc.get_freeze_count() > 0
+from avl.cli import _common
+with _common.startup():  # once per process
+    assert gc.isenabled()
+print("ok")
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert proc.stdout.strip().endswith("ok"), proc.stderr
+    assert not _common.WHOLE_PROCESS
 
 
 def test_help_still_lists_every_command() -> None:

@@ -210,8 +210,8 @@ def test_rewrite_bugs_mariadb(mysql_url: str) -> None:
 def test_rewrite_keeps_the_alias_quotes() -> None:
     g = _bug_policy("postgres", "orders", "public.orders")
     assert g.check('SELECT "order".id FROM orders AS "order"', {"tenant": 1}).sql == (
-        'SELECT "order".id FROM (SELECT * FROM orders WHERE tenant_id = 1) AS "order"'
+        'SELECT "order".id FROM (SELECT * FROM orders WHERE tenant_id = 1 OFFSET 0) AS "order"'
     )
     assert g.check("SELECT public.orders.id FROM public.orders", {"tenant": 1}).sql == (
-        "SELECT orders.id FROM (SELECT * FROM public.orders WHERE tenant_id = 1) AS orders"
+        "SELECT orders.id FROM (SELECT * FROM public.orders WHERE tenant_id = 1 OFFSET 0) AS orders"
     )

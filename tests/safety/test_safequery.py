@@ -368,8 +368,13 @@ def test_qualified_names_are_not_the_allowed_table() -> None:
     assert codes(guard.check("SELECT id FROM public.orders")) == ["table_not_allowed"]
     qualified = SafeQuery(Policy(dialect="postgres", allowed_tables=["public.orders"]))
     assert qualified.check("SELECT id FROM public.orders").allowed is True
-    assert qualified.check("SELECT id FROM orders").allowed is True
+    # unqualified resolves through the search path: not provably public.orders
+    assert codes(qualified.check("SELECT id FROM orders")) == ["table_not_allowed"]
     assert codes(qualified.check("SELECT id FROM other.orders")) == ["table_not_allowed"]
+    pinned = SafeQuery(
+        Policy(dialect="postgres", allowed_tables=["public.orders"], default_schema="public")
+    )
+    assert pinned.check("SELECT id FROM orders").allowed is True
 
 
 def test_identifier_case_rules_follow_the_dialect() -> None:
@@ -586,24 +591,24 @@ TENANT = Policy(dialect="sqlite", row_filters={"orders": "tenant_id = :tenant_id
     [
         (
             "SELECT id FROM orders",
-            "SELECT id FROM (SELECT * FROM orders WHERE tenant_id = 7) AS orders LIMIT 100",
+            "SELECT id FROM (SELECT * FROM orders WHERE tenant_id = 7 LIMIT -1 OFFSET 0) AS orders LIMIT 100",
         ),
         (
             "SELECT o.id FROM orders AS o JOIN users AS u ON u.id = o.user_id",
-            "SELECT o.id FROM (SELECT * FROM orders WHERE tenant_id = 7) AS o JOIN users AS u ON u.id = o.user_id LIMIT 100",
+            "SELECT o.id FROM (SELECT * FROM orders WHERE tenant_id = 7 LIMIT -1 OFFSET 0) AS o JOIN users AS u ON u.id = o.user_id LIMIT 100",
         ),
         (
             "SELECT name FROM users WHERE id IN (SELECT user_id FROM orders)",
-            "SELECT name FROM users WHERE id IN (SELECT user_id FROM (SELECT * FROM orders WHERE tenant_id = 7) AS orders) LIMIT 100",
+            "SELECT name FROM users WHERE id IN (SELECT user_id FROM (SELECT * FROM orders WHERE tenant_id = 7 LIMIT -1 OFFSET 0) AS orders) LIMIT 100",
         ),
         (
             "WITH c AS (SELECT * FROM orders) SELECT COUNT(*) FROM c",
-            "WITH c AS (SELECT * FROM (SELECT * FROM orders WHERE tenant_id = 7) AS orders) SELECT COUNT(*) FROM c LIMIT 100",
+            "WITH c AS (SELECT * FROM (SELECT * FROM orders WHERE tenant_id = 7 LIMIT -1 OFFSET 0) AS orders) SELECT COUNT(*) FROM c LIMIT 100",
         ),
         (
             "SELECT id FROM orders UNION ALL SELECT id FROM orders",
-            "SELECT id FROM (SELECT * FROM orders WHERE tenant_id = 7) AS orders UNION ALL "
-            "SELECT id FROM (SELECT * FROM orders WHERE tenant_id = 7) AS orders LIMIT 100",
+            "SELECT id FROM (SELECT * FROM orders WHERE tenant_id = 7 LIMIT -1 OFFSET 0) AS orders UNION ALL "
+            "SELECT id FROM (SELECT * FROM orders WHERE tenant_id = 7 LIMIT -1 OFFSET 0) AS orders LIMIT 100",
         ),
     ],
 )
@@ -618,7 +623,7 @@ def test_row_filter_covers_qualified_references() -> None:
     verdict = SafeQuery(TENANT).check("SELECT id FROM main.orders", {"tenant_id": 7})
     assert (
         verdict.sql
-        == "SELECT id FROM (SELECT * FROM main.orders WHERE tenant_id = 7) AS orders LIMIT 100"
+        == "SELECT id FROM (SELECT * FROM main.orders WHERE tenant_id = 7 LIMIT -1 OFFSET 0) AS orders LIMIT 100"
     )
 
 
@@ -627,7 +632,7 @@ def test_row_filter_binds_strings_safely_and_needs_params() -> None:
     verdict = guard.check("SELECT id FROM orders", {"tenant_id": "a' OR '1'='1"})
     assert (
         verdict.sql
-        == "SELECT id FROM (SELECT * FROM orders WHERE tenant_id = 'a'' OR ''1''=''1') AS orders LIMIT 100"
+        == "SELECT id FROM (SELECT * FROM orders WHERE tenant_id = 'a'' OR ''1''=''1' LIMIT -1 OFFSET 0) AS orders LIMIT 100"
     )
     missing = guard.check("SELECT id FROM orders")
     assert codes(missing) == ["missing_parameter"]
@@ -662,7 +667,7 @@ def test_policy_set_roles() -> None:
     filtered = roles.check("SELECT id FROM orders", role="tenant", params={"tenant_id": 3})
     assert (
         filtered.sql
-        == "SELECT id FROM (SELECT * FROM orders WHERE tenant_id = 3) AS orders LIMIT 100"
+        == "SELECT id FROM (SELECT * FROM orders WHERE tenant_id = 3 LIMIT -1 OFFSET 0) AS orders LIMIT 100"
     )
     with pytest.raises(InvalidInputError, match="nobody"):
         roles.check("SELECT 1", role="nobody")

@@ -35,6 +35,7 @@ import attrs
 from avl._clock import Clock, SystemClock
 from avl._registry import redact_url, scheme_of
 from avl.assistant._db._engine import Engine
+from avl.assistant._db._redact import driver_text, error_code, safe_message
 from avl.assistant._db._types import Limits, MiB, QueryResult, SchemaSnapshot, is_own_table
 from avl.errors import (
     CancelledError,
@@ -298,11 +299,15 @@ class Database:
             raise
         except Exception as exc:
             inner = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
-            name = type(inner).__name__
-            text = str(inner).strip() or name
             if not _is_db_error(exc):
                 raise
-            low = text.lower()
+            raw = driver_text(inner)
+            low = raw.lower()
+            # the one place a database's error text is made safe for any caller: it
+            # may quote stored values (see _redact.py); the driver's own exception
+            # stays chained as __cause__ for the operator's logs
+            text = safe_message(raw, sql)
+            code = error_code(inner)
             if cancel is not None and cancel.is_set():
                 raise CancelledError(f"the query was cancelled by the caller: {text}") from exc
             if (
@@ -314,9 +319,13 @@ class Database:
                 or "query execution was interrupted" in low
             ):
                 raise QueryTimeoutError(
-                    f"query ran past the {self.timeout_s:g} s statement timeout: {text}", sql=sql
+                    f"query ran past the {self.timeout_s:g} s statement timeout: {text}",
+                    sql=sql,
+                    code=code,
                 ) from exc
-            raise QueryError(f"the database rejected the query: {text}", sql=sql) from exc
+            raise QueryError(
+                f"the database rejected the query: {text}", sql=sql, code=code
+            ) from exc
 
     def _current_limits(self) -> Limits:
         limits = self._limits

@@ -24,11 +24,11 @@ Size arguments of allowed functions are bounded in ``rules/resources.py``.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from avl._lazy import LazyPattern
 from avl.safety._verdict import ViolationCode
 from avl.safety.rules import resources
 
@@ -40,7 +40,7 @@ __all__ = ["call_name", "data_type", "function", "nameless", "object_identifier"
 
 C = ViolationCode
 
-_NAME = re.compile(r'^[`"\[]?([A-Za-z_][A-Za-z0-9_$]*)[`"\]]?$')
+_NAME = LazyPattern(r'^[`"\[]?([A-Za-z_][A-Za-z0-9_$]*)[`"\]]?$')
 # PostgreSQL built-in types that sqlglot reads as user-defined ones
 _KNOWN_TYPES = frozenset({"tsvector", "tsquery", "regconfig", "citext", "ltree", "hstore"})
 

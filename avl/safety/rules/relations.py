@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from avl._lazy import LazyPattern
 from avl.safety._verdict import ViolationCode
 from avl.safety._walk import Rel, Scope
 from avl.safety.rules import functions, resources
@@ -57,7 +58,7 @@ CATALOG_TABLES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 # a relation name that is really a file or a URL (DuckDB replacement scans, ClickHouse...)
-_PATHLIKE = re.compile(
+_PATHLIKE = LazyPattern(
     r"[/\\:]|\.(csv|tsv|txt|parquet|json|jsonl|ndjson|gz|zst|xlsx?|db|duckdb|sqlite3?|arrow|"
     r"avro|orc|ipc|feather)$",
     re.IGNORECASE,
@@ -332,6 +333,12 @@ def _already_filtered(run: Run, node: exp.Table, rf: RowFilter) -> bool:
     exprs = select.expressions
     where = select.args.get("where")
     if len(exprs) != 1 or not isinstance(exprs[0], exp.Star) or where is None:
+        return False
+    from avl.safety._rewrite import FENCES, fence_of
+
+    # the wrapper's fence too: a filter the caller wrote unfenced is wrapped again,
+    # or the engine could run the caller's expressions on other tenants' rows
+    if fence_of(select, run.p.dialect) != FENCES.get(run.p.dialect, ""):
         return False
     bound = run.c.bound_filter(rf, run.params)
     return bound is not None and where.this == bound

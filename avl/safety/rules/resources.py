@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from avl._lazy import LazyPattern
 from avl.safety._verdict import ViolationCode
 from avl.safety.rules._util import SETOPS, is_constant, number
 
@@ -48,7 +49,9 @@ __all__ = [
 C = ViolationCode
 Hook = Callable[["Run", exp.Expr, str], None]
 
-_FORMAT_WIDTH = re.compile(r"%[-+ 0#,'!]*(\d*)(?:\.(\d*))?|\{[^}]*?:[^}]*?(\d+)(?:\.(\d+))?[^}]*\}")
+_FORMAT_WIDTH = LazyPattern(
+    r"%[-+ 0#,'!]*(\d*)(?:\.(\d*))?|\{[^}]*?:[^}]*?(\d+)(?:\.(\d+))?[^}]*\}"
+)
 
 
 def positional(node: exp.Expr) -> list[exp.Expr]:
@@ -232,7 +235,7 @@ _UNITS = {
     "day": 86400.0, "week": 604800.0, "month": 2592000.0, "quarter": 7776000.0,
     "year": 31536000.0, "decade": 315360000.0, "century": 3153600000.0,
 }  # fmt: skip
-_INTERVAL = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*([a-z]+?)s?\s*$")
+_INTERVAL = LazyPattern(r"^\s*([-+]?\d+(?:\.\d+)?)\s*([a-z]+?)s?\s*$")
 
 
 def _interval_seconds(node: exp.Expr | None) -> float | None:
@@ -529,7 +532,9 @@ def query_bound(node: exp.Expr | None) -> tuple[float | None, bool]:
     limit = args.get("limit")
     if isinstance(limit, exp.Limit):
         value = number(limit.args.get("expression"))
-        if value is not None:
+        # a negative LIMIT (SQLite's "no limit") or one past 2**53 (MySQL's "all rows",
+        # the row-filter fence) bounds nothing
+        if value is not None and 0 <= value < 2**53:
             return value, narrow
     if args.get("from_") is None and not args.get("joins"):
         return 1.0, True
