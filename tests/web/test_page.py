@@ -621,26 +621,44 @@ def test_html_from_the_server_is_shown_as_text(page: Any) -> None:
 # -- screenshots ---------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def demo_url() -> Iterator[str]:
+    console = Console(ratelimit={"rates": "1000/second"})
+    try:
+        with LiveServer(create_app(console)) as server:
+            yield server.url + "/"
+    finally:
+        console.close()
+
+
 @pytest.mark.parametrize(
     ("name", "viewport", "scheme"),
     [
         ("page-desktop", {"width": 1280, "height": 800}, "light"),
         ("page-phone", {"width": 375, "height": 812}, "light"),
         ("page-desktop-dark", {"width": 1280, "height": 800}, "dark"),
+        ("page-phone-dark", {"width": 375, "height": 812}, "dark"),
     ],
 )
 def test_screenshots(
-    browser: Any, url: str, tmp_path: Path, name: str, viewport: dict[str, int], scheme: str
+    browser: Any,
+    demo_url: str,
+    tmp_path: Path,
+    name: str,
+    viewport: dict[str, int],
+    scheme: str,
 ) -> None:
-    """A thread with a chart, saved to ``AVL_SCREENSHOT_DIR`` (to look at) or a temp dir."""
+    """A thread with a chart (the demo console), saved to ``AVL_SCREENSHOT_DIR`` (to
+    look at) or a temporary directory."""
     out = Path(os.environ.get("AVL_SCREENSHOT_DIR") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport=viewport, color_scheme=scheme)
     page = context.new_page()
     watch = Watch(page)
-    page.goto(url)
-    ask(page, "how many cities")
-    turn = ask(page, "revenue by city, biggest first")
+    page.goto(demo_url)
+    ask(page, "How many customers are there?")
+    turn = ask(page, "How many customers are there in each country?")
+    assert turn.locator(".chart svg rect.bar").count() == 6
     turn.locator(".question").scroll_into_view_if_needed()
     page.evaluate("window.scrollBy(0, -70)")
     page.screenshot(path=str(out / f"{name}.png"))

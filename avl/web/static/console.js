@@ -178,6 +178,7 @@
 
   // ---- clipboard --------------------------------------------------------------------
   function copyFallback(text) {
+    const before = document.activeElement;
     const area = el("textarea", "clip-helper");
     area.value = text;
     area.setAttribute("readonly", "");
@@ -186,6 +187,7 @@
     let ok = false;
     try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
     area.remove();
+    if (before && typeof before.focus === "function") { before.focus(); }
     return ok;
   }
   async function copyText(text) {
