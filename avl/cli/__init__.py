@@ -51,6 +51,7 @@ _COMMANDS = (
     "avl.cli._web",
     "avl.cli._keys",
     "avl.cli._mcp",
+    "avl.cli._shell",
     "avl.cli._init",
     "avl.cli._completion",
 )

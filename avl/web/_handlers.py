@@ -351,9 +351,10 @@ class Handlers:
             return self.stream_response(identity, None, last_id)
         body: S.AskRequest = await self.body(request, S.AskRequest)
         if wants_stream:
-            return self.stream_response(identity, body.question, None)
+            return self.stream_response(identity, body.question, None, body.session)
         assistant = self.assistant()
         ticket = self.runner.admit(identity.user)
+        extra = {"session": body.session} if body.session else {}
         answer = await self.runner.call(
             ticket,
             lambda: assistant.ask(
@@ -361,6 +362,7 @@ class Handlers:
                 user=identity.user,
                 role=identity.role,
                 context=dict(identity.context) or None,
+                **extra,
             ),
         )
         return _Json(S.answer_out(answer, body.question, identity.role))
@@ -373,10 +375,17 @@ class Handlers:
             raise E.InvalidInputError("question: required")
         if question is not None and len(question) > 4000:
             raise E.InvalidInputError("question: must be at most 4000 characters")
-        return self.stream_response(identity, question, last_id)
+        session = request.query_params.get("session") or None
+        if session is not None and len(session) > 256:
+            raise E.InvalidInputError("session: must be at most 256 characters")
+        return self.stream_response(identity, question, last_id, session)
 
     def stream_response(
-        self, identity: Identity, question: str | None, last_id: str | None
+        self,
+        identity: Identity,
+        question: str | None,
+        last_id: str | None,
+        session: str | None = None,
     ) -> Response:
         if not last_id:
             # A role the console does not configure is a 403 before the stream
@@ -388,6 +397,7 @@ class Handlers:
             assistant=self.assistant(),
             question=question,
             identity=identity,
+            session=session,
             last_event_id=last_id,
             stream_id=self.settings.stream_ids(),
             heartbeat_s=self.settings.heartbeat_s,

@@ -128,6 +128,12 @@ ROUTES: tuple[RouteSpec, ...] = (
                 constraints={"minLength": 1, "maxLength": 4000},
             ),
             Param(
+                name="session",
+                description="Ask within a conversation (as `session` of `POST /v1/ask`): "
+                'an earlier answer\'s `session`, or `"new"`.',
+                constraints={"minLength": 1, "maxLength": 256},
+            ),
+            Param(
                 name="Last-Event-ID",
                 where="header",
                 description="Resume a stream after this event id.",

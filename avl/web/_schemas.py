@@ -53,6 +53,18 @@ class AskRequest:
             example="How many customers are there in each country?",
         )
     )
+    session: str | None = attrs.field(
+        default=None,
+        metadata=_d(
+            "Ask within a conversation: the `session` of an earlier answer continues it "
+            "(a follow-up question refines the earlier answers of the same caller); "
+            '`"new"` starts one with a fresh id; absent or null asks on its own. A '
+            "session id sent by another caller starts afresh: turns are kept per caller.",
+            min_length=1,
+            max_length=256,
+            example="new",
+        ),
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -168,6 +180,21 @@ class AnswerOut:
     columns: list[str] = attrs.field(factory=list)
     rows: list[list[Any]] = attrs.field(factory=list)
     text: str = attrs.field(default="", metadata=_d("A summary for people."))
+    summary: str | None = attrs.field(
+        default=None,
+        metadata=_d(
+            "One plain-language sentence about the result (the value, the row count, "
+            "the first row of a ranking, no rows, or why there is no result); null when "
+            "summaries are off."
+        ),
+    )
+    session: str | None = attrs.field(
+        default=None,
+        metadata=_d(
+            "The session the question was asked in: send it back as `session` to ask a "
+            "follow-up question (null: asked on its own)."
+        ),
+    )
     error: str | None = attrs.field(default=None, metadata=_d("What failed, if anything."))
     details: dict[str, Any] = attrs.field(
         factory=dict, metadata=_d("Everything else the assistant reported.")
@@ -332,7 +359,18 @@ def rows_out(value: object) -> list[list[Any]]:
 
 
 _ANSWER_KNOWN = frozenset(
-    {"question", "sql", "verdict", "columns", "rows", "text", "error", "chart"}
+    {
+        "question",
+        "sql",
+        "verdict",
+        "columns",
+        "rows",
+        "text",
+        "summary",
+        "session",
+        "error",
+        "chart",
+    }
 )
 
 
@@ -374,13 +412,17 @@ def answer_out(value: object, question: str, role: str) -> AnswerOut:
     if not isinstance(details, dict):
         details = {"value": details}
     error = getattr(value, "error", None)
+    summary = getattr(value, "summary", None)
+    session = getattr(value, "session", None)
     return AnswerOut(
         question=str(getattr(value, "question", question)),
         sql=_str_or_none(getattr(value, "sql", None)),
         verdict=None if verdict is None else verdict_out(verdict, role),
         columns=[str(c) for c in (columns or ())],
         rows=rows_out(rows),
-        text=str(getattr(value, "text", "") or getattr(value, "summary", "") or ""),
+        text=str(getattr(value, "text", "") or summary or ""),
+        summary=None if summary is None else str(summary),
+        session=str(session) if session else None,
         error=str(encode_value(error)) if error else None,
         details={k: v for k, v in details.items() if k not in _ANSWER_KNOWN},
         chart=chart_out(value),
