@@ -57,7 +57,7 @@ _BOX = (
 )
 _PRE = (
     "font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12.5px;"
-    "background:#f6f8fa;border-radius:4px;padding:6px 8px;margin:6px 0;"
+    "background:#f6f8fa;color:#24292f;border-radius:4px;padding:6px 8px;margin:6px 0;"
     "white-space:pre-wrap;overflow-wrap:anywhere"
 )
 _MARK = "background:#ffd7d5;color:#82071e;border-bottom:2px solid #b42318;border-radius:2px"
@@ -366,7 +366,7 @@ def code(text: str) -> str:
     """Escaped inline code."""
     return (
         "<code style='font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
-        f"background:#f6f8fa;padding:0 3px;border-radius:3px'>{esc(text)}</code>"
+        f"background:#f6f8fa;color:#24292f;padding:0 3px;border-radius:3px'>{esc(text)}</code>"
     )
 
 
@@ -395,6 +395,26 @@ def _where(violation: object, text: str) -> tuple[str, int | None]:
     return where, offset
 
 
+#: A violation's span longer than this is marked by its first token only (a whole
+#: query flagged for its number of joins would otherwise be one long mark).
+MAX_MARK = 80
+
+
+def _span_end(violation: object, text: str, offset: int) -> int:
+    """Where the mark of a violation at ``offset`` ends: the span its position gives
+    (when short), else the token at ``offset``."""
+    end = getattr(getattr(violation, "position", None), "end", None)
+    if isinstance(end, int) and offset < end <= len(text) and end - offset <= MAX_MARK:
+        # a call's closing parentheses carry no position: take them in
+        depth = text.count("(", offset, end) - text.count(")", offset, end)
+        stop = min(len(text), offset + MAX_MARK)
+        while depth > 0 and end < stop:
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            end += 1
+        return end
+    return max(token_end(text, offset), offset + 1)
+
+
 def violations_lines(violations: Sequence[object], *, limit: int = 10) -> list[str]:
     """``code at line:col: message`` lines of the first ``limit`` violations, for reprs."""
     out = []
@@ -416,6 +436,7 @@ def verdict_parts(
     kind: object = None,
     tables: Sequence[str] = (),
     show_sql: bool = True,
+    show_badge: bool = True,
 ) -> str:
     """The inside of a verdict's view: a badge, what the statement reads, the SQL
     with each violation marked at its position, and the numbered violations.
@@ -424,19 +445,19 @@ def verdict_parts(
     ``position`` with ``line``, ``col`` and ``offset`` per violation).
     """
     kind_text = str(getattr(kind, "value", kind)) if kind is not None else ""
-    head = [badge("allowed" if allowed else "rejected", allowed)]
+    head = [badge("allowed" if allowed else "rejected", allowed)] if show_badge else []
     if kind_text:
         head.append(code(kind_text))
     if tables:
         head.append(muted("reads " + truncate(", ".join(tables), MAX_CELL)))
-    parts = [f"<div class='avl-verdict-head'>{' '.join(head)}</div>"]
+    parts = [f"<div class='avl-verdict-head'>{' '.join(head)}</div>"] if head else []
     marks: list[Mark] = []
     items: list[str] = []
     for number, v in enumerate(violations, 1):
         where, offset = _where(v, text)
         message = str(getattr(v, "message", ""))
         if offset is not None:
-            end = max(token_end(text, offset), offset + 1)
+            end = _span_end(v, text, offset)
             marks.append(Mark(offset, end, str(number), f"{number}. {_code_of(v)}: {message}"))
         if number <= MAX_ROWS:
             at = f" {muted('at ' + where)}" if where else ""

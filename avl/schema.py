@@ -233,11 +233,14 @@ class Turn:
 
     Attributes:
         question: what was asked.
-        sql: the SQL that answered it (empty when none ran).
+        sql: the SQL that answered it (empty when none ran), as the writer wrote
+            it (never SafeQuery's rewrite, which holds the caller's row filter).
+        columns: the columns of its result.
     """
 
     question: str
     sql: str = ""
+    columns: tuple[str, ...] = attrs.field(default=(), converter=_strs)
 
 
 @attrs.frozen(kw_only=True)

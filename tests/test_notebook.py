@@ -147,6 +147,8 @@ def test_verdict_marks_every_violation_at_its_offset() -> None:
     by_offset = {m[0]: m for m in marks}
     users = sql.index("users")
     assert by_offset[users][1] == "users"
+    # a violation about an expression marks all of it (Position.end), not one token
+    assert by_offset[sql.index("1=1")][1] == "1=1 OR 1=1"
     items = box.one("ol", "avl-violations").iter("li")
     assert [li.attrs["data-code"] for li in items] == [c.value for c in v.codes]
     for i, violation in enumerate(v.violations, 1):
@@ -166,6 +168,23 @@ def test_violations_at_one_token_share_one_mark() -> None:
     assert sorted(int(n) for m in marks for n in m[2].split(",")) == list(
         range(1, len(v.violations) + 1)
     )
+
+
+def test_a_call_is_marked_with_its_parentheses() -> None:
+    sql = "SELECT load_extension('x') AS y, 2 AS z"
+    v = SafeQuery(Policy()).check(sql)
+    marks = marks_of(dom(v._repr_html_()).one("pre", "avl-sql"))
+    assert [m[1] for m in marks] == ["load_extension('x')"]
+
+
+def test_a_long_span_is_marked_by_its_first_token() -> None:
+    joins = " ".join(f"JOIN t{i} ON t{i}.id = t0.id" for i in range(1, 12))
+    sql = f"SELECT t0.id FROM t0 {joins}"
+    v = SafeQuery(Policy(max_joins=2)).check(sql)
+    assert "too_many_joins" in [c.value for c in v.codes]
+    for offset, text, _ in marks_of(dom(v._repr_html_()).one("pre", "avl-sql")):
+        assert len(text) <= _html.MAX_MARK
+        assert sql[offset : offset + len(text)] == text
 
 
 def test_parse_error_is_marked_from_its_line_and_column() -> None:
@@ -385,7 +404,8 @@ def test_answer_html_shows_the_verdict_and_marks_a_rejection(shop: Path) -> None
     assert_no_script(root)
     box = root.one("div", "avl-answer")
     assert f"drop it {XSS}" in box.one("div", "avl-question").text()
-    assert "rejected" in box.one("div", "avl-verdict-head").text()
+    assert "rejected" in box.one("div", "avl-question").text()
+    assert "rejected" not in box.one("div", "avl-verdict-head").text()  # said once
     pre = box.one("pre", "avl-sql")
     assert pre.text() == ans.sql
     marks = marks_of(pre)
@@ -396,7 +416,7 @@ def test_answer_html_shows_the_verdict_and_marks_a_rejection(shop: Path) -> None
     a.close()
 
 
-def test_answer_html_is_bounded_and_shows_the_summary() -> None:
+def test_answer_html_is_bounded() -> None:
     rows = [(i, f"name {i}", None if i % 7 == 0 else i * 1.5) for i in range(120)]
     ans = Answer(
         question="all",
@@ -420,19 +440,18 @@ def test_answer_html_is_bounded_and_shows_the_summary() -> None:
     assert cell.endswith("…")
 
 
-def test_answer_html_shows_a_summary_when_there_is_one(shop: Path) -> None:
+def test_answer_html_shows_the_summary(shop: Path) -> None:
     a = Assistant(db=f"sqlite:///{shop}")
     a.train_from_database()
     ans = a.ask("How many customers are there in each country?")
-    summary = getattr(ans, "summary", None)
+    assert ans.summary
     root = dom(ans._repr_html_())
-    found = root.iter("p", "avl-summary")
-    if summary:
-        assert found
-        assert found[0].text() == summary
-    else:
-        assert not found
+    assert root.one("p", "avl-summary").text() == ans.summary
     assert "allowed" in root.one("div", "avl-verdict-head").text()
+    assert f"  summary: {ans.summary}" in repr(ans)
+    escaped = dom(Answer(question="q", summary=XSS)._repr_html_())
+    assert_no_script(escaped)
+    assert escaped.one("p", "avl-summary").text() == XSS
     a.close()
 
 
@@ -570,7 +589,9 @@ def test_example_notebook_runs_and_renders() -> None:
             assert out.output_type != "error", "".join(out.get("traceback", []))
             if out.output_type in ("execute_result", "display_data"):
                 outputs[cell.source.splitlines()[-1]] = out.data
-    assert "avl-answer" in outputs["answer"]["text/html"]
+    answer = dom(outputs["answer"]["text/html"])
+    assert answer.one("div", "avl-answer")
+    assert answer.one("p", "avl-summary").text()
     for chart_cell in ("chart", "by_day.chart()"):
         data = outputs[chart_cell]
         assert VEGALITE in data
@@ -592,3 +613,34 @@ def test_example_notebook_runs_and_renders() -> None:
         for m in re.findall(r"src=[\"']data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", page)
     ]
     assert len(inline) + sum("class='avl-chart'" in svg for svg in images) == 2
+
+
+def test_stats_views(history: History) -> None:
+    stats = history.stats()
+    text = repr(stats)
+    assert text.splitlines()[0] == "Stats(60 entries)"
+    assert "  by outcome:" in text
+    root = dom(stats._repr_html_())
+    box = root.one("div", "avl-stats")
+    tables = box.iter("table")
+    total = body_rows(tables[0])
+    assert total[0][:2] == ["all", "60"]
+    by_user = {row[0]: row for row in body_rows(tables[1])}
+    assert by_user["ann"][1] == "30"
+    assert by_user["bob"][1] == "30"
+
+
+def test_explanation_views(shop: Path) -> None:
+    a = Assistant(db=f"sqlite:///{shop}")
+    review = a.explain("SELECT * FROM orders WHERE customer_id = 3")
+    text = repr(review)
+    assert text.splitlines()[0] == "Explanation(full scans: orders, 1 plan line, 1 suggestion)"
+    assert "full scan of orders" in dom(review._repr_html_()).text()
+    assert "  suggest: CREATE INDEX" in text
+    root = dom(review._repr_html_())
+    box = root.one("div", "avl-explanation")
+    pres = [p.text() for p in box.iter("pre", "avl-sql")]
+    assert pres[0] == review.sql
+    assert "SCAN orders" in pres[1]
+    assert pres[2].startswith("CREATE INDEX")
+    a.close()

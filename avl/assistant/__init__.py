@@ -23,6 +23,7 @@ from avl.assistant._prompt import (
     parse_abstention,
     render_messages,
 )
+from avl.assistant._session import Session
 from avl.assistant._training import MemoryTrainingStore, SqlTrainingStore, open_training_store
 from avl.assistant._view import SchemaView, policy_view
 from avl.assistant._writer import ChatSqlWriter
@@ -45,6 +46,7 @@ __all__ = [
     "QueryResult",
     "SchemaSnapshot",
     "SchemaView",
+    "Session",
     "SqlTrainingStore",
     "TrainingItem",
     "build_messages",

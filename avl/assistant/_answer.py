@@ -5,16 +5,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from avl import _html
+from avl._lazy import lazy_module
 from avl._optional import require
 from avl.assistant._chart import Chart
 from avl.llm import Usage
 from avl.schema import ForeignKeySpec, TableSpec, as_foreign_keys
 from avl.typing import Verdict, violation_code
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 __all__ = ["Answer", "Event", "EventKind", "Explanation", "TrainingItem"]
 
@@ -149,6 +154,12 @@ class Answer:
         cached: whether the SQL came from the semantic cache.
         truncated: whether the row cap cut the result.
         source: the data source that was asked.
+        summary: one plain-language sentence about the result (the value, the row
+            count, the first row of a ranking, "no rows", or why there is no
+            result); written by the model when a real model is configured, else
+            from a template; ``None`` when summaries are off.
+        session: the session id the question was asked in (``""``: none); give it
+            back to ask a follow-up question.
     """
 
     question: str
@@ -168,6 +179,8 @@ class Answer:
     cached: bool = False
     truncated: bool = False
     source: str = "default"
+    summary: str | None = None
+    session: str = ""
 
     @property
     def ok(self) -> bool:
@@ -215,6 +228,8 @@ class Answer:
                 "cached": self.cached,
                 "truncated": self.truncated,
                 "source": self.source,
+                "summary": self.summary,
+                "session": self.session,
             }
         )
         return out
@@ -272,9 +287,8 @@ class Answer:
         status = self._status()
         lines = [f"Answer({status}, {len(self.rows)} row(s), attempts={self.attempts})"]
         lines.append(f"  question: {self.question}")
-        summary = getattr(self, "summary", None)
-        if summary:
-            lines.append(f"  summary: {summary}")
+        if self.summary:
+            lines.append(f"  summary: {self.summary}")
         if self.sql:
             lines.append(f"  sql: {self.sql}")
         if self.abstained:
@@ -315,9 +329,8 @@ class Answer:
             f"<div class='avl-question'><b>{e(self.question)}</b> "
             f"{_html.badge(status, good)} {_html.muted(' · '.join(meta))}</div>"
         ]
-        summary = getattr(self, "summary", None)
-        if summary:
-            parts.append(f"<p class='avl-summary' style='margin:6px 0'>{e(summary)}</p>")
+        if self.summary:
+            parts.append(f"<p class='avl-summary' style='margin:6px 0'>{e(self.summary)}</p>")
         v = self.verdict
         if v is not None:
             parts.append(
@@ -328,13 +341,14 @@ class Answer:
                     sql=self.sql if v.allowed else None,
                     kind=getattr(v, "kind", None),
                     tables=tuple(getattr(v, "tables", ()) or ()),
+                    show_badge=status != "rejected",  # the header says it already
                 )
             )
         elif self.sql:
             parts.append(_html.sql_block(self.sql))
         if self.abstained:
             parts.append(
-                f"<p><i>Cannot answer from this database: {e(self.reason)}</i>"
+                f"<p><i>Abstained: {e(self.reason)}</i>"
                 + (
                     f"<br>{_html.muted('understood: ' + self.understood)}"
                     if self.understood
@@ -342,7 +356,7 @@ class Answer:
                 )
                 + "</p>"
             )
-        if self.error:
+        if self.error and status != "rejected":  # a rejection's error repeats the list
             parts.append(f"<p>{_html.bad(self.error)}</p>")
         if self.columns:
             parts.append(_html.table(self.columns, self.rows, total=len(self.rows)))
@@ -367,3 +381,37 @@ class Explanation:
     plan: tuple[str, ...] = attrs.field(converter=_strs)
     full_scans: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     suggestions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+
+    def _head(self) -> str:
+        n, k = len(self.plan), len(self.suggestions)
+        parts = [f"{n} plan line{'' if n == 1 else 's'}"]
+        if self.full_scans:
+            parts.insert(0, f"full scans: {', '.join(self.full_scans)}")
+        parts.append(f"{k} suggestion{'' if k == 1 else 's'}")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        lines = [f"Explanation({self._head()})"]
+        lines.append(f"  sql: {_html.truncate(self.sql, 2000)}")
+        lines.extend(f"  plan: {_html.truncate(p, 300)}" for p in self.plan[:20])
+        if len(self.plan) > 20:
+            lines.append(f"  … {len(self.plan) - 20} more plan lines")
+        lines.extend(f"  suggest: {s}" for s in self.suggestions)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The review as HTML (Jupyter calls it): the SQL, the plan, the suggestions."""
+        head = _html.muted(self._head())
+        if self.full_scans:
+            head = _html.badge(f"full scan of {', '.join(self.full_scans)}", False) + " " + head
+        parts = [f"<div>{head}</div>", _html.sql_block(self.sql)]
+        if self.plan:
+            plan = "\n".join(self.plan[:200])
+            more = _html.more_line(len(self.plan) - 200, "plan lines")
+            parts.append(f"<div><b>plan</b></div>{_html.sql_block(plan)}{more}")
+        if self.suggestions:
+            parts.append(
+                "<div><b>suggested indexes</b></div>"
+                + _html.sql_block(";\n".join(self.suggestions) + ";")
+            )
+        return _html.box("".join(parts), kind="explanation")

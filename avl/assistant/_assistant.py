@@ -43,6 +43,18 @@ from avl.assistant._knowledge import (
 )
 from avl.assistant._pipeline import Request, run
 from avl.assistant._prompt import SYSTEM
+from avl.assistant._session import (
+    NEW_SESSION,
+    HistoryTurns,
+    MemoryTurns,
+    Session,
+    bound_turns,
+    check_session,
+    load_turns,
+    new_session_id,
+    output_columns,
+    unwrap,
+)
 from avl.assistant._training import open_training_store
 from avl.assistant._view import SchemaView, policy_view, probe_sql
 from avl.assistant._writer import ChatSqlWriter, as_streaming_writer
@@ -60,6 +72,7 @@ from avl.metrics import tracing_enabled
 from avl.schema import (
     FailedAttempt,
     TableSpec,
+    Turn,
     Values,
     WriteContext,
     build_value_index,
@@ -99,6 +112,10 @@ _log = logging.getLogger("avl.assistant")
 
 #: What ``policy=`` takes: one Policy, roles (a mapping or a PolicySet), or a guard.
 PolicyLike = Union["Policy", Mapping[str, "Policy"], "PolicySet", Guard, None]
+#: What ``summaries=`` takes.
+SUMMARY_MODES = ("auto", "model", "template", "off")
+#: Providers whose models are not "real" for ``summaries="auto"`` (no extra call).
+_NOT_REAL = frozenset({"", "fake", "offline"})
 
 
 class Assistant:
@@ -153,6 +170,17 @@ class Assistant:
         learn: store successfully answered questions as pairs (off by default).
         sample_values: show the model a few stored values per readable column
             (opt-in).
+        summaries: how :attr:`Answer.summary` is written: ``"auto"`` (default: by
+            the model when a real provider's model is configured, one extra small
+            call that sees the question, the column names and at most 5 rows;
+            else from a template), ``"model"`` (by any chat model), ``"template"``
+            (never an extra call; no row leaves the process) or ``"off"``
+            (``None``).
+        max_turns: the earlier turns of a session carried into a follow-up
+            question (0: none).
+        turn_tokens: the token budget of those turns (the newest is always kept).
+        session_ttl_s: without a History, a session idle this long is forgotten
+            (sessions are kept in this process, at most 10,000).
         clock: the clock for timings.
 
     Raises:
@@ -189,6 +217,10 @@ class Assistant:
         cache_threshold: float | None = 0.95,
         learn: bool = False,
         sample_values: bool = False,
+        summaries: str = "auto",
+        max_turns: int = 5,
+        turn_tokens: int = 600,
+        session_ttl_s: float = 3600.0,
         clock: Clock | None = None,
     ) -> None:
         if not isinstance(max_attempts, int) or max_attempts < 1:
@@ -199,6 +231,19 @@ class Assistant:
             raise ConfigError(f"cache_threshold must be in (0, 1], got {cache_threshold!r}")
         if name is not None and (not isinstance(name, str) or not name):
             raise ConfigError(f"name must be a non-empty string, got {name!r}")
+        if summaries not in SUMMARY_MODES:
+            raise ConfigError(
+                f"summaries must be one of {', '.join(SUMMARY_MODES)}, got {summaries!r}"
+            )
+        for what, value in (("max_turns", max_turns), ("turn_tokens", turn_tokens)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{what} must be a non-negative int, got {value!r}")
+        if (
+            isinstance(session_ttl_s, bool)
+            or not isinstance(session_ttl_s, (int, float))
+            or not 0 < session_ttl_s < float("inf")
+        ):
+            raise ConfigError(f"session_ttl_s must be a positive number, got {session_ttl_s!r}")
         self._clock: Clock = clock or SystemClock()
         self.db = (
             db if isinstance(db, Database) else Database(db, timeout_s=timeout_s, clock=self._clock)
@@ -231,6 +276,25 @@ class Assistant:
         self.cache_threshold = cache_threshold
         self.learn = learn
         self.sample_values = sample_values
+        self.summaries = summaries
+        self.max_turns = max_turns
+        self.turn_tokens = turn_tokens
+        chat = isinstance(self.writer, ChatSqlWriter)
+        provider = str(getattr(self.model, "provider", "") or "")
+        self._model_summaries = chat and (
+            summaries == "model" or (summaries == "auto" and provider not in _NOT_REAL)
+        )
+        # a History holds every answered request with its session: the turns are read
+        # there (shared by every worker); without one, in this process
+        self._turns: MemoryTurns | HistoryTurns = (
+            HistoryTurns(history)
+            if _searches_sessions(history)
+            else MemoryTurns(
+                ttl_s=float(session_ttl_s),
+                max_turns=max(max_turns, 1),
+                timer=self._clock.monotonic,
+            )
+        )
         self._cache = SemanticCache(cache_threshold) if cache_threshold is not None else None
         self._lock = threading.RLock()
         self._policy: PolicyLike = None
@@ -754,7 +818,7 @@ class Assistant:
         return retrieve(
             r.knowledge,
             r.scope,
-            r.text,
+            r.search_text or r.text,
             dense=dense,
             budget=self.context_tokens,
             pair_allowed=allowed,
@@ -787,6 +851,7 @@ class Assistant:
             foreign_keys=got.foreign_keys,
             examples=got.examples if not r.failed else (),
             documentation=got.documentation,
+            turns=r.turns,
             values=scope.view.values if linking else {},
             value_index=scope.value_index if linking else {},
             failed=[
@@ -803,6 +868,7 @@ class Assistant:
         if r.question_tokens < 0:
             r.question_tokens = estimate_tokens(ctx.question)
         extra = sum(estimate_tokens(f.sql) + estimate_tokens(f.error) + 12 for f in ctx.failed)
+        extra += sum(estimate_tokens(t.question) + estimate_tokens(t.sql) + 8 for t in ctx.turns)
         return _SYSTEM_TOKENS + r.question_tokens + (got.tokens if got else 0) + extra
 
     # ------------------------------------------------------- limits and cache
@@ -830,9 +896,9 @@ class Assistant:
         )
 
     def _remember(self, r: Request) -> None:
-        if self._cache is not None:
+        if self._cache is not None and not r.turns:
             self._cache.store(r.text, r.vector, self._cache_key(r), r.sql)
-        if self.learn and r.question == r.text and r.written:
+        if self.learn and r.question == r.text and r.written and not r.turns:
             # the writer's SQL (not the guard's rewrite, which holds the caller's filter
             # values), shown later only to callers of the same role and context
             verdict = self._training_guard().check(r.written)
@@ -881,7 +947,11 @@ class Assistant:
             user: who asks (rate limits, history, cache key).
             role: the role whose policy applies.
             context: the user's context: row-filter parameters (``{"tenant_id": 7}``).
-            session: a session id for the history.
+            session: a session id: the question is a follow-up of the earlier
+                answered questions of this session asked by the same user in the
+                same role (see :meth:`session`); ``"new"`` starts a session with a
+                fresh id; ``""`` (default) asks on its own. The id is recorded in the
+                History and returned in :attr:`Answer.session`.
 
         Returns:
             The answer.
@@ -929,7 +999,7 @@ class Assistant:
             user: who asks.
             role: the role whose policy applies.
             context: row-filter parameters.
-            session: a session id for the history.
+            session: a session id (see :meth:`ask`).
             cancel: an event another thread may set to cancel the request; it is
                 checked between steps (same effect as closing the iterator).
 
@@ -958,18 +1028,137 @@ class Assistant:
     ) -> Request:
         """Validate and encode the input before anything runs."""
         q = check_question(question)
+        sid = check_session(session)
         return Request(
             question=q,
             text=encode_text(q),
             user=str(check_name(user, "user")),
             role=check_name(role, "role", optional=True),
             context=check_context(context),
-            session=str(check_name(session, "session")),
+            session=new_session_id() if sid == NEW_SESSION else sid,
             cancel=cancel,
             model=str(self.writer.name),
             started=self._clock.monotonic(),
             traced=tracing_enabled(),
         )
+
+    # --------------------------------------------------------------- sessions
+    def session(
+        self,
+        *,
+        user: str = "anonymous",
+        role: str | None = None,
+        context: Mapping[str, object] | None = None,
+        id: str | None = None,
+    ) -> Session:
+        """A conversation: follow-up questions that refine the earlier answers.
+
+        Each question of the session is asked with its earlier answered turns
+        (question, SQL, result columns; at most ``max_turns``, within
+        ``turn_tokens``), so "and only in France?" or "sort them by total" refines
+        the previous query; the refined SQL is checked by SafeQuery like any other.
+        Turns are kept per session, user and role: another user (or role) giving
+        the same id sees none of them. With a History they are read from it (every
+        worker sharing the History continues the same conversation); without one
+        they are kept in this process (idle sessions forgotten after
+        ``session_ttl_s``).
+
+        Args:
+            user: who asks.
+            role: the role whose policy applies.
+            context: row-filter parameters.
+            id: continue this session id (default: a fresh, unguessable id).
+
+        Returns:
+            The :class:`~avl.assistant.Session`.
+
+        Raises:
+            InvalidInputError: a bad user, role, context or id.
+
+        Example:
+            >>> chat = assistant.session(user="ann")  # doctest: +SKIP
+            >>> chat.ask("how many orders per country?")  # doctest: +SKIP
+            >>> chat.ask("and only in France?").sql  # doctest: +SKIP
+        """
+        sid = new_session_id() if id is None else check_session(id)
+        if not sid or sid == NEW_SESSION:
+            raise InvalidInputError(
+                f"a session id must be a non-empty name other than {NEW_SESSION!r}"
+            )
+        return Session(
+            self,
+            id=sid,
+            user=str(check_name(user, "user")),
+            role=check_name(role, "role", optional=True),
+            context=check_context(context),
+        )
+
+    def session_turns(
+        self, session: str, *, user: str = "anonymous", role: str | None = None
+    ) -> tuple[Turn, ...]:
+        """The answered turns of ``session`` asked by ``user`` in ``role``, oldest
+        first, as they are carried into the next question.
+
+        Raises:
+            InvalidInputError: a bad session, user or role.
+        """
+        sid = check_session(session)
+        u = str(check_name(user, "user"))
+        rl = check_name(role, "role", optional=True)
+        if not sid:
+            return ()
+        filtered: frozenset[str] = frozenset()
+        max_rows: int | None = self.max_rows
+        try:
+            guard = self.guard_for(rl)
+            filtered = self._scope_of(guard, rl, {}).view.filtered
+            max_rows = getattr(getattr(guard, "policy", None), "max_rows", self.max_rows)
+        except UnknownRoleError:
+            pass
+        return self._load_turns(sid, u, rl, filtered, max_rows)
+
+    def _load_turns(
+        self,
+        session: str,
+        user: str,
+        role: str | None,
+        filtered: frozenset[str],
+        max_rows: int | None,
+    ) -> tuple[Turn, ...]:
+        if self.max_turns <= 0:
+            return ()
+        raw = load_turns(self._turns, (self.name, session, user, role or ""), self.max_turns)
+        turns = []
+        for t in raw:
+            sql = unwrap(t.sql, dialect=self.dialect, filtered=filtered, max_rows=max_rows)
+            cols = t.columns or output_columns(sql, self.dialect)
+            turns.append(Turn(question=t.question, sql=sql, columns=cols))
+        return bound_turns(turns, max_turns=self.max_turns, max_tokens=self.turn_tokens)
+
+    def _turns_for(self, r: Request) -> tuple[Turn, ...]:
+        assert r.scope is not None
+        policy = getattr(r.guard, "policy", None)
+        max_rows = getattr(policy, "max_rows", self.max_rows)
+        return self._load_turns(r.session, r.user, r.role, r.scope.view.filtered, max_rows)
+
+    def _search_text(self, r: Request) -> str:
+        """What retrieval looks for: the question, after a follow-up the previous
+        question and the tables its SQL read."""
+        if not r.turns:
+            return r.text
+        last = r.turns[-1]
+        tables = _tables_of(last.sql, self.dialect)
+        return " ".join([encode_text(last.question), *tables, r.text])
+
+    def _keep_turn(self, r: Request) -> None:
+        """Keep an answered question of a session (the History already holds it)."""
+        if not r.session or r.outcome != "ok" or r.result is None:
+            return
+        if isinstance(self._turns, MemoryTurns):
+            self._turns.add(
+                (self.name, r.session, r.user, r.role or ""),
+                Turn(question=r.question, sql=r.written or r.sql, columns=r.result.columns),
+            )
 
     # ----------------------------------------------------------------- review
     def explain(
@@ -1082,6 +1271,31 @@ class Assistant:
             f"Assistant(db={self.db.url!r}, model={self.writer.name!r}, "
             f"source={self.name!r}, items={len(self._knowledge.items)})"
         )
+
+
+def _tables_of(sql: str, dialect: str) -> list[str]:
+    import sqlglot
+    from sqlglot import expressions as exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except (sqlglot.errors.SqlglotError, ValueError):
+        return []
+    return list(dict.fromkeys(t.name for t in tree.find_all(exp.Table) if t.name))
+
+
+def _searches_sessions(history: object) -> bool:
+    """Whether ``history`` can find the entries of one session (``search(session=...)``)."""
+    import inspect
+
+    search = getattr(history, "search", None)
+    if not callable(search):
+        return False
+    try:
+        params = inspect.signature(search).parameters
+    except (TypeError, ValueError):
+        return False
+    return all(p in params for p in ("session", "user", "role", "outcome", "tags", "limit"))
 
 
 def _scope_key(r: Request) -> str:

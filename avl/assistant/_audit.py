@@ -282,6 +282,13 @@ class Recorder:
                 model, input_tokens, output_tokens, cost_usd, cached_tokens=cached_tokens
             )
 
+    def summary_failed(self, req: Request, exc: BaseException) -> None:
+        """A model-written summary failed: the template is used (counted as
+        ``summary_fallbacks`` in metrics)."""
+        _log.warning("the model's summary failed (%s); the template is used", exc)
+        if self.metrics is not None:
+            self.metrics.count("summary_fallbacks")
+
     def cache(self, hit: bool) -> None:
         """One semantic-cache lookup."""
         if self.metrics is not None:

@@ -38,7 +38,7 @@ from avl.errors import (
 from avl.llm import Usage, estimate_tokens
 from avl.logs import set_outcome
 from avl.metrics import Span, span_attributes, sql_attributes, start_span
-from avl.schema import FailedAttempt, SqlDraft, WriteContext
+from avl.schema import FailedAttempt, SqlDraft, Turn, WriteContext
 from avl.typing import Guard, Verdict, violation_code
 
 if TYPE_CHECKING:
@@ -95,6 +95,9 @@ class Request:
     question_tokens: int = -1
     written: str = ""
     traced: bool = False
+    turns: tuple[Turn, ...] = ()
+    search_text: str = ""
+    summary: str | None = None
 
     @property
     def params(self) -> Mapping[str, object] | None:
@@ -126,6 +129,8 @@ class Request:
             error=self.error,
             cached=self.cached,
             source=source,
+            summary=self.summary,
+            session=self.session,
         )
 
 
@@ -313,7 +318,10 @@ def retrieve(a: Assistant, r: Request) -> Events:
     """The caller's scope of the training, and what of it fits the token budget."""
     with stage(a, r, "retrieve") as span:
         r.scope = a._scope(r)
-        r.vector = a._embed(r.text)
+        if r.session:
+            r.turns = a._turns_for(r)
+        r.search_text = a._search_text(r)
+        r.vector = a._embed(r.search_text)
         guard, params = r.guard, r.params
         assert guard is not None
         r.retrieved = a._retrieve(r, lambda p: bool(guard.check(p.sql, params).allowed))
@@ -330,8 +338,9 @@ def retrieve(a: Assistant, r: Request) -> Events:
 
 
 def cache(a: Assistant, r: Request) -> Events:
-    """A close enough question of the same caller, in the same scope, reuses its SQL."""
-    if a._cache is None:
+    """A close enough question of the same caller, in the same scope, reuses its SQL
+    (never for a follow-up question: its meaning depends on the earlier turns)."""
+    if a._cache is None or r.turns:
         return
     with stage(a, r, "cache", timed=False) as span:
         sql = a._cache.lookup(r.text, r.vector, a._cache_key(r))
@@ -425,7 +434,9 @@ def run(a: Assistant, r: Request, *, raise_errors: bool) -> Events:
             yield from step(a, r)
             if r.done:
                 break
+        summarise(a, r)
         record(a, r)
+        a._keep_turn(r)
     except GeneratorExit:
         if not r.recorded:
             r.end("cancelled", "the caller closed the stream")
@@ -459,6 +470,85 @@ def run(a: Assistant, r: Request, *, raise_errors: bool) -> Events:
     answer = r.answer(a.name)
     yield Event(kind=EventKind.ANSWER, data=answer.to_dict(), answer=answer)
     yield Event(kind=EventKind.DONE, data={"outcome": r.outcome})
+
+
+def summarise(a: Assistant, r: Request) -> None:
+    """The answer's one-sentence summary: the model's (one small call, budgeted and
+    counted) when the Assistant uses one for summaries, else the template; the
+    template also when the model fails or writes no usable sentence."""
+    mode = a.summaries
+    if mode == "off":
+        return
+    from avl.assistant._summary import template_summary
+
+    res = r.result
+    columns = res.columns if res is not None else ()
+    rows = res.rows if res is not None else ()
+    if a._model_summaries and r.outcome == "ok" and rows:
+        with stage(a, r, "summary"):
+            r.summary = _model_summary(a, r, columns, rows)
+    if r.summary is None:
+        r.summary = template_summary(
+            outcome=r.outcome,
+            columns=columns,
+            rows=rows,
+            sql=r.sql,
+            verdict=r.verdict,
+            reason=r.reason,
+            error=r.error,
+            truncated=res.truncated if res is not None else False,
+        )
+
+
+def _model_summary(a: Assistant, r: Request, columns: Any, rows: Any) -> str | None:
+    from avl.assistant._summary import SUMMARY_MAX_TOKENS, clean_summary, summary_messages
+
+    model = a.model
+    complete = getattr(model, "complete", None)
+    if not callable(complete):
+        return None
+    messages = summary_messages(
+        r.question, columns, rows, truncated=bool(r.result is not None and r.result.truncated)
+    )
+    prompt_tokens = sum(estimate_tokens(m.content) for m in messages)
+    budgets = a.budgets
+    reservation = None
+    try:
+        if budgets is not None:
+            from avl.costs import estimate_cost
+
+            reservation = budgets.reserve(
+                estimate_cost(
+                    r.model,
+                    input_tokens=prompt_tokens,
+                    max_output_tokens=SUMMARY_MAX_TOKENS,
+                    cost_table=getattr(model, "cost_table", None),
+                ),
+                user=r.user,
+                role=r.role,
+            )
+        completion = complete(messages, max_tokens=SUMMARY_MAX_TOKENS)
+    except Exception as exc:  # a provider failure or the budget: the template says it
+        if budgets is not None and reservation is not None:
+            budgets.refund(reservation)
+        a._recorder.summary_failed(r, exc)
+        return None
+    usage = getattr(completion, "usage", None) or Usage()
+    cost = getattr(completion, "cost_usd", None)
+    if budgets is not None and reservation is not None:
+        budgets.settle(reservation, cost or 0.0)
+    r.usage = r.usage + usage
+    if cost is not None:
+        r.cost = (r.cost or 0.0) + cost
+    a._recorder.tokens(
+        r,
+        model=str(getattr(completion, "model", "") or r.model),
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_tokens=usage.cached_tokens,
+        cost_usd=cost,
+    )
+    return clean_summary(str(getattr(completion, "text", "") or ""))
 
 
 def record(a: Assistant, r: Request) -> None:

@@ -110,10 +110,14 @@ def build_messages(
         documentation: documentation snippets.
         samples: include sample values in the DDL comments.
         feedback: ``(sql, error)`` of earlier failed attempts, for repair.
-        turns: ``(question, sql)`` of earlier turns of the session.
+        turns: ``(question, sql)`` of earlier turns of the session, oldest first:
+            each becomes a user message (the question) and an assistant message
+            (its SQL in a fenced block) between the system message and the last
+            user message, so a provider receives them as the conversation's earlier
+            messages in its own wire format.
 
     Returns:
-        A system message and a user message.
+        The system message, two messages per earlier turn, and the user message.
     """
     fks = tuple(foreign_keys)
     parts = ["### Schema"]
@@ -125,18 +129,21 @@ def build_messages(
         parts.append("### Examples")
         for ex in examples:
             parts.append(f"Q: {_one_line(ex.question)}\nSQL: {_one_line(ex.sql)}")
-    if turns:
-        parts.append("### Earlier in this conversation")
-        for q, sql in turns:
-            parts.append(f"Q: {_one_line(q)}\nSQL: {_one_line(sql) or '(none)'}")
     for sql, error in feedback:
         parts.append(
             "### A previous attempt failed\n"
             f"SQL: {_one_line(sql)}\nError: {_one_line(error)}\nWrite a corrected query."
         )
     parts.append(f"Question: {_one_line(question)}")
+    earlier: list[Message] = []
+    for q, sql in turns:
+        earlier.append(Message(role="user", content=f"Question: {_one_line(q)}"))
+        earlier.append(
+            Message(role="assistant", content=f"```sql\n{sql.strip()}\n```" if sql else "(no SQL)")
+        )
     return [
         Message(role="system", content=SYSTEM.format(dialect=dialect)),
+        *earlier,
         Message(role="user", content="\n\n".join(parts)),
     ]
 
@@ -152,7 +159,8 @@ def render_messages(context: WriteContext) -> list[Message]:
         context: the policy-scoped context.
 
     Returns:
-        A system message and a user message.
+        The system message, the session's earlier turns (a user and an assistant
+        message each) and the user message.
     """
     return build_messages(
         context.question,

@@ -51,6 +51,7 @@ _COMMANDS = (
     "avl.cli._web",
     "avl.cli._keys",
     "avl.cli._mcp",
+    "avl.cli._shell",
     "avl.cli._init",
     "avl.cli._completion",
 )
@@ -74,6 +75,7 @@ _MODULE_OF = {
     "mcp": "avl.cli._mcp",
     "init": "avl.cli._init",
     "completion": "avl.cli._completion",
+    "shell": "avl.cli._shell",
 }
 
 

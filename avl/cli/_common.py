@@ -17,7 +17,10 @@ __all__ = [
     "EXIT_OK",
     "EXIT_REJECTED",
     "UsageError",
+    "config_of",
     "console_from_args",
+    "context_of",
+    "history_url",
     "load_training",
     "print_answer",
     "startup",
@@ -106,6 +109,9 @@ def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: boo
             out.write(style(f"... {more} more row(s) (use --csv or --json for all)", "dim") + "\n")
         elif getattr(answer, "truncated", False):
             out.write(style("(the row cap cut the result)", "dim") + "\n")
+    summary = getattr(answer, "summary", None)
+    if summary:
+        out.write(f"{style('summary:', 'bold')} {summary}\n")
     out.write("\n")
 
 
@@ -128,6 +134,63 @@ def console_from_args(args: argparse.Namespace) -> Any:
     if getattr(args, "history", None):
         env["AVL_HISTORY"] = args.history
     return Console.from_env(env)
+
+
+def context_of(pairs: list[str]) -> dict[str, Any]:
+    """Row-filter parameters from ``--context KEY=VALUE`` options (digits become
+    integers).
+
+    Raises:
+        UsageError: a pair without ``=`` or without a key.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--context {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value
+    return out
+
+
+def config_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The console TOML of ``--config`` (else ``AVL_CONFIG``) as a mapping; ``{}``
+    when neither is given.
+
+    Raises:
+        UsageError: the file cannot be read or is not TOML.
+    """
+    from avl.console import _read_toml
+    from avl.errors import ConfigError
+
+    path = getattr(args, "config", None) or os.environ.get("AVL_CONFIG")
+    if not path:
+        return {}
+    try:
+        return _read_toml(path)
+    except ConfigError as exc:
+        raise UsageError(f"cannot read config: {exc}") from exc
+
+
+def history_url(args: argparse.Namespace) -> str:
+    """The History URL: ``--history``, else ``AVL_HISTORY``, else ``history`` (a URL,
+    or the ``url`` of a ``[history]`` table) in ``--config``/``AVL_CONFIG``.
+
+    Raises:
+        UsageError: none is given, or the config file cannot be read.
+    """
+    if getattr(args, "history", None):
+        return str(args.history)
+    if os.environ.get("AVL_HISTORY"):
+        return os.environ["AVL_HISTORY"]
+    config = getattr(args, "config", None) or os.environ.get("AVL_CONFIG")
+    if config:
+        url = config_of(args).get("history")
+        if isinstance(url, dict):
+            url = url.get("url")
+        if isinstance(url, str) and url:
+            return url
+        raise UsageError(f'{config!r} has no history URL (history = "sqlite:///...")')
+    raise UsageError("give --history URL (or --config FILE, or set AVL_HISTORY)")
 
 
 def load_training(assistant: Any, path: Path) -> int:

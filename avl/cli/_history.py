@@ -20,7 +20,7 @@ import argparse
 import os
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, UsageError
+from avl.cli._common import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, UsageError, history_url
 
 __all__ = ["register"]
 
@@ -35,7 +35,14 @@ def _connection(p: argparse.ArgumentParser, *, sub: bool) -> None:
         "--history",
         default=default,
         metavar="URL",
-        help="History URL (sqlite:///..., postgresql://...); required; never created",
+        help="History URL, e.g. sqlite:///history.db or postgresql://host/db (default: "
+        "AVL_HISTORY, or the history of --config); never created",
+    )
+    p.add_argument(
+        "--config",
+        default=default,
+        metavar="FILE",
+        help="a console TOML file whose history to read, e.g. --config avl.toml",
     )
     p.add_argument(
         "--table", default=default, help="table prefix of the history (default avl_history)"
@@ -57,6 +64,7 @@ def register(sub: Any) -> None:
         "in the database.",
         epilog="examples:\n  avl history --history sqlite:///history.db --limit 10\n"
         "  avl history --history postgresql://host/db --user ann --text invoices --csv\n"
+        "  avl history --config avl.toml --json\n"
         "  avl history anchor --history sqlite:///history.db --out /mnt/audit/anchors.jsonl\n"
         "  avl history verify --history sqlite:///history.db --anchor /mnt/audit/anchors.jsonl\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -90,9 +98,7 @@ def register(sub: Any) -> None:
 def _open(args: argparse.Namespace) -> Any:
     from avl.history import History
 
-    url = getattr(args, "history", None)
-    if not url:
-        raise UsageError("--history URL is required")
+    url = history_url(args)
     env_name = getattr(args, "hmac_key_env", None)
     key = None
     if env_name:

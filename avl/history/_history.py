@@ -603,6 +603,8 @@ class History:
         until: TimeLike | None,
         outcome: Outcome | str | Iterable[Outcome | str] | None,
         tags: str | Iterable[str] | None,
+        session: str | None = None,
+        role: str | None = None,
     ) -> Query | None:
         tokens: tuple[str, ...] | None = None
         if text is not None:
@@ -612,11 +614,14 @@ class History:
                 tokens = tuple(search_tokens(text))
                 if not tokens:
                     return None  # no searchable word: nothing can match
-        if user is not None and not isinstance(user, str):
-            raise InvalidInputError(f"user must be a string, got {type(user).__name__}")
+        for name, value in (("user", user), ("session", session), ("role", role)):
+            if value is not None and not isinstance(value, str):
+                raise InvalidInputError(f"{name} must be a string, got {type(value).__name__}")
         return Query(
             tokens=tokens,
             user=user,
+            session=session,
+            role=role,
             since=_epoch("since", since),
             until=_epoch("until", until),
             outcomes=_outcomes(outcome),
@@ -635,6 +640,8 @@ class History:
         similar_to: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        session: str | None = None,
+        role: str | None = None,
     ) -> Page:
         """Find entries, newest first (keyset pagination on ``seq``).
 
@@ -652,6 +659,9 @@ class History:
                 recency (needs ``embedder`` and ``vector_store``); no cursor.
             limit: page size, 1..10000.
             cursor: ``next_cursor`` of the previous page.
+            session: only this session's entries (the conversation id given to
+                :meth:`Assistant.ask <avl.assistant.Assistant.ask>`).
+            role: only entries of this role (``""``: entries without a role).
 
         Returns:
             A :class:`Page` (a list of entries with ``next_cursor``).
@@ -667,7 +677,14 @@ class History:
                 f"limit must be an integer in 1..{MAX_LIMIT}, got {describe(limit)}"
             )
         query = self._query(
-            text=text, user=user, since=since, until=until, outcome=outcome, tags=tags
+            text=text,
+            user=user,
+            since=since,
+            until=until,
+            outcome=outcome,
+            tags=tags,
+            session=session,
+            role=role,
         )
         if similar_to is not None:
             if cursor is not None:
@@ -1071,6 +1088,8 @@ class AsyncHistory:
         similar_to: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        session: str | None = None,
+        role: str | None = None,
     ) -> Page:
         """See :meth:`History.search`."""
         return await asyncio.to_thread(
@@ -1084,6 +1103,8 @@ class AsyncHistory:
                 similar_to=similar_to,
                 limit=limit,
                 cursor=cursor,
+                session=session,
+                role=role,
             )
         )
 

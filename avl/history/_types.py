@@ -19,6 +19,8 @@ class Query:
         tokens: full-text words that must all occur in the question or SQL (``None``
             for no text filter).
         user: exact user.
+        session: exact session id.
+        role: exact role.
         since: inclusive lower bound on ``time``.
         until: exclusive upper bound on ``time``.
         outcomes: allowed outcome values (empty for any).
@@ -30,6 +32,8 @@ class Query:
 
     tokens: tuple[str, ...] | None = None
     user: str | None = None
+    session: str | None = None
+    role: str | None = None
     since: float | None = None
     until: float | None = None
     outcomes: tuple[str, ...] = ()

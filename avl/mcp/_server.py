@@ -142,11 +142,15 @@ def create_server(
 
     @server.tool(
         description="Answer a question about the database in plain language: the SQL that "
-        "ran, SafeQuery's verdict, the columns and rows.",
+        "ran, SafeQuery's verdict, the columns and rows, a one-sentence summary. Give "
+        '`session` ("new", then the answer\'s `session`) to ask follow-up questions that '
+        "refine the earlier answers.",
         annotations=read_only,
     )
-    async def ask(question: str, ctx: Context[Any, Any]) -> T.AnswerResult:
-        return await call(ctx, lambda c: T.ask(console, c, question))
+    async def ask(
+        question: str, ctx: Context[Any, Any], session: str | None = None
+    ) -> T.AnswerResult:
+        return await call(ctx, lambda c: T.ask(console, c, question, session))
 
     @server.tool(
         description="Check SQL with SafeQuery without running it: allowed or not, each "

@@ -109,6 +109,8 @@ class AnswerResult(TypedDict):
     rows: list[list[Any]]
     truncated: bool
     error: str | None
+    summary: str | None
+    session: str | None
 
 
 class RunResult(TypedDict):
@@ -274,12 +276,18 @@ def _visible(console: Any, caller: Caller) -> list[TableInfo]:
 
 
 # -------------------------------------------------------------------- tools
-def ask(console: Any, caller: Caller, question: str) -> AnswerResult:
-    """Answer ``question`` with the Assistant, as ``caller``."""
+def ask(console: Any, caller: Caller, question: str, session: str | None = None) -> AnswerResult:
+    """Answer ``question`` with the Assistant, as ``caller`` (within ``session``, a
+    conversation of this caller, when given: ``"new"`` starts one)."""
     question = _text(question, "question")
     _policy(console, caller)
+    extra = {"session": _text(session, "session")} if session else {}
     answer = console.assistant.ask(
-        question, user=caller.user, role=caller.role, context=dict(caller.context) or None
+        question,
+        user=caller.user,
+        role=caller.role,
+        context=dict(caller.context) or None,
+        **extra,
     )
     return {
         "question": answer.question,
@@ -289,6 +297,8 @@ def ask(console: Any, caller: Caller, question: str) -> AnswerResult:
         "rows": _rows(answer.rows),
         "truncated": bool(answer.truncated),
         "error": answer.error or None,
+        "summary": getattr(answer, "summary", None),
+        "session": getattr(answer, "session", "") or None,
     }
 
 

@@ -14,12 +14,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
-from avl import _html
 from avl._clock import Clock, SystemClock
+from avl._lazy import lazy_module
 from avl._optional import require
 from avl.errors import ConfigError, InvalidInputError
 from avl.metrics._cost import CostTable
 from avl.metrics._otel import Tracer
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
 import attrs
 
-from avl import _html
+from avl._lazy import lazy_module
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 __all__ = ["Position", "StatementKind", "Verdict", "Violation", "ViolationCode"]
 
@@ -140,11 +146,14 @@ class Position:
         line: 1-based line number.
         col: 1-based column of the start of the token on that line.
         offset: 0-based character offset of the start of the token, when known.
+        end: 0-based offset just past the end of the syntax the violation is about
+            (``sql[offset:end]`` is it), when known; not part of equality.
     """
 
     line: int
     col: int
     offset: int | None = None
+    end: int | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen(kw_only=True)

@@ -184,6 +184,7 @@ class Run:
 
     def position(self, node: exp.Expr | None, offset: int | None = None) -> Position | None:
         """Where ``node`` (or ``offset``) is in the SQL text."""
+        last: int | None = None
         if offset is None and node is not None:
             best: int | None = None
             for sub in node.walk():
@@ -192,6 +193,9 @@ class Run:
                     start = meta["start"]
                     if isinstance(start, int) and (best is None or start < best):
                         best = start
+                    end = meta.get("end")
+                    if isinstance(end, int) and (last is None or end > last):
+                        last = end
             offset = best
             if offset is None and node.parent is not None:
                 return self.position(node.parent)
@@ -199,7 +203,9 @@ class Run:
             return None
         line = self.sql.count("\n", 0, offset) + 1
         col = offset - (self.sql.rfind("\n", 0, offset) + 1) + 1
-        return Position(line=line, col=col, offset=offset)
+        # sqlglot's token ends are inclusive
+        stop = last + 1 if last is not None and last >= offset else None
+        return Position(line=line, col=col, offset=offset, end=stop)
 
     def unknown(self, node: object) -> None:
         """Refuse a node the checker does not know (fail closed)."""

@@ -35,7 +35,7 @@ from avl.web._middleware import (
 )
 from avl.web._problems import MethodNotAllowedError, problem_for
 from avl.web._protocols import ConsoleLike, RequestMetrics
-from avl.web._routes import MCP, ROUTES, STATIC, RouteSpec
+from avl.web._routes import FAVICON, MCP, ROUTES, STATIC, RouteSpec
 from avl.web._settings import WebSettings
 
 __all__ = ["EXCEPTION_HANDLERS", "build_app", "middleware_stack", "problem_response"]
@@ -160,7 +160,7 @@ def _cors(settings: WebSettings) -> Middleware:
 
 
 def _routes(handlers: Handlers) -> list[BaseRoute]:
-    specs: tuple[RouteSpec, ...] = (*ROUTES, STATIC)
+    specs: tuple[RouteSpec, ...] = (*ROUTES, STATIC, FAVICON)
     routes: list[BaseRoute] = [
         Route(spec.path, getattr(handlers, spec.name), methods=[spec.method], name=spec.name)
         for spec in specs

@@ -182,6 +182,7 @@ class Handlers:
         self.guard_lock = threading.Lock()
         self._spec: bytes | None = None
         self._page: bytes | None = None
+        self._icon: bytes | None = None
         #: ``GET /healthz``: a raw ASGI answer (load balancers call it a lot).
         self.healthz = FixedAnswer(b'{"status":"ok"}', b"application/json")
 
@@ -350,9 +351,10 @@ class Handlers:
             return self.stream_response(identity, None, last_id)
         body: S.AskRequest = await self.body(request, S.AskRequest)
         if wants_stream:
-            return self.stream_response(identity, body.question, None)
+            return self.stream_response(identity, body.question, None, body.session)
         assistant = self.assistant()
         ticket = self.runner.admit(identity.user)
+        extra = {"session": body.session} if body.session else {}
         answer = await self.runner.call(
             ticket,
             lambda: assistant.ask(
@@ -360,6 +362,7 @@ class Handlers:
                 user=identity.user,
                 role=identity.role,
                 context=dict(identity.context) or None,
+                **extra,
             ),
         )
         return _Json(S.answer_out(answer, body.question, identity.role))
@@ -372,10 +375,17 @@ class Handlers:
             raise E.InvalidInputError("question: required")
         if question is not None and len(question) > 4000:
             raise E.InvalidInputError("question: must be at most 4000 characters")
-        return self.stream_response(identity, question, last_id)
+        session = request.query_params.get("session") or None
+        if session is not None and len(session) > 256:
+            raise E.InvalidInputError("session: must be at most 256 characters")
+        return self.stream_response(identity, question, last_id, session)
 
     def stream_response(
-        self, identity: Identity, question: str | None, last_id: str | None
+        self,
+        identity: Identity,
+        question: str | None,
+        last_id: str | None,
+        session: str | None = None,
     ) -> Response:
         if not last_id:
             # A role the console does not configure is a 403 before the stream
@@ -387,6 +397,7 @@ class Handlers:
             assistant=self.assistant(),
             question=question,
             identity=identity,
+            session=session,
             last_event_id=last_id,
             stream_id=self.settings.stream_ids(),
             heartbeat_s=self.settings.heartbeat_s,
@@ -568,6 +579,15 @@ class Handlers:
         if self._page is None:
             self._page = resources.files("avl.web").joinpath("static/index.html").read_bytes()
         return Response(self._page, media_type="text/html; charset=utf-8")
+
+    async def favicon(self, request: Request) -> Response:
+        if self._icon is None:
+            self._icon = resources.files("avl.web").joinpath("static/favicon.svg").read_bytes()
+        return Response(
+            self._icon,
+            media_type="image/svg+xml",
+            headers={"cache-control": "public, max-age=86400"},
+        )
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]

@@ -9,7 +9,7 @@ import attrs
 
 from avl.web import _schemas as S
 
-__all__ = ["MCP", "ROUTES", "STATIC", "Param", "RouteSpec", "match_route"]
+__all__ = ["FAVICON", "MCP", "ROUTES", "STATIC", "Param", "RouteSpec", "match_route"]
 
 
 @attrs.frozen(kw_only=True)
@@ -128,6 +128,12 @@ ROUTES: tuple[RouteSpec, ...] = (
                 constraints={"minLength": 1, "maxLength": 4000},
             ),
             Param(
+                name="session",
+                description="Ask within a conversation (as `session` of `POST /v1/ask`): "
+                'an earlier answer\'s `session`, or `"new"`.',
+                constraints={"minLength": 1, "maxLength": 256},
+            ),
+            Param(
                 name="Last-Event-ID",
                 where="header",
                 description="Resume a stream after this event id.",
@@ -244,6 +250,19 @@ STATIC = RouteSpec(
     page=True,
 )
 
+#: The page's icon at the path browsers probe on their own (an SVG; the page also
+#: links it). Not in the OpenAPI document.
+FAVICON = RouteSpec(
+    name="favicon",
+    method="GET",
+    path="/favicon.ico",
+    summary="The console's icon (SVG).",
+    media="image/svg+xml",
+    public=True,
+    tag="ops",
+    page=True,
+)
+
 #: The MCP server over streamable HTTP (not in the OpenAPI document: MCP describes
 #: itself). Behind every middleware, like the API routes.
 MCP = RouteSpec(
@@ -254,7 +273,7 @@ MCP = RouteSpec(
     tag="mcp",
 )
 
-_EXACT: dict[str, RouteSpec] = {r.path: r for r in (*ROUTES, MCP) if "{" not in r.path}
+_EXACT: dict[str, RouteSpec] = {r.path: r for r in (*ROUTES, FAVICON, MCP) if "{" not in r.path}
 _PREFIXED: tuple[tuple[str, RouteSpec], ...] = tuple(
     (r.path.split("{", 1)[0], r) for r in (*ROUTES, STATIC) if "{" in r.path
 )

@@ -53,6 +53,18 @@ class AskRequest:
             example="How many customers are there in each country?",
         )
     )
+    session: str | None = attrs.field(
+        default=None,
+        metadata=_d(
+            "Ask within a conversation: the `session` of an earlier answer continues it "
+            "(a follow-up question refines the earlier answers of the same caller); "
+            '`"new"` starts one with a fresh id; absent or null asks on its own. A '
+            "session id sent by another caller starts afresh: turns are kept per caller.",
+            min_length=1,
+            max_length=256,
+            example="new",
+        ),
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -168,9 +180,31 @@ class AnswerOut:
     columns: list[str] = attrs.field(factory=list)
     rows: list[list[Any]] = attrs.field(factory=list)
     text: str = attrs.field(default="", metadata=_d("A summary for people."))
+    summary: str | None = attrs.field(
+        default=None,
+        metadata=_d(
+            "One plain-language sentence about the result (the value, the row count, "
+            "the first row of a ranking, no rows, or why there is no result); null when "
+            "summaries are off."
+        ),
+    )
+    session: str | None = attrs.field(
+        default=None,
+        metadata=_d(
+            "The session the question was asked in: send it back as `session` to ask a "
+            "follow-up question (null: asked on its own)."
+        ),
+    )
     error: str | None = attrs.field(default=None, metadata=_d("What failed, if anything."))
     details: dict[str, Any] = attrs.field(
         factory=dict, metadata=_d("Everything else the assistant reported.")
+    )
+    chart: dict[str, Any] | None = attrs.field(
+        default=None,
+        metadata=_d(
+            "A suggested chart of the rows as a Vega-Lite spec (a declarative dict, "
+            "never code), or null when the result does not chart."
+        ),
     )
 
 
@@ -324,7 +358,45 @@ def rows_out(value: object) -> list[list[Any]]:
     return out
 
 
-_ANSWER_KNOWN = frozenset({"question", "sql", "verdict", "columns", "rows", "text", "error"})
+_ANSWER_KNOWN = frozenset(
+    {
+        "question",
+        "sql",
+        "verdict",
+        "columns",
+        "rows",
+        "text",
+        "summary",
+        "session",
+        "error",
+        "chart",
+    }
+)
+
+
+def chart_out(value: object) -> dict[str, Any] | None:
+    """The answer's suggested chart as a JSON Vega-Lite spec, or ``None``.
+
+    Reads ``value.chart()`` when the answer has one: a plain mapping, or an object
+    carrying the mapping (``.spec``, ``.to_dict()``), such as a notebook-drawable
+    chart. Anything else is no chart.
+    """
+    method = getattr(value, "chart", None)
+    if not callable(method):
+        return None
+    chart = method()
+    if chart is None:
+        return None
+    spec: object = chart
+    if not isinstance(spec, Mapping):
+        spec = getattr(chart, "spec", None)
+    if not isinstance(spec, Mapping):
+        to_dict = getattr(chart, "to_dict", None)
+        spec = to_dict() if callable(to_dict) else None
+    if not isinstance(spec, Mapping):
+        return None
+    encoded = encode_value(dict(spec))
+    return encoded if isinstance(encoded, dict) else None
 
 
 def answer_out(value: object, question: str, role: str) -> AnswerOut:
@@ -340,15 +412,20 @@ def answer_out(value: object, question: str, role: str) -> AnswerOut:
     if not isinstance(details, dict):
         details = {"value": details}
     error = getattr(value, "error", None)
+    summary = getattr(value, "summary", None)
+    session = getattr(value, "session", None)
     return AnswerOut(
         question=str(getattr(value, "question", question)),
         sql=_str_or_none(getattr(value, "sql", None)),
         verdict=None if verdict is None else verdict_out(verdict, role),
         columns=[str(c) for c in (columns or ())],
         rows=rows_out(rows),
-        text=str(getattr(value, "text", "") or getattr(value, "summary", "") or ""),
+        text=str(getattr(value, "text", "") or summary or ""),
+        summary=None if summary is None else str(summary),
+        session=str(session) if session else None,
         error=str(encode_value(error)) if error else None,
         details={k: v for k, v in details.items() if k not in _ANSWER_KNOWN},
+        chart=chart_out(value),
     )
 
 

@@ -320,7 +320,9 @@ class _Run:
         identity: Identity,
         record: StreamRecord,
         cancel: threading.Event,
+        session: str | None = None,
     ) -> None:
+        self.session = session
         self.runner = runner
         self.ticket = ticket
         self.assistant = assistant
@@ -390,6 +392,7 @@ class _Run:
     def _next(self) -> Any:
         if self.gen is None:
             ident = self.identity
+            extra = {"session": self.session} if self.session else {}
             self.gen = iter(
                 self.assistant.stream(
                     self.question,
@@ -397,6 +400,7 @@ class _Run:
                     role=ident.role,
                     context=dict(ident.context) or None,
                     cancel=self.cancel,
+                    **extra,
                 )
             )
         return next(self.gen, _END)
@@ -444,6 +448,7 @@ def sse_response(
     last_event_id: str | None,
     stream_id: str,
     heartbeat_s: float,
+    session: str | None = None,
 ) -> Callable[[Scope, Receive, Send], Any]:
     """An ASGI app answering one SSE request (a new stream or a resume).
 
@@ -480,6 +485,7 @@ def sse_response(
                     identity=identity,
                     record=record,
                     cancel=cancel,
+                    session=session,
                 )
                 started = True
                 run.start()

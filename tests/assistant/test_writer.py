@@ -104,8 +104,11 @@ def test_rendered_prompt_holds_the_context_but_never_the_value_index() -> None:
         turns=[Turn(question="list singers", sql="SELECT name FROM singer")],
         failed=[FailedAttempt(sql="SELECT nme FROM singer", error="no such column: nme")],
     )
-    system, user = render_messages(ctx)
+    system, asked, wrote, user = render_messages(ctx)
     assert system.role == "system"
+    # an earlier turn is a user message and the assistant's reply, before the question
+    assert (asked.role, asked.content) == ("user", "Question: list singers")
+    assert (wrote.role, wrote.content) == ("assistant", "```sql\nSELECT name FROM singer\n```")
     assert "CANNOT ANSWER:" in system.content
     text = user.content
     assert "CREATE TABLE singer" in text
@@ -113,8 +116,7 @@ def test_rendered_prompt_holds_the_context_but_never_the_value_index() -> None:
     assert "e.g. 'Ann', 'Bob'" in text  # samples ride on the columns
     assert "Q: How many singers?\nSQL: SELECT COUNT(*) FROM singer" in text
     assert "Country names are in English." in text
-    assert "Earlier in this conversation" in text
-    assert "list singers" in text
+    assert "list singers" not in text
     assert "previous attempt failed" in text
     assert "no such column: nme" in text
     assert text.endswith("Question: How many singers are from France?")

@@ -16,6 +16,9 @@ from .conftest import LiveServer
 
 pytestmark = pytest.mark.browser
 
+#: The first cell of the first answer's table in the thread.
+ROWS = "#thread table.rows tbody tr td"
+
 
 def expect(locator: Any) -> Any:
     """Playwright's ``expect`` (waits on locators, without evaluating JavaScript
@@ -69,10 +72,10 @@ def test_ask_shows_sql_and_rows(browser: Any, page_url: str) -> None:
     page.goto(page_url)
     page.fill("#question", "How many customers are there?")
     page.click("#ask-button")
-    page.wait_for_selector("#rows tbody tr td", timeout=15_000)
-    assert page.inner_text("#rows tbody tr td") == "12"
-    assert page.input_value("#sql") == "SELECT COUNT(*) FROM customers LIMIT 1000"
-    assert page.inner_text("#verdict") == "Allowed"
+    page.wait_for_selector(ROWS, timeout=15_000)
+    assert page.inner_text(ROWS) == "12"
+    assert page.inner_text("#thread .sql-code") == "SELECT COUNT(*) FROM customers LIMIT 1000"
+    assert page.inner_text("#thread .badge.verdict") == "Allowed"
     # The history panel lists the question once the stream is done.
     page.wait_for_selector("#history li .q", timeout=15_000)
     assert page.inner_text("#history li .q") == "How many customers are there?"
@@ -91,12 +94,13 @@ def test_ask_shows_sql_and_rows(browser: Any, page_url: str) -> None:
 def test_rejected_query_shows_violations(browser: Any, page_url: str) -> None:
     page = browser.new_page()
     page.goto(page_url)
+    page.click("#sql-panel summary")  # the SQL panel starts folded
     page.fill("#sql", "DELETE FROM customers")
     page.click("#run-button")
-    page.wait_for_selector("#violations li", timeout=15_000)
-    assert page.inner_text("#verdict") == "Refused"
-    assert page.inner_text("#violations li code") == "statement_kind"
-    assert page.locator("#rows tbody tr").count() == 0
+    page.wait_for_selector("#thread .violations li", timeout=15_000)
+    assert page.inner_text("#thread .badge.verdict") == "Refused"
+    assert page.inner_text("#thread .violations li code") == "statement_kind"
+    assert page.locator("#thread table.rows").count() == 0
     page.fill("#sql", "SELECT name FROM customers ORDER BY id LIMIT 2")
     page.click("#check-button")
     page.wait_for_selector("#verdict.allowed", timeout=15_000)
@@ -108,9 +112,10 @@ def test_long_entries_do_not_widen_the_page(browser: Any, page_url: str) -> None
     page = browser.new_page(viewport={"width": 1024, "height": 768})
     page.goto(page_url)
     expect(page.locator("#who")).to_have_text("signed in as local")
+    page.click("#sql-panel summary")
     page.fill("#sql", "SELECT '" + "0" * 3000 + "' AS wide")
     page.click("#run-button")
-    page.wait_for_selector("#rows tbody tr td", timeout=15_000)
+    page.wait_for_selector(ROWS, timeout=15_000)
     page.locator("#history li .q", has_text="000").first.wait_for(timeout=15_000)
     assert page.evaluate("document.documentElement.scrollWidth") == 1024
     page.close()
@@ -137,8 +142,8 @@ def test_signing_in_with_an_api_key(browser: Any) -> None:
             assert page.locator("#key-form").is_hidden()
             page.fill("#question", "How many customers are there?")
             page.click("#ask-button")
-            page.wait_for_selector("#rows tbody tr td", timeout=15_000)
-            assert page.inner_text("#rows tbody tr td") == "12"
+            page.wait_for_selector(ROWS, timeout=15_000)
+            assert page.inner_text(ROWS) == "12"
             page.wait_for_selector("#history li .q", timeout=15_000)
             assert page.inner_text("#history li .q") == "How many customers are there?"
             page.close()

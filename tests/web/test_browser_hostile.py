@@ -303,9 +303,10 @@ def test_the_console_page_works_under_its_csp(
         page.goto(server.url + "/")
         page.fill("#question", "How many customers are there?")
         page.click("#ask-button")
-        page.wait_for_selector("#rows tbody tr td", timeout=15_000)
-        assert page.inner_text("#rows tbody tr td") == "12"
+        page.wait_for_selector("#thread table.rows tbody tr td", timeout=15_000)
+        assert page.inner_text("#thread table.rows tbody tr td") == "12"
         page.wait_for_selector("#history li .q", timeout=15_000)
+        page.click("#sql-panel summary")  # the SQL panel starts folded
         page.fill("#sql", "DELETE FROM customers")
         page.click("#check-button")
         page.wait_for_selector("#violations li", timeout=15_000)

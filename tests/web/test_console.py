@@ -191,8 +191,8 @@ def test_no_input_names_a_url_or_a_database() -> None:
     inputs = _inputs(openapi_spec())
     assert {k: v for k, v in inputs.items() if v} == {
         "POST /v1/sql/check": {"sql", "role", "params"},
-        "POST /v1/ask": {"question", "Last-Event-ID"},
-        "GET /v1/ask/stream": {"question", "Last-Event-ID"},
+        "POST /v1/ask": {"question", "session", "Last-Event-ID"},
+        "GET /v1/ask/stream": {"question", "session", "Last-Event-ID"},
         "POST /v1/sql/run": {"sql", "params"},
         "POST /v1/train": {"question", "sql", "ddl", "documentation"},
         "GET /v1/history": {"q", "user", "outcome", "since", "until", "limit", "cursor"},

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from avl.web import ApiKeyAuthenticator, Identity, create_app
-from avl.web._routes import ROUTES, STATIC, RouteSpec
+from avl.web._routes import FAVICON, ROUTES, STATIC, RouteSpec
 
 from .conftest import TinyConsole, client
 
@@ -46,8 +46,9 @@ REQUESTS: dict[str, tuple[str, Any, dict[str, str]]] = {
     "openapi": ("/openapi.json", None, {}),
     "page": ("/", None, {}),
     "static": ("/static/console.js", None, {}),
+    "favicon": ("/favicon.ico", None, {}),
 }
-ALL_ROUTES: list[RouteSpec] = [*ROUTES, STATIC]
+ALL_ROUTES: list[RouteSpec] = [*ROUTES, STATIC, FAVICON]
 assert set(REQUESTS) == {r.name for r in ALL_ROUTES}  # every route is in the matrix
 
 HOSTS = {

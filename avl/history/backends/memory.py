@@ -75,6 +75,10 @@ class MemoryBackend:
             return False
         if q.user is not None and rec["user"] != q.user:
             return False
+        if q.session is not None and rec["session"] != q.session:
+            return False
+        if q.role is not None and rec["role"] != q.role:
+            return False
         if q.since is not None and rec["time"] < q.since:
             return False
         if q.until is not None and rec["time"] >= q.until:

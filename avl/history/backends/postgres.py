@@ -309,6 +309,12 @@ class PostgresBackend:
         if q.user is not None:
             clauses.append('e."user" = %s')
             params.append(escape_text(q.user))
+        if q.session is not None:
+            clauses.append("e.session = %s")
+            params.append(escape_text(q.session))
+        if q.role is not None:
+            clauses.append("e.role = %s")
+            params.append(escape_text(q.role))
         if q.since is not None:
             clauses.append("e.time >= %s")
             params.append(q.since)

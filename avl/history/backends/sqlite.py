@@ -356,6 +356,12 @@ class SQLiteBackend:
         if q.user is not None:
             clauses.append('e."user" = ?')
             params.append(escape_text(q.user))
+        if q.session is not None:
+            clauses.append("e.session = ?")
+            params.append(escape_text(q.session))
+        if q.role is not None:
+            clauses.append("e.role = ?")
+            params.append(escape_text(q.role))
         if q.since is not None:
             clauses.append("e.time >= ?")
             params.append(q.since)
