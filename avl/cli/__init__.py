@@ -75,6 +75,7 @@ _MODULE_OF = {
     "mcp": "avl.cli._mcp",
     "init": "avl.cli._init",
     "completion": "avl.cli._completion",
+    "shell": "avl.cli._shell",
 }
 
 
