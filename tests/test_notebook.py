@@ -416,7 +416,7 @@ def test_answer_html_shows_the_verdict_and_marks_a_rejection(shop: Path) -> None
     a.close()
 
 
-def test_answer_html_is_bounded_and_shows_the_summary() -> None:
+def test_answer_html_is_bounded() -> None:
     rows = [(i, f"name {i}", None if i % 7 == 0 else i * 1.5) for i in range(120)]
     ans = Answer(
         question="all",
@@ -440,19 +440,18 @@ def test_answer_html_is_bounded_and_shows_the_summary() -> None:
     assert cell.endswith("…")
 
 
-def test_answer_html_shows_a_summary_when_there_is_one(shop: Path) -> None:
+def test_answer_html_shows_the_summary(shop: Path) -> None:
     a = Assistant(db=f"sqlite:///{shop}")
     a.train_from_database()
     ans = a.ask("How many customers are there in each country?")
-    summary = getattr(ans, "summary", None)
+    assert ans.summary
     root = dom(ans._repr_html_())
-    found = root.iter("p", "avl-summary")
-    if summary:
-        assert found
-        assert found[0].text() == summary
-    else:
-        assert not found
+    assert root.one("p", "avl-summary").text() == ans.summary
     assert "allowed" in root.one("div", "avl-verdict-head").text()
+    assert f"  summary: {ans.summary}" in repr(ans)
+    escaped = dom(Answer(question="q", summary=XSS)._repr_html_())
+    assert_no_script(escaped)
+    assert escaped.one("p", "avl-summary").text() == XSS
     a.close()
 
 
@@ -590,7 +589,9 @@ def test_example_notebook_runs_and_renders() -> None:
             assert out.output_type != "error", "".join(out.get("traceback", []))
             if out.output_type in ("execute_result", "display_data"):
                 outputs[cell.source.splitlines()[-1]] = out.data
-    assert "avl-answer" in outputs["answer"]["text/html"]
+    answer = dom(outputs["answer"]["text/html"])
+    assert answer.one("div", "avl-answer")
+    assert answer.one("p", "avl-summary").text()
     for chart_cell in ("chart", "by_day.chart()"):
         data = outputs[chart_cell]
         assert VEGALITE in data

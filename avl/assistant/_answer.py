@@ -5,16 +5,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from avl import _html
+from avl._lazy import lazy_module
 from avl._optional import require
 from avl.assistant._chart import Chart
 from avl.llm import Usage
 from avl.schema import ForeignKeySpec, TableSpec, as_foreign_keys
 from avl.typing import Verdict, violation_code
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 __all__ = ["Answer", "Event", "EventKind", "Explanation", "TrainingItem"]
 
@@ -324,9 +329,8 @@ class Answer:
             f"<div class='avl-question'><b>{e(self.question)}</b> "
             f"{_html.badge(status, good)} {_html.muted(' · '.join(meta))}</div>"
         ]
-        summary = getattr(self, "summary", None)
-        if summary:
-            parts.append(f"<p class='avl-summary' style='margin:6px 0'>{e(summary)}</p>")
+        if self.summary:
+            parts.append(f"<p class='avl-summary' style='margin:6px 0'>{e(self.summary)}</p>")
         v = self.verdict
         if v is not None:
             parts.append(

@@ -5,14 +5,19 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from avl import _html
 from avl._args import describe, expect_int, expect_number, type_error
+from avl._lazy import lazy_module
 from avl._optional import require
 from avl.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 __all__ = [
     "Entry",
