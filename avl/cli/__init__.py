@@ -77,7 +77,6 @@ _MODULE_OF = {
     "shell": "avl.cli._shell",
     "init": "avl.cli._init",
     "completion": "avl.cli._completion",
-    "shell": "avl.cli._shell",
 }
 
 

@@ -85,9 +85,7 @@ __getattr__, __dir__ = lazy_names(
         **dict.fromkeys(("KeyFile", "KeyFileAuthenticator", "KeyRecord"), "avl.web._keys"),
         "ConsoleLike": "avl.web._protocols",
         **dict.fromkeys(("answer_body", "history_body", "verdict_body"), "avl.web._schemas"),
-        **dict.fromkeys(
-            ("DEFAULT_PAGE_CSP", "LOOPBACK_HOSTS", "WebSettings"), "avl.web._settings"
-        ),
+        **dict.fromkeys(("DEFAULT_PAGE_CSP", "LOOPBACK_HOSTS", "WebSettings"), "avl.web._settings"),
         **dict.fromkeys(("openapi_spec", "serve"), "avl.web.cli"),
     },
 )

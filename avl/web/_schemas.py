@@ -489,4 +489,3 @@ def history_body(
         items = [e for e in items if e.user == user]
     body: dict[str, Any] = encode_value(HistoryPage(items=items, next_cursor=next_cursor))
     return body
-
