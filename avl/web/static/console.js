@@ -618,12 +618,16 @@
     const details = payload.details || {};
     const sid = payload.session ?? details.session;
     if (typeof sid === "string" && sid) { session = sid; }
-    turn.summary(payload.summary ?? details.summary ?? "");
+    const summary = payload.summary ?? details.summary ?? "";
     if (payload.chart) { turn.chart(payload.chart); }
     if (payload.abstained || details.outcome === "abstained") {
-      turn.error(`Cannot answer from this database${details.reason || payload.reason ? `: ${details.reason || payload.reason}` : ""}`);
+      // The summary (or the writer's reason) says why; the status line stays short.
+      const reason = details.reason || payload.reason || "";
+      turn.summary(summary || (reason ? `Why: ${reason}` : ""));
+      turn.error("Cannot answer from this database");
       return;
     }
+    turn.summary(summary);
     if (payload.error) { turn.error(`No result: ${payload.error}`); return; }
     const t = details.timings && typeof details.timings === "object" ? Object.values(details.timings).reduce((s, x) => s + (Number(x) || 0), 0) : 0;
     turn.meta(`${rowCount((payload.rows || []).length, details.truncated)}${t ? ` · ${t.toFixed(2)} s` : ""}`);
