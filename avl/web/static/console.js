@@ -50,6 +50,8 @@
     window.sessionStorage.removeItem(KEY);
     resetThread();
     $("history").replaceChildren();
+    $("examples").replaceChildren();
+    $("recent").hidden = true;
     $("limits").hidden = true;
     $("limits").textContent = "";
     $("sql").value = "";
@@ -176,6 +178,7 @@
 
   // ---- clipboard --------------------------------------------------------------------
   function copyFallback(text) {
+    const before = document.activeElement;
     const area = el("textarea", "clip-helper");
     area.value = text;
     area.setAttribute("readonly", "");
@@ -184,6 +187,7 @@
     let ok = false;
     try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
     area.remove();
+    if (before && typeof before.focus === "function") { before.focus(); }
     return ok;
   }
   async function copyText(text) {
@@ -455,7 +459,11 @@
   }
 
   // ---- the thread -------------------------------------------------------------------
-  let session = null; // the server's follow-up session id, once it gives one
+  // Follow-up questions: the first question of a thread asks for a new session
+  // ("new"), the next ones send back the id the answer carried. A server without
+  // sessions (422 naming the field) gets plain questions from then on.
+  let session = null;
+  let sessions = true;
   function resetThread() {
     for (const holder of charts.keys()) { if (resize) { resize.unobserve(holder); } }
     charts.clear();
@@ -614,16 +622,28 @@
     turn.li.scrollIntoView({ block: "start" });
   }
 
-  async function ask(question) {
-    setStatus("");
-    const turn = newTurn(question, "ask");
+  function postQuestion(question, withSession) {
     const body = { question };
-    if (session) { body.session = session; }
-    const response = await call(api("v1/ask"), {
+    if (withSession) { body.session = session || "new"; }
+    return call(api("v1/ask"), {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify(body),
     });
+  }
+
+  async function ask(question) {
+    setStatus("");
+    const turn = newTurn(question, "ask");
+    let response = await postQuestion(question, sessions);
+    if (sessions && response.status === 422) {
+      const problem = await response.clone().json().catch(() => ({}));
+      if (/\bsession\b/.test(String(problem.detail || ""))) {
+        sessions = false;
+        session = null;
+        response = await postQuestion(question, false);
+      }
+    }
     showLimits(response);
     if (!response.ok) {
       const problem = await response.json();
@@ -707,6 +727,7 @@
     list.replaceChildren();
     if (!response.ok) { return; }
     const page = await response.json();
+    showRecent(q ? null : page.items);
     for (const entry of page.items) {
       if (entry.outcome === "pending") { continue; }  // written before the model is called
       const li = el("li");
@@ -725,6 +746,26 @@
       li.append(button);
       list.append(li);
     }
+  }
+
+  // The empty thread offers the caller's own recent questions (answered ones) again.
+  function showRecent(items) {
+    if (!items) { return; }
+    const seen = new Set();
+    const box = $("examples");
+    box.replaceChildren();
+    for (const entry of items) {
+      const q = (entry.question || "").trim();
+      if (!q || entry.outcome !== "ok" || seen.has(q)) { continue; }
+      seen.add(q);
+      const b = el("button", "btn btn-chip example", q.length > 90 ? q.slice(0, 89) + "…" : q);
+      b.type = "button";
+      b.title = q;
+      b.addEventListener("click", () => { $("question").value = q; submitQuestion(); });
+      box.append(b);
+      if (seen.size === 3) { break; }
+    }
+    $("recent").hidden = seen.size === 0;
   }
 
   // ---- wiring -----------------------------------------------------------------------
@@ -747,9 +788,6 @@
       submitQuestion();
     }
   });
-  for (const b of document.querySelectorAll(".example")) {
-    b.addEventListener("click", () => { $("question").value = b.textContent; submitQuestion(); });
-  }
   $("new-thread").addEventListener("click", () => { resetThread(); $("question").focus(); });
   $("sql-form").addEventListener("submit", (e) => {
     e.preventDefault();
