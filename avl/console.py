@@ -67,7 +67,7 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +101,47 @@ _TOP_KEYS = frozenset(
         "budgets",
     }
 )
+
+
+def _check_keys(section: str, given: Mapping[str, Any], allowed: Iterable[str]) -> None:
+    """Refuse keys of a config table that are not among ``allowed``: one line naming
+    the table, the unknown key(s) and the allowed ones (a typo is never ignored)."""
+    known = set(allowed)
+    unknown = sorted(str(k) for k in given if k not in known)
+    if unknown:
+        keys = ", ".join(repr(k) for k in unknown)
+        raise ConfigError(
+            f"config [{section}]: unknown key{'s' if len(unknown) > 1 else ''} {keys} "
+            f"(allowed: {', '.join(sorted(known))})"
+        )
+
+
+#: the Assistant keywords the Console sets itself (so not in ``[assistant]``)
+_CONSOLE_SETS = frozenset(
+    {
+        "db",
+        "model",
+        "embedder",
+        "store",
+        "training",
+        "policy",
+        "history",
+        "metrics",
+        "limiter",
+        "token_limiter",
+        "budgets",
+        "name",
+    }
+)
+
+
+def _assistant_keys() -> list[str]:
+    import inspect
+
+    from avl.assistant import Assistant
+
+    params = inspect.signature(Assistant.__init__).parameters.values()
+    return [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in _CONSOLE_SETS]
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
@@ -206,6 +247,7 @@ class Console:
             akw = dict(overrides.get("assistant") or {})
             if not isinstance(akw, Mapping):
                 raise ConfigError("assistant: expected a table of Assistant keyword arguments")
+            _check_keys("assistant", akw, _assistant_keys())
             if isinstance(db, Mapping):
                 from avl.assistant import Database
 
@@ -260,6 +302,8 @@ class Console:
             raise ConfigError("policy: expected a table of Policy keyword arguments")
         if not isinstance(roles, Mapping):
             raise ConfigError("roles: expected tables of Policy keyword arguments, one per role")
+        policy_keys = [f.name for f in attrs.fields(Policy)]
+        _check_keys("policy", pkw, policy_keys)
         try:
             default = attrs.evolve(base, **pkw) if pkw else base
             policies: dict[str, Policy] = {}
@@ -273,6 +317,7 @@ class Console:
                 if isinstance(rkw, Policy):
                     policies[role] = rkw
                 elif isinstance(rkw, Mapping):
+                    _check_keys(f"roles.{role}", rkw, policy_keys)
                     policies[role] = attrs.evolve(default, **rkw)
                 else:
                     raise ConfigError(f"roles.{role}: expected a table of Policy keyword arguments")
@@ -290,6 +335,7 @@ class Console:
             if hasattr(spec, "hit"):
                 return spec
             raise ConfigError(f"{key}: expected a table with rates= and storage=")
+        _check_keys(key, spec, ("rates", "storage"))
         rates = spec.get("rates")
         if not rates:
             return None

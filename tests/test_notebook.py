@@ -24,7 +24,7 @@ from avl.assistant import Answer, Assistant, Chart, create_demo_database
 from avl.history import Entry, History, Page, ProblemKind, VerifyReport
 from avl.metrics import Metrics
 from avl.ratelimit import Decision, Rate, RateLimiter
-from avl.safety import Policy, SafeQuery
+from avl.safety import Policy, Position, SafeQuery, Verdict, Violation, ViolationCode
 from avl.testing import FakeChatModel
 
 XSS = "<script>alert(1)</script>"
@@ -187,15 +187,29 @@ def test_a_long_span_is_marked_by_its_first_token() -> None:
         assert sql[offset : offset + len(text)] == text
 
 
-def test_parse_error_is_marked_from_its_line_and_column() -> None:
+def test_parse_error_is_marked_at_its_position() -> None:
     sql = "SELECT a\nFROM t WHERE ((("
     v = GUARD.check(sql)
     (violation,) = v.violations
     assert violation.position is not None
-    assert violation.position.offset is None  # sqlglot gives line and column only
     marks = marks_of(dom(v._repr_html_()).one("pre", "avl-sql"))
     line_start = sql.index("\n") + 1
     assert marks == [(line_start + violation.position.col - 1, "(", "1")]
+
+
+def test_a_position_without_offset_is_marked_from_its_line_and_column() -> None:
+    sql = "SELECT a\nFROM t WHERE ((("
+    v = Verdict(
+        allowed=False,
+        violations=(
+            Violation(
+                code=ViolationCode.PARSE_ERROR, message="no", position=Position(line=2, col=16)
+            ),
+        ),
+        text=sql,
+    )
+    marks = marks_of(dom(v._repr_html_()).one("pre", "avl-sql"))
+    assert marks == [(sql.index("\n") + 16, "(", "1")]
 
 
 def test_verdict_escapes_the_sql_and_the_messages() -> None:
@@ -416,7 +430,7 @@ def test_answer_html_shows_the_verdict_and_marks_a_rejection(shop: Path) -> None
     a.close()
 
 
-def test_answer_html_is_bounded_and_shows_the_summary() -> None:
+def test_answer_html_is_bounded() -> None:
     rows = [(i, f"name {i}", None if i % 7 == 0 else i * 1.5) for i in range(120)]
     ans = Answer(
         question="all",
@@ -440,19 +454,18 @@ def test_answer_html_is_bounded_and_shows_the_summary() -> None:
     assert cell.endswith("…")
 
 
-def test_answer_html_shows_a_summary_when_there_is_one(shop: Path) -> None:
+def test_answer_html_shows_the_summary(shop: Path) -> None:
     a = Assistant(db=f"sqlite:///{shop}")
     a.train_from_database()
     ans = a.ask("How many customers are there in each country?")
-    summary = getattr(ans, "summary", None)
+    assert ans.summary
     root = dom(ans._repr_html_())
-    found = root.iter("p", "avl-summary")
-    if summary:
-        assert found
-        assert found[0].text() == summary
-    else:
-        assert not found
+    assert root.one("p", "avl-summary").text() == ans.summary
     assert "allowed" in root.one("div", "avl-verdict-head").text()
+    assert f"  summary: {ans.summary}" in repr(ans)
+    escaped = dom(Answer(question="q", summary=XSS)._repr_html_())
+    assert_no_script(escaped)
+    assert escaped.one("p", "avl-summary").text() == XSS
     a.close()
 
 
@@ -590,7 +603,9 @@ def test_example_notebook_runs_and_renders() -> None:
             assert out.output_type != "error", "".join(out.get("traceback", []))
             if out.output_type in ("execute_result", "display_data"):
                 outputs[cell.source.splitlines()[-1]] = out.data
-    assert "avl-answer" in outputs["answer"]["text/html"]
+    answer = dom(outputs["answer"]["text/html"])
+    assert answer.one("div", "avl-answer")
+    assert answer.one("p", "avl-summary").text()
     for chart_cell in ("chart", "by_day.chart()"):
         data = outputs[chart_cell]
         assert VEGALITE in data
@@ -612,3 +627,34 @@ def test_example_notebook_runs_and_renders() -> None:
         for m in re.findall(r"src=[\"']data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", page)
     ]
     assert len(inline) + sum("class='avl-chart'" in svg for svg in images) == 2
+
+
+def test_stats_views(history: History) -> None:
+    stats = history.stats()
+    text = repr(stats)
+    assert text.splitlines()[0] == "Stats(60 entries)"
+    assert "  by outcome:" in text
+    root = dom(stats._repr_html_())
+    box = root.one("div", "avl-stats")
+    tables = box.iter("table")
+    total = body_rows(tables[0])
+    assert total[0][:2] == ["all", "60"]
+    by_user = {row[0]: row for row in body_rows(tables[1])}
+    assert by_user["ann"][1] == "30"
+    assert by_user["bob"][1] == "30"
+
+
+def test_explanation_views(shop: Path) -> None:
+    a = Assistant(db=f"sqlite:///{shop}")
+    review = a.explain("SELECT * FROM orders WHERE customer_id = 3")
+    text = repr(review)
+    assert text.splitlines()[0] == "Explanation(full scans: orders, 1 plan line, 1 suggestion)"
+    assert "full scan of orders" in dom(review._repr_html_()).text()
+    assert "  suggest: CREATE INDEX" in text
+    root = dom(review._repr_html_())
+    box = root.one("div", "avl-explanation")
+    pres = [p.text() for p in box.iter("pre", "avl-sql")]
+    assert pres[0] == review.sql
+    assert "SCAN orders" in pres[1]
+    assert pres[2].startswith("CREATE INDEX")
+    a.close()

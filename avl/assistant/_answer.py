@@ -5,16 +5,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from avl import _html
+from avl._lazy import lazy_module
 from avl._optional import require
 from avl.assistant._chart import Chart
 from avl.llm import Usage
 from avl.schema import ForeignKeySpec, TableSpec, as_foreign_keys
 from avl.typing import Verdict, violation_code
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 __all__ = ["Answer", "Event", "EventKind", "Explanation", "TrainingItem"]
 
@@ -324,9 +329,8 @@ class Answer:
             f"<div class='avl-question'><b>{e(self.question)}</b> "
             f"{_html.badge(status, good)} {_html.muted(' · '.join(meta))}</div>"
         ]
-        summary = getattr(self, "summary", None)
-        if summary:
-            parts.append(f"<p class='avl-summary' style='margin:6px 0'>{e(summary)}</p>")
+        if self.summary:
+            parts.append(f"<p class='avl-summary' style='margin:6px 0'>{e(self.summary)}</p>")
         v = self.verdict
         if v is not None:
             parts.append(
@@ -377,3 +381,37 @@ class Explanation:
     plan: tuple[str, ...] = attrs.field(converter=_strs)
     full_scans: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     suggestions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+
+    def _head(self) -> str:
+        n, k = len(self.plan), len(self.suggestions)
+        parts = [f"{n} plan line{'' if n == 1 else 's'}"]
+        if self.full_scans:
+            parts.insert(0, f"full scans: {', '.join(self.full_scans)}")
+        parts.append(f"{k} suggestion{'' if k == 1 else 's'}")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        lines = [f"Explanation({self._head()})"]
+        lines.append(f"  sql: {_html.truncate(self.sql, 2000)}")
+        lines.extend(f"  plan: {_html.truncate(p, 300)}" for p in self.plan[:20])
+        if len(self.plan) > 20:
+            lines.append(f"  … {len(self.plan) - 20} more plan lines")
+        lines.extend(f"  suggest: {s}" for s in self.suggestions)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The review as HTML (Jupyter calls it): the SQL, the plan, the suggestions."""
+        head = _html.muted(self._head())
+        if self.full_scans:
+            head = _html.badge(f"full scan of {', '.join(self.full_scans)}", False) + " " + head
+        parts = [f"<div>{head}</div>", _html.sql_block(self.sql)]
+        if self.plan:
+            plan = "\n".join(self.plan[:200])
+            more = _html.more_line(len(self.plan) - 200, "plan lines")
+            parts.append(f"<div><b>plan</b></div>{_html.sql_block(plan)}{more}")
+        if self.suggestions:
+            parts.append(
+                "<div><b>suggested indexes</b></div>"
+                + _html.sql_block(";\n".join(self.suggestions) + ";")
+            )
+        return _html.box("".join(parts), kind="explanation")

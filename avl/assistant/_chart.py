@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from avl import _html
+from avl._lazy import lazy_module
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 __all__ = ["Chart"]
 

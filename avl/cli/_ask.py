@@ -13,6 +13,7 @@ from avl.cli._common import (
     EXIT_OK,
     EXIT_REJECTED,
     UsageError,
+    config_of,
     console_from_args,
     load_training,
     print_answer,
@@ -64,7 +65,11 @@ def register(sub: Any) -> None:
         "--history", metavar="URL", help="History to record into, e.g. sqlite:///history.db"
     )
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print the answer as JSON")
+    fmt.add_argument(
+        "--json",
+        action="store_true",
+        help="print the answer as JSON: the HTTP API's POST /v1/ask response body",
+    )
     fmt.add_argument("--csv", action="store_true", help="print the result rows as CSV")
     p.set_defaults(func=_cmd_ask)
 
@@ -87,11 +92,24 @@ def register(sub: Any) -> None:
         sub,
         "eval",
         "measure execution accuracy on a JSONL question set",
-        "  avl eval questions.jsonl --db sqlite:///shop.db --show 5\n",
+        "  avl eval questions.jsonl --db sqlite:///shop.db --show 5\n"
+        "  avl eval questions.jsonl --config avl.toml --json\n",
     )
     p.add_argument("questions", help="JSON lines, each with question and sql")
-    p.add_argument("--db", required=True, metavar="URL", help="the database the questions ask")
-    p.add_argument("--model", default=None, metavar="URL", help="model (default offline://)")
+    p.add_argument(
+        "--db", metavar="URL", help="the database the questions ask, e.g. sqlite:///shop.db"
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a console TOML file whose db (and model) to use, e.g. --config avl.toml",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        metavar="URL",
+        help="model, e.g. openai:gpt-4o (default offline://)",
+    )
     p.add_argument("--no-loo", action="store_true", help="skip the leave-one-out setting")
     p.add_argument("--show", type=int, default=0, metavar="N", help="print this many misses")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -104,7 +122,7 @@ def _cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     try:
         load_training(console.assistant, Path(args.training))
         answer = console.assistant.ask(" ".join(args.question), user=args.user, role=args.role)
-        print_answer(answer, out, as_json=args.json, as_csv=args.csv)
+        print_answer(answer, out, as_json=args.json, as_csv=args.csv, role=args.role)
         if answer.verdict is not None and not answer.verdict.allowed:
             return EXIT_REJECTED
         return EXIT_OK if not answer.error else EXIT_ERROR
@@ -154,9 +172,16 @@ def _cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
             ) from exc
     if not pairs:
         raise UsageError(f"{args.questions} holds no questions")
-    assistant = Assistant(
-        db=args.db, model=args.model or "offline://", cache_threshold=None, max_rows=10**6
-    )
+    config = config_of(args)
+    db: Any = args.db or os.environ.get("AVL_DB") or config.get("db")
+    if not db:
+        raise UsageError("give --db URL (or --config FILE with db = ..., or set AVL_DB)")
+    if isinstance(db, dict):
+        from avl.assistant import Database
+
+        db = Database.from_config(db)
+    model = args.model or os.environ.get("AVL_MODEL") or config.get("model") or "offline://"
+    assistant = Assistant(db=db, model=model, cache_threshold=None, max_rows=10**6)
     try:
         assistant.train_from_database()
         r = evaluate_questions(assistant, pairs, leave_one_out=not args.no_loo)

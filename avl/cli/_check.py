@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 import attrs
 
-from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError, startup
+from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError, console_from_args, startup
 from avl.cli._render import Style, render_csv, render_json, style_for
 from avl.errors import violation_code
 
@@ -28,7 +28,9 @@ _EXAMPLES = """examples:
   avl check --dialect postgres --allow-table orders --max-rows 100 "SELECT * FROM orders"
   avl check -f queries.sql                 one verdict per statement
   cat queries.sql | avl check -            the same from standard input
-  avl check --json "DELETE FROM users"     the HTTP API's verdict shape
+  avl check --json "DELETE FROM users"     the HTTP API's /v1/sql/check body
+  avl check --config avl.toml --role analyst "SELECT email FROM customers"
+                                           the policy of a role in a config
 """
 
 
@@ -56,9 +58,21 @@ def register(sub: Any) -> None:
         help="a SQL script to check, one verdict per statement (repeatable)",
     )
     p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="check under the policy of this console TOML file (its database, [policy] "
+        "and [roles]), e.g. --config avl.toml; the options below narrow it further",
+    )
+    p.add_argument(
+        "--role",
+        default=None,
+        help="with --config: the role whose policy applies, e.g. --role analyst",
+    )
+    p.add_argument(
         "--dialect",
-        default="sqlite",
-        help="the SQL dialect: sqlite, postgres, mysql, duckdb... (default: sqlite)",
+        default=None,
+        help="the SQL dialect: sqlite, postgres, mysql, duckdb... (default: sqlite, or the "
+        "database's with --config), e.g. --dialect postgres",
     )
     p.add_argument(
         "--max-rows", type=int, default=None, metavar="N", help="add or lower LIMIT to N rows"
@@ -78,7 +92,11 @@ def register(sub: Any) -> None:
         help="a column that must never be read (repeatable)",
     )
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print JSON (one object per statement)")
+    fmt.add_argument(
+        "--json",
+        action="store_true",
+        help="print the HTTP API's POST /v1/sql/check body, one line per statement",
+    )
     fmt.add_argument("--csv", action="store_true", help="print CSV (one row per statement)")
     p.set_defaults(func=_cmd_check)
 
@@ -130,30 +148,22 @@ def split_statements(text: str, *, dialect: str, source: str = "<stdin>") -> lis
     return out
 
 
-def verdict_json(verdict: Any, *, statement: Statement | None = None) -> dict[str, Any]:
-    """The verdict in the HTTP API's shape (``/v1/sql/check``), positions in the script."""
-    violations = []
-    for v in verdict.violations:
-        pos = _script_position(v.position, statement)
-        violations.append(
-            {
-                "code": violation_code(v),
-                "message": v.message,
-                "position": None if pos is None else {"line": pos[0], "col": pos[1]},
-            }
-        )
-    out: dict[str, Any] = {
-        "allowed": bool(verdict.allowed),
-        "violations": violations,
-        "sql": verdict.sql,
-        "kind": None if verdict.kind is None else str(getattr(verdict.kind, "value", verdict.kind)),
-        "tables": list(verdict.tables),
-        "columns": list(verdict.columns),
-    }
-    if statement is not None:
-        out["source"] = statement.source
-        out["line"] = statement.line
-    return out
+def verdict_json(
+    verdict: Any, *, statement: Statement | None = None, role: str = "default"
+) -> dict[str, Any]:
+    """The ``POST /v1/sql/check`` response body for ``verdict`` (the HTTP API's own
+    serializer, :func:`avl.web.verdict_body`); for a statement of a script, each
+    violation's line and column are those of the script (its character offset,
+    relative to the statement, is left out)."""
+    from avl.web import verdict_body
+
+    body = verdict_body(verdict, role=role)
+    if statement is not None and (statement.line, statement.col) != (1, 1):
+        for v, out in zip(verdict.violations, body["violations"], strict=True):
+            pos = _script_position(v.position, statement)
+            if pos is not None and out.get("position") is not None:
+                out["position"] = {"line": pos[0], "col": pos[1], "offset": None}
+    return body
 
 
 def _script_position(position: Any, statement: Statement | None) -> tuple[int, int] | None:
@@ -183,18 +193,49 @@ def _statements(args: argparse.Namespace) -> Iterator[Statement]:
         yield Statement(sql=sql, source="<arg>", line=1, col=1)
 
 
-def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
-    kw: dict[str, Any] = {"dialect": args.dialect}
+def _policy(args: argparse.Namespace) -> Any:
+    """The policy to check under: the config's (for ``--role``) or a fresh one, narrowed
+    by ``--max-rows``, ``--allow-table`` and ``--deny-column``."""
+    from avl.safety import Policy
+
+    kw: dict[str, Any] = {}
     if args.max_rows is not None:
         kw["max_rows"] = args.max_rows
     if args.allow_table:
         kw["allowed_tables"] = args.allow_table
+    if args.dialect:
+        kw["dialect"] = args.dialect
+    if not args.config:
+        if args.role:
+            raise UsageError("--role picks a policy from --config FILE")
+        kw.setdefault("dialect", "sqlite")
+        if args.deny_column:
+            kw["denied_columns"] = args.deny_column
+        return Policy(**kw)
+    console = console_from_args(argparse.Namespace(config=args.config))
+    try:
+        base = console.policy_for(args.role)
+        kw.setdefault("dialect", console.assistant.dialect)
+    finally:
+        console.close()
+    if args.max_rows is not None and base.max_rows is not None:
+        kw["max_rows"] = min(base.max_rows, args.max_rows)
+    if args.allow_table and base.allowed_tables is not None:
+        mine = {t.lower() for t in base.allowed_tables}
+        kw["allowed_tables"] = [t for t in args.allow_table if t.lower() in mine]
     if args.deny_column:
-        kw["denied_columns"] = args.deny_column
-    with startup():
-        from avl.safety import Policy, SafeQuery
+        kw["denied_columns"] = [*base.denied_columns, *args.deny_column]
+    return attrs.evolve(base, **kw)
 
-        guard = SafeQuery(Policy(**kw))
+
+def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    with startup():
+        from avl.safety import SafeQuery
+
+        guard = SafeQuery(_policy(args))
+    role = args.role or "default"
+    if not args.dialect:
+        args.dialect = guard.policy.dialect
     statements = list(_statements(args))
     if not statements:
         raise UsageError("no SQL given (pass it as an argument, with -f FILE, or on stdin)")
@@ -202,7 +243,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     script = len(results) > 1 or statements[0].source != "<arg>"
     if args.json:
         for s, v in results:
-            render_json(verdict_json(v, statement=s if script else None), out)
+            render_json(verdict_json(v, statement=s if script else None, role=role), out)
     elif args.csv:
         rows = []
         for s, v in results:

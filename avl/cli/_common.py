@@ -17,7 +17,11 @@ __all__ = [
     "EXIT_OK",
     "EXIT_REJECTED",
     "UsageError",
+    "config_of",
     "console_from_args",
+    "context_of",
+    "examples",
+    "history_url",
     "load_training",
     "print_answer",
     "startup",
@@ -68,16 +72,38 @@ def startup() -> Iterator[None]:
             gc.enable()
 
 
-def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: bool = False) -> None:
+def examples(*lines: str) -> dict[str, Any]:
+    """``add_parser`` keywords for an epilog of examples, shown as written
+    (``sub.add_parser("demo", help="...", **examples("avl demo --db shop.db"))``)."""
+    import argparse
+
+    return {
+        "epilog": "examples:\n" + "".join(f"  {line}\n" for line in lines),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
+
+
+def print_answer(
+    answer: Any,
+    out: TextIO,
+    *,
+    as_json: bool = False,
+    as_csv: bool = False,
+    role: str | None = None,
+) -> None:
     """Print one :class:`avl.assistant.Answer`: text with an aligned table, JSON or CSV.
 
-    JSON is the answer's ``to_dict()``; CSV is the result rows under their header.
+    JSON is the ``POST /v1/ask`` response body (:func:`avl.web.answer_body`, the one
+    serializer of both; ``role`` is the role in its verdict); CSV is the result rows
+    under their header.
     """
     from avl.cli._render import render_csv, render_json, render_table, style_for
     from avl.typing import violation_code
 
     if as_json:
-        render_json(answer.to_dict(), out)
+        from avl.web import answer_body
+
+        render_json(answer_body(answer, role=role or "default"), out)
         return
     if as_csv:
         render_csv(list(answer.columns), answer.rows, out)
@@ -131,6 +157,63 @@ def console_from_args(args: argparse.Namespace) -> Any:
     if getattr(args, "history", None):
         env["AVL_HISTORY"] = args.history
     return Console.from_env(env)
+
+
+def context_of(pairs: list[str]) -> dict[str, Any]:
+    """Row-filter parameters from ``--context KEY=VALUE`` options (digits become
+    integers).
+
+    Raises:
+        UsageError: a pair without ``=`` or without a key.
+    """
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--context {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value
+    return out
+
+
+def config_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The console TOML of ``--config`` (else ``AVL_CONFIG``) as a mapping; ``{}``
+    when neither is given.
+
+    Raises:
+        UsageError: the file cannot be read or is not TOML.
+    """
+    from avl.console import _read_toml
+    from avl.errors import ConfigError
+
+    path = getattr(args, "config", None) or os.environ.get("AVL_CONFIG")
+    if not path:
+        return {}
+    try:
+        return _read_toml(path)
+    except ConfigError as exc:
+        raise UsageError(f"cannot read config: {exc}") from exc
+
+
+def history_url(args: argparse.Namespace) -> str:
+    """The History URL: ``--history``, else ``AVL_HISTORY``, else ``history`` (a URL,
+    or the ``url`` of a ``[history]`` table) in ``--config``/``AVL_CONFIG``.
+
+    Raises:
+        UsageError: none is given, or the config file cannot be read.
+    """
+    if getattr(args, "history", None):
+        return str(args.history)
+    if os.environ.get("AVL_HISTORY"):
+        return os.environ["AVL_HISTORY"]
+    config = getattr(args, "config", None) or os.environ.get("AVL_CONFIG")
+    if config:
+        url = config_of(args).get("history")
+        if isinstance(url, dict):
+            url = url.get("url")
+        if isinstance(url, str) and url:
+            return url
+        raise UsageError(f'{config!r} has no history URL (history = "sqlite:///...")')
+    raise UsageError("give --history URL (or --config FILE, or set AVL_HISTORY)")
 
 
 def load_training(assistant: Any, path: Path) -> int:

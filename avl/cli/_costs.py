@@ -3,43 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_OK, UsageError
+from avl.cli._common import EXIT_OK, history_url
 
 __all__ = ["history_url", "register"]
-
-
-def history_url(args: argparse.Namespace) -> str:
-    """The History URL: ``--history``, else ``AVL_HISTORY``, else ``history`` in
-    ``--config``/``AVL_CONFIG`` (a console TOML file).
-
-    Raises:
-        UsageError: none is given, or the config file cannot be read.
-    """
-    if getattr(args, "history", None):
-        return str(args.history)
-    if os.environ.get("AVL_HISTORY"):
-        return os.environ["AVL_HISTORY"]
-    config = getattr(args, "config", None) or os.environ.get("AVL_CONFIG")
-    if config:
-        import importlib
-
-        try:
-            tomllib: Any = importlib.import_module("tomllib")  # Python 3.11+
-        except ImportError:  # pragma: no cover - Python 3.10
-            tomllib = importlib.import_module("tomli")
-        try:
-            with open(config, "rb") as f:
-                data = tomllib.load(f)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise UsageError(f"cannot read config {config!r}: {exc}") from exc
-        url = data.get("history")
-        if isinstance(url, str) and url:
-            return url
-        raise UsageError(f'{config!r} has no history URL (history = "sqlite:///...")')
-    raise UsageError("give --history URL (or --config FILE, or set AVL_HISTORY)")
 
 
 def register(sub: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_OK, UsageError, console_from_args
+from avl.cli._common import EXIT_OK, UsageError, console_from_args, context_of
 from avl.errors import UnknownRoleError
 
 __all__ = ["register"]
@@ -45,20 +45,10 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_cmd_mcp)
 
 
-def _context(pairs: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--context {pair!r}: expected KEY=VALUE")
-        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else value
-    return out
-
-
 def _cmd_mcp(args: argparse.Namespace, out: TextIO) -> int:
     from avl.mcp import Caller, create_server
 
-    caller = Caller(user=args.user, role=args.role, context=_context(args.context))
+    caller = Caller(user=args.user, role=args.role, context=context_of(args.context))
     console = console_from_args(args)
     try:
         try:

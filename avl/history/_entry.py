@@ -5,14 +5,19 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
-from avl import _html
 from avl._args import describe, expect_int, expect_number, type_error
+from avl._lazy import lazy_module
 from avl._optional import require
 from avl.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 __all__ = [
     "Entry",
@@ -481,6 +486,8 @@ def _groups(value: Mapping[str, GroupStats]) -> Mapping[str, GroupStats]:
 class Stats:
     """Statistics over the entries selected by :meth:`History.stats`.
 
+    ``repr()`` prints the groups as aligned tables; in a notebook they show as HTML.
+
     Attributes:
         total: all selected entries.
         by_user: per user.
@@ -492,3 +499,40 @@ class Stats:
     by_user: Mapping[str, GroupStats] = attrs.field(factory=dict, converter=_groups)
     by_outcome: Mapping[str, GroupStats] = attrs.field(factory=dict, converter=_groups)
     by_model: Mapping[str, GroupStats] = attrs.field(factory=dict, converter=_groups)
+
+    def _sections(self) -> list[tuple[str, list[tuple[object, ...]]]]:
+        def row(name: str, g: GroupStats) -> tuple[object, ...]:
+            ms = _html.fmt_seconds
+            return (
+                name, g.count, ms(g.p50), ms(g.p95), ms(g.p99),
+                g.tokens_in, g.tokens_out, f"{g.cost_usd:.4f}",
+            )  # fmt: skip
+
+        out = [("total", [row("all", self.total)])]
+        for title, groups in (
+            ("by user", self.by_user),
+            ("by outcome", self.by_outcome),
+            ("by model", self.by_model),
+        ):
+            if groups:
+                out.append((title, [row(k or "(none)", g) for k, g in groups.items()]))
+        return out
+
+    def __repr__(self) -> str:
+        lines = [f"Stats({self.total.count} entries)"]
+        for title, rows in self._sections() if self.total.count else []:
+            lines.append(f"  {title}:")
+            lines.extend(_html.text_table(_STATS_COLUMNS, rows, indent="    ", right=(2, 3, 4, 7)))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The statistics as HTML tables (Jupyter calls it): latency percentiles,
+        tokens and cost, in total and per user, outcome and model."""
+        parts = [f"<div><b>{self.total.count}</b> entries</div>"]
+        for title, rows in self._sections():
+            parts.append(f"<div style='margin-top:6px'><b>{_html.esc(title)}</b></div>")
+            parts.append(_html.table(_STATS_COLUMNS, rows, right=(2, 3, 4, 7)))
+        return _html.box("".join(parts), kind="stats")
+
+
+_STATS_COLUMNS = ("", "count", "p50", "p95", "p99", "tokens in", "tokens out", "cost (USD)")

@@ -14,12 +14,17 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
-from avl import _html
 from avl._clock import Clock, SystemClock
+from avl._lazy import lazy_module
 from avl._optional import require
 from avl.errors import ConfigError, InvalidInputError
 from avl.metrics._cost import CostTable
 from avl.metrics._otel import Tracer
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -57,6 +62,9 @@ _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 StageKey = tuple[str, str, str, str]  # stage, model, user, outcome
+
+#: Request samples queued before they are folded into the counters (see observe_request).
+_FOLD_AT = 1024
 
 #: What a gauge callback returns: one value, or values by one label's value.
 GaugeValue = float | Mapping[str, float]
@@ -355,6 +363,7 @@ class Metrics:
         self._request_hists: dict[tuple[str, str], _Hist] = {}
         # (route, method, status) -> its count key and histogram, made on first use
         self._request_series: dict[tuple[str, str, int], tuple[tuple[str, str, str], _Hist]] = {}
+        self._pending_requests: deque[tuple[tuple[tuple[str, str, str], _Hist], float]] = deque()
         self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._gauge_callbacks: dict[str, tuple[Callable[[], GaugeValue], str, str]] = {}
         self._verification: tuple[bool, int, float] | None = None
@@ -528,6 +537,11 @@ class Metrics:
         Use the route's template (``/v1/history/{entry_id}``), not the raw path, so
         the number of series stays bounded.
 
+        Made for the request path: once a series (route, method, status) has been
+        seen, a call checks its values and queues the sample; the queue is folded
+        into the counts and histograms by every reader (:meth:`snapshot`, the
+        scrape) and whenever it holds 1,024 samples.
+
         Args:
             route: the route template.
             method: the HTTP method.
@@ -553,18 +567,32 @@ class Metrics:
             seconds = _seconds(seconds)
             series = self._new_request_series(_label(route), _label(method), status)
         # A known series with a float duration: the labels were checked when it was made.
-        skey, hist = series
-        i = bisect.bisect_left(self.buckets, seconds)
-        lock = self._lock
-        lock.acquire()  # (a with-statement costs three times as much here)
-        try:
-            self._requests[skey] = self._requests.get(skey, 0) + 1
-            if i < len(hist.buckets):
-                hist.buckets[i] += 1
-            hist.count += 1
-            hist.sum += seconds
-        finally:
-            lock.release()
+        # The sample waits in a queue (an append is thread-safe and cheap) until a
+        # reader folds it in; the queue is folded when it is long, so it stays bounded.
+        pending = self._pending_requests
+        pending.append((series, seconds))
+        if len(pending) >= _FOLD_AT:
+            self._fold_requests()
+
+    def _fold_requests(self) -> None:
+        """Fold the queued request samples into the counts and histograms."""
+        pending = self._pending_requests
+        buckets = self.buckets
+        top = len(buckets)
+        bisect_left = bisect.bisect_left
+        with self._lock:
+            requests = self._requests
+            while True:
+                try:
+                    (skey, hist), seconds = pending.popleft()
+                except IndexError:
+                    break
+                requests[skey] = requests.get(skey, 0) + 1
+                i = bisect_left(buckets, seconds)
+                if i < top:
+                    hist.buckets[i] += 1
+                hist.count += 1
+                hist.sum += seconds
 
     def _new_request_series(
         self, route: str, method: str, status: int
@@ -718,6 +746,7 @@ class Metrics:
 
     def snapshot(self) -> MetricsSnapshot:
         """A frozen copy of every metric now."""
+        self._fold_requests()
         stages: dict[str, StageSnapshot] = {}
         gauges = {_series(n, lbl): v for (n, lbl), v in self._gauge_series()}
         with self._lock:
@@ -820,6 +849,7 @@ class Metrics:
 
     def _collect(self) -> Iterator[Any]:
         core = require("prometheus_client.core", extra="metrics")
+        self._fold_requests()
         gauge_series = self._gauge_series()
         with self._lock:
             hists = {k: (list(h.buckets), h.count, h.sum) for k, h in self._hists.items()}

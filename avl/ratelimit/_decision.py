@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from avl import _html
+from avl._lazy import lazy_module
 from avl.ratelimit._rates import Rate
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 __all__ = ["Decision"]
 

@@ -21,7 +21,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 from sqlglot.parser import Parser
-from sqlglot.tokenizer_core import TokenType
+from sqlglot.tokenizer_core import Token, TokenType
 from sqlglot.tokens import Tokenizer
 
 from avl.errors import AvlError, ConfigError, InvalidTypeError
@@ -372,17 +372,17 @@ def _execute(run: Run) -> Verdict:
             f"the statement is {len(sql)} characters long; the limit is {policy.max_length}",
         )
         return _verdict(run, None, None)
+    tokens: list[Token] = []
     try:
         tokenizer, parser = run.c.tools()
         tokens = tokenizer.tokenize(sql)
         trees = parser.parse(tokens, sql)
     except sqlglot.errors.ParseError as exc:
         err = exc.errors[0] if exc.errors else {}
-        line, col = err.get("line"), err.get("col")
-        pos = (
-            Position(line=line, col=col) if isinstance(line, int) and isinstance(col, int) else None
-        )
-        desc = str(err.get("description") or exc).splitlines()[0]
+        desc, pos = _parse_problem(sql, err, str(exc))
+        leading = _unknown_leading_word(sql, tokens, pos)
+        if leading is not None:
+            desc, pos = leading
         run.violations.append(
             Violation(
                 code=C.PARSE_ERROR,
@@ -419,6 +419,13 @@ def _execute(run: Run) -> Verdict:
             f"{len(statements_)} statements; at most {policy.max_statements} allowed",
             statements_[1],
         )
+    unknown = [t for t in statements_ if _is_expression(t) and _unknown_word(run, t)]
+    for tree in unknown:
+        # an expression where a statement belongs, led by a word no engine begins a
+        # statement with (SELEC * FORM t reads as the product of two columns)
+        _not_a_statement(run, tree)
+    if unknown:
+        return _verdict(run, None, None)
     kind = statements.KIND_BY_CLASS.get(type(statements_[0]), StatementKind.OTHER)
     for tree in statements_:
         statements.statement(run, tree)
@@ -428,3 +435,137 @@ def _execute(run: Run) -> Verdict:
     if run.violations:
         return _verdict(run, None, kind)
     return _verdict(run, out, kind)
+
+
+_STATEMENT_WORDS = (
+    "SELECT", "WITH", "VALUES", "TABLE", "EXPLAIN", "INSERT", "UPDATE", "DELETE", "MERGE",
+    "CREATE", "DROP", "ALTER", "SHOW", "DESCRIBE", "FROM",
+)  # fmt: skip
+
+
+# statements of the engines that sqlglot reads as a bare name (a refusal, but a
+# statement_kind one, not a parse error)
+_ENGINE_COMMANDS = frozenset(
+    {
+        "ANALYZE", "BACKUP", "BEGIN", "CACHE", "CALL", "CHECK", "CHECKPOINT", "CHECKSUM",
+        "CLOSE", "CLUSTER", "COMMENT", "COMMIT", "COPY", "DBCC", "DEALLOCATE", "DECLARE",
+        "DENY", "DETACH", "DISCARD", "DO", "END", "EXEC", "EXECUTE", "EXPORT", "FETCH",
+        "FLUSH", "GO", "GRANT", "HANDLER", "IMPORT", "INSTALL", "KILL", "LISTEN", "LOAD",
+        "LOCK", "MOVE", "NOTIFY", "OPTIMIZE", "PRAGMA", "PREPARE", "PRINT", "PURGE",
+        "RAISERROR", "REASSIGN", "RECONFIGURE", "REFRESH", "REINDEX", "RELEASE", "RENAME",
+        "REPAIR", "REPLACE", "RESET", "RESTORE", "REVERT", "REVOKE", "ROLLBACK",
+        "SAVEPOINT", "SECURITY", "SET", "SETUSER", "SHOW", "SHUTDOWN", "SIGNAL", "START",
+        "STOP", "SUMMARIZE", "TRUNCATE", "UNCACHE", "UNLISTEN", "UNLOCK", "UNPIVOT", "USE",
+        "VACUUM", "WAITFOR", "XA",
+    }
+)  # fmt: skip
+
+
+def _is_expression(tree: exp.Expr) -> bool:
+    return (
+        isinstance(tree, (exp.Condition, exp.Alias)) and type(tree) not in statements.KIND_BY_CLASS
+    )
+
+
+def _unknown_word(run: Run, tree: exp.Expr) -> bool:
+    pos = run.position(tree)
+    start = pos.offset if pos is not None and pos.offset is not None else 0
+    rest = run.sql[start:].lstrip()
+    word = rest.split(None, 1)[0].upper() if rest else ""
+    return word not in _ENGINE_COMMANDS
+
+
+def _not_a_statement(run: Run, tree: exp.Expr) -> None:
+    """``parse_error`` at the first word of a statement that is only an expression."""
+    import difflib
+
+    pos = run.position(tree)
+    start = pos.offset if pos is not None and pos.offset is not None else 0
+    rest = run.sql[start:].lstrip()
+    word = rest.split(None, 1)[0] if rest else ""
+    word = word[:40]
+    close = difflib.get_close_matches(word.upper(), _STATEMENT_WORDS, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close and close[0] != word.upper() else ""
+    run.flag(
+        C.PARSE_ERROR,
+        f"does not parse as {run.p.dialect}: {word!r} does not begin a statement{hint}",
+        tree,
+    )
+
+
+def _unknown_leading_word(
+    sql: str, tokens: list[Token], pos: Position | None
+) -> tuple[str, Position] | None:
+    """When the statement the parser stopped in begins with a word that is no keyword
+    (``SLECT id FROM t``), that word is the problem, whatever the parser tripped on."""
+    import difflib
+
+    if not tokens:
+        return None
+    at = pos.offset if pos is not None and pos.offset is not None else len(sql)
+    first = tokens[0]
+    for token in tokens:
+        if token.start >= at:
+            break
+        if token.token_type == TokenType.SEMICOLON:
+            first = token  # the next token starts the statement
+    if first.token_type == TokenType.SEMICOLON:
+        index = tokens.index(first) + 1
+        if index >= len(tokens):
+            return None
+        first = tokens[index]
+    if first.token_type != TokenType.VAR or first.text.upper() in _ENGINE_COMMANDS:
+        return None
+    word = first.text[:40]
+    close = difflib.get_close_matches(word.upper(), _STATEMENT_WORDS, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    line_start = sql.rfind("\n", 0, first.start) + 1
+    where = Position(
+        line=sql.count("\n", 0, first.start) + 1,
+        col=first.start - line_start + 1,
+        offset=first.start,
+    )
+    return f"{word!r} does not begin a statement{hint}", where
+
+
+def _parse_problem(
+    sql: str, err: Mapping[str, object], fallback: str
+) -> tuple[str, Position | None]:
+    """sqlglot's parse error as a sentence for people, and where it is.
+
+    sqlglot's descriptions can name its own classes ("Required keyword: 'this' missing
+    for <class 'sqlglot.expressions.core.Paren'>"); those become plain words. The
+    position points at the start of the offending token (sqlglot's column is its end).
+    """
+    desc = str(err.get("description") or fallback).splitlines()[0] if (err or fallback) else ""
+    highlight = err.get("highlight")
+    token = highlight if isinstance(highlight, str) else ""
+    line, col = err.get("line"), err.get("col")
+    pos: Position | None = None
+    if isinstance(line, int) and isinstance(col, int) and line >= 1:
+        start_col = col - len(token) + 1 if token and "\n" not in token else col
+        start_col = max(1, start_col)
+        line_start = 0
+        for _ in range(line - 1):
+            found = sql.find("\n", line_start)
+            if found < 0:
+                break
+            line_start = found + 1
+        offset = min(len(sql), line_start + start_col - 1)
+        pos = Position(line=line, col=start_col, offset=offset)
+    shown = repr(token[:40]) if token else "the end"
+    at_end = not str(err.get("end_context") or "").strip(" \t\r\n;")
+    if "Required keyword" in desc or "<class" in desc:
+        if at_end:
+            what = f"the text ends before the statement does (after {shown})"
+        else:
+            what = f"an incomplete expression at {shown}"
+    elif desc.startswith("Invalid expression / Unexpected token"):
+        what = f"unexpected {shown}"
+    elif desc.startswith("Expecting "):
+        what = f"expected {desc[len('Expecting ') :]!r} near {shown}"
+    else:
+        import re
+
+        what = re.sub(r"\s*(for )?<class '[^']*'>", "", desc).strip() or "invalid syntax"
+    return what, pos

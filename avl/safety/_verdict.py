@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
 import attrs
 
-from avl import _html
+from avl._lazy import lazy_module
+
+if TYPE_CHECKING:
+    from avl import _html
+else:  # the HTML views load when a notebook first shows one
+    _html = lazy_module("avl._html")
 
 __all__ = ["Position", "StatementKind", "Verdict", "Violation", "ViolationCode"]
 

@@ -78,6 +78,8 @@ DECISION = "avl.decision"
 #: ``scope`` key: response headers inner layers add (written by SecurityHeaders).
 RESPONSE_HEADERS = "avl.response_headers"
 _ROUTE = "avl.route"
+_HEADERS = "avl.headers"
+_UNSET = object()
 _PROBLEM_TYPE = b"application/problem+json"
 
 
@@ -95,11 +97,10 @@ def _route_path(scope: Scope) -> str:
 
 def route_of(scope: Scope) -> RouteSpec | None:
     """The route a request belongs to (looked up once, kept in the scope)."""
-    try:
-        route: RouteSpec | None = scope[_ROUTE]
-    except KeyError:
+    route: RouteSpec | object | None = scope.get(_ROUTE, _UNSET)
+    if route is _UNSET:  # (not a try/except KeyError: raising costs more than a lookup)
         route = scope[_ROUTE] = match_route(_route_path(scope))
-    return route
+    return route  # type: ignore[return-value]
 
 
 def _guarded(scope: Scope) -> RouteSpec | None:
@@ -115,6 +116,22 @@ def _guarded(scope: Scope) -> RouteSpec | None:
     if method != route.method and not (method == "HEAD" and route.method == "GET"):
         return None
     return route
+
+
+def headers_of(scope: Scope) -> dict[bytes, bytes]:
+    """The request headers by name, the last value of a repeated one (built once per
+    request, kept in the scope: every layer reads it with dict lookups)."""
+    headers: dict[bytes, bytes] | None = scope.get(_HEADERS)
+    if headers is None:
+        headers = scope[_HEADERS] = dict(scope["headers"])
+    return headers
+
+
+def _repeats(scope: Scope, headers: Mapping[bytes, bytes], name: bytes) -> bool:
+    """Whether the request sent ``name`` more than once."""
+    if len(headers) == len(scope["headers"]):  # no header repeated at all
+        return False
+    return sum(1 for key, _ in scope["headers"] if key == name) > 1
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -358,7 +375,11 @@ class Envelope:
         if scope["type"] != "http":
             return self.app(scope, receive, send)
         tracing = self.tracing
-        if tracing is not None and tracing.configured():
+        if tracing is not None and (
+            tracing._trace._TRACER_PROVIDER is not None  # Tracing.configured(), inline
+            if tracing._direct
+            else tracing.configured()
+        ):
             return tracing._traced(scope, receive, send)
         return self._serve(scope, receive, send)
 
@@ -451,8 +472,8 @@ class HostCheck:
     """Serve only the configured host names (DNS rebinding), before routing.
 
     ``localhost``, ``127.0.0.1`` and ``[::1]`` are always served, with any port;
-    ``allowed_hosts`` adds names (see :func:`avl.web.WebSettings`). A missing or
-    malformed ``Host`` gets 400; any other host 421 (Misdirected Request).
+    ``allowed_hosts`` adds names (see :func:`avl.web.WebSettings`). A missing,
+    repeated or malformed ``Host`` gets 400; any other host 421 (Misdirected Request).
 
     Args:
         app: the app to wrap.
@@ -512,7 +533,10 @@ class HostCheck:
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] != "http" or self.any:
             return self.app(scope, receive, send)
-        raw = _header(scope, b"host")
+        headers = headers_of(scope)
+        raw = headers.get(b"host")
+        if raw is not None and _repeats(scope, headers, b"host"):
+            raw = b""  # more than one Host: 400 (RFC 9112, section 3.2)
         decided = self.decide(raw)
         if not decided:
             return self.app(scope, receive, send)
@@ -532,16 +556,6 @@ class HostCheck:
 # -- CrossSiteGuard -----------------------------------------------------------------------
 
 _SAFE_METHODS = frozenset({"GET", "HEAD"})
-
-#: The request headers :class:`CrossSiteGuard` reads, and their place in what it reads.
-_GUARD_HEADERS: dict[bytes, int] = {
-    b"origin": 0,
-    b"sec-fetch-site": 1,
-    b"content-type": 2,
-    b"host": 3,
-    b"x-api-key": 4,
-    b"authorization": 5,
-}
 
 
 def _strip_default_port(netloc: str, scheme: str | None = None) -> str:
@@ -593,21 +607,18 @@ class CrossSiteGuard:
         return _strip_default_port(netloc, scheme) == own
 
     def refusal(
-        self,
-        route: RouteSpec,
-        method: str,
-        headers: Sequence[bytes | None],
+        self, route: RouteSpec, method: str, headers: Mapping[bytes, bytes]
     ) -> E.AvlError | None:
         """Why a request to a guarded route is refused, or ``None`` when it is not.
 
         Args:
             route: the route (not public, served with this method).
             method: the request method.
-            headers: the values of :data:`_GUARD_HEADERS` in its order (``None``
-                when absent; the last one when repeated).
+            headers: the request headers by name (:func:`headers_of`).
         """
-        origin, site, ctype, host, api_key, auth = headers
-        origin_ok = origin is not None and self.origin_allowed(origin, host)
+        origin = headers.get(b"origin")
+        site = headers.get(b"sec-fetch-site")
+        origin_ok = origin is not None and self.origin_allowed(origin, headers.get(b"host"))
         if origin is not None and not origin_ok:
             return CrossSiteRequestError(
                 f"requests from the origin {origin.decode('latin-1')[:200]!r} are refused"
@@ -617,6 +628,7 @@ class CrossSiteGuard:
             if site in (b"cross-site", b"same-site") and not origin_ok:
                 return CrossSiteRequestError("a request another web page made is refused")
         if method not in _SAFE_METHODS:
+            ctype = headers.get(b"content-type")
             if ctype != b"application/json" and (
                 ctype is None or ctype.split(b";", 1)[0].strip().lower() != b"application/json"
             ):
@@ -625,10 +637,7 @@ class CrossSiteGuard:
                     f"the body must be application/json (Content-Type: {got})"
                 )
         elif route.stream and not (
-            origin_ok
-            or site in (b"same-origin", b"none")
-            or api_key is not None
-            or (auth is not None and auth[:7].lower() == b"bearer ")
+            origin_ok or site in (b"same-origin", b"none") or self._credentials(headers)
         ):
             return CrossSiteRequestError(
                 "a GET stream needs Sec-Fetch-Site: same-origin (the console page), an "
@@ -637,17 +646,17 @@ class CrossSiteGuard:
             )
         return None
 
+    @staticmethod
+    def _credentials(headers: Mapping[bytes, bytes]) -> bool:
+        """Credentials no other page can attach without a CORS grant."""
+        auth = headers.get(b"authorization")
+        return b"x-api-key" in headers or (auth is not None and auth[:7].lower() == b"bearer ")
+
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         route = _guarded(scope) if scope["type"] == "http" else None
         if route is None:
             return self.app(scope, receive, send)
-        seen: list[bytes | None] = [None, None, None, None, None, None]
-        slots = _GUARD_HEADERS
-        for key, value in scope["headers"]:  # one dict lookup per header
-            i = slots.get(key)
-            if i is not None:
-                seen[i] = value
-        refused = self.refusal(route, scope["method"], seen)
+        refused = self.refusal(route, scope["method"], headers_of(scope))
         if refused is not None:
             return send_problem(refused, scope, send)
         return self.app(scope, receive, send)
@@ -672,7 +681,7 @@ class BodyLimit:
         if scope["type"] != "http":
             return self.app(scope, receive, send)
         limit = self.max_bytes
-        declared = _header(scope, b"content-length")
+        declared = headers_of(scope).get(b"content-length")
         if declared is not None:
             if not declared.isdigit() or len(declared) > 18:
                 return send_problem(BadRequestError("invalid Content-Length"), scope, send)
@@ -771,7 +780,10 @@ class Authenticate:
         host = client[0] if client else None
         auth = self.authenticator
         if auth is None:
-            if is_loopback(host) and not _forwarded_from_elsewhere(scope["headers"]):
+            if is_loopback(host) and (
+                _FORWARD_HEADERS.isdisjoint(headers_of(scope))
+                or not _forwarded_from_elsewhere(scope["headers"])
+            ):
                 return self.local_identity
             raise E.AuthenticationError(
                 "this server has no authenticator configured and serves loopback callers only"

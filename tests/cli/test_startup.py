@@ -68,7 +68,9 @@ def test_check_imports_safequery_and_its_dialect_only() -> None:
     # no other command, no Assistant, no template engine
     other_commands = {m for m in under(mods, "avl.cli") if m.startswith("avl.cli._")}
     assert other_commands <= {"avl.cli._check", "avl.cli._common", "avl.cli._render"}
-    assert not under(mods, "avl.assistant", "avl.llm", "avl.console", "avl.safety._template")
+    assert not under(
+        mods, "avl.assistant", "avl.llm", "avl.console", "avl.safety._template", "avl._html"
+    )
     # sqlite (the default dialect) and nothing else: no other dialect, no other list
     dialects = {m.split(".")[2] for m in mods if m.startswith("sqlglot.dialects.")} - {"dialect"}
     assert dialects == {"sqlite"}
@@ -99,6 +101,7 @@ def test_ask_imports_no_http_client_event_loop_or_tracer(tmp_path: Path) -> None
     assert "avl.llm.offline" in mods  # the real pipeline ran
     assert not under(mods, "httpx", "rich", "click", "tiktoken", "asyncio", "opentelemetry")
     assert not under(mods, "avl.embeddings._openai", "avl.embeddings._local", "avl.web")
+    assert not under(mods, "avl._html")  # the notebook views
 
 
 def test_tracing_still_follows_an_application_tracer_provider() -> None:

@@ -252,6 +252,19 @@ async def test_allowed_hosts(
     assert r.status_code == status
 
 
+async def test_a_repeated_host_is_refused(console: TinyConsole) -> None:
+    # RFC 9112: more than one Host is a 400, whichever of them is served.
+    app = create_app(console)
+    async with client(app) as c:
+        for hosts in (["127.0.0.1:8000", "evil.example"], ["evil.example", "127.0.0.1:8000"]):
+            r = await c.get("/v1/history", headers=[("host", h) for h in hosts])
+            assert r.status_code == 400
+        same = await c.get("/v1/history", headers=[("host", "localhost"), ("host", "localhost")])
+        assert same.status_code == 400
+        ok = await c.get("/v1/history", headers=[("host", "localhost"), ("x-a", "1"), ("x-a", "2")])
+        assert ok.status_code == 200  # other headers may repeat
+
+
 def test_allowed_hosts_are_validated(console: TinyConsole) -> None:
     from avl.errors import ConfigError
 

@@ -65,15 +65,25 @@ MARKS = {"units against total": {"type": "point", "tooltip": True}}
 @attrs.frozen(kw_only=True)
 class ChartAns(Ans):
     vega: Any = None
+    session: str | None = None
 
     def chart(self) -> Any:
         return self.vega
 
 
 class ChartingAssistant(ScriptedAssistant):
-    """The conftest's scripted assistant; its answers suggest a chart like avl's do."""
+    """The conftest's scripted assistant; its answers suggest a chart like avl's do,
+    and it keeps follow-up sessions as avl's does (``"new"`` opens one)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.sessions_seen: list[tuple[str, str | None]] = []
 
     def stream(self, question: str, **kw: Any) -> Iterator[Ev]:  # type: ignore[override]
+        session = kw.pop("session", None)
+        self.sessions_seen.append((question, session))
+        if session == "new":
+            session = f"thread-{len(self.sessions_seen)}"
         for ev in super().stream(question, **kw):
             if ev.answer is not None:
                 a = ev.answer
@@ -85,7 +95,8 @@ class ChartingAssistant(ScriptedAssistant):
                         "x": {**spec["encoding"]["x"], "type": "quantitative"},
                     }
                 fields = {f.name: getattr(a, f.name) for f in attrs.fields(Ans)}
-                ev = Ev(kind="answer", data={}, answer=ChartAns(**fields, vega=spec))
+                answer = ChartAns(**fields, vega=spec, session=session)
+                ev = Ev(kind="answer", data={}, answer=answer)
             yield ev
 
 
@@ -295,6 +306,61 @@ def test_a_refused_query_shows_the_verdict_and_its_violations(page: Any) -> None
     page.click("#check-button")
     page.locator("#verdict.allowed").wait_for(timeout=15_000)
     assert page.locator("#violations li").count() == 0
+
+
+def test_a_thread_asks_follow_ups_in_one_session(page: Any, shop: TinyConsole) -> None:
+    assistant = shop.assistant
+    assert isinstance(assistant, ChartingAssistant)
+    sent: list[Any] = []
+    page.on(
+        "request",
+        lambda r: sent.append(r.post_data_json) if r.url.endswith("/v1/ask") else None,
+    )
+    ask(page, "revenue by city")
+    ask(page, "revenue by city, biggest first")
+    page.click("#new-thread")
+    ask(page, "how many cities")
+    # The first question of a thread opens a session; the next one sends its id back.
+    first_id = sent[1].get("session")
+    assert first_id is not None
+    assert first_id.startswith("thread-")  # the id the first answer carried
+    assert [b.get("session") for b in sent] == ["new", first_id, "new"]
+    assert assistant.sessions_seen[-3:] == [
+        ("revenue by city", "new"),
+        ("revenue by city, biggest first", first_id),
+        ("how many cities", "new"),
+    ]
+    assert page.watch.clean(), page.watch.__dict__
+
+
+def test_a_server_without_sessions_gets_plain_questions(page: Any) -> None:
+    """A server from before follow-up sessions refuses the field (422 naming it): the
+    page asks again without it, and leaves it out from then on."""
+    seen: list[Any] = []
+
+    def older_server(route: Any) -> None:
+        body = route.request.post_data_json
+        seen.append(body)
+        if "session" in body:
+            route.fulfill(
+                status=422,
+                content_type="application/problem+json",
+                body='{"type":"about:blank","title":"Invalid input","status":422,'
+                '"detail":"body: unknown field(s) [\'session\']"}',
+            )
+        else:
+            route.continue_()
+
+    page.route("**/v1/ask", older_server)
+    first = ask(page, "how many cities")
+    second = ask(page, "revenue by city")
+    assert rows_of(first) == [["5"]]
+    assert len(rows_of(second)) == 5
+    assert seen == [
+        {"question": "how many cities", "session": "new"},
+        {"question": "how many cities"},
+        {"question": "revenue by city"},
+    ]
 
 
 # -- copy SQL ------------------------------------------------------------------------------
@@ -555,26 +621,44 @@ def test_html_from_the_server_is_shown_as_text(page: Any) -> None:
 # -- screenshots ---------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def demo_url() -> Iterator[str]:
+    console = Console(ratelimit={"rates": "1000/second"})
+    try:
+        with LiveServer(create_app(console)) as server:
+            yield server.url + "/"
+    finally:
+        console.close()
+
+
 @pytest.mark.parametrize(
     ("name", "viewport", "scheme"),
     [
         ("page-desktop", {"width": 1280, "height": 800}, "light"),
         ("page-phone", {"width": 375, "height": 812}, "light"),
         ("page-desktop-dark", {"width": 1280, "height": 800}, "dark"),
+        ("page-phone-dark", {"width": 375, "height": 812}, "dark"),
     ],
 )
 def test_screenshots(
-    browser: Any, url: str, tmp_path: Path, name: str, viewport: dict[str, int], scheme: str
+    browser: Any,
+    demo_url: str,
+    tmp_path: Path,
+    name: str,
+    viewport: dict[str, int],
+    scheme: str,
 ) -> None:
-    """A thread with a chart, saved to ``AVL_SCREENSHOT_DIR`` (to look at) or a temp dir."""
+    """A thread with a chart (the demo console), saved to ``AVL_SCREENSHOT_DIR`` (to
+    look at) or a temporary directory."""
     out = Path(os.environ.get("AVL_SCREENSHOT_DIR") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport=viewport, color_scheme=scheme)
     page = context.new_page()
     watch = Watch(page)
-    page.goto(url)
-    ask(page, "how many cities")
-    turn = ask(page, "revenue by city, biggest first")
+    page.goto(demo_url)
+    ask(page, "How many customers are there?")
+    turn = ask(page, "How many customers are there in each country?")
+    assert turn.locator(".chart svg rect.bar").count() == 6
     turn.locator(".question").scroll_into_view_if_needed()
     page.evaluate("window.scrollBy(0, -70)")
     page.screenshot(path=str(out / f"{name}.png"))

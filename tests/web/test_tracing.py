@@ -31,17 +31,23 @@ TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
 
 @pytest.fixture(scope="module")
 def exporter() -> Iterator[InMemorySpanExporter]:
-    """An in-memory exporter on the global provider (set once per process; if another
-    test module set an SDK provider first, the exporter is added to it)."""
+    """An in-memory exporter on the global provider (if another test module set an
+    SDK provider first, the exporter is added to it; one set here is unset after)."""
+    from opentelemetry.util._once import Once
+
     exporter = InMemorySpanExporter()
     provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
+    ours = not isinstance(provider, TracerProvider)
+    if ours:
         trace.set_tracer_provider(TracerProvider())
         provider = trace.get_tracer_provider()
     assert isinstance(provider, TracerProvider)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     yield exporter
     exporter.shutdown()
+    if ours:  # later test modules see no provider (as tests/conftest.py's span_exporter does)
+        trace._TRACER_PROVIDER_SET_ONCE = Once()
+        trace._TRACER_PROVIDER = None
 
 
 class TracedAssistant:

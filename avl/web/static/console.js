@@ -50,6 +50,8 @@
     window.sessionStorage.removeItem(KEY);
     resetThread();
     $("history").replaceChildren();
+    $("examples").replaceChildren();
+    $("recent").hidden = true;
     $("limits").hidden = true;
     $("limits").textContent = "";
     $("sql").value = "";
@@ -176,6 +178,7 @@
 
   // ---- clipboard --------------------------------------------------------------------
   function copyFallback(text) {
+    const before = document.activeElement;
     const area = el("textarea", "clip-helper");
     area.value = text;
     area.setAttribute("readonly", "");
@@ -184,6 +187,7 @@
     let ok = false;
     try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
     area.remove();
+    if (before && typeof before.focus === "function") { before.focus(); }
     return ok;
   }
   async function copyText(text) {
@@ -227,6 +231,12 @@
     return String(a).localeCompare(String(b), undefined, { numeric: true });
   }
   function truncate(s, n) { return s.length > n ? s.slice(0, n - 1) + "…" : s; }
+  // Axis labels lose their middle (labels often share a prefix: "Region 1", "Region 2").
+  function shorten(s, n) {
+    if (s.length <= n) { return s; }
+    const head = Math.ceil((n - 1) / 2);
+    return s.slice(0, head) + "…" + s.slice(s.length - (n - 1 - head));
+  }
   const DISCRETE = new Set(["nominal", "ordinal", "temporal"]);
 
   // The chart's pieces from the spec, or null when the spec is not one this renderer
@@ -343,8 +353,10 @@
       const index = new Map(catNames.map((n, i) => [n, i]));
       cpos = (v) => (index.get(v) + 0.5) * band;
     } else {
-      const lo = Math.min(...c.points.map((p) => p.c));
-      const hi = Math.max(...c.points.map((p) => p.c));
+      // Vega-Lite's default: a quantitative scale includes zero unless told not to.
+      const zeroC = c.cat.scale.zero !== false;
+      const lo = Math.min(...c.points.map((p) => p.c), ...(zeroC ? [0] : []));
+      const hi = Math.max(...c.points.map((p) => p.c), ...(zeroC ? [0] : []));
       ct = niceTicks(lo, hi, narrow ? 4 : 6, c.points.every((p) => Number.isInteger(p.c)));
       const span = ct.hi - ct.lo || 1;
       cpos = (v) => ((v - ct.lo) / span) * plotW;
@@ -369,7 +381,7 @@
       catNames.forEach((name, i) => {
         if (i % every !== 0) { return; }
         const p = cpos(name);
-        const label = truncate(name, labelMax);
+        const label = shorten(name, labelMax);
         let t;
         if (c.horizontal) {
           t = svg("text", { class: "tick", x: -8, y: p + 4, "text-anchor": "end" }, label);
@@ -455,7 +467,11 @@
   }
 
   // ---- the thread -------------------------------------------------------------------
-  let session = null; // the server's follow-up session id, once it gives one
+  // Follow-up questions: the first question of a thread asks for a new session
+  // ("new"), the next ones send back the id the answer carried. A server without
+  // sessions (422 naming the field) gets plain questions from then on.
+  let session = null;
+  let sessions = true;
   function resetThread() {
     for (const holder of charts.keys()) { if (resize) { resize.unobserve(holder); } }
     charts.clear();
@@ -602,28 +618,44 @@
     const details = payload.details || {};
     const sid = payload.session ?? details.session;
     if (typeof sid === "string" && sid) { session = sid; }
-    turn.summary(payload.summary ?? details.summary ?? "");
+    const summary = payload.summary ?? details.summary ?? "";
     if (payload.chart) { turn.chart(payload.chart); }
     if (payload.abstained || details.outcome === "abstained") {
-      turn.error(`Cannot answer from this database${details.reason || payload.reason ? `: ${details.reason || payload.reason}` : ""}`);
+      // The summary (or the writer's reason) says why; the status line stays short.
+      const reason = details.reason || payload.reason || "";
+      turn.summary(summary || (reason ? `Why: ${reason}` : ""));
+      turn.error("Cannot answer from this database");
       return;
     }
+    turn.summary(summary);
     if (payload.error) { turn.error(`No result: ${payload.error}`); return; }
     const t = details.timings && typeof details.timings === "object" ? Object.values(details.timings).reduce((s, x) => s + (Number(x) || 0), 0) : 0;
     turn.meta(`${rowCount((payload.rows || []).length, details.truncated)}${t ? ` · ${t.toFixed(2)} s` : ""}`);
     turn.li.scrollIntoView({ block: "start" });
   }
 
-  async function ask(question) {
-    setStatus("");
-    const turn = newTurn(question, "ask");
+  function postQuestion(question, withSession) {
     const body = { question };
-    if (session) { body.session = session; }
-    const response = await call(api("v1/ask"), {
+    if (withSession) { body.session = session || "new"; }
+    return call(api("v1/ask"), {
       method: "POST",
       headers: { "content-type": "application/json", accept: "text/event-stream" },
       body: JSON.stringify(body),
     });
+  }
+
+  async function ask(question) {
+    setStatus("");
+    const turn = newTurn(question, "ask");
+    let response = await postQuestion(question, sessions);
+    if (sessions && response.status === 422) {
+      const problem = await response.clone().json().catch(() => ({}));
+      if (/\bsession\b/.test(String(problem.detail || ""))) {
+        sessions = false;
+        session = null;
+        response = await postQuestion(question, false);
+      }
+    }
     showLimits(response);
     if (!response.ok) {
       const problem = await response.json();
@@ -707,6 +739,7 @@
     list.replaceChildren();
     if (!response.ok) { return; }
     const page = await response.json();
+    showRecent(q ? null : page.items);
     for (const entry of page.items) {
       if (entry.outcome === "pending") { continue; }  // written before the model is called
       const li = el("li");
@@ -725,6 +758,26 @@
       li.append(button);
       list.append(li);
     }
+  }
+
+  // The empty thread offers the caller's own recent questions (answered ones) again.
+  function showRecent(items) {
+    if (!items) { return; }
+    const seen = new Set();
+    const box = $("examples");
+    box.replaceChildren();
+    for (const entry of items) {
+      const q = (entry.question || "").trim();
+      if (!q || entry.outcome !== "ok" || seen.has(q)) { continue; }
+      seen.add(q);
+      const b = el("button", "btn btn-chip example", q.length > 90 ? q.slice(0, 89) + "…" : q);
+      b.type = "button";
+      b.title = q;
+      b.addEventListener("click", () => { $("question").value = q; submitQuestion(); });
+      box.append(b);
+      if (seen.size === 3) { break; }
+    }
+    $("recent").hidden = seen.size === 0;
   }
 
   // ---- wiring -----------------------------------------------------------------------
@@ -747,9 +800,6 @@
       submitQuestion();
     }
   });
-  for (const b of document.querySelectorAll(".example")) {
-    b.addEventListener("click", () => { $("question").value = b.textContent; submitQuestion(); });
-  }
   $("new-thread").addEventListener("click", () => { resetThread(); $("question").focus(); });
   $("sql-form").addEventListener("submit", (e) => {
     e.preventDefault();
