@@ -20,6 +20,7 @@ __all__ = [
     "config_of",
     "console_from_args",
     "context_of",
+    "examples",
     "history_url",
     "load_training",
     "print_answer",
@@ -69,6 +70,17 @@ def startup() -> Iterator[None]:
         if enabled:
             gc.freeze()
             gc.enable()
+
+
+def examples(*lines: str) -> dict[str, Any]:
+    """``add_parser`` keywords for an epilog of examples, shown as written
+    (``sub.add_parser("demo", help="...", **examples("avl demo --db shop.db"))``)."""
+    import argparse
+
+    return {
+        "epilog": "examples:\n" + "".join(f"  {line}\n" for line in lines),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
 
 
 def print_answer(

@@ -488,7 +488,7 @@ def _plain_loop(shell: Shell, stdin: TextIO) -> None:
             return
 
 
-def _readline_loop(shell: Shell, history: ShellHistory) -> None:  # pragma: no cover - a TTY
+def _readline_loop(shell: Shell, history: ShellHistory) -> None:
     try:
         import readline
     except ImportError:
@@ -499,12 +499,11 @@ def _readline_loop(shell: Shell, history: ShellHistory) -> None:  # pragma: no c
         matches: list[str] = []
 
         def complete(text: str, state: int) -> str | None:
+            # readline's word (``text``) ends at white space, commas and brackets, as
+            # the shell's: each completion replaces it whole
             if state == 0:
                 before = readline.get_line_buffer()[: readline.get_endidx()]
-                matches[:] = [
-                    m[len(before) - len(text) :] if m.startswith(before) else m
-                    for m in shell.completions(before)
-                ]
+                matches[:] = [m for m in shell.completions(before) if m.startswith(text)]
             return matches[state] if state < len(matches) else None
 
         readline.set_completer_delims(" \t\n,()")

@@ -383,13 +383,12 @@ def _wait(pid: int, fd: int, seen: bytearray) -> int:
     raise AssertionError(f"the shell did not end: {bytes(seen)[-3000:]!r}")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_in_a_pseudo_terminal(tmp_path: Path, config: Path) -> None:
+def _spawn(tmp_path: Path, config: Path, hist: Path, *extra: str) -> tuple[int, int]:
+    """``avl shell`` on a new pseudo-terminal: ``(pid, the terminal's fd)``."""
     import pty
 
-    hist = tmp_path / "shell_history"
     pid, fd = pty.fork()
-    if pid == 0:  # the child: the installed command line, on the terminal
+    if pid == 0:  # the child: the command line a user runs, on the terminal
         os.environ.update(
             PYTHONPATH=str(ROOT),
             NO_COLOR="1",
@@ -399,19 +398,16 @@ def test_in_a_pseudo_terminal(tmp_path: Path, config: Path) -> None:
             AVL_SHELL_HISTORY=str(hist),
         )
         os.chdir(tmp_path)
-        os.execv(
-            sys.executable,
-            [
-                sys.executable,
-                "-m",
-                "avl.cli",
-                "shell",
-                "--config",
-                str(config),
-                "--role",
-                "analyst",
-            ],
-        )
+        argv = ["-m", "avl.cli", "shell", "--config", str(config), "--role", "analyst", *extra]
+        os.execv(sys.executable, [sys.executable, *argv])
+    return pid, fd
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+@pytest.mark.parametrize("mode", ["prompt_toolkit", "readline"])
+def test_in_a_pseudo_terminal(tmp_path: Path, config: Path, mode: str) -> None:
+    hist = tmp_path / "shell_history"
+    pid, fd = _spawn(tmp_path, config, hist, *(["--plain"] if mode == "readline" else []))
     seen = bytearray()
     try:
         _read_until(fd, b"avl (analyst)>", seen)
