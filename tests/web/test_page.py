@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
 ]
 
 XSS = "<img src=x onerror=alert(1)>"
+ABSTAIN = "will it rain tomorrow?"
 
 SCRIPT = {
     "revenue by city": "SELECT city, revenue FROM cities ORDER BY city",
@@ -66,6 +67,9 @@ MARKS = {"units against total": {"type": "point", "tooltip": True}}
 class ChartAns(Ans):
     vega: Any = None
     session: str | None = None
+    summary: str | None = None
+    outcome: str = "ok"
+    reason: str = ""
 
     def chart(self) -> Any:
         return self.vega
@@ -84,6 +88,18 @@ class ChartingAssistant(ScriptedAssistant):
         self.sessions_seen.append((question, session))
         if session == "new":
             session = f"thread-{len(self.sessions_seen)}"
+        if question == ABSTAIN:  # the writer declines, as avl's does
+            yield Ev(kind="retrieved", data={"items": []})
+            answer = ChartAns(
+                question=question,
+                outcome="abstained",
+                reason="the weather is not in this database",
+                summary="This database cannot answer the question.",
+                session=session,
+            )
+            yield Ev(kind="answer", data={}, answer=answer)
+            yield Ev(kind="done", data={"outcome": "abstained"})
+            return
         for ev in super().stream(question, **kw):
             if ev.answer is not None:
                 a = ev.answer
@@ -367,6 +383,16 @@ def test_a_server_without_sessions_gets_plain_questions(page: Any) -> None:
     ]
 
 
+def test_an_abstained_answer_says_why_once(page: Any) -> None:
+    turn = ask(page, ABSTAIN)
+    assert turn.locator(".turn-meta").inner_text() == "Cannot answer from this database"
+    assert turn.locator(".summary").inner_text() == "This database cannot answer the question."
+    assert turn.locator(".sql-block").is_hidden()
+    assert turn.locator("table.rows").count() == 0
+    assert turn.locator(".chart svg").count() == 0
+    assert page.watch.clean(), page.watch.__dict__
+
+
 # -- copy SQL ------------------------------------------------------------------------------
 
 
@@ -469,6 +495,9 @@ def test_the_demo_console_answers_with_a_chart(browser: Any) -> None:
             n = len(rows_of(turn))
             assert n > 1
             assert turn.locator(".chart svg rect.bar").count() == n
+            # The answer's one-sentence summary is shown with it.
+            assert turn.locator(".summary").is_visible()
+            assert turn.locator(".summary").inner_text().strip()
             page.close()
     finally:
         console.close()
