@@ -4,34 +4,15 @@ database, a History or a policy takes ``--config``; every command's help has exa
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from avl.cli import build_parser, main
+from avl.cli import build_parser
 
-
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    path = tmp_path / "shop.db"
-    conn = sqlite3.connect(path)
-    conn.executescript(
-        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT, city TEXT);"
-        "INSERT INTO customers VALUES (1, 'Ann', 'ann@x.org', 'Paris'), (2, 'Bob', 'b@x', 'Rome');"
-    )
-    conn.commit()
-    conn.close()
-    return path
+from .conftest import run
 
 
 def write(tmp_path: Path, text: str) -> str:
