@@ -157,7 +157,9 @@ def test_ask_records_history(shop: Path, tmp_path: Path) -> None:
     assert "  ok  " in row
     assert "  allowed  How many customers are there?  SELECT COUNT(*)" in row
     code, out, err = run("history", "--history", hist, "--json")
-    entry = json.loads(out.splitlines()[0])
+    page = json.loads(out)  # the GET /v1/history body
+    assert set(page) == {"items", "next_cursor"}
+    entry = page["items"][0]
     assert (entry["seq"], entry["user"], entry["outcome"], entry["allowed"]) == (
         2,
         "cli",

@@ -24,7 +24,7 @@ from avl.assistant import Answer, Assistant, Chart, create_demo_database
 from avl.history import Entry, History, Page, ProblemKind, VerifyReport
 from avl.metrics import Metrics
 from avl.ratelimit import Decision, Rate, RateLimiter
-from avl.safety import Policy, SafeQuery
+from avl.safety import Policy, Position, SafeQuery, Verdict, Violation, ViolationCode
 from avl.testing import FakeChatModel
 
 XSS = "<script>alert(1)</script>"
@@ -187,15 +187,29 @@ def test_a_long_span_is_marked_by_its_first_token() -> None:
         assert sql[offset : offset + len(text)] == text
 
 
-def test_parse_error_is_marked_from_its_line_and_column() -> None:
+def test_parse_error_is_marked_at_its_position() -> None:
     sql = "SELECT a\nFROM t WHERE ((("
     v = GUARD.check(sql)
     (violation,) = v.violations
     assert violation.position is not None
-    assert violation.position.offset is None  # sqlglot gives line and column only
     marks = marks_of(dom(v._repr_html_()).one("pre", "avl-sql"))
     line_start = sql.index("\n") + 1
     assert marks == [(line_start + violation.position.col - 1, "(", "1")]
+
+
+def test_a_position_without_offset_is_marked_from_its_line_and_column() -> None:
+    sql = "SELECT a\nFROM t WHERE ((("
+    v = Verdict(
+        allowed=False,
+        violations=(
+            Violation(
+                code=ViolationCode.PARSE_ERROR, message="no", position=Position(line=2, col=16)
+            ),
+        ),
+        text=sql,
+    )
+    marks = marks_of(dom(v._repr_html_()).one("pre", "avl-sql"))
+    assert marks == [(sql.index("\n") + 16, "(", "1")]
 
 
 def test_verdict_escapes_the_sql_and_the_messages() -> None:

@@ -13,6 +13,7 @@ Subcommands::
                                    execution accuracy on your own question set
     avl serve / avl openapi        the web adapter (``avl.web``)
     avl keys create|list|revoke    the API keys ``avl serve`` accepts
+    avl shell [--db URL]           an interactive session: questions, follow-ups, \\sql...
 
 ``ask``, ``train`` and ``eval`` read ``--config FILE.toml`` and the ``AVL_*``
 environment variables (see :mod:`avl.console`). Training is kept in a JSON-lines
@@ -73,9 +74,9 @@ _MODULE_OF = {
     "openapi": "avl.cli._web",
     "keys": "avl.cli._keys",
     "mcp": "avl.cli._mcp",
+    "shell": "avl.cli._shell",
     "init": "avl.cli._init",
     "completion": "avl.cli._completion",
-    "shell": "avl.cli._shell",
 }
 
 

@@ -65,7 +65,11 @@ def register(sub: Any) -> None:
         "--history", metavar="URL", help="History to record into, e.g. sqlite:///history.db"
     )
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print the answer as JSON")
+    fmt.add_argument(
+        "--json",
+        action="store_true",
+        help="print the answer as JSON: the HTTP API's POST /v1/ask response body",
+    )
     fmt.add_argument("--csv", action="store_true", help="print the result rows as CSV")
     p.set_defaults(func=_cmd_ask)
 
@@ -118,7 +122,7 @@ def _cmd_ask(args: argparse.Namespace, out: TextIO) -> int:
     try:
         load_training(console.assistant, Path(args.training))
         answer = console.assistant.ask(" ".join(args.question), user=args.user, role=args.role)
-        print_answer(answer, out, as_json=args.json, as_csv=args.csv)
+        print_answer(answer, out, as_json=args.json, as_csv=args.csv, role=args.role)
         if answer.verdict is not None and not answer.verdict.allowed:
             return EXIT_REJECTED
         return EXIT_OK if not answer.error else EXIT_ERROR

@@ -28,7 +28,7 @@ _EXAMPLES = """examples:
   avl check --dialect postgres --allow-table orders --max-rows 100 "SELECT * FROM orders"
   avl check -f queries.sql                 one verdict per statement
   cat queries.sql | avl check -            the same from standard input
-  avl check --json "DELETE FROM users"     the HTTP API's verdict shape
+  avl check --json "DELETE FROM users"     the HTTP API's /v1/sql/check body
   avl check --config avl.toml --role analyst "SELECT email FROM customers"
                                            the policy of a role in a config
 """
@@ -92,7 +92,11 @@ def register(sub: Any) -> None:
         help="a column that must never be read (repeatable)",
     )
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="print JSON (one object per statement)")
+    fmt.add_argument(
+        "--json",
+        action="store_true",
+        help="print the HTTP API's POST /v1/sql/check body, one line per statement",
+    )
     fmt.add_argument("--csv", action="store_true", help="print CSV (one row per statement)")
     p.set_defaults(func=_cmd_check)
 
@@ -144,30 +148,22 @@ def split_statements(text: str, *, dialect: str, source: str = "<stdin>") -> lis
     return out
 
 
-def verdict_json(verdict: Any, *, statement: Statement | None = None) -> dict[str, Any]:
-    """The verdict in the HTTP API's shape (``/v1/sql/check``), positions in the script."""
-    violations = []
-    for v in verdict.violations:
-        pos = _script_position(v.position, statement)
-        violations.append(
-            {
-                "code": violation_code(v),
-                "message": v.message,
-                "position": None if pos is None else {"line": pos[0], "col": pos[1]},
-            }
-        )
-    out: dict[str, Any] = {
-        "allowed": bool(verdict.allowed),
-        "violations": violations,
-        "sql": verdict.sql,
-        "kind": None if verdict.kind is None else str(getattr(verdict.kind, "value", verdict.kind)),
-        "tables": list(verdict.tables),
-        "columns": list(verdict.columns),
-    }
-    if statement is not None:
-        out["source"] = statement.source
-        out["line"] = statement.line
-    return out
+def verdict_json(
+    verdict: Any, *, statement: Statement | None = None, role: str = "default"
+) -> dict[str, Any]:
+    """The ``POST /v1/sql/check`` response body for ``verdict`` (the HTTP API's own
+    serializer, :func:`avl.web.verdict_body`); for a statement of a script, each
+    violation's line and column are those of the script (its character offset,
+    relative to the statement, is left out)."""
+    from avl.web import verdict_body
+
+    body = verdict_body(verdict, role=role)
+    if statement is not None and (statement.line, statement.col) != (1, 1):
+        for v, out in zip(verdict.violations, body["violations"], strict=True):
+            pos = _script_position(v.position, statement)
+            if pos is not None and out.get("position") is not None:
+                out["position"] = {"line": pos[0], "col": pos[1], "offset": None}
+    return body
 
 
 def _script_position(position: Any, statement: Statement | None) -> tuple[int, int] | None:
@@ -237,6 +233,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         from avl.safety import SafeQuery
 
         guard = SafeQuery(_policy(args))
+    role = args.role or "default"
     if not args.dialect:
         args.dialect = guard.policy.dialect
     statements = list(_statements(args))
@@ -246,7 +243,7 @@ def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     script = len(results) > 1 or statements[0].source != "<arg>"
     if args.json:
         for s, v in results:
-            render_json(verdict_json(v, statement=s if script else None), out)
+            render_json(verdict_json(v, statement=s if script else None, role=role), out)
     elif args.csv:
         rows = []
         for s, v in results:

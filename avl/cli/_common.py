@@ -71,16 +71,27 @@ def startup() -> Iterator[None]:
             gc.enable()
 
 
-def print_answer(answer: Any, out: TextIO, *, as_json: bool = False, as_csv: bool = False) -> None:
+def print_answer(
+    answer: Any,
+    out: TextIO,
+    *,
+    as_json: bool = False,
+    as_csv: bool = False,
+    role: str | None = None,
+) -> None:
     """Print one :class:`avl.assistant.Answer`: text with an aligned table, JSON or CSV.
 
-    JSON is the answer's ``to_dict()``; CSV is the result rows under their header.
+    JSON is the ``POST /v1/ask`` response body (:func:`avl.web.answer_body`, the one
+    serializer of both; ``role`` is the role in its verdict); CSV is the result rows
+    under their header.
     """
     from avl.cli._render import render_csv, render_json, render_table, style_for
     from avl.typing import violation_code
 
     if as_json:
-        render_json(answer.to_dict(), out)
+        from avl.web import answer_body
+
+        render_json(answer_body(answer, role=role or "default"), out)
         return
     if as_csv:
         render_csv(list(answer.columns), answer.rows, out)

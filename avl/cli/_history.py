@@ -74,7 +74,11 @@ def register(sub: Any) -> None:
     p.add_argument("--text", default=None, help="full-text search in questions and SQL")
     p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N entries")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="one JSON object per entry")
+    fmt.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object: the HTTP API's GET /v1/history response body",
+    )
     fmt.add_argument("--csv", action="store_true", help="CSV with a header")
     p.set_defaults(func=_cmd_history)
     cmds = p.add_subparsers(dest="history_command", required=False, metavar="{anchor,verify}")
@@ -128,10 +132,12 @@ def _cmd_history(args: argparse.Namespace, out: TextIO) -> int:
         raise UsageError(f"--limit must be within 1..10000, got {args.limit}")
     history = _open(args)
     try:
-        entries = list(history.search(user=args.user, text=args.text, limit=args.limit))
+        page = history.search(user=args.user, text=args.text, limit=args.limit)
+        entries = list(page)
         if args.json:
-            for e in entries:
-                render_json(e.to_dict(), out)
+            from avl.web import history_body
+
+            render_json(history_body(entries, next_cursor=page.next_cursor), out)
         elif args.csv:
             render_csv(_COLUMNS, [_row(e) for e in entries], out)
         else:

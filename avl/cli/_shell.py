@@ -36,7 +36,6 @@ import os
 import re
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
@@ -255,7 +254,6 @@ class Shell:
         self.caller = Caller(user=user, role=role, context=self.context)
         self._names: tuple[list[str], dict[str, list[str]]] | None = None
         self._session: Any = None
-        self.session_id = ""
         self._new_session()
 
     @property
@@ -264,16 +262,16 @@ class Shell:
         return self.caller.role
 
     def _new_session(self) -> None:
-        """A new conversation (at the start and on a role change)."""
-        make = getattr(self.console.assistant, "session", None)
-        self._session = None
-        if callable(make):  # the Session API, when the Assistant has one
-            self._session = make(
-                user=self.caller.user, role=self.caller.role, context=self.context or None
-            )
-            self.session_id = str(self._session.id)
-        else:
-            self.session_id = f"shell-{uuid.uuid4().hex[:16]}"
+        """A new conversation (at the start and on a role change): its questions are
+        follow-ups of each other (:meth:`avl.assistant.Assistant.session`)."""
+        self._session = self.console.assistant.session(
+            user=self.caller.user, role=self.caller.role, context=self.context or None
+        )
+
+    @property
+    def session_id(self) -> str:
+        """The id of the current conversation (recorded with each question)."""
+        return str(self._session.id)
 
     # -------------------------------------------------------------- completion
     def names(self) -> tuple[list[str], dict[str, list[str]]]:
@@ -353,17 +351,7 @@ class Shell:
         self.out.write(f"{style('error:', 'red', 'bold')} {message}\n")
 
     def _ask(self, question: str) -> None:
-        question = question.rstrip().rstrip(";").strip()
-        if self._session is not None:
-            answer = self._session.ask(question)
-        else:
-            answer = self.console.assistant.ask(
-                question,
-                user=self.caller.user,
-                role=self.caller.role,
-                context=self.context or None,
-                session=self.session_id,
-            )
+        answer = self._session.ask(question.rstrip().rstrip(";").strip())
         print_answer(answer, self.out)
 
     def _tables(self, arg: str) -> None:

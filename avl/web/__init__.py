@@ -1,6 +1,7 @@
 """The web adapter: an ASGI app over a console (Starlette, in the ``web`` extra).
 
-``import avl.web`` is cheap: Starlette is imported by :func:`create_app`, not here.
+``import avl.web`` is cheap: Starlette is imported by :func:`create_app`, not here,
+and each name below is imported on first use.
 
 Example:
     >>> from avl.web import create_app          # doctest: +SKIP
@@ -11,24 +12,28 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from avl._lazy import lazy_names
 from avl._optional import require
-from avl.web._auth import (
-    PERMISSIONS,
-    ApiKeyAuthenticator,
-    AsyncAuthenticator,
-    Authenticator,
-    ChainAuthenticator,
-    Identity,
-    hash_api_key,
-    is_loopback,
-)
-from avl.web._jwt import ClaimMapping, JWKSCache, JWTAuthenticator
-from avl.web._keys import KeyFile, KeyFileAuthenticator, KeyRecord
-from avl.web._protocols import ConsoleLike
-from avl.web._settings import DEFAULT_PAGE_CSP, LOOPBACK_HOSTS, WebSettings
-from avl.web.cli import openapi_spec, serve
+
+if TYPE_CHECKING:
+    from avl.web._auth import (
+        PERMISSIONS,
+        ApiKeyAuthenticator,
+        AsyncAuthenticator,
+        Authenticator,
+        ChainAuthenticator,
+        Identity,
+        hash_api_key,
+        is_loopback,
+    )
+    from avl.web._jwt import ClaimMapping, JWKSCache, JWTAuthenticator
+    from avl.web._keys import KeyFile, KeyFileAuthenticator, KeyRecord
+    from avl.web._protocols import ConsoleLike
+    from avl.web._schemas import answer_body, history_body, verdict_body
+    from avl.web._settings import DEFAULT_PAGE_CSP, LOOPBACK_HOSTS, WebSettings
+    from avl.web.cli import openapi_spec, serve
 
 __all__ = [
     "DEFAULT_PAGE_CSP",
@@ -47,12 +52,43 @@ __all__ = [
     "KeyFileAuthenticator",
     "KeyRecord",
     "WebSettings",
+    "answer_body",
     "create_app",
     "hash_api_key",
+    "history_body",
     "is_loopback",
     "openapi_spec",
     "serve",
+    "verdict_body",
 ]
+
+
+# loaded on first use: ``avl ask --json`` reads the response bodies without the
+# authenticators, JWT and key-file modules
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        **dict.fromkeys(
+            (
+                "PERMISSIONS",
+                "ApiKeyAuthenticator",
+                "AsyncAuthenticator",
+                "Authenticator",
+                "ChainAuthenticator",
+                "Identity",
+                "hash_api_key",
+                "is_loopback",
+            ),
+            "avl.web._auth",
+        ),
+        **dict.fromkeys(("ClaimMapping", "JWKSCache", "JWTAuthenticator"), "avl.web._jwt"),
+        **dict.fromkeys(("KeyFile", "KeyFileAuthenticator", "KeyRecord"), "avl.web._keys"),
+        "ConsoleLike": "avl.web._protocols",
+        **dict.fromkeys(("answer_body", "history_body", "verdict_body"), "avl.web._schemas"),
+        **dict.fromkeys(("DEFAULT_PAGE_CSP", "LOOPBACK_HOSTS", "WebSettings"), "avl.web._settings"),
+        **dict.fromkeys(("openapi_spec", "serve"), "avl.web.cli"),
+    },
+)
 
 
 def create_app(console: ConsoleLike, settings: WebSettings | None = None, **overrides: Any) -> Any:
@@ -88,6 +124,7 @@ def create_app(console: ConsoleLike, settings: WebSettings | None = None, **over
     import attrs
 
     from avl.web._app import build_app
+    from avl.web._settings import WebSettings
 
     base = settings if settings is not None else WebSettings()
     if overrides:

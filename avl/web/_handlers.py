@@ -270,7 +270,7 @@ class Handlers:
         answer = cache.get(key)
         if answer is None:
             verdict = self.guard(role).check(body.sql, params=params or None)
-            answer = json_bytes(encode_value(S.verdict_out(verdict, role)))
+            answer = json_bytes(S.verdict_body(verdict, role=role))
         cache.put((key, cache.fast_key(identity, raw)), answer)
         return _Json(answer)
 
@@ -365,7 +365,7 @@ class Handlers:
                 **extra,
             ),
         )
-        return _Json(S.answer_out(answer, body.question, identity.role))
+        return _Json(S.answer_body(answer, role=identity.role, question=body.question))
 
     async def ask_stream(self, request: Request) -> Response:
         identity = _identity(request)
@@ -481,10 +481,8 @@ class Handlers:
         if q.get("cursor"):
             kwargs["cursor"] = q["cursor"]
         page = await anyio.to_thread.run_sync(lambda: history.search(**kwargs))
-        items = [S.entry_out(e) for e in page]
-        if user is not None:  # belt and braces: never leak another user's entry
-            items = [e for e in items if e.user == user]
-        return _Json(S.HistoryPage(items=items, next_cursor=page.next_cursor))
+        # user: belt and braces, never another user's entry
+        return _Json(S.history_body(page, next_cursor=page.next_cursor, user=user))
 
     async def history_get(self, request: Request) -> Response:
         identity = _identity(request)

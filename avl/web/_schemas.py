@@ -16,6 +16,9 @@ from avl.web._jsonschema import encode_value
 
 __all__ = [
     "AnswerOut",
+    "answer_body",
+    "history_body",
+    "verdict_body",
     "AskRequest",
     "CheckRequest",
     "EntryOut",
@@ -442,3 +445,47 @@ def entry_out(value: object) -> EntryOut:
         if key in kwargs:
             kwargs[key] = str(kwargs[key])
     return EntryOut(**kwargs)
+
+
+# -- the response bodies as JSON values: one serializer for the HTTP API and the CLI --
+
+
+def answer_body(answer: object, *, role: str = "default", question: str = "") -> dict[str, Any]:
+    """The ``POST /v1/ask`` response body for an :class:`~avl.assistant.Answer`.
+
+    Args:
+        answer: the answer.
+        role: the role whose policy applied (in the verdict).
+        question: the question, when the answer does not carry it.
+
+    Returns:
+        The body as plain JSON values (the ``AnswerOut`` schema of the OpenAPI
+        document); ``avl ask --json`` prints the same.
+    """
+    body: dict[str, Any] = encode_value(answer_out(answer, question, role))
+    return body
+
+
+def verdict_body(verdict: object, *, role: str = "default") -> dict[str, Any]:
+    """The ``POST /v1/sql/check`` response body for a SafeQuery verdict (the
+    ``VerdictOut`` schema); ``avl check --json`` prints the same."""
+    body: dict[str, Any] = encode_value(verdict_out(verdict, role))
+    return body
+
+
+def history_body(
+    entries: Any, *, next_cursor: str | None = None, user: str | None = None
+) -> dict[str, Any]:
+    """The ``GET /v1/history`` response body for history entries, newest first
+    (the ``HistoryPage`` schema); ``avl history --json`` prints the same.
+
+    Args:
+        entries: the entries (a History page or any iterable of entries).
+        next_cursor: the cursor of the next page, if any.
+        user: keep only this user's entries (``None``: all).
+    """
+    items = [entry_out(e) for e in entries]
+    if user is not None:
+        items = [e for e in items if e.user == user]
+    body: dict[str, Any] = encode_value(HistoryPage(items=items, next_cursor=next_cursor))
+    return body

@@ -83,20 +83,19 @@ def test_check_json_is_the_http_verdict_shape_with_script_positions() -> None:
     code, out, _ = run("check", "--json", "-", stdin="SELECT 1;\nDELETE FROM t")
     assert code == 1
     first, second = (json.loads(line) for line in out.splitlines())
-    assert first == {
+    assert first == {  # exactly the /v1/sql/check body
         "allowed": True,
         "violations": [],
         "sql": "SELECT 1",
         "kind": "select",
         "tables": [],
         "columns": [],
-        "source": "<stdin>",
-        "line": 1,
+        "role": "default",
     }
     assert second["allowed"] is False
-    assert second["line"] == 2
     assert second["violations"][0]["code"] == "statement_kind"
-    assert second["violations"][0]["position"]["line"] == 2
+    position = second["violations"][0]["position"]  # in the script, not the statement
+    assert (position["line"], position["offset"]) == (2, None)
 
 
 def test_check_csv() -> None:

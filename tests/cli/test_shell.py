@@ -165,25 +165,28 @@ def test_unknown_role_at_start_is_a_one_line_error(tmp_path: Path, config: Path)
     assert proc.stderr.count("\n") == 1
 
 
-def test_follow_up_questions_share_one_session(tmp_path: Path, config: Path) -> None:
-    proc = shell_run(
+def test_follow_up_questions_share_one_session(tmp_path: Path) -> None:
+    history_db = tmp_path / "history.db"
+    proc = shell_run(  # no --db: the sample database
         tmp_path,
-        "how many customers are there?\nand only in Paris?\n",
-        "--config",
-        str(config),
-        "--role",
-        "admin",
+        "How many customers are there in each country?\nand only in France?\n",
+        "--history",
+        f"sqlite:///{history_db}",
     )
     assert proc.returncode == 0, proc.stderr
-    assert "Q: and only in Paris?" in proc.stdout
+    follow_up = proc.stdout.split("Q: and only in France?")[1]
+    assert "'France'" in follow_up.splitlines()[1]  # the follow-up refined the question
     from avl.history import History
 
-    history = History(f"sqlite:///{tmp_path / 'history.db'}", create=False)
+    history = History(f"sqlite:///{history_db}", create=False)
     try:
         entries = [e for e in history.search(limit=50) if e.question and e.outcome != "pending"]
     finally:
         history.close()
-    assert {e.question for e in entries} == {"how many customers are there?", "and only in Paris?"}
+    assert [e.question for e in entries] == [
+        "and only in France?",
+        "How many customers are there in each country?",
+    ]
     sessions = {e.session for e in entries}
     assert len(sessions) == 1
     assert sessions != {""}
@@ -310,22 +313,29 @@ def test_prompt_toolkit_role_multiline_and_history_across_sessions(
     assert "FROM customers WHERE city = 'Rome' LIMIT 1000" in out2.getvalue()
 
 
-def test_prompt_toolkit_follow_up_question(tmp_path: Path, console: Console) -> None:
+def test_prompt_toolkit_follow_up_question_and_a_new_session_per_role(tmp_path: Path) -> None:
     out = io.StringIO()
-    shell = Shell(console, out, role="admin")
+    with Console() as demo:  # the sample database, a History in memory
+        shell = Shell(demo, out)
+        first_session = shell.session_id
 
-    async def steps(inp: Any, buf: Callable[[], str]) -> None:
-        inp.send_text("how many customers are there?\r")
-        await until(lambda: "Q: how many customers" in out.getvalue(), "first answer")
-        inp.send_text("and only in Paris?\r")
-        await until(lambda: "Q: and only in Paris?" in out.getvalue(), "follow-up answer")
-        inp.send_text("\x04")  # Ctrl-D on an empty line leaves
+        async def steps(inp: Any, buf: Callable[[], str]) -> None:
+            inp.send_text("How many customers are there in each country?\r")
+            await until(lambda: "Q: How many customers" in out.getvalue(), "first answer")
+            inp.send_text("and only in France?\r")
+            await until(lambda: "summary" in out.getvalue().split("France?")[-1], "follow-up")
+            inp.send_text("\x04")  # Ctrl-D on an empty line leaves
 
-    _drive(shell, ShellHistory(tmp_path / "h"), steps)
-    assert console.history is not None
-    entries = [e for e in console.history.search(limit=50) if e.question and e.outcome != "pending"]
-    assert len(entries) == 2
-    assert {e.session for e in entries} == {shell.session_id}
+        _drive(shell, ShellHistory(tmp_path / "h"), steps)
+        assert "'France'" in out.getvalue().split("Q: and only in France?")[1].splitlines()[1]
+        assert demo.history is not None
+        entries = [
+            e for e in demo.history.search(limit=50) if e.question and e.outcome != "pending"
+        ]
+        assert len(entries) == 2
+        assert {e.session for e in entries} == {first_session}
+        shell.handle("\\role default")  # a role change starts a new conversation
+        assert shell.session_id != first_session
 
 
 # ------------------------------------------------------------- a real terminal

@@ -231,6 +231,12 @@
     return String(a).localeCompare(String(b), undefined, { numeric: true });
   }
   function truncate(s, n) { return s.length > n ? s.slice(0, n - 1) + "…" : s; }
+  // Axis labels lose their middle (labels often share a prefix: "Region 1", "Region 2").
+  function shorten(s, n) {
+    if (s.length <= n) { return s; }
+    const head = Math.ceil((n - 1) / 2);
+    return s.slice(0, head) + "…" + s.slice(s.length - (n - 1 - head));
+  }
   const DISCRETE = new Set(["nominal", "ordinal", "temporal"]);
 
   // The chart's pieces from the spec, or null when the spec is not one this renderer
@@ -347,8 +353,10 @@
       const index = new Map(catNames.map((n, i) => [n, i]));
       cpos = (v) => (index.get(v) + 0.5) * band;
     } else {
-      const lo = Math.min(...c.points.map((p) => p.c));
-      const hi = Math.max(...c.points.map((p) => p.c));
+      // Vega-Lite's default: a quantitative scale includes zero unless told not to.
+      const zeroC = c.cat.scale.zero !== false;
+      const lo = Math.min(...c.points.map((p) => p.c), ...(zeroC ? [0] : []));
+      const hi = Math.max(...c.points.map((p) => p.c), ...(zeroC ? [0] : []));
       ct = niceTicks(lo, hi, narrow ? 4 : 6, c.points.every((p) => Number.isInteger(p.c)));
       const span = ct.hi - ct.lo || 1;
       cpos = (v) => ((v - ct.lo) / span) * plotW;
@@ -373,7 +381,7 @@
       catNames.forEach((name, i) => {
         if (i % every !== 0) { return; }
         const p = cpos(name);
-        const label = truncate(name, labelMax);
+        const label = shorten(name, labelMax);
         let t;
         if (c.horizontal) {
           t = svg("text", { class: "tick", x: -8, y: p + 4, "text-anchor": "end" }, label);
@@ -610,12 +618,16 @@
     const details = payload.details || {};
     const sid = payload.session ?? details.session;
     if (typeof sid === "string" && sid) { session = sid; }
-    turn.summary(payload.summary ?? details.summary ?? "");
+    const summary = payload.summary ?? details.summary ?? "";
     if (payload.chart) { turn.chart(payload.chart); }
     if (payload.abstained || details.outcome === "abstained") {
-      turn.error(`Cannot answer from this database${details.reason || payload.reason ? `: ${details.reason || payload.reason}` : ""}`);
+      // The summary (or the writer's reason) says why; the status line stays short.
+      const reason = details.reason || payload.reason || "";
+      turn.summary(summary || (reason ? `Why: ${reason}` : ""));
+      turn.error("Cannot answer from this database");
       return;
     }
+    turn.summary(summary);
     if (payload.error) { turn.error(`No result: ${payload.error}`); return; }
     const t = details.timings && typeof details.timings === "object" ? Object.values(details.timings).reduce((s, x) => s + (Number(x) || 0), 0) : 0;
     turn.meta(`${rowCount((payload.rows || []).length, details.truncated)}${t ? ` · ${t.toFixed(2)} s` : ""}`);
