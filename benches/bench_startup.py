@@ -52,11 +52,12 @@ QUESTION = "how many orders are there?"
 
 
 def _avl_package() -> Path:
-    out = subprocess.run(
+    out = subprocess.run(  # from / as the commands run: not a checkout in the cwd
         [sys.executable, "-c", "import avl, os; print(os.path.dirname(avl.__file__))"],
         capture_output=True,
         text=True,
         check=True,
+        cwd="/",
     )
     return Path(out.stdout.strip())
 

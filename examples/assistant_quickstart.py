@@ -40,7 +40,9 @@ def main() -> None:
                     event.kind.value, dict(event.data) if event.kind is not EventKind.ANSWER else ""
                 )
         # 4. a query review
-        print(assistant.explain("SELECT * FROM orders WHERE status = 'shipped'"))
+        review = assistant.explain("SELECT * FROM orders WHERE status = 'shipped'")
+        print(review)
+        print(*review.suggestions, sep="\n")
         # 5. everything is in the history: a "pending" entry before the model is called,
         #    then the entry that completes it (tagged completes:<pending id>)
         for entry in history.search(limit=10).entries:

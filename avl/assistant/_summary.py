@@ -58,9 +58,15 @@ _AGG_WORDS = {
 _RANKED = re.compile(r"\border\s+by\b", re.I)
 
 
+#: Result columns named after their aggregate function alone (PostgreSQL's ``sum``).
+_BARE_AGG = {"sum": "total", "avg": "average", "max": "maximum", "min": "minimum"}
+
+
 def label(column: str) -> str:
     """A column name as words: ``total_sales`` -> ``total sales``, ``COUNT(*)`` ->
     ``count``, ``AVG(price)`` -> ``average price``."""
+    if column.lower() in _BARE_AGG:
+        return _BARE_AGG[column.lower()]
     m = _AGG.match(column)
     if m:
         word = _AGG_WORDS[m.group(1).lower()]
@@ -167,6 +173,8 @@ def template_summary(
     more = " (the row cap cut the result)" if truncated else ""
     if n == 1 and len(columns) == 1:
         word = label(columns[0])
+        if rows[0][0] is None:
+            return f"The {word} has no value (nothing to compute it from)."
         value = describe_value(rows[0][0])
         if word in ("", "?column?") or word.startswith(("(", "case ")) or len(word) > 40:
             return f"The answer is {value}."

@@ -15,27 +15,13 @@ from avl.cli._common import (
     UsageError,
     config_of,
     console_from_args,
+    console_options,
     load_training,
     print_answer,
     startup,
 )
 
 __all__ = ["register"]
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", metavar="URL", help="database URL, e.g. sqlite:///shop.db (or AVL_DB)")
-    p.add_argument("--config", metavar="FILE", help="a console TOML file (or AVL_CONFIG)")
-    p.add_argument(
-        "--model", metavar="URL", help="model, e.g. offline://, openai:gpt-4o (default offline://)"
-    )
-    p.add_argument(
-        "--training",
-        default="avl_training.jsonl",
-        metavar="FILE",
-        help="the JSON-lines training file (default: avl_training.jsonl)",
-    )
-    p.add_argument("--user", default="cli", help="who is asking, for history and limits")
 
 
 def _parser(sub: Any, name: str, help: str, examples: str) -> argparse.ArgumentParser:
@@ -59,7 +45,7 @@ def register(sub: Any) -> None:
         '  avl ask "top 5 customers by total" --config avl.toml --role analyst --csv\n',
     )
     p.add_argument("question", nargs="+", help="the question, in plain language")
-    _common(p)
+    console_options(p)
     p.add_argument("--role", default=None, help="the policy role to ask as (from the config)")
     p.add_argument(
         "--history", metavar="URL", help="History to record into, e.g. sqlite:///history.db"
@@ -81,7 +67,7 @@ def register(sub: Any) -> None:
         "      --sql \"SELECT name FROM customers WHERE city = 'Paris'\"\n"
         "  avl train --db sqlite:///shop.db --ddl schema.sql\n",
     )
-    _common(p)
+    console_options(p)
     p.add_argument("--question", help="a question (with --sql)")
     p.add_argument("--sql", help="the SQL that answers --question (checked by SafeQuery)")
     p.add_argument("--ddl", metavar="FILE", help="a file of CREATE TABLE statements")

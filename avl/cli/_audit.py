@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError
+from avl.cli._common import EXIT_OK, EXIT_REJECTED, UsageError, examples
 
 __all__ = ["register"]
 
@@ -16,6 +16,10 @@ def register(sub: Any) -> None:
         "audit",
         help="audit reports from a History (outcomes, rejections, chain verification)",
         description="Audit reports from a History.",
+        **examples(
+            "avl audit report --history sqlite:///history.db --since 7d",
+            "avl audit report --config avl.toml --json",
+        ),
     )
     inner = p.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     r = inner.add_parser(

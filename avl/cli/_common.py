@@ -19,7 +19,9 @@ __all__ = [
     "UsageError",
     "config_of",
     "console_from_args",
+    "console_options",
     "context_of",
+    "examples",
     "history_url",
     "load_training",
     "print_answer",
@@ -69,6 +71,38 @@ def startup() -> Iterator[None]:
         if enabled:
             gc.freeze()
             gc.enable()
+
+
+def console_options(p: argparse.ArgumentParser) -> None:
+    """Add what builds a console: ``--db``, ``--config``, ``--model``, ``--training``
+    and ``--user`` (read by :func:`console_from_args` and :func:`load_training`)."""
+    p.add_argument("--db", metavar="URL", help="database URL, e.g. sqlite:///shop.db (or AVL_DB)")
+    p.add_argument(
+        "--config", metavar="FILE", help="a console TOML file, e.g. avl.toml (or AVL_CONFIG)"
+    )
+    p.add_argument(
+        "--model", metavar="URL", help="model, e.g. offline://, openai:gpt-4o (default offline://)"
+    )
+    p.add_argument(
+        "--training",
+        default="avl_training.jsonl",
+        metavar="FILE",
+        help="the JSON-lines training file (default: avl_training.jsonl)",
+    )
+    p.add_argument(
+        "--user", default="cli", help="who is asking, for history and limits, e.g. --user ann"
+    )
+
+
+def examples(*lines: str) -> dict[str, Any]:
+    """``add_parser`` keywords for an epilog of examples, shown as written
+    (``sub.add_parser("demo", help="...", **examples("avl demo --db shop.db"))``)."""
+    import argparse
+
+    return {
+        "epilog": "examples:\n" + "".join(f"  {line}\n" for line in lines),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }
 
 
 def print_answer(

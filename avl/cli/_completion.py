@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_OK
+from avl.cli._common import EXIT_OK, examples
 
 __all__ = ["Command", "commands_of", "register", "script"]
 
@@ -153,7 +153,11 @@ def register(sub: Any) -> None:
         "completion",
         help="print a tab-completion script for bash, zsh or fish",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **examples(
+            "avl completion bash > ~/.local/share/bash-completion/completions/avl",
+            'avl completion zsh > "${fpath[1]}/_avl"',
+            "avl completion fish > ~/.config/fish/completions/avl.fish",
+        ),
     )
     p.add_argument("shell", choices=SHELLS, help="the shell to complete in")
     p.set_defaults(func=_cmd_completion)

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_OK, print_answer
+from avl.cli._common import EXIT_OK, examples, print_answer
 from avl.typing import violation_code
 
 __all__ = ["register"]
@@ -15,8 +15,15 @@ __all__ = ["register"]
 
 def register(sub: Any) -> None:
     """Add ``demo`` to the subcommands."""
-    p = sub.add_parser("demo", help="run the offline demo on a sample database")
-    p.add_argument("--db", help="where to write the sample database (default: a temp dir)")
+    p = sub.add_parser(
+        "demo",
+        help="run the offline demo on a sample database",
+        **examples("avl demo", "avl demo --db shop.db      keep the sample database"),
+    )
+    p.add_argument(
+        "--db",
+        help="where to write the sample database, e.g. --db shop.db (default: a temp dir)",
+    )
     p.set_defaults(func=_cmd_demo)
 
 

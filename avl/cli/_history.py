@@ -20,7 +20,14 @@ import argparse
 import os
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_ERROR, EXIT_OK, EXIT_REJECTED, UsageError, history_url
+from avl.cli._common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_REJECTED,
+    UsageError,
+    examples,
+    history_url,
+)
 
 __all__ = ["register"]
 
@@ -82,13 +89,27 @@ def register(sub: Any) -> None:
     fmt.add_argument("--csv", action="store_true", help="CSV with a header")
     p.set_defaults(func=_cmd_history)
     cmds = p.add_subparsers(dest="history_command", required=False, metavar="{anchor,verify}")
-    a = cmds.add_parser("anchor", help="print the chain head as an anchor (JSON) to keep elsewhere")
+    a = cmds.add_parser(
+        "anchor",
+        help="print the chain head as an anchor (JSON) to keep elsewhere",
+        **examples(
+            "avl history anchor --history sqlite:///history.db",
+            "avl history anchor --config avl.toml --out /mnt/audit/anchors.jsonl",
+        ),
+    )
     _connection(a, sub=True)
     a.add_argument(
         "--out", default=None, metavar="FILE", help="append the anchor to FILE (JSON lines)"
     )
     a.set_defaults(func=_cmd_anchor)
-    v = cmds.add_parser("verify", help="check the hash chain (and that it reaches an anchor)")
+    v = cmds.add_parser(
+        "verify",
+        help="check the hash chain (and that it reaches an anchor)",
+        **examples(
+            "avl history verify --history sqlite:///history.db",
+            "avl history verify --config avl.toml --anchor /mnt/audit/anchors.jsonl",
+        ),
+    )
     _connection(v, sub=True)
     v.add_argument(
         "--anchor",

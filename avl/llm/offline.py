@@ -16,8 +16,9 @@ It has three entry points:
 - :meth:`OfflineChatModel.complete` takes chat messages like any model. It reads the
   prompt back: ``CREATE TABLE`` statements become tables and foreign keys, lines
   ``Q: ...`` followed by ``SQL: ...`` become trained pairs, and the last line starting
-  with ``Question:`` (or else the last user message) is the question. The answer is
-  a fenced ``sql`` block, or ``CANNOT ANSWER: <reason>``.
+  with ``Question:`` (or else the last user message) is the question; earlier user
+  and assistant messages are the conversation's earlier turns. The answer is a
+  fenced ``sql`` block, or ``CANNOT ANSWER: <reason>``.
 
 How it answers, in order:
 
@@ -41,6 +42,12 @@ How it answers, in order:
 5. Below a confidence threshold (the share of the question's content words linked to
    the schema or its values), it abstains and says what it understood.
 
+With earlier turns (:attr:`WriteContext.turns <avl.schema.WriteContext.turns>`), a
+follow-up question ("and only in France?", "sort them by total", "what about
+Berlin?", "only the top 3", "how many are there?") refines the last turn's SQL
+instead (its conditions, order, limit; a count of its rows), read against that
+query's own tables; a question that names another table is answered on its own.
+
 Example:
     >>> from avl.llm.offline import ColumnSpec, GenerationContext, OfflineChatModel, TableSpec
     >>> ctx = GenerationContext(tables=[TableSpec(name="singer", columns=[
@@ -55,6 +62,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 
@@ -68,6 +76,7 @@ from avl.schema import (
     ForeignKeySpec,
     SqlDraft,
     TableSpec,
+    Turn,
     WriteContext,
     parse_ddl,
 )
@@ -86,6 +95,7 @@ __all__ = [
     "parse_prompt",
 ]
 
+_FENCED = re.compile(r"```[ \t]*[A-Za-z0-9_-]*[^\n]*\n(.*?)(?:```|\Z)", re.S)
 _PAIR = re.compile(r"^\s*(?:--\s*)?Q:\s*(.+?)\s*$\n^\s*(?:--\s*)?SQL:\s*(.+?)\s*$", re.M)
 _QUESTION = re.compile(r"^\s*Question:\s*(.+?)\s*$", re.M)
 
@@ -133,8 +143,30 @@ def parse_prompt(
     tables, fks = parse_ddl(text, dialect=dialect)
     pairs = [ExamplePair(question=q, sql=s.rstrip(";")) for q, s in _PAIR.findall(text)]
     return question, GenerationContext(
-        question=question, tables=tables, foreign_keys=fks, examples=pairs, dialect=dialect
+        question=question,
+        tables=tables,
+        foreign_keys=fks,
+        examples=pairs,
+        dialect=dialect,
+        turns=_turns_of(messages),
     )
+
+
+def _turns_of(messages: Sequence[Message]) -> list[Turn]:
+    """Earlier turns of the conversation: each user message followed by an
+    assistant message (its SQL in a fenced block, or the reply as it is)."""
+    turns: list[Turn] = []
+    rest = [m for m in messages if m.role in ("user", "assistant")]
+    for asked, answered in itertools.pairwise(rest):
+        if asked.role != "user" or answered.role != "assistant":
+            continue
+        found = _QUESTION.findall(asked.content)
+        question = found[-1] if found else asked.content.strip()
+        block = _FENCED.search(answered.content)
+        sql = (block.group(1) if block else answered.content).strip().rstrip(";").strip()
+        if sql.split(None, 1)[:1] and sql.split(None, 1)[0].upper() in ("SELECT", "WITH"):
+            turns.append(Turn(question=question, sql=sql))
+    return turns
 
 
 class OfflineChatModel:
@@ -214,6 +246,7 @@ class OfflineChatModel:
             value_index=context.value_index or build_value_index(context.values),
             values=context.values,
             dialect=context.dialect,
+            turns=context.turns,
         )
 
     def complete(

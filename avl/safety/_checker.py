@@ -300,9 +300,17 @@ class Checker:
 
     @staticmethod
     def denied_match(ref: tuple[str, ...], entry: tuple[str, ...]) -> bool:
-        """Deny rules match in both directions (``public.users`` is denied by ``users``)."""
+        """Deny rules match in both directions (``public.users`` is denied by ``users``)
+        and whatever the case: whether ``ORDERS`` is ``orders`` is the server's setting
+        (MySQL/MariaDB's ``lower_case_table_names``, on by default on Windows and macOS),
+        which SafeQuery cannot see; a deny rule applied to a distinct table costs a
+        refusal, one missed costs a leak."""
         n = min(len(ref), len(entry))
-        return ref[len(ref) - n :] == entry[len(entry) - n :]
+        if ref[len(ref) - n :] == entry[len(entry) - n :]:
+            return True
+        return [p.casefold() for p in ref[len(ref) - n :]] == [
+            p.casefold() for p in entry[len(entry) - n :]
+        ]
 
     # ------------------------------------------------------------- row filters
     def bound_filter(self, rf: RowFilter, params: Mapping[str, object]) -> exp.Expr | None:

@@ -193,8 +193,8 @@ class Policy:
     SafeQuery cannot see. Name that schema in ``default_schema`` and unqualified
     names (in the SQL and in the policy) are read as names in it. Deny rules
     (``denied_tables``, ``denied_columns``, ``row_filters``) match in both
-    directions instead, so ``users`` denies ``public.users`` and ``sales.users``
-    denies a bare ``users``.
+    directions and whatever the case instead, so ``users`` denies ``public.users``
+    and ``USERS``, and ``sales.users`` denies a bare ``users``.
 
     Attributes:
         dialect: any sqlglot dialect name (``"sqlite"``, ``"postgres"``,

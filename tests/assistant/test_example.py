@@ -30,8 +30,8 @@ def test_quickstart_example() -> None:
         "4 ok What is the total amount of orders of the customer named Alan Turing?",
         "2 ok How many customers are there in each country?",
     ]
-    review = next(line for line in lines if line.startswith("Explanation("))
-    assert "CREATE INDEX ix_orders_status ON" in review
+    assert any(line.startswith("Explanation(") for line in lines)
+    assert any(line.startswith("CREATE INDEX ix_orders_status ON") for line in lines)
 
 
 def test_roles_example() -> None:

@@ -39,8 +39,9 @@ def test_template_single_cell_names_the_value() -> None:
     assert template_summary(outcome="ok", columns=["total_sales"], rows=[(1234567,)]) == (
         "The total sales is 1,234,567."
     )
-    assert template_summary(outcome="ok", columns=["?column?"], rows=[(None,)]) == (
-        "The answer is none."
+    assert template_summary(outcome="ok", columns=["?column?"], rows=[(7,)]) == ("The answer is 7.")
+    assert template_summary(outcome="ok", columns=["sum"], rows=[(None,)]) == (
+        "The total has no value (nothing to compute it from)."
     )
 
 

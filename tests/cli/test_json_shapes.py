@@ -6,7 +6,6 @@ and compared with what the app itself answers for the same question or SQL."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,9 @@ import jsonschema  # the test extra (check-jsonschema)
 import pytest
 
 from avl.assistant import create_demo_database
-from avl.cli import main
 from avl.web import openapi_spec
+
+from .conftest import run
 
 
 def validate(body: Any, component: str) -> None:
@@ -27,14 +27,8 @@ def validate(body: Any, component: str) -> None:
     jsonschema.Draft202012Validator(schema).validate(body)
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return code, out.getvalue(), err.getvalue()
-
-
 @pytest.fixture
-def shop(tmp_path: Path) -> Path:
+def demo(tmp_path: Path) -> Path:
     return create_demo_database(tmp_path / "shop.db")
 
 
@@ -49,7 +43,7 @@ def http(console: Any, method: str, path: str, **kw: Any) -> Any:
         return r.json()
 
 
-def test_ask_json_is_the_v1_ask_body(shop: Path, tmp_path: Path) -> None:
+def test_ask_json_is_the_v1_ask_body(demo: Path, tmp_path: Path) -> None:
     from avl.console import Console
 
     question = "How many customers are there in each country?"
@@ -57,7 +51,7 @@ def test_ask_json_is_the_v1_ask_body(shop: Path, tmp_path: Path) -> None:
         "ask",
         question,
         "--db",
-        f"sqlite:///{shop}",
+        f"sqlite:///{demo}",
         "--training",
         str(tmp_path / "t.jsonl"),
         "--json",
@@ -66,7 +60,7 @@ def test_ask_json_is_the_v1_ask_body(shop: Path, tmp_path: Path) -> None:
     body = json.loads(out)
     validate(body, "AnswerOut")
     assert body["verdict"]["role"] == "default"
-    with Console(db=f"sqlite:///{shop}") as console:
+    with Console(db=f"sqlite:///{demo}") as console:
         web = http(console, "POST", "/v1/ask", json={"question": question})
     validate(web, "AnswerOut")
     assert set(body) == set(web)
@@ -110,7 +104,7 @@ def _script() -> Path:
     return path
 
 
-def test_history_json_is_the_v1_history_body(shop: Path, tmp_path: Path) -> None:
+def test_history_json_is_the_v1_history_body(demo: Path, tmp_path: Path) -> None:
     from avl.console import Console
 
     hist = f"sqlite:///{tmp_path / 'history.db'}"
@@ -118,7 +112,7 @@ def test_history_json_is_the_v1_history_body(shop: Path, tmp_path: Path) -> None
         "ask",
         "How many customers are there?",
         "--db",
-        f"sqlite:///{shop}",
+        f"sqlite:///{demo}",
         "--history",
         hist,
         "--training",
@@ -132,7 +126,7 @@ def test_history_json_is_the_v1_history_body(shop: Path, tmp_path: Path) -> None
     assert [e["question"] for e in body["items"] if e["outcome"] == "ok"] == [
         "How many customers are there?"
     ]
-    with Console(db=f"sqlite:///{shop}", history=hist) as console:
+    with Console(db=f"sqlite:///{demo}", history=hist) as console:
         web = http(console, "GET", "/v1/history", params={"user": "cli"})
     validate(web, "HistoryPage")
     assert web["items"] == body["items"]

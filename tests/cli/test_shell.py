@@ -8,7 +8,6 @@ import asyncio
 import io
 import os
 import select
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -29,22 +28,6 @@ from avl.cli._shell import (
 from avl.console import Console
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def shop(tmp_path: Path) -> Path:
-    path = tmp_path / "shop.db"
-    conn = sqlite3.connect(path)
-    conn.executescript(
-        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT, city TEXT);"
-        "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, total REAL);"
-        "INSERT INTO customers VALUES (1, 'Ann', 'ann@x.org', 'Paris'), "
-        "(2, 'Bob', 'bob@x.org', 'Rome'), (3, 'Cid', 'cid@x.org', 'Paris');"
-        "INSERT INTO orders VALUES (1, 1, 10.5), (2, 2, 20.0);"
-    )
-    conn.commit()
-    conn.close()
-    return path
 
 
 @pytest.fixture
@@ -114,6 +97,19 @@ def test_history_path_from_env_and_xdg(tmp_path: Path) -> None:
     assert history_path(str(tmp_path / "x"), {"AVL_SHELL_HISTORY": "/nope"}) == tmp_path / "x"
 
 
+def test_history_file_is_private_bounded_and_keeps_multi_line_inputs(tmp_path: Path) -> None:
+    h = ShellHistory(tmp_path / "state" / "avl" / "shell_history", limit=5)
+    for i in range(30):
+        h.append(f"\\sql SELECT {i}\nFROM t;" + " " * 400)
+    assert (h.path.stat().st_mode & 0o777) == 0o600
+    got = h.load()
+    assert len(got) == 5
+    assert got[-1].startswith("\\sql SELECT 29\nFROM t;")
+    assert len(h.path.read_text().splitlines()) <= 10  # rewritten, not grown without end
+    h.path.write_text(h.path.read_text() + "not json\n")  # a damaged line is passed over
+    assert len(h.load()) == 5
+
+
 # ------------------------------------------------------- the plain reader (pipe)
 def test_scripted_through_a_pipe(tmp_path: Path, config: Path) -> None:
     script = (
@@ -132,7 +128,7 @@ def test_scripted_through_a_pipe(tmp_path: Path, config: Path) -> None:
         "\\tables\n"  # after \quit: never read
     )
     proc = shell_run(tmp_path, script, "--config", str(config), "--role", "analyst")
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # a statement was refused, a role unknown
     out = proc.stdout
     assert "avl shell:" not in out  # no banner and no prompt when piped
     # \tables and \describe: the analyst's view, without the denied column
@@ -156,6 +152,32 @@ def test_scripted_through_a_pipe(tmp_path: Path, config: Path) -> None:
     assert "how many customers" in out.split("question or SQL")[1]
     assert out.count("customers        3") == 1  # the \tables after \quit did not run
     assert not (tmp_path / "shell_history").exists()  # piped input keeps no history
+
+
+def test_a_clean_script_exits_0_and_mistakes_are_errors_not_crashes(
+    tmp_path: Path, config: Path
+) -> None:
+    ok = shell_run(
+        tmp_path, "\\tables\n\\sql SELECT 1;\n\\help\n", "--config", str(config), "--role", "admin"
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "\\describe TABLE" in ok.stdout  # \help
+    bad = shell_run(
+        tmp_path,
+        "\\describe\n\\nosuch\n\\describe secrets\n\\sql\n\n\\tables\n",
+        "--config",
+        str(config),
+        "--role",
+        "admin",
+    )
+    assert bad.returncode == 1
+    assert bad.stderr == ""
+    out = bad.stdout
+    assert "error: \\describe TABLE" in out
+    assert "error: unknown command \\nosuch; \\help lists the commands" in out
+    assert "error: no table 'secrets' that you may read" in out
+    assert "error: give the SQL after the command" in out
+    assert "customers" in out.split("give the SQL")[1]  # the session went on
 
 
 def test_unknown_role_at_start_is_a_one_line_error(tmp_path: Path, config: Path) -> None:
@@ -383,13 +405,12 @@ def _wait(pid: int, fd: int, seen: bytearray) -> int:
     raise AssertionError(f"the shell did not end: {bytes(seen)[-3000:]!r}")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
-def test_in_a_pseudo_terminal(tmp_path: Path, config: Path) -> None:
+def _spawn(tmp_path: Path, config: Path, hist: Path, *extra: str) -> tuple[int, int]:
+    """``avl shell`` on a new pseudo-terminal: ``(pid, the terminal's fd)``."""
     import pty
 
-    hist = tmp_path / "shell_history"
     pid, fd = pty.fork()
-    if pid == 0:  # the child: the installed command line, on the terminal
+    if pid == 0:  # the child: the command line a user runs, on the terminal
         os.environ.update(
             PYTHONPATH=str(ROOT),
             NO_COLOR="1",
@@ -399,19 +420,16 @@ def test_in_a_pseudo_terminal(tmp_path: Path, config: Path) -> None:
             AVL_SHELL_HISTORY=str(hist),
         )
         os.chdir(tmp_path)
-        os.execv(
-            sys.executable,
-            [
-                sys.executable,
-                "-m",
-                "avl.cli",
-                "shell",
-                "--config",
-                str(config),
-                "--role",
-                "analyst",
-            ],
-        )
+        argv = ["-m", "avl.cli", "shell", "--config", str(config), "--role", "analyst", *extra]
+        os.execv(sys.executable, [sys.executable, *argv])
+    return pid, fd
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+@pytest.mark.parametrize("mode", ["prompt_toolkit", "readline"])
+def test_in_a_pseudo_terminal(tmp_path: Path, config: Path, mode: str) -> None:
+    hist = tmp_path / "shell_history"
+    pid, fd = _spawn(tmp_path, config, hist, *(["--plain"] if mode == "readline" else []))
     seen = bytearray()
     try:
         _read_until(fd, b"avl (analyst)>", seen)

@@ -110,6 +110,11 @@ COMMON = [
     "SELECT notes FROM {o} /* c */ WHERE tenant_id = 2",
     "SELECT notes FROM {o} o -- trailing",
     "SELECT a.notes FROM {o} a, {o} b WHERE a.id = b.id AND b.tenant_id = 2",
+    # a CTE naming itself outside a UNION's recursive term: DuckDB reads the real table
+    "WITH RECURSIVE {u} AS (SELECT * FROM {u}) SELECT * FROM {u}",
+    "WITH RECURSIVE {o} AS (SELECT * FROM {o}) SELECT * FROM {o}",
+    "WITH RECURSIVE {o} AS (SELECT * FROM {o} UNION ALL SELECT * FROM {o} WHERE 1 = 0) SELECT * FROM {o}",
+    "SELECT name FROM {u} NATURAL JOIN (SELECT 1 AS id, 'x' AS password_hash) AS g",
 ]
 
 SQLITE = [

@@ -213,3 +213,28 @@ def test_duckdb_search_path(tmp_path: Path) -> None:
         _oracle("duckdb", lambda s: con.execute(s).fetchall(), duckdb.Error, "sales", "main", "inv")
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("dialect", ["mysql", "postgres", "sqlite", "duckdb"])
+def test_deny_rules_match_whatever_the_case(dialect: str) -> None:
+    # MySQL/MariaDB with lower_case_table_names=1 (the default on Windows and macOS) reads
+    # ORDERS as orders: on such a server (MariaDB 10.11, checked by hand) the upper-cased
+    # name stepped around the row filter, the denied column and the denied table
+    guard = SafeQuery(
+        Policy(
+            dialect=dialect,
+            row_filters={"orders": "tenant_id = :t"},
+            denied_columns=["users.password_hash"],
+            denied_tables=["secrets"],
+        )
+    )
+    q = "`" if dialect == "mysql" else '"'
+    for name in ("ORDERS", "Orders", f"{q}ORDERS{q}", "test.ORDERS"):
+        verdict = guard.check(f"SELECT notes FROM {name}", {"t": 1})
+        assert "tenant_id = 1" in (verdict.sql or ""), (name, verdict)
+    for name in ("USERS", f"{q}Users{q}"):
+        verdict = guard.check(f"SELECT password_hash FROM {name}")
+        assert [v.code.value for v in verdict.violations] == ["column_denied"], name
+    assert [v.code.value for v in guard.check("SELECT * FROM SECRETS").violations] == [
+        "table_denied"
+    ]

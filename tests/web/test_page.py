@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
 ]
 
 XSS = "<img src=x onerror=alert(1)>"
+ABSTAIN = "will it rain tomorrow?"
 
 SCRIPT = {
     "revenue by city": "SELECT city, revenue FROM cities ORDER BY city",
@@ -66,6 +67,9 @@ MARKS = {"units against total": {"type": "point", "tooltip": True}}
 class ChartAns(Ans):
     vega: Any = None
     session: str | None = None
+    summary: str | None = None
+    outcome: str = "ok"
+    reason: str = ""
 
     def chart(self) -> Any:
         return self.vega
@@ -84,6 +88,18 @@ class ChartingAssistant(ScriptedAssistant):
         self.sessions_seen.append((question, session))
         if session == "new":
             session = f"thread-{len(self.sessions_seen)}"
+        if question == ABSTAIN:  # the writer declines, as avl's does
+            yield Ev(kind="retrieved", data={"items": []})
+            answer = ChartAns(
+                question=question,
+                outcome="abstained",
+                reason="the weather is not in this database",
+                summary="This database cannot answer the question.",
+                session=session,
+            )
+            yield Ev(kind="answer", data={}, answer=answer)
+            yield Ev(kind="done", data={"outcome": "abstained"})
+            return
         for ev in super().stream(question, **kw):
             if ev.answer is not None:
                 a = ev.answer
@@ -193,7 +209,11 @@ class Watch:
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         page.on(
             "console",
-            lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None,
+            lambda m: (
+                self.errors.append(f"{m.type}: {m.text}")
+                if m.type in ("error", "warning")
+                else None
+            ),
         )
         page.on("dialog", self._dialog)
         page.on(
@@ -226,7 +246,7 @@ def ask(page: Any, question: str) -> Any:
     page.fill("#question", question)
     page.press("#question", "Enter")
     turn = page.locator("#thread > li").nth(n)
-    turn.locator(".turn-meta:not(.pending)").wait_for(timeout=15_000)
+    turn.locator(".turn-meta:not(.pending)").wait_for(timeout=30_000)
     return turn
 
 
@@ -237,7 +257,7 @@ def run_sql(page: Any, sql: str) -> Any:
     page.fill("#sql", sql)
     page.click("#run-button")
     turn = page.locator("#thread > li").nth(n)
-    turn.locator(".turn-meta:not(.pending)").wait_for(timeout=15_000)
+    turn.locator(".turn-meta:not(.pending)").wait_for(timeout=30_000)
     return turn
 
 
@@ -262,7 +282,7 @@ def test_enter_asks_and_shift_enter_inserts_a_newline(page: Any) -> None:
     box.fill("how many cities")
     page.keyboard.press("Enter")
     turn = page.locator("#thread > li").first
-    turn.locator(".turn-meta:not(.pending)").wait_for(timeout=15_000)
+    turn.locator(".turn-meta:not(.pending)").wait_for(timeout=30_000)
     assert box.input_value() == ""  # asked, and the box is ready for the next one
     assert turn.locator(".question").inner_text() == "how many cities"
     assert rows_of(turn) == [["5"]]
@@ -361,6 +381,16 @@ def test_a_server_without_sessions_gets_plain_questions(page: Any) -> None:
         {"question": "how many cities"},
         {"question": "revenue by city"},
     ]
+
+
+def test_an_abstained_answer_says_why_once(page: Any) -> None:
+    turn = ask(page, ABSTAIN)
+    assert turn.locator(".turn-meta").inner_text() == "Cannot answer from this database"
+    assert turn.locator(".summary").inner_text() == "This database cannot answer the question."
+    assert turn.locator(".sql-block").is_hidden()
+    assert turn.locator("table.rows").count() == 0
+    assert turn.locator(".chart svg").count() == 0
+    assert page.watch.clean(), page.watch.__dict__
 
 
 # -- copy SQL ------------------------------------------------------------------------------
@@ -465,6 +495,9 @@ def test_the_demo_console_answers_with_a_chart(browser: Any) -> None:
             n = len(rows_of(turn))
             assert n > 1
             assert turn.locator(".chart svg rect.bar").count() == n
+            # The answer's one-sentence summary is shown with it.
+            assert turn.locator(".summary").is_visible()
+            assert turn.locator(".summary").inner_text().strip()
             page.close()
     finally:
         console.close()
@@ -658,7 +691,9 @@ def test_screenshots(
     page.goto(demo_url)
     ask(page, "How many customers are there?")
     turn = ask(page, "How many customers are there in each country?")
-    assert turn.locator(".chart svg rect.bar").count() == 6
+    rows = rows_of(turn)
+    assert len(rows) > 1, turn.inner_text()
+    assert turn.locator(".chart svg rect.bar").count() == len(rows)
     turn.locator(".question").scroll_into_view_if_needed()
     page.evaluate("window.scrollBy(0, -70)")
     page.screenshot(path=str(out / f"{name}.png"))

@@ -28,7 +28,7 @@ from avl.llm._offline._question import Question, parse_question
 from avl.llm._offline._render import render
 from avl.llm._offline._schema import SchemaIndex
 from avl.llm._offline._steps import read_intent
-from avl.schema import ExamplePair, ForeignKeySpec, TableSpec
+from avl.schema import ExamplePair, ForeignKeySpec, TableSpec, Turn
 
 __all__ = ["OfflineDraft", "OfflineGenerator"]
 
@@ -44,8 +44,9 @@ class OfflineDraft:
         reason: why it abstains (``""`` when it answers).
         understood: what it understood of the question.
         confidence: 0..1, how much of the question the answer stands on.
-        source: ``"example"`` (an adapted trained pair), ``"composed"`` or
-            ``"screen"`` (not read).
+        source: ``"example"`` (an adapted trained pair), ``"composed"``,
+            ``"followup"`` (the previous turn's SQL, refined) or ``"screen"`` (not
+            read).
     """
 
     sql: str = ""
@@ -105,6 +106,7 @@ class OfflineGenerator:
         value_index: ValueIndex | None = None,
         values: Mapping[tuple[str, str], Sequence[str]] | None = None,
         dialect: str = "sqlite",
+        turns: Sequence[Turn] = (),
     ) -> OfflineDraft:
         """Answer ``question`` with SQL or an abstention (never raises on text).
 
@@ -117,13 +119,17 @@ class OfflineGenerator:
             values: stored values per ``(table, column)`` (flag columns are read
                 from them).
             dialect: the SQL dialect to write.
+            turns: earlier turns of the session: a follow-up question refines the
+                last one's SQL (:mod:`~avl.llm._offline._followup`).
 
         Returns:
             The draft.
         """
         q = parse_question(question)
         scr = screen(q)
-        if scr is not None:
+        # words unknown to the screen may still name values of the previous answer
+        # ("excluding cancelled"): only that screen waits for the follow-up reading
+        if scr is not None and not (turns and scr.kind == "gibberish"):
             return OfflineDraft(reason=scr.reason, understood=scr.understood, source="screen")
         if not tables:
             return OfflineDraft(
@@ -133,6 +139,29 @@ class OfflineGenerator:
         schema = self._schema(tables, foreign_keys)
         index = value_index or {}
         fuzzy = self._fuzzy_keys(index) if index else None
+        if turns:
+            from avl.llm._offline._followup import refine
+
+            refined = refine(
+                question,
+                turns,
+                tables=tables,
+                foreign_keys=foreign_keys,
+                value_index=index,
+                values=values or {},
+                dialect=dialect,
+                fuzzy=fuzzy,
+            )
+            if refined is not None:
+                last = next(t for t in reversed(turns) if t.sql.strip())
+                return OfflineDraft(
+                    sql=refined.sql,
+                    understood=f"a follow-up of {last.question!r}: " + ", ".join(refined.changes),
+                    confidence=1.0,
+                    source="followup",
+                )
+        if scr is not None:
+            return OfflineDraft(reason=scr.reason, understood=scr.understood, source="screen")
         links = link_question(q, schema, index, fuzzy)
         if examples:
             # a close pair, adapted, beats composing: measured on both halves of

@@ -4,7 +4,8 @@ A denied column stays denied whatever it is called: the checker follows each col
 through ``SELECT *`` and its modifiers (``* EXCLUDE``, ``* REPLACE``, ``* RENAME``), column
 lists on CTEs, derived tables and table aliases (``AS t(a, b)``), ``VALUES`` aliases,
 positional references (``ORDER BY 4``, DuckDB's ``#4``), DuckDB's ``COLUMNS(...)`` and a
-``*`` inside a function. Where it cannot prove which column a reference reads while a
+``*`` inside a function, and the columns a ``NATURAL JOIN`` compares without naming
+them. Where it cannot prove which column a reference reads while a
 denied column is in reach, it refuses (``unresolved_column``).
 
 With a schema, an unknown column is ``unknown_column``; in SQLite a double-quoted name
@@ -26,7 +27,7 @@ from avl.safety.rules._util import is_constant
 if TYPE_CHECKING:
     from avl.safety._walk import Rel, Run, Scope
 
-__all__ = ["column", "columns_fn", "positional", "star", "star_value", "use"]
+__all__ = ["column", "columns_fn", "natural_join", "positional", "star", "star_value", "use"]
 
 C = ViolationCode
 
@@ -308,3 +309,32 @@ RULES = {
     exp.Columns: columns_fn,
     exp.PositionalColumn: positional,
 }
+
+
+def natural_join(run: Run, left: list[Rel], right: Rel, node: exp.Expr) -> None:
+    """``NATURAL JOIN`` compares every column name both sides have, unnamed.
+
+    Joining a table to ``(SELECT 'guess' AS password_hash)`` would test a guess of a
+    denied column against every row, so a denied (marked) column of either side that
+    the other side has, or may have (its columns unknown), is refused.
+    """
+    sides = [(src, [right]) for src in left] + [(right, left)]
+    for src, others in sides:
+        for name in sorted(src.marked):
+            for other in others:
+                if other.colset is not None and name not in other.colset:
+                    continue
+                if other.colset is None:
+                    run.flag(
+                        C.UNRESOLVED_COLUMN,
+                        f"NATURAL JOIN may compare the denied column {name!r} (the other "
+                        "side's columns are unknown)",
+                        node,
+                    )
+                else:
+                    run.flag(
+                        C.COLUMN_DENIED,
+                        f"NATURAL JOIN compares the denied column {name!r}",
+                        node,
+                    )
+                break

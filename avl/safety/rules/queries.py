@@ -211,6 +211,12 @@ def select(run: Run, node: exp.Select, outer: Scope | None) -> Rel | None:
             jargs.get("natural") or str(jargs.get("method") or "").upper() in _LINKING
         ):
             links.append(frozenset(names[: names.index(name) + 1]))
+            if jargs.get("natural") or str(jargs.get("method") or "").upper() == "NATURAL":
+                earlier = names[: names.index(name)]
+                columns.natural_join(
+                    run, [scope.sources[n] for n in earlier if n in scope.sources],
+                    scope.sources[name], join,
+                )  # fmt: skip
         for key, value in jargs.items():
             if value is None or value is False or value == [] or key in _JOIN_PLAIN:
                 continue
@@ -439,6 +445,7 @@ def with_(run: Run, node: exp.Expr, scope: Scope) -> None:
             scope.ctes[name] = Rel(name, None)
             continue
         if recursive:
+            _self_reference(run, body, name)
             scope.ctes[name] = Rel(name, tuple(declared) if declared else None)
             resources.recursive_cte(run, cte, body, name, scope.ctes[name])
             if isinstance(body, SETOPS):
@@ -453,6 +460,37 @@ def with_(run: Run, node: exp.Expr, scope: Scope) -> None:
         if recursive:
             rel = Rel(name, rel.cols, rel.marked)
         scope.ctes[name] = rel.named(name)
+
+
+def _self_reference(run: Run, body: exp.Expr, name: str) -> None:
+    """A ``WITH RECURSIVE`` CTE may name itself only in the recursive term of a
+    ``UNION [ALL]``. Anywhere else the engines disagree on what the name is: PostgreSQL,
+    MySQL and SQLite refuse the statement, DuckDB reads the real table of that name
+    (``WITH RECURSIVE users AS (SELECT * FROM users)`` returned every row and column),
+    while the walk would have read the CTE."""
+    allowed: exp.Expr | None = None
+    if isinstance(body, exp.Union):
+        allowed = body.expression
+    for table in body.find_all(exp.Table):
+        if table.args.get("db") is not None or not isinstance(table.this, exp.Identifier):
+            continue
+        if table.name.lower() != name:
+            continue
+        node: exp.Expr | None = table
+        inside = False
+        while node is not None and node is not body:
+            if node is allowed:
+                inside = True
+                break
+            node = node.parent
+        if not inside:
+            run.flag(
+                C.UNKNOWN_TABLE,
+                f"the recursive CTE {name!r} names itself outside the recursive term of a "
+                "UNION; engines disagree on whether that is the CTE or the table",
+                table,
+            )
+            return
 
 
 def _width_of(run: Run, node: exp.Expr, scope: Scope) -> int | None:

@@ -304,7 +304,7 @@
     let every = 1;
     const top = 26;
     const right = 16;
-    let labelMax = narrow ? 12 : 18;
+    let labelMax = narrow ? 14 : 18;
     if (c.horizontal) {
       const longest = Math.max(...catNames.map((s) => Math.min(s.length, labelMax)));
       left = Math.min(width * 0.4, 14 + longest * charW);
