@@ -287,10 +287,10 @@ class Shell:
 
     def completions(self, before_cursor: str) -> list[str]:
         """The words that may complete the last word of ``before_cursor``."""
-        stripped = before_cursor.strip()
-        if not stripped or (stripped.startswith("\\") and " " not in stripped):
+        head = before_cursor.lstrip()
+        if not head or (head.startswith("\\") and not any(c.isspace() for c in head)):
             names = [f"\\{c}" for c in COMMANDS]
-            return [n for n in names if n.startswith(stripped)]
+            return [n for n in names if n.startswith(head)]
         m = _WORD.search(before_cursor)
         word = m.group() if m else ""
         cmd = _command(before_cursor)

@@ -82,6 +82,11 @@ def _wrap(run: Run, statements: list[exp.Expr], substitutions: dict[str, str]) -
         token = f"avlrowfilter{nonce}{index}"
         inner = table.copy()
         inner.set("alias", None)
+        # a PIVOT/UNPIVOT runs on the filtered rows, outside the wrapper: inside, it
+        # could forge the filter's column (PIVOT (count(*) AS id FOR tenant_id IN (2 AS
+        # tenant)) made a ``tenant_id`` of 1 beside another tenant's notes)
+        pivots = inner.args.get("pivots")
+        inner.set("pivots", None)
         alias = table.args.get("alias")
         if isinstance(alias, exp.TableAlias):
             alias = alias.copy()
@@ -93,6 +98,8 @@ def _wrap(run: Run, statements: list[exp.Expr], substitutions: dict[str, str]) -
         # T-SQL), replaced by the predicate text after generation
         marker = exp.EQ(this=exp.column(token + "a"), expression=exp.column(token + "b"))
         wrapper = exp.Subquery(this=exp.select("*").from_(inner).where(marker), alias=alias)
+        if pivots:
+            wrapper.set("pivots", pivots)
         table.replace(wrapper)
         substitutions[token] = predicate + FENCES.get(run.p.dialect, "")
         changed = True

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from avl.cli._shell import (
+    COMMANDS,
     Shell,
     ShellHistory,
     history_path,
@@ -280,6 +281,10 @@ def test_prompt_toolkit_completes_only_what_the_role_may_read(
     admin = Shell(console, io.StringIO(), role="admin")
     assert admin.completions("SELECT customers.em") == ["customers.email"]
     assert admin.completions("\\role an") == ["analyst"]
+    assert admin.completions("\\role ") == ["admin", "analyst"]
+    assert admin.completions("\\describe ") == ["customers", "orders"]
+    assert admin.completions("\\") == [f"\\{c}" for c in COMMANDS]
+    assert admin.completions("SELECT * FROM o") == ["orders"]
 
 
 def test_prompt_toolkit_role_multiline_and_history_across_sessions(

@@ -261,6 +261,9 @@ MYSQL = [
 ]
 
 DUCKDB = [
+    # a PIVOT inside the row-filter wrapper forged the filter's column
+    "SELECT * FROM {o} PIVOT (max(notes) AS n, count(*) AS id FOR tenant_id IN (2 AS tenant))",
+    "SELECT * FROM {o} PIVOT (max(notes) AS n, count(*) AS id FOR tenant_id IN (2 AS tenant)) AS p",
     "SELECT * FROM query('SELECT password_hash FROM {u}')",
     "SELECT * FROM query('SELECT * FROM {s}')",
     "SELECT * FROM query_table('{u}')",

@@ -166,3 +166,27 @@ def test_an_unfenced_filter_written_by_the_caller_is_wrapped_again(dialect: str)
     assert again is not None
     assert again != own
     assert again.count("tenant_id = 1") == 2
+
+
+def test_duckdb_pivot_runs_on_the_filtered_rows(tmp_path: Path) -> None:
+    """A PIVOT written on a filtered table runs outside the wrapper: inside it, the pivot
+    made a ``tenant_id`` column of 1 beside another tenant's notes, and the filter
+    passed them."""
+    duckdb = pytest.importorskip("duckdb")
+    con = duckdb.connect(str(tmp_path / "pivot.duckdb"))
+    try:
+        for statement in _ddl("rf_pivot", SECRET, index=False):
+            con.execute(statement)
+        guard = SafeQuery(Policy(dialect="duckdb", row_filters={"rf_pivot": "tenant_id = :t"}))
+        sql = (
+            "SELECT * FROM rf_pivot PIVOT (max(notes) AS n, count(*) AS id "
+            "FOR tenant_id IN (2 AS tenant))"
+        )
+        verdict = guard.check(sql, {"t": 1})
+        assert verdict.sql is not None
+        assert verdict.sql.index("tenant_id = 1") < verdict.sql.index("PIVOT")
+        rows = con.execute(verdict.sql).fetchall()
+        assert len(rows) == 2
+        assert SECRET not in repr(rows)
+    finally:
+        con.close()

@@ -64,6 +64,12 @@ _PATHLIKE = LazyPattern(
     re.IGNORECASE,
 )
 _TABLE_NAME_ARGS = frozenset({"this", "db", "catalog", "alias"})
+# what may stay on a row-filtered table inside its wrapper (a subset of the table's own
+# rows, filtered after); PIVOT goes outside, anything else is refused
+_FILTERABLE_ARGS = frozenset(
+    {"this", "db", "catalog", "alias", "sample", "hints", "indexed", "only", "version",
+     "system_time", "partition", "format", "pivots"}
+)  # fmt: skip
 _TABLE_WALKED = frozenset({"joins", "laterals", "pivots", "hints", "sample", "version", "only"})
 
 
@@ -318,6 +324,18 @@ def table(run: Run, node: exp.Table, scope: Scope, links: list[frozenset[str]]) 
     for rf in run.c.row_filters:
         # like a deny rule: public.orders is filtered by a filter on orders
         if run.c.denied_match(parts, rf.parts) and not _already_filtered(run, node, rf):
+            extra = sorted(k for k, v in args.items() if v and k not in _FILTERABLE_ARGS)
+            if extra:
+                # the wrapper filters the table's own rows; an operator written on the
+                # reference (a join or match clause attached to it) would run before
+                # the filter. PIVOT is moved outside the wrapper by the rewrite.
+                run.flag(
+                    C.UNKNOWN_NODE,
+                    f"the row filter on {info.display!r} cannot be applied before its "
+                    f"{', '.join(extra)} clause; refusing",
+                    node,
+                )
+                continue
             run.wraps.append((node, rf))
     return name
 
