@@ -18,9 +18,11 @@ and 64 connections, pinned to CPU 0:
 - avl ``POST /v1/sql/check``, uncached: a different SQL text on every request (every
   request parses and walks the SQL with SafeQuery);
 - ``avl-core``: the same app without the middlewares issue 12 added (tracing, route
-  metrics, security headers, the Host check, the cross-site guard), so the cached
-  check's figure beside it is what those layers cost, in the same run (the servers
-  compared get the same requests: the uncached run comes last);
+  metrics, security headers -- now in one layer, ``Envelope``, with the access log --
+  the Host check, the cross-site guard), the access log served by its own
+  ``avl.logs.AccessLog``, so the cached check's figure beside it is what those
+  layers cost, in the same run (the servers compared get the same requests: the
+  uncached run comes last);
 - ``avl-base`` (with ``--base-root DIR``, a checkout of the code before): the old app.
 
 The avl app runs over a real :class:`avl.console.Console` (demo SQLite database,
@@ -307,6 +309,7 @@ def in_process(n: int, *, base: bool = False) -> dict[str, float]:
     console = Console(ratelimit={"rates": "10000000/second"})
     app = create_app(console)
     core = None if base else _core_app(console)
+    core_bare = None if base else _core_app(console, access_log=False)
 
     def scope(method: str, path: str, body: bytes = b"") -> dict[str, Any]:
         headers = [(b"host", b"127.0.0.1:8000")]
@@ -355,6 +358,12 @@ def in_process(n: int, *, base: bool = False) -> dict[str, float]:
         if core is not None:
             runs.append(
                 ("avl-core POST /v1/sql/check (cached)", (core, "POST", "/v1/sql/check", cached))
+            )
+            runs.append(
+                (
+                    "avl-core, no access log (cached)",
+                    (core_bare, "POST", "/v1/sql/check", cached),
+                )
             )
         for _ in range(5):  # best of 5, interleaved
             for name, args in runs:

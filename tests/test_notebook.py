@@ -523,6 +523,30 @@ def test_chart_svg_draws_the_bars() -> None:
     assert root.find("s:title", ns).text == f"per city {XSS}"  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize(
+    ("sql", "kept"),
+    [
+        ("SELECT city, revenue FROM cities ORDER BY revenue DESC", True),
+        ("select city, revenue from cities order\n  by 2 desc limit 3", True),
+        ("SELECT city, SUM(x) OVER (ORDER BY y) FROM t", False),  # a window's order
+        ("SELECT city, n FROM (SELECT city, n FROM t ORDER BY n) AS s", False),
+        ("SELECT city, revenue FROM cities", False),
+    ],
+)
+def test_chart_keeps_the_order_the_query_chose(sql: str, kept: bool) -> None:
+    rows = (("Paris", 1200.25), ("Zurich", 640.75), ("Lisbon", 80.0))
+    answer = Answer(question="q", sql=sql, columns=("city", "revenue"), rows=rows)
+    chart = answer.chart()
+    assert chart is not None
+    x = chart["encoding"]["x"]
+    assert ("sort" in x and x["sort"] is None) is kept
+    root = ET.fromstring(chart.to_svg())
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    titles = [b.find("s:title", ns).text for b in root.findall("s:rect[@class='avl-bar']", ns)]  # type: ignore[union-attr]
+    order = ["Paris", "Zurich", "Lisbon"] if kept else ["Lisbon", "Paris", "Zurich"]
+    assert [t.split(":")[0] for t in titles] == order  # type: ignore[union-attr]
+
+
 def test_chart_svg_line_and_many_points() -> None:
     values = [{"day": f"2026-01-{i % 28 + 1:02d}/{i}", "total": float(i)} for i in range(700)]
     chart = Chart(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from avl._lazy import lazy_module
+from avl._lazy import LazyPattern, lazy_module
 from avl._optional import require
 from avl.assistant._chart import Chart
 from avl.llm import Usage
@@ -22,6 +23,10 @@ else:  # the HTML views load when a notebook first shows one
     _html = lazy_module("avl._html")
 
 __all__ = ["Answer", "Event", "EventKind", "Explanation", "TrainingItem"]
+
+
+# an ORDER BY outside any parenthesis ends the statement: the rows come in its order
+_ORDERED = LazyPattern(r"\border\s+by\b(?![^()]*\))", re.IGNORECASE)
 
 
 def _freeze(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -268,6 +273,10 @@ class Answer:
         x = 1 - y
         xname, yname = self.columns[x], self.columns[y]
         temporal = any(w in xname.lower() for w in ("date", "year", "month", "day", "time"))
+        x_channel: dict[str, Any] = {"field": xname, "type": "ordinal" if temporal else kinds[x]}
+        if not temporal and kinds[x] == "nominal" and _ORDERED.search(self.sql or ""):
+            # the query chose the order ("biggest first"): draw the bars in it
+            x_channel["sort"] = None
         return Chart(
             {
                 "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
@@ -277,7 +286,7 @@ class Answer:
                 },
                 "mark": "line" if temporal else "bar",
                 "encoding": {
-                    "x": {"field": xname, "type": "ordinal" if temporal else kinds[x]},
+                    "x": x_channel,
                     "y": {"field": yname, "type": "quantitative"},
                 },
             }

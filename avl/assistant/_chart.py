@@ -59,6 +59,11 @@ class Chart(dict[str, Any]):
             str(self.get("mark", "")),
         )
 
+    def _keeps_order(self) -> bool:
+        """``"sort": null`` on the x channel: categories in the data's order."""
+        x = (self.get("encoding") or {}).get("x") or {}
+        return isinstance(x, dict) and "sort" in x and x["sort"] is None
+
     def _values(self) -> list[Any]:
         data = self.get("data") or {}
         values = data.get("values") if isinstance(data, dict) else None
@@ -101,7 +106,9 @@ class Chart(dict[str, Any]):
             height: the height in pixels.
         """
         xf, _xtype, yf, mark = self._fields()
-        points = _points(self._values(), xf, yf, summed=mark != "line")
+        points = _points(
+            self._values(), xf, yf, summed=mark != "line", keep_order=self._keeps_order()
+        )
         hidden = max(0, len(points) - _MAX_MARKS)
         points = points[:_MAX_MARKS]
         n = len(points)
@@ -211,8 +218,11 @@ def _is_num(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _points(values: Sequence[Any], xf: str, yf: str, *, summed: bool) -> list[tuple[Any, float]]:
-    """``(x, y)`` pairs in ascending ``x`` order, ``y`` summed per ``x`` for bars."""
+def _points(
+    values: Sequence[Any], xf: str, yf: str, *, summed: bool, keep_order: bool = False
+) -> list[tuple[Any, float]]:
+    """``(x, y)`` pairs in ascending ``x`` order (in data order with ``keep_order``,
+    Vega-Lite's ``"sort": null``), ``y`` summed per ``x`` for bars."""
     pairs: list[tuple[Any, float]] = []
     for row in values:
         if not isinstance(row, dict):
@@ -226,6 +236,8 @@ def _points(values: Sequence[Any], xf: str, yf: str, *, summed: bool) -> list[tu
             key = x if isinstance(x, (str, int, float, bool)) or x is None else str(x)
             sums[key] = sums.get(key, 0.0) + y
         pairs = list(sums.items())
+    if keep_order:
+        return pairs
     numeric = all(_is_num(x) for x, _ in pairs)
     return sorted(pairs, key=lambda p: (0, p[0], "") if numeric else (1, 0, _label(p[0])))
 

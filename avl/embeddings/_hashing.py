@@ -15,6 +15,9 @@ from avl.errors import ConfigError, InvalidInputError
 
 __all__ = ["HashingEmbedder"]
 
+#: Features whose bucket and sign are remembered (about 200 bytes each).
+_HASHED_MAX = 1 << 16
+
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 
@@ -86,6 +89,8 @@ class HashingEmbedder:
         self._key = self._seed.to_bytes(8, "little", signed=True)
         self._progress = progress
         self._batch = max(1, batch_size)
+        # feature -> (bucket, negative): words and n-grams recur across texts
+        self._hashed: dict[str, tuple[int, bool]] = {}
 
     @property
     def name(self) -> str:
@@ -126,11 +131,24 @@ class HashingEmbedder:
 
     def _vector(self, text: str, out: np.ndarray) -> None:
         key = self._key
+        dim = self._dim
+        hashed = self._hashed
+        buckets: list[int] = []
+        weights: list[float] = []
         for feat, weight in self._features(text).items():
-            h = int.from_bytes(
-                hashlib.blake2b(feat.encode("utf-8"), digest_size=8, key=key).digest(), "little"
-            )
-            out[h % self._dim] += -weight if h >> 63 else weight
+            found = hashed.get(feat)
+            if found is None:
+                h = int.from_bytes(
+                    hashlib.blake2b(feat.encode("utf-8"), digest_size=8, key=key).digest(),
+                    "little",
+                )
+                found = (h % dim, h >> 63 == 1)
+                if len(hashed) < _HASHED_MAX:  # bounded: the vocabulary seen most
+                    hashed[feat] = found
+            buckets.append(found[0])
+            weights.append(-weight if found[1] else weight)
+        # Per bucket, the same sums in the same order as adding one feature at a time.
+        out += np.bincount(buckets, weights=weights, minlength=dim)
         norm = float(np.linalg.norm(out))
         if norm > 0:
             out /= norm

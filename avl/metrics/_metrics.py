@@ -65,6 +65,7 @@ StageKey = tuple[str, str, str, str]  # stage, model, user, outcome
 
 #: Request samples queued before they are folded into the counters (see observe_request).
 _FOLD_AT = 1024
+_INF = math.inf
 
 #: What a gauge callback returns: one value, or values by one label's value.
 GaugeValue = float | Mapping[str, float]
@@ -559,7 +560,7 @@ class Metrics:
             series is None
             or type(status) is not int
             or type(seconds) is not float
-            or not 0.0 <= seconds < math.inf
+            or not 0.0 <= seconds < _INF
         ):
             # the first request of a series, or a value to check: the full checks
             if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:

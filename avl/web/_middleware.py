@@ -364,6 +364,7 @@ class Envelope:
             (b"cache-control", b"no-store"),
         )
         self.metrics = metrics
+        self._observe = metrics.observe_request if metrics is not None else None
         self.access_log = access_log
         self.clock = clock
         # The span, when there is one, wraps the rest of this layer.
@@ -395,7 +396,8 @@ class Envelope:
         begun = access.begin(scope) if access is not None else None
         if begun is not None:
             extra = (*extra, (b"x-request-id", begun[0].encode("latin-1")))
-        observe = self.metrics.observe_request if self.metrics is not None else None
+        observe = self._observe
+        at_last_body = observe is not None and not stream
         method = scope["method"]
         if method not in _METHODS:
             method = "_OTHER"
@@ -410,12 +412,11 @@ class Envelope:
                 status = message["status"]
                 message = {**message, "headers": [*message.get("headers", ()), *added, *extra]}
             elif (
-                kind == "http.response.body"
-                and observe is not None
-                and not stream
+                at_last_body
+                and kind == "http.response.body"
                 and not message.get("more_body", False)
             ):
-                observe(label, method, status, clock() - start)
+                observe(label, method, status, clock() - start)  # type: ignore[misc]
             return send(message)
 
         try:
@@ -656,7 +657,15 @@ class CrossSiteGuard:
         route = _guarded(scope) if scope["type"] == "http" else None
         if route is None:
             return self.app(scope, receive, send)
-        refused = self.refusal(route, scope["method"], headers_of(scope))
+        headers = headers_of(scope)
+        if (
+            headers.get(b"content-type") == b"application/json"
+            and b"origin" not in headers
+            and b"sec-fetch-site" not in headers
+            and scope["method"] not in _SAFE_METHODS
+        ):  # a JSON write from no browser page: what refusal() lets through, decided early
+            return self.app(scope, receive, send)
+        refused = self.refusal(route, scope["method"], headers)
         if refused is not None:
             return send_problem(refused, scope, send)
         return self.app(scope, receive, send)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from avl.cli._shell import (
+    COMMANDS,
     Shell,
     ShellHistory,
     history_path,
@@ -150,6 +151,15 @@ def test_scripted_through_a_pipe(tmp_path: Path, config: Path) -> None:
     assert "\n       3\n" in out
     # the History holds what the shell asked
     assert "how many customers" in out.split("question or SQL")[1]
+    from avl.history import History
+
+    history = History(f"sqlite:///{tmp_path / 'history.db'}", create=False)
+    try:
+        runs = [e for e in history.search(limit=50) if e.sql and not e.question]
+    finally:
+        history.close()
+    assert runs  # \sql runs are recorded, tagged as the shell's
+    assert all(e.tags == ("shell",) for e in runs)
     assert out.count("customers        3") == 1  # the \tables after \quit did not run
     assert not (tmp_path / "shell_history").exists()  # piped input keeps no history
 
@@ -280,6 +290,10 @@ def test_prompt_toolkit_completes_only_what_the_role_may_read(
     admin = Shell(console, io.StringIO(), role="admin")
     assert admin.completions("SELECT customers.em") == ["customers.email"]
     assert admin.completions("\\role an") == ["analyst"]
+    assert admin.completions("\\role ") == ["admin", "analyst"]
+    assert admin.completions("\\describe ") == ["customers", "orders"]
+    assert admin.completions("\\") == [f"\\{c}" for c in COMMANDS]
+    assert admin.completions("SELECT * FROM o") == ["orders"]
 
 
 def test_prompt_toolkit_role_multiline_and_history_across_sessions(

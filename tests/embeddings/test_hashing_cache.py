@@ -41,6 +41,25 @@ def test_hashing_shape_norm_and_determinism() -> None:
     assert other.stdout.strip() == str(HashingEmbedder(dim=8).embed(["abc def"])[0].tolist())
 
 
+def test_hashing_vectors_are_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
+    # hash-v1 vectors are stored (vector stores, caches): a faster embedder must give
+    # exactly these, with its feature memo cold, warm or full.
+    pinned = [
+        [-0.08837807178497314, 0.10949496179819107, -0.9150649905204773, 0.3300490975379944,
+         -0.021898992359638214, -0.06647907942533493, -0.014860030263662338, -0.1697171926498413],
+        [0.15404313802719116, 0.41473153233528137, 0.7702156901359558, 0.41473153233528137,
+         -0.1658926159143448, -0.011849472299218178, -0.10664524883031845, 0.0],
+    ]  # fmt: skip
+    texts = ["customer_id total", "Orders per month"]
+    emb = HashingEmbedder(dim=8)
+    assert emb.embed(texts).tolist() == pinned  # cold
+    assert emb.embed(texts).tolist() == pinned  # warm
+    monkeypatch.setattr("avl.embeddings._hashing._HASHED_MAX", 3)
+    small = HashingEmbedder(dim=8)
+    assert small.embed(texts).tolist() == pinned
+    assert len(small._hashed) == 3  # the memo stays bounded
+
+
 def test_hashing_retrieves_the_related_schema() -> None:
     emb = HashingEmbedder()
     docs = [
