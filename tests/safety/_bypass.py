@@ -261,6 +261,11 @@ MYSQL = [
 ]
 
 DUCKDB = [
+    # sqlglot read u.password_hash as a field of the lambda parameter u; DuckDB reads the
+    # column of the table aliased u
+    "SELECT list_transform([1], lambda u: u.password_hash) FROM {u} u",
+    "SELECT list_transform([1], lambda o: o.notes) FROM {o} o",
+    "SELECT list_transform([1], lambda {u}: {u}.password_hash) FROM {u}",
     # a PIVOT inside the row-filter wrapper forged the filter's column
     "SELECT * FROM {o} PIVOT (max(notes) AS n, count(*) AS id FOR tenant_id IN (2 AS tenant))",
     "SELECT * FROM {o} PIVOT (max(notes) AS n, count(*) AS id FOR tenant_id IN (2 AS tenant)) AS p",

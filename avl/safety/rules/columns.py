@@ -27,7 +27,16 @@ from avl.safety.rules._util import is_constant
 if TYPE_CHECKING:
     from avl.safety._walk import Rel, Run, Scope
 
-__all__ = ["column", "columns_fn", "natural_join", "positional", "star", "star_value", "use"]
+__all__ = [
+    "column",
+    "columns_fn",
+    "lambda_params",
+    "natural_join",
+    "positional",
+    "star",
+    "star_value",
+    "use",
+]
 
 C = ViolationCode
 
@@ -303,7 +312,35 @@ def positional(run: Run, node: exp.Expr, scope: Scope) -> bool:
     return True
 
 
+def lambda_params(run: Run, node: exp.Expr, scope: Scope) -> bool:
+    """A lambda parameter may not share a name with a source or a denied column in scope.
+
+    sqlglot reads ``lambda u: u.password_hash`` as a field of the parameter ``u``, but
+    DuckDB reads ``u.password_hash`` as the column of the table aliased ``u``: the denied
+    column came back. Where the two readings can differ, the checker refuses.
+    """
+    params = [str(p.name).lower() for p in node.expressions if isinstance(p, exp.Expr)]
+    for param in params:
+        s: Scope | None = scope
+        while s is not None:
+            clash = param in s.sources or any(
+                param in src.marked or (src.colset is None and param in run.c.denied_cols)
+                for src in s.sources.values()
+            )
+            if clash:
+                run.flag(
+                    C.UNRESOLVED_COLUMN,
+                    f"the lambda parameter {param!r} has the name of a table or denied "
+                    "column in scope (engines read it differently)",
+                    node,
+                )
+                break
+            s = s.parent
+    return False  # the body is walked as usual
+
+
 RULES = {
+    exp.Lambda: lambda_params,
     exp.Column: column,
     exp.Star: star_value,
     exp.Columns: columns_fn,
