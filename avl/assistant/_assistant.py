@@ -7,6 +7,7 @@ recorder) is in :mod:`avl.assistant._pipeline`, the caller's view in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -1273,15 +1274,16 @@ class Assistant:
         )
 
 
-def _tables_of(sql: str, dialect: str) -> list[str]:
+@functools.lru_cache(maxsize=1024)
+def _tables_of(sql: str, dialect: str) -> tuple[str, ...]:
     import sqlglot
     from sqlglot import expressions as exp
 
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except (sqlglot.errors.SqlglotError, ValueError):
-        return []
-    return list(dict.fromkeys(t.name for t in tree.find_all(exp.Table) if t.name))
+        return ()
+    return tuple(dict.fromkeys(t.name for t in tree.find_all(exp.Table) if t.name))
 
 
 def _searches_sessions(history: object) -> bool:

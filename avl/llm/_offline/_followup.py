@@ -24,7 +24,7 @@ names a table), is not a follow-up: it is answered on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import attrs
 import sqlglot
@@ -153,6 +153,7 @@ def refine(
     values: Mapping[tuple[str, str], Sequence[str]],
     dialect: str,
     fuzzy: FuzzyKeys | None = None,
+    schema_of: Callable[[Sequence[TableSpec], Sequence[ForeignKeySpec]], SchemaIndex] = SchemaIndex,
 ) -> Refined | None:
     """Refine the last turn's SQL with ``question``, or ``None`` when it is no
     follow-up (or nothing of it could be placed).
@@ -166,6 +167,7 @@ def refine(
         values: stored values per ``(table, column)``.
         dialect: the SQL dialect.
         fuzzy: the typo lookup of ``value_index``.
+        schema_of: builds (or finds cached) the schema index of some tables.
 
     Returns:
         The refined SQL and what changed, or ``None``.
@@ -188,7 +190,7 @@ def refine(
     if not q.tokens:
         return None
     # a table named that the previous query did not read: a new question
-    full = SchemaIndex(tables, foreign_keys)
+    full = schema_of(tables, foreign_keys)
     full_links = link_question(q, full, value_index, fuzzy)
     names = {t.name.lower() for t in used}
     if any(lk.table.lower() not in names for lk in full_links.tables):
@@ -196,14 +198,8 @@ def refine(
     if not _follow_up_shaped(q, bool(full_links.tables)):
         return None
     own = {t.name for t in used}
-    schema = SchemaIndex(
-        used, [fk for fk in foreign_keys if fk.table in own and fk.ref_table in own]
-    )
-    index = {
-        k: tuple(v for v in vs if v[0] in own)
-        for k, vs in value_index.items()
-        if any(v[0] in own for v in vs)
-    }
+    schema = schema_of(used, [fk for fk in foreign_keys if fk.table in own and fk.ref_table in own])
+    index = _OwnValues(value_index, own)
     scoped_values = {k: v for k, v in values.items() if k[0] in own}
     links = link_question(q, schema, index, None)
     st = read_intent(q, links, schema, scoped_values)
@@ -249,6 +245,27 @@ def refine(
     if not changes:
         return None
     return Refined(sql=out.sql(dialect=dialect), changes=tuple(changes))
+
+
+class _OwnValues(Mapping[str, tuple[tuple[str, str, str], ...]]):
+    """The stored values of some tables only, filtered as they are looked up (the
+    index may be large; a follow-up looks up a few words)."""
+
+    def __init__(self, index: ValueIndex, tables: set[str]) -> None:
+        self.index = index
+        self.tables = tables
+
+    def __getitem__(self, key: str) -> tuple[tuple[str, str, str], ...]:
+        got = tuple(v for v in self.index[key] if v[0] in self.tables)
+        if not got:
+            raise KeyError(key)
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, vs in self.index.items() if any(v[0] in self.tables for v in vs))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _follow_up_shaped(q: Question, names_table: bool) -> bool:
