@@ -538,7 +538,9 @@ class HostCheck:
         raw = headers.get(b"host")
         if raw is not None and _repeats(scope, headers, b"host"):
             raw = b""  # more than one Host: 400 (RFC 9112, section 3.2)
-        decided = self.decide(raw)
+        decided = self._decided.get(raw) if raw else None  # decide(), its cached answer
+        if decided is None:
+            decided = self.decide(raw)
         if not decided:
             return self.app(scope, receive, send)
         if decided == 400:
@@ -654,8 +656,7 @@ class CrossSiteGuard:
         return b"x-api-key" in headers or (auth is not None and auth[:7].lower() == b"bearer ")
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        route = _guarded(scope) if scope["type"] == "http" else None
-        if route is None:
+        if scope["type"] != "http":
             return self.app(scope, receive, send)
         headers = headers_of(scope)
         if (
@@ -663,7 +664,10 @@ class CrossSiteGuard:
             and b"origin" not in headers
             and b"sec-fetch-site" not in headers
             and scope["method"] not in _SAFE_METHODS
-        ):  # a JSON write from no browser page: what refusal() lets through, decided early
+        ):  # a JSON write from no browser page: passed on every route, decided early
+            return self.app(scope, receive, send)
+        route = _guarded(scope)
+        if route is None:
             return self.app(scope, receive, send)
         refused = self.refusal(route, scope["method"], headers)
         if refused is not None:
