@@ -50,7 +50,7 @@ from avl.web._problems import (
     UnsupportedMediaTypeError,
     problem_for,
 )
-from avl.web._protocols import DecisionLike, LimiterLike, RequestMetrics
+from avl.web._protocols import DecisionLike, LimiterLike, RequestMetrics, RequestSink
 from avl.web._routes import RouteSpec, match_route
 from avl.web._settings import LOOPBACK_HOSTS
 
@@ -364,7 +364,13 @@ class Envelope:
             (b"cache-control", b"no-store"),
         )
         self.metrics = metrics
-        self._observe = metrics.observe_request if metrics is not None else None
+        self._observe: Callable[[str, str, int, float], None] | None = (
+            None
+            if metrics is None
+            else metrics.request_sink()
+            if isinstance(metrics, RequestSink)
+            else metrics.observe_request
+        )
         self.access_log = access_log
         self.clock = clock
         # The span, when there is one, wraps the rest of this layer.
