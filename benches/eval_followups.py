@@ -6,6 +6,8 @@ used): a query with a top-level condition, an ``ORDER BY`` or a ``COUNT(*)`` giv
 *previous turn* without it, and a follow-up that asks for it back:
 
 - ``filter``: ``col = 'text'`` removed; follow-up ``and only <text>?``;
+- ``join``: ``A JOIN B ... WHERE B.col = 'text'`` asked as the query on ``A`` alone
+  (nothing else reads ``B``); follow-up ``and only <text>?`` (``B`` must be joined);
 - ``replace``: the text replaced by another stored value of the column in the
   previous turn; follow-up ``what about <text>?``;
 - ``compare``: ``col > N`` (``<``, ``>=``, ``<=``) removed; follow-up ``only those
@@ -127,6 +129,10 @@ def cases(sql: str, conn: sqlite3.Connection) -> list[tuple[str, str, list[str],
             prev = without(tree, c)
             text = f"only those with {words(col.name)} {_CMP[type(c)]} {lit.this}"
             out.append(("compare", prev.sql(dialect="sqlite"), [text], ordered))
+    joined = _drop_join(tree)
+    if joined is not None:
+        prev, value = joined
+        out.append(("join", prev.sql(dialect="sqlite"), [f"and only {value}?"], ordered))
     order = tree.args.get("order")
     if order is not None and len(order.expressions) == 1:
         key = order.expressions[0]
@@ -153,6 +159,36 @@ def cases(sql: str, conn: sqlite3.Connection) -> list[tuple[str, str, list[str],
         prev.set("expressions", [exp.Star()])
         out.append(("count", prev.sql(dialect="sqlite"), ["how many are there?"], False))
     return out
+
+
+def _drop_join(tree: exp.Select) -> tuple[exp.Select, str] | None:
+    """For ``A JOIN B ON ... WHERE B.col = 'text' [AND ...]`` where nothing else reads
+    B: the query on A alone without that condition, and the text."""
+    joins = tree.args.get("joins") or []
+    src = tree.args.get("from_") or tree.args.get("from")
+    where = tree.args.get("where")
+    if len(joins) != 1 or src is None or where is None or not isinstance(src.this, exp.Table):
+        return None
+    b = joins[0].this
+    if not isinstance(b, exp.Table):
+        return None
+    b_name = b.alias_or_name
+    tests = [
+        c
+        for c in conjuncts(where.this)
+        if isinstance(c, exp.EQ)
+        and isinstance(c.this, exp.Column)
+        and c.this.table == b_name
+        and isinstance(c.expression, exp.Literal)
+        and c.expression.is_string
+    ]
+    if len(tests) != 1:
+        return None
+    rest = without(tree, tests[0])
+    rest.set("joins", None)
+    if any(col.table == b_name for col in rest.find_all(exp.Column)):
+        return None
+    return rest, tests[0].expression.this
 
 
 def _other_value(
@@ -237,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name}: {total[0]}/{total[1]} follow-ups correct ({100 * total[0] / max(1, total[1]):.1f} %)"
         )
-        for kind in ("filter", "replace", "compare", "order", "count"):
+        for kind in ("filter", "replace", "join", "compare", "order", "count"):
             ok, n = tally.get(kind, [0, 0])
             if n:
                 print(f"  {kind:8} {ok:4}/{n:<4} {100 * ok / n:5.1f} %")

@@ -11,7 +11,7 @@ Example:
 from __future__ import annotations
 
 from avl.assistant._answer import Answer, Event, EventKind, Explanation, TrainingItem
-from avl.assistant._assistant import Assistant, AsyncAssistant
+from avl.assistant._assistant import Assistant, AsyncAssistant, AsyncSession
 from avl.assistant._chart import Chart
 from avl.assistant._db import Database, QueryResult, SchemaSnapshot
 from avl.assistant._demo import DEMO_PAIRS, DEMO_QUESTIONS, create_demo_database
@@ -35,6 +35,7 @@ __all__ = [
     "Answer",
     "Assistant",
     "AsyncAssistant",
+    "AsyncSession",
     "Chart",
     "ChatSqlWriter",
     "Database",

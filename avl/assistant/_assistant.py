@@ -7,6 +7,7 @@ recorder) is in :mod:`avl.assistant._pipeline`, the caller's view in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -101,7 +102,7 @@ if TYPE_CHECKING:
     from avl.costs import Budgets
     from avl.safety import Policy, PolicySet
 
-__all__ = ["Assistant", "AsyncAssistant"]
+__all__ = ["Assistant", "AsyncAssistant", "AsyncSession"]
 
 #: Text columns with at most this many distinct values are indexed for linking.
 _VALUE_CAP = 1000
@@ -1273,15 +1274,16 @@ class Assistant:
         )
 
 
-def _tables_of(sql: str, dialect: str) -> list[str]:
+@functools.lru_cache(maxsize=1024)
+def _tables_of(sql: str, dialect: str) -> tuple[str, ...]:
     import sqlglot
     from sqlglot import expressions as exp
 
     try:
         tree = sqlglot.parse_one(sql, read=dialect)
     except (sqlglot.errors.SqlglotError, ValueError):
-        return []
-    return list(dict.fromkeys(t.name for t in tree.find_all(exp.Table) if t.name))
+        return ()
+    return tuple(dict.fromkeys(t.name for t in tree.find_all(exp.Table) if t.name))
 
 
 def _searches_sessions(history: object) -> bool:
@@ -1364,6 +1366,53 @@ class AsyncAssistant:
     async def explain(self, sql: str, **kwargs: Any) -> Explanation:
         """See :meth:`Assistant.explain`."""
         return await asyncio.to_thread(lambda: self.sync.explain(sql, **kwargs))
+
+    def session(self, **kwargs: Any) -> AsyncSession:
+        """See :meth:`Assistant.session` (nothing blocks: no turn is read here).
+
+        Raises:
+            InvalidInputError: a bad user, role, context or id.
+        """
+        return AsyncSession(self.sync.session(**kwargs))
+
+
+class AsyncSession:
+    """The asyncio twin of :class:`~avl.assistant.Session` (from
+    :meth:`AsyncAssistant.session`).
+
+    Args:
+        session: the synchronous session to drive.
+
+    Attributes:
+        id: the session id.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.sync = session
+        self.id = session.id
+
+    async def turns(self) -> tuple[Turn, ...]:
+        """The session's answered turns so far (see :attr:`Session.turns
+        <avl.assistant.Session.turns>`)."""
+        return await asyncio.to_thread(lambda: self.sync.turns)
+
+    async def ask(self, question: str) -> Answer:
+        """See :meth:`Session.ask <avl.assistant.Session.ask>`."""
+        return await asyncio.to_thread(self.sync.ask, question)
+
+    async def stream(self, question: str) -> AsyncIterator[Event]:
+        """See :meth:`Session.stream <avl.assistant.Session.stream>`."""
+        async for event in AsyncAssistant(self.sync.assistant).stream(
+            question,
+            user=self.sync.user,
+            role=self.sync.role,
+            context=self.sync.context,
+            session=self.id,
+        ):
+            yield event
+
+    def __repr__(self) -> str:
+        return f"Async{self.sync!r}"
 
 
 def _make_model(model: object) -> SqlWriter | ChatModel:

@@ -22,8 +22,8 @@ never sees the caller's filter values and a refined query is not filtered twice.
 
 from __future__ import annotations
 
+import functools
 import logging
-import secrets
 import threading
 from collections import deque
 from collections.abc import Callable, Collection, Generator, Mapping
@@ -61,6 +61,8 @@ TurnKey = tuple[str, str, str, str]
 
 def new_session_id() -> str:
     """A fresh, unguessable session id (22 URL-safe characters)."""
+    import secrets  # loaded when a session starts (it loads OpenSSL)
+
     return secrets.token_urlsafe(16)
 
 
@@ -171,6 +173,11 @@ def unwrap(
     """
     if not sql:
         return sql
+    return _unwrap(sql, dialect, frozenset(f.lower() for f in filtered), max_rows)
+
+
+@functools.lru_cache(maxsize=1024)
+def _unwrap(sql: str, dialect: str, low: frozenset[str], max_rows: int | None) -> str:
     import sqlglot
     from sqlglot import expressions as exp
 
@@ -178,7 +185,6 @@ def unwrap(
         tree = sqlglot.parse_one(sql, read=dialect)
     except (sqlglot.errors.SqlglotError, ValueError):
         return sql
-    low = {f.lower() for f in filtered}
     changed = False
     # SELECT * FROM (<query>) AS _bounded LIMIT n
     if isinstance(tree, exp.Select) and _is_star(tree) and not tree.args.get("where"):
@@ -246,6 +252,7 @@ def _is_star(select: Any) -> bool:
     return len(select.expressions) == 1 and isinstance(select.expressions[0], exp.Star)
 
 
+@functools.lru_cache(maxsize=1024)
 def output_columns(sql: str, dialect: str) -> tuple[str, ...]:
     """The names of ``sql``'s result columns as far as the text tells (``()`` if unknown)."""
     import sqlglot

@@ -251,7 +251,7 @@ class Shell:
         self.out = out
         self.context = dict(context or {})
         console.policy_for(role)  # an unknown role is refused before the session starts
-        self.caller = Caller(user=user, role=role, context=self.context)
+        self.caller = Caller(user=user, role=role, context=self.context, via="shell")
         self._names: tuple[list[str], dict[str, list[str]]] | None = None
         self._session: Any = None
         #: inputs that failed: an error, a refusal, a question without a result
@@ -453,14 +453,14 @@ class Shell:
         render_table(["seq", "time", "outcome", "question or SQL"], rows, self.out)
 
     def _role(self, arg: str) -> None:
-        from avl.mcp import Caller
+        import attrs
 
         role = arg.strip() or None
         if role is None:
             self.out.write(f"role: {self.caller.role or 'default'}\n")
             return
         self.console.policy_for(role)  # UnknownRoleError: the old role stays
-        self.caller = Caller(user=self.caller.user, role=role, context=self.context)
+        self.caller = attrs.evolve(self.caller, role=role)
         self._names = None
         self._new_session()
         self.out.write(f"role: {role}\n")

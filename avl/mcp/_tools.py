@@ -68,12 +68,16 @@ class Caller:
         admitted: the adapter already counted this request against the caller's
             rate limit (the web adapter's middleware does), so tools do not count
             it again.
+        via: where the call comes from: the tag of the history entries it records
+            and the ``source`` of its metrics (``"mcp"``; ``avl shell`` says
+            ``"shell"``).
     """
 
     user: str = "mcp"
     role: str | None = None
     context: Mapping[str, Any] = attrs.field(factory=dict)
     admitted: bool = False
+    via: str = "mcp"
 
 
 class PositionItem(TypedDict):
@@ -233,7 +237,7 @@ def _admit(console: Any, caller: Caller) -> None:
         return
     decision = limiter.hit(caller.user)
     if not decision.allowed:
-        _count(console, "record_rate_limited", caller.user, source="mcp")
+        _count(console, "record_rate_limited", caller.user, source=caller.via)
         raise RateLimitedError(
             f"rate limit reached for {caller.user!r}; retry in {decision.retry_after:.1f} s",
             retry_after_s=decision.retry_after,
@@ -253,7 +257,7 @@ def _record(console: Any, caller: Caller, **fields: Any) -> None:
         return
     from avl.history import Entry
 
-    history.record(Entry(user=caller.user, role=caller.role or "", tags=("mcp",), **fields))
+    history.record(Entry(user=caller.user, role=caller.role or "", tags=(caller.via,), **fields))
 
 
 # ------------------------------------------------------------ schema view
@@ -325,7 +329,7 @@ def run_sql(console: Any, caller: Caller, sql: str) -> RunResult:
     codes = tuple(v["code"] for v in result["violations"])
     if not verdict.allowed:
         for code in codes:
-            _count(console, "record_rejection", code, source="mcp")
+            _count(console, "record_rejection", code, source=caller.via)
         _record(console, caller, sql=sql, allowed=False, violations=codes, outcome="rejected")
         raise UnsafeQueryError(
             "the query was refused by SafeQuery", violations=list(verdict.violations), sql=sql

@@ -53,3 +53,22 @@ def test_roles_example() -> None:
     assert lines[3].startswith("refused: no policy is configured for role 'suport'")
     assert [line.split()[1] for line in lines[4:]] == ["pending", "ok", "error"]
     assert "completes:" in lines[5]
+
+
+def test_followups_example() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "assistant_followups.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = [line.strip() for line in done.stdout.splitlines()]
+    assert (
+        "SELECT country, COUNT(*) FROM customers WHERE country = 'Germany' GROUP BY country "
+        "LIMIT 1000"
+    ) in lines
+    assert "One row: country Germany, count 2." in lines
+    assert "SELECT name FROM products ORDER BY price DESC LIMIT 3" in lines
+    assert "3 rows; the first is name Monitor." in lines
+    assert lines[-2:] == ["bob sees 0 turns", "ann has 5 turns"]

@@ -302,3 +302,52 @@ def test_follow_ups_on_postgresql_with_a_postgresql_history(pg_demo: str) -> Non
         assert w2.session_turns(chat.id, user="bob") == ()
         w1.close()
         w2.close()
+
+
+def test_a_value_of_a_referenced_table_joins_it(demo: Path) -> None:
+    """Each order has one customer: "and only in France?" after a list of orders
+    joins customers along the order's foreign key (no row repeated)."""
+    a = _assistant(demo)
+    _, france, by_city = _chain(
+        a,
+        [
+            "List the order dates and totals",
+            "and only in France?",
+            "what about Berlin?",
+        ],
+    )
+    assert "JOIN customers ON orders.customer_id = customers.id" in france.sql
+    assert "WHERE customers.country = 'France'" in france.sql
+    expected = sqlite3.connect(demo).execute(
+        "SELECT COUNT(*) FROM orders JOIN customers ON orders.customer_id = customers.id "
+        "WHERE customers.country = 'France'"
+    )
+    assert len(france.rows) == expected.fetchone()[0]
+    assert "customers.city = 'Berlin'" in by_city.sql
+    assert by_city.sql.count("JOIN customers") == 1
+
+
+def test_rows_that_many_rows_refer_to_are_tested_with_in(demo: Path) -> None:
+    """A customer has many orders: "only those with shipped orders" keeps each
+    customer once (IN (SELECT ...)), not once per order."""
+    a = _assistant(demo)
+    _, shipped, count = _chain(
+        a, ["List the customer names", "only those with shipped orders", "how many are there?"]
+    )
+    assert (
+        "WHERE customers.id IN (SELECT customer_id FROM orders WHERE status = 'shipped')"
+        in shipped.sql
+    )
+    names = [r[0] for r in shipped.rows]
+    assert len(names) == len(set(names))
+    expected = sqlite3.connect(demo).execute(
+        "SELECT COUNT(DISTINCT customer_id) FROM orders WHERE status = 'shipped'"
+    )
+    assert count.rows == ((expected.fetchone()[0],),)
+
+
+def test_another_table_without_a_key_to_it_is_a_new_question(demo: Path) -> None:
+    a = _assistant(demo)
+    # products is reached from customers only through orders and order_items
+    _, got = _chain(a, ["List the customer names", "and only in Hardware?"])
+    assert "customers" not in got.sql or "IN (SELECT" not in got.sql

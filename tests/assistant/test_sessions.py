@@ -350,3 +350,27 @@ def test_unwrap_keeps_what_the_writer_wrote() -> None:
     other = "SELECT a FROM (SELECT * FROM notes WHERE x = 1) AS notes"
     assert unwrap(other, dialect="sqlite", filtered={"orders"}, max_rows=50) == other
     assert unwrap("not sql at all (", dialect="sqlite") == "not sql at all ("
+
+
+def test_async_session(demo: Path) -> None:
+    import asyncio
+
+    from avl.assistant import AsyncAssistant, AsyncSession
+
+    a = _assistant(demo)
+
+    async def scenario() -> tuple[Any, ...]:
+        chat = AsyncAssistant(a).session(user="ann")
+        assert isinstance(chat, AsyncSession)
+        await chat.ask("How many customers are there in each country?")
+        events = [e async for e in chat.stream("and only in France?")]
+        return chat.id, await chat.turns(), events
+
+    sid, turns, events = asyncio.run(scenario())
+    answer = next(e for e in events if e.kind.value == "answer")
+    assert answer.data["session"] == sid
+    assert "country = 'France'" in answer.data["sql"]
+    assert [t.question for t in turns] == [
+        "How many customers are there in each country?",
+        "and only in France?",
+    ]

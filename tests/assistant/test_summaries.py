@@ -213,3 +213,17 @@ def test_the_stream_carries_the_summary_in_the_answer(demo: Path) -> None:
     answer = next(e for e in events if e.kind.value == "answer")
     assert answer.data["summary"] == "The count is 12."
     assert answer.data["session"]
+
+
+def test_avl_ask_prints_the_summary(demo: Path) -> None:
+    import io
+
+    from avl.cli._common import print_answer
+
+    answer = _assistant(demo).ask("How many customers are there?")
+    out = io.StringIO()
+    print_answer(answer, out)
+    assert "summary: The count is 12." in out.getvalue()
+    out = io.StringIO()
+    print_answer(answer, out, as_json=True)
+    assert '"summary": "The count is 12."' in out.getvalue()

@@ -151,6 +151,15 @@ def test_scripted_through_a_pipe(tmp_path: Path, config: Path) -> None:
     assert "\n       3\n" in out
     # the History holds what the shell asked
     assert "how many customers" in out.split("question or SQL")[1]
+    from avl.history import History
+
+    history = History(f"sqlite:///{tmp_path / 'history.db'}", create=False)
+    try:
+        runs = [e for e in history.search(limit=50) if e.sql and not e.question]
+    finally:
+        history.close()
+    assert runs  # \sql runs are recorded, tagged as the shell's
+    assert all(e.tags == ("shell",) for e in runs)
     assert out.count("customers        3") == 1  # the \tables after \quit did not run
     assert not (tmp_path / "shell_history").exists()  # piped input keeps no history
 

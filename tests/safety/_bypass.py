@@ -5,7 +5,7 @@ another tenant's rows (``orders`` of tenant 2, under the row filter
 ``tenant_id = :tenant``) and a table outside the allow-list (``secrets``). Every statement
 of the suite is checked with the held-out contract's policy (schema given, and again
 without a schema); each one SafeQuery allows is run on the real engine, and no secret
-may appear in any result. The suite was written from the attack classes of issue 19 and
+may appear in any result or in the driver's error text. The suite was written from the attack classes of issue 19 and
 from the engines' own function lists (``pg_proc``, ``pragma_function_list``,
 ``duckdb_functions()``, MariaDB's built-ins): SQL-text evaluators, XML/JSON exporters,
 catalogue and settings readers, file and URL readers, large objects, sequences, locks,
@@ -148,6 +148,10 @@ SQLITE = [
 ]
 
 POSTGRES = [
+    # a bare word in a date-part position is a column to the engine, a unit to sqlglot
+    "SELECT DATE_TRUNC(password_hash, now()) FROM {u}",
+    "SELECT date_part(password_hash, now()) FROM {u}",
+    "SELECT DATE_TRUNC(notes, now()) FROM {o} WHERE tenant_id = 2",
     "SELECT query_to_xml('SELECT password_hash FROM {u}', true, false, '')",
     "SELECT query_to_xml('SELECT * FROM {s}', true, false, '')",
     "SELECT table_to_xml('{o}', true, false, '')",
@@ -261,6 +265,14 @@ MYSQL = [
 ]
 
 DUCKDB = [
+    "SELECT DATE_TRUNC(password_hash, now()) FROM {u}",
+    "SELECT date_diff(password_hash, now(), now()) FROM {u}",
+    "SELECT datediff(password_hash, now(), now()) FROM {u}",
+    # sqlglot read u.password_hash as a field of the lambda parameter u; DuckDB reads the
+    # column of the table aliased u
+    "SELECT list_transform([1], lambda u: u.password_hash) FROM {u} u",
+    "SELECT list_transform([1], lambda o: o.notes) FROM {o} o",
+    "SELECT list_transform([1], lambda {u}: {u}.password_hash) FROM {u}",
     # a PIVOT inside the row-filter wrapper forged the filter's column
     "SELECT * FROM {o} PIVOT (max(notes) AS n, count(*) AS id FOR tenant_id IN (2 AS tenant))",
     "SELECT * FROM {o} PIVOT (max(notes) AS n, count(*) AS id FOR tenant_id IN (2 AS tenant)) AS p",
@@ -439,6 +451,11 @@ def run_oracle(
             except failure as exc:
                 out.failed += 1
                 out.errors.append((verdict.sql, str(exc).splitlines()[0][:120]))
+                # the error channel: a secret in the driver's own error text is a leak
+                # too (avl redacts it on the way out; the checker must refuse first)
+                for marker in n.markers:
+                    if marker.lower() in str(exc).lower():
+                        out.leaks.append((sql, verdict.sql, marker))
                 continue
             out.ran += 1
             text = repr(rows)

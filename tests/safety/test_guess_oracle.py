@@ -175,3 +175,22 @@ def test_recursive_ctes_name_themselves_only_in_the_recursive_term(dialect: str)
         "WITH RECURSIVE t AS (SELECT 1 AS n EXCEPT SELECT n FROM t) SELECT * FROM t",
     ):
         assert "unknown_table" in [v.code.value for v in guard.check(sql).violations], sql
+
+
+def test_lambda_parameters_never_share_a_source_name() -> None:
+    """DuckDB read ``lambda u: u.password_hash`` over ``FROM users u`` as the table's
+    column (sqlglot, as a field of the parameter): the denied column came back."""
+    from avl.safety import Policy
+
+    for schema in ({"users": ["id", "name", "password_hash"]}, None):
+        guard = SafeQuery(
+            Policy(dialect="duckdb", schema=schema, denied_columns=["users.password_hash"])
+        )
+        for sql in (
+            "SELECT list_transform([1], lambda u: u.password_hash) FROM users u",
+            "SELECT list_transform([1], lambda users: users.password_hash) FROM users",
+            "SELECT list_transform([1], lambda password_hash: password_hash) FROM users",
+        ):
+            codes = [v.code.value for v in guard.check(sql).violations]
+            assert codes == ["unresolved_column"], (sql, codes)
+        assert guard.check("SELECT list_transform([1, 2], lambda x: x + 1) FROM users").allowed

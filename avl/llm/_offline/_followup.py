@@ -24,7 +24,8 @@ names a table), is not a follow-up: it is answered on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import attrs
 import sqlglot
@@ -153,6 +154,7 @@ def refine(
     values: Mapping[tuple[str, str], Sequence[str]],
     dialect: str,
     fuzzy: FuzzyKeys | None = None,
+    schema_of: Callable[[Sequence[TableSpec], Sequence[ForeignKeySpec]], SchemaIndex] = SchemaIndex,
 ) -> Refined | None:
     """Refine the last turn's SQL with ``question``, or ``None`` when it is no
     follow-up (or nothing of it could be placed).
@@ -166,6 +168,7 @@ def refine(
         values: stored values per ``(table, column)``.
         dialect: the SQL dialect.
         fuzzy: the typo lookup of ``value_index``.
+        schema_of: builds (or finds cached) the schema index of some tables.
 
     Returns:
         The refined SQL and what changed, or ``None``.
@@ -187,31 +190,98 @@ def refine(
     q = parse_question(question)
     if not q.tokens:
         return None
-    # a table named that the previous query did not read: a new question
-    full = SchemaIndex(tables, foreign_keys)
+    full = schema_of(tables, foreign_keys)
     full_links = link_question(q, full, value_index, fuzzy)
     names = {t.name.lower() for t in used}
-    if any(lk.table.lower() not in names for lk in full_links.tables):
+    if not _follow_up_shaped(q, any(lk.table.lower() in names for lk in full_links.tables)):
         return None
-    if not _follow_up_shaped(q, bool(full_links.tables)):
-        return None
-    own = {t.name for t in used}
-    schema = SchemaIndex(
-        used, [fk for fk in foreign_keys if fk.table in own and fk.ref_table in own]
-    )
-    index = {
-        k: tuple(v for v in vs if v[0] in own)
-        for k, vs in value_index.items()
-        if any(v[0] in own for v in vs)
-    }
-    scoped_values = {k: v for k, v in values.items() if k[0] in own}
-    links = link_question(q, schema, index, None)
-    st = read_intent(q, links, schema, scoped_values)
     out = tree.copy()
     changes: list[str] = []
+    schema, links, st = _read(q, used, foreign_keys, value_index, values, schema_of)
+    # Another table, named or holding a stored value the question names: a follow-up
+    # only when the previous query reaches it by a declared foreign key of its own
+    # ("and only in France?" after a list of orders: each order has one customer), and
+    # then it is joined; else it is a new question.
+    mine = {i for lk in links.values if lk.kind == "value" for i in lk.span}
+    wanted: list[str] = []
+    for lk in [*full_links.tables, *full_links.values]:
+        if lk.table.lower() in names or lk.kind not in ("table", "value"):
+            continue
+        if lk.kind == "value" and mine & set(lk.span):
+            continue
+        if lk.table not in wanted:
+            wanted.append(lk.table)
+    joined: list[str] = []
+    # table -> (its column, the previous query's column) for a table that refers to
+    # the previous query's rows (many per row): tested through IN (SELECT ...), so
+    # no row is repeated
+    semi: dict[str, tuple[str, str]] = {}
+    for name in wanted:
+        target = known.get(name.lower())
+        if target is None:
+            return None
+        fk = next(
+            (
+                fk
+                for fk in foreign_keys
+                if fk.table.lower() in names
+                and fk.ref_table.lower() == name.lower()
+                and len(fk.columns) == len(fk.ref_columns)
+            ),
+            None,
+        )
+        if fk is not None:
+            aliases = _join(out, aliases, fk, target.name, dialect)
+            names.add(target.name.lower())
+            used.append(target)
+            joined.append(target.name)
+            continue
+        back = next(
+            (
+                fk
+                for fk in foreign_keys
+                if fk.table.lower() == name.lower()
+                and fk.ref_table.lower() in names
+                and len(fk.columns) == 1
+                and len(fk.ref_columns) == 1
+            ),
+            None,
+        )
+        if back is None:
+            return None
+        ref = aliases[back.ref_table.lower()]
+        semi[target.name] = (back.columns[0], f"{ref}\x00{back.ref_columns[0]}")
+        used.append(target)
+    own = {t.name for t in used}
+    if joined or semi:
+        schema, links, st = _read(q, used, foreign_keys, value_index, values, schema_of)
+        tested = {c.col.table for c in st.intent.where}
+        if not (set(joined) | set(semi)) <= tested:
+            return None  # a table the question tests nothing of: not a refinement
+        changes.extend(f"joined {t}" for t in joined)
+    for name, (inner_col, outer) in semi.items():
+        ref_alias, ref_col = outer.split("\x00")
+        inner = [c for c in st.intent.where if c.col.table == name]
+        sub_scope = _Scope({name.lower(): name}, dialect, multi=False)
+        parts = [_condition(c, schema, sub_scope) for c in inner]
+        sub = exp.select(exp.Column(this=to_identifier(inner_col, dialect))).from_(
+            exp.Table(this=to_identifier(name, dialect))
+        )
+        sub.set("where", exp.Where(this=exp.and_(*parts) if len(parts) > 1 else parts[0]))
+        test = exp.In(
+            this=exp.Column(
+                this=to_identifier(ref_col, dialect), table=exp.to_identifier(ref_alias)
+            ),
+            query=exp.Subquery(this=sub),
+        )
+        where = out.args.get("where")
+        out.set("where", exp.Where(this=exp.and_(where.this, test) if where else test))
+        changes.append(
+            f"with {name}: " + ", ".join(f"{c.col.column} {c.op} {c.value!r}" for c in inner)
+        )
     scope = _Scope(aliases, dialect, multi=len(aliases) > 1)
     replace = any(q.find(list(p)) >= 0 for p in _REPLACE_PHRASES)
-    conds = [c for c in st.intent.where if c.col.table in own]
+    conds = [c for c in st.intent.where if c.col.table in own and c.col.table not in semi]
     if conds:
         _add_conditions(out, conds, schema, scope, replace=replace, changes=changes)
     order = _sort(q, out, schema, links, scope, dialect)
@@ -249,6 +319,77 @@ def refine(
     if not changes:
         return None
     return Refined(sql=out.sql(dialect=dialect), changes=tuple(changes))
+
+
+def _read(
+    q: Question,
+    used: Sequence[TableSpec],
+    foreign_keys: Sequence[ForeignKeySpec],
+    value_index: ValueIndex,
+    values: Mapping[tuple[str, str], Sequence[str]],
+    schema_of: Callable[[Sequence[TableSpec], Sequence[ForeignKeySpec]], SchemaIndex],
+) -> tuple[SchemaIndex, Any, Any]:
+    """The question linked and read against ``used`` only."""
+    own = {t.name for t in used}
+    schema = schema_of(
+        list(used), [fk for fk in foreign_keys if fk.table in own and fk.ref_table in own]
+    )
+    scoped_values = {k: v for k, v in values.items() if k[0] in own}
+    links = link_question(q, schema, _OwnValues(value_index, own), None)
+    return schema, links, read_intent(q, links, schema, scoped_values)
+
+
+def _join(
+    tree: exp.Select, aliases: dict[str, str], fk: ForeignKeySpec, target: str, dialect: str
+) -> dict[str, str]:
+    """Join ``target`` to ``tree`` along ``fk`` (declared on one of its tables);
+    the columns the query left unqualified are qualified first."""
+    if len(aliases) == 1:
+        (only,) = aliases.values()
+        outputs = {e.alias.lower() for e in tree.expressions if e.alias}
+        for col in list(tree.find_all(exp.Column)):
+            if col.table or col.name.lower() in outputs:
+                continue
+            if col.find_ancestor(exp.Subquery) is not None:
+                continue
+            col.set("table", exp.to_identifier(only))
+    taken = {a.lower() for a in aliases.values()}
+    alias = target if target.lower() not in taken else f"{target}_2"
+    src = aliases[fk.table.lower()]
+    on_parts: list[exp.Expr] = [
+        exp.EQ(
+            this=exp.Column(this=to_identifier(a, dialect), table=exp.to_identifier(src)),
+            expression=exp.Column(this=to_identifier(b, dialect), table=exp.to_identifier(alias)),
+        )
+        for a, b in zip(fk.columns, fk.ref_columns, strict=True)
+    ]
+    table = exp.Table(this=to_identifier(target, dialect))
+    if alias != target:
+        table.set("alias", exp.TableAlias(this=exp.to_identifier(alias)))
+    on = exp.and_(*on_parts) if len(on_parts) > 1 else on_parts[0]
+    tree.append("joins", exp.Join(this=table, on=on))
+    return {**aliases, target.lower(): alias}
+
+
+class _OwnValues(Mapping[str, tuple[tuple[str, str, str], ...]]):
+    """The stored values of some tables only, filtered as they are looked up (the
+    index may be large; a follow-up looks up a few words)."""
+
+    def __init__(self, index: ValueIndex, tables: set[str]) -> None:
+        self.index = index
+        self.tables = tables
+
+    def __getitem__(self, key: str) -> tuple[tuple[str, str, str], ...]:
+        got = tuple(v for v in self.index[key] if v[0] in self.tables)
+        if not got:
+            raise KeyError(key)
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, vs in self.index.items() if any(v[0] in self.tables for v in vs))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _follow_up_shaped(q: Question, names_table: bool) -> bool:

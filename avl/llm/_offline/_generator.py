@@ -151,6 +151,7 @@ class OfflineGenerator:
                 values=values or {},
                 dialect=dialect,
                 fuzzy=fuzzy,
+                schema_of=self._schema,
             )
             if refined is not None:
                 last = next(t for t in reversed(turns) if t.sql.strip())

@@ -27,7 +27,17 @@ from avl.safety.rules._util import is_constant
 if TYPE_CHECKING:
     from avl.safety._walk import Rel, Run, Scope
 
-__all__ = ["column", "columns_fn", "natural_join", "positional", "star", "star_value", "use"]
+__all__ = [
+    "column",
+    "columns_fn",
+    "lambda_params",
+    "natural_join",
+    "positional",
+    "star",
+    "star_value",
+    "unit_word",
+    "use",
+]
 
 C = ViolationCode
 
@@ -303,7 +313,170 @@ def positional(run: Run, node: exp.Expr, scope: Scope) -> bool:
     return True
 
 
+def lambda_params(run: Run, node: exp.Expr, scope: Scope) -> bool:
+    """A lambda parameter may not share a name with a source or a denied column in scope.
+
+    sqlglot reads ``lambda u: u.password_hash`` as a field of the parameter ``u``, but
+    DuckDB reads ``u.password_hash`` as the column of the table aliased ``u``: the denied
+    column came back. Where the two readings can differ, the checker refuses.
+    """
+    params = [str(p.name).lower() for p in node.expressions if isinstance(p, exp.Expr)]
+    for param in params:
+        s: Scope | None = scope
+        while s is not None:
+            clash = param in s.sources or any(
+                param in src.marked or (src.colset is None and param in run.c.denied_cols)
+                for src in s.sources.values()
+            )
+            if clash:
+                run.flag(
+                    C.UNRESOLVED_COLUMN,
+                    f"the lambda parameter {param!r} has the name of a table or denied "
+                    "column in scope (engines read it differently)",
+                    node,
+                )
+                break
+            s = s.parent
+    return False  # the body is walked as usual
+
+
+# date and time part names (PostgreSQL, DuckDB, MySQL, T-SQL, Snowflake spellings)
+DATE_UNITS: frozenset[str] = frozenset(
+    [
+        "year",
+        "years",
+        "month",
+        "months",
+        "day",
+        "days",
+        "hour",
+        "hours",
+        "minute",
+        "minutes",
+        "second",
+        "seconds",
+        "millisecond",
+        "milliseconds",
+        "microsecond",
+        "microseconds",
+        "nanosecond",
+        "nanoseconds",
+        "week",
+        "weeks",
+        "quarter",
+        "quarters",
+        "decade",
+        "decades",
+        "century",
+        "centuries",
+        "millennium",
+        "millennia",
+        "millenium",
+        "epoch",
+        "dow",
+        "doy",
+        "isodow",
+        "isoyear",
+        "isoweek",
+        "timezone",
+        "timezone_hour",
+        "timezone_minute",
+        "julian",
+        "dayofweek",
+        "dayofyear",
+        "dayofmonth",
+        "weekday",
+        "weekofyear",
+        "yearofweek",
+        "yearweek",
+        "day_of_week",
+        "day_of_year",
+        "week_of_year",
+        "epoch_second",
+        "epoch_millisecond",
+        "epoch_microsecond",
+        "epoch_nanosecond",
+        "second_microsecond",
+        "minute_microsecond",
+        "minute_second",
+        "hour_microsecond",
+        "hour_second",
+        "hour_minute",
+        "day_microsecond",
+        "day_second",
+        "day_minute",
+        "day_hour",
+        "year_month",
+        "yy",
+        "yyyy",
+        "mm",
+        "m",
+        "dd",
+        "d",
+        "hh",
+        "mi",
+        "n",
+        "ss",
+        "s",
+        "ms",
+        "mcs",
+        "ns",
+        "qq",
+        "q",
+        "wk",
+        "ww",
+        "dy",
+        "y",
+        "w",
+        "dw",
+        "iso_week",
+        "iso_year",
+        "date",
+        "time",
+        "datetime",
+        "timestamp",
+    ]
+)
+
+
+def unit_word(run: Run, node: exp.Expr, scope: Scope) -> bool:
+    """A bare word in a date-part position (``DATE_TRUNC(x, ts)``, ``date_part(x, ts)``,
+    ``date_diff(x, a, b)``) is a column to PostgreSQL and DuckDB.
+
+    sqlglot reads it as a unit keyword, so ``DATE_TRUNC(password_hash, now())`` read the
+    denied column (its value came back in the error: ``unit "pw..." not recognized``).
+    A word that is no date part is checked as a column; a date-part word is refused when
+    a denied column of that name is in reach.
+    """
+    parent = node.parent
+    if not (
+        isinstance(parent, exp.Func)
+        and not isinstance(parent, exp.Interval)
+        and (node.arg_key == "unit" or (isinstance(parent, exp.Extract) and node.arg_key == "this"))
+    ):
+        return False
+    name = str(node.name).lower()
+    if name not in DATE_UNITS:
+        column(run, exp.column(name), scope)
+        return True
+    s: Scope | None = scope
+    while s is not None:
+        for src in s.sources.values():
+            if name in src.marked or (src.colset is None and name in run.c.denied_cols):
+                run.flag(
+                    C.COLUMN_DENIED,
+                    f"{name!r} in a date-part position may read the denied column "
+                    f"{src.name}.{name}",
+                    node,
+                )
+                return True
+        s = s.parent
+    return True
+
+
 RULES = {
+    exp.Var: unit_word,
+    exp.Lambda: lambda_params,
     exp.Column: column,
     exp.Star: star_value,
     exp.Columns: columns_fn,
