@@ -365,7 +365,8 @@ def test_what_about_another_table_asks_the_previous_question_of_it(demo: Path) -
         ],
     )
     # "How many orders are there in each country?": orders reach country through customers
-    assert "JOIN customers" in orders.sql and "GROUP BY" in orders.sql
+    assert "JOIN customers" in orders.sql
+    assert "GROUP BY" in orders.sql
     assert "country" in orders.sql
     assert sum(r[1] for r in orders.rows) == 40
     assert products.abstained or "products" in products.sql
