@@ -351,3 +351,24 @@ def test_another_table_without_a_key_to_it_is_a_new_question(demo: Path) -> None
     # products is reached from customers only through orders and order_items
     _, got = _chain(a, ["List the customer names", "and only in Hardware?"])
     assert "customers" not in got.sql or "IN (SELECT" not in got.sql
+
+
+def test_what_about_another_table_asks_the_previous_question_of_it(demo: Path) -> None:
+    a = _assistant(demo)
+    _, orders, products, again = _chain(
+        a,
+        [
+            "How many customers are there in each country?",
+            "what about orders?",
+            "and what about products?",
+            "how about the orders",
+        ],
+    )
+    # "How many orders are there in each country?": orders reach country through customers
+    assert "JOIN customers" in orders.sql
+    assert "GROUP BY" in orders.sql
+    assert "country" in orders.sql
+    assert sum(r[1] for r in orders.rows) == 40
+    assert products.abstained or "products" in products.sql
+    # a chain of "what about" restates the first question, not the one before it
+    assert again.sql == orders.sql

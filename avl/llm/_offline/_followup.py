@@ -737,3 +737,66 @@ def _counts(q: Question) -> bool:
     if words[:1] == ["count"] or words[:2] == ["and", "count"]:
         return True
     return q.find(["number", "of"]) >= 0 and any(w in _ANAPHORA for w in words)
+
+
+def restate(
+    question: str,
+    turns: Sequence[Turn],
+    *,
+    schema: SchemaIndex,
+    value_index: ValueIndex,
+    fuzzy: FuzzyKeys | None = None,
+) -> str | None:
+    """The previous question asked about another table: "what about orders?" after
+    "How many customers are there in each country?" is "How many orders are there in
+    each country?" (``None`` when the question is not of that shape).
+
+    Args:
+        question: the new question.
+        turns: the session's earlier turns, oldest first.
+        schema: the schema index of the tables the caller may read.
+        value_index: stored values by first lower-cased word.
+        fuzzy: the typo lookup of ``value_index``.
+
+    Returns:
+        The restated question, or ``None``.
+    """
+    last = next((t for t in reversed(turns) if t.question.strip()), None)
+    if last is None:
+        return None
+    q = parse_question(question)
+    lows = q.lows()
+    start = -1
+    for phrase in (("what", "about"), ("how", "about")):
+        at = q.find(list(phrase))
+        if at >= 0 and all(w in ("and", "but", "so", "then", "now") for w in lows[:at]):
+            start = at + len(phrase)
+            break
+    if start < 0:
+        return None
+    links = link_question(q, schema, value_index, fuzzy)
+    if len(links.tables) != 1 or links.values:
+        return None
+    new = links.tables[0]
+    rest = [
+        t
+        for i, t in enumerate(q.tokens[start:], start)
+        if i not in new.span and not t.punct and t.low not in ("the", "a", "an", "all")
+    ]
+    if rest or any(c.start >= start and c.start not in new.span for c in links.columns):
+        return None
+    # the previous question may itself be one of these: restate it first
+    earlier = list(turns[: len(turns) - 1 - turns[::-1].index(last)])
+    base = restate(last.question, earlier, schema=schema, value_index=value_index, fuzzy=fuzzy)
+    base = base if base is not None else last.question
+    prev = parse_question(base)
+    prev_links = link_question(prev, schema, value_index, fuzzy)
+    if not prev_links.tables:
+        return None
+    old = prev_links.tables[0]
+    if old.table.lower() == new.table.lower():
+        return None
+    said = question[q.tokens[new.start].start : q.tokens[new.end - 1].end]
+    a = prev.tokens[old.start].start
+    b = prev.tokens[old.end - 1].end
+    return base[:a] + said + base[b:]

@@ -140,7 +140,7 @@ class OfflineGenerator:
         index = value_index or {}
         fuzzy = self._fuzzy_keys(index) if index else None
         if turns:
-            from avl.llm._offline._followup import refine
+            from avl.llm._offline._followup import refine, restate
 
             refined = refine(
                 question,
@@ -160,6 +160,18 @@ class OfflineGenerator:
                     understood=f"a follow-up of {last.question!r}: " + ", ".join(refined.changes),
                     confidence=1.0,
                     source="followup",
+                )
+            again = restate(question, turns, schema=schema, value_index=index, fuzzy=fuzzy)
+            if again is not None:
+                # the previous question about another table: read as a whole question
+                return self.draft(
+                    again,
+                    tables=tables,
+                    foreign_keys=foreign_keys,
+                    examples=examples,
+                    value_index=value_index,
+                    values=values,
+                    dialect=dialect,
                 )
         if scr is not None:
             return OfflineDraft(reason=scr.reason, understood=scr.understood, source="screen")
