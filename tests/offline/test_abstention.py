@@ -158,3 +158,35 @@ def test_complete_abstains_in_the_chat_format() -> None:
     done = OfflineChatModel().complete([Message(role="user", content=prompt)])
     assert done.text.startswith("CANNOT ANSWER:")
     assert "```" not in done.text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Paris customers?",  # a stored value and a table, nothing else
+        "customers Rome",
+        "orders total",  # a table and a column
+        "products price",
+    ],
+)
+def test_a_question_of_names_and_values_alone_is_read(shop: Assistant, question: str) -> None:
+    # the screen knows only the language's own words; names and values are words too
+    answer = shop.ask(question)
+    assert answer.sql, (question, answer.reason)
+    assert answer.outcome == "ok"
+
+
+def test_the_exact_trained_question_is_answered_even_when_terse(
+    tmp_path: Path,
+) -> None:
+    db = create_demo_database(tmp_path / "shop.db")
+    a = Assistant(db=f"sqlite:///{db}", cache_threshold=None)
+    try:
+        a.train_from_database()
+        a.train(question="Zq xyzzy?", sql="SELECT name FROM products")
+        answer = a.ask("Zq xyzzy?")
+        assert answer.sql.startswith("SELECT name FROM products"), answer.reason
+        # words that name nothing, in no table, value or trained question, still abstain
+        assert not a.ask("blorp zinger?").sql
+    finally:
+        a.close()

@@ -29,6 +29,7 @@ from avl.llm._offline._render import render
 from avl.llm._offline._schema import SchemaIndex
 from avl.llm._offline._steps import read_intent
 from avl.schema import ExamplePair, ForeignKeySpec, TableSpec, Turn
+from avl.text import ident_words, key_words, stem
 
 __all__ = ["OfflineDraft", "OfflineGenerator"]
 
@@ -127,8 +128,17 @@ class OfflineGenerator:
         """
         q = parse_question(question)
         scr = screen(q)
-        # words unknown to the screen may still name values of the previous answer
-        # ("excluding cancelled"): only that screen waits for the follow-up reading
+        # the screen knows only the language's own words: a question made of names and
+        # values alone ("Paris customers?") is not gibberish when the schema, a stored
+        # value or a trained question holds one of its words (and words unknown to it
+        # may still name values of the previous answer: "excluding cancelled")
+        if (
+            scr is not None
+            and scr.kind == "gibberish"
+            and not turns
+            and _names_something(q, tables, value_index or {}, examples)
+        ):
+            scr = None
         if scr is not None and not (turns and scr.kind == "gibberish"):
             return OfflineDraft(reason=scr.reason, understood=scr.understood, source="screen")
         if not tables:
@@ -241,6 +251,27 @@ class OfflineGenerator:
             confidence=min(1.0, s),
             source="example",
         )
+
+
+def _names_something(
+    q: Question,
+    tables: Sequence[TableSpec],
+    value_index: ValueIndex,
+    examples: Sequence[ExamplePair],
+) -> bool:
+    """Whether a word of ``q`` names a table, a column, a stored value's first word or
+    a word of a trained question."""
+    asked = {t.low for t in q.tokens if not t.punct}
+    if any(w in value_index for w in asked):
+        return True
+    stems = {stem(w) for w in asked}
+    for table in tables:
+        if stems.intersection(ident_words(table.name)):
+            return True
+        for column in table.columns:
+            if stems.intersection(ident_words(column.name)):
+                return True
+    return any(stems.intersection(key_words(pair.question)) for pair in examples)
 
 
 def _understood(notes: Sequence[str], got: Sequence[str], missed: Sequence[str]) -> str:
