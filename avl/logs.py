@@ -71,6 +71,7 @@ LOGGERS: Mapping[str, str] = MappingProxyType(
         "avl.history": "the audit history: verification results",
         "avl.llm": "model providers: retries and failures",
         "avl.db": "the databases the Assistant asks: connection loss and reconnects",
+        "avl.metrics": "metrics: request samples dropped for a bad value",
     }
 )
 

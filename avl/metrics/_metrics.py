@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import logging
 import math
 import re
 import threading
@@ -57,6 +58,8 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
     30.0,
     60.0,
 )
+
+log = logging.getLogger("avl.metrics")
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -365,6 +368,7 @@ class Metrics:
         # (route, method, status) -> its count key and histogram, made on first use
         self._request_series: dict[tuple[str, str, int], tuple[tuple[str, str, str], _Hist]] = {}
         self._pending_requests: deque[tuple[tuple[tuple[str, str, str], _Hist], float]] = deque()
+        self._raw_requests: deque[tuple[str, str, int, float]] = deque()  # request_sink()'s
         self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._gauge_callbacks: dict[str, tuple[Callable[[], GaugeValue], str, str]] = {}
         self._verification: tuple[bool, int, float] | None = None
@@ -552,6 +556,37 @@ class Metrics:
         Raises:
             InvalidInputError: a bad status or duration, or a non-string label.
         """
+        pending = self._pending_requests
+        pending.append(self._checked_request(route, method, status, seconds))
+        if len(pending) >= _FOLD_AT:
+            self._fold_requests()
+
+    def request_sink(self) -> Callable[[str, str, int, float], None]:
+        """:meth:`observe_request` for a caller on a hot path (the web adapter).
+
+        The sink only queues ``(route, method, status, seconds)``; the values are
+        checked when the queue is folded (by every reader, and whenever it holds
+        1,024 samples), not at the call: a sample with a bad value is then dropped
+        and a warning logged on ``avl.metrics``.
+
+        Returns:
+            ``sink(route, method, status, seconds)``.
+        """
+        raw = self._raw_requests
+        append = raw.append
+        fold = self._fold_requests
+
+        def sink(route: str, method: str, status: int, seconds: float) -> None:
+            append((route, method, status, seconds))
+            if len(raw) >= _FOLD_AT:
+                fold()
+
+        return sink
+
+    def _checked_request(
+        self, route: str, method: str, status: int, seconds: float
+    ) -> tuple[tuple[tuple[str, str, str], _Hist], float]:
+        """The series of a request sample and its duration, checked."""
         try:
             series = self._request_series.get((route, method, status))
         except TypeError:  # an unhashable label: refused below
@@ -568,16 +603,24 @@ class Metrics:
             seconds = _seconds(seconds)
             series = self._new_request_series(_label(route), _label(method), status)
         # A known series with a float duration: the labels were checked when it was made.
-        # The sample waits in a queue (an append is thread-safe and cheap) until a
-        # reader folds it in; the queue is folded when it is long, so it stays bounded.
-        pending = self._pending_requests
-        pending.append((series, seconds))
-        if len(pending) >= _FOLD_AT:
-            self._fold_requests()
+        return series, seconds
 
     def _fold_requests(self) -> None:
         """Fold the queued request samples into the counts and histograms."""
+        raw = self._raw_requests
         pending = self._pending_requests
+        dropped = 0
+        while raw:  # the sink's samples, checked now
+            try:
+                sample = raw.popleft()
+            except IndexError:
+                break
+            try:
+                pending.append(self._checked_request(*sample))
+            except InvalidInputError:
+                dropped += 1
+        if dropped:
+            log.warning("%d request samples with a bad value were dropped", dropped)
         buckets = self.buckets
         top = len(buckets)
         bisect_left = bisect.bisect_left

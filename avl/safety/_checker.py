@@ -151,6 +151,14 @@ class Checker:
                 ) from exc
             names = tuple(sorted({p.name for p in cond.find_all(exp.Placeholder) if p.name}))
             self.row_filters.append(RowFilter(self._table_parts(table), cond, names, template))
+        # names the policy guards: a dropped argument naming one is refused
+        guarded = set(denied_cols)
+        guarded.update(parts[-1] for parts in self.denied)
+        guarded.update(rf.parts[-1] for rf in self.row_filters if rf.parts)
+        if self.allowed is not None and self.schema is not None:
+            allowed = set(self.allowed)
+            guarded.update(parts[-1] for parts in self.schema if parts not in allowed)
+        self.guarded: frozenset[str] = frozenset(guarded)
         self.user_functions = frozenset(f.lower() for f in policy.user_functions)
         self.denied_functions = frozenset(f.lower() for f in policy.denied_functions)
         self.functions = catalog(
@@ -439,6 +447,16 @@ def _execute(run: Run) -> Verdict:
         statements.statement(run, tree)
     if run.violations:
         return _verdict(run, None, kind)
+    dropped = _dropped_name(run, tokens, statements_)
+    if dropped is not None:
+        # sqlglot keeps no trace of some arguments (sha256(1, pw) parses as sha256(1)):
+        # the engine would run a name the checker never saw, so it is refused
+        run.flag(
+            C.UNKNOWN_NODE,
+            f"the parser kept no trace of {dropped.text!r}, so it cannot be checked; refusing",
+            offset=dropped.start,
+        )
+        return _verdict(run, None, kind)
     out = _rewrite.rewrite(run, statements_)
     if run.violations:
         return _verdict(run, None, kind)
@@ -467,6 +485,57 @@ _ENGINE_COMMANDS = frozenset(
         "VACUUM", "WAITFOR", "XA",
     }
 )  # fmt: skip
+
+
+_NAME_TOKENS = frozenset({TokenType.VAR, TokenType.IDENTIFIER})
+
+
+def _dropped_name(run: Run, tokens: list[Token], trees: list[exp.Expr]) -> Token | None:
+    """The first guarded name in the text that the parse trees do not hold, if any.
+
+    Only names the policy guards are looked at (a denied column or table, a
+    row-filtered table, a table of the schema outside the allow-list): syntax
+    words sqlglot reads without keeping (``NULLS FIRST``, ``UNBOUNDED PRECEDING``) are
+    not names of anything. Such a name is held when a node of the trees starts where it
+    starts, or, for the nodes sqlglot keeps no position for, when one carries its text.
+    """
+    guarded = run.c.guarded
+    if not guarded:
+        return None
+    lowered = run.sql.lower()
+    if not any(name in lowered for name in guarded):  # C-speed prefilter
+        return None
+    last = len(tokens) - 1
+    names = [
+        t
+        for i, t in enumerate(tokens)
+        if t.token_type in _NAME_TOKENS
+        and t.text.lower() in guarded
+        and not (i < last and tokens[i + 1].token_type == TokenType.L_PAREN)
+    ]
+    if not names:
+        return None
+    # the usual case: every such name is a table or column the walk read
+    seen = {display.rpartition(".")[2].strip('"`[]').lower() for display in run.tables}
+    seen.update(column for _, column in run.columns)
+    names = [t for t in names if t.text.lower() not in seen]
+    if not names:
+        return None
+    starts: set[int] = set()
+    texts: set[str] = set()
+    for tree in trees:
+        for node in tree.walk():
+            meta = getattr(node, "_meta", None)
+            if meta and "start" in meta:
+                starts.add(meta["start"])
+            elif isinstance(node, exp.Expr):
+                this = node.args.get("this")
+                if type(this) is str:
+                    texts.add(this.lower())
+    for token in names:
+        if token.start not in starts and token.text.lower() not in texts:
+            return token
+    return None
 
 
 def _is_expression(tree: exp.Expr) -> bool:

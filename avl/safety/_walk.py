@@ -207,6 +207,18 @@ class Run:
         stop = last + 1 if last is not None and last >= offset else None
         return Position(line=line, col=col, offset=offset, end=stop)
 
+    def text(self, node: exp.Expr, limit: int = 60) -> str:
+        """``node`` as SQL for a message: regenerated, or as written when sqlglot cannot
+        write it (a call with missing arguments), cut at ``limit`` characters."""
+        try:
+            return str(node.sql(self.c.dialect))[:limit]
+        except Exception:  # a malformed node: the message quotes the text instead
+            pos = self.position(node)
+            if pos is not None and pos.offset is not None:
+                stop = pos.end if pos.end is not None else pos.offset + limit
+                return self.sql[pos.offset : min(stop, pos.offset + limit)]
+            return type(node).__name__
+
     def unknown(self, node: object) -> None:
         """Refuse a node the checker does not know (fail closed)."""
         if isinstance(node, exp.Expr):

@@ -50,7 +50,7 @@ from avl.web._problems import (
     UnsupportedMediaTypeError,
     problem_for,
 )
-from avl.web._protocols import DecisionLike, LimiterLike, RequestMetrics
+from avl.web._protocols import DecisionLike, LimiterLike, RequestMetrics, RequestSink
 from avl.web._routes import RouteSpec, match_route
 from avl.web._settings import LOOPBACK_HOSTS
 
@@ -364,7 +364,13 @@ class Envelope:
             (b"cache-control", b"no-store"),
         )
         self.metrics = metrics
-        self._observe = metrics.observe_request if metrics is not None else None
+        self._observe: Callable[[str, str, int, float], None] | None = (
+            None
+            if metrics is None
+            else metrics.request_sink()
+            if isinstance(metrics, RequestSink)
+            else metrics.observe_request
+        )
         self.access_log = access_log
         self.clock = clock
         # The span, when there is one, wraps the rest of this layer.
@@ -538,7 +544,9 @@ class HostCheck:
         raw = headers.get(b"host")
         if raw is not None and _repeats(scope, headers, b"host"):
             raw = b""  # more than one Host: 400 (RFC 9112, section 3.2)
-        decided = self.decide(raw)
+        decided = self._decided.get(raw) if raw else None  # decide(), its cached answer
+        if decided is None:
+            decided = self.decide(raw)
         if not decided:
             return self.app(scope, receive, send)
         if decided == 400:
@@ -654,8 +662,7 @@ class CrossSiteGuard:
         return b"x-api-key" in headers or (auth is not None and auth[:7].lower() == b"bearer ")
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        route = _guarded(scope) if scope["type"] == "http" else None
-        if route is None:
+        if scope["type"] != "http":
             return self.app(scope, receive, send)
         headers = headers_of(scope)
         if (
@@ -663,7 +670,10 @@ class CrossSiteGuard:
             and b"origin" not in headers
             and b"sec-fetch-site" not in headers
             and scope["method"] not in _SAFE_METHODS
-        ):  # a JSON write from no browser page: what refusal() lets through, decided early
+        ):  # a JSON write from no browser page: passed on every route, decided early
+            return self.app(scope, receive, send)
+        route = _guarded(scope)
+        if route is None:
             return self.app(scope, receive, send)
         refused = self.refusal(route, scope["method"], headers)
         if refused is not None:

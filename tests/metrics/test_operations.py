@@ -176,3 +176,30 @@ def test_verification_gauges() -> None:
     assert s[("avl_history_verifications_total", (("result", "ok"),))] == 1
     assert s[("avl_history_verifications_total", (("result", "failed"),))] == 1
     assert m.snapshot().verification == (False, 7, 1_700_000_100.0)
+
+
+def test_request_sink_queues_and_checks_at_the_fold(caplog: pytest.LogCaptureFixture) -> None:
+    m = Metrics()
+    sink = m.request_sink()
+    sink("/v1/ask", "POST", 200, 0.05)
+    sink("/v1/ask", "POST", 200, 0.5)
+    sink("/v1/ask", "POST", True, 0.1)  # type: ignore[arg-type]  # dropped at the fold
+    sink("/v1/ask", "POST", 200, float("nan"))  # dropped
+    sink(["/"], "GET", 200, 0.1)  # type: ignore[arg-type]  # dropped
+    with caplog.at_level("WARNING", logger="avl.metrics"):
+        snap = m.snapshot()
+    assert dict(snap.requests) == {("/v1/ask", "POST", "200"): 2}
+    assert "3 request samples" in caplog.text
+    text = m.prometheus_text().decode()
+    assert 'avl_http_request_duration_seconds_count{method="POST",route="/v1/ask"} 2.0' in text
+
+
+def test_request_sink_folds_a_long_queue_by_itself() -> None:
+    from avl.metrics import _metrics
+
+    m = Metrics()
+    sink = m.request_sink()
+    for _ in range(_metrics._FOLD_AT + 5):
+        sink("/", "GET", 200, 0.001)
+    assert len(m._raw_requests) < _metrics._FOLD_AT  # bounded without a reader
+    assert dict(m.snapshot().requests) == {("/", "GET", "200"): _metrics._FOLD_AT + 5}

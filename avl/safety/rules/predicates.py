@@ -93,7 +93,7 @@ def constants(run: Run, node: exp.Expr, clause: str, top: bool, in_or: bool = Fa
             return
         run.flag(
             C.CONSTANT_PREDICATE,
-            f"constant condition in {clause}: {node.sql(run.c.dialect)[:60]}",
+            f"constant condition in {clause}: {run.text(node)}",
             node,
         )
         mark(run, node)
@@ -106,7 +106,7 @@ def constants(run: Run, node: exp.Expr, clause: str, top: bool, in_or: bool = Fa
             # OR x = x: true on every row where x is set
             run.flag(
                 C.CONSTANT_PREDICATE,
-                f"{this.sql(run.c.dialect)} is compared with itself in an OR",
+                f"{run.text(this)} is compared with itself in an OR",
                 node,
             )
             return
@@ -197,7 +197,7 @@ def comparison(run: Run, n: exp.Expr, scope: Scope) -> bool:
             return False
         run.flag(
             C.CONSTANT_PREDICATE,
-            f"a comparison of constants: {n.sql(run.c.dialect)[:60]}",
+            f"a comparison of constants: {run.text(n)}",
             n,
         )
     elif (

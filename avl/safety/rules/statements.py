@@ -121,7 +121,7 @@ def _write(run: Run, node: exp.Expr, scope: Scope) -> bool:
 def _variable(run: Run, node: exp.Expr, scope: Scope) -> bool:
     if isinstance(node, exp.Parameter) and run.p.dialect not in ("mysql", "tsql"):
         return False
-    run.flag(C.SYSTEM_CATALOG, f"system variable {node.sql(run.c.dialect)} is not allowed", node)
+    run.flag(C.SYSTEM_CATALOG, f"system variable {run.text(node, 200)} is not allowed", node)
     return True
 
 
