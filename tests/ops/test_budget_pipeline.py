@@ -36,11 +36,14 @@ def provider() -> Any:
 def test_questions_until_the_budget_refuses(provider: StallingProvider) -> None:
     # gpt-4o-mini: a call costs 400 x 0.15 + 12 x 0.60 per million = 0.0000672 USD, but
     # reserves its prompt plus 1,024 output tokens (about 0.0007 USD) first.
+    # summaries from the template: one model call per question (a model-written summary
+    # is a second call, budgeted too: tests/assistant/test_summaries.py)
     with Console(
         model=_model(provider),
         history="memory://",
         ratelimit={"rates": ""},
         budgets={"user": {"*": 0.001}, "alerts": [0.05, 1.0]},
+        assistant={"summaries": "template"},
     ) as console:
         assert console.budgets is not None
         app = create_app(console)
