@@ -172,9 +172,10 @@ class Assistant:
         sample_values: show the model a few stored values per readable column
             (opt-in).
         summaries: how :attr:`Answer.summary` is written: ``"auto"`` (default: by
-            the model when a real provider's model is configured, one extra small
-            call that sees the question, the column names and at most 5 rows;
-            else from a template), ``"model"`` (by any chat model), ``"template"``
+            the model when a real provider's model is configured *and*
+            ``sample_values`` lets stored values reach it, one extra small call that
+            sees the question, the column names and at most 5 rows; else from a
+            template), ``"model"`` (by any chat model, rows included), ``"template"``
             (never an extra call; no row leaves the process) or ``"off"``
             (``None``).
         max_turns: the earlier turns of a session carried into a follow-up
@@ -282,8 +283,11 @@ class Assistant:
         self.turn_tokens = turn_tokens
         chat = isinstance(self.writer, ChatSqlWriter)
         provider = str(getattr(self.model, "provider", "") or "")
+        # rows of an answer go to the provider only where values may: "model", or
+        # "auto" when the caller opted in to sample values reaching the model
         self._model_summaries = chat and (
-            summaries == "model" or (summaries == "auto" and provider not in _NOT_REAL)
+            summaries == "model"
+            or (summaries == "auto" and sample_values and provider not in _NOT_REAL)
         )
         # a History holds every answered request with its session: the turns are read
         # there (shared by every worker); without one, in this process

@@ -132,7 +132,9 @@ def test_a_session_with_a_real_provider_sends_turns_and_asks_for_a_summary(demo:
     model = OpenAIChatModel(
         "gpt-4o-mini", api_key="sk-test", transport=httpx.MockTransport(handler), **_kw()
     )
-    a = Assistant(db=f"sqlite:///{demo}", model=model, cache_threshold=None)
+    # sample values on: the caller lets stored values reach the provider, so "auto"
+    # summaries are written by the model (rows included)
+    a = Assistant(db=f"sqlite:///{demo}", model=model, cache_threshold=None, sample_values=True)
     a.train_from_database()
     chat = a.session(user="ann")
     first = chat.ask("customers per country")
@@ -148,3 +150,51 @@ def test_a_session_with_a_real_provider_sends_turns_and_asks_for_a_summary(demo:
     summary_call = seen[3]
     assert summary_call["max_completion_tokens"] <= 100
     assert "Rows (1 of 1)" in summary_call["messages"][-1]["content"]
+
+
+def test_without_sample_values_no_row_reaches_the_provider(demo: Path) -> None:
+    # summaries="auto" with values kept from the model: a template, no second call
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        text = "```sql\nSELECT country, COUNT(*) AS n FROM customers GROUP BY country\n```"
+        if len(seen) > 1:  # the SQL call first, then the summary call
+            text = "Customers live in six countries."
+        if body.get("stream"):
+            return httpx.Response(
+                200, content=_sse(text), headers={"content-type": "text/event-stream"}
+            )
+        return httpx.Response(
+            200,
+            json={
+                "id": "x",
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 40, "completion_tokens": 9},
+            },
+        )
+
+    model = OpenAIChatModel(
+        "gpt-4o-mini", api_key="sk-test", transport=httpx.MockTransport(handler), **_kw()
+    )
+    a = Assistant(db=f"sqlite:///{demo}", model=model, cache_threshold=None)
+    a.train_from_database()
+    answer = a.ask("customers per country")
+    assert answer.rows
+    assert answer.summary
+    assert len(seen) == 1  # the SQL call only
+    sent = json.dumps(seen)
+    assert all(str(country) not in sent for country, _ in answer.rows)
+    forced = Assistant(db=f"sqlite:///{demo}", model=model, cache_threshold=None, summaries="model")
+    forced.train_from_database()
+    seen.clear()
+    forced.ask("customers per country")
+    assert len(seen) == 2  # "model" asks for the summary, rows included
