@@ -50,6 +50,12 @@ too::
 
     .venv/bin/python benches/bench_web.py --starvation [--base-root /tmp/avl-before]
 
+``--paired ROUNDS`` measures only what the issue-12 layers cost: the cached check's
+server CPU per request, the full app against ``avl-core``, alternating round by
+round, with the median of the per-round differences::
+
+    .venv/bin/python benches/bench_web.py --paired 10 --duration 3
+
 The machine is shared and noisy: the wrk runs are interleaved over ``--rounds``
 rounds and the best round of each endpoint is reported; compare the figures of one
 run with each other only.
@@ -485,6 +491,12 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=120)
     parser.add_argument("--requests", type=int, default=150)
     parser.add_argument("--probe-timeout", type=float, default=10.0, help="seconds per probe")
+    parser.add_argument(
+        "--paired",
+        type=int,
+        metavar="ROUNDS",
+        help="only the cached check, avl against avl-core, alternating for ROUNDS rounds",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--in-process-base", type=int, help=argparse.SUPPRESS)
@@ -497,6 +509,9 @@ def main() -> None:
         return
     if args.starvation:
         main_starvation(args)
+        return
+    if args.paired:
+        main_paired(args)
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
@@ -598,6 +613,45 @@ def main() -> None:
     print(f"  the issue-12 layers cost {full_us - core_us:.1f} us per cached check in process")
     if args.json:
         Path(args.json).write_text(json.dumps({**results, "in_process_us": micro}, indent=2))
+
+
+def main_paired(args: argparse.Namespace) -> None:
+    """The cached check's server CPU per request, the full app against ``avl-core``,
+    in alternating order round by round; the median of the per-round differences is
+    steadier than the difference of two medians."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    kinds = ["avl", "avl-core"]
+    ports = {kind: _free_port() for kind in kinds}
+    procs = {kind: _spawn(kind, ports[kind], ROOT) for kind in kinds}
+    cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
+    try:
+        for kind in kinds:
+            _wait_up(ports[kind], procs[kind])
+        url = {kind: f"http://127.0.0.1:{ports[kind]}/v1/sql/check" for kind in kinds}
+        for kind in kinds:
+            wrk(url[kind], 1, _LUA_CACHED)  # warm-up
+        for i in range(args.paired):
+            for kind in kinds if i % 2 == 0 else kinds[::-1]:
+                r = wrk(url[kind], args.duration, _LUA_CACHED, pid=procs[kind].pid)
+                cpu[kind].append(r["cpu_us"])
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(timeout=30)
+    full, core = statistics.median(cpu["avl"]), statistics.median(cpu["avl-core"])
+    diffs = [a - b for a, b in zip(cpu["avl"], cpu["avl-core"], strict=True)]
+    paired = statistics.median(diffs)
+    print(f"cached check, server CPU us per request, {args.paired} alternating rounds:")
+    for kind in kinds:
+        print(f"  {kind:9} " + " ".join(f"{v:6.1f}" for v in cpu[kind]))
+    print(
+        f"medians: avl {full:.1f}, avl-core {core:.1f} (+{full - core:.1f} us, "
+        f"{100 * (full - core) / core:+.1f}%); median paired difference {paired:.1f} us "
+        f"({100 * paired / core:+.1f}%)"
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(cpu, indent=2))
 
 
 def main_starvation(args: argparse.Namespace) -> None:
