@@ -54,19 +54,24 @@ def lazy_names(
 
 
 class _LazyModule:
-    __slots__ = ("_name",)
+    __slots__ = ("_home", "_name")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, home: str | None) -> None:
         self._name = name
+        self._home = home
 
     def __getattr__(self, attr: str) -> Any:
-        return getattr(importlib.import_module(self._name), attr)
+        module = importlib.import_module(self._name)
+        if self._home is not None:
+            # the importing module's global now names the module itself
+            setattr(sys.modules[self._home], self._name.rpartition(".")[2], module)
+        return getattr(module, attr)
 
     def __repr__(self) -> str:
         return f"lazy_module({self._name!r})"
 
 
-def lazy_module(name: str) -> Any:
+def lazy_module(name: str, home: str | None = None) -> Any:
     """A stand-in for module ``name`` that imports it when an attribute is read.
 
     Use it with the real import for type checkers::
@@ -75,8 +80,17 @@ def lazy_module(name: str) -> Any:
             import asyncio
         else:
             asyncio = lazy_module("asyncio")
+
+    With ``home`` (the ``__name__`` of the module that holds the stand-in, under the
+    last part of ``name``), the first attribute read replaces the stand-in there with
+    the module itself, so that later reads in a hot path cost a plain global lookup::
+
+        if TYPE_CHECKING:
+            from avl.safety.rules import columns
+        else:
+            columns = lazy_module("avl.safety.rules.columns", __name__)
     """
-    return _LazyModule(name)
+    return _LazyModule(name, home)
 
 
 class LazyPattern:

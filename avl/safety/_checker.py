@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import sqlglot
@@ -24,26 +25,23 @@ from sqlglot.parser import Parser
 from sqlglot.tokenizer_core import Token, TokenType
 from sqlglot.tokens import Tokenizer
 
+from avl._lazy import lazy_module
 from avl.errors import AvlError, ConfigError, InvalidTypeError
-from avl.safety import _comments, _rewrite
+from avl.safety import _comments
 from avl.safety._policy import Policy
 from avl.safety._verdict import Position, StatementKind, Verdict, Violation, ViolationCode
 from avl.safety._walk import Rel, Run
 from avl.safety.allowlists import catalog
-from avl.safety.rules import (
-    PLAIN_CLASSES,
-    QUERIES,
-    TABLE,
-    relations,
-    statements,
-)
-from avl.safety.rules import (
-    functions as function_rules,
-)
-from avl.safety.rules.resources import SIZE_HOOKS
+from avl.safety.rules import PLAIN_CLASSES, QUERIES, TABLE, nameless, statements
 
 if TYPE_CHECKING:
+    from avl.safety import _rewrite
     from avl.safety._template import Template
+    from avl.safety.rules import relations, resources
+else:  # imported when a check first meets a table, a function call or a rewrite
+    _rewrite = lazy_module("avl.safety._rewrite", __name__)
+    relations = lazy_module("avl.safety.rules.relations", __name__)
+    resources = lazy_module("avl.safety.rules.resources", __name__)
 
 __all__ = ["Checker"]
 
@@ -166,12 +164,8 @@ class Checker:
             allowed=frozenset(f.lower() for f in policy.allowed_functions),
             denied=self.denied_functions,
         )
-        # allowed names -> their size rule (None when they have none), for the walk
-        self.allowed_hooks = {
-            name: SIZE_HOOKS.get(name) for name in self.functions.names | self.user_functions
-        }
         # function classes the walk need not visit when written without a name
-        self.nameless = function_rules.nameless(self.functions)
+        self.nameless = nameless(self.functions)
         self.sqlite_strings = policy.dialect == "sqlite"
         self.case_sensitive_quotes = (
             self.strategy
@@ -183,6 +177,14 @@ class Checker:
         )
         escapes = self.dialect.tokenizer_class.STRING_ESCAPES
         self.backslashes = policy.dialect in _MYSQL_FAMILY and bool(escapes and "\\" in escapes)
+
+    @cached_property
+    def allowed_hooks(self) -> dict[str, resources.Hook | None]:
+        """Allowed function names -> their size rule (None when they have none)."""
+        return {
+            name: resources.SIZE_HOOKS.get(name)
+            for name in self.functions.names | self.user_functions
+        }
 
     def tools(self) -> tuple[Tokenizer, Parser]:
         """This thread's tokenizer and parser for the dialect (built once per thread)."""
@@ -457,7 +459,14 @@ def _execute(run: Run) -> Verdict:
             offset=dropped.start,
         )
         return _verdict(run, None, kind)
-    out = _rewrite.rewrite(run, statements_)
+    if (
+        run.p.max_rows is None
+        and not (run.wraps or run.strings or run.edits)
+        and not run.sql.strip().endswith(";")
+    ):
+        out = run.sql  # nothing to rewrite (what _rewrite.rewrite returns then)
+    else:
+        out = _rewrite.rewrite(run, statements_)
     if run.violations:
         return _verdict(run, None, kind)
     return _verdict(run, out, kind)

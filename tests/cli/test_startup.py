@@ -78,6 +78,20 @@ def test_check_imports_safequery_and_its_dialect_only() -> None:
     assert lists <= {"sqlite", "never", "typed", "_doc"}
 
 
+def test_check_imports_only_the_rule_modules_the_statement_needs() -> None:
+    code, mods = loaded("check", "SELECT 1")
+    assert code == 0
+    rule_modules = {m.split(".")[3] for m in under(mods, "avl.safety.rules") if m.count(".") == 3}
+    # a SELECT is a query and a statement; no table, column, call, condition or size
+    assert rule_modules == {"_util", "queries", "statements"}
+    assert "avl.safety._rewrite" not in mods  # nothing to rewrite
+    code, mods = loaded("check", "SELECT a FROM t WHERE a > 1")
+    assert code == 0
+    rule_modules = {m.split(".")[3] for m in under(mods, "avl.safety.rules") if m.count(".") == 3}
+    assert {"columns", "relations", "predicates"} <= rule_modules
+    assert "shapes" not in rule_modules
+
+
 def test_check_in_another_dialect_loads_that_dialect() -> None:
     code, mods = loaded("check", "--dialect", "postgres", "SELECT 1")
     assert code == 0

@@ -28,15 +28,16 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from avl._lazy import LazyPattern
+from avl._lazy import LazyPattern, lazy_module
 from avl.safety._verdict import ViolationCode
-from avl.safety.rules import resources
 
 if TYPE_CHECKING:
     from avl.safety._walk import Run, Scope
-    from avl.safety.allowlists import Catalog
+    from avl.safety.rules import resources
+else:  # imported when a size rule is first looked up
+    resources = lazy_module("avl.safety.rules.resources", __name__)
 
-__all__ = ["call_name", "data_type", "function", "nameless", "object_identifier", "table_function"]
+__all__ = ["call_name", "data_type", "function", "object_identifier", "table_function"]
 
 C = ViolationCode
 
@@ -188,22 +189,6 @@ def function(run: Run, node: exp.Expr, scope: Scope) -> bool:
     if hook is not None:
         hook(run, node, name[0] if name is not None else _label(node).lower())
     return False
-
-
-def nameless(catalog: Catalog) -> frozenset[type[exp.Expr]]:
-    """Function classes that need no visit when written without a name (no meta).
-
-    Such a node is syntax (``a AND b``, ``CASE``, ``CAST``, ``CURRENT_DATE``...) whose class
-    the allow-list holds; :func:`function` would allow it and do nothing else, unless a
-    size rule applies to the class or another rule also claims it.
-    """
-    from avl.safety.rules import TABLE
-
-    return frozenset(
-        cls
-        for cls in catalog.classes
-        if cls not in resources.CLASS_HOOKS and TABLE.get(cls) is function
-    )
 
 
 def table_function(run: Run, node: exp.Expr, scope: Scope) -> bool:

@@ -15,13 +15,20 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from avl._lazy import lazy_module
 from avl.safety._verdict import ViolationCode
 from avl.safety._walk import Rel, Scope
-from avl.safety.rules import columns, predicates, relations, resources, statements
 from avl.safety.rules._util import QUERY_ROOTS, SETOPS, WRITE_NODES
 
 if TYPE_CHECKING:
     from avl.safety._walk import QueryHandler, Run
+    from avl.safety.rules import columns, predicates, relations, resources, statements
+else:  # imported when a query first needs them (``SELECT 1`` needs none)
+    columns = lazy_module("avl.safety.rules.columns", __name__)
+    predicates = lazy_module("avl.safety.rules.predicates", __name__)
+    relations = lazy_module("avl.safety.rules.relations", __name__)
+    resources = lazy_module("avl.safety.rules.resources", __name__)
+    statements = lazy_module("avl.safety.rules.statements", __name__)
 
 __all__ = ["fallback", "nested", "select", "setop", "subquery", "values", "with_"]
 

@@ -18,14 +18,17 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from avl._lazy import LazyPattern
+from avl._lazy import LazyPattern, lazy_module
 from avl.safety._verdict import ViolationCode
 from avl.safety._walk import Rel, Scope
-from avl.safety.rules import functions, resources
 
 if TYPE_CHECKING:
     from avl.safety._checker import RowFilter
     from avl.safety._walk import Run
+    from avl.safety.rules import functions, resources
+else:  # imported when a table function first needs them
+    functions = lazy_module("avl.safety.rules.functions", __name__)
+    resources = lazy_module("avl.safety.rules.resources", __name__)
 
 __all__ = ["is_catalog", "source", "table", "table_expr"]
 
