@@ -43,7 +43,7 @@ EXPECT = {
         "bar",
         "True",
         "Verdict(rejected, select, 2 violations)",
-        "multiple_statements at 1:34",
+        "multiple_statements at 1:23",
         "Page(1 entry, next_cursor=None)",
         "VerifyReport(ok, 1 checked",
         "Decision(allowed, 1 of 2 left",

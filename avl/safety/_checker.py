@@ -419,6 +419,7 @@ def _execute(run: Run) -> Verdict:
             f"does not parse as {policy.dialect}: {type(exc).__name__}: {str(exc)[:200]}",
         )
         return _verdict(run, None, None)
+    run.tokens = tokens
     _comments.scan(run, tokens)
     last = len(tokens) - 1
     while last >= 0 and tokens[last].token_type == TokenType.SEMICOLON:

@@ -11,10 +11,12 @@ query yields, so that names keep their marks through every rename.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
+from sqlglot.tokenizer_core import TokenType
 
 from avl.safety._verdict import Position, Violation, ViolationCode
 
@@ -127,10 +129,34 @@ class Run:
     """State of one check (private to one call)."""
 
     __slots__ = (
-        "anchor", "backslashes", "bool_seen", "bound_outside", "c", "columns", "depth", "edits",
-        "idiom", "inline", "nameless", "p", "params", "plain", "queries", "row_dependent",
-        "seen", "sources_of", "sql", "statement_end", "strings", "table", "tables", "too_deep",
-        "violations", "width", "wraps",
+        "anchor",
+        "backslashes",
+        "bool_seen",
+        "bound_outside",
+        "c",
+        "columns",
+        "depth",
+        "edits",
+        "idiom",
+        "inline",
+        "nameless",
+        "p",
+        "params",
+        "plain",
+        "queries",
+        "row_dependent",
+        "seen",
+        "sources_of",
+        "sql",
+        "statement_end",
+        "strings",
+        "table",
+        "tables",
+        "tokens",
+        "too_deep",
+        "violations",
+        "width",
+        "wraps",
     )  # fmt: skip
 
     def __init__(self, checker: Checker, sql: str, params: Mapping[str, object]) -> None:
@@ -151,6 +177,7 @@ class Run:
         self.edits: list[tuple[int, int, str]] = []
         self.bound_outside = False
         self.statement_end: int | None = None
+        self.tokens: list[Any] = []  # the statement's tokens (set once tokenised)
         # walk state
         self.depth = 0
         self.too_deep = False
@@ -199,6 +226,10 @@ class Run:
             offset = best
             if offset is None and node.parent is not None:
                 return self.position(node.parent)
+            if offset is not None and node.parent is None and self.tokens:
+                # a whole statement: from its first word (DROP, which keeps no position
+                # of its own), not from the first name in it
+                offset = self._statement_start(offset)
         if offset is None:
             return None
         line = self.sql.count("\n", 0, offset) + 1
@@ -206,6 +237,14 @@ class Run:
         # sqlglot's token ends are inclusive
         stop = last + 1 if last is not None and last >= offset else None
         return Position(line=line, col=col, offset=offset, end=stop)
+
+    def _statement_start(self, offset: int) -> int:
+        """The start of the first token of the statement holding ``offset``."""
+        tokens = self.tokens
+        i = bisect.bisect_right([t.start for t in tokens], offset) - 1
+        while i > 0 and tokens[i - 1].token_type is not TokenType.SEMICOLON:
+            i -= 1
+        return int(tokens[i].start) if i >= 0 else offset
 
     def text(self, node: exp.Expr, limit: int = 60) -> str:
         """``node`` as SQL for a message: regenerated, or as written when sqlglot cannot

@@ -42,7 +42,8 @@ async def test_sql_check_refused_is_200_with_violations(app: Any) -> None:
     assert body["allowed"] is False
     assert body["sql"] is None
     assert [v["code"] for v in body["violations"]] == ["statement_kind"]
-    assert body["violations"][0]["position"] == {"line": 1, "col": 13, "offset": 12}
+    # a whole statement is refused from its first word
+    assert body["violations"][0]["position"] == {"line": 1, "col": 1, "offset": 0}
 
 
 async def test_sql_check_cached_answer_is_identical(console: TinyConsole, clock: FakeClock) -> None:
