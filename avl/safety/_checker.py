@@ -535,10 +535,10 @@ def _dropped_name(run: Run, tokens: list[Token], trees: list[exp.Expr]) -> Token
     texts: set[str] = set()
     for tree in trees:
         for node in tree.walk():
-            meta = getattr(node, "_meta", None)
+            meta = node._meta
             if meta and "start" in meta:
                 starts.add(meta["start"])
-            elif isinstance(node, exp.Expr):
+            else:
                 this = node.args.get("this")
                 if type(this) is str:
                     texts.add(this.lower())

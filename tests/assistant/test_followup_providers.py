@@ -88,27 +88,14 @@ def _sse(text: str) -> bytes:
     return body.encode()
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    return create_demo_database(tmp_path / "demo.db")
-
-
-def test_a_session_with_a_real_provider_sends_turns_and_asks_for_a_summary(demo: Path) -> None:
-    seen: list[dict[str, Any]] = []
-    replies = iter(
-        [
-            "```sql\nSELECT country, COUNT(*) AS n FROM customers GROUP BY country\n```",
-            "Customers live in six countries, two in each.",
-            "```sql\nSELECT country, COUNT(*) AS n FROM customers WHERE country = 'France' "
-            "GROUP BY country\n```",
-            "France has 2 customers.",
-        ]
-    )
+def _openai(seen: list[dict[str, Any]], reply: Any) -> OpenAIChatModel:
+    """An OpenAI model over a mock server that records each request body in ``seen``
+    and answers with ``reply()`` (streamed when the request asks for a stream)."""
 
     def handler(request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content)
         seen.append(body)
-        text = next(replies)
+        text = reply()
         if body.get("stream"):
             return httpx.Response(
                 200, content=_sse(text), headers={"content-type": "text/event-stream"}
@@ -129,9 +116,29 @@ def test_a_session_with_a_real_provider_sends_turns_and_asks_for_a_summary(demo:
             },
         )
 
-    model = OpenAIChatModel(
+    return OpenAIChatModel(
         "gpt-4o-mini", api_key="sk-test", transport=httpx.MockTransport(handler), **_kw()
     )
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    return create_demo_database(tmp_path / "demo.db")
+
+
+def test_a_session_with_a_real_provider_sends_turns_and_asks_for_a_summary(demo: Path) -> None:
+    seen: list[dict[str, Any]] = []
+    replies = iter(
+        [
+            "```sql\nSELECT country, COUNT(*) AS n FROM customers GROUP BY country\n```",
+            "Customers live in six countries, two in each.",
+            "```sql\nSELECT country, COUNT(*) AS n FROM customers WHERE country = 'France' "
+            "GROUP BY country\n```",
+            "France has 2 customers.",
+        ]
+    )
+
+    model = _openai(seen, lambda: next(replies))
     # sample values on: the caller lets stored values reach the provider, so "auto"
     # summaries are written by the model (rows included)
     a = Assistant(db=f"sqlite:///{demo}", model=model, cache_threshold=None, sample_values=True)
@@ -156,35 +163,9 @@ def test_without_sample_values_no_row_reaches_the_provider(demo: Path) -> None:
     # summaries="auto" with values kept from the model: a template, no second call
     seen: list[dict[str, Any]] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        seen.append(body)
-        text = "```sql\nSELECT country, COUNT(*) AS n FROM customers GROUP BY country\n```"
-        if len(seen) > 1:  # the SQL call first, then the summary call
-            text = "Customers live in six countries."
-        if body.get("stream"):
-            return httpx.Response(
-                200, content=_sse(text), headers={"content-type": "text/event-stream"}
-            )
-        return httpx.Response(
-            200,
-            json={
-                "id": "x",
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {"prompt_tokens": 40, "completion_tokens": 9},
-            },
-        )
-
-    model = OpenAIChatModel(
-        "gpt-4o-mini", api_key="sk-test", transport=httpx.MockTransport(handler), **_kw()
-    )
+    sql = "```sql\nSELECT country, COUNT(*) AS n FROM customers GROUP BY country\n```"
+    # the SQL call first, then (only when asked for) the summary call
+    model = _openai(seen, lambda: sql if len(seen) == 1 else "Customers live in six countries.")
     a = Assistant(db=f"sqlite:///{demo}", model=model, cache_threshold=None)
     a.train_from_database()
     answer = a.ask("customers per country")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -240,17 +239,12 @@ def test_an_unreadable_previous_query_is_answered_alone() -> None:
 
 # ------------------------------------------------------------------ PostgreSQL
 @pytest.fixture
-def pg_demo(demo: Path) -> Iterator[str]:
+def pg_demo(demo: Path, postgres_dsn: str) -> Iterator[str]:
     """The demo database copied into a fresh PostgreSQL schema (search_path set)."""
-    url = os.environ.get("AVL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        import psycopg
+    import psycopg
 
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=3)
-    except Exception as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    url = postgres_dsn
+    conn = psycopg.connect(url, autocommit=True, connect_timeout=3)
     schema = f"avl_fu_{uuid.uuid4().hex[:8]}"
     src = sqlite3.connect(demo)
     conn.execute(f"CREATE SCHEMA {schema}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -167,22 +166,10 @@ def test_turns_are_stored_in_a_sqlite_history_shared_by_workers(demo: Path, tmp_
     _shared_history(demo, f"sqlite:///{tmp_path / 'history.db'}")
 
 
-def _postgres_url() -> str:
-    url = os.environ.get("AVL_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        import psycopg
-
-        with psycopg.connect(url, connect_timeout=3):
-            pass
-    except Exception as exc:  # the service is not there
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
-    return url
-
-
-def test_turns_are_stored_in_a_postgres_history_shared_by_workers(demo: Path) -> None:
-    url = _postgres_url()
+def test_turns_are_stored_in_a_postgres_history_shared_by_workers(
+    demo: Path, postgres_dsn: str
+) -> None:
+    url = postgres_dsn
     prefix = f"avl_sess_{uuid.uuid4().hex[:8]}"
     sep = "&" if "?" in url else "?"
     _shared_history(demo, f"{url}{sep}table={prefix}")
