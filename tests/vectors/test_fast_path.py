@@ -82,3 +82,27 @@ def test_a_closed_store_refuses_the_fast_path(make_store: MakeStore) -> None:
     store.close()
     with pytest.raises(InvalidInputError, match="closed"):
         store.search(np.array([1.0, 0.0], dtype=np.float32))
+
+
+def test_metadata_written_later_reaches_the_fast_path(make_store: MakeStore) -> None:
+    # a store without metadata answers with one shared empty view; once any vector
+    # gets metadata (an upsert, an add, a rebuild of the index) its hits carry it,
+    # and once the last such vector goes, hits are plain again
+    store = make_store(dim=8)
+    x = _data(40, 8, seed=6)
+    store.add([f"v{i}" for i in range(40)], x)
+    assert all(dict(h.metadata) == {} for h in store.search(x[0], k=10))
+    store.upsert("v1", x[1], metadata={"team": "a"})
+    store.add("w", x[2] * 3.0, metadata={"team": "b"})
+    for r in range(3):  # rebuilds of the approximate index happen between writes
+        hits = {h.id: dict(h.metadata) for h in store.search(x[1], k=40)}
+        assert hits["v1"] == {"team": "a"}
+        assert hits["w"] == {"team": "b"}
+        assert all(meta == {} for ident, meta in hits.items() if ident not in {"v1", "w"})
+        store.add([f"pad{r}-{j}" for j in range(5)], _data(5, 8, seed=10 + r))
+    store.upsert("v1", x[1])  # metadata back to none
+    store.delete("w")
+    hits = {h.id: dict(h.metadata) for h in store.search(x[1], k=60)}
+    assert hits["v1"] == {} and "w" not in hits
+    with pytest.raises(TypeError):
+        store.search(x[1], k=1)[0].metadata["team"] = "c"  # type: ignore[index]

@@ -41,14 +41,21 @@ import numpy.typing as npt
 
 from avl._optional import require
 from avl.vectors._filters import Filter
-from avl.vectors._types import FloatMatrix, Hit, Metric, Record, metadata_view, stored_hit
+from avl.vectors._types import (
+    EMPTY_METADATA,
+    FloatMatrix,
+    Hit,
+    Metric,
+    Record,
+    metadata_view,
+    stored_hit,
+)
 from avl.vectors.backends.file import FileBackend, int_option, path_of
 
 __all__ = ["AnnoyBackend", "open_backend"]
 
 _ANNOY_METRIC = {Metric.COSINE: "angular", Metric.IP: "dot", Metric.L2: "euclidean"}
 _F32 = np.dtype(np.float32)
-_MAX_NORM = 1.8e19  # sqrt of the largest float32: a larger norm overflows a float32 dot
 
 
 def _first(entry: tuple[float, str, float, MappingProxyType[str, Any]]) -> float:
@@ -65,8 +72,12 @@ class _Built:
 
     def __init__(self, index: Any, ids: list[str], metas: list[dict[str, Any]]) -> None:
         self.index = index
+        self.nns = index.get_nns_by_vector
         self.ids = ids
         self.metas = [metadata_view(md) for md in metas]  # read-only views for hits
+        # no item has metadata: hits take the shared empty view instead of reading
+        # the list (at 100,000 items each read is a cache miss after Annoy's search)
+        self.plain = all(view is EMPTY_METADATA for view in self.metas)
         self.id_set = frozenset(ids)
 
 
@@ -136,6 +147,9 @@ class AnnoyBackend:
         self._progress = progress
         self._lock = threading.RLock()
         self._built: _Built | None = None
+        # the built index while nothing was written since its build (else None): one
+        # attribute, replaced in one assignment, so search_one reads it without the lock
+        self._fast: _Built | None = None
         self._tombstones: set[str] = set()
         self._delta: set[str] = set(self._data.index.ids)
         # rows of the delta, their vectors (dim, m) and squared norms; None: stale
@@ -233,6 +247,7 @@ class AnnoyBackend:
                 self._tombstones.add(gone)
             self._delta_cache = None
             self._built = built
+            self._fast = None if self._tombstones or self._delta else built
             self._building = None
             self._dirty = set()
 
@@ -264,6 +279,7 @@ class AnnoyBackend:
 
     # -- writes --------------------------------------------------------------
     def _touched(self, ids: Sequence[str], live: bool) -> None:
+        self._fast = None
         built = self._built
         for i in ids:
             if self._building is not None:
@@ -342,29 +358,43 @@ class AnnoyBackend:
         float32 vector of the right dimension (the store then validates it)."""
         if query.dtype is not _F32 or query.shape != self._shape:
             return None
-        values = query.tolist()
-        # math.hypot neither overflows nor hides a NaN or an infinity; beyond
-        # _MAX_NORM the float32 arithmetic would overflow, which the store reports
-        if not 0.0 < math.hypot(*values) < _MAX_NORM:
+        # a float32 dot product: NaN and infinity stay so, and a vector whose squared norm
+        # overflows float32 (where Annoy's own float32 dot would) gives inf
+        if not 0.0 < float(np.vdot(query, query)) < math.inf:  # vdot: no overflow warning
             return None
-        with self._lock:
-            built = self._built
-            if built is None or self._tombstones or self._delta:
-                return None
-            # Annoy's angular metric is scale-free: no need to normalise for cosine
-            return self._search_built(built, values, k)
+        built = self._fast  # one read: a write clears it before it returns
+        if built is None:
+            return None
+        # Annoy reads the vector item by item; query.data (a memoryview) hands it floats
+        # without the list tolist() would build. Its angular metric is scale-free,
+        # so a cosine query needs no normalising.
+        items, dists = built.nns(query.data, k, max(self._search_k, k), True)
+        return self._hits(built, items, dists)
 
     def _search_built(self, built: _Built, values: list[float], k: int) -> list[Hit]:
-        items, dists = built.index.get_nns_by_vector(values, k, max(self._search_k, k), True)
-        ids, metas = built.ids, built.metas
+        items, dists = built.nns(values, k, max(self._search_k, k), True)
+        return self._hits(built, items, dists)
+
+    def _hits(self, built: _Built, items: list[int], dists: list[float]) -> list[Hit]:
+        # the ids (and metadata views) gathered first, in one C loop: after Annoy's
+        # search each read misses the cache, and a tight loop overlaps the misses
+        ids = list(map(built.ids.__getitem__, items))
+        # Annoy's angular distance is sqrt(2 - 2 cos); "dot" reports the inner
+        # product, "euclidean" the distance (Annoy returns lists of equal length)
+        if built.plain:
+            if self._cosine:
+                return [
+                    stored_hit(i, 1.0 - d * d / 2.0, EMPTY_METADATA)
+                    for i, d in zip(ids, dists)  # noqa: B905
+                ]
+            return [stored_hit(i, d, EMPTY_METADATA) for i, d in zip(ids, dists)]  # noqa: B905
+        metas = list(map(built.metas.__getitem__, items))
         if self._cosine:
-            # Annoy's angular distance is sqrt(2 - 2 cos)
             return [
-                stored_hit(ids[i], 1.0 - d * d / 2.0, metas[i])
-                for i, d in zip(items, dists, strict=True)
+                stored_hit(i, 1.0 - d * d / 2.0, m)
+                for i, d, m in zip(ids, dists, metas)  # noqa: B905
             ]
-        # "dot" reports the inner product, "euclidean" the distance
-        return [stored_hit(ids[i], d, metas[i]) for i, d in zip(items, dists, strict=True)]
+        return [stored_hit(i, d, m) for i, d, m in zip(ids, dists, metas)]  # noqa: B905
 
     def _search_one(self, built: _Built, q: FloatMatrix, k: int, where: Filter) -> list[Hit]:
         index = self._data.index
@@ -423,6 +453,7 @@ class AnnoyBackend:
         if self._closed:
             return
         self._closed = True
+        self._fast = None
         thread = self._building
         if thread is not None and thread is not threading.current_thread():
             thread.join()

@@ -54,7 +54,15 @@ import numpy.typing as npt
 from avl._optional import require
 from avl.errors import BackendError, ConfigError
 from avl.vectors._filters import Filter
-from avl.vectors._types import FloatMatrix, Hit, Metric, Record, metadata_view, stored_hit
+from avl.vectors._types import (
+    EMPTY_METADATA,
+    FloatMatrix,
+    Hit,
+    Metric,
+    Record,
+    metadata_view,
+    stored_hit,
+)
 from avl.vectors.backends.file import FileBackend, int_option, path_of
 
 __all__ = ["HnswBackend", "open_backend"]
@@ -63,7 +71,7 @@ _SPACE = {Metric.COSINE: "ip", Metric.IP: "ip", Metric.L2: "l2"}
 _MANIFEST = "hnsw.json"
 _FORMAT = 1
 _CHUNK = 1 << 20
-_NO_META: MappingProxyType[str, Any] = MappingProxyType({})
+_NO_META = EMPTY_METADATA  # the metadata of a free label and of every empty dict
 _F32 = np.dtype(np.float32)
 
 
@@ -168,6 +176,9 @@ class HnswBackend:
         # vector under that graph label (two flat lists: a hit touches less memory)
         self._by_label: list[str | None] = []
         self._meta_by_label: list[MappingProxyType[str, Any]] = []
+        # labels whose metadata is not empty: with none, hits skip the list (after
+        # the graph search every read of it is a cache miss)
+        self._with_meta = 0
         self._label_of: dict[str, int] = {}
         self._free: list[int] = []  # labels of deleted vectors, reused by inserts
         self._unsaved = 0
@@ -248,10 +259,14 @@ class HnswBackend:
         self._by_label.extend([None] * len(fresh))
         self._meta_by_label.extend([_NO_META] * len(fresh))
         by_label, meta_by_label, label_of = self._by_label, self._meta_by_label, self._label_of
+        with_meta = 0
         for ident, md, label in zip(ids, metas, labels, strict=True):
             by_label[label] = ident
             meta_by_label[label] = metadata_view(md)
             label_of[ident] = label
+            if md:
+                with_meta += 1
+        self._with_meta += with_meta
 
     def _remove(self, ids: Sequence[str]) -> None:
         """Mark the labels of ``ids`` deleted (unknown ids are ignored)."""
@@ -261,6 +276,8 @@ class HnswBackend:
                 with _translate("deleting from the index"):
                     self._index.mark_deleted(label)
                 self._by_label[label] = None
+                if self._meta_by_label[label] is not _NO_META:
+                    self._with_meta -= 1
                 self._meta_by_label[label] = _NO_META
                 self._free.append(label)
 
@@ -269,6 +286,7 @@ class HnswBackend:
         self._index = self._new_index(len(data) + len(data) // 4)
         self._by_label = []
         self._meta_by_label = []
+        self._with_meta = 0
         self._label_of = {}
         self._free = []
         if len(data):
@@ -363,9 +381,13 @@ class HnswBackend:
                 stale.append(lab)
                 del self._label_of[ident]
         meta = data.metadata
+        self._with_meta = 0
         for ident, lab in self._label_of.items():
             self._by_label[lab] = ident
-            self._meta_by_label[lab] = metadata_view(meta[row_map[ident]])
+            view = metadata_view(meta[row_map[ident]])
+            self._meta_by_label[lab] = view
+            if view is not _NO_META:
+                self._with_meta += 1
         with _translate("reconciling the saved index"):
             for lab in stale:
                 self._index.mark_deleted(lab)
@@ -484,22 +506,25 @@ class HnswBackend:
             self._ef = ef
 
     def _hits(self, labels: list[int], dists: list[float], norm: float = 1.0) -> list[Hit]:
-        by_label, metas = self._by_label, self._meta_by_label
+        # the ids (and metadata views) gathered first, in one C loop: after the graph
+        # search each read misses the cache, and a tight loop overlaps the misses
+        # (deleted labels never come back, so no id is None)
+        ids: list[str] = list(map(self._by_label.__getitem__, labels))  # type: ignore[arg-type]
+        if self._with_meta:
+            metas = list(map(self._meta_by_label.__getitem__, labels))
+        else:  # the common store without metadata: one shared empty view
+            metas = [_NO_META] * len(ids)
         if self._l2:  # hnswlib's l2 space reports the squared distance
             return [
-                stored_hit(by_label[lab], math.sqrt(d) if d > 0.0 else 0.0, metas[lab])  # type: ignore[arg-type]  # never None: deleted labels are not returned
-                for lab, d in zip(labels, dists, strict=True)
+                stored_hit(i, math.sqrt(d) if d > 0.0 else 0.0, m)
+                for i, d, m in zip(ids, dists, metas)  # noqa: B905 (hnswlib: equal lengths)
             ]
-        # the inner-product space reports 1 - q.x; deleted labels never come back
-        if norm != 1.0:
+        if norm != 1.0:  # the inner-product space reports 1 - q.x
             return [
-                stored_hit(by_label[lab], (1.0 - d) / norm, metas[lab])  # type: ignore[arg-type]  # as above
-                for lab, d in zip(labels, dists, strict=True)
+                stored_hit(i, (1.0 - d) / norm, m)
+                for i, d, m in zip(ids, dists, metas)  # noqa: B905
             ]
-        return [
-            stored_hit(by_label[lab], 1.0 - d, metas[lab])  # type: ignore[arg-type]  # as above
-            for lab, d in zip(labels, dists, strict=True)
-        ]
+        return [stored_hit(i, 1.0 - d, m) for i, d, m in zip(ids, dists, metas)]  # noqa: B905
 
     def search_one(self, query: npt.NDArray[Any], k: int) -> list[Hit] | None:
         """The fast path of :meth:`VectorStore.search` (see :class:`VectorBackend`):
@@ -530,19 +555,7 @@ class HnswBackend:
                 labels, dists = self._index.knn_query(query, k)  # positional: cheaper in pybind11
             except RuntimeError:
                 return None  # search_many falls back to an exact scan
-            by_label, metas = self._by_label, self._meta_by_label
-            if self._l2:
-                return self._hits(labels.tolist()[0], dists.tolist()[0])
-            # 1 - q.x from the inner-product space; deleted labels never come back
-            if norm == 1.0:
-                return [
-                    stored_hit(by_label[lab], 1.0 - d, metas[lab])
-                    for lab, d in zip(labels.tolist()[0], dists.tolist()[0])  # noqa: B905
-                ]
-            return [
-                stored_hit(by_label[lab], (1.0 - d) / norm, metas[lab])
-                for lab, d in zip(labels.tolist()[0], dists.tolist()[0])  # noqa: B905
-            ]
+            return self._hits(labels.tolist()[0], dists.tolist()[0], norm)
 
     def search_many(self, queries: FloatMatrix, k: int, where: Filter) -> list[list[Hit]]:
         """Approximate top-``k`` per query from the graph (filters as described above)."""
