@@ -278,18 +278,28 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
     import annoy
     import hnswlib
 
-    n_queries = 200
-    rng = np.random.default_rng(20261125)
-    centres = rng.standard_normal((256, DIM)).astype(np.float32)
-    x = clustered(n, rng, centres)
-    queries = clustered(n_queries, rng, centres)
+    if args.ann_data == "real":
+        db, held = real_split()
+        if n > db.shape[0]:
+            print(f"\n[ann] skipped {n}: only {db.shape[0]} distinct real vectors")
+            return
+        x = db[:n]  # the corpora's own order: texts as they were added, source by source
+        queries = np.concatenate(list(held.values()))
+        data = "real MiniLM embeddings of the shared corpora, held-out queries"
+    else:
+        rng = np.random.default_rng(20261125)
+        centres = rng.standard_normal((256, DIM)).astype(np.float32)
+        x = clustered(n, rng, centres)
+        queries = clustered(200, rng, centres)
+        data = "clustered synthetic"
+    n_queries = queries.shape[0]
     ids = [str(i) for i in range(n)]
     truth = exact_truth(x, queries, K)
     qs = list(queries)
     qlists = [q.tolist() for q in queries]
     n_trees, search_k, m, ef_c, ef = 10, 1000, 16, 200, 50
     print(
-        f"\n[ann] {n} x {DIM} clustered synthetic, cosine, k={K}; Annoy n_trees={n_trees} "
+        f"\n[ann] {n} x {DIM} {data}, cosine, k={K}; Annoy n_trees={n_trees} "
         f"search_k={search_k}; hnswlib M={m} ef_construction={ef_c} ef={ef}"
     )
     tmp = Path(tempfile.mkdtemp(prefix="avl-bench-"))
@@ -482,9 +492,9 @@ def real_embeddings() -> tuple[list[str], list[str], np.ndarray]:
     return texts, kinds, vectors
 
 
-def bench_real(args: argparse.Namespace) -> None:
-    import faiss
-
+def real_split() -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The distinct real vectors minus 200 held-out questions and 200 held-out SQL
+    texts, and those held-out queries by kind."""
     _texts, kinds, vectors = real_embeddings()
     # one row per distinct vector (uncased model: "SELECT" and "select" embed alike),
     # so recall is not blurred by exact ties between different ids
@@ -502,7 +512,13 @@ def bench_real(args: argparse.Namespace) -> None:
     held = np.concatenate(list(q_rows.values()))
     mask = np.ones(x.shape[0], dtype=bool)
     mask[held] = False
-    db = x[mask]
+    return x[mask], {name: x[rows] for name, rows in q_rows.items()}
+
+
+def bench_real(args: argparse.Namespace) -> None:
+    import faiss
+
+    db, held_out = real_split()
     n = db.shape[0]
     print(
         f"\n[real] {n} distinct MiniLM vectors (384-d) of the shared corpora; queries: 200 "
@@ -516,8 +532,7 @@ def bench_real(args: argparse.Namespace) -> None:
     plain.backend.index._basis = None  # type: ignore[attr-defined]
     flat = faiss.IndexFlatIP(DIM)
     flat.add(db)
-    for label, rows in q_rows.items():
-        queries = x[rows]
+    for label, queries in held_out.items():
         truth = exact_truth(db, queries, K)
         qs = list(queries)
         r = Rounds(
@@ -576,8 +591,12 @@ def main() -> None:
     )
     ap.add_argument("--sizes", default="20000,100000", help="store sizes for the ann section")
     ap.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds")
+    ap.add_argument("--passes", type=int, default=5, help="ann: passes over the queries per timing")
     ap.add_argument(
-        "--passes", type=int, default=5, help="ann: passes over the 200 queries per timing"
+        "--ann-data",
+        choices=["synthetic", "real"],
+        default="synthetic",
+        help="ann: clustered synthetic vectors, or the real MiniLM embeddings of --only real",
     )
     ap.add_argument(
         "--pin", type=int, default=None, help="pin the timed rounds to this CPU (builds use all)"
