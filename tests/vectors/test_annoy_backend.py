@@ -133,3 +133,58 @@ def test_build_reports_progress(tmp_path: Path) -> None:
         assert len(reopened) == 3000  # rebuilt on open, with a bar
     assert "index" in bar.getvalue()
     assert bar.getvalue().endswith("3001/3001\n")
+
+
+def test_searches_during_writes_and_background_builds_see_every_finished_write(
+    tmp_path: Path,
+) -> None:
+    # the fast path reads the built index without the lock: a write that returned
+    # must be visible to the next search, while other threads search and
+    # background builds swap the index
+    import threading
+
+    x = _clustered(3000, seed=8)
+    store = VectorStore(
+        dim=16, backend=f"annoy://{tmp_path}/c?min_index=500&rebuild_delta=40&fsync=0"
+    )
+    store.add([str(i) for i in range(3000)], x)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def reader(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        try:
+            while not stop.is_set():
+                hits = store.search(x[int(rng.integers(0, 3000))], k=5)
+                assert len(hits) == 5
+                assert all(isinstance(h.id, str) for h in hits)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(s,)) for s in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        rng = np.random.default_rng(9)
+        fast_before_write = 0
+        for step in range(150):
+            if step % 5 == 0:  # a build with nothing written since: the fast path is on
+                store.backend.rebuild()  # type: ignore[attr-defined]
+            fast_before_write += store.backend._fast is not None  # type: ignore[attr-defined]
+            v = rng.standard_normal(16).astype(np.float32) * 10.0
+            store.add(f"new{step}", v)
+            assert store.search(v, k=1)[0].id == f"new{step}"
+            old = str(int(rng.integers(0, 3000)))
+            if old in store:
+                store.delete(old)
+                assert old not in {h.id for h in store.search(x[int(old)], k=10)}
+            if step % 3 == 0:
+                store.delete(f"new{step}")
+                assert store.search(v, k=1)[0].id != f"new{step}"
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        store.close()
+    assert not errors, errors[:3]
+    assert fast_before_write >= 30  # the race this test is about was run

@@ -103,6 +103,7 @@ def test_metadata_written_later_reaches_the_fast_path(make_store: MakeStore) -> 
     store.upsert("v1", x[1])  # metadata back to none
     store.delete("w")
     hits = {h.id: dict(h.metadata) for h in store.search(x[1], k=60)}
-    assert hits["v1"] == {} and "w" not in hits
+    assert hits["v1"] == {}
+    assert "w" not in hits
     with pytest.raises(TypeError):
         store.search(x[1], k=1)[0].metadata["team"] = "c"  # type: ignore[index]
