@@ -3,10 +3,13 @@ backend: the same hits as the fully validated path, and the same errors."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from avl.errors import InvalidInputError
+from avl.vectors import VectorStore
 from tests.vectors.conftest import MakeStore
 
 
@@ -107,3 +110,24 @@ def test_metadata_written_later_reaches_the_fast_path(make_store: MakeStore) -> 
     assert "w" not in hits
     with pytest.raises(TypeError):
         store.search(x[1], k=1)[0].metadata["team"] = "c"  # type: ignore[index]
+
+
+def test_deleting_what_was_only_written_since_the_build_keeps_the_fast_path(
+    tmp_path: Path,
+) -> None:
+    store = VectorStore(dim=8, backend=f"annoy://{tmp_path}/a?min_index=8&background=0")
+    x = _data(40, 8, seed=7)
+    store.add([f"v{i}" for i in range(40)], x)
+    backend = store.backend
+    assert backend._fast is not None  # type: ignore[attr-defined]
+    extra = _data(1, 8, seed=8)[0]
+    store.add("extra", extra)
+    assert backend._fast is None  # type: ignore[attr-defined]
+    assert store.search(extra, k=1)[0].id == "extra"  # found through the delta
+    store.delete("extra")
+    assert backend._fast is not None  # type: ignore[attr-defined]
+    assert store.search(x[0], k=1)[0].id == "v0"
+    store.delete("v1")  # in the index: a tombstone, so the slow path until a rebuild
+    assert backend._fast is None  # type: ignore[attr-defined]
+    assert "v1" not in {h.id for h in store.search(x[1], k=40)}
+    store.close()

@@ -301,6 +301,9 @@ class AnnoyBackend:
             else:
                 self._delta.discard(i)
         self._delta_cache = None
+        # deleting what was only in the delta can leave the index current again
+        if built is not None and not self._tombstones and not self._delta:
+            self._fast = built
 
     def add(
         self, ids: Sequence[str], vectors: FloatMatrix, metadata: Sequence[dict[str, Any]]
