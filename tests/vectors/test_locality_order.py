@@ -113,3 +113,26 @@ def test_a_large_upsert_after_deletes_keeps_every_mapping(tmp_path: Path, kind: 
         assert len(store) == N
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("kind", ["annoy", "hnsw"])
+def test_filters_tombstones_and_the_delta_on_a_reordered_index(tmp_path: Path, kind: str) -> None:
+    x, which = _clustered(N, seed=11)
+    url = f"{kind}://{tmp_path}/s?fsync=0" + ("&background=0" if kind == "annoy" else "")
+    store = VectorStore(dim=16, backend=url)
+    try:
+        meta = [{"row": i, "cluster": int(which[i])} for i in range(N)]
+        store.add([str(i) for i in range(N)], x, metadata=meta)
+        store.delete([str(i) for i in range(1, N, 7)])  # tombstones
+        store.add("late", x[10] * 1.5, metadata={"row": -1, "cluster": int(which[10])})
+        for q in x[::501]:
+            cluster = int(which[int(np.argmax(x @ q))])
+            hits = store.search(q, k=10, where={"cluster": cluster})
+            assert hits
+            for h in hits:
+                assert h.metadata["cluster"] == cluster
+                assert h.id == "late" or int(h.id) % 7 != 1
+                assert h.id == "late" or h.metadata["row"] == int(h.id)
+        assert store.search(x[10], k=2, where={"cluster": int(which[10])})[0].id in {"10", "late"}
+    finally:
+        store.close()
