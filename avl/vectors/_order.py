@@ -12,10 +12,10 @@ The results do not depend on the order beyond what a different seed changes; rec
 over several seeds was the same either way.
 
 The grouping is one pass, not a clustering: ``sqrt(n)`` vectors (at most 1,024)
-sampled with a fixed seed act as pivots, every vector joins the pivot it is most similar to, and
-within a group the vectors closest to the pivot come first. It costs one
-``n x sqrt(n)`` matrix product (about 0.3 s for 100,000 x 384 on one core), small
-beside building either index.
+sampled with a fixed seed act as pivots, every vector joins the pivot it is most
+similar to, and within a group the vectors closest to the pivot come first. It
+costs one ``n x sqrt(n)`` matrix product (about 0.3 s for 100,000 x 384 on one
+core), small beside building either index.
 """
 
 from __future__ import annotations
