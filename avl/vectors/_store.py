@@ -18,7 +18,15 @@ from avl._args import describe
 from avl._registry import Registry
 from avl.errors import ConfigError, InvalidInputError, InvalidTypeError, NotFoundError
 from avl.vectors._filters import Filter, parse_where
-from avl.vectors._types import FloatMatrix, Hit, Metric, Record, VectorBackend, Where
+from avl.vectors._types import (
+    FloatMatrix,
+    Hit,
+    Metric,
+    Record,
+    VectorBackend,
+    Where,
+    plain_sq_norm,
+)
 
 __all__ = ["BACKENDS", "VectorStore", "open_backend"]
 
@@ -35,7 +43,6 @@ BACKENDS = Registry(
 )
 
 _NO_FILTER = Filter()
-_F32 = np.dtype(np.float32)
 
 IdLike = str | int
 Ids = IdLike | Iterable[IdLike]
@@ -492,11 +499,10 @@ class VectorStore:
         right dimension, validated and normalised in two NumPy calls and returned as
         a ``(1, dim)`` matrix; ``None`` sends anything else through the full checks,
         which convert it or give the precise error."""
-        if query.dtype is not _F32 or query.shape != self._shape or not query.flags.c_contiguous:
+        if not query.flags.c_contiguous:
             return None
-        sq = float(np.vdot(query, query))  # vdot: no overflow warning, the check says it
-        # NaN fails both comparisons; an infinity or an overflow is not below inf
-        if not 0.0 < sq < math.inf:
+        sq = plain_sq_norm(query, self._shape)
+        if sq is None:
             return None
         if self._metric is Metric.COSINE:
             unit: FloatMatrix = query[None, :] / np.float32(math.sqrt(sq))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -61,6 +62,25 @@ _set_score = Hit.__dict__["score"].__set__
 _set_metadata = Hit.__dict__["metadata"].__set__
 EMPTY_METADATA: MappingProxyType[str, Any] = MappingProxyType({})
 """The one read-only view :func:`metadata_view` returns for every empty dict."""
+
+
+_F32 = np.dtype(np.float32)
+
+
+def plain_sq_norm(query: npt.NDArray[Any], shape: tuple[int]) -> float | None:
+    """The squared norm of ``query`` when it is the common search query: a float32
+    vector of ``shape``, finite and not zero; ``None`` for anything else (the store's
+    full checks then convert it or give the precise error). The fast paths of the
+    store and of the graph backends share this check.
+
+    ``np.vdot`` sums in float32 without an overflow warning: NaN and infinity stay
+    so, and a vector whose squared norm overflows float32 (where a float32 index's
+    own dot product would) gives infinity.
+    """
+    if query.dtype is not _F32 or query.shape != shape:
+        return None
+    sq = float(np.vdot(query, query))
+    return sq if 0.0 < sq < math.inf else None  # NaN fails both comparisons
 
 
 def metadata_view(metadata: dict[str, Any]) -> MappingProxyType[str, Any]:

@@ -29,7 +29,6 @@ query; Annoy's own default is ``n * n_trees``), ``min_index`` (2048),
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,6 +48,7 @@ from avl.vectors._types import (
     Metric,
     Record,
     metadata_view,
+    plain_sq_norm,
     stored_hit,
 )
 from avl.vectors.backends.file import FileBackend, int_option, path_of
@@ -56,7 +56,6 @@ from avl.vectors.backends.file import FileBackend, int_option, path_of
 __all__ = ["AnnoyBackend", "open_backend"]
 
 _ANNOY_METRIC = {Metric.COSINE: "angular", Metric.IP: "dot", Metric.L2: "euclidean"}
-_F32 = np.dtype(np.float32)
 
 
 def _first(entry: tuple[float, str, float, MappingProxyType[str, Any]]) -> float:
@@ -369,11 +368,7 @@ class AnnoyBackend:
         one unfiltered query, answered from the index when nothing was written since
         it was built; ``None`` otherwise, or when ``query`` is not a finite, non-zero
         float32 vector of the right dimension (the store then validates it)."""
-        if query.dtype is not _F32 or query.shape != self._shape:
-            return None
-        # a float32 dot product: NaN and infinity stay so, and a vector whose squared norm
-        # overflows float32 (where Annoy's own float32 dot would) gives inf
-        if not 0.0 < float(np.vdot(query, query)) < math.inf:  # vdot: no overflow warning
+        if plain_sq_norm(query, self._shape) is None:
             return None
         built = self._fast  # one read: a write clears it before it returns
         if built is None:
@@ -392,16 +387,12 @@ class AnnoyBackend:
         # the ids (and metadata views) gathered first, in one C loop: after Annoy's
         # search each read misses the cache, and a tight loop overlaps the misses
         ids = list(map(built.ids.__getitem__, items))
+        if built.plain:  # no item has metadata: the shared empty view
+            metas = [EMPTY_METADATA] * len(ids)
+        else:
+            metas = list(map(built.metas.__getitem__, items))
         # Annoy's angular distance is sqrt(2 - 2 cos); "dot" reports the inner
         # product, "euclidean" the distance (Annoy returns lists of equal length)
-        if built.plain:
-            if self._cosine:
-                return [
-                    stored_hit(i, 1.0 - d * d / 2.0, EMPTY_METADATA)
-                    for i, d in zip(ids, dists)  # noqa: B905
-                ]
-            return [stored_hit(i, d, EMPTY_METADATA) for i, d in zip(ids, dists)]  # noqa: B905
-        metas = list(map(built.metas.__getitem__, items))
         if self._cosine:
             return [
                 stored_hit(i, 1.0 - d * d / 2.0, m)
@@ -422,9 +413,7 @@ class AnnoyBackend:
         tomb = self._tombstones
         fetch = k + len(tomb) if not where else int((k + len(tomb)) / selectivity) + k
         fetch = min(fetch, len(built.ids))
-        items, dists = built.index.get_nns_by_vector(
-            q.tolist(), fetch, max(self._search_k, fetch), True
-        )
+        items, dists = built.nns(q.tolist(), fetch, max(self._search_k, fetch), True)
         l2 = self.metric is Metric.L2
         scores = [1.0 - d * d / 2.0 for d in dists] if self._cosine else dists
         ids, metas = built.ids, built.metas

@@ -62,6 +62,7 @@ from avl.vectors._types import (
     Metric,
     Record,
     metadata_view,
+    plain_sq_norm,
     stored_hit,
 )
 from avl.vectors.backends.file import FileBackend, int_option, path_of
@@ -74,7 +75,6 @@ _FORMAT = 1
 _CHUNK = 1 << 20
 _ORDERED_CHUNK = 16_384  # rows per add_items call when a batch is reordered
 _NO_META = EMPTY_METADATA  # the metadata of a free label and of every empty dict
-_F32 = np.dtype(np.float32)
 
 
 @contextlib.contextmanager
@@ -544,10 +544,8 @@ class HnswBackend:
         float32 vector of the right dimension (the store then validates it). For ``cosine`` a query whose norm is within 1e-3 of 1 (what embedders
         return) is searched as is and its scores divided by the norm; any other is
         normalised first."""
-        if query.dtype is not _F32 or query.shape != self._shape:
-            return None  # (hnswlib copies a strided vector itself)
-        sq = float(np.vdot(query, query))  # vdot: no overflow warning, the check says it
-        if not 0.0 < sq < math.inf:
+        sq = plain_sq_norm(query, self._shape)  # (hnswlib copies a strided vector itself)
+        if sq is None:
             return None
         norm = 1.0
         if self._cosine:
