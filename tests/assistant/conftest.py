@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from avl.assistant import Assistant, create_demo_database
+
 SHOP_DDL = """
 CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, city TEXT, tenant_id INTEGER);
 CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id),
@@ -58,6 +60,19 @@ def checksum(path: Path) -> str:
 def shop(tmp_path: Path) -> Path:
     """Path of a fresh shop database."""
     return make_shop(tmp_path / "shop.db")
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """Path of a fresh demo database (``create_demo_database``)."""
+    return create_demo_database(tmp_path / "demo.db")
+
+
+def trained(db: Path, **kw: Any) -> Assistant:
+    """An Assistant over the SQLite file ``db``, trained from its schema."""
+    a = Assistant(db=f"sqlite:///{db}", **kw)
+    a.train_from_database()
+    return a
 
 
 def ended(history: Any, **filters: Any) -> list[Any]:

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from avl.assistant import Assistant, ChatSqlWriter, create_demo_database
+from avl.assistant import Assistant, ChatSqlWriter
 from avl.llm import AnthropicChatModel, GeminiChatModel, OpenAIChatModel
 from avl.schema import ColumnSpec, TableSpec, Turn, WriteContext
 from avl.testing import FakeClock, recorded_transport
@@ -119,11 +118,6 @@ def _openai(seen: list[dict[str, Any]], reply: Any) -> OpenAIChatModel:
     return OpenAIChatModel(
         "gpt-4o-mini", api_key="sk-test", transport=httpx.MockTransport(handler), **_kw()
     )
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    return create_demo_database(tmp_path / "demo.db")
 
 
 def test_a_session_with_a_real_provider_sends_turns_and_asks_for_a_summary(demo: Path) -> None:

@@ -10,22 +10,16 @@ from typing import Any
 
 import pytest
 
-from avl.assistant import Assistant, create_demo_database
+from avl.assistant import Assistant
 from avl.history import History
 from avl.llm.offline import OfflineChatModel
 from avl.safety import Policy
 from avl.schema import ColumnSpec, ForeignKeySpec, TableSpec, Turn, WriteContext, build_value_index
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    return create_demo_database(tmp_path / "demo.db")
+from tests.assistant.conftest import trained
 
 
 def _assistant(db: Path, **kw: Any) -> Assistant:
-    a = Assistant(db=f"sqlite:///{db}", cache_threshold=None, **kw)
-    a.train_from_database()
-    return a
+    return trained(db, cache_threshold=None, **kw)
 
 
 def _chain(a: Assistant, questions: list[str], **kw: Any) -> list[Any]:

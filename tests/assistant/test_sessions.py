@@ -8,28 +8,18 @@ from typing import Any
 
 import pytest
 
-from avl.assistant import Answer, Assistant, Session, create_demo_database
+from avl.assistant import Answer, Assistant, Session
 from avl.errors import ConfigError, InvalidInputError
 from avl.history import History
 from avl.llm import Message
 from avl.safety import Policy
 from avl.testing import FakeChatModel, FakeClock
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    return create_demo_database(tmp_path / "demo.db")
-
-
-def _assistant(db: Path, **kw: Any) -> Assistant:
-    a = Assistant(db=f"sqlite:///{db}", **kw)
-    a.train_from_database()
-    return a
+from tests.assistant.conftest import trained
 
 
 # ----------------------------------------------------------------------- the API
 def test_session_object_asks_follow_ups_and_keeps_turns(demo: Path) -> None:
-    a = _assistant(demo)
+    a = trained(demo)
     chat = a.session(user="ann")
     assert isinstance(chat, Session)
     assert len(chat.id) >= 16
@@ -58,7 +48,7 @@ def test_session_object_asks_follow_ups_and_keeps_turns(demo: Path) -> None:
 
 
 def test_session_new_creates_an_id_and_empty_asks_alone(demo: Path) -> None:
-    a = _assistant(demo)
+    a = trained(demo)
     new = a.ask("How many customers are there?", session="new")
     assert new.session
     assert new.session != "new"
@@ -77,7 +67,7 @@ def test_session_new_creates_an_id_and_empty_asks_alone(demo: Path) -> None:
 
 
 def test_a_follow_up_is_not_answered_from_the_cache(demo: Path) -> None:
-    a = _assistant(demo)
+    a = trained(demo)
     chat = a.session(user="ann")
     chat.ask("Which customers are from Paris?")
     a.ask("what about Berlin?", user="ann")  # asked alone: cached as such
@@ -86,17 +76,17 @@ def test_a_follow_up_is_not_answered_from_the_cache(demo: Path) -> None:
 
 
 def test_turns_are_bounded(demo: Path) -> None:
-    a = _assistant(demo, max_turns=2, turn_tokens=10_000)
+    a = trained(demo, max_turns=2, turn_tokens=10_000)
     chat = a.session(user="ann")
     for q in ("How many customers are there?", "How many orders are there?", "How many products?"):
         chat.ask(q)
     assert [t.question for t in chat.turns] == ["How many orders are there?", "How many products?"]
-    tight = _assistant(demo, turn_tokens=1)
+    tight = trained(demo, turn_tokens=1)
     chat = tight.session(user="ann")
     chat.ask("How many customers are there?")
     chat.ask("How many orders are there?")
     assert len(chat.turns) == 1  # the newest always kept, the rest over the budget
-    off = _assistant(demo, max_turns=0)
+    off = trained(demo, max_turns=0)
     chat = off.session(user="ann")
     chat.ask("How many customers are there?")
     assert chat.turns == ()
@@ -104,7 +94,7 @@ def test_turns_are_bounded(demo: Path) -> None:
 
 def test_idle_sessions_are_forgotten_without_a_history(demo: Path) -> None:
     clock = FakeClock()
-    a = _assistant(demo, session_ttl_s=60, clock=clock)
+    a = trained(demo, session_ttl_s=60, clock=clock)
     chat = a.session(user="ann")
     chat.ask("How many customers are there?")
     assert len(chat.turns) == 1
@@ -131,19 +121,19 @@ def _isolation(a: Assistant) -> None:
 
 
 def test_another_user_never_sees_the_turns_in_memory(demo: Path) -> None:
-    _isolation(_assistant(demo))
+    _isolation(trained(demo))
 
 
 def test_another_user_never_sees_the_turns_in_a_history(demo: Path, tmp_path: Path) -> None:
     with History(f"sqlite:///{tmp_path / 'h.db'}") as h:
-        _isolation(_assistant(demo, history=h))
+        _isolation(trained(demo, history=h))
 
 
 # ------------------------------------------------------- stored in the History
 def _shared_history(demo: Path, url: str) -> None:
     with History(url) as h1, History(url) as h2:
-        w1 = _assistant(demo, history=h1, name="shop")
-        w2 = _assistant(demo, history=h2, name="shop")
+        w1 = trained(demo, history=h1, name="shop")
+        w2 = trained(demo, history=h2, name="shop")
         chat = w1.session(user="ann")
         chat.ask("How many customers are there in each country?")
         # another worker (its own History handle on the same store) continues it
@@ -158,7 +148,7 @@ def _shared_history(demo: Path, url: str) -> None:
             "and only in France?",
         ]
         # another data source sharing the History never reads these turns
-        other = _assistant(demo, history=h1, name="other")
+        other = trained(demo, history=h1, name="other")
         assert other.session_turns(chat.id, user="ann") == ()
 
 
@@ -191,7 +181,7 @@ def test_row_filter_values_never_reach_the_model_through_turns(demo: Path, tmp_p
         ]
     )
     with History(f"sqlite:///{tmp_path / 'h.db'}") as h:
-        a = _assistant(demo, model=model, policy=policy, history=h, cache_threshold=None)
+        a = trained(demo, model=model, policy=policy, history=h, cache_threshold=None)
         chat = a.session(user="ann", context={"cid": 987654})
         first = chat.ask("orders per status")
         assert "987654" in first.sql  # what ran (and is recorded) holds the filter
@@ -344,7 +334,7 @@ def test_async_session(demo: Path) -> None:
 
     from avl.assistant import AsyncAssistant, AsyncSession
 
-    a = _assistant(demo)
+    a = trained(demo)
 
     async def scenario() -> tuple[Any, ...]:
         chat = AsyncAssistant(a).session(user="ann")

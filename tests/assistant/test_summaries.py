@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from avl.assistant import Assistant, create_demo_database
 from avl.assistant._summary import clean_summary, describe_value, label, template_summary
 from avl.costs import Budgets
 from avl.errors import ProviderError
@@ -15,17 +13,7 @@ from avl.llm import Completion, Usage
 from avl.metrics import Metrics
 from avl.safety import Policy
 from avl.testing import FakeChatModel
-
-
-@pytest.fixture
-def demo(tmp_path: Path) -> Path:
-    return create_demo_database(tmp_path / "demo.db")
-
-
-def _assistant(db: Path, **kw: Any) -> Assistant:
-    a = Assistant(db=f"sqlite:///{db}", **kw)
-    a.train_from_database()
-    return a
+from tests.assistant.conftest import trained
 
 
 # ------------------------------------------------------------------- templates
@@ -106,7 +94,7 @@ def test_values_and_labels_read_as_words() -> None:
 
 # -------------------------------------------------------- through the Assistant
 def test_offline_answers_carry_a_template_summary(demo: Path) -> None:
-    a = _assistant(demo)
+    a = trained(demo)
     assert a.ask("How many customers are there?").summary == "The count is 12."
     none = a.ask("Which customers are from Atlantis?")
     assert none.summary is not None
@@ -114,13 +102,13 @@ def test_offline_answers_carry_a_template_summary(demo: Path) -> None:
     assert abstained.abstained
     assert abstained.summary is not None
     assert abstained.summary.startswith("This database cannot answer the question")
-    off = _assistant(demo, summaries="off")
+    off = trained(demo, summaries="off")
     assert off.ask("How many customers are there?").summary is None
 
 
 def test_a_refusal_is_summarised_with_its_reason(demo: Path) -> None:
     model = FakeChatModel(["```sql\nDELETE FROM customers\n```"] * 3)
-    a = _assistant(demo, model=model, cache_threshold=None)
+    a = trained(demo, model=model, cache_threshold=None)
     got = a.ask("remove everyone")
     assert got.verdict is not None
     assert not got.verdict.allowed
@@ -131,7 +119,7 @@ def test_a_refusal_is_summarised_with_its_reason(demo: Path) -> None:
 
 def test_a_fake_model_is_not_asked_for_a_summary_by_default(demo: Path) -> None:
     model = FakeChatModel(["```sql\nSELECT COUNT(*) FROM customers\n```"])
-    a = _assistant(demo, model=model, cache_threshold=None)
+    a = trained(demo, model=model, cache_threshold=None)
     got = a.ask("how many customers?")
     assert got.summary == "The count is 12."
     assert len(model.calls) == 1
@@ -154,7 +142,7 @@ def test_model_written_summary_is_one_bounded_call_counted_in_costs(demo: Path) 
             ),
         ]
     )
-    a = _assistant(
+    a = trained(
         demo,
         model=model,
         summaries="model",
@@ -187,7 +175,7 @@ def test_provider_error_falls_back_to_the_template(demo: Path) -> None:
             ProviderError("openai: HTTP 500"),
         ]
     )
-    a = _assistant(demo, model=model, summaries="model", cache_threshold=None, metrics=metrics)
+    a = trained(demo, model=model, summaries="model", cache_threshold=None, metrics=metrics)
     got = a.ask("how many customers?")
     assert got.ok
     assert got.summary == "The count is 12."
@@ -196,19 +184,19 @@ def test_provider_error_falls_back_to_the_template(demo: Path) -> None:
 
 def test_a_reply_that_is_code_falls_back_to_the_template(demo: Path) -> None:
     model = FakeChatModel(["```sql\nSELECT COUNT(*) FROM customers\n```"] * 2)
-    a = _assistant(demo, model=model, summaries="model", cache_threshold=None)
+    a = trained(demo, model=model, summaries="model", cache_threshold=None)
     assert a.ask("how many customers?").summary == "The count is 12."
 
 
 def test_template_mode_never_calls_the_model_again(demo: Path) -> None:
     model = FakeChatModel(["```sql\nSELECT COUNT(*) FROM customers\n```"])
-    a = _assistant(demo, model=model, summaries="template", cache_threshold=None)
+    a = trained(demo, model=model, summaries="template", cache_threshold=None)
     assert a.ask("how many customers?").summary == "The count is 12."
     assert len(model.calls) == 1
 
 
 def test_the_stream_carries_the_summary_in_the_answer(demo: Path) -> None:
-    a = _assistant(demo)
+    a = trained(demo)
     events = list(a.stream("How many customers are there?", session="new"))
     answer = next(e for e in events if e.kind.value == "answer")
     assert answer.data["summary"] == "The count is 12."
@@ -220,7 +208,7 @@ def test_avl_ask_prints_the_summary(demo: Path) -> None:
 
     from avl.cli._common import print_answer
 
-    answer = _assistant(demo).ask("How many customers are there?")
+    answer = trained(demo).ask("How many customers are there?")
     out = io.StringIO()
     print_answer(answer, out)
     assert "summary: The count is 12." in out.getvalue()
