@@ -7,6 +7,7 @@ event kinds as :class:`avl.assistant.Assistant`.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -24,6 +25,7 @@ from avl.ratelimit import RateLimiter
 from avl.safety import Policy, SafeQuery
 from avl.testing import FakeClock
 from avl.web import create_app
+from tests.conftest import unavailable
 
 
 @attrs.frozen(kw_only=True)
@@ -331,3 +333,48 @@ def asgi_scope(
 async def wait_for(wire: Wire, needle: bytes) -> None:
     while needle not in wire.text():
         await wire.got_data.wait()
+
+
+# -- the browser tests: Debian's Chromium driven by Playwright ---------------------
+
+#: Chromium's flags for headless runs in a container, with nothing fetched.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Any]:
+    """Playwright, or the test is unavailable (skipped; a failure under ``CI``)."""
+    if shutil.which("chromium") is None:
+        unavailable("chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any) -> Iterator[Any]:
+    """Headless Chromium with :data:`CHROMIUM_ARGS`."""
+    b = playwright.chromium.launch(
+        executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
+    )
+    yield b
+    b.close()
+
+
+def expect(locator: Any) -> Any:
+    """Playwright's ``expect`` (it waits on locators without evaluating script strings
+    in the page, which the page's CSP would refuse)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,33 +9,13 @@ import pytest
 
 from avl.console import Console
 from avl.web import create_app
-from tests.conftest import unavailable
 
-from .conftest import LiveServer
+from .conftest import LiveServer, expect
 
 pytestmark = pytest.mark.browser
 
 #: The first cell of the first answer's table in the thread.
 ROWS = "#thread table.rows tbody tr td"
-
-
-def expect(locator: Any) -> Any:
-    """Playwright's ``expect`` (waits on locators, without evaluating JavaScript
-    strings, which the page's CSP refuses)."""
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
-
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 
 
 @pytest.fixture(scope="module")
@@ -47,22 +26,6 @@ def page_url() -> Iterator[str]:
             yield server.url + "/"
     finally:
         console.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    path = shutil.which("chromium")
-    if path is None:
-        unavailable("chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed")
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_ask_shows_sql_and_rows(browser: Any, page_url: str) -> None:

@@ -30,22 +30,12 @@ import pytest
 
 from avl.console import Console
 from avl.web import create_app
-from tests.conftest import unavailable
 
-from .conftest import LiveServer
+from .conftest import CHROMIUM_ARGS, LiveServer
 
 pytestmark = pytest.mark.browser
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-    "--host-resolver-rules=MAP rebind.test 127.0.0.1",
-]
+ARGS = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1"]
 # Chromium's Private Network Access also stops a rebound page from reaching loopback;
 # Firefox and Safari do not, so the rebinding test turns it off to show that the
 # server refuses on its own.
@@ -158,18 +148,6 @@ class _Hostile:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Any]:
-    if shutil.which("chromium") is None:
-        unavailable("chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed")
-    with sync_playwright() as p:
-        yield p
 
 
 @pytest.fixture(scope="module")

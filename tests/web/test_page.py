@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,21 +23,11 @@ import pytest
 from avl.assistant import Answer
 from avl.console import Console
 from avl.web import ApiKeyAuthenticator, Identity, create_app
-from tests.conftest import unavailable
 
-from .conftest import Ans, Ev, LiveServer, ScriptedAssistant, TinyConsole
+from .conftest import Ans, Ev, LiveServer, ScriptedAssistant, TinyConsole, expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 
 XSS = "<img src=x onerror=alert(1)>"
 ABSTAIN = "will it rain tomorrow?"
@@ -174,29 +163,6 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TinyConsole]:
 def url(shop: TinyConsole) -> Iterator[str]:
     with LiveServer(create_app(shop)) as server:
         yield server.url + "/"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    path = shutil.which("chromium")
-    if path is None:
-        unavailable("chromium is not installed (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("playwright is not installed")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-def expect(locator: Any) -> Any:
-    """Playwright's ``expect`` (it waits on locators without evaluating script strings
-    in the page, which the page's CSP would refuse)."""
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 class Watch:
