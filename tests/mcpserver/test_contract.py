@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import pytest
 
 from avl.assistant import create_demo_database
+from tests.conftest import need_module
 
-mcp = pytest.importorskip("mcp", reason="the mcp extra is not installed")
+mcp = need_module("mcp", reason="the mcp extra is not installed")
 from mcp import ClientSession, StdioServerParameters  # noqa: E402
 from mcp.client.stdio import stdio_client  # noqa: E402
 

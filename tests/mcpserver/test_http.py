@@ -19,9 +19,10 @@ import pytest
 from avl.assistant import create_demo_database
 from avl.console import Console
 from avl.web import ApiKeyAuthenticator, Identity, WebSettings, create_app
+from tests.conftest import need_module
 
-mcp = pytest.importorskip("mcp", reason="the mcp extra is not installed")
-httpx2 = pytest.importorskip("httpx2", reason="the mcp SDK's HTTP client")
+mcp = need_module("mcp", reason="the mcp extra is not installed")
+httpx2 = need_module("httpx2", reason="the mcp SDK's HTTP client")
 from mcp import ClientSession  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 

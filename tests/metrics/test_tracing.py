@@ -24,11 +24,12 @@ from avl.metrics import (
     start_span,
     tracing_enabled,
 )
+from tests.conftest import need_module
 
-pytest.importorskip("opentelemetry.sdk.trace")
+need_module("opentelemetry.sdk.trace")
 
-from opentelemetry.trace import SpanKind as OtelKind
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind as OtelKind  # noqa: E402
+from opentelemetry.trace import StatusCode  # noqa: E402
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
@@ -248,13 +249,13 @@ def test_import_avl_metrics_does_not_import_opentelemetry() -> None:
 
 def test_everything_is_a_noop_without_opentelemetry_installed() -> None:
     code = """
-import sys
+import sys  # noqa: E402
 class Block:
     def find_spec(self, name, path=None, target=None):
         if name == "opentelemetry" or name.startswith("opentelemetry."):
             raise ImportError(name)
 sys.meta_path.insert(0, Block())
-from avl.metrics import (Metrics, current_ids, extract_context, inject_context, otel_tracer,
+from avl.metrics import (Metrics, current_ids, extract_context, inject_context, otel_tracer,  # noqa: E402
     start_span, tracing_enabled)
 assert tracing_enabled() is False
 with start_span("x") as span:

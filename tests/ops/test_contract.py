@@ -17,11 +17,9 @@ import subprocess
 import sys
 from typing import Any
 
-import pytest
+from tests.conftest import ROOT, need_module
 
-from tests.conftest import ROOT
-
-pytest.importorskip("opentelemetry.sdk.trace")
+need_module("opentelemetry.sdk.trace")
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"

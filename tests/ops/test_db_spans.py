@@ -11,9 +11,10 @@ import pytest
 from avl.assistant import Database
 from avl.errors import QueryError
 from avl.metrics import start_span
+from tests.conftest import need_module
 
-pytest.importorskip("opentelemetry.sdk.trace")
-from opentelemetry.trace import SpanKind, StatusCode
+need_module("opentelemetry.sdk.trace")
+from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from avl.errors import ProviderError
 from avl.llm import AsyncOpenAIChatModel, Message, OpenAIChatModel
 from avl.metrics import start_span
 from avl.testing import FakeClock, Recording, load_recording, recorded_transport
+from tests.conftest import need_module
 
-pytest.importorskip("opentelemetry.sdk.trace")
-from opentelemetry.trace import SpanKind, StatusCode
+need_module("opentelemetry.sdk.trace")
+from opentelemetry.trace import SpanKind, StatusCode  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "llm" / "openai"
 PATH = "/v1/chat/completions"

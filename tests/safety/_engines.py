@@ -7,13 +7,13 @@ from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
+from tests.conftest import need_module
 
 
 @contextmanager
 def postgres(dsn: str) -> Iterator[Any]:
     """An autocommit psycopg connection."""
-    psycopg = pytest.importorskip("psycopg")
+    psycopg = need_module("psycopg")
     with psycopg.connect(dsn, autocommit=True) as con:
         yield con
 
@@ -21,7 +21,7 @@ def postgres(dsn: str) -> Iterator[Any]:
 @contextmanager
 def mariadb(url: str) -> Iterator[Any]:
     """An autocommit PyMySQL connection."""
-    pymysql = pytest.importorskip("pymysql")
+    pymysql = need_module("pymysql")
     parts = urlsplit(url)
     con = pymysql.connect(
         host=parts.hostname or "127.0.0.1",

@@ -17,6 +17,7 @@ from sqlglot import exp
 from avl.errors import ConfigError
 from avl.safety import Policy, SafeQuery
 from avl.safety.allowlists import catalog, dialect_modules, entries, typed
+from tests.conftest import need_module
 from tests.safety._engines import mariadb, postgres
 
 # argument shapes tried on names that an engine's catalogue does not list (syntax)
@@ -106,7 +107,7 @@ def _callable(run: Any, name: str, errors: tuple[type[BaseException], ...]) -> b
 
 
 def test_postgres_names_exist(postgres_dsn: str) -> None:
-    psycopg = pytest.importorskip("psycopg")
+    psycopg = need_module("psycopg")
     with postgres(postgres_dsn) as con:
         procs = {r[0] for r in con.execute("SELECT DISTINCT proname FROM pg_proc").fetchall()}
 
@@ -124,7 +125,7 @@ def test_postgres_names_exist(postgres_dsn: str) -> None:
 
 
 def test_duckdb_names_exist() -> None:
-    duckdb = pytest.importorskip("duckdb")
+    duckdb = need_module("duckdb")
     con = duckdb.connect()
     try:
         known = {
@@ -148,7 +149,7 @@ def test_duckdb_names_exist() -> None:
 
 
 def test_mariadb_names_exist(mysql_url: str) -> None:
-    pymysql = pytest.importorskip("pymysql")
+    pymysql = need_module("pymysql")
     with mariadb(mysql_url) as con:
         with con.cursor() as cur:
             cur.execute("SELECT LOWER(name) FROM mysql.help_topic")

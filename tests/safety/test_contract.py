@@ -8,6 +8,7 @@ import pytest
 
 import avl.errors
 from avl.safety import Policy, SafeQuery
+from tests.conftest import need_module
 
 SCHEMA = {"users": ["id", "name", "password_hash"], "orders": ["id", "user_id", "total"]}
 
@@ -107,7 +108,7 @@ def test_contract_on_every_dialect(dialect: str) -> None:
 
 
 def test_contract_row_filter_runs_on_duckdb() -> None:
-    duckdb = pytest.importorskip("duckdb")
+    duckdb = need_module("duckdb")
     con = duckdb.connect()
     try:
         con.execute(

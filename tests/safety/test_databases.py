@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from avl.safety import Policy, SafeQuery
+from tests.conftest import need_module
 
 USERS = [(1, "ann", 1, "h1"), (2, "bob", 1, "h2"), (3, "cat", 2, "h3"), (4, "dan", 2, "h4")]
 ORDERS = [
@@ -118,7 +119,7 @@ def test_sqlite(tmp_path: Path) -> None:
 
 @pytest.fixture
 def pg(postgres_dsn: str) -> Iterator[Any]:
-    psycopg = pytest.importorskip("psycopg")
+    psycopg = need_module("psycopg")
     with psycopg.connect(postgres_dsn, autocommit=True) as con:
         yield con
 
@@ -149,7 +150,7 @@ def test_postgres(pg: Any) -> None:
 
 @pytest.fixture
 def my(mysql_url: str) -> Iterator[Any]:
-    pymysql = pytest.importorskip("pymysql")
+    pymysql = need_module("pymysql")
     parts = urlsplit(mysql_url)
     con = pymysql.connect(
         host=parts.hostname or "127.0.0.1",

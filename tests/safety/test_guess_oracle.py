@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from avl.safety import SafeQuery
+from tests.conftest import need_module
 from tests.safety import _bypass as B
 from tests.safety._engines import mariadb, my_rows, pg_rows, postgres
 
@@ -103,7 +104,7 @@ def test_sqlite(tmp_path: Path) -> None:
 
 
 def test_duckdb(tmp_path: Path) -> None:
-    duckdb = pytest.importorskip("duckdb")
+    duckdb = need_module("duckdb")
     n = B.names()
     con = duckdb.connect(str(tmp_path / "guess.duckdb"))
     try:
@@ -115,7 +116,7 @@ def test_duckdb(tmp_path: Path) -> None:
 
 
 def test_postgres(postgres_dsn: str) -> None:
-    psycopg = pytest.importorskip("psycopg")
+    psycopg = need_module("psycopg")
     n = B.names()
     with postgres(postgres_dsn) as con:
         try:
@@ -133,7 +134,7 @@ def test_postgres(postgres_dsn: str) -> None:
 
 
 def test_mariadb(mysql_url: str) -> None:
-    pymysql = pytest.importorskip("pymysql")
+    pymysql = need_module("pymysql")
     n = B.names()
     with mariadb(mysql_url) as con:
         try:

@@ -11,8 +11,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import pytest
-
+from tests.conftest import need_module
 from tests.safety import _bypass as B
 from tests.safety._engines import mariadb, my_rows, pg_rows, postgres
 
@@ -39,7 +38,7 @@ def test_sqlite(tmp_path: Path) -> None:
 
 
 def test_postgres(postgres_dsn: str) -> None:
-    psycopg = pytest.importorskip("psycopg")
+    psycopg = need_module("psycopg")
     n = B.names()
     with postgres(postgres_dsn) as con:
         try:
@@ -59,7 +58,7 @@ def test_postgres(postgres_dsn: str) -> None:
 
 
 def test_mariadb(mysql_url: str) -> None:
-    pymysql = pytest.importorskip("pymysql")
+    pymysql = need_module("pymysql")
     n = B.names()
     with mariadb(mysql_url) as con:
         try:
@@ -81,7 +80,7 @@ def test_mariadb(mysql_url: str) -> None:
 
 
 def test_duckdb(tmp_path: Path) -> None:
-    duckdb = pytest.importorskip("duckdb")
+    duckdb = need_module("duckdb")
     n = B.names()
     secret_file = tmp_path / "leak.csv"
     secret_file.write_text(f"x\nFILESECRET{n.tag}\n", encoding="utf-8")

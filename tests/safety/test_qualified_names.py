@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from avl.safety import Policy, SafeQuery
+from tests.conftest import need_module
 from tests.safety._engines import mariadb, my_rows, pg_rows, postgres
 
 SECRET = "OTHERSCHEMASECRET"
@@ -148,7 +149,7 @@ def _oracle(
 
 
 def test_postgres_search_path(postgres_dsn: str) -> None:
-    pytest.importorskip("psycopg")
+    need_module("psycopg")
     import psycopg
 
     tag = uuid.uuid4().hex[:8]
@@ -167,7 +168,7 @@ def test_postgres_search_path(postgres_dsn: str) -> None:
 
 
 def test_mariadb_current_database(mysql_url: str) -> None:
-    pymysql = pytest.importorskip("pymysql")
+    pymysql = need_module("pymysql")
     tag = uuid.uuid4().hex[:8]
     other, table = f"rq_sales_{tag}", f"rq_inv_{tag}"
     with mariadb(mysql_url) as con:
@@ -202,7 +203,7 @@ def test_sqlite_temp_shadows_main(tmp_path: Path) -> None:
 
 
 def test_duckdb_search_path(tmp_path: Path) -> None:
-    duckdb = pytest.importorskip("duckdb")
+    duckdb = need_module("duckdb")
     con = duckdb.connect(str(tmp_path / "q.duckdb"))
     try:
         con.execute("CREATE SCHEMA sales")

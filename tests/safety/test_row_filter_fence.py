@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from avl.safety import Policy, SafeQuery
+from tests.conftest import need_module
 from tests.safety._engines import mariadb, my_rows, pg_rows, postgres
 
 SECRET = "TENANTSECRET"
@@ -108,7 +109,7 @@ def _ddl(table: str, bad: str, index: bool = True) -> list[str]:
 
 
 def test_postgres(postgres_dsn: str) -> None:
-    psycopg = pytest.importorskip("psycopg")
+    psycopg = need_module("psycopg")
     table = f"rf_fence_{uuid.uuid4().hex[:8]}"
     with postgres(postgres_dsn) as con:
         try:
@@ -121,7 +122,7 @@ def test_postgres(postgres_dsn: str) -> None:
 
 
 def test_duckdb(tmp_path: Path) -> None:
-    duckdb = pytest.importorskip("duckdb")
+    duckdb = need_module("duckdb")
     con = duckdb.connect(str(tmp_path / "fence.duckdb"))
     try:
         for statement in _ddl("rf_fence", SECRET):
@@ -142,7 +143,7 @@ def test_sqlite(tmp_path: Path) -> None:
 
 
 def test_mariadb(mysql_url: str) -> None:
-    pymysql = pytest.importorskip("pymysql")
+    pymysql = need_module("pymysql")
     table = f"rf_fence_{uuid.uuid4().hex[:8]}"
     with mariadb(mysql_url) as con:
         try:
@@ -172,7 +173,7 @@ def test_duckdb_pivot_runs_on_the_filtered_rows(tmp_path: Path) -> None:
     """A PIVOT written on a filtered table runs outside the wrapper: inside it, the pivot
     made a ``tenant_id`` column of 1 beside another tenant's notes, and the filter
     passed them."""
-    duckdb = pytest.importorskip("duckdb")
+    duckdb = need_module("duckdb")
     con = duckdb.connect(str(tmp_path / "pivot.duckdb"))
     try:
         for statement in _ddl("rf_pivot", SECRET, index=False):
