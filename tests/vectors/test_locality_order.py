@@ -45,6 +45,11 @@ def test_small_batches_keep_their_order() -> None:
     assert locality_order(x, Metric.COSINE) is None
 
 
+def _url(tmp_path: Path, kind: str) -> str:
+    """A graph store that builds in the calling thread (Annoy) so tests see the index."""
+    return f"{kind}://{tmp_path}/s?fsync=0" + ("&background=0" if kind == "annoy" else "")
+
+
 def _check_hits(store: VectorStore, x: np.ndarray, metric: str) -> None:
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)
     queries = x[::397] + np.float32(0.01)
@@ -79,7 +84,7 @@ def test_reordered_indexes_answer_with_the_right_ids(
     tmp_path: Path, kind: str, metric: str
 ) -> None:
     x, _ = _clustered(N, seed=3)
-    url = f"{kind}://{tmp_path}/s?fsync=0" + ("&background=0" if kind == "annoy" else "")
+    url = _url(tmp_path, kind)
     store = VectorStore(dim=16, metric=metric, backend=url)
     store.add([str(i) for i in range(N)], x, metadata=[{"row": i} for i in range(N)])
     _check_hits(store, x, metric)
@@ -102,8 +107,7 @@ def test_a_large_upsert_after_deletes_keeps_every_mapping(tmp_path: Path, kind: 
     # deletes free hnswlib labels; a large upsert then reuses them in a reordered
     # batch (and rebuilds Annoy): every id must still answer with its own vector
     x, _ = _clustered(N, seed=5)
-    url = f"{kind}://{tmp_path}/s?fsync=0" + ("&background=0" if kind == "annoy" else "")
-    store = VectorStore(dim=16, backend=url)
+    store = VectorStore(dim=16, backend=_url(tmp_path, kind))
     try:
         store.add([str(i) for i in range(N)], x, metadata=[{"row": i} for i in range(N)])
         store.delete([str(i) for i in range(0, N, 3)])
@@ -118,8 +122,7 @@ def test_a_large_upsert_after_deletes_keeps_every_mapping(tmp_path: Path, kind: 
 @pytest.mark.parametrize("kind", ["annoy", "hnsw"])
 def test_filters_tombstones_and_the_delta_on_a_reordered_index(tmp_path: Path, kind: str) -> None:
     x, which = _clustered(N, seed=11)
-    url = f"{kind}://{tmp_path}/s?fsync=0" + ("&background=0" if kind == "annoy" else "")
-    store = VectorStore(dim=16, backend=url)
+    store = VectorStore(dim=16, backend=_url(tmp_path, kind))
     try:
         meta = [{"row": i, "cluster": int(which[i])} for i in range(N)]
         store.add([str(i) for i in range(N)], x, metadata=meta)
