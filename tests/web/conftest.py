@@ -19,6 +19,7 @@ import attrs
 import httpx
 import pytest
 
+from avl.console import Console
 from avl.errors import NotFoundError
 from avl.history import Entry, History
 from avl.ratelimit import RateLimiter
@@ -370,6 +371,17 @@ def browser(playwright: Any) -> Iterator[Any]:
     )
     yield b
     b.close()
+
+
+@pytest.fixture(scope="module")
+def demo_url() -> Iterator[str]:
+    """The page of a real demo :class:`~avl.console.Console` on a live server."""
+    console = Console(ratelimit={"rates": "1000/second"})
+    try:
+        with LiveServer(create_app(console)) as server:
+            yield server.url + "/"
+    finally:
+        console.close()
 
 
 def expect(locator: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,21 +17,11 @@ pytestmark = pytest.mark.browser
 ROWS = "#thread table.rows tbody tr td"
 
 
-@pytest.fixture(scope="module")
-def page_url() -> Iterator[str]:
-    console = Console(ratelimit={"rates": "1000/second"})
-    try:
-        with LiveServer(create_app(console)) as server:
-            yield server.url + "/"
-    finally:
-        console.close()
-
-
-def test_ask_shows_sql_and_rows(browser: Any, page_url: str) -> None:
+def test_ask_shows_sql_and_rows(browser: Any, demo_url: str) -> None:
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(page_url)
+    page.goto(demo_url)
     page.fill("#question", "How many customers are there?")
     page.click("#ask-button")
     page.wait_for_selector(ROWS, timeout=15_000)
@@ -54,9 +43,9 @@ def test_ask_shows_sql_and_rows(browser: Any, page_url: str) -> None:
     page.close()
 
 
-def test_rejected_query_shows_violations(browser: Any, page_url: str) -> None:
+def test_rejected_query_shows_violations(browser: Any, demo_url: str) -> None:
     page = browser.new_page()
-    page.goto(page_url)
+    page.goto(demo_url)
     page.click("#sql-panel summary")  # the SQL panel starts folded
     page.fill("#sql", "DELETE FROM customers")
     page.click("#run-button")
@@ -71,9 +60,9 @@ def test_rejected_query_shows_violations(browser: Any, page_url: str) -> None:
     page.close()
 
 
-def test_long_entries_do_not_widen_the_page(browser: Any, page_url: str) -> None:
+def test_long_entries_do_not_widen_the_page(browser: Any, demo_url: str) -> None:
     page = browser.new_page(viewport={"width": 1024, "height": 768})
-    page.goto(page_url)
+    page.goto(demo_url)
     expect(page.locator("#who")).to_have_text("signed in as local")
     page.click("#sql-panel summary")
     page.fill("#sql", "SELECT '" + "0" * 3000 + "' AS wide")

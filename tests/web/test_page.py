@@ -620,16 +620,6 @@ def test_html_from_the_server_is_shown_as_text(page: Any) -> None:
 # -- screenshots ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def demo_url() -> Iterator[str]:
-    console = Console(ratelimit={"rates": "1000/second"})
-    try:
-        with LiveServer(create_app(console)) as server:
-            yield server.url + "/"
-    finally:
-        console.close()
-
-
 @pytest.mark.parametrize(
     ("name", "viewport", "scheme"),
     [
