@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import socket
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,9 @@ def need_module(name: str, reason: str | None = None) -> Any:
     CI, where every extra is installed). ``pytest.importorskip`` would skip under CI
     too and hide a missing dependency."""
     try:
-        return importlib.import_module(name)
+        with warnings.catch_warnings():  # as importorskip: an import's own warnings
+            warnings.simplefilter("ignore")  # are not the test's
+            return importlib.import_module(name)
     except ImportError:
         unavailable(reason or f"{name} is not installed")
 
