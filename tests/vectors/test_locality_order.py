@@ -1,5 +1,6 @@
-"""Large batches go into the graph indexes grouped by similarity (avl.vectors._order):
-the order is a real permutation that groups similar vectors, and every hit still
+"""Large batches are stored grouped by similarity (avl.vectors._order): Annoy inserts
+them in that order, hnsw inserts them shuffled and then lays its graph out in it.
+The order is a real permutation that groups similar vectors, and every hit still
 carries its own id, score and metadata, before and after a reopen."""
 
 from __future__ import annotations

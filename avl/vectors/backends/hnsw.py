@@ -8,6 +8,12 @@ deleted, replaced ones are both. A later insert reuses the label of a deleted
 vector (hnswlib updates that graph node in place), so the graph holds at most as
 many nodes as the store ever held at once.
 
+A large batch (4,096 vectors or more) goes into the graph in a seeded shuffle,
+which gives it its best links (a caller's order is often grouped by source, and a
+grouped order costs recall). Once a quarter of the graph went in since the last
+time, the graph's nodes are renumbered so that similar vectors sit together in
+memory (:mod:`._hnsw_layout`): every search answers the same, faster.
+
 The index is saved beside the data on :meth:`HnswBackend.close`, on
 :meth:`HnswBackend.save`, and after enough writes (``save_every`` or a quarter of
 the store, whichever is larger). A save writes ``hnsw-<n>.bin`` and fsyncs it,
@@ -54,7 +60,7 @@ import numpy.typing as npt
 from avl._optional import require
 from avl.errors import BackendError, ConfigError
 from avl.vectors._filters import Filter
-from avl.vectors._order import locality_order
+from avl.vectors._order import MIN_ORDERED
 from avl.vectors._types import (
     EMPTY_METADATA,
     FloatMatrix,
@@ -65,6 +71,7 @@ from avl.vectors._types import (
     plain_sq_norm,
     stored_hit,
 )
+from avl.vectors.backends._hnsw_layout import SCRATCH_GLOB, relaid
 from avl.vectors.backends.file import FileBackend, int_option, path_of
 
 __all__ = ["HnswBackend", "open_backend"]
@@ -73,7 +80,7 @@ _SPACE = {Metric.COSINE: "ip", Metric.IP: "ip", Metric.L2: "l2"}
 _MANIFEST = "hnsw.json"
 _FORMAT = 1
 _CHUNK = 1 << 20
-_ORDERED_CHUNK = 16_384  # rows per add_items call when a batch is reordered
+_ORDERED_CHUNK = 16_384  # rows per add_items call when a batch is shuffled
 _NO_META = EMPTY_METADATA  # the metadata of a free label and of every empty dict
 
 
@@ -165,7 +172,9 @@ class HnswBackend:
         self._ef_search = ef_search
         self._exact_below = exact_below
         self._save_every = save_every
-        self._threads = threads if threads > 0 else -1
+        # 0: every core. (hnswlib's own "-1" is not that: set as the index's
+        # default it made inserts run on one thread)
+        self._threads = threads if threads > 0 else max(1, os.cpu_count() or 1)
         self._seed = seed
         self._fsync = fsync
         self._l2 = self._data.metric is Metric.L2
@@ -183,6 +192,7 @@ class HnswBackend:
         self._with_meta = 0
         self._label_of: dict[str, int] = {}
         self._free: list[int] = []  # labels of deleted vectors, reused by inserts
+        self._unlaid = 0  # nodes inserted since the graph was last laid out
         self._unsaved = 0
         self._saved_gen = 0
         self._closed = False
@@ -230,6 +240,7 @@ class HnswBackend:
         )
         index.set_num_threads(self._threads)
         self._ef = 0
+        self._unlaid = 0
         return index
 
     def _reserve(self, extra: int) -> None:
@@ -254,19 +265,21 @@ class HnswBackend:
         labels = reused + fresh
         self._reserve(len(fresh))
         label_array = np.asarray(labels, dtype=np.int64)
-        # a large batch goes in an order that groups similar vectors: the graph
-        # stores them in insertion order, so a search then touches fewer pages (see
-        # avl.vectors._order); each vector keeps its label
-        order = locality_order(vectors, self.metric)
         with _translate("inserting into the index"):
-            if order is None:
+            if m < MIN_ORDERED:
                 self._index.add_items(vectors, label_array, num_threads=self._threads)
             else:
-                for s in range(0, m, _ORDERED_CHUNK):  # bounded copies of the batch
+                # a large batch goes in shuffled (the graph gets its best links: a
+                # caller's order is often grouped by source), in bounded copies
+                order = np.random.default_rng(self._seed).permutation(m)
+                for s in range(0, m, _ORDERED_CHUNK):
                     part = order[s : s + _ORDERED_CHUNK]
                     self._index.add_items(
                         vectors[part], label_array[part], num_threads=self._threads
                     )
+        self._unlaid += m
+        if m >= MIN_ORDERED and 4 * self._unlaid >= self._index.get_current_count():
+            self._lay_out()
         del free[len(free) - len(reused) :]
         self._by_label.extend([None] * len(fresh))
         self._meta_by_label.extend([_NO_META] * len(fresh))
@@ -279,6 +292,19 @@ class HnswBackend:
             if md:
                 with_meta += 1
         self._with_meta += with_meta
+
+    def _lay_out(self) -> None:
+        """Renumber the graph's nodes so that similar vectors sit together in
+        memory (searches touch fewer pages; see :mod:`._hnsw_layout`). Labels and
+        results do not change. Done after a large batch once a quarter of the
+        nodes went in since the last layout, so its cost stays a fixed share of
+        the inserts'."""
+        index = relaid(self._index, self.metric, self._dir)
+        if index is not None:
+            index.set_num_threads(self._threads)
+            self._index = index
+            self._ef = 0  # (set again by the next search)
+        self._unlaid = 0
 
     def _remove(self, ids: Sequence[str]) -> None:
         """Mark the labels of ``ids`` deleted (unknown ids are ignored)."""
@@ -305,6 +331,9 @@ class HnswBackend:
             self._insert(list(data.ids), data.vectors(), list(data.metadata))
 
     def _open_index(self) -> None:
+        for stale in self._dir.glob(SCRATCH_GLOB):  # a layout cut short by a crash
+            with contextlib.suppress(OSError):
+                stale.unlink()
         loaded = self._load_saved()
         if loaded is None:
             self._rebuild()
@@ -358,6 +387,7 @@ class HnswBackend:
         index.set_num_threads(self._threads)
         self._index = index
         self._ef = 0
+        self._unlaid = 0
         self._saved_gen = gen
         return labels
 

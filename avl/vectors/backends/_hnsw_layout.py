@@ -1,0 +1,218 @@
+"""Lay an hnswlib graph out in memory by similarity, without changing the graph.
+
+hnswlib keeps its nodes in insertion order: node ``i``'s links, vector and label
+sit in row ``i`` of one array. The order the nodes go in decides two things at
+once. The graph's quality: a shuffled order gives the best links (on real MiniLM
+embeddings, recall@10 0.96 at ``ef=50`` where an order grouped by similarity gives
+0.93 and the corpora's own order, grouped by source, 0.92). And the memory
+layout: grouped nodes put what a search visits on fewer pages, so every search is
+faster (11-12 % on the same embeddings).
+
+:func:`relaid` takes both: the backend inserts a large batch shuffled, then this
+module renumbers the nodes into :func:`~avl.vectors._order.locality_order` and
+rewrites every link through the renumbering. Labels, vectors, levels, links and
+deleted marks move with their nodes, so every search returns exactly what it did
+before, only faster.
+
+It reads the graph from the state hnswlib pickles (``Index.__getstate__``,
+``ser_version`` 1: hnswlib 0.7 and 0.8), writes the renumbered graph in the
+format of ``save_index`` and loads it with hnswlib's own ``load_index`` (an index
+unpickled by hnswlib 0.8 answers searches but corrupts later inserts; a loaded
+one does not). The new graph must hold the same vectors and answer sample
+queries exactly as the old one, or it is dropped. Any other state, or any error,
+returns ``None`` and the backend keeps the graph as inserted: the layout is an
+optimisation, never a condition. While it runs, memory holds about three copies
+of the graph's bottom layer (the old graph, the pickled state, the new graph).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from avl.vectors._order import locality_order
+from avl.vectors._types import Metric
+
+__all__ = ["SCRATCH_GLOB", "relaid"]
+
+SCRATCH_GLOB = ".layout-*.tmp"
+"""The scratch files :func:`relaid` writes (and removes; one left by a crash is
+removed when the store opens)."""
+
+_SER_VERSION = 1
+_KEYS = (
+    "cur_element_count",
+    "size_data_per_element",
+    "offset_data",
+    "label_offset",
+    "max_M0",
+    "max_M",
+    "size_links_per_element",
+    "dim",
+    "enterpoint_node",
+    "data_level0",
+    "link_lists",
+    "element_levels",
+    "label_lookup_internal",
+)
+
+
+def relaid(index: Any, metric: Metric, scratch: Path) -> Any | None:
+    """A copy of ``index`` whose nodes are renumbered by similarity.
+
+    Args:
+        index: an ``hnswlib.Index`` (not changed).
+        metric: what the index's vectors are compared by (see
+            :func:`~avl.vectors._order.locality_order`).
+        scratch: a directory for the renumbered graph's file while it loads
+            (hnswlib's own loader reads it; the file is removed).
+
+    Returns:
+        The new index, answering every query exactly as ``index`` does; ``None``
+        when the graph is too small to gain (below
+        :data:`~avl.vectors._order.MIN_ORDERED` nodes), or its state is not one
+        this module knows, or anything failed.
+    """
+    path = scratch / f".layout-{os.getpid()}-{threading.get_ident()}.tmp"
+    try:
+        state = dict(index.__getstate__()[0])
+        if state.get("ser_version") != _SER_VERSION or any(k not in state for k in _KEYS):
+            return None
+        n = int(state["cur_element_count"])
+        size = int(state["size_data_per_element"])
+        offset = int(state["offset_data"])
+        dim = int(state["dim"])
+        # row i: [count u16, flags u16][max_M0 links u32][dim f32][label u64]
+        if offset != 4 + 4 * int(state["max_M0"]) or state["label_offset"] != offset + 4 * dim:
+            return None
+        level0 = state["data_level0"].view(np.uint8).reshape(-1, size)[:n]
+        vectors = np.ascontiguousarray(level0[:, offset : offset + 4 * dim]).view(np.float32)
+        order = locality_order(vectors, metric)
+        if order is None:
+            return None
+        del vectors
+        new_id = np.empty(n, dtype=np.uint32)
+        new_id[order] = np.arange(n, dtype=np.uint32)
+        with path.open("wb") as out:
+            out.write(_header(state, int(new_id[int(state["enterpoint_node"])])))
+            new_level0 = level0[order]
+            del level0
+            state["data_level0"] = None  # the pickled copy can go
+            _renumber_links(new_level0, int(state["max_M0"]), new_id)
+            out.write(new_level0.data)
+            del new_level0
+            out.write(_upper_layers(state, order, new_id).data)
+        cls: Any = type(index)
+        new = cls(space=state["space"], dim=dim)
+        new.load_index(str(path), max_elements=int(state["max_elements"]))
+        if not _same(index, new, state):
+            return None
+        return new
+    except Exception:  # an optimisation only: keep the graph as it is
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def _header(state: dict[str, Any], entry: int) -> bytes:
+    """hnswlib's file header (``HierarchicalNSW::saveIndex``) with a new entry node."""
+    return struct.pack(
+        "<QQQQQQiIQQQdQ",
+        state["offset_level0"],
+        state["max_elements"],
+        state["cur_element_count"],
+        state["size_data_per_element"],
+        state["label_offset"],
+        state["offset_data"],
+        state["max_level"],
+        entry,
+        state["max_M"],
+        state["max_M0"],
+        state["M"],
+        state["mult"],
+        state["ef_construction"],
+    )
+
+
+def _upper_layers(
+    state: dict[str, Any], order: npt.NDArray[np.intp], new_id: npt.NDArray[np.uint32]
+) -> npt.NDArray[np.uint8]:
+    """The file's upper layers in the new order: per node, its byte count (u32)
+    and its level rows ``[count u16, flags u16, max_M x u32]``, links renumbered."""
+    n = order.shape[0]
+    row = int(state["size_links_per_element"])
+    levels = state["element_levels"][:n].astype(np.int64)
+    rows = state["link_lists"].view(np.uint8).reshape(-1, row)
+    first = np.concatenate((np.zeros(1, np.int64), np.cumsum(levels)[:-1]))
+    moved = levels[order]
+    ends = np.cumsum(moved)
+    pick = np.repeat(first[order] - (ends - moved), moved) + np.arange(int(ends[-1]))
+    new_rows = rows[pick]
+    _renumber_links(new_rows, int(state["max_M"]), new_id)
+    sizes = moved * row
+    starts = np.arange(n, dtype=np.int64) * 4 + np.concatenate(
+        (np.zeros(1, np.int64), np.cumsum(sizes)[:-1])
+    )
+    out = np.empty(4 * n + int(sizes.sum()), dtype=np.uint8)
+    size_at = (starts[:, None] + np.arange(4)).ravel()
+    links = np.ones(out.shape[0], dtype=bool)
+    links[size_at] = False
+    out[size_at] = sizes.astype("<u4").view(np.uint8)
+    out[links] = new_rows.reshape(-1)
+    return out
+
+
+def _same(old: Any, new: Any, state: dict[str, Any]) -> bool:
+    """Whether ``new`` holds what ``old`` holds and answers a few queries alike."""
+    if new.get_current_count() != old.get_current_count():
+        return False
+    labels = old.get_ids_list()
+    live: list[int] = []
+    for label in labels[:: max(1, len(labels) // 32)][:32]:
+        try:  # (hnswlib refuses to read a deleted label)
+            want = np.asarray(old.get_items([label]), dtype=np.float32)
+        except RuntimeError:
+            want = None
+        try:
+            got = np.asarray(new.get_items([label]), dtype=np.float32)
+        except RuntimeError:
+            got = None
+        if (want is None) != (got is None):
+            return False
+        if want is not None:
+            if got is None or not np.array_equal(want, got):
+                return False
+            live.append(label)
+    if not live:
+        return True
+    vectors = np.asarray(old.get_items(live), dtype=np.float32)
+    ef = max(int(state.get("ef", 10)), 10)
+    old_ef, new.ef = old.ef, ef
+    old.set_ef(ef)
+    try:
+        k = min(5, len(live))
+        a = old.knn_query(vectors, k=k, num_threads=1)
+        b = new.knn_query(vectors, k=k, num_threads=1)
+    finally:
+        old.set_ef(old_ef)
+    return bool(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]))
+
+
+def _renumber_links(
+    rows: npt.NDArray[np.uint8], width: int, new_id: npt.NDArray[np.uint32]
+) -> None:
+    """Rewrite, in place, the links of link-list rows ``[count u16, flags u16,
+    width x u32]`` through ``new_id`` (the slots past ``count`` are unused)."""
+    counts = np.ascontiguousarray(rows[:, 0:2]).view(np.uint16)[:, 0]
+    links = np.ascontiguousarray(rows[:, 4 : 4 + 4 * width]).view(np.uint32)
+    used = np.arange(width)[None, :] < counts[:, None]
+    links[used] = new_id[links[used]]
+    rows[:, 4 : 4 + 4 * width] = links.view(np.uint8)

@@ -1,0 +1,201 @@
+"""The hnsw graph's memory layout (avl.vectors.backends._hnsw_layout): renumbering the
+nodes by similarity changes no answer, keeps deleted marks, labels and every later
+operation (insert, delete, label reuse, growth, save and reopen) working, and a
+state it does not know is left alone."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from avl.vectors import Metric, VectorStore
+from avl.vectors._order import MIN_ORDERED, locality_order
+from avl.vectors.backends._hnsw_layout import relaid
+from tests.conftest import need_module
+
+hnswlib = need_module("hnswlib")
+
+N = MIN_ORDERED + 1000
+DIM = 24
+
+
+def _data(n: int = N, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((30, DIM)).astype(np.float32) * 2.0
+    x = centres[rng.integers(0, 30, n)] + 0.5 * rng.standard_normal((n, DIM))
+    x = x.astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _graph(x: np.ndarray, space: str = "ip", m: int = 8) -> Any:
+    index = hnswlib.Index(space=space, dim=DIM)
+    index.init_index(max_elements=x.shape[0] + 500, M=m, ef_construction=60, random_seed=3)
+    # labels are not internal ids: every third label, in a shuffled order
+    order = np.random.default_rng(1).permutation(x.shape[0])
+    index.add_items(x[order], order * 3, num_threads=1)
+    index.set_num_threads(1)
+    return index
+
+
+def _answers(index: Any, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    index.set_ef(40)
+    labels, dists = index.knn_query(queries, k=k, num_threads=1)
+    return labels, dists
+
+
+def _internal_labels(index: Any) -> np.ndarray:
+    """The label of every node, in the index's memory (internal id) order."""
+    state = index.__getstate__()[0]
+    size, n = state["size_data_per_element"], state["cur_element_count"]
+    rows = state["data_level0"].view(np.uint8).reshape(-1, size)[:n]
+    off = state["label_offset"]
+    return np.ascontiguousarray(rows[:, off : off + 8]).view(np.uint64)[:, 0]
+
+
+@pytest.mark.parametrize("space", ["ip", "l2"])
+def test_the_relaid_graph_answers_exactly_as_before(space: str, tmp_path: Path) -> None:
+    x = _data()
+    index = _graph(x, space)
+    for label in range(0, 3 * N, 3 * 17):  # deleted nodes stay deleted
+        index.mark_deleted(label)
+    queries = _data(200, seed=9)
+    before = _answers(index, queries)
+    new = relaid(index, Metric.COSINE if space == "ip" else Metric.L2, tmp_path)
+    assert new is not None
+    after = _answers(new, queries)
+    assert np.array_equal(before[0], after[0])
+    assert np.array_equal(before[1], after[1])
+    assert sorted(new.get_ids_list()) == sorted(index.get_ids_list())
+    assert not set(range(0, 3 * N, 3 * 17)) & set(after[0].ravel().tolist())
+    # the nodes really moved: memory now follows the locality order of the vectors
+    old_labels = _internal_labels(index)
+    state = index.__getstate__()[0]
+    rows = state["data_level0"].view(np.uint8).reshape(-1, state["size_data_per_element"])
+    off = state["offset_data"]
+    vectors = np.ascontiguousarray(rows[:N, off : off + 4 * DIM]).view(np.float32)
+    order = locality_order(vectors, Metric.COSINE if space == "ip" else Metric.L2)
+    assert order is not None
+    assert np.array_equal(_internal_labels(new), old_labels[order])
+    assert not np.array_equal(_internal_labels(new), old_labels)
+    assert list(tmp_path.iterdir()) == []  # the scratch file is gone
+    # each label still holds its own vector (deleted ones are not readable)
+    some = [lab for lab in range(0, 3 * N, 3 * 101) if lab % (3 * 17)]
+    assert np.array_equal(new.get_items(some), index.get_items(some))
+
+
+def test_the_relaid_graph_takes_every_later_operation(tmp_path: Path) -> None:
+    x = _data()
+    new = relaid(_graph(x), Metric.COSINE, tmp_path)
+    assert new is not None
+    extra = _data(900, seed=4)  # past max_elements: the graph must grow
+    new.resize_index(N + 1000)
+    new.add_items(extra, np.arange(3 * N, 3 * N + 900))
+    new.mark_deleted(0)
+    new.add_items(extra[:1], np.array([0]))  # a deleted label reused in place
+    new.set_ef(60)
+    labels, _ = new.knn_query(extra[:50], k=1)
+    assert labels[:, 0].tolist()[1:] == list(range(3 * N + 1, 3 * N + 50))
+    assert labels[0, 0] in {0, 3 * N}
+    clone = hnswlib.Index(space="ip", dim=DIM)
+    path = tmp_path / "g.bin"
+    new.save_index(str(path))
+    clone.load_index(str(path))
+    clone.set_ef(60)
+    assert np.array_equal(clone.knn_query(extra[:50], k=5)[0], new.knn_query(extra[:50], k=5)[0])
+
+
+def test_small_graphs_and_unknown_states_are_left_alone(tmp_path: Path) -> None:
+    small = _data(MIN_ORDERED - 1)
+    assert relaid(_graph(small), Metric.COSINE, tmp_path) is None
+
+    class Unknown:
+        def __init__(self, real: Any, **change: Any) -> None:
+            self.state = dict(real.__getstate__()[0], **change)
+
+        def __getstate__(self) -> tuple[dict[str, Any]]:
+            return (self.state,)
+
+    real = _graph(_data())
+    assert relaid(real, Metric.COSINE, tmp_path) is not None
+    assert relaid(Unknown(real, ser_version=2), Metric.COSINE, tmp_path) is None
+    assert relaid(Unknown(real, offset_data=0), Metric.COSINE, tmp_path) is None
+    missing = Unknown(real)
+    del missing.state["link_lists"]
+    assert relaid(missing, Metric.COSINE, tmp_path) is None
+    # a header hnswlib would read differently: the new graph fails the checks
+    assert relaid(Unknown(real, mult=0.0, max_level=0), Metric.COSINE, tmp_path) is None
+    assert relaid(real, Metric.COSINE, tmp_path / "no-such-dir") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_backend_lays_out_large_batches_and_keeps_answering(tmp_path: Path) -> None:
+    x = _data()
+    url = f"hnsw://{tmp_path}/s?fsync=0&m=8&ef_construction=60&ef_search=40"
+    store = VectorStore(dim=DIM, backend=url)
+    ids = [f"v{i}" for i in range(N)]
+    store.add(ids, x, metadata=[{"row": i} for i in range(N)])
+    backend: Any = store.backend
+    # the batch went into memory in locality order: consecutive nodes are similar
+    by_node = _internal_labels(backend._index)
+    vec = x[[int(backend._by_label[int(lab)][1:]) for lab in by_node]]
+    near = float(np.mean(np.einsum("ij,ij->i", vec[1:], vec[:-1])))
+    shuffled = float(np.mean(np.einsum("ij,ij->i", x[1:], x[:-1])))
+    assert near > shuffled + 0.2
+    queries = x[::211]
+    truth = np.argsort(-(x @ queries.T), axis=0)[:10].T
+    recall = np.mean(
+        [
+            len({int(h.id[1:]) for h in store.search(q, k=10)} & set(t.tolist())) / 10
+            for q, t in zip(queries, truth, strict=True)
+        ]
+    )
+    assert recall >= 0.9
+    for q in queries[:5]:
+        for h in store.search(q, k=5):
+            assert dict(h.metadata) == {"row": int(h.id[1:])}
+    store.delete(ids[:100])
+    store.close()
+    again = VectorStore(dim=DIM, backend=url)
+    try:
+        assert again.backend.opened_from == "saved"  # type: ignore[attr-defined]
+        assert len(again) == N - 100
+        hits = again.search(x[5], k=3)
+        assert all(int(h.id[1:]) >= 100 for h in hits)
+        assert again.search(x[500], k=1)[0].id == "v500"
+    finally:
+        again.close()
+
+
+def test_a_scratch_file_left_by_a_crash_is_removed_on_open(tmp_path: Path) -> None:
+    url = f"hnsw://{tmp_path}/s?fsync=0"
+    store = VectorStore(dim=DIM, backend=url)
+    store.add(["a"], _data(1))
+    store.close()
+    stale = tmp_path / "s" / ".layout-123-456.tmp"
+    stale.write_bytes(b"half a graph")
+    again = VectorStore(dim=DIM, backend=url)
+    try:
+        assert not stale.exists()
+        assert again.search(_data(1)[0], k=1)[0].id == "a"
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize(("threads", "want"), [(0, os.cpu_count() or 1), (1, 1), (3, 3)])
+def test_threads_zero_means_every_core_before_and_after_a_layout(
+    tmp_path: Path, threads: int, want: int
+) -> None:
+    # hnswlib's own -1, set as the index's default, ran inserts on one thread
+    store = VectorStore(dim=DIM, backend=f"hnsw://{tmp_path}/s?fsync=0&threads={threads}")
+    try:
+        backend: Any = store.backend
+        assert backend._index.num_threads == want
+        store.add([str(i) for i in range(N)], _data())  # laid out: a new index object
+        assert backend._unlaid == 0
+        assert backend._index.num_threads == want
+    finally:
+        store.close()
