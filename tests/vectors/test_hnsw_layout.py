@@ -14,6 +14,7 @@ import pytest
 
 from avl.vectors import Metric, VectorStore
 from avl.vectors._order import MIN_ORDERED, locality_order
+from avl.vectors.backends import _hnsw_layout
 from avl.vectors.backends._hnsw_layout import relaid
 from tests.conftest import need_module
 
@@ -126,9 +127,27 @@ def test_small_graphs_and_unknown_states_are_left_alone(tmp_path: Path) -> None:
     missing = Unknown(real)
     del missing.state["link_lists"]
     assert relaid(missing, Metric.COSINE, tmp_path) is None
-    # a header hnswlib would read differently: the new graph fails the checks
-    assert relaid(Unknown(real, mult=0.0, max_level=0), Metric.COSINE, tmp_path) is None
     assert relaid(real, Metric.COSINE, tmp_path / "no-such-dir") is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_graph_that_does_not_answer_alike_is_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bottom-layer links left unrenumbered: hnswlib loads the file, but the graph
+    # is scrambled; the sample searches must catch it and keep the old graph.
+    # (Upper-layer links stay right: a stale one can point at a node without that
+    # layer, which hnswlib does not check.)
+    index = _graph(_data())  # M=8: bottom rows hold 16 links, upper rows 8
+    assert relaid(index, Metric.COSINE, tmp_path) is not None
+    renumber = _hnsw_layout._renumber_links
+
+    def upper_only(rows: np.ndarray, width: int, new_id: np.ndarray) -> None:
+        if width != 16:
+            renumber(rows, width, new_id)
+
+    monkeypatch.setattr(_hnsw_layout, "_renumber_links", upper_only)
+    assert relaid(index, Metric.COSINE, tmp_path) is None
     assert list(tmp_path.iterdir()) == []
 
 

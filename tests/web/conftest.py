@@ -363,14 +363,20 @@ def playwright() -> Iterator[Any]:
         yield p
 
 
-@pytest.fixture(scope="module")
-def browser(playwright: Any) -> Iterator[Any]:
-    """Headless Chromium with :data:`CHROMIUM_ARGS`."""
+def chromium(playwright: Any, *extra: str) -> Iterator[Any]:
+    """Headless Debian Chromium with :data:`CHROMIUM_ARGS` and ``extra`` flags,
+    closed when the generator ends (for module-scoped browser fixtures)."""
     b = playwright.chromium.launch(
-        executable_path=shutil.which("chromium"), headless=True, args=CHROMIUM_ARGS
+        executable_path=shutil.which("chromium"), headless=True, args=[*CHROMIUM_ARGS, *extra]
     )
     yield b
     b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any) -> Iterator[Any]:
+    """Headless Chromium with :data:`CHROMIUM_ARGS`."""
+    yield from chromium(playwright)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ reported), and its screenshots are saved (``AVL_SCREENSHOT_DIR``) to be looked a
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -31,11 +30,11 @@ import pytest
 from avl.console import Console
 from avl.web import create_app
 
-from .conftest import CHROMIUM_ARGS, LiveServer
+from .conftest import LiveServer, chromium
 
 pytestmark = pytest.mark.browser
 
-ARGS = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP rebind.test 127.0.0.1"]
+EXTRA_ARGS = ["--host-resolver-rules=MAP rebind.test 127.0.0.1"]
 # Chromium's Private Network Access also stops a rebound page from reaching loopback;
 # Firefox and Safari do not, so the rebinding test turns it off to show that the
 # server refuses on its own.
@@ -152,21 +151,12 @@ class _Hostile:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Any) -> Iterator[Any]:
-    b = playwright.chromium.launch(
-        executable_path=shutil.which("chromium"), headless=True, args=ARGS
-    )
-    yield b
-    b.close()
+    yield from chromium(playwright, *EXTRA_ARGS)
 
 
 @pytest.fixture(scope="module")
 def browser_without_pna(playwright: Any) -> Iterator[Any]:
-    args = [*ARGS, NO_PNA]
-    b = playwright.chromium.launch(
-        executable_path=shutil.which("chromium"), headless=True, args=args
-    )
-    yield b
-    b.close()
+    yield from chromium(playwright, *EXTRA_ARGS, NO_PNA)
 
 
 @pytest.fixture

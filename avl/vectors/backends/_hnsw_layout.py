@@ -19,7 +19,10 @@ It reads the graph from the state hnswlib pickles (``Index.__getstate__``,
 format of ``save_index`` and loads it with hnswlib's own ``load_index`` (an index
 unpickled by hnswlib 0.8 answers searches but corrupts later inserts; a loaded
 one does not). The new graph must hold the same vectors and answer sample
-queries exactly as the old one, or it is dropped. Any other state, or any error,
+queries exactly as the old one, or it is dropped. Those checks catch a graph that
+loads but answers differently; hnswlib does not check links itself, so a state
+this module misread could crash it instead, which is why only a state version it
+knows is accepted. Any other state, or any error,
 returns ``None`` and the backend keeps the graph as inserted: the layout is an
 optimisation, never a condition. While it runs, memory holds about three copies
 of the graph's bottom layer (the old graph, the pickled state, the new graph).
@@ -47,21 +50,6 @@ SCRATCH_GLOB = ".layout-*.tmp"
 removed when the store opens)."""
 
 _SER_VERSION = 1
-_KEYS = (
-    "cur_element_count",
-    "size_data_per_element",
-    "offset_data",
-    "label_offset",
-    "max_M0",
-    "max_M",
-    "size_links_per_element",
-    "dim",
-    "enterpoint_node",
-    "data_level0",
-    "link_lists",
-    "element_levels",
-    "label_lookup_internal",
-)
 
 
 def relaid(index: Any, metric: Metric, scratch: Path) -> Any | None:
@@ -80,10 +68,10 @@ def relaid(index: Any, metric: Metric, scratch: Path) -> Any | None:
         :data:`~avl.vectors._order.MIN_ORDERED` nodes), or its state is not one
         this module knows, or anything failed.
     """
-    path = scratch / f".layout-{os.getpid()}-{threading.get_ident()}.tmp"
+    path = scratch / SCRATCH_GLOB.replace("*", f"{os.getpid()}-{threading.get_ident()}")
     try:
         state = dict(index.__getstate__()[0])
-        if state.get("ser_version") != _SER_VERSION or any(k not in state for k in _KEYS):
+        if state.get("ser_version") != _SER_VERSION:  # (a missing key: KeyError, below)
             return None
         n = int(state["cur_element_count"])
         size = int(state["size_data_per_element"])
@@ -112,7 +100,7 @@ def relaid(index: Any, metric: Metric, scratch: Path) -> Any | None:
         cls: Any = type(index)
         new = cls(space=state["space"], dim=dim)
         new.load_index(str(path), max_elements=int(state["max_elements"]))
-        if not _same(index, new, state):
+        if not _same(index, new):
             return None
         return new
     except Exception:  # an optimisation only: keep the graph as it is
@@ -170,7 +158,7 @@ def _upper_layers(
     return out
 
 
-def _same(old: Any, new: Any, state: dict[str, Any]) -> bool:
+def _same(old: Any, new: Any) -> bool:
     """Whether ``new`` holds what ``old`` holds and answers a few queries alike."""
     if new.get_current_count() != old.get_current_count():
         return False
@@ -194,15 +182,10 @@ def _same(old: Any, new: Any, state: dict[str, Any]) -> bool:
     if not live:
         return True
     vectors = np.asarray(old.get_items(live), dtype=np.float32)
-    ef = max(int(state.get("ef", 10)), 10)
-    old_ef, new.ef = old.ef, ef
-    old.set_ef(ef)
-    try:
-        k = min(5, len(live))
-        a = old.knn_query(vectors, k=k, num_threads=1)
-        b = new.knn_query(vectors, k=k, num_threads=1)
-    finally:
-        old.set_ef(old_ef)
+    new.set_ef(old.ef)  # the same search on the same graph: the same answers
+    k = min(5, len(live))
+    a = old.knn_query(vectors, k=k, num_threads=1)
+    b = new.knn_query(vectors, k=k, num_threads=1)
     return bool(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]))
 
 
