@@ -49,7 +49,7 @@ import numpy as np
 import numpy.typing as npt
 
 from avl.vectors._filters import Filter
-from avl.vectors._types import FloatMatrix, Hit, Metric, Record, metadata_view, stored_hit
+from avl.vectors._types import FloatMatrix, Hit, Metric, Record, metadata_view, stored_hits
 
 __all__ = ["ExactIndex", "top_k_rows"]
 
@@ -641,8 +641,6 @@ class ExactIndex:
         if rows is not None:
             idx = rows[idx]
         scores = self._reported(q, vals, self._xt[:, idx] if self.metric is Metric.L2 else vals)
-        ids, meta = self._ids, self._meta
-        return [
-            stored_hit(ids[r], s, metadata_view(meta[r]))
-            for r, s in zip(idx.tolist(), scores, strict=True)
-        ]
+        picked = idx.tolist()  # as long as scores: both come from the same top-k
+        metas = map(metadata_view, map(self._meta.__getitem__, picked))
+        return stored_hits(map(self._ids.__getitem__, picked), scores, metas)

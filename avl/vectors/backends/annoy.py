@@ -30,7 +30,8 @@ query; Annoy's own default is ``n * n_trees``), ``min_index`` (2048),
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -50,6 +51,7 @@ from avl.vectors._types import (
     metadata_view,
     plain_sq_norm,
     stored_hit,
+    stored_hits,
 )
 from avl.vectors.backends.file import FileBackend, int_option, path_of
 
@@ -387,18 +389,16 @@ class AnnoyBackend:
         # the ids (and metadata views) gathered first, in one C loop: after Annoy's
         # search each read misses the cache, and a tight loop overlaps the misses
         ids = list(map(built.ids.__getitem__, items))
-        if built.plain:  # no item has metadata: the shared empty view
-            metas = [EMPTY_METADATA] * len(ids)
-        else:
-            metas = list(map(built.metas.__getitem__, items))
+        metas: Iterable[MappingProxyType[str, Any]] = (
+            repeat(EMPTY_METADATA)  # no item has metadata: the shared empty view
+            if built.plain
+            else map(built.metas.__getitem__, items)
+        )
         # Annoy's angular distance is sqrt(2 - 2 cos); "dot" reports the inner
         # product, "euclidean" the distance (Annoy returns lists of equal length)
         if self._cosine:
-            return [
-                stored_hit(i, 1.0 - d * d / 2.0, m)
-                for i, d, m in zip(ids, dists, metas)  # noqa: B905
-            ]
-        return [stored_hit(i, d, m) for i, d, m in zip(ids, dists, metas)]  # noqa: B905
+            return stored_hits(ids, [1.0 - d * d / 2.0 for d in dists], metas)
+        return stored_hits(ids, dists, metas)
 
     def _search_one(self, built: _Built, q: FloatMatrix, k: int, where: Filter) -> list[Hit]:
         index = self._data.index

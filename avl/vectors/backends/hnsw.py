@@ -49,7 +49,8 @@ import math
 import os
 import threading
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -69,7 +70,7 @@ from avl.vectors._types import (
     Record,
     metadata_view,
     plain_sq_norm,
-    stored_hit,
+    stored_hits,
 )
 from avl.vectors.backends._hnsw_layout import SCRATCH_GLOB, relaid
 from avl.vectors.backends.file import FileBackend, int_option, path_of
@@ -82,6 +83,7 @@ _FORMAT = 1
 _CHUNK = 1 << 20
 _ORDERED_CHUNK = 16_384  # rows per add_items call when a batch is shuffled
 _NO_META = EMPTY_METADATA  # the metadata of a free label and of every empty dict
+_ONE_MINUS = (1.0).__sub__  # 1 - d as a C callable: the inner-product space reports 1 - q.x
 
 
 @contextlib.contextmanager
@@ -552,21 +554,19 @@ class HnswBackend:
         # search each read misses the cache, and a tight loop overlaps the misses
         # (deleted labels never come back, so no id is None)
         ids: list[str] = list(map(self._by_label.__getitem__, labels))  # type: ignore[arg-type]
-        if self._with_meta:
-            metas = list(map(self._meta_by_label.__getitem__, labels))
-        else:  # the common store without metadata: one shared empty view
-            metas = [_NO_META] * len(ids)
+        metas: Iterable[MappingProxyType[str, Any]] = (
+            map(self._meta_by_label.__getitem__, labels)
+            if self._with_meta
+            else repeat(_NO_META)  # the common store without metadata: one shared view
+        )
+        scores: Iterable[float]
         if self._l2:  # hnswlib's l2 space reports the squared distance
-            return [
-                stored_hit(i, math.sqrt(d) if d > 0.0 else 0.0, m)
-                for i, d, m in zip(ids, dists, metas)  # noqa: B905 (hnswlib: equal lengths)
-            ]
-        if norm != 1.0:  # the inner-product space reports 1 - q.x
-            return [
-                stored_hit(i, (1.0 - d) / norm, m)
-                for i, d, m in zip(ids, dists, metas)  # noqa: B905
-            ]
-        return [stored_hit(i, 1.0 - d, m) for i, d, m in zip(ids, dists, metas)]  # noqa: B905
+            scores = [math.sqrt(d) if d > 0.0 else 0.0 for d in dists]
+        elif norm != 1.0:  # the inner-product space reports 1 - q.x
+            scores = [(1.0 - d) / norm for d in dists]
+        else:
+            scores = map(_ONE_MINUS, dists)
+        return stored_hits(ids, scores, metas)
 
     def search_one(self, query: npt.NDArray[Any], k: int) -> list[Hit] | None:
         """The fast path of :meth:`VectorStore.search` (see :class:`VectorBackend`):
