@@ -83,7 +83,6 @@ _FORMAT = 1
 _CHUNK = 1 << 20
 _ORDERED_CHUNK = 16_384  # rows per add_items call when a batch is shuffled
 _NO_META = EMPTY_METADATA  # the metadata of a free label and of every empty dict
-_ONE_MINUS = (1.0).__sub__  # 1 - d as a C callable: the inner-product space reports 1 - q.x
 
 
 @contextlib.contextmanager
@@ -559,13 +558,12 @@ class HnswBackend:
             if self._with_meta
             else repeat(_NO_META)  # the common store without metadata: one shared view
         )
-        scores: Iterable[float]
         if self._l2:  # hnswlib's l2 space reports the squared distance
             scores = [math.sqrt(d) if d > 0.0 else 0.0 for d in dists]
         elif norm != 1.0:  # the inner-product space reports 1 - q.x
             scores = [(1.0 - d) / norm for d in dists]
-        else:
-            scores = map(_ONE_MINUS, dists)
+        else:  # (a comprehension: faster than map over a bound method here)
+            scores = [1.0 - d for d in dists]
         return stored_hits(ids, scores, metas)
 
     def search_one(self, query: npt.NDArray[Any], k: int) -> list[Hit] | None:
