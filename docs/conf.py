@@ -31,3 +31,21 @@ html_static_path = ["_static"]
 html_css_files = ["avl.css"]
 exclude_patterns = ["_build"]
 suppress_warnings = ["ref.python"]
+
+
+def _public_bases(app: object, name: str, obj: object, options: object, bases: list[type]) -> None:
+    """Show a class's public bases: a private base (``Hit``'s named-tuple fields)
+    is replaced by its own bases."""
+    shown: list[type] = []
+    todo = list(bases)
+    while todo:
+        base = todo.pop(0)
+        if base.__name__.startswith("_") and base.__module__.startswith("avl"):
+            todo[:0] = base.__bases__
+        elif base not in shown:
+            shown.append(base)
+    bases[:] = shown
+
+
+def setup(app: object) -> None:
+    app.connect("autodoc-process-bases", _public_bases)  # type: ignore[attr-defined]
