@@ -78,10 +78,12 @@ class Hit(_HitFields):
         # a mappingproxy does not pickle: rebuild from a dict copy
         return (_hit_from_pickle, (self[0], self[1], dict(self[2])))
 
-    def _replace(self, /, **changes: Any) -> Hit:
-        """A copy with some fields changed (the metadata frozen again)."""
-        fields = {"id": self[0], "score": self[1], "metadata": self[2], **changes}
-        return Hit(**fields)
+    @classmethod
+    def _make(cls, iterable: Iterable[Any]) -> Hit:  # type: ignore[override]  # (builds Hit only)
+        """A hit from ``(id, score, metadata)`` (the metadata frozen, as by the
+        constructor; ``_replace`` goes through here too)."""
+        id_, score, metadata = iterable
+        return cls(id=id_, score=score, metadata=metadata)
 
 
 def _hit_from_pickle(id_: str, score: float, metadata: dict[str, Any]) -> Hit:

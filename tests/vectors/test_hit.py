@@ -60,11 +60,12 @@ def test_copies_and_pickles_with_its_metadata(clone: object) -> None:
     assert isinstance(again.metadata, MappingProxyType)
 
 
-def test_replace_freezes_the_new_metadata() -> None:
+def test_replace_and_make_freeze_the_metadata() -> None:
     hit = Hit(id="a", score=0.5)._replace(metadata={"k": 1}, score=0.75)
     assert hit == Hit(id="a", score=0.75, metadata={"k": 1})
     assert isinstance(hit.metadata, MappingProxyType)
-    with pytest.raises(TypeError):
+    assert isinstance(Hit._make(["a", 0.5, {"k": 1}]).metadata, MappingProxyType)
+    with pytest.raises(ValueError, match="colour"):
         Hit(id="a", score=0.5)._replace(colour="red")
 
 
