@@ -137,7 +137,7 @@ def stored_hits(
     ids: Iterable[str], scores: Iterable[float], metadata: Iterable[MappingProxyType[str, Any]]
 ) -> list[Hit]:
     """:func:`stored_hit` over parallel sequences, in one C loop (no Python call
-    per hit): what a graph backend returns after one search."""
+    per hit): what a backend returns for one query."""
     hits: list[Hit] = list(map(_tuple_new, repeat(Hit), zip(ids, scores, metadata)))  # noqa: B905
     return hits
 

@@ -266,8 +266,9 @@ class HnswBackend:
         labels = reused + fresh
         self._reserve(len(fresh))
         label_array = np.asarray(labels, dtype=np.int64)
+        shuffled = m >= MIN_ORDERED
         with _translate("inserting into the index"):
-            if m < MIN_ORDERED:
+            if not shuffled:
                 self._index.add_items(vectors, label_array, num_threads=self._threads)
             else:
                 # a large batch goes in shuffled (the graph gets its best links: a
@@ -279,7 +280,7 @@ class HnswBackend:
                         vectors[part], label_array[part], num_threads=self._threads
                     )
         self._unlaid += m
-        if m >= MIN_ORDERED and 4 * self._unlaid >= self._index.get_current_count():
+        if shuffled and 4 * self._unlaid >= self._index.get_current_count():
             self._lay_out()
         del free[len(free) - len(reused) :]
         self._by_label.extend([None] * len(fresh))
@@ -562,16 +563,17 @@ class HnswBackend:
             scores = [math.sqrt(d) if d > 0.0 else 0.0 for d in dists]
         elif norm != 1.0:  # the inner-product space reports 1 - q.x
             scores = [(1.0 - d) / norm for d in dists]
-        else:  # (a comprehension: faster than map over a bound method here)
+        else:
             scores = [1.0 - d for d in dists]
         return stored_hits(ids, scores, metas)
 
     def search_one(self, query: npt.NDArray[Any], k: int) -> list[Hit] | None:
         """The fast path of :meth:`VectorStore.search` (see :class:`VectorBackend`):
         one unfiltered query; ``None`` when ``query`` is not a finite, non-zero
-        float32 vector of the right dimension (the store then validates it). For ``cosine`` a query whose norm is within 1e-3 of 1 (what embedders
-        return) is searched as is and its scores divided by the norm; any other is
-        normalised first."""
+        float32 vector of the right dimension (the store then validates it). For
+        ``cosine`` a query whose norm is within 1e-3 of 1 (what embedders return) is
+        searched as is and its scores divided by the norm; any other is normalised
+        first."""
         sq = plain_sq_norm(query, self._shape)  # (hnswlib copies a strided vector itself)
         if sq is None:
             return None
