@@ -255,7 +255,12 @@ class VectorStore:
 
     def _matrix(self, vectors: Any, n: int | None, what: str) -> FloatMatrix:
         arr = _as_floats(vectors, what)
-        if arr.ndim == 1:
+        single = arr.ndim == 1  # one vector: errors name it, not "row 0" of a matrix
+        if single:
+            if arr.shape[0] != self._dim:
+                raise InvalidInputError(
+                    f"{what} must have dimension {self._dim}, got {arr.shape[0]}"
+                )
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[1] != self._dim:
             got = arr.shape[-1] if arr.ndim >= 1 else "a scalar"
@@ -272,13 +277,14 @@ class VectorStore:
         if not np.isfinite(sq).all():
             bad_rows = np.flatnonzero(~np.isfinite(arr).all(axis=1))
             if bad_rows.shape[0]:
-                raise InvalidInputError(f"{what} row {int(bad_rows[0])} contains NaN or infinity")
+                row = "" if single else f" row {int(bad_rows[0])}"
+                raise InvalidInputError(f"{what}{row} contains NaN or infinity")
             raise InvalidInputError(f"{what} values are too large for float32 arithmetic")
         if self._metric is Metric.COSINE:
             if not sq.all():
-                bad = int(np.flatnonzero(sq == 0)[0])
+                row = "" if single else f" row {int(np.flatnonzero(sq == 0)[0])}"
                 raise InvalidInputError(
-                    f"{what} row {bad} is a zero vector, which has no cosine similarity"
+                    f"{what}{row} is a zero vector, which has no cosine similarity"
                 )
             arr = arr / np.sqrt(sq)[:, None]
         return np.ascontiguousarray(arr, dtype=np.float32)
@@ -486,10 +492,9 @@ class VectorStore:
         if arr.ndim == 2 and arr.shape[0] == 1:
             arr = arr[0]
         if arr.ndim != 1:
-            raise InvalidInputError(
-                f"query must be one vector of dimension {self._dim}, got shape {arr.shape}"
-            )
-        mat = self._matrix(arr[None, :], None, "query")
+            got = describe(query) if arr.ndim == 0 else f"shape {arr.shape}"
+            raise InvalidInputError(f"query must be one vector of dimension {self._dim}, got {got}")
+        mat = self._matrix(arr, None, "query")
         with self._lock:
             self._check_open()
             return self._backend.search_many(mat, k, flt)[0]

@@ -60,6 +60,26 @@ def test_bad_numpy_queries_get_the_precise_errors(make_store: MakeStore) -> None
     assert [h.id for h in store.search(np.array([0.0, 2.0, 0.0, 0.0], dtype=f32), k=1)] == ["b"]
 
 
+def test_a_single_query_error_names_the_query_not_a_matrix_row(make_store: MakeStore) -> None:
+    """One query is not "row 0" of a (1, dim) matrix: the messages say what the
+    caller passed; a batch still names the row."""
+    store = make_store(dim=4)
+    store.add(["a"], [[1.0, 0.0, 0.0, 0.0]])
+    for query in (np.zeros(4, dtype=np.float32), [0.0, 0.0, 0.0, 0.0]):
+        with pytest.raises(InvalidInputError, match=r"^query is a zero vector"):
+            store.search(query, k=1)
+    with pytest.raises(InvalidInputError, match=r"^query contains NaN or infinity"):
+        store.search([1.0, float("nan"), 0.0, 0.0], k=1)
+    with pytest.raises(InvalidInputError, match=r"^query must have dimension 4, got 3$"):
+        store.search([1.0, 2.0, 3.0], k=1)
+    with pytest.raises(InvalidInputError, match=r"dimension 4, got None$"):
+        store.search(None, k=1)
+    with pytest.raises(InvalidInputError, match=r"^query row 1 is a zero vector"):
+        store.search_many([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], k=1)
+    with pytest.raises(InvalidInputError, match=r"^vectors row 1 contains NaN"):
+        store.add(["b", "c"], [[1.0, 0.0, 0.0, 0.0], [float("inf"), 0.0, 0.0, 0.0]])
+
+
 def test_zero_query_is_fine_for_ip_and_l2(make_store: MakeStore) -> None:
     store = make_store(dim=2, metric="l2")
     store.add(["a", "b"], [[1.0, 0.0], [3.0, 0.0]])
