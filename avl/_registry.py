@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -47,18 +48,25 @@ def scheme_of(url: str) -> str:
     return {"postgres": "postgresql", "mariadb": "mysql", "rediss": "redis"}.get(scheme, scheme)
 
 
+_PASSWORD_PARAM = re.compile(r"(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&;]+)")
+
+
 def redact_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***`` (for messages and logs)."""
+    """Return ``url`` with any password replaced by ``***`` (for messages and logs):
+    the one in ``user:password@host`` (with or without a scheme), and a
+    ``password=`` parameter (a URL's query, a libpq ``key=value`` string)."""
     bare = "://" not in url  # "user:pw@host/db" with the scheme forgotten: still redacted
     try:
         parts = urlsplit("//" + url if bare else url)
     except ValueError:
         return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    redacted = parts._replace(netloc=netloc).geturl()
-    return redacted[2:] if bare else redacted
+    text = url
+    if parts.password is not None:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        text = parts._replace(netloc=netloc).geturl()
+        if bare:
+            text = text[2:]
+    return _PASSWORD_PARAM.sub(r"\1***", text)
 
 
 def _freeze(entries: Mapping[str, str]) -> Mapping[str, str]:

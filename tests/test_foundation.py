@@ -112,6 +112,13 @@ def test_redact_url_hides_password() -> None:
     # the scheme forgotten: the password is still hidden (it lands in error messages)
     assert redact_url("user:secret@db:5432/x?y=1") == "user:***@db:5432/x?y=1"
     assert redact_url("a@b") == "a@b"
+    # a password parameter: in a URL's query, in a libpq key=value string (quoted too)
+    assert redact_url("postgresql://h/db?password=secret&x=1") == (
+        "postgresql://h/db?password=***&x=1"
+    )
+    assert redact_url("host=h password=secret dbname=x") == "host=h password=*** dbname=x"
+    assert redact_url("host=h password = 'a b\\' c' dbname=x") == "host=h password = *** dbname=x"
+    assert redact_url("passwords=1") == "passwords=1"
     with pytest.raises(errors.ConfigError) as info:
         scheme_of("user:secret@db:5432/x")
     assert "secret" not in str(info.value)
