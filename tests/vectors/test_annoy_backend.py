@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from avl.errors import ConfigError
 from avl.vectors import VectorStore
 from avl.vectors.backends.annoy import AnnoyBackend
 
@@ -188,3 +190,23 @@ def test_searches_during_writes_and_background_builds_see_every_finished_write(
         store.close()
     assert not errors, errors[:3]
     assert fast_before_write >= 30  # the race this test is about was run
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("n_trees=0", "n_trees must be between 1 and"),  # Annoy: no trees, no results
+        ("search_k=-5", "search_k must be between 1 and"),
+        ("seed=2147483648", "seed must be between 0 and 2,147,483,647"),  # Annoy: OverflowError
+        ("rebuild_delta=-1", "rebuild_delta must be at least 0"),
+        ("rebuild_fraction_pct=-1", r"rebuild_fraction \(URL: rebuild_fraction_pct / 100\)"),
+        ("exact_below=-3", "exact_below must be at least 0"),
+        ("min_index=-3", "min_index must be at least 0"),
+    ],
+)
+def test_out_of_range_options_are_refused_by_avl(tmp_path: Path, query: str, message: str) -> None:
+    """Checked before Annoy sees them; ``n_trees=0`` used to give an index that found
+    nothing at all."""
+    with pytest.raises(ConfigError, match=f"^annoy option {message}"):
+        VectorStore(dim=4, backend=f"annoy://{tmp_path}/a?{query}")
+    assert not (tmp_path / "a").exists()

@@ -169,7 +169,7 @@ def test_filters_walk_the_graph_or_go_exact(tmp_path: Path) -> None:
 def test_options_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown option 'ef'"):
         VectorStore(dim=4, backend=f"hnsw://{tmp_path}/h?ef=3")
-    with pytest.raises(ConfigError, match="m must be positive"):
+    with pytest.raises(ConfigError, match="m must be between 1 and 10,000, got 0"):
         VectorStore(dim=4, backend=f"hnsw://{tmp_path}/h?m=0")
     with VectorStore(dim=4, backend=f"hnsw://{tmp_path}/h") as store:
         store.add("a", [1.0, 0.0, 0.0, 0.0])
@@ -251,3 +251,23 @@ def test_repair_option_reaches_the_data_files(tmp_path: Path, scheme: str) -> No
     with VectorStore(dim=4, backend=url + "?repair=1") as repaired:
         assert repaired.backend._data.repair_report is not None  # type: ignore[attr-defined]
         assert len(repaired) == len(repaired.search(np.ones(4, dtype=np.float32), k=10))
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("m=100000", "m must be between 1 and 10,000"),  # hnswlib would cap it, printing
+        ("ef_construction=0", "ef_construction must be between 1 and"),
+        ("ef_search=99999999999999999999", "ef_search must be between 1 and 2,147,483,647"),
+        ("seed=-1", "seed must be between 0 and"),  # hnswlib: a TypeError of its own
+        ("save_every=0", "save_every must be at least 1"),
+        ("exact_below=-1", "exact_below must be at least 0"),
+        ("threads=-2", "threads must be between 0 and"),
+    ],
+)
+def test_out_of_range_options_are_refused_by_avl(tmp_path: Path, query: str, message: str) -> None:
+    """Every option is checked before hnswlib sees it: an avl ConfigError naming the
+    option and its range, and nothing is created on disk."""
+    with pytest.raises(ConfigError, match=f"^hnsw option {message}"):
+        VectorStore(dim=4, backend=f"hnsw://{tmp_path}/h?{query}")
+    assert not (tmp_path / "h").exists()

@@ -53,7 +53,7 @@ from avl.vectors._types import (
     stored_hit,
     stored_hits,
 )
-from avl.vectors.backends.file import FileBackend, int_option, path_of
+from avl.vectors.backends.file import INT32_MAX, FileBackend, check_options, int_option, path_of
 
 __all__ = ["AnnoyBackend", "open_backend"]
 
@@ -108,6 +108,9 @@ class AnnoyBackend:
             as a bar. Off by default; it runs on the build thread.
 
     Raises:
+        ConfigError: an option out of its range (``n_trees`` and ``search_k`` at
+            least 1, the counts and the fraction at least 0, ``seed`` a
+            non-negative 32-bit int).
         MissingDependencyError: ``annoy`` is not installed.
         LockedError: another process has the directory open.
         CorruptionError: committed data failed verification.
@@ -132,6 +135,19 @@ class AnnoyBackend:
         seed: int = 42,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
+        inf = float("inf")
+        check_options(
+            "annoy",
+            {
+                "n_trees": (n_trees, 1, INT32_MAX),
+                "search_k": (search_k, 1, INT32_MAX),
+                "min_index": (min_index, 0, inf),
+                "rebuild_delta": (rebuild_delta, 0, inf),
+                "rebuild_fraction (URL: rebuild_fraction_pct / 100)": (rebuild_fraction, 0.0, inf),
+                "exact_below": (exact_below, 0, inf),
+                "seed": (seed, 0, INT32_MAX),
+            },
+        )
         self._annoy = require("annoy", extra="all")
         self._data = FileBackend(
             path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync, repair=repair

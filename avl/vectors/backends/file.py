@@ -1090,6 +1090,35 @@ def path_of(url: str) -> Path:
     return Path(path)
 
 
+INT32_MAX = 2**31 - 1
+"""The largest value a C ``int`` option of a wrapped library takes."""
+
+
+def check_options(backend: str, limits: dict[str, tuple[float, float, float]]) -> None:
+    """Refuse option values outside ``name: (value, low, high)`` (inclusive) with
+    a :class:`~avl.errors.ConfigError` naming the option and its range, before a
+    wrapped library sees them (it would fail with its own error, or silently: an
+    Annoy index of no trees finds nothing).
+
+    Raises:
+        ConfigError: the first option out of its range.
+    """
+    for name, (value, low, high) in limits.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{backend} option {name} must be a number, got {describe(value)}")
+        if not low <= value <= high:
+            span = (
+                f"at least {_number(low)}"
+                if high == float("inf")
+                else f"between {_number(low)} and {_number(high)}"
+            )
+            raise ConfigError(f"{backend} option {name} must be {span}, got {value!r}")
+
+
+def _number(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() else repr(x)
+
+
 def int_option(url: str, known: dict[str, int]) -> dict[str, int]:
     """Parse integer query options of ``url`` against ``known`` defaults.
 

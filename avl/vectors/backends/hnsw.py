@@ -59,7 +59,7 @@ import numpy as np
 import numpy.typing as npt
 
 from avl._optional import require
-from avl.errors import BackendError, ConfigError
+from avl.errors import BackendError
 from avl.vectors._filters import Filter
 from avl.vectors._order import MIN_ORDERED
 from avl.vectors._types import (
@@ -73,7 +73,13 @@ from avl.vectors._types import (
     stored_hits,
 )
 from avl.vectors.backends._hnsw_layout import SCRATCH_GLOB, relaid
-from avl.vectors.backends.file import FileBackend, int_option, path_of
+from avl.vectors.backends.file import (
+    INT32_MAX,
+    FileBackend,
+    check_options,
+    int_option,
+    path_of,
+)
 
 __all__ = ["HnswBackend", "open_backend"]
 
@@ -131,7 +137,9 @@ class HnswBackend:
 
     Raises:
         MissingDependencyError: ``hnswlib`` is not installed (``pip install 'avl[hnsw]'``).
-        ConfigError: a bad option, or the store on disk has another ``dim``/``metric``.
+        ConfigError: an option out of its range (``m`` 1-10,000, ``ef_*`` and
+            ``save_every`` at least 1, ``seed`` a non-negative 64-bit int), or the
+            store on disk has another ``dim``/``metric``.
         LockedError: another process has the directory open.
         CorruptionError: the committed data failed verification.
         BackendError: the directory could not be read or the index not built.
@@ -154,15 +162,19 @@ class HnswBackend:
         fsync: bool = True,
         repair: bool = False,
     ) -> None:
-        for name, value in (
-            ("m", m),
-            ("ef_construction", ef_construction),
-            ("ef_search", ef_search),
-        ):
-            if value <= 0:
-                raise ConfigError(f"hnsw option {name} must be positive, got {value}")
-        if threads < 0 or save_every <= 0 or exact_below < 0:
-            raise ConfigError("hnsw options threads/exact_below must be >= 0, save_every > 0")
+        inf = float("inf")
+        check_options(
+            "hnsw",
+            {
+                "m": (m, 1, 10_000),  # (hnswlib caps M at 10,000 with a warning)
+                "ef_construction": (ef_construction, 1, INT32_MAX),
+                "ef_search": (ef_search, 1, INT32_MAX),
+                "exact_below": (exact_below, 0, inf),
+                "save_every": (save_every, 1, inf),
+                "threads": (threads, 0, INT32_MAX),
+                "seed": (seed, 0, 2**63 - 1),
+            },
+        )
         self._hnswlib = require("hnswlib", extra="hnsw")
         self._data = FileBackend(
             path, dim, metric, snapshot_bytes=snapshot_bytes, fsync=fsync, repair=repair
