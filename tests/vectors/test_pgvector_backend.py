@@ -76,3 +76,35 @@ def test_reopen_with_other_dim_and_bad_table(table_url: tuple[str, str], pgvecto
         VectorStore(dim=5, backend=url)
     with pytest.raises(ConfigError, match="table name"):
         VectorStore(dim=4, backend=f"{pgvector_uri}&table=x;drop")
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("m=1", "m must be between 2 and 100, got 1"),
+        ("m=101", "m must be between 2 and 100"),
+        ("ef_construction=3", "ef_construction must be between 32 and 1,000, got 3"),
+        ("m=16&ef_construction=20", "ef_construction must be between 32 and 1,000"),
+        ("ef_search=0", "ef_search must be between 1 and 1,000"),
+        ("ef_search=1001", "ef_search must be between 1 and 1,000"),
+        ("index_after=-1", "index_after must be at least 0"),
+    ],
+)
+def test_options_outside_pgvectors_limits_are_refused_up_front(
+    table_url: tuple[str, str], query: str, message: str
+) -> None:
+    """pgvector refuses a bad ``m``/``ef_construction`` only when it creates the
+    index, inside a later ``add()`` after its rows went in: avl refuses it on open,
+    and no table is created."""
+    url, table = table_url
+    with pytest.raises(ConfigError, match=f"^pgvector option {message}"):
+        VectorStore(dim=4, backend=f"{url}&{query}")
+    import psycopg
+
+    with psycopg.connect(url.split("&table=")[0], autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass(%s)", [table]).fetchone() == (None,)
+    # pgvector's own bounds are accepted, and the index builds
+    with VectorStore(dim=4, backend=f"{url}&m=2&ef_construction=4&index_after=10") as store:
+        store.add([str(i) for i in range(12)], np.eye(4, dtype=np.float32)[np.arange(12) % 4] + 0.1)
+        assert isinstance(store.backend, PgVectorBackend)
+        assert store.backend.has_index()

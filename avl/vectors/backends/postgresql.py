@@ -38,6 +38,7 @@ from avl.errors import (
 )
 from avl.vectors._filters import Condition, Filter, validate_key
 from avl.vectors._types import FloatMatrix, Hit, Metric, Record
+from avl.vectors.backends.file import check_options
 
 __all__ = ["PgVectorBackend", "compile_where", "open_backend"]
 
@@ -111,13 +112,14 @@ class PgVectorBackend:
         metric: the metric.
         table: the table name (lower-case identifier).
         index_after: build the HNSW index once this many rows exist (0: never).
-        m: HNSW ``m``.
-        ef_construction: HNSW ``ef_construction``.
-        ef_search: HNSW ``ef_search`` for queries.
+        m: HNSW ``m`` (2-100).
+        ef_construction: HNSW ``ef_construction`` (at least ``2 * m`` and 4, at most 1000).
+        ef_search: HNSW ``ef_search`` for queries (1-1000).
 
     Raises:
         MissingDependencyError: psycopg is not installed.
-        ConfigError: bad table name, or the table exists with another dimension.
+        ConfigError: an option outside pgvector's limits (above), a bad table
+            name, or the table exists with another dimension.
         BackendUnavailableError: the server could not be reached.
         BackendError: pgvector is missing or the server refused a statement.
     """
@@ -134,6 +136,17 @@ class PgVectorBackend:
         ef_construction: int = 64,
         ef_search: int = 40,
     ) -> None:
+        # pgvector's own limits, checked here: it would refuse m and ef_construction
+        # only when the index is created, inside a later add() after its rows went in
+        check_options(
+            "pgvector",
+            {
+                "index_after": (index_after, 0, float("inf")),
+                "m": (m, 2, 100),
+                "ef_construction": (ef_construction, max(4, 2 * m), 1000),
+                "ef_search": (ef_search, 1, 1000),
+            },
+        )
         self._psycopg = require("psycopg", extra="postgres")
         self._sql = require("psycopg.sql", extra="postgres")
         self._jsonb = require("psycopg.types.json", extra="postgres").Jsonb
