@@ -7,7 +7,8 @@ import json
 import math
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence, Sized
+from collections.abc import Set as AbstractSet
 from types import TracebackType
 from typing import Any
 
@@ -232,7 +233,7 @@ class VectorStore:
         return self._backend
 
     # -- validation ----------------------------------------------------------
-    def _ids(self, ids: object) -> list[str]:
+    def _ids(self, ids: object, *, ordered: bool = True) -> list[str]:
         if isinstance(ids, (str, int, np.integer)) and not isinstance(ids, bool):
             return [_one_id(ids)]
         if isinstance(ids, np.ndarray):
@@ -240,6 +241,14 @@ class VectorStore:
         if isinstance(ids, (bytes, Mapping)) or not isinstance(ids, Iterable):
             raise InvalidTypeError(
                 f"ids must be a str, an int or a sequence, got {type(ids).__name__}"
+            )
+        if ordered and isinstance(ids, AbstractSet) and not isinstance(ids, KeysView):
+            # a set's order is arbitrary (and, for strings, differs between runs):
+            # pairing it with vectors or results would be a silent shuffle (a
+            # dict's keys keep their insertion order, so they are fine)
+            raise InvalidTypeError(
+                f"ids must be in order (a list or tuple), got a {type(ids).__name__}, "
+                "whose order is arbitrary"
             )
         try:
             if isinstance(ids, Sized) and len(ids) > MAX_IDS:
@@ -332,6 +341,10 @@ class VectorStore:
         dupes = [i for i, c in Counter(id_list).items() if c > 1]
         if dupes:
             raise InvalidInputError(f"duplicate ids in one call: {sorted(dupes)[:10]}")
+        if not id_list and not single:
+            empty = _as_floats(vectors, "vectors")
+            if empty.size == 0 and empty.ndim <= 2:  # add([], []): nothing to do
+                return [], np.empty((0, self._dim), dtype=np.float32), []
         mat = self._matrix(vectors, None, "vectors")
         if single and mat.shape[0] != 1:
             raise InvalidInputError("one id given with several vectors")
@@ -404,7 +417,7 @@ class VectorStore:
             InvalidInputError: an id is not a str or int.
             BackendError: the backend failed.
         """
-        id_list = list(dict.fromkeys(self._ids(ids)))
+        id_list = list(dict.fromkeys(self._ids(ids, ordered=False)))
         with self._lock:
             self._check_open()
             return self._backend.delete(id_list) if id_list else 0

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avl.errors import ConfigError, InvalidInputError, LockedError
+from avl.errors import ConfigError, InvalidInputError, InvalidTypeError, LockedError
 from avl.vectors import Hit, Metric, VectorStore
 from avl.vectors.backends.memory import MemoryBackend
 
@@ -103,3 +103,31 @@ def test_another_process_is_locked_out(tmp_path: Path) -> None:
         child.stdout.close()
     with VectorStore(dim=2, backend=url) as store:
         assert [r.id for r in store.get(["a"])] == ["a"]
+
+
+def test_ids_in_a_set_are_refused_where_their_order_matters() -> None:
+    """A set's order is arbitrary (for strings it changes between runs): paired with
+    vectors it would shuffle which id gets which vector, silently. ``delete`` takes
+    one; a dict's keys keep their order and are accepted."""
+    store = VectorStore(dim=2)
+    with pytest.raises(InvalidTypeError, match="must be in order"):
+        store.add({"p", "q"}, [[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(InvalidTypeError, match="must be in order"):
+        store.upsert(frozenset({"p"}), [[1.0, 0.0]])
+    assert len(store) == 0
+    store.add({"p": 0, "q": 1}.keys(), [[1.0, 0.0], [0.0, 1.0]])
+    assert [r.id for r in store.get(["p", "q"])] == ["p", "q"]
+    with pytest.raises(InvalidTypeError, match="must be in order"):
+        store.get({"p", "q"})
+    assert store.delete({"p", "nope"}) == 1
+    assert [h.id for h in store.search([1.0, 0.0], k=5)] == ["q"]
+
+
+def test_adding_nothing_is_a_no_op() -> None:
+    store = VectorStore(dim=2)
+    store.add([], [])
+    store.upsert([], [])
+    store.add([], np.zeros((0, 2), dtype=np.float32))
+    assert len(store) == 0
+    with pytest.raises(InvalidInputError, match="got 0 ids but 1 vectors"):
+        store.add([], [[1.0, 0.0]])
