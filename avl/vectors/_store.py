@@ -54,6 +54,7 @@ Metadata = Mapping[str, Any] | Sequence[Mapping[str, Any] | None] | None
 MAX_DIM = 65_536
 #: The most ids one call may carry (checked before they are iterated).
 MAX_IDS = 10_000_000
+_MAX_K = 2**31 - 1  # a larger k asks for every vector just the same (and fits C ints)
 
 
 def _metric(value: str | Metric) -> Metric:
@@ -460,7 +461,7 @@ class VectorStore:
     def _k(self, k: int) -> int:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
             raise InvalidInputError(f"k must be a positive int, got {describe(k)}")
-        return int(k)
+        return min(int(k), _MAX_K)
 
     def search(self, query: Any, k: int = 10, where: Where | Filter | None = None) -> list[Hit]:
         """The ``k`` stored vectors closest to ``query`` (best first).
@@ -484,7 +485,7 @@ class VectorStore:
             >>> [(h.id, h.score) for h in store.search([0.0, 0.0], k=2)]
             [('1', 0.0), ('2', 5.0)]
         """
-        if where is None and type(query) is np.ndarray and type(k) is int and k > 0:
+        if where is None and type(query) is np.ndarray and type(k) is int and 0 < k <= _MAX_K:
             # the common call: one NumPy vector, no filter
             search_one = self._search_one
             if search_one is not None:

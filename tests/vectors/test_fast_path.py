@@ -80,6 +80,17 @@ def test_a_single_query_error_names_the_query_not_a_matrix_row(make_store: MakeS
         store.add(["b", "c"], [[1.0, 0.0, 0.0, 0.0], [float("inf"), 0.0, 0.0, 0.0]])
 
 
+def test_a_huge_k_returns_every_vector(make_store: MakeStore) -> None:
+    """k beyond a C int reached Annoy as is and failed with its OverflowError."""
+    store = make_store(dim=4)
+    x = _data(40, 4)
+    store.add([f"v{i}" for i in range(40)], x)
+    for k in (10**9, 2**70, np.int64(2**62)):
+        assert len(store.search(x[0], k=k)) == 40
+        assert len(store.search(x[0].tolist(), k=k)) == 40
+        assert [len(h) for h in store.search_many(x[:2], k=k)] == [40, 40]
+
+
 def test_zero_query_is_fine_for_ip_and_l2(make_store: MakeStore) -> None:
     store = make_store(dim=2, metric="l2")
     store.add(["a", "b"], [[1.0, 0.0], [3.0, 0.0]])
