@@ -61,10 +61,26 @@ def _metric(value: str | Metric) -> Metric:
     if not isinstance(value, (str, Metric)):
         raise ConfigError(f"metric must be 'cosine', 'ip' or 'l2', got {describe(value)}")
     try:
-        return Metric(value)
+        return Metric(value.strip().lower() if isinstance(value, str) else value)  # "COSINE"
     except ValueError:
         known = ", ".join(repr(m.value) for m in Metric)
-        raise ConfigError(f"unknown metric {describe(value)} (known: {known})") from None
+        alias = _METRIC_ALIASES.get(value.strip().lower().replace("-", "_"))
+        hint = f"; did you mean {alias.value!r}?" if alias is not None else ""
+        raise ConfigError(f"unknown metric {describe(value)}{hint} (known: {known})") from None
+
+
+# what other libraries call the three metrics: named in the error, not accepted
+# silently (an "euclidean" store that scored like another library could surprise)
+_METRIC_ALIASES = {
+    "angular": Metric.COSINE,
+    "cos": Metric.COSINE,
+    "dot": Metric.IP,
+    "dot_product": Metric.IP,
+    "inner_product": Metric.IP,
+    "innerproduct": Metric.IP,
+    "euclidean": Metric.L2,
+    "euclidean_distance": Metric.L2,
+}
 
 
 def open_backend(url: str, *, dim: int, metric: str | Metric = "cosine") -> VectorBackend:
@@ -164,7 +180,8 @@ class VectorStore:
 
     Args:
         dim: the vector dimension (positive).
-        metric: ``"cosine"`` (default), ``"ip"`` or ``"l2"``.
+        metric: ``"cosine"`` (default), ``"ip"`` or ``"l2"`` (any case; other
+            libraries' names, such as ``"euclidean"``, get a hint in the error).
         backend: a URL (``"memory://"`` default, ``"file:///path"``,
             ``"annoy:///path"``, ``"hnsw:///path"``, ``"postgresql://..."``) or a backend object that
             implements :class:`VectorBackend` with the same ``dim`` and ``metric``.
@@ -548,6 +565,8 @@ class VectorStore:
         k = self._k(k)
         flt = parse_where(where)
         arr = _as_floats(queries, "queries")
+        if arr.ndim == 1 and arr.shape[0] == 0:  # no queries: no results
+            return []
         if arr.ndim != 2:
             raise InvalidInputError(
                 f"queries must be a matrix (m, {self._dim}), got shape {arr.shape}"

@@ -131,3 +131,25 @@ def test_adding_nothing_is_a_no_op() -> None:
     assert len(store) == 0
     with pytest.raises(InvalidInputError, match="got 0 ids but 1 vectors"):
         store.add([], [[1.0, 0.0]])
+
+
+def test_metric_names_are_forgiving_about_case_and_name_other_libraries_words() -> None:
+    assert VectorStore(dim=2, metric=" COSINE ").metric is Metric.COSINE
+    assert VectorStore(dim=2, metric="L2").metric is Metric.L2
+    for word, ours in (
+        ("euclidean", "l2"),
+        ("dot", "ip"),
+        ("inner-product", "ip"),
+        ("angular", "cosine"),
+    ):
+        with pytest.raises(ConfigError, match=f"did you mean '{ours}'"):
+            VectorStore(dim=2, metric=word)
+    with pytest.raises(ConfigError, match=r"^unknown metric 'manhattan' \(known"):
+        VectorStore(dim=2, metric="manhattan")
+
+
+def test_search_many_of_no_queries_is_empty() -> None:
+    store = VectorStore(dim=2)
+    store.add(["a"], [[1.0, 0.0]])
+    assert store.search_many([], k=3) == []
+    assert store.search_many(np.zeros((0, 2), dtype=np.float32), k=3) == []
