@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from avl._args import describe
 from avl._optional import require
 from avl.embeddings._base import FloatMatrix
 from avl.embeddings._hashing import _check_texts
@@ -44,7 +45,8 @@ class LocalEmbedder:
     Raises:
         MissingDependencyError: ``sentence-transformers`` or the model package is
             not installed (``pip install 'avl[embeddings]'``).
-        ConfigError: the model is neither a known package nor a directory.
+        ConfigError: the model is neither a known package nor a directory, or
+            ``batch_size`` is not a positive int.
         ProviderError: the model failed to load.
     """
 
@@ -57,6 +59,8 @@ class LocalEmbedder:
         normalize: bool = True,
         progress: ProgressCallback | None = None,
     ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive int, got {describe(batch_size)}")
         if model in _PACKAGES:
             package = require(_PACKAGES[model], extra="embeddings")
             path = Path(package.get_model_path())
@@ -83,7 +87,7 @@ class LocalEmbedder:
             raise ProviderError(f"local model {model!r} reports no dimension", provider="local")
         self._dim = dim
         self._label = model
-        self._batch_size = max(1, batch_size)
+        self._batch_size = batch_size
         self._normalize = normalize
         self._progress = progress
 

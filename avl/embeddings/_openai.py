@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from avl._args import describe
 from avl.embeddings._base import FloatMatrix
 from avl.embeddings._hashing import _check_texts
 from avl.embeddings._progress import ProgressCallback
@@ -101,6 +102,11 @@ class _OpenAIProtocol:
             )
         if max_retries < 0:
             raise ConfigError(f"max_retries must be >= 0, got {max_retries}")
+        for name, given in (("dim", dim), ("dimensions", dimensions)):
+            if given is not None and (
+                isinstance(given, bool) or not isinstance(given, int) or given <= 0
+            ):
+                raise ConfigError(f"{name} must be a positive int, got {describe(given)}")
         resolved = dimensions or dim or KNOWN_DIMS.get(model)
         if resolved is None or resolved <= 0:
             raise ConfigError(

