@@ -153,3 +153,12 @@ def test_search_many_of_no_queries_is_empty() -> None:
     store.add(["a"], [[1.0, 0.0]])
     assert store.search_many([], k=3) == []
     assert store.search_many(np.zeros((0, 2), dtype=np.float32), k=3) == []
+
+
+@pytest.mark.parametrize("scheme", ["file", "annoy", "hnsw"])
+def test_a_path_that_is_a_file_is_refused_clearly(tmp_path: Path, scheme: str) -> None:
+    target = tmp_path / "notes.txt"
+    target.write_text("keep me")
+    with pytest.raises(ConfigError, match="is a file; a store is a directory"):
+        VectorStore(dim=2, backend=f"{scheme}://{target}")
+    assert target.read_text() == "keep me"

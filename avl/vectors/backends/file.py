@@ -328,8 +328,8 @@ class FileBackend:
         LockedError: another process (or store object) has the directory open.
         CorruptionError: committed data failed verification (names the file, the
             offset and how many acknowledged records are affected).
-        ConfigError: the store on disk has another ``dim`` or ``metric``, or a bad
-            argument.
+        ConfigError: the store on disk has another ``dim`` or ``metric``, the path
+            is a file, or a bad argument.
         BackendError: the directory could not be read or written.
     """
 
@@ -374,6 +374,10 @@ class FileBackend:
         self._migrate = False
         #: What :meth:`__init__` repaired (``None`` without ``repair=True``).
         self.repair_report: RepairReport | None = None
+        if self._dir.exists() and not self._dir.is_dir():
+            raise ConfigError(
+                f"vector store path {str(self._dir)!r} is a file; a store is a directory"
+            )
         with _translate(f"opening {self._dir}"):
             self._dir.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(self._dir / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
