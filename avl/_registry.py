@@ -98,12 +98,12 @@ class Registry:
             ConfigError: the URL has no scheme or an unknown one; the message
                 suggests the closest known scheme.
         """
-        if isinstance(url, str) and "://" not in url:
+        if not isinstance(url, str):
+            raise ConfigError(f"the {self.kind} URL must be a string, got {type(url).__name__}")
+        if "://" not in url:
             # say what this registry takes, not a generic example of another kind
             known = ", ".join(f"{s}://" for s in self.schemes())
             raise ConfigError(f"{self.kind} URL {redact_url(url)!r} has no scheme (known: {known})")
-        if not isinstance(url, str):
-            raise ConfigError(f"the {self.kind} URL must be a string, got {type(url).__name__}")
         scheme = scheme_of(url)
         if scheme not in self.entries:
             close = difflib.get_close_matches(scheme, self.entries, n=1)

@@ -108,7 +108,7 @@ class _OpenAIProtocol:
             ):
                 raise ConfigError(f"{name} must be a positive int, got {describe(given)}")
         resolved = dimensions or dim or KNOWN_DIMS.get(model)
-        if resolved is None or resolved <= 0:
+        if resolved is None:  # (a given dim/dimensions was checked positive above)
             raise ConfigError(
                 f"unknown dimension for model {model!r}: pass dim= (known models: "
                 f"{', '.join(sorted(KNOWN_DIMS))})"

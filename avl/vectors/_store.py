@@ -283,9 +283,8 @@ class VectorStore:
     def _matrix(self, vectors: Any, n: int | None, what: str) -> FloatMatrix:
         arr = _as_floats(vectors, what)
         single = arr.ndim == 1  # one vector: errors name it, not "row 0" of a matrix
-        if single and what == "vectors":
-            what = "vector"
         if single:
+            what = "vector" if what == "vectors" else what
             if arr.shape[0] != self._dim:
                 raise InvalidInputError(
                     f"{what} must have dimension {self._dim}, got {arr.shape[0]}"

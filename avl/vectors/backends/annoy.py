@@ -135,16 +135,15 @@ class AnnoyBackend:
         seed: int = 42,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        inf = float("inf")
         check_options(
             "annoy",
             {
                 "n_trees": (n_trees, 1, INT32_MAX),
                 "search_k": (search_k, 1, INT32_MAX),
-                "min_index": (min_index, 0, inf),
-                "rebuild_delta": (rebuild_delta, 0, inf),
-                "rebuild_fraction (URL: rebuild_fraction_pct / 100)": (rebuild_fraction, 0.0, inf),
-                "exact_below": (exact_below, 0, inf),
+                "min_index": (min_index, 0, None),
+                "rebuild_delta": (rebuild_delta, 0, None),
+                "rebuild_fraction (URL: rebuild_fraction_pct / 100)": (rebuild_fraction, 0.0, None),
+                "exact_below": (exact_below, 0, None),
                 "seed": (seed, 0, INT32_MAX),
             },
         )

@@ -1098,11 +1098,11 @@ INT32_MAX = 2**31 - 1
 """The largest value a C ``int`` option of a wrapped library takes."""
 
 
-def check_options(backend: str, limits: dict[str, tuple[float, float, float]]) -> None:
-    """Refuse option values outside ``name: (value, low, high)`` (inclusive) with
-    a :class:`~avl.errors.ConfigError` naming the option and its range, before a
-    wrapped library sees them (it would fail with its own error, or silently: an
-    Annoy index of no trees finds nothing).
+def check_options(backend: str, limits: dict[str, tuple[float, float, float | None]]) -> None:
+    """Refuse option values outside ``name: (value, low, high)`` (inclusive;
+    ``high`` ``None``: no upper bound) with a :class:`~avl.errors.ConfigError`
+    naming the option and its range, before a wrapped library sees them (it would
+    fail with its own error, or silently: an Annoy index of no trees finds nothing).
 
     Raises:
         ConfigError: the first option out of its range.
@@ -1110,10 +1110,10 @@ def check_options(backend: str, limits: dict[str, tuple[float, float, float]]) -
     for name, (value, low, high) in limits.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{backend} option {name} must be a number, got {describe(value)}")
-        if not low <= value <= high:
+        if value < low or (high is not None and value > high):
             span = (
                 f"at least {_number(low)}"
-                if high == float("inf")
+                if high is None
                 else f"between {_number(low)} and {_number(high)}"
             )
             raise ConfigError(f"{backend} option {name} must be {span}, got {value!r}")

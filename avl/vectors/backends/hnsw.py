@@ -162,15 +162,14 @@ class HnswBackend:
         fsync: bool = True,
         repair: bool = False,
     ) -> None:
-        inf = float("inf")
         check_options(
             "hnsw",
             {
                 "m": (m, 1, 10_000),  # (hnswlib caps M at 10,000 with a warning)
                 "ef_construction": (ef_construction, 1, INT32_MAX),
                 "ef_search": (ef_search, 1, INT32_MAX),
-                "exact_below": (exact_below, 0, inf),
-                "save_every": (save_every, 1, inf),
+                "exact_below": (exact_below, 0, None),
+                "save_every": (save_every, 1, None),
                 "threads": (threads, 0, INT32_MAX),
                 "seed": (seed, 0, 2**63 - 1),
             },

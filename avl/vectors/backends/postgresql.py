@@ -141,7 +141,7 @@ class PgVectorBackend:
         check_options(
             "pgvector",
             {
-                "index_after": (index_after, 0, float("inf")),
+                "index_after": (index_after, 0, None),
                 "m": (m, 2, 100),
                 "ef_construction": (ef_construction, max(4, 2 * m), 1000),
                 "ef_search": (ef_search, 1, 1000),
