@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, KeysView, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 
+from avl._args import describe
 from avl.embeddings._base import FloatMatrix
 from avl.embeddings._progress import ProgressCallback
-from avl.errors import ConfigError, InvalidInputError
+from avl.errors import ConfigError, InvalidInputError, InvalidTypeError
 
 __all__ = ["HashingEmbedder"]
 
@@ -179,10 +181,37 @@ class HashingEmbedder:
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
+    """``texts`` as a list of strings, or a clear error: one text instead of a
+    sequence, something that is not a sequence, a set or a mapping (whose order the
+    caller could not pair with the vectors), a non-string item, or a string that is
+    not valid Unicode (a lone surrogate, which no tokenizer or JSON API takes)."""
     if isinstance(texts, (str, bytes)):
         raise InvalidInputError("embed() takes a sequence of texts; wrap a single text in a list")
-    items = list(texts)
+    if isinstance(texts, Mapping):
+        raise InvalidTypeError(
+            f"embed() takes a sequence of texts, got a {type(texts).__name__}; "
+            "pass list(d.values()) or list(d) to say which"
+        )
+    if isinstance(texts, AbstractSet) and not isinstance(texts, KeysView):
+        raise InvalidTypeError(
+            f"embed() takes texts in order (a list or tuple), got a {type(texts).__name__}, "
+            "whose order is arbitrary"
+        )
+    if not isinstance(texts, Iterable):
+        raise InvalidTypeError(f"embed() takes a sequence of texts, got {describe(texts)}")
+    try:
+        items = list(texts)
+    except Exception as exc:  # the caller's own iterable failed
+        raise InvalidInputError(f"texts could not be iterated: {describe(exc)}") from exc
     for i, t in enumerate(items):
         if not isinstance(t, str):
-            raise InvalidInputError(f"texts[{i}] must be a str, got {type(t).__name__}")
+            raise InvalidTypeError(f"texts[{i}] must be a str, got {type(t).__name__}")
+        if not t.isascii():
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidInputError(
+                    f"texts[{i}] is not valid Unicode: {exc.reason} "
+                    f"({t[exc.start]!r}) at position {exc.start}"
+                ) from None
     return items

@@ -95,6 +95,14 @@ def test_hashing_validation() -> None:
         HashingEmbedder().embed("text")
     with pytest.raises(InvalidInputError, match=r"texts\[0\] must be a str"):
         HashingEmbedder().embed([None])  # type: ignore[list-item]
+    for emb in (HashingEmbedder(), CachedEmbedder(FakeEmbedder(dim=4))):
+        # each was a bare TypeError from list(), or a silent result in no usable order
+        with pytest.raises(InvalidInputError, match="takes a sequence of texts, got None"):
+            emb.embed(None)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="got a frozenset, whose order is arbitrary"):
+            emb.embed(frozenset({"a", "b"}))
+        with pytest.raises(InvalidInputError, match=r"texts\[0\] is not valid Unicode"):
+            emb.embed(["\udc80"])
 
 
 def test_cached_embedder_calls_inner_only_for_new_texts() -> None:

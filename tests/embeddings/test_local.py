@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,37 @@ def test_bad_input_is_refused(local: LocalEmbedder) -> None:
         local.embed("one string")
     with pytest.raises(InvalidInputError):
         local.embed(["ok", 3])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("texts", "error"),
+    [
+        (None, "^embed\\(\\) takes a sequence of texts, got None$"),
+        (5, "^embed\\(\\) takes a sequence of texts, got 5$"),
+        ({"q1": "how many"}, "got a dict; pass list\\(d.values\\(\\)\\) or list\\(d\\)"),
+        ({"a", "b"}, "got a set, whose order is arbitrary"),
+        (["fine", "bad \ud800 half"], "^texts\\[1\\] is not valid Unicode: .* at position 4$"),
+    ],
+)
+def test_what_no_model_can_take_is_refused_by_avl(
+    local: LocalEmbedder, texts: object, error: str
+) -> None:
+    """``None`` or a number was a bare ``TypeError`` from ``list()``, a dict embedded
+    its keys, a set came back in an order the caller could not pair, and a lone
+    surrogate reached the tokenizer (a ``ProviderError`` quoting its internals)."""
+    with pytest.raises(InvalidInputError, match=error):
+        local.embed(texts)  # type: ignore[arg-type]
+
+
+def test_a_failing_iterable_and_dict_keys(local: LocalEmbedder) -> None:
+    def broken() -> Iterator[str]:
+        yield "a"
+        raise KeyError("gone")
+
+    with pytest.raises(InvalidInputError, match="^texts could not be iterated: KeyError"):
+        local.embed(broken())  # type: ignore[arg-type]
+    texts = {"how many orders": 1, "total revenue": 2}
+    np.testing.assert_array_equal(local.embed(texts.keys()), local.embed(list(texts)))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("batch_size", ["0", "-3"])
