@@ -180,7 +180,7 @@ class HashingEmbedder:
         return f"HashingEmbedder({self.name})"
 
 
-def _check_texts(texts: Sequence[str]) -> list[str]:
+def _check_texts(texts: object) -> list[str]:
     """``texts`` as a list of strings, or a clear error: one text instead of a
     sequence, something that is not a sequence, a set or a mapping (whose order the
     caller could not pair with the vectors), a non-string item, or a string that is

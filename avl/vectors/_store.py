@@ -302,20 +302,42 @@ class VectorStore:
         # One pass: a NaN/inf anywhere makes the row's squared norm non-finite (so
         # does overflow of huge values, which the exact check below tells apart).
         sq = np.einsum("ij,ij->i", arr, arr)
+        cosine = self._metric is Metric.COSINE
         if not np.isfinite(sq).all():
             bad_rows = np.flatnonzero(~np.isfinite(arr).all(axis=1))
             if bad_rows.shape[0]:
                 row = "" if single else f" row {int(bad_rows[0])}"
                 raise InvalidInputError(f"{what}{row} contains NaN or infinity")
-            raise InvalidInputError(f"{what} values are too large for float32 arithmetic")
-        if self._metric is Metric.COSINE:
-            if not sq.all():
-                row = "" if single else f" row {int(np.flatnonzero(sq == 0)[0])}"
+            if not cosine:  # ip and l2 scores of such values overflow too
+                row = "" if single else f" row {int(np.flatnonzero(~np.isfinite(sq))[0])}"
                 raise InvalidInputError(
-                    f"{what}{row} is a zero vector, which has no cosine similarity"
+                    f"{what}{row} has values too large for float32 arithmetic "
+                    "(its squared length overflows)"
                 )
+        if cosine:
+            odd = np.flatnonzero(~(sq > 0.0) | (sq == math.inf))
+            if odd.shape[0]:
+                arr, sq = self._rescaled(arr, sq, odd, what, single)
             arr = arr / np.sqrt(sq)[:, None]
         return np.ascontiguousarray(arr, dtype=np.float32)
+
+    @staticmethod
+    def _rescaled(
+        arr: FloatMatrix, sq: FloatMatrix, odd: npt.NDArray[np.intp], what: str, single: bool
+    ) -> tuple[FloatMatrix, FloatMatrix]:
+        """Rows whose squared norm under- or overflows float32 (values near 1e-20 or
+        1e19), divided by their largest magnitude: cosine does not depend on a
+        vector's length, so such a row is searched and stored like any other. A row
+        of zeros has no direction and is refused."""
+        peak = np.abs(arr[odd]).max(axis=1)
+        if not peak.all():
+            row = "" if single else f" row {int(odd[np.flatnonzero(peak == 0)[0]])}"
+            raise InvalidInputError(f"{what}{row} is a zero vector, which has no cosine similarity")
+        arr = np.array(arr, dtype=np.float32)
+        sq = np.array(sq, dtype=np.float32)
+        arr[odd] /= peak[:, None]
+        sq[odd] = np.einsum("ij,ij->i", arr[odd], arr[odd])
+        return arr, sq
 
     def _metadata(self, metadata: object, n: int, single: bool) -> list[dict[str, Any]]:
         if metadata is None:

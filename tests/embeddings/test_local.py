@@ -144,7 +144,7 @@ def test_a_failing_iterable_and_dict_keys(local: LocalEmbedder) -> None:
         yield "a"
         raise KeyError("gone")
 
-    with pytest.raises(InvalidInputError, match="^texts could not be iterated: KeyError"):
+    with pytest.raises(InvalidInputError, match=r"^texts could not be iterated: KeyError"):
         local.embed(broken())  # type: ignore[arg-type]
     texts = {"how many orders": 1, "total revenue": 2}
     np.testing.assert_array_equal(local.embed(texts.keys()), local.embed(list(texts)))  # type: ignore[arg-type]

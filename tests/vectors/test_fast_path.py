@@ -39,6 +39,10 @@ def test_numpy_queries_match_the_validated_path(make_store: MakeStore, metric: s
             assert [h.score for h in scaled] == pytest.approx([h.score for h in slow], abs=1e-5)
 
 
+def _unit(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x / np.linalg.norm(x, axis=1, keepdims=True))
+
+
 def test_bad_numpy_queries_get_the_precise_errors(make_store: MakeStore) -> None:
     store = make_store(dim=4)
     store.add(["a", "b"], [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
@@ -49,8 +53,8 @@ def test_bad_numpy_queries_get_the_precise_errors(make_store: MakeStore) -> None
         store.search(np.array([np.inf, 0.0, 0.0, 0.0], dtype=f32), k=1)
     with pytest.raises(InvalidInputError, match="zero vector"):
         store.search(np.zeros(4, dtype=f32), k=1)
-    with pytest.raises(InvalidInputError, match="too large"):
-        store.search(np.full(4, 3e38, dtype=f32), k=1)
+    # cosine ignores a query's length, even one whose squared length overflows
+    assert [h.id for h in store.search(np.array([3e38, 1e37, 0.0, 0.0], dtype=f32), k=1)] == ["a"]
     with pytest.raises(InvalidInputError, match="dimension 4"):
         store.search(np.ones(3, dtype=f32), k=1)
     with pytest.raises(InvalidInputError, match="numeric"):
@@ -78,6 +82,52 @@ def test_a_single_query_error_names_the_query_not_a_matrix_row(make_store: MakeS
         store.search_many([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], k=1)
     with pytest.raises(InvalidInputError, match=r"^vectors row 1 contains NaN"):
         store.add(["b", "c"], [[1.0, 0.0, 0.0, 0.0], [float("inf"), 0.0, 0.0, 0.0]])
+
+
+def test_cosine_takes_vectors_whose_squared_length_under_or_overflows(
+    make_store: MakeStore,
+) -> None:
+    """Cosine does not depend on a vector's length, but values near 1e-20 (squared
+    length 0 in float32) were refused as "a zero vector" and values near 1e19 as
+    "too large for float32 arithmetic": such vectors are stored and searched like any
+    other. A vector of zeros is still refused, and for ``l2`` and ``ip``, whose
+    scores do depend on the length, too large values still are."""
+    store = make_store(dim=4)
+    tiny = np.array([[1e-30, 1e-31, 0.0, 0.0]], dtype=np.float32)
+    huge = np.array([[0.0, 0.0, 3e38, -3e38]], dtype=np.float32)
+    store.add(["tiny", "huge", "plain"], np.concatenate([tiny, huge, [[0.0, 1.0, 0.0, 0.0]]]))
+    unit_tiny = _unit(tiny.astype(np.float64))[0]
+    np.testing.assert_allclose(store.get(["tiny"])[0].vector, unit_tiny, rtol=1e-6)
+    np.testing.assert_allclose(
+        store.get(["huge"])[0].vector, [0.0, 0.0, 0.5**0.5, -(0.5**0.5)], rtol=1e-6
+    )
+    for query, best in ((tiny[0] * 1e5, "tiny"), (huge[0] / 7, "huge"), (tiny[0], "tiny")):
+        hits = store.search(query, k=3)
+        assert hits[0].id == best
+        assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+        assert [h.id for h in store.search(query.tolist(), k=3)] == [h.id for h in hits]
+    hits = store.search(np.array([1e-25, 1e-25, 0.0, 0.0], dtype=np.float32), k=3)
+    assert {h.id: h.score for h in hits} == {
+        "tiny": pytest.approx(float(unit_tiny @ _unit(np.array([[1.0, 1.0, 0, 0]]))[0]), abs=1e-5),
+        "plain": pytest.approx(0.5**0.5, abs=1e-5),
+        "huge": pytest.approx(0.0, abs=1e-5),
+    }
+    assert [
+        [h.id for h in row] for row in store.search_many(np.concatenate([tiny, huge]), k=1)
+    ] == [
+        ["tiny"],
+        ["huge"],
+    ]
+    with pytest.raises(InvalidInputError, match=r"^vectors row 1 is a zero vector"):
+        store.add(["x", "y"], [[1e-30, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    assert len(store) == 3
+    l2 = make_store(dim=2, metric="l2")
+    with pytest.raises(InvalidInputError, match=r"^vectors row 1 has values too large for float32"):
+        l2.add(["a", "b"], [[1.0, 0.0], [3e38, 3e38]])
+    with pytest.raises(InvalidInputError, match=r"^query has values too large for float32"):
+        l2.search([3e38, 3e38], k=1)
+    l2.add(["t"], [[1e-30, 0.0]])  # tiny is fine where the length counts
+    assert [h.id for h in l2.search([0.0, 0.0], k=1)] == ["t"]
 
 
 def test_a_huge_k_returns_every_vector(make_store: MakeStore) -> None:
