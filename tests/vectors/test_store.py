@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 from avl.errors import ConfigError, InvalidInputError, InvalidTypeError, LockedError
 from avl.vectors import Hit, Metric, VectorStore
 from avl.vectors.backends.memory import MemoryBackend
+from tests.conftest import need_module
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,6 +106,27 @@ def test_another_process_is_locked_out(tmp_path: Path) -> None:
         child.stdout.close()
     with VectorStore(dim=2, backend=url) as store:
         assert [r.id for r in store.get(["a"])] == ["a"]
+
+
+@pytest.mark.parametrize("scheme", ["file", "annoy", "hnsw"])
+def test_a_store_dropped_without_close_releases_its_lock(tmp_path: Path, scheme: str) -> None:
+    """A store that is dropped without ``close()`` (a notebook cell run again, a
+    temporary) kept its lock file open for the life of the process: every later
+    open of the path, in any process, was refused with a ``LockedError``."""
+    if scheme == "hnsw":
+        need_module("hnswlib")
+    url = f"{scheme}://{tmp_path}/s"
+    store = VectorStore(dim=2, backend=url)
+    store.add(["a", "b"], [[1.0, 0.0], [0.0, 1.0]])
+    probe = weakref.ref(store)
+    del store
+    gc.collect()
+    assert probe() is None
+    with VectorStore(dim=2, backend=url) as again:  # the log was left dirty: it is checked
+        assert [h.id for h in again.search([1.0, 0.1], k=2)] == ["a", "b"]
+    len(VectorStore(dim=2, backend=url))  # a temporary, never closed
+    with VectorStore(dim=2, backend=url) as again:
+        assert len(again) == 2
 
 
 def test_ids_in_a_set_are_refused_where_their_order_matters() -> None:

@@ -57,6 +57,7 @@ import json
 import logging
 import os
 import struct
+import weakref
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -361,8 +362,12 @@ class FileBackend:
         self._fsync = bool(fsync)
         self._repair = bool(repair)
         self._gen = 0
-        self._log_fd = -1
-        self._lock_fd = -1
+        # [lock fd, log fd], shared with a finalizer: a store dropped without
+        # close() (a notebook cell run again, a temporary) closes its files when it
+        # is collected, so its lock does not outlive it (the log stays marked dirty
+        # and the next open checks it, as after a crash)
+        self._fds = [-1, -1]
+        weakref.finalize(self, _close_fds, self._fds)
         self._size = 0  # bytes in the log
         self._count = 0  # records in the log
         self._broken = ""
@@ -397,6 +402,22 @@ class FileBackend:
             raise
 
     # -- properties ----------------------------------------------------------
+    @property
+    def _lock_fd(self) -> int:
+        return self._fds[0]
+
+    @_lock_fd.setter
+    def _lock_fd(self, fd: int) -> None:
+        self._fds[0] = fd
+
+    @property
+    def _log_fd(self) -> int:
+        return self._fds[1]
+
+    @_log_fd.setter
+    def _log_fd(self, fd: int) -> None:
+        self._fds[1] = fd
+
     @property
     def dim(self) -> int:
         """The vector dimension."""
@@ -972,6 +993,16 @@ class FileBackend:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = -1
+
+
+def _close_fds(fds: list[int]) -> None:
+    """Close what a collected :class:`FileBackend` left open (closing the lock's
+    file releases its ``flock``)."""
+    for i, fd in enumerate(fds):
+        if fd >= 0:
+            fds[i] = -1
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 def _shape_of(path: Path) -> tuple[int, Metric] | None:
