@@ -13,7 +13,16 @@ from typing import NoReturn
 
 from avl.errors import ConfigError, InvalidInputError, InvalidTypeError
 
-__all__ = ["check_clock", "describe", "expect_int", "expect_number", "expect_str", "type_error"]
+__all__ = [
+    "check_clock",
+    "check_storable_text",
+    "describe",
+    "expect_int",
+    "expect_number",
+    "expect_str",
+    "type_error",
+    "unicode_problem",
+]
 
 _LIMIT = 80
 
@@ -45,6 +54,39 @@ def _int_digits(value: int) -> str:
         return f"an int of {len(str(abs(value)))} digits"
     except ValueError:
         return "a very large int"
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why ``text`` is not valid Unicode (it holds a lone surrogate, which no UTF-8
+    file, database or tokenizer takes), or ``None`` when it is.
+
+    Example:
+        >>> unicode_problem("caf\u00e9") is None
+        True
+        >>> unicode_problem("ab\ud800")
+        "surrogates not allowed ('\\ud800') at position 2"
+    """
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"{exc.reason} ({text[exc.start]!r}) at position {exc.start}"
+    return None
+
+
+def check_storable_text(name: str, value: str) -> None:
+    """Refuse a string that some store cannot hold: a NUL character (PostgreSQL
+    text refuses it) or a lone surrogate (not valid Unicode, so not UTF-8).
+
+    Raises:
+        InvalidInputError: naming ``name`` and what was wrong.
+    """
+    if "\x00" in value:
+        raise InvalidInputError(f"{name} must not contain NUL characters")
+    problem = unicode_problem(value)
+    if problem is not None:
+        raise InvalidInputError(f"{name} is not valid Unicode: {problem}")
 
 
 def type_error(name: str, expected: str, value: object) -> NoReturn:

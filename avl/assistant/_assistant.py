@@ -20,6 +20,7 @@ import attrs
 import cachetools
 import numpy as np
 
+from avl._args import check_storable_text
 from avl._clock import SystemClock
 from avl._lazy import lazy_module
 from avl.assistant._answer import Answer, Event, EventKind, Explanation, TrainingItem
@@ -394,10 +395,16 @@ class Assistant:
             The ids of the stored items.
 
         Raises:
-            InvalidInputError: nothing given, or ``question`` without ``sql``.
+            InvalidInputError: nothing given, ``question`` without ``sql``, or a text
+                with a NUL character or a lone surrogate (no store can keep it).
             UnsafeQueryError: the pair's SQL is refused by SafeQuery.
             BackendUnavailableError: the training store cannot be written.
         """
+        texts = {"ddl": ddl, "documentation": documentation, "question": question}
+        texts.update(sql=sql, table=table, added_by=added_by)
+        for name, value in texts.items():
+            if isinstance(value, str):  # (other types get their own errors below)
+                check_storable_text(name, value)
         items: list[TrainingItem] = []
         if ddl is not None:
             if not isinstance(ddl, str) or not ddl.strip():

@@ -10,7 +10,7 @@ from collections.abc import Set as AbstractSet
 
 import numpy as np
 
-from avl._args import describe
+from avl._args import describe, unicode_problem
 from avl.embeddings._base import FloatMatrix
 from avl.embeddings._progress import ProgressCallback
 from avl.errors import ConfigError, InvalidInputError, InvalidTypeError
@@ -206,12 +206,7 @@ def _check_texts(texts: object) -> list[str]:
     for i, t in enumerate(items):
         if not isinstance(t, str):
             raise InvalidTypeError(f"texts[{i}] must be a str, got {type(t).__name__}")
-        if not t.isascii():
-            try:
-                t.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise InvalidInputError(
-                    f"texts[{i}] is not valid Unicode: {exc.reason} "
-                    f"({t[exc.start]!r}) at position {exc.start}"
-                ) from None
+        problem = unicode_problem(t)
+        if problem is not None:
+            raise InvalidInputError(f"texts[{i}] is not valid Unicode: {problem}")
     return items

@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from avl._args import describe
+from avl._args import describe, unicode_problem
 from avl.errors import InvalidInputError
 
 __all__ = ["KEY_PATTERN", "Condition", "Filter", "parse_where"]
@@ -57,6 +57,13 @@ def _check_scalar(key: str, op: str, value: Any) -> Any:
     if kind == "number" and isinstance(value, float) and not math.isfinite(value):
         raise InvalidInputError(
             f"filter on {describe(key)}: {op} value must be finite, got {describe(value)}"
+        )
+    if kind == "string" and ("\x00" in value or unicode_problem(value) is not None):
+        # no stored metadata holds one (add refuses them), and PostgreSQL's jsonb
+        # cannot even compare with one
+        raise InvalidInputError(
+            f"filter on {describe(key)}: {op} value must be valid Unicode without NUL "
+            f"characters, got {describe(value)}"
         )
     return value
 

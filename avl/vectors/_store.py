@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, KeysView, Mapping, Sequence, Sized
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from avl._args import describe
+from avl._args import describe, unicode_problem
 from avl._registry import Registry
 from avl.errors import ConfigError, InvalidInputError, InvalidTypeError, NotFoundError
 from avl.vectors._filters import Filter, parse_where
@@ -122,6 +123,23 @@ def _plain_json(d: dict[str, Any], i: int) -> dict[str, Any]:
     return plain
 
 
+# a NUL escape in JSON text: "\u0000" after an even number of backslashes (an odd
+# number means a literal backslash followed by the text "u0000")
+_JSON_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _check_json_text(text: str, i: int) -> None:
+    """Refuse metadata that some store cannot hold, on every backend alike: a
+    string with a lone surrogate (not valid Unicode, so not valid JSON for a
+    database) or with a NUL character (PostgreSQL's ``jsonb`` refuses ``\\u0000``)."""
+    if unicode_problem(text) is not None:
+        raise InvalidInputError(
+            f"metadata[{i}] holds a string that is not valid Unicode (a lone surrogate)"
+        )
+    if "\\u0000" in text and _JSON_NUL.search(text):
+        raise InvalidInputError(f"metadata[{i}] holds a NUL character, which stores cannot keep")
+
+
 def _as_floats(value: Any, what: str) -> npt.NDArray[np.float32]:
     """``value`` as a float32 array; whatever NumPy raises on the caller's value (ragged
     lists, strings, objects, too deep, too large) becomes an avl error, and complex
@@ -160,6 +178,11 @@ def _one_id(value: Any) -> str:
     s = str(value)
     if not s:
         raise InvalidInputError("ids must not be empty strings")
+    if "\x00" in s:  # no PostgreSQL text column takes one; a store is the same everywhere
+        raise InvalidInputError(f"ids must not contain NUL characters, got {describe(s)}")
+    problem = unicode_problem(s)
+    if problem is not None:
+        raise InvalidInputError(f"id {describe(s)} is not valid Unicode: {problem}")
     return s
 
 
@@ -366,11 +389,13 @@ class VectorStore:
                 if not isinstance(key, str):
                     raise InvalidInputError(f"metadata[{i}] key {describe(key)} is not a string")
             try:
-                json.dumps(d, allow_nan=False)
+                text = json.dumps(d, allow_nan=False, ensure_ascii=False)
             except TypeError:
                 d = _plain_json(d, i)
+                text = json.dumps(d, ensure_ascii=False)
             except (ValueError, RecursionError) as exc:
                 raise InvalidInputError(f"metadata[{i}] is not JSON-serialisable: {exc}") from exc
+            _check_json_text(text, i)
             out.append(d)
         return out
 

@@ -21,7 +21,7 @@ from avl.assistant import (
     TrainingItem,
     open_training_store,
 )
-from avl.errors import BackendError, ConfigError
+from avl.errors import BackendError, ConfigError, InvalidInputError
 from avl.schema import ColumnSpec, ForeignKeySpec, TableSpec
 from avl.testing import FakeChatModel
 
@@ -111,6 +111,46 @@ def test_two_assistants_share_a_sqlite_training_file(shop: Path, tmp_path: Path)
     assert two.view().foreign_keys == one.view().foreign_keys != ()
     one.close()
     two.close()
+
+
+@pytest.mark.parametrize("training", ["memory", "sqlite", "postgresql"])
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"documentation": "Orders \ud800 ship daily."}, r"^documentation is not valid Unicode"),
+        ({"documentation": "Orders\x00 ship daily."}, r"^documentation must not contain NUL"),
+        ({"question": "Big \udcff?", "sql": "SELECT 1"}, r"^question is not valid Unicode"),
+        ({"question": "Big?", "sql": "SELECT 1 -- \x00"}, r"^sql must not contain NUL"),
+        (
+            {"documentation": "Orders ship daily.", "added_by": "ops\x00"},
+            r"^added_by must not contain NUL",
+        ),
+    ],
+)
+def test_train_refuses_text_no_training_store_can_keep(
+    shop: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    training: str,
+    kwargs: dict[str, str],
+    error: str,
+) -> None:
+    """A lone surrogate made ``train`` fail with a bare ``UnicodeEncodeError`` (the
+    item's id hashes the UTF-8 text), and a NUL reached PostgreSQL, whose text
+    columns refuse it: both are refused first, and nothing is stored."""
+    if training == "postgresql":
+        url = request.getfixturevalue("pg_training")
+    else:
+        url = "memory://" if training == "memory" else f"sqlite:///{tmp_path / 'training.db'}"
+    assistant = Assistant(db=f"sqlite:///{shop}", training=url)
+    try:
+        with pytest.raises(InvalidInputError, match=error):
+            assistant.train(**kwargs)  # type: ignore[arg-type]
+        assert assistant.training_data() == []
+        assistant.train(documentation="Orders \u00e9t\u00e9 ship daily.", added_by="ops")
+        assert [i.text for i in assistant.training_data()] == ["Orders \u00e9t\u00e9 ship daily."]
+    finally:
+        assistant.close()
 
 
 def _item(i: int) -> TrainingItem:

@@ -175,6 +175,45 @@ def test_bad_vectors_are_refused(make_store: MakeStore) -> None:
         store.search([float("nan"), 0.0, 0.0], k=1)
 
 
+def test_ids_and_metadata_that_some_store_cannot_hold_are_refused_everywhere(
+    make_store: MakeStore,
+) -> None:
+    """A lone surrogate or a NUL character in an id or in metadata: PostgreSQL
+    failed with a bare ``UnicodeEncodeError`` or a ``BackendError`` from inside
+    its COPY, while the file backends stored them. Every backend now refuses them
+    alike before anything is written."""
+    store = make_store(dim=3)
+    v = [[1.0, 0.0, 0.0]]
+    cases: list[tuple[dict[str, object], str]] = [
+        ({"ids": ["a\x00b"]}, r"^ids must not contain NUL characters, got 'a\\x00b'$"),
+        ({"ids": ["ok\ud800"]}, r"^id 'ok\\ud800' is not valid Unicode: .* at position 2$"),
+        (
+            {"ids": ["m"], "metadata": [{"note": "x\udcff"}]},
+            r"^metadata\[0\] holds a string that is not valid Unicode",
+        ),
+        ({"ids": ["m"], "metadata": [{"k\x00": 1}]}, r"^metadata\[0\] holds a NUL character"),
+        ({"ids": ["m"], "metadata": [{"k": ["a", {"b": "\x00"}]}]}, "NUL character"),
+    ]
+    for kwargs, error in cases:
+        ids = kwargs.pop("ids")
+        with pytest.raises(InvalidInputError, match=error):
+            store.add(ids, v, **kwargs)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match=error):
+            store.upsert(ids, v, **kwargs)  # type: ignore[arg-type]
+    assert len(store) == 0
+    with pytest.raises(InvalidInputError, match="NUL"):
+        store.get(["a\x00b"])
+    for where in ({"k": "a\x00"}, {"k": {"$in": ["x", "\ud800"]}}, {"k": {"$gt": "\udcff"}}):
+        with pytest.raises(InvalidInputError, match="must be valid Unicode without NUL"):
+            store.search(v[0], k=1, where=where)
+    # a literal backslash before "u0000" is text, not a NUL; newlines and tabs are fine
+    store.add(["a\nb", "c"], v * 2, metadata=[{"path": "C:\\u0000"}, {"t": "x\ty\u00e9"}])
+    assert {h.id: dict(h.metadata) for h in store.search(v[0], k=5)} == {
+        "a\nb": {"path": "C:\\u0000"},
+        "c": {"t": "x\ty\u00e9"},
+    }
+
+
 def test_filters_are_applied_before_ranking(make_store: MakeStore) -> None:
     store = make_store()
     x = _fill(store)
