@@ -180,11 +180,18 @@ class HashingEmbedder:
         return f"HashingEmbedder({self.name})"
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_texts(texts: object) -> list[str]:
     """``texts`` as a list of strings, or a clear error: one text instead of a
     sequence, something that is not a sequence, a set or a mapping (whose order the
-    caller could not pair with the vectors), a non-string item, or a string that is
-    not valid Unicode (a lone surrogate, which no tokenizer or JSON API takes)."""
+    caller could not pair with the vectors), or a non-string item.
+
+    A lone surrogate (not valid Unicode: JSON's ``"\\ud800"`` decodes to one, and no
+    tokenizer or JSON API takes it) becomes U+FFFD, the replacement character, as a
+    UTF-8 decoder reads a broken sequence: every embedder embeds such a text alike.
+    """
     if isinstance(texts, (str, bytes)):
         raise InvalidInputError("embed() takes a sequence of texts; wrap a single text in a list")
     if isinstance(texts, Mapping):
@@ -206,7 +213,6 @@ def _check_texts(texts: object) -> list[str]:
     for i, t in enumerate(items):
         if not isinstance(t, str):
             raise InvalidTypeError(f"texts[{i}] must be a str, got {type(t).__name__}")
-        problem = unicode_problem(t)
-        if problem is not None:
-            raise InvalidInputError(f"texts[{i}] is not valid Unicode: {problem}")
+        if unicode_problem(t) is not None:
+            items[i] = _LONE_SURROGATE.sub("\ufffd", t)
     return items

@@ -34,6 +34,7 @@ from avl.history._chain import (
     Sealer,
     decode_cursor,
     encode_cursor,
+    escape_text,
     new_id,
     percentile,
     record_of,
@@ -576,7 +577,9 @@ class History:
             self._embedder.embed([e.question for e in with_text]), dtype=np.float32
         )
         ids = [str(e.id) for e in with_text]
-        meta = [{"user": e.user, "outcome": e.outcome.value} for e in with_text]
+        # a user id may hold what no vector store keeps (a NUL, a lone surrogate):
+        # stored in the history's own lossless escaped form
+        meta = [{"user": escape_text(e.user), "outcome": e.outcome.value} for e in with_text]
         self._vectors.add(ids, vectors, meta)
 
     def get(self, id: str) -> Entry:

@@ -84,6 +84,35 @@ def test_similarity_search_ranks_by_meaning() -> None:
         h.search(similar_to="x", cursor="czE")
 
 
+@pytest.mark.parametrize("backend", ["memory://", "file"])
+def test_similarity_index_takes_any_user_and_question(tmp_path: Path, backend: str) -> None:
+    """History records any user id and question (NUL and lone surrogates included),
+    but indexing such an entry for similarity failed after it was recorded: a real
+    VectorStore refuses a NUL or a lone surrogate in metadata, and an embedder
+    refused a lone surrogate in the question. The index now keeps the user id in
+    the history's own escaped form and the question embeds as U+FFFD."""
+    from avl.embeddings import create_embedder
+    from avl.history._chain import unescape_text
+    from avl.vectors import VectorStore
+
+    url = "memory://" if backend == "memory://" else f"file://{tmp_path}/vectors"
+    emb = create_embedder("hash://")
+    store = VectorStore(dim=emb.dim, backend=url)
+    h = History(embedder=emb, vector_store=store, clock=FakeClock())
+    users = ["a\x00b", "c\udcffd", "plain"]
+    for user in users:
+        h.record(Entry(user=user, question="monthly revenue \ud83d by region"))
+    h.record(Entry(user="plain", question="list the customers in paris"))
+    got = h.search(similar_to="revenue by region per month", limit=3)
+    assert [e.user for e in got] == users
+    assert sorted(
+        unescape_text(hit.metadata["user"])
+        for hit in store.search(emb.embed(["monthly revenue by region"])[0], k=3)
+    ) == sorted(users)
+    assert h.verify().ok
+    store.close()
+
+
 def test_embedder_without_store_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="both"):
         History(embedder=BagOfWords())
