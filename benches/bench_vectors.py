@@ -20,7 +20,10 @@ Sections (``--only exact,file,ann,real``; all by default):
   (its own index, same ``M``/``ef_construction``/``ef``, and the very graph avl
   built, which isolates the wrapper's cost; and raw hnswlib's own graph opened in
   its ``space="cosine"``, which normalises each query itself, as a caller with
-  cosine similarity would use it). Recall@10 of each against exact search,
+  cosine similarity would use it), and beside itself with ``?huge_pages=0`` (the
+  same graph without transparent huge pages: what the advice is worth; the "same
+  graph" row's raw calls use avl's advised graph). Recall@10 of each against
+  exact search,
   and ``hnsw:///`` beside raw hnswlib at equal recall (raw ``ef`` raised until its
   recall reaches avl's: graphs built in different orders differ in quality).
 - ``real``: exact single-query search on real sentence embeddings, the local MiniLM
@@ -334,6 +337,13 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
         )
         hs.add(ids, x)
         hnsw_build = time.perf_counter() - t0
+        # the same store without transparent huge pages for its graph (same graph)
+        hs_plain = VectorStore(
+            dim=DIM,
+            backend=f"hnsw://{tmp}/hp?fsync=0&m={m}&ef_construction={ef_c}&ef_search={ef}"
+            "&huge_pages=0",
+        )
+        hs_plain.add(ids, x)
         t0 = time.perf_counter()
         h = hnswlib.Index(space="ip", dim=DIM)
         h.init_index(max_elements=n, M=m, ef_construction=ef_c, random_seed=100)
@@ -351,7 +361,8 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
         h_cos.set_ef(ef)
         print(
             f"  builds (all cores): avl hnsw {hnsw_build:.1f} s (log + graph), "
-            f"raw hnswlib {raw_hnsw_build:.1f} s"
+            f"raw hnswlib {raw_hnsw_build:.1f} s; avl's graph in huge pages: "
+            f"{hs.backend.huge_pages}"  # type: ignore[attr-defined]
         )
 
         def raw_annoy_q() -> None:
@@ -405,6 +416,11 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
                 lambda: [h_cos.knn_query(q[None, :], k=K) for q in qs],
             ),
             ("avl hnsw:/// VectorStore.search", n_queries, lambda: [hs.search(q, k=K) for q in qs]),
+            (
+                "avl hnsw:///?huge_pages=0 VectorStore.search",
+                n_queries,
+                lambda: [hs_plain.search(q, k=K) for q in qs],
+            ),
             ("raw Annoy, q.tolist(), then (id, distance) pairs", n_queries, raw_annoy_ids),
             ("raw hnswlib knn_query, then (id, distance) pairs", n_queries, raw_hnsw_ids),
         ]
@@ -444,6 +460,11 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
             "hnsw: avl / raw hnswlib, space='cosine'",
         )
         r.ratio(
+            "avl hnsw:/// VectorStore.search",
+            "avl hnsw:///?huge_pages=0 VectorStore.search",
+            "hnsw: avl / avl without huge pages (same graph)",
+        )
+        r.ratio(
             "avl annoy:/// VectorStore.search",
             "raw Annoy, q.tolist(), then (id, distance) pairs",
             "annoy: avl / raw Annoy + the caller's id lookup",
@@ -466,6 +487,7 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
         equal_recall(args, h, hs, qs, truth, recall(got_h, truth), ef)
         ann.close()
         hs.close()
+        hs_plain.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

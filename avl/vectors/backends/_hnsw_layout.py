@@ -34,6 +34,7 @@ import contextlib
 import os
 import struct
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,13 @@ removed when the store opens)."""
 _SER_VERSION = 1
 
 
-def relaid(index: Any, metric: Metric, scratch: Path) -> Any | None:
+def relaid(
+    index: Any,
+    metric: Metric,
+    scratch: Path,
+    *,
+    loaded: Callable[[Any, Path], object] | None = None,
+) -> Any | None:
     """A copy of ``index`` whose nodes are renumbered by similarity.
 
     Args:
@@ -61,6 +68,8 @@ def relaid(index: Any, metric: Metric, scratch: Path) -> Any | None:
             :func:`~avl.vectors._order.locality_order`).
         scratch: a directory for the renumbered graph's file while it loads
             (hnswlib's own loader reads it; the file is removed).
+        loaded: called with the new index and its file once the index has
+            passed the checks, before the file is removed.
 
     Returns:
         The new index, answering every query exactly as ``index`` does; ``None``
@@ -102,6 +111,8 @@ def relaid(index: Any, metric: Metric, scratch: Path) -> Any | None:
         new.load_index(str(path), max_elements=int(state["max_elements"]))
         if not _same(index, new):
             return None
+        if loaded is not None:
+            loaded(new, path)
         return new
     except Exception:  # an optimisation only: keep the graph as it is
         return None

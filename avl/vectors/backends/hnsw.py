@@ -72,6 +72,7 @@ from avl.vectors._types import (
     plain_sq_norm,
     stored_hits,
 )
+from avl.vectors.backends import _hugepages as hugepages
 from avl.vectors.backends._hnsw_layout import SCRATCH_GLOB, relaid
 from avl.vectors.backends.file import (
     INT32_MAX,
@@ -161,6 +162,7 @@ class HnswBackend:
         snapshot_bytes: int = 64 << 20,
         fsync: bool = True,
         repair: bool = False,
+        huge_pages: bool = True,
     ) -> None:
         check_options(
             "hnsw",
@@ -189,6 +191,11 @@ class HnswBackend:
         self._threads = threads if threads > 0 else max(1, os.cpu_count() or 1)
         self._seed = seed
         self._fsync = fsync
+        self._huge_pages = bool(huge_pages)
+        self.huge_pages = False
+        """Whether the graph's bottom layer was given transparent huge pages when it
+        was last loaded (on open, or after a layout; see :mod:`._hugepages`).
+        ``?huge_pages=0`` turns the attempt off."""
         self._l2 = self._data.metric is Metric.L2
         self._cosine = self._data.metric is Metric.COSINE
         self._shape = (dim,)
@@ -242,6 +249,11 @@ class HnswBackend:
         return total
 
     # -- the graph -----------------------------------------------------------
+    def _loaded(self, index: Any, path: Path) -> None:
+        """``index`` was just loaded from ``path``: give its bottom layer huge pages
+        (see :mod:`._hugepages`)."""
+        self.huge_pages = self._huge_pages and hugepages.advise_loaded(index, path)
+
     def _new_index(self, capacity: int) -> Any:
         index = self._hnswlib.Index(space=_SPACE[self.metric], dim=self.dim)
         index.init_index(
@@ -251,6 +263,7 @@ class HnswBackend:
             random_seed=self._seed,
         )
         index.set_num_threads(self._threads)
+        self.huge_pages = False
         self._ef = 0
         self._unlaid = 0
         return index
@@ -312,7 +325,7 @@ class HnswBackend:
         results do not change. Done after a large batch once a quarter of the
         nodes went in since the last layout, so its cost stays a fixed share of
         the inserts'."""
-        index = relaid(self._index, self.metric, self._dir)
+        index = relaid(self._index, self.metric, self._dir, loaded=self._loaded)
         if index is not None:
             index.set_num_threads(self._threads)
             self._index = index
@@ -395,6 +408,7 @@ class HnswBackend:
             present = set(index.get_ids_list())
         except (RuntimeError, ValueError, MemoryError):
             return None
+        self._loaded(index, path)
         if index.get_current_count() != len(labels) or present != set(range(len(labels))):
             return None
         index.set_num_threads(self._threads)
@@ -660,7 +674,19 @@ class HnswBackend:
                 if self._unsaved and self._index is not None:
                     self.save()
             finally:
+                # the graph's memory goes now, not when the object is collected
+                self._index = _CLOSED
                 self._data.close()
+
+
+class _ClosedIndex:
+    """What a closed backend holds instead of its graph: any use says so."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise BackendError("hnsw vector store is closed")
+
+
+_CLOSED: Any = _ClosedIndex()
 
 
 def open_backend(url: str, *, dim: int, metric: Metric) -> HnswBackend:
@@ -686,6 +712,7 @@ def open_backend(url: str, *, dim: int, metric: Metric) -> HnswBackend:
             "snapshot_bytes": 64 << 20,
             "fsync": 1,
             "repair": 0,
+            "huge_pages": 1,
         },
     )
     return HnswBackend(
@@ -702,4 +729,5 @@ def open_backend(url: str, *, dim: int, metric: Metric) -> HnswBackend:
         snapshot_bytes=opts["snapshot_bytes"],
         fsync=bool(opts["fsync"]),
         repair=bool(opts["repair"]),
+        huge_pages=bool(opts["huge_pages"]),
     )

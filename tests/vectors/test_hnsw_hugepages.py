@@ -1,0 +1,156 @@
+"""Transparent huge pages for hnsw:///'s loaded graph (``_hugepages``): the advice
+lands on hnswlib's own bottom layer, changes no answer, and fails safe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avl.errors import ConfigError
+from avl.vectors import VectorStore
+from avl.vectors.backends import _hugepages as hugepages
+from avl.vectors.backends.hnsw import HnswBackend
+from tests.conftest import need_module
+
+hnswlib = need_module("hnswlib", "avl[hnsw] not installed")
+
+DIM = 384
+N = 5600  # 5,600 rows of 1,676 bytes: just over hugepages.MIN_BYTES
+
+
+def _data(n: int = N, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((32, DIM)).astype(np.float32)
+    x = centres[rng.integers(0, 32, n)] + 0.3 * rng.standard_normal((n, DIM)).astype(np.float32)
+    return np.asarray(x, dtype=np.float32)
+
+
+def _backend(store: VectorStore) -> HnswBackend:
+    backend = store.backend
+    assert isinstance(backend, HnswBackend)
+    return backend
+
+
+def _vma_flags(address: int) -> tuple[bool, int]:
+    """Whether the mapping holding ``address`` is advised for huge pages (its
+    ``VmFlags`` carry ``hg``), and how many KiB of it are huge pages."""
+    advised, huge, inside = False, 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        head = line.split(maxsplit=1)[0]
+        if "-" in head and not head.endswith(":"):
+            lo, _, hi = head.partition("-")
+            inside = int(lo, 16) <= address < int(hi, 16)
+        elif inside and head == "AnonHugePages:":
+            huge = int(line.split()[1])
+        elif inside and head == "VmFlags:":
+            advised = "hg" in line.split()[1:]
+    return advised, huge
+
+
+def _layer(path: Path) -> int | None:
+    """Where the index loaded from ``path`` keeps its bottom layer's first vector
+    (the file is read row by row: a whole copy of it in memory would match too)."""
+    with path.open("rb") as f:
+        head = f.read(hugepages._HEADER.size)
+        _, _, count, row, _, offset = hugepages._HEADER.unpack(head)[:6]
+        f.seek(len(head) + offset)
+        first = f.read(row - offset)
+        f.seek(len(head) + (count - 1) * row + offset)
+        last = f.read(row - offset)
+    return hugepages._find(first, last, (count - 1) * row, count * row)
+
+
+def test_a_loaded_graph_gets_huge_pages_and_answers_alike(tmp_path: Path) -> None:
+    x = _data()
+    ids = [f"v{i}" for i in range(N)]
+    queries = _data(40, seed=1)
+    with VectorStore(dim=DIM, backend=f"hnsw://{tmp_path}/a?fsync=0") as store:
+        store.add(ids, x)  # a large batch: inserted shuffled, then laid out (a load)
+        assert _backend(store).huge_pages is hugepages._available()
+        want = [[(h.id, h.score) for h in store.search(q, k=10)] for q in queries]
+    for option, expected in (("", hugepages._available()), ("&huge_pages=0", False)):
+        with VectorStore(dim=DIM, backend=f"hnsw://{tmp_path}/a?fsync=0{option}") as store:
+            backend = _backend(store)
+            assert backend.opened_from == "saved"
+            assert backend.huge_pages is expected
+            assert [[(h.id, h.score) for h in store.search(q, k=10)] for q in queries] == want
+            # the advised layer still takes inserts (and the search finds them)
+            store.upsert(["late"], _data(1, seed=2))
+            assert store.search(_data(1, seed=2)[0], k=1)[0].id == "late"
+            store.delete(["late"])
+
+
+def test_the_advice_lands_on_hnswlibs_own_layer(tmp_path: Path) -> None:
+    """The address found is hnswlib's array (its rows read back as the file's), and
+    after the advice its mapping is flagged for huge pages and holds some. (Without
+    transparent huge pages nothing is advised.)"""
+    x = _data()
+    index = hnswlib.Index(space="ip", dim=DIM)
+    index.init_index(max_elements=N, M=16, ef_construction=100, random_seed=1)
+    index.add_items(x, np.arange(N))
+    path = tmp_path / "graph.bin"
+    index.save_index(str(path))
+    q = x[:20]
+    want = index.knn_query(q, k=5)[0]
+    del index  # (its rows are in the file's order: a second match)
+    loaded = hnswlib.Index(space="ip", dim=DIM)
+    loaded.load_index(str(path), max_elements=N)
+    at = _layer(path)
+    assert at is not None
+    if not hugepages._available():
+        assert not hugepages.advise_loaded(loaded, path)
+        return
+    assert hugepages.advise_loaded(loaded, path)
+    advised, huge_kib = _vma_flags(at + N * 1676 // 2)  # (the array's middle)
+    assert advised
+    assert huge_kib >= 2048  # collapsed at once (Linux 6.1 and later)
+    np.testing.assert_array_equal(loaded.knn_query(q, k=5)[0], want)
+
+
+def test_nothing_is_advised_where_it_cannot_help_or_match(tmp_path: Path) -> None:
+    index = hnswlib.Index(space="ip", dim=DIM)
+    index.init_index(max_elements=1000, M=16)
+    index.add_items(_data(1000), np.arange(1000))
+    small = tmp_path / "small.bin"
+    index.save_index(str(small))
+    loaded = hnswlib.Index(space="ip", dim=DIM)
+    loaded.load_index(str(small), max_elements=1000)
+    assert not hugepages.advise_loaded(loaded, small)  # under MIN_BYTES
+    # a file that is not the index's, or not a graph file at all: no match, no advice
+    big = hnswlib.Index(space="ip", dim=DIM)
+    big.init_index(max_elements=N, M=16, ef_construction=50)
+    big.add_items(_data(), np.arange(N))
+    other = tmp_path / "other.bin"
+    big.save_index(str(other))
+    data = bytearray(other.read_bytes())
+    start = hugepages._HEADER.size
+    data[start + 200 : start + 204] = b"\x01\x02\x03\x04"  # row 0's vector, changed
+    other.write_bytes(bytes(data))
+    del data  # (a live copy of the file's bytes would be found instead of the graph)
+    assert not hugepages.advise_loaded(big, other)
+    (tmp_path / "junk.bin").write_bytes(b"not a graph")
+    assert not hugepages.advise_loaded(big, tmp_path / "junk.bin")
+    assert not hugepages.advise_loaded(big, tmp_path / "missing.bin")
+
+
+def test_the_option_is_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="huge_pages"):
+        VectorStore(dim=4, backend=f"hnsw://{tmp_path}/x?huge_pages=yes")
+
+
+def test_a_closed_backend_lets_its_graph_go_and_says_so(tmp_path: Path) -> None:
+    """close() drops the graph at once (a store reopened while the old object
+    lives holds one graph, not two); a backend used after close says so."""
+    from avl.errors import BackendError
+    from avl.vectors._filters import parse_where
+
+    store = VectorStore(dim=4, backend=f"hnsw://{tmp_path}/c")
+    store.add(["a", "b"], [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]])
+    backend = _backend(store)
+    store.close()
+    with pytest.raises(BackendError, match="hnsw vector store is closed"):
+        backend.search_many(np.ones((1, 4), dtype=np.float32), 1, parse_where(None))
+    with VectorStore(dim=4, backend=f"hnsw://{tmp_path}/c") as again:
+        assert [h.id for h in again.search([1.0, 0.1, 0.0, 0.0], k=2)] == ["a", "b"]
