@@ -37,8 +37,9 @@ graph yields fewer than ``k``.
 Options (URL query): ``m`` (16; graph links per node), ``ef_construction`` (200),
 ``ef_search`` (50; raised to ``k`` when ``k`` is larger), ``exact_below`` (2048),
 ``save_every`` (10000), ``threads`` (0: all cores, for inserts and batched
-searches), ``seed`` (100), ``snapshot_bytes``, ``fsync`` and ``repair`` (as for
-``file://``).
+searches), ``seed`` (100), ``huge_pages`` (1: give a loaded graph transparent huge
+pages on Linux, see :mod:`._hugepages`), ``snapshot_bytes``, ``fsync`` and
+``repair`` (as for ``file://``).
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ class HnswBackend:
         fsync: as for :class:`~.file.FileBackend`.
         repair: as for :class:`~.file.FileBackend` (repair damaged data on open
             instead of raising; ``?repair=1`` in the URL).
+        huge_pages: give a loaded graph's bottom layer transparent huge pages on
+            Linux (see :mod:`._hugepages`; ``?huge_pages=0`` in the URL turns it off).
 
     Raises:
         MissingDependencyError: ``hnswlib`` is not installed (``pip install 'avl[hnsw]'``).
@@ -408,9 +411,9 @@ class HnswBackend:
             present = set(index.get_ids_list())
         except (RuntimeError, ValueError, MemoryError):
             return None
-        self._loaded(index, path)
         if index.get_current_count() != len(labels) or present != set(range(len(labels))):
             return None
+        self._loaded(index, path)
         index.set_num_threads(self._threads)
         self._index = index
         self._ef = 0
