@@ -154,3 +154,27 @@ def test_a_closed_backend_lets_its_graph_go_and_says_so(tmp_path: Path) -> None:
         backend.search_many(np.ones((1, 4), dtype=np.float32), 1, parse_where(None))
     with VectorStore(dim=4, backend=f"hnsw://{tmp_path}/c") as again:
         assert [h.id for h in again.search([1.0, 0.1, 0.0, 0.0], k=2)] == ["a", "b"]
+
+
+def test_without_proc_self_mem_the_store_opens_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the process may not read its own memory (a sandbox), nothing is
+    advised and nothing else changes."""
+    x = _data()
+    ids = [f"v{i}" for i in range(N)]
+    with VectorStore(dim=DIM, backend=f"hnsw://{tmp_path}/s?fsync=0") as store:
+        store.add(ids, x)
+        want = [h.id for h in store.search(x[7], k=10)]
+    real_open = hugepages.os.open
+
+    def refuse(path: object, *args: object, **kwargs: object) -> int:
+        if str(path) == "/proc/self/mem":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hugepages.os, "open", refuse)
+    with VectorStore(dim=DIM, backend=f"hnsw://{tmp_path}/s?fsync=0") as store:
+        assert _backend(store).opened_from == "saved"
+        assert _backend(store).huge_pages is False
+        assert [h.id for h in store.search(x[7], k=10)] == want
