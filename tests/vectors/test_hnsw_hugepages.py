@@ -49,9 +49,9 @@ def _vma_flags(address: int) -> tuple[bool, int]:
     return advised, huge
 
 
-def _layer(path: Path) -> int | None:
-    """Where the index loaded from ``path`` keeps its bottom layer's first vector
-    (the file is read row by row: a whole copy of it in memory would match too)."""
+def _layer(index: object, path: Path) -> int | None:
+    """Where ``index``, loaded from ``path``, keeps its bottom layer (the file is
+    read row by row: a whole copy of it in memory would match too)."""
     with path.open("rb") as f:
         head = f.read(hugepages._HEADER.size)
         _, _, count, row, _, offset = hugepages._HEADER.unpack(head)[:6]
@@ -59,7 +59,9 @@ def _layer(path: Path) -> int | None:
         first = f.read(row - offset)
         f.seek(len(head) + (count - 1) * row + offset)
         last = f.read(row - offset)
-    return hugepages._find(first, last, (count - 1) * row, count * row)
+    found = hugepages._find(first, last, (count - 1) * row, count * row)
+    label = int.from_bytes(first[-8:], "little")
+    return hugepages._live(index, label, [at - offset for at in found])
 
 
 def test_a_loaded_graph_gets_huge_pages_and_answers_alike(tmp_path: Path) -> None:
@@ -97,7 +99,7 @@ def test_the_advice_lands_on_hnswlibs_own_layer(tmp_path: Path) -> None:
     del index  # (its rows are in the file's order: a second match)
     loaded = hnswlib.Index(space="ip", dim=DIM)
     loaded.load_index(str(path), max_elements=N)
-    at = _layer(path)
+    at = _layer(loaded, path)
     assert at is not None
     if not hugepages._available():
         assert not hugepages.advise_loaded(loaded, path)
@@ -178,3 +180,34 @@ def test_without_proc_self_mem_the_store_opens_as_before(
         assert _backend(store).opened_from == "saved"
         assert _backend(store).huge_pages is False
         assert [h.id for h in store.search(x[7], k=10)] == want
+
+
+def test_a_copy_of_the_graph_in_memory_is_told_from_the_graph(tmp_path: Path) -> None:
+    """A live copy of the layer's bytes matches the content search too (as a stale
+    copy inside memory some later allocation took would): flipping row 0's deleted
+    mark through hnswlib shows which one is the graph, and the mark is put back."""
+    x = _data()
+    index = hnswlib.Index(space="ip", dim=DIM)
+    index.init_index(max_elements=N, M=16, ef_construction=50, random_seed=1)
+    index.add_items(x, np.arange(N))
+    path = tmp_path / "graph.bin"
+    index.save_index(str(path))
+    del index
+    loaded = hnswlib.Index(space="ip", dim=DIM)
+    loaded.load_index(str(path), max_elements=N)
+    head = hugepages._HEADER.size
+    _, _, count, row, _, offset = hugepages._HEADER.unpack(path.read_bytes()[:head])[:6]
+    with path.open("rb") as f:
+        f.seek(head)
+        copy = bytearray(f.read(count * row))  # the rows, as the graph holds them
+    first, last = bytes(copy[offset:row]), bytes(copy[(count - 1) * row + offset :])
+    found = hugepages._find(first, last, (count - 1) * row, count * row)
+    assert len(found) >= 2  # the graph and the copy
+    label = int.from_bytes(first[-8:], "little")
+    start = hugepages._live(loaded, label, [at - offset for at in found])
+    assert start is not None
+    assert copy[2] & 1 == 0  # the copy did not follow the mark
+    loaded.mark_deleted(label)  # the graph's mark is back to "not deleted"
+    loaded.unmark_deleted(label)
+    assert len(loaded.knn_query(x[:5], k=3)[0]) == 5
+    del copy

@@ -16,11 +16,13 @@ serve that from a mapping of its own or from its heap. So, right after
 ``load_index`` has read a graph file into the array, :func:`advise_loaded` finds
 the array by its content: it reads the file's first and last rows, and looks for
 them, one array apart, in the process's writable memory (read through
-``/proc/self/mem``, which fails cleanly where a page is gone; about 0.1 s for
-300 MB). Only a whole copy of the array holds both: ``malloc_trim`` first returns
-freed heap pages to the system, so a freed copy of the graph (a layout writes
-one) cannot match, and the graph a layout renumbered holds its rows in another
-order.
+``/proc/self/mem``, which fails cleanly where a page is gone; 16-50 ms for 300 MB).
+Only a whole copy of the array holds both: ``malloc_trim`` first returns freed
+heap pages to the system, so a freed copy of the graph (a layout writes one)
+cannot match, and the graph a layout renumbered holds its rows in another order.
+A stale copy can remain inside memory a later allocation took but has not
+written, so the array is told from any copy by flipping row 0's deleted mark
+through hnswlib (and back at once) and seeing where the byte changes.
 
 The array's pages in use are then advised and collapsed into huge pages at once
 (``MADV_COLLAPSE``, Linux 6.1 and later; about 2.5 ms per MB), and the rest gets
@@ -49,6 +51,9 @@ _HUGE = 2 << 20
 _PAGE = 4096
 _CHUNK = 4 << 20  # bytes read at a time while searching (under half of MIN_BYTES, so
 # no read holds a whole copy of an array that could be mistaken for it)
+
+_MAX_HITS = 8  # copies of the array looked at, at most
+_DELETE_MARK = 0x01  # hnswlib's deleted flag, in the third byte of a row
 
 MIN_BYTES = 4 * _HUGE
 """A smaller bottom layer is left alone: it spans a few huge pages at most."""
@@ -113,13 +118,43 @@ def advise_loaded(index: Any, path: Path) -> bool:
             last = f.read(row - offset)
         if len(first) != row - offset or len(last) != row - offset:
             return False
-        at = _find(first, last, (count - 1) * row, used)
-        if at is None:
+        # row 0 begins with its links: the array starts ``offset`` bytes before
+        starts = [at - offset for at in _find(first, last, (count - 1) * row, used)]
+        start = _live(index, int.from_bytes(first[-8:], "little"), starts)
+        if start is None:
             return False
-        start = at - offset  # row 0 begins with its links
         return _advise(start, start + int(index.get_max_elements()) * row, start + used)
     except Exception:  # an optimisation only
         return False
+
+
+def _live(index: Any, label: int, starts: list[int]) -> int | None:
+    """Which of ``starts`` is ``index``'s own array, not a stale copy of the same
+    bytes (left in memory a later allocation took but has not written): flipping
+    row 0's deleted mark through hnswlib (the third byte of the row) must show
+    there, and only there. The mark is put back at once; ``None`` unless exactly
+    one candidate follows it."""
+    if not starts:
+        return None
+    fd = os.open("/proc/self/mem", os.O_RDONLY)
+    try:
+
+        def marks() -> list[int]:
+            return [os.pread(fd, 1, start + 2)[0] & _DELETE_MARK for start in starts]
+
+        before = marks()
+        try:
+            index.mark_deleted(label)
+            after = marks()
+            index.unmark_deleted(label)
+        except RuntimeError:  # already deleted: the other way round
+            index.unmark_deleted(label)
+            after = marks()
+            index.mark_deleted(label)
+        live = [s for s, b, a in zip(starts, before, after, strict=True) if b != a]
+        return live[0] if len(live) == 1 and marks() == before else None
+    finally:
+        os.close(fd)
 
 
 def _advise(start: int, end: int, written: int) -> bool:
@@ -158,13 +193,15 @@ def _writable() -> list[tuple[int, int]]:
     return found
 
 
-def _find(first: bytes, last: bytes, gap: int, used: int) -> int | None:
-    """The first address holding ``first`` with ``last`` ``gap`` bytes further, in
-    writable memory of at least ``used`` bytes; ``None`` if there is none.
+def _find(first: bytes, last: bytes, gap: int, used: int) -> list[int]:
+    """The addresses (at most :data:`_MAX_HITS`) holding ``first`` with ``last``
+    ``gap`` bytes further, in writable memory of at least ``used`` bytes.
 
     Only a whole copy of the array matches both (a row's vector and label are
-    unique in it): a freed copy is gone after ``malloc_trim``, and the graph a
-    layout renumbered holds the rows in another order.
+    unique in it). A freed copy is gone after ``malloc_trim``, and the graph a
+    layout renumbered holds the rows in another order; a stale copy inside memory
+    a later allocation took but has not written can remain (:func:`_live` tells
+    it from the array).
     """
     trim = _libc("malloc_trim", [ctypes.c_size_t])
     if trim:
@@ -173,6 +210,7 @@ def _find(first: bytes, last: bytes, gap: int, used: int) -> int | None:
     # into it: candidates are the aligned 32-bit words equal to the vector's first
     key = int.from_bytes(first[:4], sys.byteorder)
     fd = os.open("/proc/self/mem", os.O_RDONLY)
+    hits: list[int] = []
     try:
         for lo, hi in _writable():
             if hi - lo < used:
@@ -191,7 +229,9 @@ def _find(first: bytes, last: bytes, gap: int, used: int) -> int | None:
                         continue
                     with contextlib.suppress(OSError):
                         if os.pread(fd, len(last), at + i + gap) == last:
-                            return at + i
-        return None
+                            hits.append(at + i)
+                            if len(hits) >= _MAX_HITS:
+                                return hits
+        return hits
     finally:
         os.close(fd)
