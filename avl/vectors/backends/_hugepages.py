@@ -26,8 +26,9 @@ through hnswlib (and back at once) and seeing where the byte changes.
 
 The array's pages in use are then advised and collapsed into huge pages at once
 (``MADV_COLLAPSE``, Linux 6.1 and later; about 2.5 ms per MB), and the rest gets
-huge pages as later inserts write it. The advice changes no byte of the array,
-only how the kernel maps it. This is an optimisation, never a condition: any
+huge pages as later inserts write it. The advice changes no byte of the array
+(the probe's flag is back before anything else sees the graph), only how the
+kernel maps it. This is an optimisation, never a condition: any
 failure, or a system without it, leaves the graph as hnswlib made it.
 """
 
