@@ -20,6 +20,7 @@ __all__ = [
     "expect_int",
     "expect_number",
     "expect_str",
+    "storable_problem",
     "type_error",
     "unicode_problem",
 ]
@@ -75,18 +76,25 @@ def unicode_problem(text: str) -> str | None:
     return None
 
 
+def storable_problem(text: str) -> str | None:
+    """Why no store can keep ``text``, as the end of a sentence about it, or
+    ``None``: a NUL character (PostgreSQL text refuses it) or a lone surrogate (not
+    valid Unicode, so not UTF-8)."""
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    problem = unicode_problem(text)
+    return None if problem is None else f"is not valid Unicode: {problem}"
+
+
 def check_storable_text(name: str, value: str) -> None:
-    """Refuse a string that some store cannot hold: a NUL character (PostgreSQL
-    text refuses it) or a lone surrogate (not valid Unicode, so not UTF-8).
+    """Refuse a string that no store can keep (see :func:`storable_problem`).
 
     Raises:
         InvalidInputError: naming ``name`` and what was wrong.
     """
-    if "\x00" in value:
-        raise InvalidInputError(f"{name} must not contain NUL characters")
-    problem = unicode_problem(value)
+    problem = storable_problem(value)
     if problem is not None:
-        raise InvalidInputError(f"{name} is not valid Unicode: {problem}")
+        raise InvalidInputError(f"{name} {problem}")
 
 
 def type_error(name: str, expected: str, value: object) -> NoReturn:

@@ -400,8 +400,14 @@ class Assistant:
             UnsafeQueryError: the pair's SQL is refused by SafeQuery.
             BackendUnavailableError: the training store cannot be written.
         """
-        texts = {"ddl": ddl, "documentation": documentation, "question": question}
-        texts.update(sql=sql, table=table, added_by=added_by)
+        texts = {
+            "ddl": ddl,
+            "documentation": documentation,
+            "question": question,
+            "sql": sql,
+            "table": table,
+            "added_by": added_by,
+        }
         for name, value in texts.items():
             if isinstance(value, str):  # (other types get their own errors below)
                 check_storable_text(name, value)

@@ -10,7 +10,7 @@ from collections.abc import Set as AbstractSet
 
 import numpy as np
 
-from avl._args import describe, unicode_problem
+from avl._args import describe
 from avl.embeddings._base import FloatMatrix
 from avl.embeddings._progress import ProgressCallback
 from avl.errors import ConfigError, InvalidInputError, InvalidTypeError
@@ -213,6 +213,6 @@ def _check_texts(texts: object) -> list[str]:
     for i, t in enumerate(items):
         if not isinstance(t, str):
             raise InvalidTypeError(f"texts[{i}] must be a str, got {type(t).__name__}")
-        if unicode_problem(t) is not None:
-            items[i] = _LONE_SURROGATE.sub("\ufffd", t)
+        if not t.isascii():
+            items[i] = _LONE_SURROGATE.sub("\ufffd", t)  # (the same str when none)
     return items

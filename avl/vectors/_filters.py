@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from avl._args import describe, unicode_problem
+from avl._args import describe, storable_problem
 from avl.errors import InvalidInputError
 
 __all__ = ["KEY_PATTERN", "Condition", "Filter", "parse_where"]
@@ -58,7 +58,7 @@ def _check_scalar(key: str, op: str, value: Any) -> Any:
         raise InvalidInputError(
             f"filter on {describe(key)}: {op} value must be finite, got {describe(value)}"
         )
-    if kind == "string" and ("\x00" in value or unicode_problem(value) is not None):
+    if kind == "string" and storable_problem(value) is not None:
         # no stored metadata holds one (add refuses them), and PostgreSQL's jsonb
         # cannot even compare with one
         raise InvalidInputError(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from avl._args import describe, unicode_problem
+from avl._args import describe, storable_problem, unicode_problem
 from avl._registry import Registry
 from avl.errors import ConfigError, InvalidInputError, InvalidTypeError, NotFoundError
 from avl.vectors._filters import Filter, parse_where
@@ -178,11 +178,9 @@ def _one_id(value: Any) -> str:
     s = str(value)
     if not s:
         raise InvalidInputError("ids must not be empty strings")
-    if "\x00" in s:  # no PostgreSQL text column takes one; a store is the same everywhere
-        raise InvalidInputError(f"ids must not contain NUL characters, got {describe(s)}")
-    problem = unicode_problem(s)
+    problem = storable_problem(s)  # (refused on every backend: a store is the same everywhere)
     if problem is not None:
-        raise InvalidInputError(f"id {describe(s)} is not valid Unicode: {problem}")
+        raise InvalidInputError(f"id {describe(s)} {problem}")
     return s
 
 

@@ -4,6 +4,7 @@ lands on hnswlib's own bottom layer, changes no answer, and fails safe."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from avl.errors import ConfigError
 from avl.vectors import VectorStore
 from avl.vectors.backends import _hugepages as hugepages
+from avl.vectors.backends._hnsw_layout import FILE_HEADER
 from avl.vectors.backends.hnsw import HnswBackend
 from tests.conftest import need_module
 
@@ -33,6 +35,26 @@ def _backend(store: VectorStore) -> HnswBackend:
     return backend
 
 
+def _loaded_graph(path: Path, x: np.ndarray, ef_construction: int) -> object:
+    """``x`` in an hnswlib graph saved to ``path`` and loaded back; the graph that
+    was saved is gone (its rows are in the file's order: it would match too)."""
+    index = hnswlib.Index(space="ip", dim=DIM)
+    index.init_index(max_elements=len(x), M=16, ef_construction=ef_construction, random_seed=1)
+    index.add_items(x, np.arange(len(x)))
+    index.save_index(str(path))
+    del index
+    loaded = hnswlib.Index(space="ip", dim=DIM)
+    loaded.load_index(str(path), max_elements=len(x))
+    return loaded
+
+
+def _geometry(path: Path) -> tuple[int, int, int]:
+    """Rows in use, row size and the offset of a row's vector, from a graph file."""
+    with path.open("rb") as f:
+        _, _, count, row, _, offset = FILE_HEADER.unpack(f.read(FILE_HEADER.size))[:6]
+    return count, row, offset
+
+
 def _vma_flags(address: int) -> tuple[bool, int]:
     """Whether the mapping holding ``address`` is advised for huge pages (its
     ``VmFlags`` carry ``hg``), and how many KiB of it are huge pages."""
@@ -52,12 +74,11 @@ def _vma_flags(address: int) -> tuple[bool, int]:
 def _layer(index: object, path: Path) -> int | None:
     """Where ``index``, loaded from ``path``, keeps its bottom layer (the file is
     read row by row: a whole copy of it in memory would match too)."""
+    count, row, offset = _geometry(path)
     with path.open("rb") as f:
-        head = f.read(hugepages._HEADER.size)
-        _, _, count, row, _, offset = hugepages._HEADER.unpack(head)[:6]
-        f.seek(len(head) + offset)
+        f.seek(FILE_HEADER.size + offset)
         first = f.read(row - offset)
-        f.seek(len(head) + (count - 1) * row + offset)
+        f.seek(FILE_HEADER.size + (count - 1) * row + offset)
         last = f.read(row - offset)
     found = hugepages._find(first, last, (count - 1) * row, count * row)
     label = int.from_bytes(first[-8:], "little")
@@ -89,16 +110,10 @@ def test_the_advice_lands_on_hnswlibs_own_layer(tmp_path: Path) -> None:
     after the advice its mapping is flagged for huge pages and holds some. (Without
     transparent huge pages nothing is advised.)"""
     x = _data()
-    index = hnswlib.Index(space="ip", dim=DIM)
-    index.init_index(max_elements=N, M=16, ef_construction=100, random_seed=1)
-    index.add_items(x, np.arange(N))
     path = tmp_path / "graph.bin"
-    index.save_index(str(path))
+    loaded: Any = _loaded_graph(path, x, ef_construction=100)
     q = x[:20]
-    want = index.knn_query(q, k=5)[0]
-    del index  # (its rows are in the file's order: a second match)
-    loaded = hnswlib.Index(space="ip", dim=DIM)
-    loaded.load_index(str(path), max_elements=N)
+    want = loaded.knn_query(q, k=5)[0]
     at = _layer(loaded, path)
     assert at is not None
     if not hugepages._available():
@@ -127,7 +142,7 @@ def test_nothing_is_advised_where_it_cannot_help_or_match(tmp_path: Path) -> Non
     other = tmp_path / "other.bin"
     big.save_index(str(other))
     data = bytearray(other.read_bytes())
-    start = hugepages._HEADER.size
+    start = FILE_HEADER.size
     data[start + 200 : start + 204] = b"\x01\x02\x03\x04"  # row 0's vector, changed
     other.write_bytes(bytes(data))
     del data  # (a live copy of the file's bytes would be found instead of the graph)
@@ -187,18 +202,11 @@ def test_a_copy_of_the_graph_in_memory_is_told_from_the_graph(tmp_path: Path) ->
     copy inside memory some later allocation took would): flipping row 0's deleted
     mark through hnswlib shows which one is the graph, and the mark is put back."""
     x = _data()
-    index = hnswlib.Index(space="ip", dim=DIM)
-    index.init_index(max_elements=N, M=16, ef_construction=50, random_seed=1)
-    index.add_items(x, np.arange(N))
     path = tmp_path / "graph.bin"
-    index.save_index(str(path))
-    del index
-    loaded = hnswlib.Index(space="ip", dim=DIM)
-    loaded.load_index(str(path), max_elements=N)
-    head = hugepages._HEADER.size
-    _, _, count, row, _, offset = hugepages._HEADER.unpack(path.read_bytes()[:head])[:6]
+    loaded: Any = _loaded_graph(path, x, ef_construction=50)
+    count, row, offset = _geometry(path)
     with path.open("rb") as f:
-        f.seek(head)
+        f.seek(FILE_HEADER.size)
         copy = bytearray(f.read(count * row))  # the rows, as the graph holds them
     first, last = bytes(copy[offset:row]), bytes(copy[(count - 1) * row + offset :])
     found = hugepages._find(first, last, (count - 1) * row, count * row)

@@ -44,13 +44,19 @@ import numpy.typing as npt
 from avl.vectors._order import locality_order
 from avl.vectors._types import Metric
 
-__all__ = ["SCRATCH_GLOB", "relaid"]
+__all__ = ["FILE_HEADER", "SCRATCH_GLOB", "relaid"]
 
 SCRATCH_GLOB = ".layout-*.tmp"
 """The scratch files :func:`relaid` writes (and removes; one left by a crash is
 removed when the store opens)."""
 
 _SER_VERSION = 1
+
+FILE_HEADER = struct.Struct("<QQQQQQiIQQQdQ")
+"""hnswlib's file header (``HierarchicalNSW::saveIndex``): offset_level0,
+max_elements, cur_element_count, size_data_per_element, label_offset, offset_data,
+max_level, enterpoint_node, maxM, maxM0, M, mult, ef_construction. The bottom
+layer's rows follow it."""
 
 
 def relaid(
@@ -123,8 +129,7 @@ def relaid(
 
 def _header(state: dict[str, Any], entry: int) -> bytes:
     """hnswlib's file header (``HierarchicalNSW::saveIndex``) with a new entry node."""
-    return struct.pack(
-        "<QQQQQQiIQQQdQ",
+    return FILE_HEADER.pack(
         state["offset_level0"],
         state["max_elements"],
         state["cur_element_count"],

@@ -37,12 +37,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import struct
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from avl.vectors.backends._hnsw_layout import FILE_HEADER
 
 __all__ = ["MIN_BYTES", "advise_loaded"]
 
@@ -59,10 +60,6 @@ _DELETE_MARK = 0x01  # hnswlib's deleted flag, in the third byte of a row
 MIN_BYTES = 4 * _HUGE
 """A smaller bottom layer is left alone: it spans a few huge pages at most."""
 
-# hnswlib's file header (HierarchicalNSW::saveIndex): offset_level0, max_elements,
-# cur_element_count, size_data_per_element, label_offset, offset_data, then fields
-# this module does not need; the bottom layer's rows follow it
-_HEADER = struct.Struct("<QQQQQQiIQQQdQ")
 
 _THP = Path("/sys/kernel/mm/transparent_hugepage/enabled")
 _functions: dict[str, Any] = {}  # libc's functions, loaded on first use (False: none)
@@ -103,19 +100,19 @@ def advise_loaded(index: Any, path: Path) -> bool:
     """
     try:
         with path.open("rb") as f:
-            head = f.read(_HEADER.size)
-            if len(head) != _HEADER.size:
+            head = f.read(FILE_HEADER.size)
+            if len(head) != FILE_HEADER.size:
                 return False
-            _, _, count, row, _, offset = _HEADER.unpack(head)[:6]
+            _, _, count, row, _, offset = FILE_HEADER.unpack(head)[:6]
             used = count * row
             if count < 2 or used < MIN_BYTES or not 0 < offset < row or not _available():
                 return False
             if int(index.get_max_elements()) < count:
                 return False
             # a row's vector and label: its links may be rewritten as the graph grows
-            f.seek(_HEADER.size + offset)
+            f.seek(FILE_HEADER.size + offset)
             first = f.read(row - offset)
-            f.seek(_HEADER.size + (count - 1) * row + offset)
+            f.seek(FILE_HEADER.size + (count - 1) * row + offset)
             last = f.read(row - offset)
         if len(first) != row - offset or len(last) != row - offset:
             return False
