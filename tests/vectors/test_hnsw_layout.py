@@ -15,25 +15,27 @@ import pytest
 from avl.vectors import Metric, VectorStore
 from avl.vectors._order import MIN_ORDERED, locality_order
 from avl.vectors.backends import _hnsw_layout
-from avl.vectors.backends._hnsw_layout import relaid
+from avl.vectors.backends._hnsw_layout import RowLayout, relaid, row_layout
 from tests.conftest import need_module
 
 hnswlib = need_module("hnswlib")
 
 N = MIN_ORDERED + 1000
-DIM = 24
+DIM = 24  # rows keep hnswlib's own packing
+PADDED = 128  # rows padded to align each vector to the cache lines (row_layout)
+DIMS = pytest.mark.parametrize("dim", [DIM, PADDED])
 
 
-def _data(n: int = N, seed: int = 0) -> np.ndarray:
+def _data(n: int = N, seed: int = 0, dim: int = DIM) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((30, DIM)).astype(np.float32) * 2.0
-    x = centres[rng.integers(0, 30, n)] + 0.5 * rng.standard_normal((n, DIM))
+    centres = rng.standard_normal((30, dim)).astype(np.float32) * 2.0
+    x = centres[rng.integers(0, 30, n)] + 0.5 * rng.standard_normal((n, dim))
     x = x.astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
 def _graph(x: np.ndarray, space: str = "ip", m: int = 8) -> Any:
-    index = hnswlib.Index(space=space, dim=DIM)
+    index = hnswlib.Index(space=space, dim=x.shape[1])
     index.init_index(max_elements=x.shape[0] + 500, M=m, ef_construction=60, random_seed=3)
     # labels are not internal ids: every third label, in a shuffled order
     order = np.random.default_rng(1).permutation(x.shape[0])
@@ -57,16 +59,43 @@ def _internal_labels(index: Any) -> np.ndarray:
     return np.ascontiguousarray(rows[:, off : off + 8]).view(np.uint64)[:, 0]
 
 
+def _layout(index: Any) -> RowLayout:
+    state = index.__getstate__()[0]
+    assert state["offset_level0"] == 0
+    return RowLayout(
+        size=state["size_data_per_element"], data=state["offset_data"], label=state["label_offset"]
+    )
+
+
+@pytest.mark.parametrize("dim", [1, 24, 100, 127, 128, 129, 384, 768, 1536, 3072])
+@pytest.mark.parametrize("max_m0", [8, 32, 64, 200])
+def test_rows_are_padded_to_align_vectors_from_128_dimensions(dim: int, max_m0: int) -> None:
+    links, packed = 4 + 4 * max_m0, 4 + 4 * max_m0 + 4 * dim + 8
+    layout = row_layout(max_m0, dim)
+    if dim < 128:  # hnswlib's own packing
+        assert layout == RowLayout(size=packed, data=links, label=links + 4 * dim)
+        return
+    assert layout.size % 64 == 0  # every row starts at the same offset in a line
+    assert (16 + layout.data) % 64 == 0  # the vector on a line, 16 bytes into a mapping
+    assert links <= layout.data
+    assert layout.data + 4 * dim <= layout.label
+    assert layout.label == layout.size - 8  # the label last (the huge-pages probe reads it there)
+    assert layout.size - packed < 128  # the least padding: under a line on each side
+    assert layout.size <= 1.08 * packed
+
+
+@DIMS
 @pytest.mark.parametrize("space", ["ip", "l2"])
-def test_the_relaid_graph_answers_exactly_as_before(space: str, tmp_path: Path) -> None:
-    x = _data()
+def test_the_relaid_graph_answers_exactly_as_before(space: str, dim: int, tmp_path: Path) -> None:
+    x = _data(dim=dim)
     index = _graph(x, space)
     for label in range(0, 3 * N, 3 * 17):  # deleted nodes stay deleted
         index.mark_deleted(label)
-    queries = _data(200, seed=9)
+    queries = _data(200, seed=9, dim=dim)
     before = _answers(index, queries)
     new = relaid(index, Metric.COSINE if space == "ip" else Metric.L2, tmp_path)
     assert new is not None
+    assert _layout(new) == row_layout(16, dim)  # (M=8: 16 links in a bottom row)
     after = _answers(new, queries)
     assert np.array_equal(before[0], after[0])
     assert np.array_equal(before[1], after[1])
@@ -77,7 +106,7 @@ def test_the_relaid_graph_answers_exactly_as_before(space: str, tmp_path: Path) 
     state = index.__getstate__()[0]
     rows = state["data_level0"].view(np.uint8).reshape(-1, state["size_data_per_element"])
     off = state["offset_data"]
-    vectors = np.ascontiguousarray(rows[:N, off : off + 4 * DIM]).view(np.float32)
+    vectors = np.ascontiguousarray(rows[:N, off : off + 4 * dim]).view(np.float32)
     order = locality_order(vectors, Metric.COSINE if space == "ip" else Metric.L2)
     assert order is not None
     assert np.array_equal(_internal_labels(new), old_labels[order])
@@ -86,26 +115,35 @@ def test_the_relaid_graph_answers_exactly_as_before(space: str, tmp_path: Path) 
     # each label still holds its own vector (deleted ones are not readable)
     some = [lab for lab in range(0, 3 * N, 3 * 101) if lab % (3 * 17)]
     assert np.array_equal(new.get_items(some), index.get_items(some))
+    # a graph laid out once is laid out again alike (its padded rows are read back)
+    again = relaid(new, Metric.COSINE if space == "ip" else Metric.L2, tmp_path)
+    assert again is not None
+    assert _layout(again) == _layout(new)
+    for got, want in zip(_answers(again, queries), after, strict=True):
+        assert np.array_equal(got, want)
 
 
-def test_the_relaid_graph_takes_every_later_operation(tmp_path: Path) -> None:
-    x = _data()
+@DIMS
+def test_the_relaid_graph_takes_every_later_operation(dim: int, tmp_path: Path) -> None:
+    x = _data(dim=dim)
     new = relaid(_graph(x), Metric.COSINE, tmp_path)
     assert new is not None
-    extra = _data(900, seed=4)  # past max_elements: the graph must grow
+    extra = _data(900, seed=4, dim=dim)  # past max_elements: the graph must grow
     new.resize_index(N + 1000)
     new.add_items(extra, np.arange(3 * N, 3 * N + 900))
     new.mark_deleted(0)
     new.add_items(extra[:1], np.array([0]))  # a deleted label reused in place
-    new.set_ef(60)
+    new.set_ef(1000)  # (a near-exhaustive walk: M=8 misses a few at 128 dimensions)
     labels, _ = new.knn_query(extra[:50], k=1)
     assert labels[:, 0].tolist()[1:] == list(range(3 * N + 1, 3 * N + 50))
     assert labels[0, 0] in {0, 3 * N}
-    clone = hnswlib.Index(space="ip", dim=DIM)
+    assert np.array_equal(new.get_items([3 * N + 7]), extra[7:8])
+    clone = hnswlib.Index(space="ip", dim=dim)
     path = tmp_path / "g.bin"
     new.save_index(str(path))
     clone.load_index(str(path))
-    clone.set_ef(60)
+    clone.set_ef(1000)
+    assert _layout(clone) == _layout(new) == row_layout(16, dim)  # saves keep the layout
     assert np.array_equal(clone.knn_query(extra[:50], k=5)[0], new.knn_query(extra[:50], k=5)[0])
 
 
@@ -124,6 +162,9 @@ def test_small_graphs_and_unknown_states_are_left_alone(tmp_path: Path) -> None:
     assert relaid(real, Metric.COSINE, tmp_path) is not None
     assert relaid(Unknown(real, ser_version=2), Metric.COSINE, tmp_path) is None
     assert relaid(Unknown(real, offset_data=0), Metric.COSINE, tmp_path) is None
+    assert relaid(Unknown(real, offset_level0=8), Metric.COSINE, tmp_path) is None
+    row = real.__getstate__()[0]["size_data_per_element"]
+    assert relaid(Unknown(real, label_offset=row - 4), Metric.COSINE, tmp_path) is None
     missing = Unknown(real)
     del missing.state["link_lists"]
     assert relaid(missing, Metric.COSINE, tmp_path) is None
@@ -151,10 +192,11 @@ def test_a_graph_that_does_not_answer_alike_is_dropped(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_backend_lays_out_large_batches_and_keeps_answering(tmp_path: Path) -> None:
-    x = _data()
+@DIMS
+def test_the_backend_lays_out_large_batches_and_keeps_answering(dim: int, tmp_path: Path) -> None:
+    x = _data(dim=dim)
     url = f"hnsw://{tmp_path}/s?fsync=0&m=8&ef_construction=60&ef_search=40"
-    store = VectorStore(dim=DIM, backend=url)
+    store = VectorStore(dim=dim, backend=url)
     ids = [f"v{i}" for i in range(N)]
     store.add(ids, x, metadata=[{"row": i} for i in range(N)])
     backend: Any = store.backend
@@ -178,9 +220,10 @@ def test_the_backend_lays_out_large_batches_and_keeps_answering(tmp_path: Path) 
             assert dict(h.metadata) == {"row": int(h.id[1:])}
     store.delete(ids[:100])
     store.close()
-    again = VectorStore(dim=DIM, backend=url)
+    again = VectorStore(dim=dim, backend=url)
     try:
         assert again.backend.opened_from == "saved"  # type: ignore[attr-defined]
+        assert _layout(again.backend._index) == row_layout(16, dim)  # type: ignore[attr-defined]
         assert len(again) == N - 100
         hits = again.search(x[5], k=3)
         assert all(int(h.id[1:]) >= 100 for h in hits)

@@ -24,8 +24,24 @@ loads but answers differently; hnswlib does not check links itself, so a state
 this module misread could crash it instead, which is why only a state version it
 knows is accepted. Any other state, or any error,
 returns ``None`` and the backend keeps the graph as inserted: the layout is an
-optimisation, never a condition. While it runs, memory holds about three copies
-of the graph's bottom layer (the old graph, the pickled state, the new graph).
+optimisation, never a condition. While it runs, memory holds about two copies
+of the graph's bottom layer (the old graph and its pickled state while the file is
+written, the old graph and the new one while it loads).
+
+The new file also aligns every vector to the processor's 64-byte cache lines
+(:func:`row_layout`). hnswlib packs a row as links, vector, label: at 384
+dimensions that is 1,676 bytes, so row after row the vector starts at another
+offset in a cache line, spans 25 lines where 24 would do, and each of the
+distance function's 32- or 64-byte loads that crosses a line costs two. The
+header of hnswlib's file gives each row's size and where its vector and label
+sit, and hnswlib reads them from there (and keeps them for every later insert,
+resize and save). So rows are padded to a multiple of 64 bytes, with the vector at
+an offset that puts it on a line boundary in the array ``malloc`` returns: glibc
+serves blocks of 32 MiB and more (20,000 rows of 384 dimensions) from a mapping of
+their own, 16 bytes past a page boundary. Searches on the same graph ran about 6 %
+faster at 20,000 and 100,000 vectors of 384 dimensions here, for 3 % more memory.
+A smaller block may come from the heap at another offset: the search is then as
+fast as unpadded, a little more memory aside.
 """
 
 from __future__ import annotations
@@ -38,13 +54,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 
 from avl.vectors._order import locality_order
 from avl.vectors._types import Metric
 
-__all__ = ["FILE_HEADER", "SCRATCH_GLOB", "relaid"]
+__all__ = ["FILE_HEADER", "SCRATCH_GLOB", "RowLayout", "relaid", "row_layout"]
 
 SCRATCH_GLOB = ".layout-*.tmp"
 """The scratch files :func:`relaid` writes (and removes; one left by a crash is
@@ -57,6 +74,39 @@ FILE_HEADER = struct.Struct("<QQQQQQiIQQQdQ")
 max_elements, cur_element_count, size_data_per_element, label_offset, offset_data,
 max_level, enterpoint_node, maxM, maxM0, M, mult, ef_construction. The bottom
 layer's rows follow it."""
+
+_LINE = 64  # bytes in a cache line
+_MALLOC_SHIFT = 16  # where glibc puts a block it maps on its own, past a page boundary
+_MIN_PADDED_DIM = 128  # below, the padding would cost over 8 % of a row
+_CHUNK_ROWS = 4096  # rows copied at a time while writing the new file
+
+
+@attrs.frozen
+class RowLayout:
+    """Where a bottom-layer row keeps its parts (bytes from the row's start):
+    ``[count u16, flags u16][max_M0 links u32]`` at 0, the vector at ``data``, the
+    label (u64) at ``label``; ``size`` bytes in all."""
+
+    size: int
+    data: int
+    label: int
+
+
+def row_layout(max_m0: int, dim: int) -> RowLayout:
+    """The row layout :func:`relaid` writes for ``max_m0`` links and ``dim`` floats.
+
+    From 128 dimensions on, rows are a whole number of cache lines and the vector
+    starts on a line boundary of an array that begins 16 bytes past one (see the
+    module docs); the label goes last. Smaller vectors keep hnswlib's own packing,
+    where padding would cost more memory than it saves reads.
+    """
+    links, vector, label = 4 + 4 * max_m0, 4 * dim, 8
+    if dim < _MIN_PADDED_DIM:
+        return RowLayout(size=links + vector + label, data=links, label=links + vector)
+    data = links + (-(_MALLOC_SHIFT + links)) % _LINE
+    size = data + vector + label
+    size += -size % _LINE
+    return RowLayout(size=size, data=data, label=size - label)
 
 
 def relaid(
@@ -89,37 +139,37 @@ def relaid(
         if state.get("ser_version") != _SER_VERSION:  # (a missing key: KeyError, below)
             return None
         n = int(state["cur_element_count"])
-        size = int(state["size_data_per_element"])
-        offset = int(state["offset_data"])
         dim = int(state["dim"])
-        # row i: [count u16, flags u16][max_M0 links u32][dim f32][label u64]
-        if offset != 4 + 4 * int(state["max_M0"]) or state["label_offset"] != offset + 4 * dim:
+        max_m0 = int(state["max_M0"])
+        old = _state_layout(state, dim)
+        if old is None:
             return None
-        level0 = state["data_level0"].view(np.uint8).reshape(-1, size)[:n]
-        vectors = np.ascontiguousarray(level0[:, offset : offset + 4 * dim]).view(np.float32)
+        level0 = state["data_level0"].view(np.uint8).reshape(-1, old.size)[:n]
+        vectors = np.ascontiguousarray(level0[:, old.data : old.data + 4 * dim]).view(np.float32)
         order = locality_order(vectors, metric)
         if order is None:
             return None
         del vectors
         new_id = np.empty(n, dtype=np.uint32)
         new_id[order] = np.arange(n, dtype=np.uint32)
+        new = row_layout(max_m0, dim)
         with path.open("wb") as out:
-            out.write(_header(state, int(new_id[int(state["enterpoint_node"])])))
-            new_level0 = level0[order]
+            out.write(_header(state, int(new_id[int(state["enterpoint_node"])]), new))
+            for start in range(0, n, _CHUNK_ROWS):
+                rows = _moved_rows(level0[order[start : start + _CHUNK_ROWS]], old, new, dim)
+                _renumber_links(rows, max_m0, new_id)
+                out.write(rows.data)
             del level0
             state["data_level0"] = None  # the pickled copy can go
-            _renumber_links(new_level0, int(state["max_M0"]), new_id)
-            out.write(new_level0.data)
-            del new_level0
             out.write(_upper_layers(state, order, new_id).data)
         cls: Any = type(index)
-        new = cls(space=state["space"], dim=dim)
-        new.load_index(str(path), max_elements=int(state["max_elements"]))
-        if not _same(index, new):
+        graph = cls(space=state["space"], dim=dim)
+        graph.load_index(str(path), max_elements=int(state["max_elements"]))
+        if not _same(index, graph):
             return None
         if loaded is not None:
-            loaded(new, path)
-        return new
+            loaded(graph, path)
+        return graph
     except Exception:  # an optimisation only: keep the graph as it is
         return None
     finally:
@@ -127,15 +177,50 @@ def relaid(
             path.unlink()
 
 
-def _header(state: dict[str, Any], entry: int) -> bytes:
-    """hnswlib's file header (``HierarchicalNSW::saveIndex``) with a new entry node."""
+def _state_layout(state: dict[str, Any], dim: int) -> RowLayout | None:
+    """The row layout of a pickled graph, or ``None`` when its parts do not fit
+    the row as this module understands it (links first, then vector, then label)."""
+    layout = RowLayout(
+        size=int(state["size_data_per_element"]),
+        data=int(state["offset_data"]),
+        label=int(state["label_offset"]),
+    )
+    links = 4 + 4 * int(state["max_M0"])
+    if (
+        state["offset_level0"] != 0
+        or layout.data < links
+        or layout.label < layout.data + 4 * dim
+        or layout.size < layout.label + 8
+    ):
+        return None
+    return layout
+
+
+def _moved_rows(
+    rows: npt.NDArray[np.uint8], old: RowLayout, new: RowLayout, dim: int
+) -> npt.NDArray[np.uint8]:
+    """``rows`` (links, vector and label at ``old``'s offsets) rewritten into
+    ``new``'s, with zeros in the padding."""
+    if old == new:
+        return rows
+    out = np.zeros((rows.shape[0], new.size), dtype=np.uint8)
+    links = min(old.data, new.data)
+    out[:, :links] = rows[:, :links]
+    out[:, new.data : new.data + 4 * dim] = rows[:, old.data : old.data + 4 * dim]
+    out[:, new.label : new.label + 8] = rows[:, old.label : old.label + 8]
+    return out
+
+
+def _header(state: dict[str, Any], entry: int, layout: RowLayout) -> bytes:
+    """hnswlib's file header (``HierarchicalNSW::saveIndex``) with a new entry node
+    and row layout."""
     return FILE_HEADER.pack(
         state["offset_level0"],
         state["max_elements"],
         state["cur_element_count"],
-        state["size_data_per_element"],
-        state["label_offset"],
-        state["offset_data"],
+        layout.size,
+        layout.label,
+        layout.data,
         state["max_level"],
         entry,
         state["max_M"],

@@ -12,7 +12,8 @@ A large batch (4,096 vectors or more) goes into the graph in a seeded shuffle,
 which gives it its best links (a caller's order is often grouped by source, and a
 grouped order costs recall). Once a quarter of the graph went in since the last
 time, the graph's nodes are renumbered so that similar vectors sit together in
-memory (:mod:`._hnsw_layout`): every search answers the same, faster.
+memory, in rows padded so that each vector starts on a cache line
+(:mod:`._hnsw_layout`): every search answers the same, faster.
 
 The index is saved beside the data on :meth:`HnswBackend.close`, on
 :meth:`HnswBackend.save`, and after enough writes (``save_every`` or a quarter of
