@@ -278,6 +278,38 @@ def bench_file(args: argparse.Namespace) -> None:
 
 
 # -- approximate: annoy and hnsw backends vs the raw libraries ---------------------------
+@contextlib.contextmanager
+def _layer_addresses() -> Iterator[list[int]]:
+    """The addresses of the bottom layers that ``hnsw:///`` finds (to advise them
+    for huge pages) while the block runs, last one last: where its vectors sit
+    relative to the cache lines."""
+    from avl.vectors.backends import _hugepages
+
+    found: list[int] = []
+    advise = _hugepages._advise
+
+    def recording(start: int, end: int, written: int) -> bool:
+        found.append(start)
+        return advise(start, end, written)
+
+    _hugepages._advise = recording  # type: ignore[assignment]
+    try:
+        yield found
+    finally:
+        _hugepages._advise = advise  # type: ignore[assignment]
+
+
+def _on_lines(store: VectorStore, found: list[int]) -> str:
+    """Whether the last layer found for ``store`` keeps every vector on a cache line."""
+    if not found:
+        return "unknown (not advised)"
+    state = store.backend._index.__getstate__()[0]  # type: ignore[attr-defined]
+    aligned = (found[-1] + state["offset_data"]) % 64 == 0 and state[
+        "size_data_per_element"
+    ] % 64 == 0
+    return "yes" if aligned else f"no (array at {found[-1] % 64} mod 64)"
+
+
 def _passes(fn: Callable[[], Any], passes: int) -> Callable[[], None]:
     def run() -> None:
         for _ in range(passes):
@@ -340,7 +372,8 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
         hs = VectorStore(
             dim=DIM, backend=f"hnsw://{tmp}/h?fsync=0&m={m}&ef_construction={ef_c}&ef_search={ef}"
         )
-        hs.add(ids, x)
+        with _layer_addresses() as found:
+            hs.add(ids, x)
         hnsw_build = time.perf_counter() - t0
         # the same store without transparent huge pages for its graph (same graph)
         hs_plain = VectorStore(
@@ -367,7 +400,7 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
         print(
             f"  builds (all cores): avl hnsw {hnsw_build:.1f} s (log + graph), "
             f"raw hnswlib {raw_hnsw_build:.1f} s; avl's graph in huge pages: "
-            f"{hs.backend.huge_pages}"  # type: ignore[attr-defined]
+            f"{hs.backend.huge_pages}, its vectors on cache lines: {_on_lines(hs, found)}"  # type: ignore[attr-defined]
         )
 
         def raw_annoy_q() -> None:
@@ -513,7 +546,8 @@ def bench_layout(args: argparse.Namespace, n: int) -> None:
     padded = _hnsw_layout.row_layout
     try:
         advised = VectorStore(dim=DIM, backend=f"hnsw://{tmp}/a?fsync=0")
-        advised.add(ids, x)
+        with _layer_addresses() as found:
+            advised.add(ids, x)
         plain = VectorStore(dim=DIM, backend=f"hnsw://{tmp}/p?fsync=0&huge_pages=0")
         plain.add(ids, x)
 
@@ -541,7 +575,8 @@ def bench_layout(args: argparse.Namespace, n: int) -> None:
         print(
             f"\n[layout] {n} x {DIM} clustered synthetic, hnsw:/// defaults; advised: "
             f"{advised.backend.huge_pages}, {unpadded.backend.huge_pages}; "  # type: ignore[attr-defined]
-            f"row bytes {rows[0]} (padded), {rows[1]} (hnswlib's packing); same answers: {same}"
+            f"row bytes {rows[0]} (padded), {rows[1]} (hnswlib's packing); padded vectors on "
+            f"cache lines: {_on_lines(advised, found)}; same answers: {same}"
         )
         methods: list[Method] = [
             ("avl hnsw:///", len(qs), lambda: [advised.search(q, k=K) for q in qs]),

@@ -37,11 +37,12 @@ header of hnswlib's file gives each row's size and where its vector and label
 sit, and hnswlib reads them from there (and keeps them for every later insert,
 resize and save). So rows are padded to a multiple of 64 bytes, with the vector at
 an offset that puts it on a line boundary in the array ``malloc`` returns: glibc
-serves blocks of 32 MiB and more (20,000 rows of 384 dimensions) from a mapping of
-their own, 16 bytes past a page boundary. Searches on the same graph ran about 6 %
-faster at 20,000 and 100,000 vectors of 384 dimensions here, for 3 % more memory.
-A smaller block may come from the heap at another offset: the search is then as
-fast as unpadded, a little more memory aside.
+serves a block of 32 MiB or more (20,000 rows of 384 dimensions) from a mapping of
+its own, 16 bytes past a page boundary, unless its heap has that much free space
+in one piece. Searches on the same graph ran about 5 % faster at 20,000 and
+100,000 vectors of 384 dimensions here, for 3 % more memory. An array that comes
+from the heap may start at another offset: the search is then about as fast as
+with packed rows, the padding's memory aside.
 """
 
 from __future__ import annotations
