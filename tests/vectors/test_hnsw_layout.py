@@ -218,6 +218,15 @@ def test_the_backend_lays_out_large_batches_and_keeps_answering(dim: int, tmp_pa
     for q in queries[:5]:
         for h in store.search(q, k=5):
             assert dict(h.metadata) == {"row": int(h.id[1:])}
+    # a filter matching many vectors walks the graph with hnswlib's callback, which
+    # reads each node's label from its row
+    wide = {"row": {"$gte": 2500}}
+    for q, t in zip(queries[:10], truth[:10], strict=True):
+        hits = store.search(q, k=5, where=wide)
+        assert len(hits) == 5
+        assert all(h.metadata["row"] >= 2500 for h in hits)
+        if t[0] >= 2500:
+            assert hits[0].id == f"v{t[0]}"
     store.delete(ids[:100])
     store.close()
     again = VectorStore(dim=dim, backend=url)
