@@ -20,7 +20,11 @@ Sections (``--only exact,file,ann,real,layout``; all but ``layout`` by default):
   (its own index, same ``M``/``ef_construction``/``ef``, and the very graph avl
   built, which isolates the wrapper's cost; and raw hnswlib's own graph opened in
   its ``space="cosine"``, which normalises each query itself, as a caller with
-  cosine similarity would use it), and beside itself with ``?huge_pages=0`` (the
+  cosine similarity would use it; and its own index and avl's graph again with each
+  query copied to a 64-byte cache line beforehand, as ``hnsw:///`` does per query:
+  the same graph with the same queries isolates the wrapper's own cost), and
+  beside itself with
+  ``?huge_pages=0`` (the
   same graph without transparent huge pages: what the advice is worth; the "same
   graph" row's raw calls use avl's advised graph). Recall@10 of each against
   exact search,
@@ -403,6 +407,18 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
             f"{hs.backend.huge_pages}, its vectors on cache lines: {_on_lines(hs, found)}"  # type: ignore[attr-defined]
         )
 
+        # what a raw hnswlib caller could do too: copy the queries to a 64-byte line
+        # (hnsw:/// does it per query; the queries above sit 16 bytes past a line)
+        flat = np.empty(queries.size + 16, dtype=np.float32)
+        skip = (-flat.ctypes.data % 64) // 4
+        lined = flat[skip : skip + queries.size].reshape(queries.shape)
+        lined[...] = queries
+        qs_lined = list(lined)
+        print(
+            "  queries start "
+            f"{queries.ctypes.data % 64} bytes past a cache line ({lined.ctypes.data % 64} lined)"
+        )
+
         def raw_annoy_q() -> None:
             for q in qlists:
                 raw_annoy.get_nns_by_vector(q, K, search_k, True)
@@ -447,6 +463,16 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
                 "raw hnswlib knn_query on avl's graph",
                 n_queries,
                 lambda: [avl_graph.knn_query(q[None, :], k=K) for q in qs],
+            ),
+            (
+                "raw hnswlib knn_query, queries on cache lines",
+                n_queries,
+                lambda: [h.knn_query(q[None, :], k=K) for q in qs_lined],
+            ),
+            (
+                "raw hnswlib knn_query on avl's graph, queries on cache lines",
+                n_queries,
+                lambda: [avl_graph.knn_query(q[None, :], k=K) for q in qs_lined],
             ),
             (
                 "raw hnswlib knn_query, space='cosine'",
@@ -496,6 +522,16 @@ def bench_ann(args: argparse.Namespace, n: int) -> None:
             "avl hnsw:/// VectorStore.search",
             "raw hnswlib knn_query, space='cosine'",
             "hnsw: avl / raw hnswlib, space='cosine'",
+        )
+        r.ratio(
+            "avl hnsw:/// VectorStore.search",
+            "raw hnswlib knn_query, queries on cache lines",
+            "hnsw: avl / raw hnswlib with queries on cache lines",
+        )
+        r.ratio(
+            "avl hnsw:/// VectorStore.search",
+            "raw hnswlib knn_query on avl's graph, queries on cache lines",
+            "hnsw: avl / raw hnswlib (same graph, queries on cache lines)",
         )
         r.ratio(
             "avl hnsw:/// VectorStore.search",
