@@ -62,7 +62,7 @@ import numpy.typing as npt
 from avl.vectors._order import locality_order
 from avl.vectors._types import Metric
 
-__all__ = ["FILE_HEADER", "SCRATCH_GLOB", "RowLayout", "relaid", "row_layout"]
+__all__ = ["CACHE_LINE", "FILE_HEADER", "SCRATCH_GLOB", "RowLayout", "relaid", "row_layout"]
 
 SCRATCH_GLOB = ".layout-*.tmp"
 """The scratch files :func:`relaid` writes (and removes; one left by a crash is
@@ -76,7 +76,8 @@ max_elements, cur_element_count, size_data_per_element, label_offset, offset_dat
 max_level, enterpoint_node, maxM, maxM0, M, mult, ef_construction. The bottom
 layer's rows follow it."""
 
-_LINE = 64  # bytes in a cache line
+CACHE_LINE = 64
+"""Bytes in a processor cache line (x86-64 and most ARM cores)."""
 _MALLOC_SHIFT = 16  # where glibc puts a block it maps on its own, past a page boundary
 _MIN_PADDED_DIM = 128  # below, the padding would cost over 8 % of a row
 _CHUNK_ROWS = 4096  # rows copied at a time while writing the new file
@@ -104,9 +105,9 @@ def row_layout(max_m0: int, dim: int) -> RowLayout:
     links, vector, label = 4 + 4 * max_m0, 4 * dim, 8
     if dim < _MIN_PADDED_DIM:
         return RowLayout(size=links + vector + label, data=links, label=links + vector)
-    data = links + (-(_MALLOC_SHIFT + links)) % _LINE
+    data = links + (-(_MALLOC_SHIFT + links)) % CACHE_LINE
     size = data + vector + label
-    size += -size % _LINE
+    size += -size % CACHE_LINE
     return RowLayout(size=size, data=data, label=size - label)
 
 

@@ -75,7 +75,7 @@ from avl.vectors._types import (
     stored_hits,
 )
 from avl.vectors.backends import _hugepages as hugepages
-from avl.vectors.backends._hnsw_layout import SCRATCH_GLOB, relaid
+from avl.vectors.backends._hnsw_layout import CACHE_LINE, SCRATCH_GLOB, relaid
 from avl.vectors.backends.file import (
     INT32_MAX,
     FileBackend,
@@ -632,10 +632,8 @@ class HnswBackend:
                 on_lines[...] = query
             else:
                 np.multiply(query, scale, out=on_lines)
-            try:
-                labels, dists = self._index.knn_query(
-                    on_lines, k
-                )  # positional: cheaper in pybind11
+            try:  # (k positional: cheaper in pybind11)
+                labels, dists = self._index.knn_query(on_lines, k)
             except RuntimeError:
                 return None  # search_many falls back to an exact scan
             return self._hits(labels.tolist()[0], dists.tolist()[0], norm)
@@ -698,15 +696,12 @@ class HnswBackend:
                 self._data.close()
 
 
-_LINE = 64  # bytes in a cache line
-
-
 def _on_lines(shape: tuple[int, ...]) -> npt.NDArray[np.float32]:
     """An uninitialised C-contiguous float32 array of ``shape`` that starts on a
     cache line."""
     size = math.prod(shape)
-    spare = np.empty(size + _LINE // 4, dtype=np.float32)
-    skip = (-spare.ctypes.data % _LINE) // 4
+    spare = np.empty(size + CACHE_LINE // 4, dtype=np.float32)
+    skip = (-spare.ctypes.data % CACHE_LINE) // 4
     lined: npt.NDArray[np.float32] = spare[skip : skip + size].reshape(shape)
     return lined
 
@@ -715,7 +710,7 @@ def _rows_on_lines(queries: FloatMatrix) -> FloatMatrix:
     """``queries`` with every row on a cache line (a copy, unless they are already
     or a row is not a whole number of lines, which no copy could put on lines)."""
     row = queries.shape[1] * 4
-    if row % _LINE or (queries.flags.c_contiguous and queries.ctypes.data % _LINE == 0):
+    if row % CACHE_LINE or (queries.flags.c_contiguous and queries.ctypes.data % CACHE_LINE == 0):
         return queries
     lined = _on_lines(queries.shape)
     lined[...] = queries
