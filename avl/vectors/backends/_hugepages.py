@@ -103,9 +103,11 @@ def advise_loaded(index: Any, path: Path) -> bool:
             head = f.read(FILE_HEADER.size)
             if len(head) != FILE_HEADER.size:
                 return False
-            _, _, count, row, _, offset = FILE_HEADER.unpack(head)[:6]
+            links_at, _, count, row, _, offset = FILE_HEADER.unpack(head)[:6]
             used = count * row
             if count < 2 or used < MIN_BYTES or not 0 < offset < row or not _available():
+                return False
+            if links_at != 0:  # a row must begin with its links (and deleted mark)
                 return False
             if int(index.get_max_elements()) < count:
                 return False

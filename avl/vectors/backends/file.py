@@ -362,12 +362,12 @@ class FileBackend:
         self._fsync = bool(fsync)
         self._repair = bool(repair)
         self._gen = 0
-        # [lock fd, log fd], shared with a finalizer: a store dropped without
-        # close() (a notebook cell run again, a temporary) closes its files when it
-        # is collected, so its lock does not outlive it (the log stays marked dirty
+        # the open files, shared with a finalizer: a store dropped without close()
+        # (a notebook cell run again, a temporary) closes them when it is
+        # collected, so its lock does not outlive it (the log stays marked dirty
         # and the next open checks it, as after a crash)
-        self._fds = [-1, -1]
-        weakref.finalize(self, _close_fds, self._fds)
+        self._files = _Files()
+        weakref.finalize(self, self._files.close)
         self._size = 0  # bytes in the log
         self._count = 0  # records in the log
         self._broken = ""
@@ -385,12 +385,12 @@ class FileBackend:
             )
         with _translate(f"opening {self._dir}"):
             self._dir.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(self._dir / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+            self._files.lock = os.open(self._dir / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._files.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+            os.close(self._files.lock)
+            self._files.lock = -1
             raise LockedError(
                 f"vector store {str(self._dir)!r} is open in another process or store object"
             ) from exc
@@ -402,22 +402,6 @@ class FileBackend:
             raise
 
     # -- properties ----------------------------------------------------------
-    @property
-    def _lock_fd(self) -> int:
-        return self._fds[0]
-
-    @_lock_fd.setter
-    def _lock_fd(self, fd: int) -> None:
-        self._fds[0] = fd
-
-    @property
-    def _log_fd(self) -> int:
-        return self._fds[1]
-
-    @_log_fd.setter
-    def _log_fd(self, fd: int) -> None:
-        self._fds[1] = fd
-
     @property
     def dim(self) -> int:
         """The vector dimension."""
@@ -550,13 +534,13 @@ class FileBackend:
         except BaseException:
             os.close(fd)
             raise
-        self._log_fd, self._size, self._count = fd, size, count
+        self._files.log, self._size, self._count = fd, size, count
 
     def _write_state(self, state: int) -> None:
         """Rewrite the log header in place (one sector): dirty on open, clean on close."""
         header = _log_header(state, self.metric, self.dim, self._count, self._size)
-        os.pwrite(self._log_fd, header, 0)
-        os.fsync(self._log_fd)
+        os.pwrite(self._files.log, header, 0)
+        os.fsync(self._files.log)
 
     def _check_shape(self, dim: int, metric: str) -> None:
         if dim != self.dim or metric != self.metric.value:
@@ -846,22 +830,22 @@ class FileBackend:
         try:
             done = 0
             while done < len(record):
-                done += os.pwrite(self._log_fd, record[done:], self._size + done)
+                done += os.pwrite(self._files.log, record[done:], self._size + done)
             # the header counts this record too, flushed by the same fsync: after a
             # crash, only this write can be missing
-            os.pwrite(self._log_fd, header, 0)
+            os.pwrite(self._files.log, header, 0)
             if self._fsync:
-                os.fsync(self._log_fd)
+                os.fsync(self._files.log)
         except OSError as exc:
             # Take the partial record back, so later writes never follow garbage.
             try:
-                os.ftruncate(self._log_fd, self._size)
+                os.ftruncate(self._files.log, self._size)
                 os.pwrite(
-                    self._log_fd,
+                    self._files.log,
                     _log_header(_DIRTY, self.metric, self.dim, self._count, self._size),
                     0,
                 )
-                os.fsync(self._log_fd)
+                os.fsync(self._files.log)
             except OSError as again:
                 self._broken = f"a failed write could not be undone ({again})"
             raise BackendError(f"file vector store: writing the log failed: {exc}") from exc
@@ -902,7 +886,7 @@ class FileBackend:
             os.fsync(fh.fileno())
         os.replace(tmp, self._dir / "snapshot")
         _fsync_dir(self._dir)
-        old_fd, old_gen = self._log_fd, self._gen
+        old_fd, old_gen = self._files.log, self._gen
         self._open_log(new_log, 0)  # the switch: nothing before this changed our state
         self._gen = gen
         if old_fd >= 0:
@@ -979,30 +963,40 @@ class FileBackend:
         After a clean close, any change to the files (a flipped byte, a truncation,
         appended bytes) is reported as corruption on the next open.
         """
-        if self._log_fd >= 0 and not self._broken:
+        if self._files.log >= 0 and not self._broken:
             with contextlib.suppress(OSError):
                 self._write_state(_CLEAN)
         self._release()
 
     def _release(self) -> None:
-        if self._log_fd >= 0:
-            os.close(self._log_fd)
-            self._log_fd = -1
-        if self._lock_fd >= 0:
+        if self._files.log >= 0:
+            os.close(self._files.log)
+            self._files.log = -1
+        if self._files.lock >= 0:
             with contextlib.suppress(OSError):
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
-            self._lock_fd = -1
+                fcntl.flock(self._files.lock, fcntl.LOCK_UN)
+            os.close(self._files.lock)
+            self._files.lock = -1
 
 
-def _close_fds(fds: list[int]) -> None:
-    """Close what a collected :class:`FileBackend` left open (closing the lock's
-    file releases its ``flock``)."""
-    for i, fd in enumerate(fds):
-        if fd >= 0:
-            fds[i] = -1
-            with contextlib.suppress(OSError):
-                os.close(fd)
+class _Files:
+    """A :class:`FileBackend`'s open file descriptors (-1: none), apart from the
+    backend so that a finalizer can close what a collected backend left open."""
+
+    __slots__ = ("lock", "log")
+
+    def __init__(self) -> None:
+        self.lock = -1  # the lock file's (closing it releases the ``flock``)
+        self.log = -1  # the log's, open for appending
+
+    def close(self) -> None:
+        """Close both (idempotent)."""
+        for name in self.__slots__:
+            fd = getattr(self, name)
+            if fd >= 0:
+                setattr(self, name, -1)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 def _shape_of(path: Path) -> tuple[int, Metric] | None:

@@ -644,13 +644,13 @@ class HnswBackend:
             alive = len(self._label_of)
             if alive == 0 or queries.shape[0] == 0:
                 return [[] for _ in range(queries.shape[0])]
+            queries = _rows_on_lines(queries)
             if where:
-                return [self._search_filtered(q, k, where) for q in _rows_on_lines(queries)]
+                return [self._search_filtered(q, k, where) for q in queries]
             if k > alive:
                 k = alive
             if k > self._ef or self._ef != self._ef_search:
                 self._set_ef(k)
-            queries = _rows_on_lines(queries)
             try:
                 labels, dists = self._index.knn_query(queries, k=k)
             except RuntimeError:  # fewer than k reachable: the graph lost too many links
